@@ -1,0 +1,88 @@
+//! Atomic, crash-safe file writes shared by everything the toolkit writes to disk
+//! (manifests, artifacts, cassettes, webhook recordings).
+//!
+//! A file is written to a temporary sibling, flushed to disk and renamed over the
+//! target, so a reader (or a crash) sees either the old file or the new one, never a
+//! torn one. The temporary name is unique per process and call, so concurrent
+//! writers of the same file never share a temp file.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Writes `bytes` to `path` atomically, creating parent directories as needed.
+pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, |file| file.write_all(bytes))
+}
+
+/// Writes `path` atomically with `fill`, which writes the new content into a
+/// temporary file. If `fill` fails, the temporary file is removed and `path` keeps
+/// its old content.
+pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    let temp = temp_path(path);
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        fill(&mut file)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// `dir/.name.tmp-<pid>-<n>`: hidden, beside the target so the rename stays on one
+/// file system, and unique per process and call.
+fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn writes_file_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/manifest.json");
+        write(&path, b"{\"a\": 1}").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{\"a\": 1}");
+        assert_eq!(entries(&dir.path().join("sub")), vec!["manifest.json"]);
+    }
+
+    #[test]
+    fn failed_write_keeps_old_content_and_removes_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        write(&path, b"old").unwrap();
+        let err = write_with(&path, |file| {
+            file.write_all(b"half of the new con")?;
+            Err(io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        assert_eq!(entries(dir.path()), vec!["manifest.json"]);
+    }
+}

@@ -1,0 +1,50 @@
+//! # mesh-toolkit
+//!
+//! A Rust SDK for the [Meshy](https://www.meshy.ai) 3D-generation API, and the
+//! building blocks of a test harness that records real Meshy traffic once — the HTTP
+//! calls and the webhooks Meshy sends back — and replays it offline.
+//!
+//! # Usage
+//!
+//! ```no_run
+//! use mesh_toolkit::meshy::{Client, PollOptions, TaskRequest, TaskService, TaskType};
+//! use mesh_toolkit::repository::{Repository, UpdateSource};
+//! use mesh_toolkit::webhooks::WebhookHandler;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::from_env()?; // MESHY_API_KEY (MESHY_BASE_URL optional)
+//! let repository = Repository::new("assets");
+//! let service = TaskService::new(client.clone(), repository.clone());
+//!
+//! let request = TaskRequest::from_json(
+//!     TaskType::Text3d,
+//!     serde_json::json!({"prompt": "Cute otter character, sculpture style", "ai_model": "meshy-5"}),
+//! )?;
+//! let submission = service.submit("otter", &request).await?;
+//! let task = service.poll(&submission, &PollOptions::default(), |_| {}).await?;
+//!
+//! // The same handler takes webhook deliveries; on SUCCEEDED it downloads the GLB.
+//! let handled = WebhookHandler::new(repository, client).handle(&task, UpdateSource::Poll).await?;
+//! println!("{} -> {:?}", handled.record.status, handled.downloaded.map(|a| a.path));
+//! # Ok(()) }
+//! ```
+//!
+//! # Modules
+//!
+//! - [`meshy`]: client, request and task models, task services.
+//! - [`transport`]: the one seam every HTTP call goes through (live or recorded).
+//! - [`repository`]: per-species manifests of assets, tasks and artifacts.
+//! - [`webhooks`]: the handler that applies task updates and downloads results.
+
+mod atomic_file;
+mod clock;
+mod digest;
+pub mod meshy;
+pub mod repository;
+#[cfg(test)]
+mod test_support;
+pub mod transport;
+pub mod webhooks;
+
+pub use clock::{now_rfc3339, rfc3339};
+pub use digest::sha256_hex;

@@ -1,0 +1,816 @@
+//! The Meshy API client: authentication, typed errors, retries, and one typed call per
+//! endpoint. Every byte goes through the [`Transport`] it was built with.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::retry::{RetryPolicy, jitter};
+use super::{Task, TaskType};
+use crate::transport::{
+    HttpRequest, HttpResponse, LiveConfig, LiveTransport, Transport, TransportError,
+};
+
+/// Meshy's production API.
+pub const DEFAULT_BASE_URL: &str = "https://api.meshy.ai";
+/// Meshy's documented test-mode key: works everywhere, spends no credits, and always
+/// returns the same sample results.
+pub const TEST_MODE_API_KEY: &str = "msy_dummy_api_key_for_test_mode_12345678";
+
+/// How to reach the API.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// Default: `https://api.meshy.ai`, or `MESHY_BASE_URL` with [`ClientConfig::from_env`].
+    pub base_url: String,
+    /// Default: none, or `MESHY_API_KEY` with [`ClientConfig::from_env`].
+    pub api_key: Option<String>,
+    pub retry: RetryPolicy,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            base_url: DEFAULT_BASE_URL.into(),
+            api_key: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Defaults, with `MESHY_BASE_URL` and `MESHY_API_KEY` applied when set and not empty.
+    pub fn from_env() -> Self {
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
+        ClientConfig {
+            base_url: var("MESHY_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+            api_key: var("MESHY_API_KEY"),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Never prints the key.
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// What went wrong with an API call. `request` is `METHOD URL` without the query.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    #[error(
+        "no Meshy API key: set MESHY_API_KEY (or ClientConfig::api_key); for a free dry run use the \
+         test-mode key {TEST_MODE_API_KEY}"
+    )]
+    MissingApiKey,
+    #[error("{request}: bad request (400): {message}")]
+    BadRequest { request: String, message: String },
+    #[error("{request}: the API key was refused (401): {message}; check MESHY_API_KEY")]
+    Unauthorized { request: String, message: String },
+    #[error(
+        "{request}: not enough credits (402): {message}; top up the Meshy account or use the test-mode key"
+    )]
+    PaymentRequired { request: String, message: String },
+    #[error("{request}: forbidden (403): {message}")]
+    Forbidden { request: String, message: String },
+    #[error("{request}: not found (404): {message}")]
+    NotFound { request: String, message: String },
+    #[error("{request}: unprocessable (422): {message}")]
+    Unprocessable { request: String, message: String },
+    #[error("{request}: rate limited (429) after {attempts} attempts: {message}")]
+    RateLimited {
+        request: String,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{request}: server error ({status}) after {attempts} attempts: {message}")]
+    Server {
+        request: String,
+        status: u16,
+        message: String,
+        attempts: u32,
+    },
+    #[error("{request}: unexpected status {status}: {message}")]
+    UnexpectedStatus {
+        request: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{request}: no response: {source}")]
+    Transport {
+        request: String,
+        source: TransportError,
+    },
+    #[error("{request}: could not read the response ({reason}); it starts with: {excerpt}")]
+    Decode {
+        request: String,
+        reason: String,
+        excerpt: String,
+    },
+}
+
+impl ApiError {
+    /// The HTTP status behind this error, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::BadRequest { .. } => Some(400),
+            ApiError::Unauthorized { .. } => Some(401),
+            ApiError::PaymentRequired { .. } => Some(402),
+            ApiError::Forbidden { .. } => Some(403),
+            ApiError::NotFound { .. } => Some(404),
+            ApiError::Unprocessable { .. } => Some(422),
+            ApiError::RateLimited { .. } => Some(429),
+            ApiError::Server { status, .. } | ApiError::UnexpectedStatus { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A Meshy API client. Cheap to clone; clones share the transport.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), mesh_toolkit::meshy::ApiError> {
+/// use mesh_toolkit::meshy::{Client, TaskType};
+/// let client = Client::from_env()?; // MESHY_API_KEY, MESHY_BASE_URL
+/// let balance = client.balance().await?;
+/// let task = client.get_task(TaskType::Text3d, "019a97e6-58dc-7430-85a1-9bf2d9e97430").await?;
+/// println!("{balance} credits; task is {}", task.status);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    base_url: String,
+    api_key: String,
+    retry: RetryPolicy,
+    transport: Arc<dyn Transport>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response body that passed status handling, and whether it came from a recording.
+pub(crate) struct Answer {
+    pub body: Vec<u8>,
+    pub replayed: bool,
+}
+
+impl Client {
+    /// A client over `transport`. Fails with [`ApiError::MissingApiKey`] when the config
+    /// has no key, before any request is made.
+    pub fn new(config: ClientConfig, transport: Arc<dyn Transport>) -> Result<Client, ApiError> {
+        let api_key = config
+            .api_key
+            .filter(|k| !k.trim().is_empty())
+            .ok_or(ApiError::MissingApiKey)?;
+        Ok(Client {
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            retry: config.retry,
+            transport,
+        })
+    }
+
+    /// A client configured from the environment over the live network.
+    pub fn from_env() -> Result<Client, ApiError> {
+        let transport =
+            LiveTransport::new(LiveConfig::default()).map_err(|source| ApiError::Transport {
+                request: "starting the HTTP client".into(),
+                source,
+            })?;
+        Client::new(ClientConfig::from_env(), Arc::new(transport))
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.transport
+    }
+
+    /// Creates a task: `POST <collection>` with `body`, answering the new task's id.
+    pub async fn create_task(&self, task_type: TaskType, body: &Value) -> Result<String, ApiError> {
+        let request = self
+            .api_request("POST", task_type.collection())
+            .with_json(body);
+        let label = request.label();
+        let answer: Value = self.call_json(request).await?;
+        match answer.get("result").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => Ok(id.to_owned()),
+            _ => Err(ApiError::Decode {
+                request: label,
+                reason: "no string field 'result' holding the task id".into(),
+                excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
+            }),
+        }
+    }
+
+    /// `GET <collection>/{id}`.
+    pub async fn get_task(&self, task_type: TaskType, task_id: &str) -> Result<Task, ApiError> {
+        Ok(self.get_task_traced(task_type, task_id).await?.0)
+    }
+
+    /// Like [`Client::get_task`], also telling whether the answer was replayed.
+    pub(crate) async fn get_task_traced(
+        &self,
+        task_type: TaskType,
+        task_id: &str,
+    ) -> Result<(Task, bool), ApiError> {
+        let path = format!("{}/{task_id}", task_type.collection());
+        let answer = self.call(self.api_request("GET", &path)).await?;
+        let task = self.decode(&self.api_request("GET", &path), &answer.body)?;
+        Ok((task, answer.replayed))
+    }
+
+    /// `GET <collection>?page_num=&page_size=&sort_by=`: one page of tasks.
+    pub async fn list_tasks(
+        &self,
+        task_type: TaskType,
+        page: &ListPage,
+    ) -> Result<Vec<Task>, ApiError> {
+        let path = format!(
+            "{}?page_num={}&page_size={}&sort_by={}",
+            task_type.collection(),
+            page.page_num,
+            page.page_size,
+            if page.newest_first {
+                "-created_at"
+            } else {
+                "%2Bcreated_at"
+            }
+        );
+        self.call_json(self.api_request("GET", &path)).await
+    }
+
+    /// `DELETE <collection>/{id}`.
+    pub async fn delete_task(&self, task_type: TaskType, task_id: &str) -> Result<(), ApiError> {
+        let path = format!("{}/{task_id}", task_type.collection());
+        self.call(self.api_request("DELETE", &path)).await.map(drop)
+    }
+
+    /// `GET <collection>/{id}/stream`, read to its end: the task as it was at each
+    /// server-sent event, the full task object last.
+    pub async fn stream_task(
+        &self,
+        task_type: TaskType,
+        task_id: &str,
+    ) -> Result<Vec<Task>, ApiError> {
+        let path = format!("{}/{task_id}/stream", task_type.collection());
+        let request = self
+            .api_request("GET", &path)
+            .with_header("Accept", "text/event-stream");
+        let label = request.label();
+        let answer = self.call(request).await?;
+        let text = String::from_utf8_lossy(&answer.body);
+        let mut tasks = Vec::new();
+        for event in super::sse::parse(&text) {
+            if event.name == "error" {
+                let message = message_of(event.data.as_bytes(), &self.api_key);
+                return Err(ApiError::NotFound {
+                    request: label,
+                    message,
+                });
+            }
+            tasks.push(
+                serde_json::from_str(&event.data).map_err(|e| ApiError::Decode {
+                    request: label.clone(),
+                    reason: e.to_string(),
+                    excerpt: excerpt(event.data.as_bytes(), &self.api_key),
+                })?,
+            );
+        }
+        Ok(tasks)
+    }
+
+    /// `GET /openapi/v1/balance`: the account's credits.
+    pub async fn balance(&self) -> Result<u64, ApiError> {
+        let request = self.api_request("GET", "/openapi/v1/balance");
+        let label = request.label();
+        let answer: Value = self.call_json(request).await?;
+        answer["balance"].as_u64().ok_or_else(|| ApiError::Decode {
+            request: label,
+            reason: "no whole-number field 'balance'".into(),
+            excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
+        })
+    }
+
+    /// Downloads a result file. Assets are served by the CDN without authorization, so
+    /// the key is not sent; retries and errors work as for API calls.
+    pub async fn download(&self, url: &str) -> Result<Vec<u8>, ApiError> {
+        Ok(self.call(HttpRequest::new("GET", url)).await?.body)
+    }
+
+    fn api_request(&self, method: &str, path: &str) -> HttpRequest {
+        HttpRequest::new(method, format!("{}{path}", self.base_url))
+            .with_header("Authorization", format!("Bearer {}", self.api_key))
+    }
+
+    async fn call_json<T: serde::de::DeserializeOwned>(
+        &self,
+        request: HttpRequest,
+    ) -> Result<T, ApiError> {
+        let answer = self.call(request.clone()).await?;
+        self.decode(&request, &answer.body)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &HttpRequest,
+        body: &[u8],
+    ) -> Result<T, ApiError> {
+        serde_json::from_slice(body).map_err(|e| ApiError::Decode {
+            request: request.label(),
+            reason: e.to_string(),
+            excerpt: excerpt(body, &self.api_key),
+        })
+    }
+
+    /// Sends `request`, retrying 429 and 5xx (and network failures of idempotent
+    /// requests) under the retry policy; any other status ≥ 400 is returned at once.
+    pub(crate) async fn call(&self, request: HttpRequest) -> Result<Answer, ApiError> {
+        let label = request.label();
+        let idempotent = matches!(request.method.as_str(), "GET" | "HEAD" | "DELETE");
+        let max_attempts = self.retry.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= max_attempts;
+            let response = match self.transport.send(request.clone()).await {
+                Ok(response) => response,
+                Err(source)
+                    if idempotent
+                        && !last
+                        && matches!(
+                            source,
+                            TransportError::Network { .. } | TransportError::Timeout { .. }
+                        ) =>
+                {
+                    tokio::time::sleep(self.retry.delay(attempt, None, jitter())).await;
+                    continue;
+                }
+                Err(source) => {
+                    return Err(ApiError::Transport {
+                        request: label,
+                        source,
+                    });
+                }
+            };
+            if response.status < 400 {
+                return Ok(Answer {
+                    body: response.body,
+                    replayed: response.replayed,
+                });
+            }
+            let retryable = response.status == 429 || response.status >= 500;
+            if retryable && !last {
+                if !response.replayed {
+                    let delay = self
+                        .retry
+                        .delay(attempt, response.header("Retry-After"), jitter());
+                    tokio::time::sleep(delay).await;
+                }
+                continue;
+            }
+            return Err(self.status_error(label, &response, attempt));
+        }
+    }
+
+    fn status_error(&self, request: String, response: &HttpResponse, attempts: u32) -> ApiError {
+        let message = message_of(&response.body, &self.api_key);
+        match response.status {
+            400 => ApiError::BadRequest { request, message },
+            401 => ApiError::Unauthorized { request, message },
+            402 => ApiError::PaymentRequired { request, message },
+            403 => ApiError::Forbidden { request, message },
+            404 => ApiError::NotFound { request, message },
+            422 => ApiError::Unprocessable { request, message },
+            429 => ApiError::RateLimited {
+                request,
+                message,
+                attempts,
+            },
+            status @ 500.. => ApiError::Server {
+                request,
+                status,
+                message,
+                attempts,
+            },
+            status => ApiError::UnexpectedStatus {
+                request,
+                status,
+                message,
+            },
+        }
+    }
+}
+
+/// One page of a list call. Default: page 1, 10 tasks, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    pub page_num: u32,
+    /// At most 50.
+    pub page_size: u32,
+    pub newest_first: bool,
+}
+
+impl Default for ListPage {
+    fn default() -> Self {
+        ListPage {
+            page_num: 1,
+            page_size: 10,
+            newest_first: true,
+        }
+    }
+}
+
+/// Meshy's `{"message": …}`, or the start of the body when it is not that shape.
+fn message_of(body: &[u8], api_key: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    match parsed
+        .as_ref()
+        .and_then(|v| v.get("message"))
+        .and_then(Value::as_str)
+    {
+        Some(message) => redact(message, api_key),
+        None if body.is_empty() => "(empty body)".into(),
+        None => excerpt(body, api_key),
+    }
+}
+
+/// The first 200 characters of a body, with the API key (if a server echoed it) removed.
+fn excerpt(body: &[u8], api_key: &str) -> String {
+    let text = redact(&String::from_utf8_lossy(body), api_key);
+    let mut short: String = text.chars().take(200).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
+}
+
+fn redact(text: &str, api_key: &str) -> String {
+    if api_key.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(api_key, "<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{Canned, ScriptedServer};
+    use crate::transport::HttpResponse;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    const KEY: &str = "msy_unit_test_key_0123456789";
+
+    fn fast_retry() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+        }
+    }
+
+    fn client_for(server: &ScriptedServer, retry: RetryPolicy) -> Client {
+        let config = ClientConfig {
+            base_url: server.base_url.clone(),
+            api_key: Some(KEY.into()),
+            retry,
+        };
+        Client::new(
+            config,
+            Arc::new(LiveTransport::new(LiveConfig::default()).unwrap()),
+        )
+        .unwrap()
+    }
+
+    /// A transport that answers `responses` in order and counts calls.
+    fn canned_transport(
+        responses: Vec<HttpResponse>,
+        calls: Arc<AtomicUsize>,
+    ) -> Arc<dyn Transport> {
+        let responses = std::sync::Mutex::new(std::collections::VecDeque::from(responses));
+        Arc::new(move |_: HttpRequest| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(responses
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("no more canned responses"))
+        })
+    }
+
+    #[tokio::test]
+    async fn retries_429_and_503_then_succeeds() {
+        let server = ScriptedServer::sequence(vec![
+            Canned::json(429, json!({"message": "RateLimitExceeded"})),
+            Canned::json(503, json!({"message": "busy"})),
+            Canned::json(200, json!({"balance": 1000})),
+        ])
+        .await;
+        let client = client_for(&server, fast_retry());
+        assert_eq!(client.balance().await.unwrap(), 1000);
+        let seen = server.requests();
+        assert_eq!(seen.len(), 3);
+        assert!(seen.iter().all(|r| r.path == "/openapi/v1/balance"));
+        assert!(
+            seen.iter()
+                .all(|r| r.header("authorization") == Some(&format!("Bearer {KEY}")))
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_request_is_not_retried_and_carries_meshys_message() {
+        let message =
+            "Invalid values: InputTaskID is a required field; ModelURL is a required field";
+        let server =
+            ScriptedServer::sequence(vec![Canned::json(400, json!({ "message": message }))]).await;
+        let client = client_for(&server, fast_retry());
+        let err = client
+            .create_task(TaskType::Remesh, &json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(400));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "POST {}/openapi/v1/remesh: bad request (400): {message}",
+                server.base_url
+            )
+        );
+        assert_eq!(server.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn persistent_server_errors_give_up_after_the_attempt_bound() {
+        let server =
+            ScriptedServer::start(|_| Canned::json(502, json!({"message": "bad gateway"}))).await;
+        let client = client_for(&server, fast_retry());
+        let err = client.get_task(TaskType::Text3d, "t1").await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ApiError::Server {
+                    status: 502,
+                    attempts: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(server.requests().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn each_client_error_status_has_its_own_type_and_none_retries() {
+        for status in [401u16, 402, 403, 404, 422] {
+            let server =
+                ScriptedServer::start(move |_| Canned::json(status, json!({"message": "nope"})))
+                    .await;
+            let client = client_for(&server, fast_retry());
+            let err = client.get_task(TaskType::Rigging, "t1").await.unwrap_err();
+            assert_eq!(err.status(), Some(status), "{err}");
+            let expected = match status {
+                401 => matches!(err, ApiError::Unauthorized { .. }),
+                402 => matches!(err, ApiError::PaymentRequired { .. }),
+                403 => matches!(err, ApiError::Forbidden { .. }),
+                404 => matches!(err, ApiError::NotFound { .. }),
+                _ => matches!(err, ApiError::Unprocessable { .. }),
+            };
+            assert!(expected, "{status}: {err:?}");
+            assert_eq!(server.requests().len(), 1, "{status} must not retry");
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_after_header_overrides_long_backoff() {
+        let server = ScriptedServer::sequence(vec![
+            Canned::json(429, json!({"message": "RateLimitExceeded"}))
+                .with_header("Retry-After", "0"),
+            Canned::json(200, json!({"balance": 7})),
+        ])
+        .await;
+        let slow = RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_secs(3600),
+            max_backoff: Duration::from_secs(3600),
+        };
+        let client = client_for(&server, slow);
+        let balance = tokio::time::timeout(Duration::from_secs(20), client.balance()).await;
+        assert_eq!(
+            balance.expect("Retry-After: 0 was not honoured").unwrap(),
+            7
+        );
+    }
+
+    #[tokio::test]
+    async fn replayed_answers_are_retried_without_waiting() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let transport = canned_transport(
+            vec![
+                Canned::json(503, json!({})).response(true),
+                Canned::json(200, json!({"balance": 3})).response(true),
+            ],
+            Arc::clone(&calls),
+        );
+        let config = ClientConfig {
+            api_key: Some(KEY.into()),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                initial_backoff: Duration::from_secs(3600),
+                max_backoff: Duration::from_secs(3600),
+            },
+            ..ClientConfig::default()
+        };
+        let client = Client::new(config, transport).unwrap();
+        let balance = tokio::time::timeout(Duration::from_secs(20), client.balance()).await;
+        assert_eq!(balance.expect("replay slept through a backoff").unwrap(), 3);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn missing_key_fails_before_any_request() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let transport = canned_transport(vec![], Arc::clone(&calls));
+        for key in [None, Some(String::new()), Some("  ".into())] {
+            let config = ClientConfig {
+                api_key: key,
+                ..ClientConfig::default()
+            };
+            let err = Client::new(config, Arc::clone(&transport)).unwrap_err();
+            assert!(matches!(err, ApiError::MissingApiKey));
+            assert!(
+                err.to_string()
+                    .starts_with("no Meshy API key: set MESHY_API_KEY"),
+                "{err}"
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn errors_and_debug_output_never_contain_the_key() {
+        let server = ScriptedServer::start(|r| {
+            let echoed = r.header("authorization").unwrap_or_default().to_owned();
+            Canned::json(
+                401,
+                json!({ "message": format!("Invalid API key {echoed}") }),
+            )
+        })
+        .await;
+        let client = client_for(&server, fast_retry());
+        let err = client.balance().await.unwrap_err();
+        assert!(!err.to_string().contains(KEY), "{err}");
+        assert!(!format!("{err:?}").contains(KEY));
+        assert!(!format!("{client:?}").contains(KEY));
+        let config = ClientConfig {
+            api_key: Some(KEY.into()),
+            ..ClientConfig::default()
+        };
+        assert!(!format!("{config:?}").contains(KEY));
+    }
+
+    #[tokio::test]
+    async fn create_reads_result_and_undecodable_answers_are_typed() {
+        let server = ScriptedServer::sequence(vec![
+            Canned::json(
+                202,
+                json!({"result": "019a97e6-58dc-7430-85a1-9bf2d9e97430"}),
+            ),
+            Canned::json(202, json!({"id": "wrong-shape"})),
+            Canned {
+                status: 200,
+                headers: vec![],
+                body: b"<html>gateway</html>".to_vec(),
+            },
+        ])
+        .await;
+        let client = client_for(&server, fast_retry());
+        let body = json!({"mode": "preview", "prompt": "otter"});
+        let id = client.create_task(TaskType::Text3d, &body).await.unwrap();
+        assert_eq!(id, "019a97e6-58dc-7430-85a1-9bf2d9e97430");
+        let sent: serde_json::Value = serde_json::from_slice(&server.requests()[0].body).unwrap();
+        assert_eq!(sent, body);
+        let err = client
+            .create_task(TaskType::Text3d, &body)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no string field 'result'"),
+            "{err}"
+        );
+        let err = client.get_task(TaskType::Text3d, "t").await.unwrap_err();
+        assert!(matches!(err, ApiError::Decode { .. }));
+        assert!(
+            err.to_string()
+                .ends_with("it starts with: <html>gateway</html>"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn network_failure_is_a_transport_error_naming_the_request() {
+        // A port that was just free: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = ClientConfig {
+            base_url: format!("http://127.0.0.1:{port}"),
+            api_key: Some(KEY.into()),
+            retry: fast_retry(),
+        };
+        let client = Client::new(
+            config,
+            Arc::new(LiveTransport::new(LiveConfig::default()).unwrap()),
+        )
+        .unwrap();
+        let err = client.balance().await.unwrap_err();
+        assert!(matches!(err, ApiError::Transport { .. }), "{err:?}");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "GET http://127.0.0.1:{port}/openapi/v1/balance: no response"
+            )),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn stream_list_delete_and_download_use_the_documented_routes() {
+        let server = ScriptedServer::start(|r| match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/openapi/v2/text-to-3d/t1/stream") => Canned {
+                status: 200,
+                headers: vec![("content-type".into(), "text/event-stream".into())],
+                body: b"event: message\ndata: {\"id\":\"t1\",\"progress\":50,\"status\":\"IN_PROGRESS\"}\n\n\
+                        event: message\ndata: {\"id\":\"t1\",\"progress\":100,\"status\":\"SUCCEEDED\",\"model_urls\":{\"glb\":\"u\"}}\n\n"
+                    .to_vec(),
+            },
+            ("GET", "/openapi/v2/text-to-3d/gone/stream") => Canned {
+                status: 200,
+                headers: vec![],
+                body: b"event: error\ndata: {\"status_code\":404,\"message\":\"Task not found\"}\n\n".to_vec(),
+            },
+            ("GET", "/openapi/v1/remesh?page_num=2&page_size=50&sort_by=-created_at") => {
+                Canned::json(200, json!([{"id": "a", "status": "SUCCEEDED"}]))
+            }
+            ("DELETE", "/openapi/v1/remesh/a") => Canned::json(200, json!({})),
+            ("GET", "/assets/model.glb") if r.header("authorization").is_none() => Canned {
+                status: 200,
+                headers: vec![],
+                body: b"glTF-bytes".to_vec(),
+            },
+            _ => Canned::json(404, json!({"message": "no route"})),
+        })
+        .await;
+        let client = client_for(&server, fast_retry());
+        let events = client.stream_task(TaskType::Text3d, "t1").await.unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].model_url("glb"), Some("u"));
+        let err = client
+            .stream_task(TaskType::Text3d, "gone")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().ends_with("not found (404): Task not found"),
+            "{err}"
+        );
+        let page = ListPage {
+            page_num: 2,
+            page_size: 50,
+            newest_first: true,
+        };
+        assert_eq!(
+            client.list_tasks(TaskType::Remesh, &page).await.unwrap()[0].id,
+            "a"
+        );
+        client.delete_task(TaskType::Remesh, "a").await.unwrap();
+        let asset = client
+            .download(&format!("{}/assets/model.glb", server.base_url))
+            .await
+            .unwrap();
+        assert_eq!(asset, b"glTF-bytes");
+    }
+}

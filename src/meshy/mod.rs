@@ -1,0 +1,20 @@
+//! The Meshy SDK: task types, request and task models, the API client, and the task
+//! service that submits, fetches and polls tasks.
+
+mod client;
+mod request;
+mod retry;
+mod service;
+mod sse;
+mod task;
+mod task_type;
+
+pub use client::{ApiError, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY};
+pub use request::{
+    Animation, Image3d, MAX_PROMPT_CHARS, MultiImage3d, Params, PostProcess, Remesh, RequestError,
+    Retexture, Rigging, TaskRequest, Text3dPreview, Text3dRefine, TextToImage, canonical_json,
+};
+pub use retry::RetryPolicy;
+pub use service::{PollOptions, ServiceError, Submission, TaskService};
+pub use task::{PrimaryArtifact, Task, TaskError, TaskStatus};
+pub use task_type::{TaskType, UnknownTaskType};

@@ -1,0 +1,331 @@
+//! Task services: submit a request (and record it in the repository), fetch a task,
+//! and poll it until it ends — the "polling" delivery mode.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{ApiError, Client, RequestError, Task, TaskRequest, TaskStatus, TaskType};
+use crate::repository::{Repository, RepositoryError};
+
+/// Submits tasks and keeps the repository's record of them.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use mesh_toolkit::meshy::{Client, PollOptions, TaskRequest, TaskService, TaskType};
+/// use mesh_toolkit::repository::Repository;
+/// let service = TaskService::new(Client::from_env()?, Repository::new("assets"));
+/// let request = TaskRequest::from_json(TaskType::Text3d, serde_json::json!({"prompt": "otter"}))?;
+/// let submission = service.submit("otter", &request).await?;
+/// let task = service.poll(&submission, &PollOptions::default(), |t| eprintln!("{} {:?}", t.status, t.progress)).await?;
+/// println!("{} ended {}", submission.task_id, task.status);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct TaskService {
+    client: Client,
+    repository: Repository,
+}
+
+/// A task the API accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub task_id: String,
+    pub species: String,
+    pub task_type: TaskType,
+    /// Hex SHA-256 of the canonical request (see [`TaskRequest::spec_hash`]).
+    pub spec_hash: String,
+}
+
+/// How to poll. Default: every 5 s, for at most 300 s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollOptions {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for PollOptions {
+    fn default() -> Self {
+        PollOptions {
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+    #[error(
+        "{task_type} task '{task_id}' was still {last_status} after {waited_secs} s of polling; \
+         raise the poll timeout or check the task in the Meshy dashboard"
+    )]
+    PollTimeout {
+        task_id: String,
+        task_type: TaskType,
+        last_status: TaskStatus,
+        waited_secs: u64,
+    },
+}
+
+impl TaskService {
+    pub fn new(client: Client, repository: Repository) -> TaskService {
+        TaskService { client, repository }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn repository(&self) -> &Repository {
+        &self.repository
+    }
+
+    /// Validates and submits `request` for `species`, and records the task.
+    pub async fn submit(
+        &self,
+        species: &str,
+        request: &TaskRequest,
+    ) -> Result<Submission, ServiceError> {
+        self.submit_with_callback(species, request, None).await
+    }
+
+    /// Like [`TaskService::submit`], adding `callback_url` to the body: a per-task
+    /// webhook URL, which the bundled simulator honours (the real API has no such
+    /// field and delivers to the dashboard URL). The callback URL is not part of the
+    /// spec hash or the recorded request.
+    pub async fn submit_with_callback(
+        &self,
+        species: &str,
+        request: &TaskRequest,
+        callback_url: Option<&str>,
+    ) -> Result<Submission, ServiceError> {
+        // Both checks come first: nothing is sent (or spent) for a request that
+        // cannot be recorded or that Meshy would refuse.
+        self.repository.species_dir(species)?;
+        request.validate()?;
+        let task_type = request.task_type();
+        let recorded = request.to_json();
+        let mut body = recorded.clone();
+        if let (Some(url), Some(fields)) = (callback_url, body.as_object_mut()) {
+            fields.insert("callback_url".into(), Value::from(url));
+        }
+        let task_id = self.client.create_task(task_type, &body).await?;
+        let spec_hash = request.spec_hash();
+        self.repository.record_submission(
+            species,
+            &spec_hash,
+            task_type,
+            &recorded,
+            &task_id,
+            request.input_task_ids(),
+        )?;
+        Ok(Submission {
+            task_id,
+            species: species.to_owned(),
+            task_type,
+            spec_hash,
+        })
+    }
+
+    /// The task as the API sees it now.
+    pub async fn get(&self, task_type: TaskType, task_id: &str) -> Result<Task, ServiceError> {
+        Ok(self.client.get_task(task_type, task_id).await?)
+    }
+
+    /// Polls `GET task` until the task is terminal, calling `observe` with every answer.
+    /// Waits `interval` between polls, except when answers come from a recording.
+    pub async fn poll(
+        &self,
+        submission: &Submission,
+        options: &PollOptions,
+        mut observe: impl FnMut(&Task),
+    ) -> Result<Task, ServiceError> {
+        let started = Instant::now();
+        loop {
+            let (task, replayed) = self
+                .client
+                .get_task_traced(submission.task_type, &submission.task_id)
+                .await?;
+            observe(&task);
+            if task.is_terminal() {
+                return Ok(task);
+            }
+            if started.elapsed() >= options.timeout {
+                return Err(ServiceError::PollTimeout {
+                    task_id: submission.task_id.clone(),
+                    task_type: submission.task_type,
+                    last_status: task.status,
+                    waited_secs: started.elapsed().as_secs(),
+                });
+            }
+            if !replayed {
+                tokio::time::sleep(options.interval).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meshy::ClientConfig;
+    use crate::transport::{HttpRequest, HttpResponse, Transport};
+    use serde_json::json;
+    use std::sync::{Arc, Mutex};
+
+    fn answer(status: u16, body: Value, replayed: bool) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: vec![],
+            body: body.to_string().into_bytes(),
+            replayed,
+        }
+    }
+
+    /// A fake API: create answers task "t1"; each GET answers the next status.
+    fn fake_api(
+        statuses: &[&str],
+        replayed: bool,
+        sent: Arc<Mutex<Vec<HttpRequest>>>,
+    ) -> Arc<dyn Transport> {
+        let statuses = Mutex::new(statuses.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        Arc::new(move |request: HttpRequest| {
+            sent.lock().unwrap().push(request.clone());
+            Ok(if request.method == "POST" {
+                answer(202, json!({"result": "t1"}), replayed)
+            } else {
+                let mut statuses = statuses.lock().unwrap();
+                let status = if statuses.len() > 1 {
+                    statuses.remove(0)
+                } else {
+                    statuses[0].clone()
+                };
+                answer(
+                    200,
+                    json!({"id": "t1", "status": status, "progress": 10}),
+                    replayed,
+                )
+            })
+        })
+    }
+
+    fn service(transport: Arc<dyn Transport>, root: &std::path::Path) -> TaskService {
+        let config = ClientConfig {
+            api_key: Some("msy_test_key_12345678".into()),
+            ..ClientConfig::default()
+        };
+        TaskService::new(
+            Client::new(config, transport).unwrap(),
+            Repository::new(root),
+        )
+    }
+
+    fn preview() -> TaskRequest {
+        TaskRequest::from_json(TaskType::Text3d, json!({"prompt": "Cute otter character"})).unwrap()
+    }
+
+    #[tokio::test]
+    async fn submit_posts_the_body_and_records_the_task_under_its_spec_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let service = service(fake_api(&["PENDING"], false, Arc::clone(&sent)), dir.path());
+        let submission = service
+            .submit_with_callback(
+                "otter",
+                &preview(),
+                Some("http://127.0.0.1:9/webhook/otter/text3d?token=x"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(submission.task_id, "t1");
+        assert_eq!(submission.spec_hash, preview().spec_hash());
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent[0].url, "https://api.meshy.ai/openapi/v2/text-to-3d");
+        let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
+        assert_eq!(body["mode"], "preview");
+        assert_eq!(
+            body["callback_url"],
+            "http://127.0.0.1:9/webhook/otter/text3d?token=x"
+        );
+        let manifest = service.repository().load("otter").unwrap();
+        let spec = &manifest.assets[&submission.spec_hash];
+        assert!(
+            spec.request.get("callback_url").is_none(),
+            "delivery details are not part of the spec"
+        );
+        assert_eq!(spec.tasks["t1"].status, TaskStatus::Pending);
+    }
+
+    #[tokio::test]
+    async fn invalid_species_or_request_sends_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let service = service(fake_api(&["PENDING"], false, Arc::clone(&sent)), dir.path());
+        let err = service.submit("Otter!", &preview()).await.unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid species name 'Otter!'"),
+            "{err}"
+        );
+        let mut bad = preview();
+        if let TaskRequest::Text3d(r) = &mut bad {
+            r.prompt.clear();
+        }
+        let err = service.submit("otter", &bad).await.unwrap_err();
+        assert!(matches!(err, ServiceError::Request(_)), "{err}");
+        assert!(sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn poll_reports_every_answer_and_returns_the_terminal_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let statuses = ["PENDING", "IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"];
+        // Replayed answers: the hour-long interval must never be slept.
+        let service = service(fake_api(&statuses, true, Arc::clone(&sent)), dir.path());
+        let submission = service.submit("otter", &preview()).await.unwrap();
+        let options = PollOptions {
+            interval: Duration::from_secs(3600),
+            timeout: Duration::from_secs(7200),
+        };
+        let mut seen = Vec::new();
+        let task = tokio::time::timeout(
+            Duration::from_secs(20),
+            service.poll(&submission, &options, |t| seen.push(t.status.to_string())),
+        )
+        .await
+        .expect("replayed polls must not wait")
+        .unwrap();
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert_eq!(seen, statuses);
+    }
+
+    #[tokio::test]
+    async fn poll_timeout_names_task_and_last_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(
+            fake_api(&["IN_PROGRESS"], false, Arc::default()),
+            dir.path(),
+        );
+        let submission = service.submit("otter", &preview()).await.unwrap();
+        let options = PollOptions {
+            interval: Duration::from_millis(1),
+            timeout: Duration::ZERO,
+        };
+        let err = service
+            .poll(&submission, &options, |_| {})
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "text3d task 't1' was still IN_PROGRESS after 0 s of polling; raise the poll timeout or \
+             check the task in the Meshy dashboard"
+        );
+    }
+}

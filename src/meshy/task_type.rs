@@ -1,0 +1,172 @@
+//! The nine Meshy task types, by the names scenario files use, and what the API calls
+//! them: endpoint collection, `type` field, and which field names an input task.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A kind of Meshy task. The serde and [`FromStr`] names are the ones of scenario
+/// files and recordings (`text3d`, `text3d_refine`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskType {
+    /// Text to 3D, preview stage (`mode: "preview"`).
+    Text3d,
+    /// Text to 3D, refine stage (`mode: "refine"`, texturing a preview).
+    Text3dRefine,
+    Image3d,
+    MultiImage3d,
+    Remesh,
+    Retexture,
+    Rigging,
+    Animation,
+    TextToImage,
+}
+
+impl TaskType {
+    pub const ALL: [TaskType; 9] = [
+        TaskType::Text3d,
+        TaskType::Text3dRefine,
+        TaskType::Image3d,
+        TaskType::MultiImage3d,
+        TaskType::Remesh,
+        TaskType::Retexture,
+        TaskType::Rigging,
+        TaskType::Animation,
+        TaskType::TextToImage,
+    ];
+
+    /// The name used in scenario files, file names and URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskType::Text3d => "text3d",
+            TaskType::Text3dRefine => "text3d_refine",
+            TaskType::Image3d => "image3d",
+            TaskType::MultiImage3d => "multi_image3d",
+            TaskType::Remesh => "remesh",
+            TaskType::Retexture => "retexture",
+            TaskType::Rigging => "rigging",
+            TaskType::Animation => "animation",
+            TaskType::TextToImage => "text_to_image",
+        }
+    }
+
+    /// The API collection path: create is `POST <collection>`, get is
+    /// `GET <collection>/{id}`.
+    pub fn collection(self) -> &'static str {
+        match self {
+            TaskType::Text3d | TaskType::Text3dRefine => "/openapi/v2/text-to-3d",
+            TaskType::Image3d => "/openapi/v1/image-to-3d",
+            TaskType::MultiImage3d => "/openapi/v1/multi-image-to-3d",
+            TaskType::Remesh => "/openapi/v1/remesh",
+            TaskType::Retexture => "/openapi/v1/retexture",
+            TaskType::Rigging => "/openapi/v1/rigging",
+            TaskType::Animation => "/openapi/v1/animations",
+            TaskType::TextToImage => "/openapi/v1/text-to-image",
+        }
+    }
+
+    /// The task object's documented `type` value.
+    pub fn api_type(self) -> &'static str {
+        match self {
+            TaskType::Text3d => "text-to-3d-preview",
+            TaskType::Text3dRefine => "text-to-3d-refine",
+            TaskType::Image3d => "image-to-3d",
+            TaskType::MultiImage3d => "multi-image-to-3d",
+            TaskType::Remesh => "remesh",
+            TaskType::Retexture => "retexture",
+            TaskType::Rigging => "rig",
+            TaskType::Animation => "animate",
+            TaskType::TextToImage => "text-to-image",
+        }
+    }
+
+    /// The request field that names an input task, if this type takes one.
+    pub fn input_field(self) -> Option<&'static str> {
+        match self {
+            TaskType::Text3dRefine => Some("preview_task_id"),
+            TaskType::Image3d | TaskType::Remesh | TaskType::Retexture | TaskType::Rigging => {
+                Some("input_task_id")
+            }
+            TaskType::Animation => Some("rig_task_id"),
+            TaskType::Text3d | TaskType::MultiImage3d | TaskType::TextToImage => None,
+        }
+    }
+
+    /// The task types whose SUCCEEDED tasks are valid inputs for this type.
+    pub fn accepted_inputs(self) -> &'static [TaskType] {
+        const MODELS: &[TaskType] = &[
+            TaskType::Text3d,
+            TaskType::Text3dRefine,
+            TaskType::Image3d,
+            TaskType::MultiImage3d,
+            TaskType::Remesh,
+            TaskType::Retexture,
+        ];
+        match self {
+            TaskType::Text3dRefine => &[TaskType::Text3d],
+            TaskType::Image3d => &[TaskType::TextToImage],
+            TaskType::Remesh | TaskType::Retexture | TaskType::Rigging => MODELS,
+            TaskType::Animation => &[TaskType::Rigging],
+            TaskType::Text3d | TaskType::MultiImage3d | TaskType::TextToImage => &[],
+        }
+    }
+
+    /// Whether `GET <collection>` lists tasks (rigging and animation have no list).
+    pub fn has_list(self) -> bool {
+        !matches!(self, TaskType::Rigging | TaskType::Animation)
+    }
+}
+
+impl fmt::Display for TaskType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown task type name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown task type '{name}'; expected one of: {}", accepted_names())]
+pub struct UnknownTaskType {
+    pub name: String,
+}
+
+fn accepted_names() -> String {
+    TaskType::ALL.map(TaskType::as_str).join(", ")
+}
+
+impl FromStr for TaskType {
+    type Err = UnknownTaskType;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        TaskType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == name)
+            .ok_or_else(|| UnknownTaskType { name: name.into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_from_str_and_serde() {
+        for task_type in TaskType::ALL {
+            assert_eq!(task_type.as_str().parse::<TaskType>(), Ok(task_type));
+            let json = serde_json::to_string(&task_type).unwrap();
+            assert_eq!(json, format!("\"{}\"", task_type.as_str()));
+        }
+    }
+
+    #[test]
+    fn unknown_name_lists_accepted_ones() {
+        let err = "text_3d".parse::<TaskType>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown task type 'text_3d'; expected one of: text3d, text3d_refine, image3d, \
+             multi_image3d, remesh, retexture, rigging, animation, text_to_image"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! Test-only helpers shared by the unit tests: a scripted HTTP server on loopback and
+//! canned responses. The server stops when its handle is dropped, also when a test
+//! panics.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+use warp::Filter;
+
+use crate::transport::HttpResponse;
+
+/// A request the scripted server received.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl SeenRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response the scripted server gives.
+#[derive(Debug, Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Canned {
+    pub fn json(status: u16, body: serde_json::Value) -> Canned {
+        Canned {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Canned {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The same response as a transport would return it.
+    pub fn response(&self, replayed: bool) -> HttpResponse {
+        HttpResponse {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            replayed,
+        }
+    }
+}
+
+/// A warp server on 127.0.0.1 answering with a handler function.
+pub struct ScriptedServer {
+    pub base_url: String,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl ScriptedServer {
+    /// Starts a server that answers each request with `handler`.
+    pub async fn start(
+        handler: impl Fn(&SeenRequest) -> Canned + Send + Sync + 'static,
+    ) -> ScriptedServer {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handler = Arc::new(handler);
+        let log = Arc::clone(&seen);
+        let route = warp::method()
+            .and(warp::path::full())
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .map(
+                move |method: warp::http::Method,
+                      path: warp::path::FullPath,
+                      query: String,
+                      headers: warp::http::HeaderMap,
+                      body: warp::hyper::body::Bytes| {
+                    let path = if query.is_empty() {
+                        path.as_str().to_owned()
+                    } else {
+                        format!("{}?{query}", path.as_str())
+                    };
+                    let request = SeenRequest {
+                        method: method.to_string(),
+                        path,
+                        headers: headers
+                            .iter()
+                            .map(|(n, v)| {
+                                (
+                                    n.to_string(),
+                                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                                )
+                            })
+                            .collect(),
+                        body: body.to_vec(),
+                    };
+                    let canned = handler(&request);
+                    log.lock().unwrap().push(request);
+                    let mut response = warp::http::Response::builder().status(canned.status);
+                    for (name, value) in &canned.headers {
+                        response = response.header(name, value);
+                    }
+                    response.body(canned.body).unwrap()
+                },
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = warp::serve(route).incoming(listener).graceful(async {
+            let _ = signal.await;
+        });
+        tokio::spawn(server.run());
+        ScriptedServer {
+            base_url,
+            seen,
+            _shutdown: shutdown,
+        }
+    }
+
+    /// Starts a server that gives `script`'s responses in order, then 500s.
+    pub async fn sequence(script: Vec<Canned>) -> ScriptedServer {
+        let queue = Mutex::new(VecDeque::from(script));
+        ScriptedServer::start(move |_| {
+            queue.lock().unwrap().pop_front().unwrap_or_else(|| {
+                Canned::json(500, serde_json::json!({"message": "script exhausted"}))
+            })
+        })
+        .await
+    }
+
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}
