@@ -37,10 +37,12 @@
 //! - [`webhooks`]: the handler that applies task updates and downloads results.
 
 mod atomic_file;
+pub mod cli;
 mod clock;
 mod digest;
 pub mod meshy;
 pub mod repository;
+pub mod sim;
 #[cfg(test)]
 mod test_support;
 pub mod transport;

@@ -66,6 +66,8 @@ impl Canned {
 pub struct ScriptedServer {
     pub base_url: String,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
+    /// Bumped after every request, so tests can wait for requests without sleeping.
+    arrivals: tokio::sync::watch::Receiver<usize>,
     _shutdown: oneshot::Sender<()>,
 }
 
@@ -77,6 +79,7 @@ impl ScriptedServer {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler = Arc::new(handler);
         let log = Arc::clone(&seen);
+        let (arrived, arrivals) = tokio::sync::watch::channel(0usize);
         let route = warp::method()
             .and(warp::path::full())
             .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -109,6 +112,7 @@ impl ScriptedServer {
                     };
                     let canned = handler(&request);
                     log.lock().unwrap().push(request);
+                    arrived.send_modify(|n| *n += 1);
                     let mut response = warp::http::Response::builder().status(canned.status);
                     for (name, value) in &canned.headers {
                         response = response.header(name, value);
@@ -126,6 +130,7 @@ impl ScriptedServer {
         ScriptedServer {
             base_url,
             seen,
+            arrivals,
             _shutdown: shutdown,
         }
     }
@@ -143,5 +148,33 @@ impl ScriptedServer {
 
     pub fn requests(&self) -> Vec<SeenRequest> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Waits until `done` holds for the requests received so far, and returns them.
+    /// Panics after `timeout` with what was received.
+    pub async fn wait_until(
+        &self,
+        timeout: std::time::Duration,
+        done: impl Fn(&[SeenRequest]) -> bool,
+    ) -> Vec<SeenRequest> {
+        let mut arrivals = self.arrivals.clone();
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                let seen = self.requests();
+                if done(&seen) {
+                    return seen;
+                }
+                if arrivals.changed().await.is_err() {
+                    return seen;
+                }
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            panic!(
+                "condition not met within {timeout:?}; received {} requests",
+                self.requests().len()
+            )
+        })
     }
 }

@@ -36,6 +36,20 @@ impl RateLimiter {
         tokio::time::sleep_until(slot.into()).await;
     }
 
+    /// Takes a slot at `now` if one is free, without waiting: for servers that refuse
+    /// requests over the limit (the simulator's 429).
+    pub fn try_acquire(&self, now: Instant) -> bool {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() >= self.max && now < recent[recent.len() - self.max] + self.window {
+            return false;
+        }
+        recent.push_back(now);
+        while recent.len() > self.max {
+            recent.pop_front();
+        }
+        true
+    }
+
     /// Reserves the earliest start at or after `now` that keeps every window within
     /// the limit, and returns it. Slots are handed out in call order.
     pub fn reserve(&self, now: Instant) -> Instant {
@@ -87,6 +101,15 @@ mod tests {
                 "window starting at slot {i} holds {in_window}"
             );
         }
+    }
+
+    #[test]
+    fn try_acquire_refuses_over_the_limit_until_the_window_moves_on() {
+        let limiter = RateLimiter::new(3, Duration::from_secs(1));
+        let start = Instant::now();
+        assert!((0..3).all(|_| limiter.try_acquire(start)));
+        assert!(!limiter.try_acquire(start + Duration::from_millis(999)));
+        assert!(limiter.try_acquire(start + Duration::from_secs(1)));
     }
 
     #[test]

@@ -1,0 +1,150 @@
+//! Argument parsing for the `mesh-toolkit` binary's subcommands, kept in the library
+//! so it is unit-tested; `src/main.rs` only dispatches and runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sim::{Rule, SimConfig};
+
+/// A command-line mistake; the binary prints it with the usage text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+/// Parses `sim` options: `--port P`, `--webhook-url URL` (repeatable),
+/// `--task-seconds S`, `--balance N`, `--api-key K` (repeatable),
+/// `--requests-per-second N`, `--max-queued-tasks N`, `--rules FILE` (a JSON array of
+/// outcome rules). Both `--flag value` and `--flag=value` are accepted.
+pub fn parse_sim_args(args: &[String]) -> Result<SimConfig, CliError> {
+    let mut config = SimConfig::default();
+    let mut keys = Vec::new();
+    let mut options = Options::new(args);
+    while let Some((flag, value)) = options.next_pair()? {
+        match flag.as_str() {
+            "--port" => config.port = number(&flag, &value)?,
+            "--webhook-url" => config.webhook_urls.push(value),
+            "--task-seconds" => {
+                let seconds: f64 = number(&flag, &value)?;
+                if !seconds.is_finite() || seconds < 0.0 {
+                    return Err(CliError(format!(
+                        "--task-seconds must be 0 or more, not '{value}'"
+                    )));
+                }
+                config.task_time = Duration::from_secs_f64(seconds);
+            }
+            "--balance" => config.balance = number(&flag, &value)?,
+            "--api-key" => keys.push(value),
+            "--requests-per-second" => config.requests_per_second = number(&flag, &value)?,
+            "--max-queued-tasks" => config.max_queued_tasks = number(&flag, &value)?,
+            "--rules" => config.rules = read_rules(&PathBuf::from(value))?,
+            _ => return Err(CliError(format!("unknown option '{flag}' for 'sim'"))),
+        }
+    }
+    if !keys.is_empty() {
+        config.api_keys = Some(keys);
+    }
+    Ok(config)
+}
+
+fn read_rules(path: &PathBuf) -> Result<Vec<Rule>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError(format!(
+            "error reading rules file '{}': {e}",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        CliError(format!(
+            "rules file '{}' is invalid at line {}, column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, CliError> {
+    value
+        .parse()
+        .map_err(|_| CliError(format!("{flag} expects a number, not '{value}'")))
+}
+
+/// Walks `--flag value` / `--flag=value` pairs.
+struct Options<'a> {
+    args: std::slice::Iter<'a, String>,
+}
+
+impl<'a> Options<'a> {
+    fn new(args: &'a [String]) -> Self {
+        Options { args: args.iter() }
+    }
+
+    fn next_pair(&mut self) -> Result<Option<(String, String)>, CliError> {
+        let Some(arg) = self.args.next() else {
+            return Ok(None);
+        };
+        if !arg.starts_with("--") {
+            return Err(CliError(format!("unexpected argument '{arg}'")));
+        }
+        if let Some((flag, value)) = arg.split_once('=') {
+            return Ok(Some((flag.to_owned(), value.to_owned())));
+        }
+        match self.args.next() {
+            Some(value) => Ok(Some((arg.clone(), value.clone()))),
+            None => Err(CliError(format!("{arg} needs a value"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sim_flags_fill_the_config() {
+        let config = parse_sim_args(&args(&[
+            "--port",
+            "8123",
+            "--webhook-url",
+            "http://127.0.0.1:1/a",
+            "--webhook-url=http://127.0.0.1:2/b",
+            "--task-seconds",
+            "0.5",
+            "--api-key",
+            "msy_one",
+            "--balance=7",
+        ]))
+        .unwrap();
+        assert_eq!(config.port, 8123);
+        assert_eq!(
+            config.webhook_urls,
+            ["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]
+        );
+        assert_eq!(config.task_time, Duration::from_millis(500));
+        assert_eq!(config.api_keys, Some(vec!["msy_one".to_string()]));
+        assert_eq!(config.balance, 7);
+    }
+
+    #[test]
+    fn sim_flag_mistakes_are_named() {
+        let err = |list: &[&str]| parse_sim_args(&args(list)).unwrap_err().to_string();
+        assert_eq!(err(&["--port", "x"]), "--port expects a number, not 'x'");
+        assert_eq!(
+            err(&["--colour", "red"]),
+            "unknown option '--colour' for 'sim'"
+        );
+        assert_eq!(err(&["--port"]), "--port needs a value");
+        assert_eq!(
+            err(&["--task-seconds", "-1"]),
+            "--task-seconds must be 0 or more, not '-1'"
+        );
+        assert!(
+            err(&["--rules", "/nonexistent/rules.json"])
+                .starts_with("error reading rules file '/nonexistent/rules.json'")
+        );
+    }
+}

@@ -1,0 +1,472 @@
+//! The simulator's HTTP surface: routing, authentication, rate and queue limits,
+//! Meshy-style validation and error bodies, SSE streams, and the asset routes.
+//!
+//! Requests are routed by hand over path segments (rather than with warp filter
+//! chains) so the whole API reads top to bottom in [`handle`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use warp::Reply as _;
+use warp::http::{Response, StatusCode};
+use warp::hyper::body::Bytes;
+
+use super::assets;
+use super::behaviour::Rule;
+use super::state::SimState;
+use super::task::{SimTask, credits, new_task_id, now_ms};
+use crate::meshy::{MAX_PROMPT_CHARS, TEST_MODE_API_KEY, TaskStatus, TaskType};
+
+/// What the real API reports in `X-Api-Version`.
+pub const API_VERSION: &str = "v2025.11.18";
+
+/// A request as the router sees it.
+pub struct ApiRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub authorization: Option<String>,
+    pub body: Bytes,
+}
+
+type Reply = warp::reply::Response;
+
+/// Answers one request.
+pub async fn handle(state: Arc<SimState>, request: ApiRequest) -> Reply {
+    let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    if let ["assets", "tasks", id, "output", file] = segments[..] {
+        return asset(&state, &request.method, id, file);
+    }
+    let key = match authenticate(&state, request.authorization.as_deref()) {
+        Some(key) => key,
+        None => return error(401, "Invalid API key"),
+    };
+    if !state.allow_request(&key) {
+        return error(429, "RateLimitExceeded");
+    }
+    let test_mode = key == TEST_MODE_API_KEY;
+    match (request.method.as_str(), &segments[..]) {
+        ("GET", ["openapi", "v1", "balance"]) => {
+            return json_reply(200, &json!({"balance": state.balance()}));
+        }
+        ("POST", ["_sim", "rules"]) => return add_rule(&state, &request.body),
+        _ => {}
+    }
+    let Some((types, rest)) = collection(&segments) else {
+        return error(404, "Not Found");
+    };
+    match (request.method.as_str(), rest) {
+        ("POST", []) => create(&state, types, &request.body, test_mode),
+        ("GET", []) if types[0].has_list() => list(&state, types, &request.query),
+        ("GET", [id]) => get(&state, types, id, test_mode),
+        ("GET", [id, "stream"]) => stream(&state, types, id, test_mode),
+        ("DELETE", [id]) => delete(&state, types, id, test_mode),
+        _ => error(404, "Not Found"),
+    }
+}
+
+/// The key of a valid `Authorization: Bearer msy_…` header.
+fn authenticate(state: &SimState, header: Option<&str>) -> Option<String> {
+    let key = header?.strip_prefix("Bearer ")?.trim();
+    let known = match &state.config.api_keys {
+        Some(keys) => keys.iter().any(|k| k == key) || key == TEST_MODE_API_KEY,
+        None => key.starts_with("msy_") && key.len() > 4,
+    };
+    known.then(|| key.to_owned())
+}
+
+/// The task types served under the first three segments, and the segments after them.
+fn collection<'a>(segments: &'a [&'a str]) -> Option<(Vec<TaskType>, &'a [&'a str])> {
+    if segments.len() < 3 {
+        return None;
+    }
+    let path = format!("/{}", segments[..3].join("/"));
+    let types: Vec<TaskType> = TaskType::ALL
+        .into_iter()
+        .filter(|t| t.collection() == path)
+        .collect();
+    (!types.is_empty()).then(|| (types, &segments[3..]))
+}
+
+fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: bool) -> Reply {
+    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
+        return error(400, "Invalid request body: expected a JSON object");
+    };
+    let task_type = match task_type_of(&types, &fields) {
+        Ok(task_type) => task_type,
+        Err(message) => return error(400, &message),
+    };
+    let callback_url = fields
+        .remove("callback_url")
+        .and_then(|v| v.as_str().map(str::to_owned));
+    let mut problems = missing_fields(task_type, &fields);
+    if problems.is_empty() {
+        problems = input_problems(state, task_type, &fields);
+    }
+    if !problems.is_empty() {
+        return error(400, &format!("Invalid values: {}", problems.join("; ")));
+    }
+    if test_mode {
+        let sample = sample_task(task_type);
+        let id = sample.id.clone();
+        state.insert_sample(sample);
+        return json_reply(202, &json!({ "result": id }));
+    }
+    if state.queued() >= state.config.max_queued_tasks {
+        return error(429, "NoMoreConcurrentTasks");
+    }
+    let cost = credits(task_type);
+    if !state.charge(cost) {
+        return error(402, "Insufficient credits");
+    }
+    let behaviour = state.behaviour(task_type, &Value::Object(fields.clone()));
+    let id = new_task_id();
+    state.create(SimTask {
+        id: id.clone(),
+        task_type,
+        request: fields,
+        callback_url,
+        behaviour,
+        status: TaskStatus::Pending,
+        progress: 0,
+        created_at: now_ms(),
+        started_at: 0,
+        finished_at: 0,
+        credits: cost,
+        sample: false,
+    });
+    json_reply(202, &json!({ "result": id }))
+}
+
+/// Text-to-3D shares one endpoint for both stages: `mode` decides.
+fn task_type_of(types: &[TaskType], fields: &Map<String, Value>) -> Result<TaskType, String> {
+    if types.len() == 1 {
+        return Ok(types[0]);
+    }
+    match fields.get("mode").and_then(Value::as_str) {
+        Some("preview") => Ok(TaskType::Text3d),
+        Some("refine") => Ok(TaskType::Text3dRefine),
+        Some(_) => Err("Invalid values: Mode must be one of [preview refine]".into()),
+        None => Err("Invalid values: Mode is a required field".into()),
+    }
+}
+
+/// Meshy's validator names fields in Go style: `input_task_id` → `InputTaskID`.
+fn go_name(field: &str) -> String {
+    field
+        .split('_')
+        .map(|part| match part {
+            "id" => "ID".to_owned(),
+            "url" => "URL".to_owned(),
+            "urls" => "URLs".to_owned(),
+            other => {
+                let mut chars = other.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                    .unwrap_or_default()
+            }
+        })
+        .collect()
+}
+
+/// The documented required fields that are missing or malformed.
+fn missing_fields(task_type: TaskType, fields: &Map<String, Value>) -> Vec<String> {
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+    };
+    let required = |name: &str| format!("{} is a required field", go_name(name));
+    let mut problems = Vec::new();
+    let mut need_one_of = |names: &[&str]| {
+        if names.iter().all(|n| text(n).is_none()) {
+            problems.extend(names.iter().map(|n| required(n)));
+        }
+    };
+    match task_type {
+        TaskType::Text3d | TaskType::TextToImage => need_one_of(&["prompt"]),
+        TaskType::Text3dRefine => need_one_of(&["preview_task_id"]),
+        TaskType::Image3d => need_one_of(&["image_url", "input_task_id"]),
+        TaskType::Remesh | TaskType::Rigging => need_one_of(&["input_task_id", "model_url"]),
+        TaskType::Retexture => {
+            need_one_of(&["input_task_id", "model_url"]);
+            need_one_of(&["text_style_prompt", "image_style_url"]);
+        }
+        TaskType::Animation => need_one_of(&["rig_task_id"]),
+        TaskType::MultiImage3d => {}
+    }
+    if task_type == TaskType::TextToImage && text("ai_model").is_none() {
+        problems.push(required("ai_model"));
+    }
+    if task_type == TaskType::Animation && !fields.get("action_id").is_some_and(Value::is_u64) {
+        problems.push(required("action_id"));
+    }
+    if task_type == TaskType::MultiImage3d {
+        match fields
+            .get("image_urls")
+            .and_then(Value::as_array)
+            .map(Vec::len)
+        {
+            None | Some(0) => problems.push("ImageURLs must contain at least 1 item".into()),
+            Some(n) if n > 4 => problems.push("ImageURLs must contain at most 4 items".into()),
+            Some(_) => {}
+        }
+    }
+    if text("prompt").is_some_and(|p| p.chars().count() > MAX_PROMPT_CHARS) {
+        problems.push(format!(
+            "Prompt must be a maximum of {MAX_PROMPT_CHARS} characters in length"
+        ));
+    }
+    problems
+}
+
+/// An input task must exist, be of an accepted kind, and have SUCCEEDED.
+fn input_problems(
+    state: &SimState,
+    task_type: TaskType,
+    fields: &Map<String, Value>,
+) -> Vec<String> {
+    let Some(field) = task_type.input_field() else {
+        return Vec::new();
+    };
+    let Some(id) = fields.get(field).and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let name = go_name(field);
+    let problem = match state.task(id) {
+        None => format!("{name} refers to task {id}, which does not exist"),
+        Some(input) if !task_type.accepted_inputs().contains(&input.task_type) => {
+            let kinds: Vec<&str> = task_type
+                .accepted_inputs()
+                .iter()
+                .map(|t| t.api_type())
+                .collect();
+            format!(
+                "{name} must refer to a {} task, not {}",
+                kinds.join(" or "),
+                input.task_type.api_type()
+            )
+        }
+        Some(input) if input.status != TaskStatus::Succeeded => {
+            format!(
+                "{name} refers to task {id}, which is {} rather than SUCCEEDED",
+                input.status
+            )
+        }
+        Some(_) => return Vec::new(),
+    };
+    vec![problem]
+}
+
+fn add_rule(state: &SimState, body: &[u8]) -> Reply {
+    match serde_json::from_slice::<Rule>(body) {
+        Ok(rule) => {
+            state.add_rule(rule);
+            json_reply(200, &json!({}))
+        }
+        Err(e) => error(400, &format!("Invalid rule: {e}")),
+    }
+}
+
+/// A task visible under this collection with this key.
+fn visible(state: &SimState, types: &[TaskType], id: &str, test_mode: bool) -> Option<SimTask> {
+    state
+        .task(id)
+        .filter(|t| types.contains(&t.task_type) && t.sample == test_mode)
+}
+
+fn get(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> Reply {
+    match visible(state, &types, id, test_mode).and_then(|t| state.body(&t.id)) {
+        Some(body) => json_reply(200, &body),
+        None => error(404, "Task not found"),
+    }
+}
+
+fn delete(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> Reply {
+    if visible(state, &types, id, test_mode).is_some() && state.delete(id) {
+        json_reply(200, &json!({}))
+    } else {
+        error(404, "Task not found")
+    }
+}
+
+fn list(state: &SimState, types: Vec<TaskType>, query: &str) -> Reply {
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.replace("%2B", "+").replace("%2b", "+"))
+    };
+    let number = |name: &str, default: usize| match param(name) {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            format!(
+                "Invalid values: {} must be a positive integer",
+                go_name(name)
+            )
+        }),
+    };
+    let (page_num, page_size) = match (number("page_num", 1), number("page_size", 10)) {
+        (Ok(num), Ok(size)) => (num, size),
+        (Err(message), _) | (_, Err(message)) => return error(400, &message),
+    };
+    if page_size > 50 {
+        return error(400, "Invalid values: PageSize must be 50 or less");
+    }
+    let newest_first = match param("sort_by").as_deref() {
+        None | Some("-created_at") => true,
+        // An unencoded `+` arrives as a space.
+        Some("+created_at" | " created_at") => false,
+        Some(_) => {
+            return error(
+                400,
+                "Invalid values: SortBy must be one of [+created_at -created_at]",
+            );
+        }
+    };
+    let mut bodies = state.bodies(&types);
+    bodies.sort_by_key(|(created, _)| *created);
+    if newest_first {
+        bodies.reverse();
+    }
+    let page: Vec<Value> = bodies
+        .into_iter()
+        .skip((page_num - 1) * page_size)
+        .take(page_size)
+        .map(|(_, b)| b)
+        .collect();
+    json_reply(200, &Value::Array(page))
+}
+
+/// `event: message` frames with `{id, progress, status}` while the task runs, the
+/// full task object last; `event: error` for an unknown task.
+fn stream(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> Reply {
+    let receiver = visible(state, &types, id, test_mode).and_then(|t| state.subscribe(&t.id));
+    let Some(receiver) = receiver else {
+        let frame = warp::sse::Event::default()
+            .event("error")
+            .data(json!({"status_code": 404, "message": "Task not found"}).to_string());
+        let once = futures_util::stream::iter([Ok::<_, Infallible>(frame)]);
+        return warp::sse::reply(once).into_response();
+    };
+    let first = receiver.borrow().clone();
+    let frames = futures_util::stream::unfold(
+        (receiver, Some(first), false),
+        |(mut rx, next, finished)| async move {
+            if finished {
+                return None;
+            }
+            let body = match next {
+                Some(body) => body,
+                None => {
+                    rx.changed().await.ok()?;
+                    rx.borrow_and_update().clone()
+                }
+            };
+            let status = TaskStatus::from(body["status"].as_str().unwrap_or_default().to_owned());
+            let data = if status.is_terminal() {
+                body.clone()
+            } else {
+                json!({"id": body["id"], "progress": body["progress"], "status": body["status"]})
+            };
+            let frame = warp::sse::Event::default()
+                .event("message")
+                .data(data.to_string());
+            Some((Ok::<_, Infallible>(frame), (rx, None, status.is_terminal())))
+        },
+    );
+    warp::sse::reply(frames).into_response()
+}
+
+/// Result files: GLB and PNG are real, other formats are labelled placeholder bytes.
+/// Served without authorization, like Meshy's CDN.
+fn asset(state: &SimState, method: &str, id: &str, file: &str) -> Reply {
+    let ready = state
+        .task(id)
+        .is_some_and(|t| t.status == TaskStatus::Succeeded);
+    if method != "GET" || !ready {
+        return error(404, "Not Found");
+    }
+    let seed = format!("{id}/{file}");
+    let (content_type, bytes) = match file.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("glb") => ("model/gltf-binary", assets::glb(&seed)),
+        Some("png") => ("image/png", assets::png(&seed)),
+        Some("mp4") => (
+            "video/mp4",
+            format!("simulated video for {seed}\n").into_bytes(),
+        ),
+        _ => (
+            "application/octet-stream",
+            format!("simulated {file} for task {id}\n").into_bytes(),
+        ),
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("Content-Type", content_type)
+        .body(bytes.into())
+        .unwrap_or_else(|_| error(500, "asset"))
+}
+
+/// Test mode: one fixed, SUCCEEDED sample task per task type, whatever the input.
+fn sample_task(task_type: TaskType) -> SimTask {
+    let index = TaskType::ALL
+        .iter()
+        .position(|t| *t == task_type)
+        .unwrap_or(0);
+    SimTask {
+        id: format!("018a210d-8ba4-705c-b111-1f1776f7f57{index}"),
+        task_type,
+        request: json!({"prompt": "a monster mask"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        callback_url: None,
+        behaviour: Default::default(),
+        status: TaskStatus::Succeeded,
+        progress: 100,
+        created_at: 1_692_771_650_657,
+        started_at: 1_692_771_667_037,
+        finished_at: 1_692_771_669_037,
+        credits: 0,
+        sample: true,
+    }
+}
+
+fn json_reply(status: u16, body: &Value) -> Reply {
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "application/json; charset=utf-8")
+        .header("X-Api-Version", API_VERSION)
+        .body(body.to_string().into())
+        .unwrap_or_else(|_| Response::new(Default::default()))
+}
+
+fn error(status: u16, message: &str) -> Reply {
+    json_reply(status, &json!({ "message": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_follow_meshys_validator_style() {
+        assert_eq!(go_name("input_task_id"), "InputTaskID");
+        assert_eq!(go_name("model_url"), "ModelURL");
+        assert_eq!(go_name("image_urls"), "ImageURLs");
+        assert_eq!(go_name("prompt"), "Prompt");
+    }
+
+    #[test]
+    fn remesh_without_input_gives_the_documented_message() {
+        let problems = missing_fields(TaskType::Remesh, &Map::new());
+        assert_eq!(
+            format!("Invalid values: {}", problems.join("; ")),
+            "Invalid values: InputTaskID is a required field; ModelURL is a required field"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Outcomes on request: rules that make matching simulated tasks fail, get canceled,
+//! run slowly, or have their webhooks duplicated or reordered — chosen by the
+//! simulator's configuration (or its `POST /_sim/rules` control route), never by
+//! anything a client would also send to the real API.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::meshy::TaskType;
+
+/// How a simulated task ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    #[default]
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+/// What happens to a task. Default: it succeeds in the simulator's task time, with
+/// each update delivered once, in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Behaviour {
+    pub outcome: Outcome,
+    /// The `task_error` of a failed task. Default: a documented `server_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_error: Option<Value>,
+    /// Overrides the simulator's task time (a slow task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_seconds: Option<f64>,
+    /// Deliver every update twice.
+    pub duplicate_deliveries: bool,
+    /// Deliver the last IN_PROGRESS update after the terminal one.
+    pub out_of_order_deliveries: bool,
+}
+
+impl Behaviour {
+    /// The `task_error` object a failed task carries.
+    pub fn task_error(&self) -> Value {
+        self.task_error.clone().unwrap_or_else(|| {
+            json!({
+                "type": "server_error",
+                "code": "timeout",
+                "message": "The task could not be completed in time. Please try again.",
+            })
+        })
+    }
+}
+
+/// A behaviour for the tasks a rule matches. Every condition given must hold; a rule
+/// with none matches every task. The first matching rule wins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Matches when the request's `prompt` (or `texture_prompt`, `text_style_prompt`)
+    /// contains this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<TaskType>,
+    #[serde(default)]
+    pub then: Behaviour,
+}
+
+impl Rule {
+    pub fn matches(&self, task_type: TaskType, request: &Value) -> bool {
+        let type_ok = self.task_type.is_none_or(|t| t == task_type);
+        let prompt_ok = self.prompt_contains.as_deref().is_none_or(|needle| {
+            ["prompt", "texture_prompt", "text_style_prompt"]
+                .iter()
+                .filter_map(|field| request.get(field)?.as_str())
+                .any(|text| text.contains(needle))
+        });
+        type_ok && prompt_ok
+    }
+}
+
+/// The behaviour of the first rule matching a request, or the default.
+pub fn behaviour_for(rules: &[Rule], task_type: TaskType, request: &Value) -> Behaviour {
+    rules
+        .iter()
+        .find(|rule| rule.matches(task_type, request))
+        .map(|rule| rule.then.clone())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_matching_rule_wins_and_conditions_combine() {
+        let rules: Vec<Rule> = serde_json::from_value(json!([
+            {"prompt_contains": "cursed", "task_type": "text3d", "then": {"outcome": "failed"}},
+            {"prompt_contains": "cursed", "then": {"outcome": "canceled"}},
+            {"task_type": "rigging", "then": {"task_seconds": 30}}
+        ]))
+        .unwrap();
+        let text = json!({"prompt": "a cursed otter"});
+        assert_eq!(
+            behaviour_for(&rules, TaskType::Text3d, &text).outcome,
+            Outcome::Failed
+        );
+        assert_eq!(
+            behaviour_for(&rules, TaskType::TextToImage, &text).outcome,
+            Outcome::Canceled
+        );
+        let rig = behaviour_for(&rules, TaskType::Rigging, &json!({}));
+        assert_eq!(rig.task_seconds, Some(30.0));
+        assert_eq!(
+            behaviour_for(&rules, TaskType::Text3d, &json!({"prompt": "otter"})),
+            Behaviour::default()
+        );
+    }
+
+    #[test]
+    fn unknown_rule_fields_are_refused() {
+        let err =
+            serde_json::from_value::<Rule>(json!({"then": {"outcome": "failed", "colour": 1}}))
+                .unwrap_err();
+        assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+    }
+}

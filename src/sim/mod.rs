@@ -1,0 +1,211 @@
+//! The Meshy simulator: a local stand-in for `api.meshy.ai` that speaks the API of
+//! `meshy-api.md` — create, get, list, stream, delete, balance — moves tasks through
+//! PENDING → IN_PROGRESS → a terminal status, POSTs every update to the configured
+//! webhook URLs (and to a task's `callback_url`, a simulator-only extension), and
+//! serves real GLB and PNG files for the result URLs.
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use mesh_toolkit::sim::{SimConfig, Simulator};
+//! let sim = Simulator::start(SimConfig {
+//!     webhook_urls: vec!["http://127.0.0.1:8000/webhook?token=t".into()],
+//!     ..SimConfig::default()
+//! })
+//! .await?;
+//! println!("Meshy API at {}", sim.base_url()); // point MESHY_BASE_URL here
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Outcomes other than success (FAILED, CANCELED, slow tasks, duplicated or reordered
+//! deliveries) are chosen by [`Rule`]s in the configuration or posted to
+//! `POST /_sim/rules`, never by fields a client would also send to the real API.
+
+mod api;
+mod assets;
+mod behaviour;
+mod delivery;
+mod state;
+mod task;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use warp::Filter;
+
+pub use api::API_VERSION;
+pub use assets::{glb, png};
+pub use behaviour::{Behaviour, Outcome, Rule};
+pub use delivery::{DeliveryPolicy, DeliveryStats};
+
+use state::SimState;
+
+/// How the simulator behaves. The defaults mirror a Meshy Pro account.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Port on 127.0.0.1. Default: 0, any free port.
+    pub port: u16,
+    /// URLs every task update is POSTed to (the dashboard webhooks). Default: none.
+    pub webhook_urls: Vec<String>,
+    /// Time from PENDING to the terminal status. Default: 2 s; zero finishes tasks as
+    /// fast as possible.
+    pub task_time: Duration,
+    /// Accepted keys. Default: `None`, any `msy_`-prefixed key. The test-mode key is
+    /// always accepted.
+    pub api_keys: Option<Vec<String>>,
+    /// Credits in the account. Default: 10 000.
+    pub balance: u64,
+    /// Requests per second per key before 429 `RateLimitExceeded`. Default: 20.
+    pub requests_per_second: u32,
+    /// Unfinished tasks before 429 `NoMoreConcurrentTasks`. Default: 10.
+    pub max_queued_tasks: usize,
+    pub delivery: DeliveryPolicy,
+    /// Outcome rules, first match wins. Default: none (every task succeeds).
+    pub rules: Vec<Rule>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            port: 0,
+            webhook_urls: Vec::new(),
+            task_time: Duration::from_secs(2),
+            api_keys: None,
+            balance: 10_000,
+            requests_per_second: 20,
+            max_queued_tasks: 10,
+            delivery: DeliveryPolicy::default(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// No practical rate, queue or credit limits: for test suites that run many tasks.
+    pub fn unlimited() -> SimConfig {
+        SimConfig {
+            balance: u64::MAX / 2,
+            requests_per_second: 1_000_000,
+            max_queued_tasks: usize::MAX,
+            ..SimConfig::default()
+        }
+    }
+}
+
+/// A running simulator. Dropping it stops the server and every task; prefer
+/// [`Simulator::shutdown`] to also wait for the server to close.
+#[must_use = "the simulator stops when this handle is dropped"]
+pub struct Simulator {
+    addr: SocketAddr,
+    base_url: String,
+    state: Arc<SimState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Binds 127.0.0.1 on the configured port and starts serving on the current
+    /// tokio runtime.
+    pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let state = Arc::new(SimState::new(config, base_url.clone()));
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = warp::serve(routes(Arc::clone(&state)))
+            .incoming(listener)
+            .graceful(async {
+                let _ = signal.await;
+            });
+        Ok(Simulator {
+            addr,
+            base_url,
+            state,
+            shutdown: Some(shutdown),
+            server: Some(tokio::spawn(server.run())),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`: the API base URL (use it as `MESHY_BASE_URL`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where result files are served: `<base_url>/assets`.
+    pub fn assets_url(&self) -> String {
+        self.state.assets_base()
+    }
+
+    /// Adds an outcome rule for tasks created from now on.
+    pub fn add_rule(&self, rule: Rule) {
+        self.state.add_rule(rule);
+    }
+
+    /// Waits until every task created so far has reached its end and every webhook
+    /// delivery for it was made or abandoned.
+    pub async fn settle(&self) {
+        self.state.settle().await;
+    }
+
+    /// Webhook deliveries made so far.
+    pub fn delivery_stats(&self) -> DeliveryStats {
+        self.state.counters.snapshot()
+    }
+
+    /// Stops accepting requests, stops every task, and waits for the server to close.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.state.stop_workers();
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One catch-all route: `api::handle` does the routing.
+fn routes(
+    state: Arc<SimState>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(warp::body::bytes())
+        .then(
+            move |method: warp::http::Method,
+                  path: warp::path::FullPath,
+                  query,
+                  authorization,
+                  body| {
+                let request = api::ApiRequest {
+                    method: method.to_string(),
+                    path: path.as_str().to_owned(),
+                    query,
+                    authorization,
+                    body,
+                };
+                api::handle(Arc::clone(&state), request)
+            },
+        )
+}

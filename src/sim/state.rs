@@ -1,0 +1,249 @@
+//! The simulator's account state — tasks, credits, rate limits, outcome rules — and
+//! the lifecycle driver that moves each task along its plan, notifying stream
+//! watchers and queueing webhook deliveries at every step.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::SimConfig;
+use super::behaviour::{Rule, behaviour_for};
+use super::delivery::{DeliveryCounters, deliver_updates};
+use super::task::{SimTask, Step, now_ms, step_delay};
+use crate::meshy::{TaskStatus, TaskType};
+use crate::transport::RateLimiter;
+
+pub struct SimState {
+    pub config: SimConfig,
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// By id; ids sort in creation order.
+    tasks: Mutex<BTreeMap<String, SimTask>>,
+    watchers: Mutex<HashMap<String, watch::Sender<Value>>>,
+    rules: Mutex<Vec<Rule>>,
+    balance: Mutex<u64>,
+    limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
+    pub counters: Arc<DeliveryCounters>,
+    http: reqwest::Client,
+    /// Lifecycle drivers and delivery workers; aborted when the simulator stops.
+    workers: Mutex<JoinSet<()>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl SimState {
+    pub fn new(config: SimConfig, base_url: String) -> SimState {
+        SimState {
+            rules: Mutex::new(config.rules.clone()),
+            balance: Mutex::new(config.balance),
+            base_url,
+            tasks: Mutex::default(),
+            watchers: Mutex::default(),
+            limiters: Mutex::default(),
+            counters: Arc::default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+            workers: Mutex::new(JoinSet::new()),
+            config,
+        }
+    }
+
+    pub fn assets_base(&self) -> String {
+        format!("{}/assets", self.base_url)
+    }
+
+    /// Whether a request with `key` may go now (the per-key requests-per-second limit).
+    pub fn allow_request(&self, key: &str) -> bool {
+        let limiter = Arc::clone(
+            lock(&self.limiters)
+                .entry(key.to_owned())
+                .or_insert_with(|| {
+                    Arc::new(RateLimiter::per_second(self.config.requests_per_second))
+                }),
+        );
+        limiter.try_acquire(Instant::now())
+    }
+
+    pub fn add_rule(&self, rule: Rule) {
+        lock(&self.rules).push(rule);
+    }
+
+    pub fn behaviour(&self, task_type: TaskType, request: &Value) -> super::behaviour::Behaviour {
+        behaviour_for(&lock(&self.rules), task_type, request)
+    }
+
+    pub fn balance(&self) -> u64 {
+        *lock(&self.balance)
+    }
+
+    /// Takes `credits` from the balance; false (and nothing taken) if it is too low.
+    pub fn charge(&self, credits: u64) -> bool {
+        let mut balance = lock(&self.balance);
+        if *balance < credits {
+            return false;
+        }
+        *balance -= credits;
+        true
+    }
+
+    /// Tasks of the account that are not finished yet.
+    pub fn queued(&self) -> usize {
+        lock(&self.tasks)
+            .values()
+            .filter(|t| !t.sample && !t.status.is_terminal())
+            .count()
+    }
+
+    pub fn task(&self, id: &str) -> Option<SimTask> {
+        lock(&self.tasks).get(id).cloned()
+    }
+
+    /// The task's body as the API returns it now.
+    pub fn body(&self, id: &str) -> Option<Value> {
+        let tasks = lock(&self.tasks);
+        let task = tasks.get(id)?;
+        Some(task.body(&self.assets_base(), preceding(&tasks, task)))
+    }
+
+    /// Bodies of the account's tasks of `task_types`, oldest first.
+    pub fn bodies(&self, task_types: &[TaskType]) -> Vec<(i64, Value)> {
+        let tasks = lock(&self.tasks);
+        tasks
+            .values()
+            .filter(|t| !t.sample && task_types.contains(&t.task_type))
+            .map(|t| {
+                (
+                    t.created_at,
+                    t.body(&self.assets_base(), preceding(&tasks, t)),
+                )
+            })
+            .collect()
+    }
+
+    pub fn delete(&self, id: &str) -> bool {
+        lock(&self.watchers).remove(id);
+        lock(&self.tasks).remove(id).is_some()
+    }
+
+    /// A receiver of the task's body after every change.
+    pub fn subscribe(&self, id: &str) -> Option<watch::Receiver<Value>> {
+        let body = self.body(id)?;
+        let mut watchers = lock(&self.watchers);
+        let sender = watchers
+            .entry(id.to_owned())
+            .or_insert_with(|| watch::channel(body).0);
+        Some(sender.subscribe())
+    }
+
+    /// Stores a fixed sample task (test mode); no lifecycle, no deliveries.
+    pub fn insert_sample(&self, task: SimTask) {
+        lock(&self.tasks).entry(task.id.clone()).or_insert(task);
+    }
+
+    /// Stores a new task and starts its lifecycle.
+    pub fn create(self: &Arc<Self>, task: SimTask) {
+        let id = task.id.clone();
+        let mut targets = self.config.webhook_urls.clone();
+        targets.extend(task.callback_url.clone());
+        let (updates, receiver) = mpsc::unbounded_channel();
+        let duplicate = task.behaviour.duplicate_deliveries;
+        lock(&self.tasks).insert(id.clone(), task);
+        let mut workers = lock(&self.workers);
+        while workers.try_join_next().is_some() {}
+        if !targets.is_empty() {
+            let http = self.http.clone();
+            let counters = Arc::clone(&self.counters);
+            let policy = self.config.delivery.clone();
+            workers.spawn(deliver_updates(
+                http, policy, counters, targets, duplicate, receiver,
+            ));
+        }
+        workers.spawn(drive(Arc::clone(self), id, updates));
+    }
+
+    /// Moves a task to `step` and returns its new body; `None` if it was deleted.
+    fn advance(&self, id: &str, step: &Step) -> Option<Value> {
+        let body = {
+            let mut tasks = lock(&self.tasks);
+            tasks.get_mut(id)?.advance(step, now_ms());
+            let task = &tasks[id];
+            task.body(&self.assets_base(), preceding(&tasks, task))
+        };
+        if let Some(watcher) = lock(&self.watchers).get(id) {
+            watcher.send_replace(body.clone());
+        }
+        Some(body)
+    }
+
+    /// Waits for every lifecycle driver and delivery worker started so far.
+    pub async fn settle(&self) {
+        let mut running = std::mem::take(&mut *lock(&self.workers));
+        while running.join_next().await.is_some() {}
+    }
+
+    /// Stops every lifecycle driver and delivery worker.
+    pub fn stop_workers(&self) {
+        lock(&self.workers).abort_all();
+    }
+}
+
+/// Unfinished account tasks created before `task` (ids sort by creation).
+fn preceding(tasks: &BTreeMap<String, SimTask>, task: &SimTask) -> usize {
+    if task.status != TaskStatus::Pending {
+        return 0;
+    }
+    tasks
+        .range(..task.id.clone())
+        .filter(|(_, t)| !t.sample && !t.status.is_terminal())
+        .count()
+}
+
+/// Runs one task's lifecycle: PENDING, then its plan, one step per slice of its task
+/// time, queueing a delivery for every change.
+async fn drive(state: Arc<SimState>, id: String, updates: mpsc::UnboundedSender<Value>) {
+    let Some(task) = state.task(&id) else { return };
+    let plan = task.plan();
+    let total = task
+        .behaviour
+        .task_seconds
+        .map_or(state.config.task_time, |s| {
+            Duration::from_secs_f64(s.max(0.0))
+        });
+    let delay = step_delay(total, plan.len());
+    let last_running = plan
+        .iter()
+        .rposition(|s| s.status == TaskStatus::InProgress);
+    let reorder = task.behaviour.out_of_order_deliveries;
+    if let Some(body) = state.body(&id) {
+        let _ = updates.send(body);
+    }
+    let mut held = None;
+    for (i, step) in plan.iter().enumerate() {
+        if delay.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(delay).await;
+        }
+        let Some(body) = state.advance(&id, step) else {
+            return;
+        };
+        if reorder && Some(i) == last_running {
+            held = Some(body);
+            continue;
+        }
+        let _ = updates.send(body);
+    }
+    if let Some(late) = held {
+        let _ = updates.send(late);
+    }
+}

@@ -1,0 +1,448 @@
+//! A simulated task: its state, its lifecycle plan, and its JSON body rendered with
+//! the field set the real API sends at each status (see `meshy-api.md`): the real
+//! traffic's shape for text-to-3d, the documented shape for the other types.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use super::behaviour::{Behaviour, Outcome};
+use crate::digest::sha256_hex;
+use crate::meshy::{TaskStatus, TaskType};
+
+/// Model formats a task produces by default (what real text-to-3d returned).
+const DEFAULT_FORMATS: [&str; 4] = ["glb", "fbx", "usdz", "obj"];
+
+/// One simulated task.
+#[derive(Debug, Clone)]
+pub struct SimTask {
+    pub id: String,
+    pub task_type: TaskType,
+    /// The create request's fields (without `callback_url`).
+    pub request: Map<String, Value>,
+    pub callback_url: Option<String>,
+    pub behaviour: Behaviour,
+    pub status: TaskStatus,
+    pub progress: u32,
+    pub created_at: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    pub credits: u64,
+    /// Created with the test-mode key: a fixed sample, not part of the account.
+    pub sample: bool,
+}
+
+/// One step of a task's life: the status and progress it moves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub status: TaskStatus,
+    pub progress: u32,
+}
+
+impl SimTask {
+    /// The steps after PENDING, ending in the behaviour's outcome.
+    pub fn plan(&self) -> Vec<Step> {
+        let running = |progress| Step {
+            status: TaskStatus::InProgress,
+            progress,
+        };
+        match self.behaviour.outcome {
+            Outcome::Succeeded => {
+                let mut steps: Vec<Step> = [10, 39, 66, 93, 99].into_iter().map(running).collect();
+                steps.push(Step {
+                    status: TaskStatus::Succeeded,
+                    progress: 100,
+                });
+                steps
+            }
+            Outcome::Failed => vec![
+                running(10),
+                running(39),
+                Step {
+                    status: TaskStatus::Failed,
+                    progress: 39,
+                },
+            ],
+            Outcome::Canceled => vec![
+                running(10),
+                Step {
+                    status: TaskStatus::Canceled,
+                    progress: 10,
+                },
+            ],
+        }
+    }
+
+    /// Moves the task to `step` at `now_ms`.
+    pub fn advance(&mut self, step: &Step, now_ms: i64) {
+        if self.started_at == 0 && step.status != TaskStatus::Pending {
+            self.started_at = now_ms;
+        }
+        if step.status.is_terminal() {
+            self.finished_at = now_ms;
+        }
+        self.status = step.status.clone();
+        self.progress = step.progress;
+    }
+
+    /// The task object as the API returns and webhooks deliver it. `assets` is the
+    /// base URL of the asset routes; `preceding` the number of tasks queued ahead.
+    pub fn body(&self, assets: &str, preceding: usize) -> Value {
+        let done = self.status == TaskStatus::Succeeded;
+        let mut body = match self.task_type {
+            TaskType::Text3d | TaskType::Text3dRefine => self.text_to_3d_fields(),
+            _ => self.documented_fields(),
+        };
+        let fields = body.as_object_mut().expect("bodies are objects");
+        fields.insert("id".into(), json!(self.id));
+        fields.insert("status".into(), json!(self.status.as_str()));
+        fields.insert("progress".into(), json!(self.progress));
+        fields.insert("created_at".into(), json!(self.created_at));
+        fields.insert("started_at".into(), json!(self.started_at));
+        fields.insert("finished_at".into(), json!(self.finished_at));
+        if self.status == TaskStatus::Pending {
+            fields.insert("preceding_tasks".into(), json!(preceding));
+        }
+        let error = if self.status == TaskStatus::Failed {
+            self.behaviour.task_error()
+        } else {
+            Value::Null
+        };
+        fields.insert("task_error".into(), error);
+        self.insert_results(fields, assets, done);
+        body
+    }
+
+    fn text_to_3d_fields(&self) -> Value {
+        let text = |field: &str| {
+            self.request
+                .get(field)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let mode = if self.task_type == TaskType::Text3d {
+            "preview"
+        } else {
+            "refine"
+        };
+        json!({
+            "mode": mode,
+            "name": "",
+            "seed": self.request.get("seed").cloned().unwrap_or_else(|| json!(self.seed())),
+            "art_style": self.request.get("art_style").cloned().unwrap_or_else(|| json!("realistic")),
+            "texture_richness": "",
+            "prompt": text("prompt"),
+            "negative_prompt": "",
+            "texture_prompt": text("texture_prompt"),
+            "texture_image_url": text("texture_image_url"),
+        })
+    }
+
+    fn documented_fields(&self) -> Value {
+        let mut fields = json!({ "type": self.task_type.api_type() });
+        if self.status.is_terminal() {
+            fields["expires_at"] = json!(self.finished_at + 3 * 24 * 3600 * 1000);
+            fields["consumed_credits"] = json!(if self.status == TaskStatus::Succeeded {
+                self.credits
+            } else {
+                0
+            });
+        }
+        fields
+    }
+
+    fn insert_results(&self, fields: &mut Map<String, Value>, assets: &str, done: bool) {
+        let url = |file: &str| self.asset_url(assets, file);
+        match self.task_type {
+            TaskType::Rigging => {
+                if done {
+                    let mut result = json!({
+                        "rigged_character_glb_url": url("rigged_character.glb"),
+                        "rigged_character_fbx_url": url("rigged_character.fbx"),
+                        "basic_animations": {},
+                    });
+                    for action in ["walking", "running"] {
+                        result["basic_animations"][format!("{action}_glb_url")] =
+                            json!(url(&format!("{action}.glb")));
+                        result["basic_animations"][format!("{action}_fbx_url")] =
+                            json!(url(&format!("{action}.fbx")));
+                        result["basic_animations"][format!("{action}_armature_glb_url")] =
+                            json!(url(&format!("{action}_armature.glb")));
+                    }
+                    fields.insert("result".into(), result);
+                }
+            }
+            TaskType::Animation => {
+                if done {
+                    fields.insert(
+                        "result".into(),
+                        json!({
+                            "animation_glb_url": url("animation.glb"),
+                            "animation_fbx_url": url("animation.fbx"),
+                            "processed_usdz_url": url("processed.usdz"),
+                            "processed_armature_fbx_url": url("processed_armature.fbx"),
+                            "processed_animation_fps_fbx_url": url("processed_animation_fps.fbx"),
+                        }),
+                    );
+                }
+            }
+            TaskType::TextToImage => {
+                let images = if done {
+                    vec![url("image_0.png")]
+                } else {
+                    Vec::new()
+                };
+                fields.insert("image_urls".into(), json!(images));
+            }
+            _ => {
+                let mut models = Map::new();
+                if done {
+                    for format in self.formats() {
+                        models.insert(format.clone(), json!(url(&format!("model.{format}"))));
+                    }
+                } else {
+                    models.insert("glb".into(), json!(""));
+                }
+                fields.insert("model_urls".into(), Value::Object(models));
+                let (thumbnail, video) = if done {
+                    (url("preview.png"), url("output.mp4"))
+                } else {
+                    (String::new(), String::new())
+                };
+                fields.insert("thumbnail_url".into(), json!(thumbnail));
+                if matches!(self.task_type, TaskType::Text3d | TaskType::Text3dRefine) {
+                    fields.insert("video_url".into(), json!(video));
+                }
+                let textures = if done { json!([]) } else { Value::Null };
+                fields.insert("texture_urls".into(), textures);
+            }
+        }
+    }
+
+    /// Formats produced: `target_formats` when the request gives them, else the
+    /// defaults; glb always comes first.
+    fn formats(&self) -> Vec<String> {
+        let requested: Vec<String> = self
+            .request
+            .get("target_formats")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if requested.is_empty() {
+            DEFAULT_FORMATS.map(String::from).to_vec()
+        } else {
+            requested
+        }
+    }
+
+    /// A signed-looking CDN URL on the simulator's asset route, deterministic per task.
+    fn asset_url(&self, assets: &str, file: &str) -> String {
+        let expires = self.created_at / 1000 + 3 * 24 * 3600;
+        let signature = &sha256_hex(format!("{}/{file}", self.id).as_bytes())[..32];
+        format!(
+            "{assets}/tasks/{}/output/{file}?Expires={expires}&Signature={signature}&Key-Pair-Id=SIMULATOR",
+            self.id
+        )
+    }
+
+    fn seed(&self) -> u64 {
+        u64::from_str_radix(&sha256_hex(self.id.as_bytes())[..8], 16).unwrap_or(0)
+    }
+}
+
+/// Credits a task of this type costs (roughly Meshy's price list).
+pub fn credits(task_type: TaskType) -> u64 {
+    match task_type {
+        TaskType::Text3d | TaskType::Image3d | TaskType::MultiImage3d => 20,
+        TaskType::Text3dRefine | TaskType::Retexture => 10,
+        TaskType::Remesh | TaskType::Rigging => 5,
+        TaskType::Animation | TaskType::TextToImage => 3,
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+/// A k-sortable UUIDv7-style id: 48-bit millisecond time, version 7, then a
+/// process-wide counter, so ids sort in creation order even within one millisecond.
+pub fn new_task_id() -> String {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = (now_ms() as u64) << 16;
+    // Each id takes the next value above both the clock and the last id issued.
+    let value = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .map(|last| now.max(last + 1))
+        .unwrap_or(now);
+    let ms = value >> 16;
+    let seq = value & 0xFFFF;
+    let tail = u64::from_str_radix(&sha256_hex(&value.to_le_bytes())[..12], 16).unwrap_or(0);
+    format!(
+        "{:08x}-{:04x}-7{:03x}-{:04x}-{:012x}",
+        ms >> 16,
+        ms & 0xFFFF,
+        seq >> 4,
+        0x8000 | ((seq & 0xF) << 10) | (tail >> 38 & 0x3FF),
+        tail & 0xFFFF_FFFF_FFFF
+    )
+}
+
+/// The time one step of a task's life takes, given the task's total time.
+pub fn step_delay(total: Duration, steps: usize) -> Duration {
+    total / (steps as u32 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(task_type: TaskType, status: TaskStatus) -> SimTask {
+        SimTask {
+            id: "019a97e6-58dc-7430-85a1-9bf2d9e97430".into(),
+            task_type,
+            request: json!({"prompt": "Cute otter"}).as_object().unwrap().clone(),
+            callback_url: None,
+            behaviour: Behaviour::default(),
+            status,
+            progress: 0,
+            created_at: 1_763_500_000_000,
+            started_at: 0,
+            finished_at: 0,
+            credits: 20,
+            sample: false,
+        }
+    }
+
+    fn keys(body: &Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn pending_text3d_body_has_the_real_field_set() {
+        let body = task(TaskType::Text3d, TaskStatus::Pending).body("http://sim/assets", 3);
+        let mut expected = vec![
+            "id",
+            "mode",
+            "name",
+            "seed",
+            "art_style",
+            "texture_richness",
+            "prompt",
+            "negative_prompt",
+            "texture_prompt",
+            "texture_image_url",
+            "status",
+            "created_at",
+            "progress",
+            "preceding_tasks",
+            "started_at",
+            "finished_at",
+            "task_error",
+            "model_urls",
+            "thumbnail_url",
+            "video_url",
+            "texture_urls",
+        ];
+        expected.sort();
+        assert_eq!(keys(&body), expected);
+        assert_eq!(body["model_urls"], json!({"glb": ""}));
+        assert_eq!(body["task_error"], Value::Null);
+        assert_eq!(body["texture_urls"], Value::Null);
+        assert_eq!(body["preceding_tasks"], 3);
+    }
+
+    #[test]
+    fn succeeded_text3d_body_has_signed_urls_for_four_formats() {
+        let mut t = task(TaskType::Text3d, TaskStatus::Pending);
+        for step in t.plan() {
+            t.advance(&step, 1_763_500_050_000);
+        }
+        let body = t.body("http://127.0.0.1:9/assets", 0);
+        assert_eq!(body["status"], "SUCCEEDED");
+        assert_eq!(body["progress"], 100);
+        assert!(body.get("preceding_tasks").is_none());
+        let glb = body["model_urls"]["glb"].as_str().unwrap();
+        assert!(glb.starts_with("http://127.0.0.1:9/assets/tasks/019a97e6-58dc-7430-85a1-9bf2d9e97430/output/model.glb?Expires="));
+        assert!(glb.contains("&Signature=") && glb.contains("&Key-Pair-Id="));
+        let formats: Vec<&str> = body["model_urls"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(formats.len(), 4);
+        assert_eq!(body["texture_urls"], json!([]));
+        assert_eq!(
+            body,
+            t.body("http://127.0.0.1:9/assets", 0),
+            "bodies are deterministic"
+        );
+    }
+
+    #[test]
+    fn rigging_animation_and_image_results_use_documented_fields() {
+        let mut rig = task(TaskType::Rigging, TaskStatus::Succeeded);
+        rig.finished_at = 1;
+        let body = rig.body("http://s/assets", 0);
+        assert_eq!(body["type"], "rig");
+        let rigged = body["result"]["rigged_character_glb_url"].as_str().unwrap();
+        assert!(
+            rigged.contains("/output/rigged_character.glb?Expires="),
+            "{rigged}"
+        );
+        assert!(body["result"]["basic_animations"]["walking_armature_glb_url"].is_string());
+        assert!(body.get("expires_at").is_some() && body.get("consumed_credits").is_some());
+        let anim = task(TaskType::Animation, TaskStatus::Succeeded).body("http://s/assets", 0);
+        assert!(anim["result"]["processed_animation_fps_fbx_url"].is_string());
+        let image = task(TaskType::TextToImage, TaskStatus::Succeeded).body("http://s/assets", 0);
+        assert_eq!(image["image_urls"].as_array().unwrap().len(), 1);
+        let pending_rig = task(TaskType::Rigging, TaskStatus::Pending).body("http://s/assets", 0);
+        assert!(pending_rig.get("result").is_none());
+    }
+
+    #[test]
+    fn failed_task_carries_a_documented_task_error() {
+        let mut t = task(TaskType::Text3d, TaskStatus::Pending);
+        t.behaviour.outcome = Outcome::Failed;
+        for step in t.plan() {
+            t.advance(&step, 5);
+        }
+        let body = t.body("http://s/assets", 0);
+        assert_eq!(body["status"], "FAILED");
+        assert_eq!(body["task_error"]["type"], "server_error");
+        assert_eq!(body["model_urls"], json!({"glb": ""}));
+    }
+
+    #[test]
+    fn ids_are_uuid_shaped_and_sort_in_creation_order() {
+        let ids: Vec<String> = (0..2000).map(|_| new_task_id()).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids must be k-sortable"
+        );
+        for id in &ids[..5] {
+            assert_eq!(id.len(), 36);
+            assert_eq!(&id[14..15], "7", "{id}");
+            assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        }
+    }
+}

@@ -1,0 +1,771 @@
+//! End-to-end tests of the simulator: the SDK against it for every task type, webhook
+//! delivery, errors, outcomes, and scale. Everything runs on loopback.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::meshy::{
+    ApiError, Client, ClientConfig, PollOptions, RetryPolicy, TEST_MODE_API_KEY, TaskRequest,
+    TaskService, TaskStatus, TaskType,
+};
+use crate::repository::{Repository, UpdateSource};
+use crate::test_support::{Canned, ScriptedServer};
+use crate::transport::{LiveConfig, LiveTransport};
+use crate::webhooks::WebhookHandler;
+
+const KEY: &str = "msy_simulator_test_key_123456";
+const WAIT: Duration = Duration::from_secs(30);
+
+fn fast() -> SimConfig {
+    SimConfig {
+        task_time: Duration::ZERO,
+        delivery: DeliveryPolicy {
+            attempts: 5,
+            backoff: Duration::from_millis(1),
+        },
+        ..SimConfig::unlimited()
+    }
+}
+
+fn client(sim: &Simulator, key: &str, attempts: u32) -> Client {
+    let config = ClientConfig {
+        base_url: sim.base_url().into(),
+        api_key: Some(key.into()),
+        retry: RetryPolicy {
+            max_attempts: attempts,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+        },
+    };
+    let live = LiveConfig {
+        requests_per_second: 10_000,
+        ..LiveConfig::default()
+    };
+    Client::new(config, Arc::new(LiveTransport::new(live).unwrap())).unwrap()
+}
+
+/// A raw request, for checking status codes, headers and bodies exactly.
+async fn raw(
+    method: &str,
+    url: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let http = reqwest::Client::new();
+    let mut request = http.request(method.parse().unwrap(), url);
+    if let Some(key) = key {
+        request = request.header("Authorization", format!("Bearer {key}"));
+    }
+    if let Some(body) = body {
+        request = request
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap_or(Value::Null);
+    (status, body, headers)
+}
+
+fn statuses(bodies: &[Value], id: &str) -> Vec<String> {
+    bodies
+        .iter()
+        .filter(|b| b["id"] == id)
+        .map(|b| b["status"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+fn is_terminal(body: &Value) -> bool {
+    TaskStatus::from(body["status"].as_str().unwrap_or_default().to_owned()).is_terminal()
+}
+
+#[tokio::test]
+async fn every_task_type_runs_end_to_end_through_the_sdk_with_real_glb_files() {
+    let sim = Simulator::start(fast()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = client(&sim, KEY, 3);
+    let repository = Repository::new(dir.path());
+    let service = TaskService::new(client.clone(), repository.clone());
+    let handler = WebhookHandler::new(repository, client);
+    let poll = PollOptions {
+        interval: Duration::from_millis(5),
+        timeout: WAIT,
+    };
+
+    let mut ids = std::collections::HashMap::new();
+    let plan: Vec<(&str, TaskType, Value)> = vec![
+        (
+            "preview",
+            TaskType::Text3d,
+            json!({"prompt": "Cute otter", "ai_model": "meshy-5"}),
+        ),
+        (
+            "refine",
+            TaskType::Text3dRefine,
+            json!({"preview_task_id": "preview", "enable_pbr": true}),
+        ),
+        (
+            "rig",
+            TaskType::Rigging,
+            json!({"input_task_id": "refine", "height_meters": 1.2}),
+        ),
+        (
+            "anim",
+            TaskType::Animation,
+            json!({"rig_task_id": "rig", "action_id": 1}),
+        ),
+        (
+            "remesh",
+            TaskType::Remesh,
+            json!({"input_task_id": "preview", "target_formats": ["glb", "fbx"]}),
+        ),
+        (
+            "retexture",
+            TaskType::Retexture,
+            json!({"input_task_id": "preview", "text_style_prompt": "wood"}),
+        ),
+        (
+            "image",
+            TaskType::Image3d,
+            json!({"image_url": "https://example.invalid/otter.png"}),
+        ),
+        (
+            "multi",
+            TaskType::MultiImage3d,
+            json!({"image_urls": ["https://example.invalid/a.png", "https://example.invalid/b.png"]}),
+        ),
+        (
+            "picture",
+            TaskType::TextToImage,
+            json!({"ai_model": "nano-banana", "prompt": "otter"}),
+        ),
+    ];
+    for (name, task_type, mut fields) in plan {
+        // Inputs name earlier steps; swap in their task ids.
+        if let Some(field) = task_type.input_field()
+            && let Some(step) = fields.get(field).and_then(Value::as_str)
+        {
+            fields[field] = json!(ids[step]);
+        }
+        let request = TaskRequest::from_json(task_type, fields).unwrap();
+        let submission = service.submit("otter", &request).await.unwrap();
+        let task = service.poll(&submission, &poll, |_| {}).await.unwrap();
+        assert_eq!(task.status, TaskStatus::Succeeded, "{name}");
+        let handled = handler.handle(&task, UpdateSource::Poll).await.unwrap();
+        let artifact = handled
+            .downloaded
+            .unwrap_or_else(|| panic!("{name}: nothing downloaded"));
+        let bytes = std::fs::read(dir.path().join(&artifact.path)).unwrap();
+        if artifact.path.ends_with(".glb") {
+            let gltf = gltf::Gltf::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{name}: invalid GLB: {e}"));
+            assert_eq!(gltf.meshes().count(), 1, "{name}");
+        } else {
+            assert!(bytes.starts_with(b"\x89PNG"), "{name}");
+        }
+        ids.insert(name, submission.task_id);
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn webhooks_deliver_every_update_in_order_to_dashboard_and_callback_urls() {
+    let dashboard = ScriptedServer::start(|_| Canned::json(200, json!({}))).await;
+    let callback = ScriptedServer::start(|_| Canned::json(204, json!({}))).await;
+    let sim = Simulator::start(SimConfig {
+        webhook_urls: vec![format!("{}/webhook", dashboard.base_url)],
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let body = json!({"mode": "preview", "prompt": "otter", "callback_url": format!("{}/webhook/otter/text3d", callback.base_url)});
+    let id = client(&sim, KEY, 1)
+        .create_task(TaskType::Text3d, &body)
+        .await
+        .unwrap();
+    for receiver in [&dashboard, &callback] {
+        let seen = receiver
+            .wait_until(WAIT, |r| {
+                r.iter()
+                    .any(|r| r.body.windows(9).any(|w| w == b"SUCCEEDED"))
+            })
+            .await;
+        let bodies: Vec<Value> = seen
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(
+            statuses(&bodies, &id),
+            [
+                "PENDING",
+                "IN_PROGRESS",
+                "IN_PROGRESS",
+                "IN_PROGRESS",
+                "IN_PROGRESS",
+                "IN_PROGRESS",
+                "SUCCEEDED"
+            ]
+        );
+        let progress: Vec<u64> = bodies
+            .iter()
+            .map(|b| b["progress"].as_u64().unwrap())
+            .collect();
+        assert_eq!(progress, [0, 10, 39, 66, 93, 99, 100]);
+        assert!(
+            bodies
+                .iter()
+                .all(|b| b.get("callback_url").is_none() && b["id"] == id.as_str()),
+            "bare task objects"
+        );
+        assert_eq!(seen[0].header("content-type"), Some("application/json"));
+        assert!(seen.iter().all(|r| r.method == "POST"));
+    }
+    assert_eq!(dashboard.requests()[0].path, "/webhook");
+    assert_eq!(callback.requests()[0].path, "/webhook/otter/text3d");
+}
+
+#[tokio::test]
+async fn deliveries_answered_500_are_retried_until_accepted() {
+    let failures = std::sync::atomic::AtomicUsize::new(0);
+    let receiver = ScriptedServer::start(move |_| {
+        if failures.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            Canned::json(500, json!({"message": "down"}))
+        } else {
+            Canned::json(200, json!({}))
+        }
+    })
+    .await;
+    let sim = Simulator::start(SimConfig {
+        webhook_urls: vec![receiver.base_url.clone()],
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let id = client(&sim, KEY, 1)
+        .create_task(TaskType::Text3d, &json!({"mode": "preview", "prompt": "o"}))
+        .await
+        .unwrap();
+    let seen = receiver.wait_until(WAIT, |r| r.len() >= 9).await;
+    let bodies: Vec<Value> = seen
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    // The first update was refused twice, then accepted; order is kept throughout.
+    assert_eq!(
+        statuses(&bodies, &id)[..3],
+        ["PENDING", "PENDING", "PENDING"]
+    );
+    assert_eq!(statuses(&bodies, &id).last().unwrap(), "SUCCEEDED");
+    sim.settle().await;
+    let stats = sim.delivery_stats();
+    assert_eq!((stats.delivered, stats.retried, stats.abandoned), (7, 2, 0));
+}
+
+#[tokio::test]
+async fn errors_answer_like_meshy() {
+    let sim = Simulator::start(SimConfig {
+        balance: 25,
+        task_time: Duration::from_secs(60),
+        ..SimConfig::unlimited()
+    })
+    .await
+    .unwrap();
+    let base = sim.base_url().to_owned();
+    let create = format!("{base}/openapi/v2/text-to-3d");
+
+    let (status, body, headers) =
+        raw("GET", &format!("{base}/openapi/v1/balance"), None, None).await;
+    assert_eq!((status, body), (401, json!({"message": "Invalid API key"})));
+    assert_eq!(headers["content-type"], "application/json; charset=utf-8");
+    assert_eq!(headers["x-api-version"], API_VERSION);
+    assert_eq!(
+        raw(
+            "GET",
+            &format!("{base}/openapi/v1/balance"),
+            Some("sk_not_meshy"),
+            None
+        )
+        .await
+        .0,
+        401
+    );
+
+    let (status, body, _) = raw("POST", &create, Some(KEY), Some(json!({"mode": "preview"}))).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"message": "Invalid values: Prompt is a required field"})
+        )
+    );
+    let (status, body, _) = raw(
+        "POST",
+        &format!("{base}/openapi/v1/remesh"),
+        Some(KEY),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"message": "Invalid values: InputTaskID is a required field; ModelURL is a required field"})
+        )
+    );
+    let (status, _, _) = raw(
+        "POST",
+        &create,
+        Some(KEY),
+        Some(json!({"mode": "preview", "prompt": "x".repeat(601)})),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    let (status, created, _) = raw(
+        "POST",
+        &create,
+        Some(KEY),
+        Some(json!({"mode": "preview", "prompt": "otter"})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let preview = created["result"].as_str().unwrap().to_owned();
+    let (status, body, _) = raw(
+        "POST",
+        &create,
+        Some(KEY),
+        Some(json!({"mode": "refine", "preview_task_id": preview})),
+    )
+    .await;
+    assert_eq!(status, 400, "a PENDING preview cannot be refined");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("rather than SUCCEEDED"),
+        "{body}"
+    );
+    let (status, body, _) = raw(
+        "POST",
+        &format!("{base}/openapi/v1/animations"),
+        Some(KEY),
+        Some(json!({"rig_task_id": preview, "action_id": 1})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["message"],
+        "Invalid values: RigTaskID must refer to a rig task, not text-to-3d-preview"
+    );
+
+    let (status, body, _) = raw(
+        "GET",
+        &format!("{create}/019a0000-0000-7000-8000-000000000000"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (404, json!({"message": "Task not found"})));
+    let (status, body, _) = raw(
+        "GET",
+        &format!("{base}/openapi/v1/rigging"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (404, json!({"message": "Not Found"})),
+        "rigging has no list endpoint"
+    );
+
+    // 25 credits: the first preview took 20.
+    let (status, body, _) = raw(
+        "POST",
+        &create,
+        Some(KEY),
+        Some(json!({"mode": "preview", "prompt": "beaver"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (402, json!({"message": "Insufficient credits"}))
+    );
+    let (_, balance, _) = raw(
+        "GET",
+        &format!("{base}/openapi/v1/balance"),
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(balance, json!({"balance": 5}));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn limits_answer_429_with_meshys_messages() {
+    let sim = Simulator::start(SimConfig {
+        requests_per_second: 3,
+        max_queued_tasks: 1,
+        task_time: Duration::from_secs(60),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let create = format!("{}/openapi/v2/text-to-3d", sim.base_url());
+    let first = raw(
+        "POST",
+        &create,
+        Some(KEY),
+        Some(json!({"mode": "preview", "prompt": "a"})),
+    )
+    .await;
+    assert_eq!(first.0, 202);
+    let second = raw(
+        "POST",
+        &create,
+        Some(KEY),
+        Some(json!({"mode": "preview", "prompt": "b"})),
+    )
+    .await;
+    assert_eq!(
+        (second.0, second.1),
+        (429, json!({"message": "NoMoreConcurrentTasks"}))
+    );
+    let balance = format!("{}/openapi/v1/balance", sim.base_url());
+    let third = raw("GET", &balance, Some(KEY), None).await;
+    assert_eq!(third.0, 200);
+    let fourth = raw("GET", &balance, Some(KEY), None).await;
+    assert_eq!(
+        (fourth.0, fourth.1),
+        (429, json!({"message": "RateLimitExceeded"}))
+    );
+    let other_key = raw("GET", &balance, Some("msy_another_account_key"), None).await;
+    assert_eq!(other_key.0, 200, "limits are per key");
+}
+
+#[tokio::test]
+async fn restricted_key_list_refuses_other_keys_but_not_test_mode() {
+    let sim = Simulator::start(SimConfig {
+        api_keys: Some(vec![KEY.into()]),
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let balance = format!("{}/openapi/v1/balance", sim.base_url());
+    assert_eq!(raw("GET", &balance, Some(KEY), None).await.0, 200);
+    assert_eq!(
+        raw("GET", &balance, Some("msy_someone_else_123"), None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        raw("GET", &balance, Some(TEST_MODE_API_KEY), None).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn test_mode_key_returns_one_fixed_sample_and_spends_nothing() {
+    let sim = Simulator::start(fast()).await.unwrap();
+    let client = client(&sim, TEST_MODE_API_KEY, 1);
+    let a = client
+        .create_task(
+            TaskType::Text3d,
+            &json!({"mode": "preview", "prompt": "otter"}),
+        )
+        .await
+        .unwrap();
+    let b = client
+        .create_task(
+            TaskType::Text3d,
+            &json!({"mode": "preview", "prompt": "beaver"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    let task = client.get_task(TaskType::Text3d, &a).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Succeeded);
+    assert!(task.model_url("glb").is_some());
+    assert_eq!(
+        client.balance().await.unwrap(),
+        SimConfig::unlimited().balance
+    );
+    let err = client
+        .create_task(TaskType::Text3d, &json!({"mode": "preview"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "test mode still validates");
+}
+
+#[tokio::test]
+async fn rules_give_failed_canceled_duplicated_and_reordered_outcomes() {
+    let receiver = ScriptedServer::start(|_| Canned::json(200, json!({}))).await;
+    let rule = |needle: &str, then: Value| -> Rule {
+        serde_json::from_value(json!({"prompt_contains": needle, "then": then})).unwrap()
+    };
+    let sim = Simulator::start(SimConfig {
+        webhook_urls: vec![receiver.base_url.clone()],
+        rules: vec![
+            rule("doomed", json!({"outcome": "failed", "task_error": {"type": "invalid_input", "code": "moderation_blocked", "message": "Prompt was blocked"}})),
+            rule("abandoned", json!({"outcome": "canceled"})),
+            rule("echo", json!({"duplicate_deliveries": true})),
+        ],
+        ..fast()
+    })
+    .await
+    .unwrap();
+    sim.add_rule(rule("shuffled", json!({"out_of_order_deliveries": true})));
+    let client = client(&sim, KEY, 1);
+    let mut ids = Vec::new();
+    for prompt in [
+        "doomed otter",
+        "abandoned otter",
+        "echo otter",
+        "shuffled otter",
+    ] {
+        ids.push(
+            client
+                .create_task(
+                    TaskType::Text3d,
+                    &json!({"mode": "preview", "prompt": prompt}),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let seen = receiver
+        .wait_until(WAIT, |r| {
+            let bodies: Vec<Value> = r
+                .iter()
+                .filter_map(|r| serde_json::from_slice(&r.body).ok())
+                .collect();
+            ids.iter().all(|id| {
+                bodies
+                    .iter()
+                    .filter(|b| b["id"] == id.as_str() && is_terminal(b))
+                    .count()
+                    >= 1
+            }) && statuses(&bodies, &ids[2]).len() == 14
+                && statuses(&bodies, &ids[3]).len() == 7
+        })
+        .await;
+    let bodies: Vec<Value> = seen
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let failed = bodies
+        .iter()
+        .find(|b| b["id"] == ids[0].as_str() && b["status"] == "FAILED")
+        .unwrap();
+    assert_eq!(failed["task_error"]["message"], "Prompt was blocked");
+    assert_eq!(statuses(&bodies, &ids[1]).last().unwrap(), "CANCELED");
+    let echoed = statuses(&bodies, &ids[2]);
+    assert!(
+        echoed.chunks(2).all(|pair| pair[0] == pair[1]),
+        "{echoed:?}"
+    );
+    let shuffled = statuses(&bodies, &ids[3]);
+    assert_eq!(shuffled[5..], ["SUCCEEDED", "IN_PROGRESS"]);
+    let task = client.get_task(TaskType::Text3d, &ids[0]).await.unwrap();
+    assert_eq!(task.error_message(), Some("Prompt was blocked"));
+}
+
+#[tokio::test]
+async fn stream_list_and_delete_work_like_the_api() {
+    let sim = Simulator::start(SimConfig {
+        task_time: Duration::from_millis(300),
+        ..SimConfig::unlimited()
+    })
+    .await
+    .unwrap();
+    let client = client(&sim, KEY, 1);
+    let mut ids = Vec::new();
+    for prompt in ["first", "second", "third"] {
+        ids.push(
+            client
+                .create_task(
+                    TaskType::Text3d,
+                    &json!({"mode": "preview", "prompt": prompt}),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let events = client.stream_task(TaskType::Text3d, &ids[0]).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.status, TaskStatus::Succeeded);
+    assert!(
+        last.model_url("glb").is_some(),
+        "the last frame is the full task object"
+    );
+    assert!(
+        events[..events.len() - 1]
+            .iter()
+            .all(|t| !t.is_terminal() && t.model_urls.is_none())
+    );
+    let err = client
+        .stream_task(TaskType::Text3d, "unknown")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::NotFound { .. }), "{err}");
+
+    let page = crate::meshy::ListPage {
+        page_num: 1,
+        page_size: 2,
+        newest_first: true,
+    };
+    let newest: Vec<String> = client
+        .list_tasks(TaskType::Text3d, &page)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(newest, [ids[2].clone(), ids[1].clone()]);
+    let page = crate::meshy::ListPage {
+        page_num: 2,
+        page_size: 2,
+        newest_first: false,
+    };
+    let oldest: Vec<String> = client
+        .list_tasks(TaskType::Text3d, &page)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(oldest, [ids[2].clone()]);
+    let too_big = crate::meshy::ListPage {
+        page_num: 1,
+        page_size: 51,
+        newest_first: true,
+    };
+    assert_eq!(
+        client
+            .list_tasks(TaskType::Text3d, &too_big)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(400)
+    );
+    assert!(
+        client
+            .list_tasks(TaskType::Remesh, &Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    client.delete_task(TaskType::Text3d, &ids[1]).await.unwrap();
+    assert_eq!(
+        client
+            .get_task(TaskType::Text3d, &ids[1])
+            .await
+            .unwrap_err()
+            .status(),
+        Some(404)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_tasks_in_flight_all_complete_and_every_delivery_arrives() {
+    const TASKS: usize = 1000;
+    let receiver = ScriptedServer::start(|_| Canned::json(200, json!({}))).await;
+    let sim = Simulator::start(SimConfig {
+        webhook_urls: vec![receiver.base_url.clone()],
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let client = client(&sim, KEY, 3);
+    let creates = (0..TASKS).map(|i| {
+        let client = client.clone();
+        async move {
+            client
+                .create_task(
+                    TaskType::Text3d,
+                    &json!({"mode": "preview", "prompt": format!("otter {i}")}),
+                )
+                .await
+                .unwrap()
+        }
+    });
+    let ids = futures_util::future::join_all(creates).await;
+    let seen = receiver
+        .wait_until(Duration::from_secs(120), |r| {
+            r.iter()
+                .filter(|r| r.body.windows(9).any(|w| w == b"SUCCEEDED"))
+                .count()
+                == TASKS
+        })
+        .await;
+    let mut by_task: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    for request in &seen {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        by_task
+            .entry(body["id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(body["progress"].as_u64().unwrap());
+    }
+    assert_eq!(by_task.len(), TASKS);
+    for id in &ids {
+        assert_eq!(by_task[id], [0, 10, 39, 66, 93, 99, 100], "task {id}");
+    }
+    sim.settle().await;
+    let stats = sim.delivery_stats();
+    assert_eq!((stats.delivered, stats.abandoned), ((TASKS * 7) as u64, 0));
+}
+
+#[tokio::test]
+async fn assets_are_served_without_authorization_once_the_task_succeeds() {
+    let sim = Simulator::start(fast()).await.unwrap();
+    let client = client(&sim, KEY, 1);
+    let id = client
+        .create_task(
+            TaskType::Text3d,
+            &json!({"mode": "preview", "prompt": "otter"}),
+        )
+        .await
+        .unwrap();
+    let events = client.stream_task(TaskType::Text3d, &id).await.unwrap();
+    let task = events.last().unwrap();
+    let http = reqwest::Client::new();
+    let glb = http
+        .get(task.model_url("glb").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(glb.headers()["content-type"], "model/gltf-binary");
+    let bytes = glb.bytes().await.unwrap();
+    assert!(gltf::Gltf::from_slice(&bytes).is_ok());
+    let thumbnail = http
+        .get(task.thumbnail_url.clone().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(thumbnail.starts_with(b"\x89PNG"));
+    let again = http
+        .get(task.model_url("glb").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes, again, "deterministic per task");
+    let missing = http
+        .get(format!("{}/tasks/nope/output/model.glb", sim.assets_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}

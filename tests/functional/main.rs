@@ -1,0 +1,15 @@
+//! The project's end-to-end tests: they run the built `mesh-toolkit` binary as a user
+//! would. One binary with a module per area (run with `cargo test --test functional`);
+//! every child process a test starts is stopped by that test, also when it fails.
+
+mod sim_command;
+mod support;
+
+use libtest_mimic::{Arguments, Trial};
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(sim_command::trials());
+    libtest_mimic::run(&args, trials).exit_code()
+}

@@ -1,0 +1,121 @@
+//! Helpers for end-to-end tests: running the binary as a guarded child process, and a
+//! loopback webhook catcher.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use warp::Filter;
+
+/// The built `mesh-toolkit` binary.
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"))
+}
+
+/// A child process that is killed when dropped, so a failing test leaves nothing behind.
+pub struct Guarded {
+    pub child: Child,
+    pub stdout: BufReader<ChildStdout>,
+}
+
+impl Guarded {
+    pub fn spawn(mut command: Command) -> Guarded {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mesh-toolkit");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Guarded { child, stdout }
+    }
+
+    /// The next line of standard output (without the newline).
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read stdout");
+        line.trim_end().to_owned()
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends) and waits for the exit; returns the exit code
+    /// and everything written to standard error.
+    pub fn interrupt(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -INT {pid} failed");
+        let status = self.child.wait().expect("wait for mesh-toolkit");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            pipe.read_to_string(&mut stderr).expect("read stderr");
+        }
+        (status.code(), stderr)
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback server that answers 200 to every POST and keeps the bodies.
+pub struct Catcher {
+    pub url: String,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    arrivals: watch::Receiver<usize>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Catcher {
+    pub async fn start() -> Catcher {
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let (arrived, arrivals) = watch::channel(0usize);
+        let log = Arc::clone(&bodies);
+        let route = warp::post()
+            .and(warp::body::json())
+            .map(move |body: serde_json::Value| {
+                log.lock().unwrap().push(body);
+                arrived.send_modify(|n| *n += 1);
+                warp::reply()
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+        let (stop, signal) = oneshot::channel::<()>();
+        let server = warp::serve(route).incoming(listener).graceful(async {
+            let _ = signal.await;
+        });
+        tokio::spawn(server.run());
+        Catcher {
+            url,
+            bodies,
+            arrivals,
+            _stop: stop,
+        }
+    }
+
+    /// Waits (without sleeping) until `done` holds for the bodies received.
+    pub async fn wait_until(
+        &self,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let mut arrivals = self.arrivals.clone();
+        let wait = async {
+            loop {
+                let bodies = self.bodies.lock().unwrap().clone();
+                if done(&bodies) {
+                    return bodies;
+                }
+                arrivals.changed().await.expect("catcher stopped");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .expect("webhooks did not arrive in 30 s")
+    }
+}
