@@ -37,6 +37,7 @@
 //! - [`webhooks`]: the handler that applies task updates and downloads results.
 
 mod atomic_file;
+pub mod cassette;
 pub mod cli;
 mod clock;
 mod digest;

@@ -4,6 +4,7 @@
 
 mod sim_command;
 mod support;
+mod vcrpy;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -11,5 +12,6 @@ fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(sim_command::trials());
+    trials.extend(vcrpy::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }

@@ -1,0 +1,405 @@
+//! The VCR.py cassette format, version 1, as a plain data model: reading what VCR.py
+//! writes (through `requests` or `httpx`: any header-name case, `body: null` or `''`,
+//! `!!binary` bodies, folded strings) and writing it back deterministically, keys
+//! sorted as PyYAML sorts them, so a re-record gives a readable diff.
+
+use std::fmt::Write as _;
+
+use super::yaml::{self, Node};
+
+/// A whole cassette file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cassette {
+    pub interactions: Vec<Interaction>,
+    /// What the cassette was recorded against (`simulator`); VCR.py ignores the field.
+    pub recorded_against: Option<String>,
+    /// The recording run failed: `once` records this cassette again.
+    pub incomplete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interaction {
+    pub request: RecordedRequest,
+    pub response: RecordedResponse,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub uri: String,
+    /// Name → values, in file order.
+    pub headers: Vec<(String, Vec<String>)>,
+    /// `None` is written as `body: null`.
+    pub body: Option<Body>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedResponse {
+    pub status: u16,
+    pub message: String,
+    pub headers: Vec<(String, Vec<String>)>,
+    pub body: Body,
+}
+
+/// A body: text when it is UTF-8, else bytes (written as `!!binary`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl Body {
+    pub fn from_bytes(bytes: Vec<u8>) -> Body {
+        match String::from_utf8(bytes) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Body::Text(text) => text.as_bytes(),
+            Body::Binary(bytes) => bytes,
+        }
+    }
+}
+
+/// Why a cassette could not be read; the caller adds the file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl Cassette {
+    /// Parses cassette YAML.
+    pub fn parse(text: &str) -> Result<Cassette, FormatError> {
+        let root = yaml::parse(text).map_err(|e| FormatError {
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
+        if let Some(version) = root.get("version") {
+            let value = scalar(version, "version")?;
+            if value != "1" {
+                return Err(at(
+                    version,
+                    format!("unsupported cassette version {value}; only version 1 is read"),
+                ));
+            }
+        }
+        let interactions = match root.get("interactions") {
+            Some(Node::Seq(items, _)) => items.iter().map(interaction).collect::<Result<_, _>>()?,
+            Some(node) if node.is_null() => Vec::new(),
+            Some(other) => return Err(at(other, "'interactions' must be a list".into())),
+            None => {
+                return Err(at(
+                    &root,
+                    "no 'interactions' list: this is not a VCR.py cassette".into(),
+                ));
+            }
+        };
+        let recorded_against = match root.get("recorded_against") {
+            Some(node) if !node.is_null() => Some(scalar(node, "recorded_against")?.to_owned()),
+            _ => None,
+        };
+        let incomplete = root
+            .get("incomplete")
+            .is_some_and(|n| matches!(n, Node::Scalar(s) if s.value == "true"));
+        Ok(Cassette {
+            interactions,
+            recorded_against,
+            incomplete,
+        })
+    }
+
+    /// The cassette as YAML, keys sorted at every level (as PyYAML writes them).
+    pub fn to_yaml(&self) -> String {
+        let mut out = String::with_capacity(
+            self.interactions
+                .iter()
+                .map(|i| i.response.body.as_bytes().len() * 4 / 3 + 512)
+                .sum(),
+        );
+        if self.incomplete {
+            out.push_str("incomplete: true\n");
+        }
+        out.push_str("interactions:");
+        if self.interactions.is_empty() {
+            out.push_str(" []");
+        }
+        out.push('\n');
+        for interaction in &self.interactions {
+            write_interaction(&mut out, interaction);
+        }
+        if let Some(against) = &self.recorded_against {
+            let _ = writeln!(out, "recorded_against: {}", yaml::quote(against));
+        }
+        out.push_str("version: 1\n");
+        out
+    }
+}
+
+fn write_interaction(out: &mut String, interaction: &Interaction) {
+    let request = &interaction.request;
+    out.push_str("- request:\n");
+    match &request.body {
+        None => out.push_str("    body: null\n"),
+        Some(body) => write_body(out, "    body: ", body, 6),
+    }
+    write_headers(out, &request.headers, 4);
+    let _ = writeln!(out, "    method: {}", yaml::quote(&request.method));
+    let _ = writeln!(out, "    uri: {}", yaml::quote(&request.uri));
+    let response = &interaction.response;
+    out.push_str("  response:\n    body:\n");
+    write_body(out, "      string: ", &response.body, 8);
+    write_headers(out, &response.headers, 4);
+    out.push_str("    status:\n");
+    let _ = writeln!(out, "      code: {}", response.status);
+    let _ = writeln!(out, "      message: {}", yaml::quote(&response.message));
+}
+
+fn write_body(out: &mut String, prefix: &str, body: &Body, block_indent: usize) {
+    out.push_str(prefix);
+    match body {
+        Body::Text(text) => {
+            out.push_str(&yaml::quote(text));
+            out.push('\n');
+        }
+        Body::Binary(bytes) => out.push_str(&yaml::binary_block(bytes, block_indent)),
+    }
+}
+
+fn write_headers(out: &mut String, headers: &[(String, Vec<String>)], indent: usize) {
+    let pad = " ".repeat(indent);
+    if headers.is_empty() {
+        let _ = writeln!(out, "{pad}headers: {{}}");
+        return;
+    }
+    let mut sorted: Vec<&(String, Vec<String>)> = headers.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let _ = writeln!(out, "{pad}headers:");
+    for (name, values) in sorted {
+        let _ = writeln!(out, "{pad}  {}:", yaml::quote(name));
+        for value in values {
+            let _ = writeln!(out, "{pad}  - {}", yaml::quote(value));
+        }
+    }
+}
+
+fn interaction(node: &Node) -> Result<Interaction, FormatError> {
+    let request = node
+        .get("request")
+        .ok_or_else(|| at(node, "interaction without 'request'".into()))?;
+    let response = node
+        .get("response")
+        .ok_or_else(|| at(node, "interaction without 'response'".into()))?;
+    Ok(Interaction {
+        request: recorded_request(request)?,
+        response: recorded_response(response)?,
+    })
+}
+
+fn recorded_request(node: &Node) -> Result<RecordedRequest, FormatError> {
+    let field = |name: &str| {
+        node.get(name)
+            .ok_or_else(|| at(node, format!("request without '{name}'")))
+    };
+    let body = match node.get("body") {
+        None => None,
+        Some(b) if b.is_null() => None,
+        Some(b) => Some(body(b)?),
+    };
+    Ok(RecordedRequest {
+        method: scalar(field("method")?, "method")?.to_ascii_uppercase(),
+        uri: scalar(field("uri")?, "uri")?.to_owned(),
+        headers: headers(node.get("headers"))?,
+        body,
+    })
+}
+
+fn recorded_response(node: &Node) -> Result<RecordedResponse, FormatError> {
+    let status = node
+        .get("status")
+        .ok_or_else(|| at(node, "response without 'status'".into()))?;
+    let code_node = status
+        .get("code")
+        .ok_or_else(|| at(status, "status without 'code'".into()))?;
+    let code = scalar(code_node, "code")?;
+    let code: u16 = code
+        .parse()
+        .map_err(|_| at(code_node, format!("status code '{code}' is not a number")))?;
+    let message = match status.get("message") {
+        Some(m) if !m.is_null() => scalar(m, "message")?.to_owned(),
+        _ => String::new(),
+    };
+    // VCR.py writes `body: {string: …}`; some older cassettes have `content`.
+    let body_node = node
+        .get("body")
+        .and_then(|b| b.get("string"))
+        .or_else(|| node.get("content"));
+    let body = match body_node {
+        Some(b) if !b.is_null() => body(b)?,
+        _ => Body::Text(String::new()),
+    };
+    Ok(RecordedResponse {
+        status: code,
+        message,
+        headers: headers(node.get("headers"))?,
+        body,
+    })
+}
+
+fn body(node: &Node) -> Result<Body, FormatError> {
+    match node {
+        Node::Scalar(s) if s.tag.as_deref() == Some("binary") => yaml::decode_binary(&s.value)
+            .map(Body::Binary)
+            .map_err(|e| at(node, format!("invalid !!binary data: {e}"))),
+        Node::Scalar(s) => Ok(Body::Text(s.value.clone())),
+        other => Err(at(other, "a body must be a string".into())),
+    }
+}
+
+fn headers(node: Option<&Node>) -> Result<Vec<(String, Vec<String>)>, FormatError> {
+    let Some(node) = node.filter(|n| !n.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let Node::Map(entries, _) = node else {
+        return Err(at(node, "'headers' must be a mapping".into()));
+    };
+    entries
+        .iter()
+        .map(|(name, values)| {
+            let values = match values {
+                Node::Seq(items, _) => items
+                    .iter()
+                    .map(|v| scalar(v, name).map(str::to_owned))
+                    .collect::<Result<_, _>>()?,
+                single => vec![scalar(single, name)?.to_owned()],
+            };
+            Ok((name.clone(), values))
+        })
+        .collect()
+}
+
+fn scalar<'a>(node: &'a Node, what: &str) -> Result<&'a str, FormatError> {
+    match node {
+        Node::Scalar(s) => Ok(&s.value),
+        other => Err(at(other, format!("'{what}' must be a single value"))),
+    }
+}
+
+fn at(node: &Node, message: String) -> FormatError {
+    FormatError {
+        line: node.line(),
+        column: 1,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Cassette {
+        Cassette {
+            interactions: vec![Interaction {
+                request: RecordedRequest {
+                    method: "POST".into(),
+                    uri: "https://api.meshy.ai/openapi/v2/text-to-3d".into(),
+                    headers: vec![("Content-Type".into(), vec!["application/json".into()])],
+                    body: Some(Body::Text(
+                        r#"{"mode":"preview","prompt":"Cute otter: 'sculpture'"}"#.into(),
+                    )),
+                },
+                response: RecordedResponse {
+                    status: 202,
+                    message: "Accepted".into(),
+                    headers: vec![
+                        ("x-api-version".into(), vec!["v2025.11.18".into()]),
+                        (
+                            "content-type".into(),
+                            vec!["application/json; charset=utf-8".into()],
+                        ),
+                    ],
+                    body: Body::Binary(vec![0x67, 0x6c, 0x54, 0x46, 0xff, 0x00, 0x80]),
+                },
+            }],
+            recorded_against: Some("simulator".into()),
+            incomplete: true,
+        }
+    }
+
+    #[test]
+    fn write_then_read_gives_the_same_cassette() {
+        let cassette = sample();
+        let text = cassette.to_yaml();
+        let mut expected = cassette.clone();
+        expected.interactions[0].response.headers.sort();
+        assert_eq!(Cassette::parse(&text).unwrap(), expected);
+        assert_eq!(
+            Cassette::parse(&text).unwrap().to_yaml(),
+            text,
+            "writing is deterministic"
+        );
+    }
+
+    #[test]
+    fn written_layout_matches_vcrpy() {
+        let text = sample().to_yaml();
+        assert!(
+            text.starts_with(
+                "incomplete: true\ninteractions:\n- request:\n    body: \"{\\\"mode\\\""
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  response:\n    body:\n      string: !!binary |\n        Z2xURv8AgA==\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("    headers:\n      content-type:\n      - application/json; charset=utf-8\n      x-api-version:\n"), "{text}");
+        assert!(text.ends_with("    status:\n      code: 202\n      message: Accepted\nrecorded_against: simulator\nversion: 1\n"), "{text}");
+    }
+
+    #[test]
+    fn reads_null_and_empty_request_bodies_and_any_header_case() {
+        let text = "interactions:\n- request:\n    body: null\n    headers:\n      Accept:\n      - '*/*'\n    method: get\n    uri: http://x/a\n  response:\n    body:\n      string: ''\n    headers: {}\n    status:\n      code: 204\n      message: No Content\n- request:\n    body: ''\n    headers:\n      accept:\n      - '*/*'\n    method: GET\n    uri: http://x/b\n  response:\n    body:\n      string: ok\n    headers:\n      content-type: text/plain\n    status:\n      code: 200\n      message: OK\nversion: 1\n";
+        let cassette = Cassette::parse(text).unwrap();
+        assert_eq!(cassette.interactions[0].request.body, None);
+        assert_eq!(cassette.interactions[0].request.method, "GET");
+        assert_eq!(
+            cassette.interactions[1].request.body,
+            Some(Body::Text(String::new()))
+        );
+        assert_eq!(
+            cassette.interactions[1].response.headers,
+            vec![("content-type".into(), vec!["text/plain".into()])]
+        );
+        assert!(!cassette.incomplete);
+    }
+
+    #[test]
+    fn structural_problems_name_the_line() {
+        let err = Cassette::parse("interactions:\n- request:\n    method: GET\n  response:\n    status:\n      code: abc\n").unwrap_err();
+        assert_eq!(err.message, "request without 'uri'");
+        let err = Cassette::parse("interactions:\n- request:\n    method: GET\n    uri: http://x\n  response:\n    status:\n      code: abc\n").unwrap_err();
+        assert_eq!(
+            (err.line, err.message.as_str()),
+            (7, "status code 'abc' is not a number")
+        );
+        let err = Cassette::parse("version: 2\ninteractions: []\n").unwrap_err();
+        assert_eq!(
+            err.message,
+            "unsupported cassette version 2; only version 1 is read"
+        );
+        assert!(
+            Cassette::parse("just a string")
+                .unwrap_err()
+                .message
+                .contains("not a VCR.py cassette")
+        );
+    }
+}

@@ -1,0 +1,232 @@
+//! HTTP cassettes: VCR.py-compatible record and replay behind the [`Transport`] seam.
+//!
+//! A [`CassetteTransport`] wraps the live transport. Depending on its
+//! [`RecordMode`] it answers requests from the cassette file, sends them live and
+//! records them, or both; the SDK cannot tell the difference. Cassettes are VCR.py
+//! format version 1 ([`Cassette`]): Python users can read ours, and ours replays theirs.
+//!
+//! ```no_run
+//! # async fn example(live: std::sync::Arc<dyn mesh_toolkit::transport::Transport>) -> Result<(), Box<dyn std::error::Error>> {
+//! use mesh_toolkit::cassette::{CassetteOptions, CassetteTransport, MatchRules, RecordMode, Scrub};
+//! let cassette = CassetteTransport::open(
+//!     CassetteOptions {
+//!         mode: RecordMode::Once,
+//!         rules: MatchRules::with_json_body(),
+//!         scrub: Scrub::default().secret(std::env::var("MESHY_API_KEY")?, "<MESHY_API_KEY>"),
+//!         ..CassetteOptions::new("cassettes/http/otter_text3d.yaml")
+//!     },
+//!     Some(live),
+//! )?;
+//! // … build a Client over Arc::new(cassette) and run the scenario …
+//! # let cassette: CassetteTransport = cassette;
+//! cassette.finish(true)?; // writes what was recorded (nothing in replay)
+//! # Ok(()) }
+//! ```
+//!
+//! [`Transport`]: crate::transport::Transport
+
+mod format;
+mod matching;
+mod scrub;
+mod transport;
+mod yaml;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub use format::{Body, Cassette, FormatError, Interaction, RecordedRequest, RecordedResponse};
+pub use matching::{MatchRules, Matcher};
+pub use scrub::Scrub;
+pub use transport::{CassetteOptions, CassetteTransport, Finished};
+
+/// When to replay and when to record, with the meaning VCR.py and pytest-recording
+/// give these names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecordMode {
+    /// Replay only; any request not in the cassette is an error. The default.
+    #[default]
+    None,
+    /// Record if the cassette does not exist (or was left incomplete), else as `none`.
+    Once,
+    /// Replay what matches, record the rest and append it.
+    NewEpisodes,
+    /// Send everything live and record it; old interactions not re-recorded are kept.
+    All,
+    /// Delete the cassette, then record afresh.
+    Rewrite,
+}
+
+impl RecordMode {
+    pub const NAMES: [&'static str; 5] = ["none", "once", "new_episodes", "all", "rewrite"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordMode::None => "none",
+            RecordMode::Once => "once",
+            RecordMode::NewEpisodes => "new_episodes",
+            RecordMode::All => "all",
+            RecordMode::Rewrite => "rewrite",
+        }
+    }
+
+    /// Whether a cassette in this mode may send requests live, given whether a
+    /// complete cassette already exists.
+    pub fn records(self, complete_cassette_exists: bool) -> bool {
+        match self {
+            RecordMode::None => false,
+            RecordMode::Once => !complete_cassette_exists,
+            RecordMode::NewEpisodes | RecordMode::All | RecordMode::Rewrite => true,
+        }
+    }
+}
+
+impl fmt::Display for RecordMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RecordMode {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let modes = [
+            RecordMode::None,
+            RecordMode::Once,
+            RecordMode::NewEpisodes,
+            RecordMode::All,
+            RecordMode::Rewrite,
+        ];
+        modes
+            .into_iter()
+            .find(|m| m.as_str() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown record mode '{name}'; expected one of: {}",
+                    RecordMode::NAMES.join(", ")
+                )
+            })
+    }
+}
+
+/// What went wrong with a cassette. Each message names the file and, where a
+/// re-record fixes it, the command to run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CassetteError {
+    #[error("error reading cassette '{}': {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cassette '{}' is corrupt at line {line}, column {column}: {message}; fix it, or re-record it with `{command}`",
+        path.display()
+    )]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        command: String,
+    },
+    #[error("error writing cassette '{}': {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no cassette '{}' to replay {request} from (record mode {mode}); record it with `{command}`", path.display())]
+    NoCassette {
+        path: PathBuf,
+        request: String,
+        mode: RecordMode,
+        command: String,
+    },
+    /// A request the cassette has no recording of; the message lists the closest ones.
+    #[error("{0}")]
+    Miss(Box<Miss>),
+    #[error(
+        "cassette '{}' recorded {request} {matching} time(s), and every recording was already played back; \
+         the code now makes that request more often than when it was recorded. Re-record with `{command}`",
+        path.display()
+    )]
+    Exhausted {
+        path: PathBuf,
+        request: String,
+        matching: usize,
+        command: String,
+    },
+}
+
+/// The details of a replay miss.
+#[derive(Debug)]
+pub struct Miss {
+    pub path: PathBuf,
+    /// `METHOD URI` as it would be recorded.
+    pub request: String,
+    pub body_excerpt: Option<String>,
+    /// `(METHOD URI, body excerpt, differing matchers)` of the closest recordings.
+    pub closest: Vec<(String, Option<String>, Vec<Matcher>)>,
+    pub mode: RecordMode,
+    pub incomplete: bool,
+    pub command: String,
+}
+
+impl fmt::Display for Miss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cassette '{}' has no recording of {}",
+            self.path.display(),
+            self.request
+        )?;
+        if let Some(body) = &self.body_excerpt {
+            write!(f, "\n  body: {body}")?;
+        }
+        if self.incomplete {
+            write!(
+                f,
+                "\n  (the cassette is marked incomplete: the run that recorded it failed)"
+            )?;
+        }
+        if self.closest.is_empty() {
+            write!(f, "\nthe cassette holds no interactions")?;
+        } else {
+            write!(f, "\nclosest recorded requests:")?;
+            for (request, body, differs) in &self.closest {
+                let names: Vec<&str> = differs.iter().map(|m| m.name()).collect();
+                let differs = if names.is_empty() {
+                    "already played back".to_owned()
+                } else {
+                    format!("differs in {}", names.join(", "))
+                };
+                write!(f, "\n  {request} ({differs})")?;
+                if let Some(body) = body.as_ref().filter(|_| names.contains(&"body")) {
+                    write!(f, "\n    body: {body}")?;
+                }
+            }
+        }
+        write!(
+            f,
+            "\nrecord mode is {}; to re-record run `{}`",
+            self.mode, self.command
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_modes_parse_by_their_vcrpy_names() {
+        for name in RecordMode::NAMES {
+            assert_eq!(name.parse::<RecordMode>().unwrap().as_str(), name);
+        }
+        assert_eq!(
+            "sometimes".parse::<RecordMode>().unwrap_err(),
+            "unknown record mode 'sometimes'; expected one of: none, once, new_episodes, all, rewrite"
+        );
+    }
+}

@@ -1,0 +1,747 @@
+//! [`CassetteTransport`]: a [`Transport`] that replays from and records to one cassette
+//! file, following its [`RecordMode`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::format::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
+use super::matching::{Index, Lookup, MatchRules, RequestShape};
+use super::{CassetteError, Miss, RecordMode, Scrub};
+use crate::atomic_file;
+use crate::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+
+/// How to open a cassette.
+#[derive(Debug, Clone)]
+pub struct CassetteOptions {
+    pub path: PathBuf,
+    /// Default: `none`.
+    pub mode: RecordMode,
+    /// Default: VCR.py's matchers.
+    pub rules: MatchRules,
+    /// Default: only the always-dropped credential headers.
+    pub scrub: Scrub,
+    /// Written as the cassette's `recorded_against` field when it records.
+    pub recorded_against: Option<String>,
+    /// The command that re-records this cassette, quoted in errors.
+    pub rerecord_command: String,
+}
+
+impl CassetteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> CassetteOptions {
+        CassetteOptions {
+            path: path.into(),
+            mode: RecordMode::None,
+            rules: MatchRules::default(),
+            scrub: Scrub::default(),
+            recorded_against: None,
+            rerecord_command: "cargo test -- --record-mode=new_episodes".into(),
+        }
+    }
+}
+
+/// What [`CassetteTransport::finish`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    /// The file written, if anything was recorded.
+    pub written: Option<PathBuf>,
+    /// Interactions in the file as written (or as loaded, when nothing was written).
+    pub interactions: usize,
+    /// Interactions recorded live in this run.
+    pub recorded: usize,
+    /// Interactions played back from the file in this run.
+    pub replayed: usize,
+}
+
+/// Replays and records HTTP interactions for one cassette file.
+pub struct CassetteTransport {
+    options: CassetteOptions,
+    live: Option<Arc<dyn Transport>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    Replay,
+    ReplayThenRecord,
+    Record,
+}
+
+struct State {
+    strategy: Strategy,
+    /// The cassette as loaded (empty when it did not exist or is being rewritten).
+    loaded: Cassette,
+    existed: bool,
+    index: Index,
+    recorded: Vec<Interaction>,
+    replayed: usize,
+    finished: bool,
+}
+
+impl CassetteTransport {
+    /// Opens the cassette at `options.path`. `live` sends what the mode records; it
+    /// may be `None` for `none` (nothing is ever sent).
+    pub fn open(
+        options: CassetteOptions,
+        live: Option<Arc<dyn Transport>>,
+    ) -> Result<CassetteTransport, CassetteError> {
+        let loaded = load(&options)?;
+        let existed = loaded.is_some();
+        let complete = loaded.as_ref().is_some_and(|c| !c.incomplete);
+        let strategy = match options.mode {
+            RecordMode::None => Strategy::Replay,
+            RecordMode::Once if complete => Strategy::Replay,
+            RecordMode::Once | RecordMode::All | RecordMode::Rewrite => Strategy::Record,
+            RecordMode::NewEpisodes => Strategy::ReplayThenRecord,
+        };
+        // `once` re-records an incomplete cassette from scratch; `rewrite` ignores the old file.
+        let keep_old = matches!(
+            options.mode,
+            RecordMode::None | RecordMode::NewEpisodes | RecordMode::All
+        ) || strategy == Strategy::Replay;
+        let loaded = loaded.filter(|_| keep_old).unwrap_or_default();
+        let index = Index::new(
+            loaded.interactions.iter().map(|i| &i.request),
+            &options.rules,
+        );
+        Ok(CassetteTransport {
+            live,
+            state: Mutex::new(State {
+                strategy,
+                loaded,
+                existed,
+                index,
+                recorded: Vec::new(),
+                replayed: 0,
+                finished: false,
+            }),
+            options,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.options.path
+    }
+
+    /// Whether this cassette may send requests live.
+    pub fn records(&self) -> bool {
+        self.lock().strategy != Strategy::Replay
+    }
+
+    /// Writes what was recorded, if anything: `complete = false` marks the file
+    /// incomplete, so `once` records it again next time. Replay writes nothing.
+    pub fn finish(&self, complete: bool) -> Result<Finished, CassetteError> {
+        let mut state = self.lock();
+        state.finished = true;
+        let recorded = state.recorded.len();
+        let replayed = state.replayed;
+        let must_write = state.strategy != Strategy::Replay
+            && (recorded > 0
+                || !complete
+                || self.options.mode == RecordMode::Rewrite
+                || (state.existed && state.loaded.incomplete));
+        if !must_write {
+            return Ok(Finished {
+                written: None,
+                interactions: state.loaded.interactions.len(),
+                recorded,
+                replayed,
+            });
+        }
+        let cassette = Cassette {
+            interactions: self.merged(&state),
+            recorded_against: self
+                .options
+                .recorded_against
+                .clone()
+                .or_else(|| state.loaded.recorded_against.clone()),
+            incomplete: !complete,
+        };
+        let path = &self.options.path;
+        atomic_file::write(path, cassette.to_yaml().as_bytes()).map_err(|source| {
+            CassetteError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        Ok(Finished {
+            written: Some(path.clone()),
+            interactions: cassette.interactions.len(),
+            recorded,
+            replayed,
+        })
+    }
+
+    /// The interactions to write: old ones the mode keeps, then the new ones.
+    fn merged(&self, state: &State) -> Vec<Interaction> {
+        let old = state.loaded.interactions.iter();
+        let mut kept: Vec<Interaction> = match self.options.mode {
+            RecordMode::NewEpisodes => old.cloned().collect(),
+            RecordMode::All => {
+                let fresh = Index::new(
+                    state.recorded.iter().map(|i| &i.request),
+                    &self.options.rules,
+                );
+                old.filter(|i| {
+                    !fresh.contains(&RequestShape::of_recorded(&i.request, &self.options.rules))
+                })
+                .cloned()
+                .collect()
+            }
+            _ => Vec::new(),
+        };
+        kept.extend(state.recorded.iter().cloned());
+        kept
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn respond(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let uri = self.options.scrub.uri(&request.url);
+        let shape = RequestShape::new(&request.method, &uri, &request.body, &self.options.rules);
+        let strategy = {
+            let mut state = self.lock();
+            let strategy = state.strategy;
+            if strategy != Strategy::Record {
+                match state.index.take(&shape) {
+                    Lookup::Found(i) => {
+                        state.replayed += 1;
+                        return Ok(replay(&state.loaded.interactions[i].response));
+                    }
+                    Lookup::Exhausted { matching } if strategy == Strategy::Replay => {
+                        return Err(layer(CassetteError::Exhausted {
+                            path: self.options.path.clone(),
+                            request: format!("{} {uri}", request.method),
+                            matching,
+                            command: self.options.rerecord_command.clone(),
+                        }));
+                    }
+                    _ if strategy == Strategy::Replay => {
+                        return Err(layer(self.miss(&state, &request, &uri, &shape)));
+                    }
+                    _ => {}
+                }
+            }
+            strategy
+        };
+        debug_assert!(strategy != Strategy::Replay);
+        let live = self.live.as_ref().ok_or_else(|| {
+            layer(CassetteError::NoCassette {
+                path: self.options.path.clone(),
+                request: format!("{} {uri}", request.method),
+                mode: self.options.mode,
+                command: self.options.rerecord_command.clone(),
+            })
+        })?;
+        let response = live.send(request.clone()).await?;
+        let mut interaction = Interaction {
+            request: recorded_request(&request),
+            response: recorded_response(&response),
+        };
+        self.options.scrub.apply(&mut interaction);
+        self.lock().recorded.push(interaction);
+        Ok(response)
+    }
+
+    fn miss(
+        &self,
+        state: &State,
+        request: &HttpRequest,
+        uri: &str,
+        shape: &RequestShape,
+    ) -> CassetteError {
+        let label = format!("{} {uri}", request.method);
+        if !state.existed {
+            return CassetteError::NoCassette {
+                path: self.options.path.clone(),
+                request: label,
+                mode: self.options.mode,
+                command: self.options.rerecord_command.clone(),
+            };
+        }
+        let closest = state
+            .index
+            .closest(shape, 3)
+            .into_iter()
+            .map(|(i, differs)| {
+                let recorded = &state.loaded.interactions[i].request;
+                let body = recorded
+                    .body
+                    .as_ref()
+                    .and_then(|b| excerpt(b.as_bytes(), &self.options.scrub));
+                (
+                    format!("{} {}", recorded.method, recorded.uri),
+                    body,
+                    differs,
+                )
+            })
+            .collect();
+        CassetteError::Miss(Box::new(Miss {
+            path: self.options.path.clone(),
+            request: label,
+            body_excerpt: excerpt(&request.body, &self.options.scrub),
+            closest,
+            mode: self.options.mode,
+            incomplete: state.loaded.incomplete,
+            command: self.options.rerecord_command.clone(),
+        }))
+    }
+}
+
+impl Transport for CassetteTransport {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(self.respond(request))
+    }
+}
+
+/// A recording run that ends without `finish` (a panicking trial, say) still leaves
+/// what it recorded on disk, marked incomplete.
+impl Drop for CassetteTransport {
+    fn drop(&mut self) {
+        let pending = {
+            let state = self.lock();
+            !state.finished && !state.recorded.is_empty()
+        };
+        if pending && let Err(e) = self.finish(false) {
+            eprintln!("mesh-toolkit: {e}");
+        }
+    }
+}
+
+fn load(options: &CassetteOptions) -> Result<Option<Cassette>, CassetteError> {
+    let path = &options.path;
+    if options.mode == RecordMode::Rewrite {
+        return Ok(None);
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(CassetteError::Read {
+                path: path.clone(),
+                source,
+            });
+        }
+    };
+    Cassette::parse(&text)
+        .map(Some)
+        .map_err(|e| CassetteError::Corrupt {
+            path: path.clone(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+            command: options.rerecord_command.clone(),
+        })
+}
+
+fn replay(response: &RecordedResponse) -> HttpResponse {
+    HttpResponse {
+        status: response.status,
+        headers: response
+            .headers
+            .iter()
+            .flat_map(|(name, values)| values.iter().map(move |v| (name.clone(), v.clone())))
+            .collect(),
+        body: response.body.as_bytes().to_vec(),
+        replayed: true,
+    }
+}
+
+fn recorded_request(request: &HttpRequest) -> RecordedRequest {
+    RecordedRequest {
+        method: request.method.clone(),
+        uri: request.url.clone(),
+        headers: group_headers(&request.headers),
+        body: (!request.body.is_empty()).then(|| Body::from_bytes(request.body.clone())),
+    }
+}
+
+fn recorded_response(response: &HttpResponse) -> RecordedResponse {
+    let message = reqwest::StatusCode::from_u16(response.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+        .to_owned();
+    RecordedResponse {
+        status: response.status,
+        message,
+        headers: group_headers(&response.headers),
+        body: Body::from_bytes(response.body.clone()),
+    }
+}
+
+/// Header pairs grouped by name (first-seen order), as VCR.py stores them.
+fn group_headers(headers: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, value) in headers {
+        match grouped
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some((_, values)) => values.push(value.clone()),
+            None => grouped.push((name.clone(), vec![value.clone()])),
+        }
+    }
+    grouped
+}
+
+/// The first 120 characters of a text body, scrubbed; binary bodies are summarized.
+fn excerpt(body: &[u8], scrub: &Scrub) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    Some(match std::str::from_utf8(body) {
+        Ok(text) => {
+            let text = scrub.text(text);
+            let mut short: String = text.chars().take(120).collect();
+            if short.len() < text.len() {
+                short.push('…');
+            }
+            short
+        }
+        Err(_) => format!("<{} bytes of binary data>", body.len()),
+    })
+}
+
+fn layer(error: CassetteError) -> TransportError {
+    TransportError::Layer(Box::new(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const KEY: &str = "msy_cassette_test_key_987654";
+
+    /// A live stand-in that answers every request with its own path and counts calls.
+    fn live(calls: Arc<AtomicUsize>) -> Arc<dyn Transport> {
+        Arc::new(move |request: HttpRequest| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            let body = json!({"path": request.url, "call": n, "echo": String::from_utf8_lossy(&request.body)});
+            Ok(HttpResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: body.to_string().into_bytes(),
+                replayed: false,
+            })
+        })
+    }
+
+    fn options(dir: &Path, mode: RecordMode) -> CassetteOptions {
+        CassetteOptions {
+            mode,
+            rules: MatchRules::with_json_body(),
+            scrub: Scrub::default().secret(KEY, "<MESHY_API_KEY>"),
+            rerecord_command: "cargo test -- otter --record-mode=once".into(),
+            ..CassetteOptions::new(dir.join("otter.yaml"))
+        }
+    }
+
+    fn get(path: &str) -> HttpRequest {
+        HttpRequest::new("GET", format!("https://api.meshy.ai{path}"))
+            .with_header("Authorization", format!("Bearer {KEY}"))
+    }
+
+    fn post(prompt: &str) -> HttpRequest {
+        HttpRequest::new("POST", "https://api.meshy.ai/openapi/v2/text-to-3d")
+            .with_header("Authorization", format!("Bearer {KEY}"))
+            .with_json(&json!({"mode": "preview", "prompt": prompt}))
+    }
+
+    async fn record(dir: &Path, requests: Vec<HttpRequest>) {
+        let cassette =
+            CassetteTransport::open(options(dir, RecordMode::Once), Some(live(Arc::default())))
+                .unwrap();
+        for request in requests {
+            cassette.send(request).await.unwrap();
+        }
+        cassette.finish(true).unwrap();
+    }
+
+    fn message(error: TransportError) -> String {
+        error.to_string()
+    }
+
+    #[tokio::test]
+    async fn none_mode_without_a_cassette_names_file_and_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let cassette =
+            CassetteTransport::open(options(dir.path(), RecordMode::None), None).unwrap();
+        let err = message(cassette.send(get("/openapi/v1/balance")).await.unwrap_err());
+        assert_eq!(
+            err,
+            format!(
+                "no cassette '{}' to replay GET https://api.meshy.ai/openapi/v1/balance from (record mode none); \
+                 record it with `cargo test -- otter --record-mode=once`",
+                dir.path().join("otter.yaml").display()
+            )
+        );
+        assert_eq!(cassette.finish(true).unwrap().written, None);
+        assert!(!dir.path().join("otter.yaml").exists());
+    }
+
+    #[tokio::test]
+    async fn once_records_then_replays_without_the_network_in_recorded_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let first = CassetteTransport::open(
+            options(dir.path(), RecordMode::Once),
+            Some(live(Arc::clone(&calls))),
+        )
+        .unwrap();
+        assert!(first.records());
+        let live_answers: Vec<Vec<u8>> = vec![
+            first.send(post("otter")).await.unwrap().body,
+            first.send(get("/t/1")).await.unwrap().body,
+            first.send(get("/t/1")).await.unwrap().body,
+        ];
+        let finished = first.finish(true).unwrap();
+        assert_eq!((finished.recorded, finished.interactions), (3, 3));
+
+        let replay = CassetteTransport::open(
+            options(dir.path(), RecordMode::Once),
+            Some(live(Arc::clone(&calls))),
+        )
+        .unwrap();
+        assert!(!replay.records());
+        let replayed = [
+            replay.send(post("otter")).await.unwrap(),
+            replay.send(get("/t/1")).await.unwrap(),
+            replay.send(get("/t/1")).await.unwrap(),
+        ];
+        assert!(replayed.iter().all(|r| r.replayed));
+        let bodies: Vec<Vec<u8>> = replayed.into_iter().map(|r| r.body).collect();
+        assert_eq!(
+            bodies, live_answers,
+            "identical polls come back in recorded order"
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "replay never reached the network"
+        );
+
+        let err = message(replay.send(get("/t/1")).await.unwrap_err());
+        assert!(err.contains("recorded GET https://api.meshy.ai/t/1 2 time(s), and every recording was already played back"), "{err}");
+        let err = message(replay.send(post("beaver")).await.unwrap_err());
+        assert!(err.starts_with(&format!("cassette '{}' has no recording of POST https://api.meshy.ai/openapi/v2/text-to-3d\n  body: {{\"mode\":\"preview\",\"prompt\":\"beaver\"}}", dir.path().join("otter.yaml").display())), "{err}");
+        assert!(err.contains("\nclosest recorded requests:\n  POST https://api.meshy.ai/openapi/v2/text-to-3d (differs in body)\n    body: {\"mode\":\"preview\",\"prompt\":\"otter\"}"), "{err}");
+        assert!(
+            err.ends_with(
+                "record mode is once; to re-record run `cargo test -- otter --record-mode=once`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn new_episodes_replays_what_matches_and_appends_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        record(dir.path(), vec![post("otter"), get("/t/1")]).await;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let cassette = CassetteTransport::open(
+            options(dir.path(), RecordMode::NewEpisodes),
+            Some(live(Arc::clone(&calls))),
+        )
+        .unwrap();
+        assert!(cassette.send(post("otter")).await.unwrap().replayed);
+        assert!(!cassette.send(post("beaver")).await.unwrap().replayed);
+        let finished = cassette.finish(true).unwrap();
+        assert_eq!(
+            (finished.replayed, finished.recorded, finished.interactions),
+            (1, 1, 3)
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let written =
+            Cassette::parse(&std::fs::read_to_string(dir.path().join("otter.yaml")).unwrap())
+                .unwrap();
+        let prompts: Vec<String> = written
+            .interactions
+            .iter()
+            .map(|i| {
+                i.request
+                    .body
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b.as_bytes()).into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert!(
+            prompts[0].contains("otter") && prompts[1].is_empty() && prompts[2].contains("beaver"),
+            "{prompts:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn all_sends_everything_live_and_keeps_what_was_not_rerecorded() {
+        let dir = tempfile::tempdir().unwrap();
+        record(dir.path(), vec![post("otter"), get("/t/1")]).await;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let cassette = CassetteTransport::open(
+            options(dir.path(), RecordMode::All),
+            Some(live(Arc::clone(&calls))),
+        )
+        .unwrap();
+        assert!(!cassette.send(get("/t/1")).await.unwrap().replayed);
+        let finished = cassette.finish(true).unwrap();
+        assert_eq!((finished.recorded, finished.interactions), (1, 2));
+        let written =
+            Cassette::parse(&std::fs::read_to_string(dir.path().join("otter.yaml")).unwrap())
+                .unwrap();
+        assert_eq!(
+            written.interactions[0].request.method, "POST",
+            "the old POST was kept"
+        );
+        assert!(
+            String::from_utf8_lossy(written.interactions[1].response.body.as_bytes())
+                .contains("\"call\":0"),
+            "the GET is the new recording"
+        );
+    }
+
+    #[tokio::test]
+    async fn rewrite_starts_from_an_empty_cassette() {
+        let dir = tempfile::tempdir().unwrap();
+        record(dir.path(), vec![post("otter"), get("/t/1")]).await;
+        let cassette = CassetteTransport::open(
+            options(dir.path(), RecordMode::Rewrite),
+            Some(live(Arc::default())),
+        )
+        .unwrap();
+        cassette.send(get("/t/2")).await.unwrap();
+        assert_eq!(cassette.finish(true).unwrap().interactions, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_recording_is_marked_incomplete_and_once_records_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let cassette = CassetteTransport::open(
+                options(dir.path(), RecordMode::Once),
+                Some(live(Arc::default())),
+            )
+            .unwrap();
+            cassette.send(post("otter")).await.unwrap();
+            // Dropped without finish: the trial panicked.
+        }
+        let text = std::fs::read_to_string(dir.path().join("otter.yaml")).unwrap();
+        assert!(text.starts_with("incomplete: true\n"), "{text}");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let again = CassetteTransport::open(
+            options(dir.path(), RecordMode::Once),
+            Some(live(Arc::clone(&calls))),
+        )
+        .unwrap();
+        assert!(again.records(), "an incomplete cassette is recorded again");
+        again.send(post("otter")).await.unwrap();
+        again.send(get("/t/1")).await.unwrap();
+        assert_eq!(
+            again.finish(true).unwrap().interactions,
+            2,
+            "recorded afresh, not appended"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(
+            !std::fs::read_to_string(dir.path().join("otter.yaml"))
+                .unwrap()
+                .contains("incomplete")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_key_and_authorization_never_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut leaky = get(&format!("/echo?api_key={KEY}"));
+        leaky.body = format!("key {KEY}").into_bytes();
+        record(dir.path(), vec![leaky.clone(), post("otter")]).await;
+        let text = std::fs::read_to_string(dir.path().join("otter.yaml")).unwrap();
+        assert!(!text.contains(KEY), "{text}");
+        assert!(
+            !text.to_ascii_lowercase().contains("authorization"),
+            "{text}"
+        );
+        assert!(text.contains("<MESHY_API_KEY>"), "{text}");
+        // The scrubbed recording still answers the same request.
+        let replay = CassetteTransport::open(options(dir.path(), RecordMode::None), None).unwrap();
+        assert!(replay.send(leaky).await.unwrap().replayed);
+    }
+
+    #[tokio::test]
+    async fn simulator_recordings_replay_under_canonical_hosts_with_no_simulator() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = "http://127.0.0.1:45123";
+        let mut recording = options(dir.path(), RecordMode::Once);
+        recording.scrub = recording
+            .scrub
+            .host(format!("{sim}/assets"), "https://assets.meshy.ai")
+            .host(sim, "https://api.meshy.ai");
+        recording.recorded_against = Some("simulator".into());
+        let cassette = CassetteTransport::open(recording, Some(live(Arc::default()))).unwrap();
+        let live_answer = cassette
+            .send(HttpRequest::new("GET", format!("{sim}/openapi/v1/balance")))
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&live_answer.body).contains(sim),
+            "the live answer is untouched"
+        );
+        cassette
+            .send(HttpRequest::new(
+                "GET",
+                format!("{sim}/assets/tasks/t/output/model.glb"),
+            ))
+            .await
+            .unwrap();
+        cassette.finish(true).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("otter.yaml")).unwrap();
+        assert!(!text.contains("127.0.0.1"), "{text}");
+        assert!(text.contains("recorded_against: simulator"));
+        let replay = CassetteTransport::open(options(dir.path(), RecordMode::None), None).unwrap();
+        let balance = replay
+            .send(HttpRequest::new(
+                "GET",
+                "https://api.meshy.ai/openapi/v1/balance",
+            ))
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&balance.body)
+                .contains("https://api.meshy.ai/openapi/v1/balance")
+        );
+        assert!(
+            replay
+                .send(HttpRequest::new(
+                    "GET",
+                    "https://assets.meshy.ai/tasks/t/output/model.glb"
+                ))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_corrupt_cassette_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("otter.yaml"),
+            "interactions:\n- request:\n    method: GET\n    uri: [unclosed\n",
+        )
+        .unwrap();
+        let err = CassetteTransport::open(options(dir.path(), RecordMode::None), None)
+            .err()
+            .unwrap()
+            .to_string();
+        let expected = format!(
+            "cassette '{}' is corrupt at line ",
+            dir.path().join("otter.yaml").display()
+        );
+        assert!(err.starts_with(&expected), "{err}");
+        assert!(
+            err.ends_with("fix it, or re-record it with `cargo test -- otter --record-mode=once`"),
+            "{err}"
+        );
+    }
+}
