@@ -46,6 +46,78 @@ pub fn parse_sim_args(args: &[String]) -> Result<SimConfig, CliError> {
     Ok(config)
 }
 
+/// Options of `receive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveArgs {
+    /// Default: 0, any free port.
+    pub port: u16,
+    /// Default: `cassettes`; recordings go under `<cassettes>/webhooks`.
+    pub cassettes: PathBuf,
+    /// Default: `MESHY_WEBHOOK_TOKEN`, else a random token.
+    pub token: Option<String>,
+}
+
+/// Parses `receive` options: `--port P`, `--cassettes DIR`, `--token T`.
+pub fn parse_receive_args(args: &[String]) -> Result<ReceiveArgs, CliError> {
+    let mut parsed = ReceiveArgs {
+        port: 0,
+        cassettes: PathBuf::from("cassettes"),
+        token: None,
+    };
+    let mut options = Options::new(args);
+    while let Some((flag, value)) = options.next_pair()? {
+        match flag.as_str() {
+            "--port" => parsed.port = number(&flag, &value)?,
+            "--cassettes" => parsed.cassettes = PathBuf::from(value),
+            "--token" => parsed.token = Some(value),
+            _ => return Err(CliError(format!("unknown option '{flag}' for 'receive'"))),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Options of `webhooks replay`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeliverArgs {
+    pub recording: PathBuf,
+    pub to: String,
+    pub only_terminal: bool,
+}
+
+/// Parses `webhooks replay <recording.json> --to <url> [--only-terminal]`.
+pub fn parse_redeliver_args(args: &[String]) -> Result<RedeliverArgs, CliError> {
+    let mut recording = None;
+    let mut to = None;
+    let mut only_terminal = false;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.split_once('=') {
+            Some(("--to", value)) => to = Some(value.to_owned()),
+            _ if arg == "--to" => {
+                to = Some(
+                    rest.next()
+                        .ok_or_else(|| CliError("--to needs a URL".into()))?
+                        .clone(),
+                )
+            }
+            _ if arg == "--only-terminal" => only_terminal = true,
+            _ if arg.starts_with("--") => {
+                return Err(CliError(format!(
+                    "unknown option '{arg}' for 'webhooks replay'"
+                )));
+            }
+            _ if recording.is_none() => recording = Some(PathBuf::from(arg)),
+            _ => return Err(CliError(format!("unexpected argument '{arg}'"))),
+        }
+    }
+    Ok(RedeliverArgs {
+        recording: recording
+            .ok_or_else(|| CliError("webhooks replay needs a recording file".into()))?,
+        to: to.ok_or_else(|| CliError("webhooks replay needs --to <url>".into()))?,
+        only_terminal,
+    })
+}
+
 fn read_rules(path: &PathBuf) -> Result<Vec<Rule>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         CliError(format!(
@@ -127,6 +199,45 @@ mod tests {
         assert_eq!(config.task_time, Duration::from_millis(500));
         assert_eq!(config.api_keys, Some(vec!["msy_one".to_string()]));
         assert_eq!(config.balance, 7);
+    }
+
+    #[test]
+    fn receive_and_redeliver_flags_parse() {
+        let receive = parse_receive_args(&args(&[
+            "--port=8000",
+            "--cassettes",
+            "rec",
+            "--token",
+            "t",
+        ]))
+        .unwrap();
+        assert_eq!(
+            receive,
+            ReceiveArgs {
+                port: 8000,
+                cassettes: "rec".into(),
+                token: Some("t".into())
+            }
+        );
+        let replay = parse_redeliver_args(&args(&[
+            "r.json",
+            "--to",
+            "http://127.0.0.1:9/hook",
+            "--only-terminal",
+        ]))
+        .unwrap();
+        assert_eq!(
+            replay,
+            RedeliverArgs {
+                recording: "r.json".into(),
+                to: "http://127.0.0.1:9/hook".into(),
+                only_terminal: true
+            }
+        );
+        let err = parse_redeliver_args(&args(&["r.json"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "webhooks replay needs --to <url>");
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub mod cli;
 mod clock;
 mod digest;
 pub mod meshy;
+pub mod receiver;
+pub mod recorder;
 pub mod repository;
 pub mod sim;
 #[cfg(test)]

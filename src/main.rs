@@ -5,7 +5,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use mesh_toolkit::cli;
+use mesh_toolkit::receiver::{Announce, Receiver, ReceiverConfig};
 use mesh_toolkit::sim::Simulator;
+use mesh_toolkit::transport::{LiveConfig, LiveTransport};
+use mesh_toolkit::webhooks::{Recording, redeliver};
 
 const USAGE: &str = "\
 mesh-toolkit: the Meshy SDK's command line
@@ -22,14 +25,34 @@ commands:
                --requests-per-second N  per key, before 429 RateLimitExceeded (default 20)
                --max-queued-tasks N     before 429 NoMoreConcurrentTasks (default 10)
                --rules FILE             JSON array of outcome rules (failed, canceled, slow, ...)
+  receive    run the webhook receiver alone on 127.0.0.1 until Ctrl-C, recording every
+             authentic delivery under <cassettes>/webhooks (deliveries to /webhook under
+             webhooks/unrouted/)
+               --port P                 port (default 0: any free port)
+               --cassettes DIR          default: cassettes
+               --token T                the URL token (default: MESHY_WEBHOOK_TOKEN, else random)
+  webhooks replay <recording.json> --to <url> [--only-terminal]
+             POST a recording's deliveries, in order, with their recorded headers, to <url>
+             and print what each answered (--only-terminal: just the final one)
   version    print the version
   help       print this help
 ";
+
+/// How a command failed: a usage mistake (exit 2, with the usage text) or a failure
+/// while running (exit 1).
+enum Failure {
+    Usage(String),
+    Run(String),
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("sim") => run_sim(&args[1..]),
+        Some("receive") => run_receive(&args[1..]),
+        Some("webhooks") if args.get(1).map(String::as_str) == Some("replay") => {
+            run_redeliver(&args[2..])
+        }
         Some("version" | "--version" | "-V") => {
             println!("mesh-toolkit {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -38,26 +61,33 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             Ok(())
         }
-        Some(other) => Err(format!("unknown command '{other}'")),
+        Some(other) => Err(Failure::Usage(format!("unknown command '{other}'"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
             eprintln!("error: {message}\n\n{USAGE}");
             ExitCode::from(2)
+        }
+        Err(Failure::Run(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
         }
     }
 }
 
-fn run_sim(args: &[String]) -> Result<(), String> {
-    let config = cli::parse_sim_args(args).map_err(|e| e.to_string())?;
-    let runtime =
-        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async {
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
+}
+
+fn run_sim(args: &[String]) -> Result<(), Failure> {
+    let config = cli::parse_sim_args(args).map_err(|e| Failure::Usage(e.to_string()))?;
+    runtime()?.block_on(async {
         let port = config.port;
         let sim = Simulator::start(config)
             .await
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+            .map_err(|e| Failure::Run(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
         println!("listening on {}", sim.base_url());
         let _ = std::io::stdout().flush();
         let _ = tokio::signal::ctrl_c().await;
@@ -69,4 +99,66 @@ fn run_sim(args: &[String]) -> Result<(), String> {
         );
         Ok(())
     })
+}
+
+fn run_receive(args: &[String]) -> Result<(), Failure> {
+    let parsed = cli::parse_receive_args(args).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut config = ReceiverConfig::new(parsed.cassettes.join("webhooks"));
+    config.port = parsed.port;
+    config.token = parsed.token;
+    config.store.record_all = true;
+    config.announce = Announce::Every;
+    runtime()?.block_on(async {
+        let receiver = Receiver::start(config).await.map_err(|e| {
+            Failure::Run(format!("cannot listen on 127.0.0.1:{}: {e}", parsed.port))
+        })?;
+        println!("listening on {}", receiver.local_url());
+        // Printed on purpose: this is the URL to paste into the Meshy dashboard.
+        println!(
+            "webhook URL: {}",
+            receiver.webhook_url(receiver.local_url())
+        );
+        let _ = std::io::stdout().flush();
+        let _ = tokio::signal::ctrl_c().await;
+        let stats = receiver.stats();
+        receiver.shutdown().await;
+        eprintln!(
+            "receiver stopped: {} deliveries recorded, {} refused",
+            stats.accepted, stats.refused
+        );
+        Ok(())
+    })
+}
+
+fn run_redeliver(args: &[String]) -> Result<(), Failure> {
+    let parsed = cli::parse_redeliver_args(args).map_err(|e| Failure::Usage(e.to_string()))?;
+    let recording = Recording::read(&parsed.recording, "mesh-toolkit receive")
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    let transport =
+        LiveTransport::new(LiveConfig::default()).map_err(|e| Failure::Run(e.to_string()))?;
+    let report = runtime()?.block_on(redeliver(
+        &recording,
+        &parsed.to,
+        parsed.only_terminal,
+        &transport,
+    ));
+    let total = recording.deliveries.len();
+    for delivery in &report {
+        match &delivery.outcome {
+            Ok(status) => println!("{}/{total} {} -> {status}", delivery.number, delivery.task),
+            Err(error) => println!(
+                "{}/{total} {} -> failed: {error}",
+                delivery.number, delivery.task
+            ),
+        }
+    }
+    let failed = report.iter().filter(|d| !d.ok()).count();
+    if failed > 0 {
+        return Err(Failure::Run(format!(
+            "{failed} of {} deliveries were not accepted by {}",
+            report.len(),
+            parsed.to
+        )));
+    }
+    Ok(())
 }

@@ -64,26 +64,36 @@ impl Drop for Guarded {
     }
 }
 
-/// A loopback server that answers 200 to every POST and keeps the bodies.
+/// A loopback server that answers every POST with `status` and keeps bodies and headers.
 pub struct Catcher {
     pub url: String,
     bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    headers: Arc<Mutex<Vec<warp::http::HeaderMap>>>,
     arrivals: watch::Receiver<usize>,
     _stop: oneshot::Sender<()>,
 }
 
 impl Catcher {
     pub async fn start() -> Catcher {
+        Catcher::answering(200).await
+    }
+
+    pub async fn answering(status: u16) -> Catcher {
         let bodies = Arc::new(Mutex::new(Vec::new()));
+        let headers = Arc::new(Mutex::new(Vec::new()));
         let (arrived, arrivals) = watch::channel(0usize);
-        let log = Arc::clone(&bodies);
+        let (log, header_log) = (Arc::clone(&bodies), Arc::clone(&headers));
         let route = warp::post()
+            .and(warp::header::headers_cloned())
             .and(warp::body::json())
-            .map(move |body: serde_json::Value| {
-                log.lock().unwrap().push(body);
-                arrived.send_modify(|n| *n += 1);
-                warp::reply()
-            });
+            .map(
+                move |seen: warp::http::HeaderMap, body: serde_json::Value| {
+                    log.lock().unwrap().push(body);
+                    header_log.lock().unwrap().push(seen);
+                    arrived.send_modify(|n| *n += 1);
+                    warp::http::StatusCode::from_u16(status).unwrap()
+                },
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/webhook", listener.local_addr().unwrap());
         let (stop, signal) = oneshot::channel::<()>();
@@ -94,9 +104,15 @@ impl Catcher {
         Catcher {
             url,
             bodies,
+            headers,
             arrivals,
             _stop: stop,
         }
+    }
+
+    /// The headers of every request so far.
+    pub fn headers(&self) -> Vec<warp::http::HeaderMap> {
+        self.headers.lock().unwrap().clone()
     }
 
     /// Waits (without sleeping) until `done` holds for the bodies received.

@@ -1,0 +1,466 @@
+//! Receiver and recorder tests, on loopback: refusals, recordings, races, load, and
+//! the simulator delivering to the receiver end to end.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::recorder::{Recorder, RecorderError};
+use crate::webhooks::Recording;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn start(dir: &std::path::Path) -> Receiver {
+    let config = ReceiverConfig {
+        token: Some("t0ken-for-tests".into()),
+        ..ReceiverConfig::new(dir)
+    };
+    Receiver::start(config).await.unwrap()
+}
+
+async fn post(url: &str, body: impl Into<reqwest::Body>) -> u16 {
+    reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "Meshy-Webhook")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A POST with `Transfer-Encoding: chunked` (no Content-Length), written by hand; the
+/// answer's status code.
+async fn chunked_post(addr: std::net::SocketAddr, path: &str, body: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(64 * 1024) {
+        // The server may answer and close before reading everything: stop writing then.
+        if stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .is_err()
+            || stream.write_all(chunk).await.is_err()
+            || stream.write_all(b"\r\n").await.is_err()
+        {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+fn task(id: &str, status: &str, progress: u32) -> String {
+    json!({"id": id, "status": status, "progress": progress, "model_urls": {"glb": ""}}).to_string()
+}
+
+fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = walk(dir)
+        .into_iter()
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn refusals_answer_as_designed_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start(dir.path()).await;
+    let base = receiver.local_url();
+    let hook = receiver.callback_url(&base, "otter", "text3d");
+    // A task is claimed, so an authentic delivery would be written.
+    drop(receiver.claim(Claim {
+        scenario: "s".into(),
+        species: "otter".into(),
+        task_type: "text3d".into(),
+        task_id: "t1".into(),
+    }));
+    let terminal = task("t1", "SUCCEEDED", 100);
+    assert_eq!(
+        post(&format!("{base}/webhook/otter/text3d"), terminal.clone()).await,
+        401,
+        "no token"
+    );
+    assert_eq!(
+        post(
+            &format!("{base}/webhook/otter/text3d?token=t0ken-for-tesTs"),
+            terminal.clone()
+        )
+        .await,
+        401,
+        "wrong token"
+    );
+    assert_eq!(
+        post(&format!("{base}/webhook?token="), terminal.clone()).await,
+        401,
+        "empty token"
+    );
+    let big = format!(
+        "{{\"id\": \"t1\", \"status\": \"SUCCEEDED\", \"pad\": \"{}\"}}",
+        "x".repeat(MAX_BODY)
+    );
+    assert_eq!(post(&hook, big.clone()).await, 413);
+    let path = hook.trim_start_matches(&base).to_owned();
+    assert_eq!(
+        chunked_post(receiver.addr(), &path, big.as_bytes()).await,
+        413,
+        "no Content-Length does not bypass the limit"
+    );
+    for bad in [
+        "not json",
+        "[1, 2]",
+        "{\"status\": \"SUCCEEDED\"}",
+        "{\"id\": 7}",
+        "{\"id\": \"../../etc\"}",
+    ] {
+        assert_eq!(post(&hook, bad).await, 400, "{bad}");
+    }
+    for path in [
+        "/webhook/Otter/text3d",
+        "/webhook/otter/text-3d",
+        "/webhook/otter/made_up",
+    ] {
+        assert_eq!(
+            post(
+                &format!("{base}{path}?token=t0ken-for-tests"),
+                terminal.clone()
+            )
+            .await,
+            400,
+            "{path}"
+        );
+    }
+    assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+    assert_eq!(receiver.stats().refused, 13);
+    assert_eq!(receiver.stats().accepted, 0);
+    let health = reqwest::get(format!("{base}/health?nonce=abc123"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let health: Value = serde_json::from_slice(&health).unwrap();
+    assert_eq!(health["nonce"], "abc123");
+}
+
+#[tokio::test]
+async fn unclaimed_deliveries_get_200_and_are_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start(dir.path()).await;
+    assert_eq!(
+        post(
+            &receiver.webhook_url(receiver.local_url()),
+            task("stranger", "SUCCEEDED", 100)
+        )
+        .await,
+        200
+    );
+    receiver.shutdown().await;
+    assert!(files(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn claimed_task_is_written_on_terminal_with_duplicates_and_late_deliveries_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start(dir.path()).await;
+    let mut progress = receiver.claim(Claim {
+        scenario: "otter_text3d".into(),
+        species: "otter".into(),
+        task_type: "text3d".into(),
+        task_id: "t1".into(),
+    });
+    let hook = receiver.callback_url(receiver.local_url(), "otter", "text3d");
+    for (status, p) in [("PENDING", 0), ("IN_PROGRESS", 39), ("IN_PROGRESS", 39)] {
+        assert_eq!(post(&hook, task("t1", status, p)).await, 200);
+    }
+    assert!(
+        files(dir.path()).is_empty(),
+        "nothing is written before the terminal delivery"
+    );
+    assert_eq!(post(&hook, task("t1", "SUCCEEDED", 100)).await, 200);
+    assert_eq!(post(&hook, task("t1", "SUCCEEDED", 100)).await, 200);
+    assert_eq!(post(&hook, task("t1", "IN_PROGRESS", 99)).await, 200);
+    receiver.shutdown().await;
+    progress.mark_changed();
+    assert_eq!(
+        progress.borrow().terminal.as_ref().unwrap()["status"],
+        "SUCCEEDED"
+    );
+    assert_eq!(files(dir.path()), ["otter_text3d_t1.json"]);
+    let recording = Recording::load(&dir.path().join("otter_text3d_t1.json"), "cmd").unwrap();
+    assert_eq!(
+        recording.payload["status"], "SUCCEEDED",
+        "a late IN_PROGRESS is not the outcome"
+    );
+    let statuses: Vec<&str> = recording
+        .deliveries
+        .iter()
+        .map(|d| d.payload["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "PENDING",
+            "IN_PROGRESS",
+            "IN_PROGRESS",
+            "SUCCEEDED",
+            "SUCCEEDED",
+            "IN_PROGRESS"
+        ]
+    );
+    assert_eq!(recording.scenario.as_deref(), Some("otter_text3d"));
+    assert_eq!(recording.headers["user-agent"], "Meshy-Webhook");
+    let text = std::fs::read_to_string(dir.path().join("otter_text3d_t1.json")).unwrap();
+    assert!(
+        !text.contains("t0ken-for-tests"),
+        "the token never reaches a file"
+    );
+}
+
+#[tokio::test]
+async fn deliveries_that_beat_the_claim_are_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start(dir.path()).await;
+    let hook = receiver.webhook_url(receiver.local_url());
+    for (status, p) in [("PENDING", 0), ("IN_PROGRESS", 50), ("SUCCEEDED", 100)] {
+        assert_eq!(post(&hook, task("early", status, p)).await, 200);
+    }
+    assert!(files(dir.path()).is_empty());
+    let recorder = Recorder::recording(Arc::new(receiver), "http://127.0.0.1:1", dir.path())
+        .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
+    let payload = recorder
+        .payload("beaver_remesh", "beaver", "remesh", "early", WAIT)
+        .await
+        .unwrap();
+    assert_eq!(payload["status"], "SUCCEEDED");
+    let recording = Recording::load(&dir.path().join("beaver_remesh_early.json"), "cmd").unwrap();
+    assert_eq!(recording.deliveries.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_deliveries_for_a_hundred_tasks_are_all_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start(dir.path()).await;
+    for i in 0..100 {
+        drop(receiver.claim(Claim {
+            scenario: format!("s{i}"),
+            species: "otter".into(),
+            task_type: "text3d".into(),
+            task_id: format!("task-{i}"),
+        }));
+    }
+    let hook = receiver.webhook_url(receiver.local_url());
+    let http = reqwest::Client::new();
+    let sends = (0..1000).map(|n| {
+        let (task, step) = (n % 100, n / 100);
+        let status = if step == 9 {
+            "SUCCEEDED"
+        } else {
+            "IN_PROGRESS"
+        };
+        let body = json!({"id": format!("task-{task}"), "status": status, "progress": step * 10})
+            .to_string();
+        let request = http
+            .post(&hook)
+            .header("Content-Type", "application/json")
+            .body(body);
+        async move { request.send().await.map(|r| r.status().as_u16()) }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    assert!(
+        answers.iter().all(|a| matches!(a, Ok(200))),
+        "every delivery accepted"
+    );
+    receiver.shutdown().await;
+    let written = files(dir.path());
+    assert_eq!(written.len(), 100, "{written:?}");
+    for i in 0..100 {
+        let recording = Recording::load(
+            &dir.path().join(format!("otter_text3d_task-{i}.json")),
+            "cmd",
+        )
+        .unwrap();
+        assert_eq!(
+            recording.deliveries.len(),
+            10,
+            "task-{i}: every delivery is in the file"
+        );
+        assert_eq!(recording.payload["status"], "SUCCEEDED");
+    }
+}
+
+#[tokio::test]
+async fn replaying_hands_back_the_recorded_payload_and_names_missing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Arc::new(start(dir.path()).await);
+    let recorder = Recorder::recording(Arc::clone(&receiver), receiver.local_url(), dir.path())
+        .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
+    let hook = recorder.callback_url("otter", "rigging");
+    let waiting = recorder.payload("otter_rig", "otter", "rigging", "r1", WAIT);
+    let deliver = async {
+        post(&hook, task("r1", "IN_PROGRESS", 10)).await;
+        post(&hook, task("r1", "SUCCEEDED", 100)).await;
+    };
+    let (recorded, _) = tokio::join!(waiting, deliver);
+    let recorded = recorded.unwrap();
+
+    let replay = Recorder::replaying(dir.path());
+    assert_eq!(
+        replay
+            .payload("otter_rig", "otter", "rigging", "r1", WAIT)
+            .await
+            .unwrap(),
+        recorded
+    );
+    let err = replay
+        .payload("otter_rig", "otter", "rigging", "r2", WAIT)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "scenario 'otter_rig': no webhook recording '{}'; record it with `cargo test --test scenarios -- otter_rig --exact --record-webhooks`",
+            dir.path().join("otter_rigging_r2.json").display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_silent_task_times_out_naming_scenario_task_and_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Arc::new(start(dir.path()).await);
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let recorder = Recorder::recording(Arc::clone(&receiver), "https://tunnel.example", dir.path())
+        .with_reporter(
+            Arc::new(move |line: &str| sink.lock().unwrap().push(line.to_owned())),
+            Duration::from_millis(20),
+        );
+    post(
+        &receiver.webhook_url(receiver.local_url()),
+        task("slow", "IN_PROGRESS", 66),
+    )
+    .await;
+    let err = recorder
+        .payload(
+            "otter_text3d",
+            "otter",
+            "text3d",
+            "slow",
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RecorderError::Timeout { .. }));
+    assert_eq!(
+        err.to_string(),
+        "scenario 'otter_text3d': no terminal webhook for task slow within 0 s (last status seen: IN_PROGRESS 66%, after 1 \
+         deliveries); check that the tunnel is up, that Meshy delivers to https://tunnel.example/webhook… (the dashboard \
+         webhook URL, or the callback URL sent with the task), and that the URL carries this run's token"
+    );
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines.len() >= 2,
+        "a line per delivery and periodic ones: {lines:?}"
+    );
+    assert!(
+        lines[0].starts_with("otter_text3d slow… IN_PROGRESS 66% "),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_simulator_delivers_to_the_receiver_end_to_end() {
+    use crate::meshy::{Client, ClientConfig, TaskType};
+    use crate::sim::{SimConfig, Simulator};
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(SimConfig {
+        task_time: Duration::from_millis(200),
+        ..SimConfig::unlimited()
+    })
+    .await
+    .unwrap();
+    let mut config = ReceiverConfig::new(dir.path());
+    config.store.scrub = crate::cassette::Scrub::default()
+        .host(sim.assets_url(), "https://assets.meshy.ai")
+        .host(sim.base_url(), "https://api.meshy.ai");
+    let receiver = Arc::new(Receiver::start(config).await.unwrap());
+    let recorder = Recorder::recording(Arc::clone(&receiver), receiver.local_url(), dir.path())
+        .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
+    let client = Client::new(
+        ClientConfig {
+            base_url: sim.base_url().into(),
+            api_key: Some("msy_e2e_key_12345678".into()),
+            ..ClientConfig::default()
+        },
+        Arc::new(crate::transport::LiveTransport::new(Default::default()).unwrap()),
+    )
+    .unwrap();
+    let body = json!({"mode": "preview", "prompt": "otter", "callback_url": recorder.callback_url("otter", "text3d")});
+    let id = client.create_task(TaskType::Text3d, &body).await.unwrap();
+    let payload = recorder
+        .payload("otter_text3d", "otter", "text3d", &id, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(payload["status"], "SUCCEEDED");
+    assert!(
+        payload["model_urls"]["glb"]
+            .as_str()
+            .unwrap()
+            .starts_with(&sim.assets_url()),
+        "the trial sees live URLs"
+    );
+    let recording = Recording::load(
+        &crate::webhooks::recording_path(dir.path(), "otter", "text3d", &id),
+        "cmd",
+    )
+    .unwrap();
+    assert_eq!(recording.deliveries.len(), 7);
+    assert!(
+        recording.payload["model_urls"]["glb"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://assets.meshy.ai/tasks/"),
+        "the file is portable"
+    );
+    let text = std::fs::read_to_string(crate::webhooks::recording_path(
+        dir.path(),
+        "otter",
+        "text3d",
+        &id,
+    ))
+    .unwrap();
+    assert!(!text.contains("127.0.0.1") && !text.contains(receiver.token()));
+}

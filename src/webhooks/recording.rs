@@ -1,0 +1,232 @@
+//! Webhook recordings: `cassettes/webhooks/<species>_<task_type>_<task_id>.json`, every
+//! delivery Meshy made for one task, and the terminal task object that replay hands
+//! back. Written atomically, pretty-printed, keys in a fixed order.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::atomic_file;
+use crate::meshy::{TaskStatus, TaskType};
+
+/// One webhook recording file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    pub species: String,
+    pub task_type: String,
+    pub task_id: String,
+    /// The scenario that recorded it (absent for the standalone receiver's files).
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// When the terminal delivery (or, while there is none, the latest) arrived.
+    pub received_at: String,
+    /// Its headers, secrets removed.
+    pub headers: BTreeMap<String, String>,
+    /// The terminal task object (the latest delivery while the task is unfinished).
+    pub payload: Value,
+    /// Every delivery in arrival order, duplicates and late ones included.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One POST Meshy made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub received_at: String,
+    pub headers: BTreeMap<String, String>,
+    pub payload: Value,
+}
+
+/// A recording that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordingError {
+    #[error("no webhook recording '{}'; record it with `{command}`", path.display())]
+    Missing { path: PathBuf, command: String },
+    #[error("error reading webhook recording '{}': {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "webhook recording '{}' is invalid at line {line}, column {column}: {message}; re-record it with `{command}`",
+        path.display()
+    )]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        command: String,
+    },
+    #[error("error writing webhook recording '{}': {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// `<dir>/<species>_<task_type>_<task_id>.json`.
+pub fn recording_path(dir: &Path, species: &str, task_type: &str, task_id: &str) -> PathBuf {
+    dir.join(format!("{species}_{task_type}_{task_id}.json"))
+}
+
+/// The status of a task object, as Meshy's string.
+pub fn status_of(payload: &Value) -> TaskStatus {
+    TaskStatus::from(
+        payload
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+impl Recording {
+    /// Loads and validates a recording: its task id, its payload's id, and a terminal
+    /// payload status. `command` is the re-record command quoted in errors.
+    pub fn load(path: &Path, command: &str) -> Result<Recording, RecordingError> {
+        let recording = Recording::read(path, command)?;
+        let invalid = |message: String| RecordingError::Invalid {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message,
+            command: command.to_owned(),
+        };
+        if recording.payload.get("id").and_then(Value::as_str) != Some(recording.task_id.as_str()) {
+            return Err(invalid(format!(
+                "the payload's id is not the recording's task id '{}'",
+                recording.task_id
+            )));
+        }
+        if !recording.is_terminal() {
+            return Err(invalid(format!(
+                "the payload's status {} is not terminal: the recording stopped early",
+                status_of(&recording.payload)
+            )));
+        }
+        if recording.task_type.parse::<TaskType>().is_err() {
+            return Err(invalid(format!(
+                "unknown task type '{}'",
+                recording.task_type
+            )));
+        }
+        Ok(recording)
+    }
+
+    /// Reads a recording without checking that it is complete (the standalone
+    /// receiver's files may hold unfinished or unrouted tasks).
+    pub fn read(path: &Path, command: &str) -> Result<Recording, RecordingError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RecordingError::Missing {
+                    path: path.to_owned(),
+                    command: command.to_owned(),
+                });
+            }
+            Err(source) => {
+                return Err(RecordingError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        serde_json::from_slice(&bytes).map_err(|e| RecordingError::Invalid {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+            command: command.to_owned(),
+        })
+    }
+
+    /// Writes the recording atomically, pretty-printed, with a trailing newline.
+    pub fn save(&self, path: &Path) -> Result<(), RecordingError> {
+        let mut json = serde_json::to_vec_pretty(self).expect("recordings serialize to JSON");
+        json.push(b'\n');
+        atomic_file::write(path, &json).map_err(|source| RecordingError::Write {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Whether the terminal delivery has arrived.
+    pub fn is_terminal(&self) -> bool {
+        status_of(&self.payload).is_terminal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn recording(status: &str) -> Recording {
+        let payload = json!({"id": "019a97e6", "status": status, "progress": 100});
+        Recording {
+            species: "otter".into(),
+            task_type: "text3d".into(),
+            task_id: "019a97e6".into(),
+            scenario: Some("otter_text3d".into()),
+            received_at: "2026-11-28T15:00:00.000Z".into(),
+            headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
+            payload: payload.clone(),
+            deliveries: vec![Delivery {
+                received_at: "2026-11-28T15:00:00.000Z".into(),
+                headers: BTreeMap::new(),
+                payload,
+            }],
+        }
+    }
+
+    #[test]
+    fn save_then_load_round_trips_with_fixed_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = recording_path(dir.path(), "otter", "text3d", "019a97e6");
+        recording("SUCCEEDED").save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let keys: Vec<usize> = [
+            "\"species\"",
+            "\"task_type\"",
+            "\"task_id\"",
+            "\"scenario\"",
+            "\"received_at\"",
+            "\"headers\"",
+            "\"payload\"",
+            "\"deliveries\"",
+        ]
+        .iter()
+        .map(|k| text.find(k).unwrap())
+        .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{text}");
+        assert_eq!(
+            Recording::load(&path, "cmd").unwrap(),
+            recording("SUCCEEDED")
+        );
+    }
+
+    #[test]
+    fn missing_corrupt_and_unfinished_recordings_say_what_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otter_text3d_x.json");
+        let err = Recording::load(&path, "cargo test -- otter_text3d --record-webhooks")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "no webhook recording '{}'; record it with `cargo test -- otter_text3d --record-webhooks`",
+                path.display()
+            )
+        );
+        std::fs::write(&path, "{\n  \"species\": \"otter\",\n  oops\n}").unwrap();
+        let err = Recording::load(&path, "cmd").unwrap_err().to_string();
+        assert!(err.contains("is invalid at line 3, column 3"), "{err}");
+        recording("IN_PROGRESS").save(&path).unwrap();
+        let err = Recording::load(&path, "cmd").unwrap_err().to_string();
+        assert!(err.contains("status IN_PROGRESS is not terminal"), "{err}");
+    }
+}

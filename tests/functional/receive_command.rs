@@ -1,0 +1,238 @@
+//! `mesh-toolkit receive` and `mesh-toolkit webhooks replay`: the standalone receiver
+//! and re-delivery, as a user runs them.
+
+use std::path::Path;
+
+use libtest_mimic::{Failed, Trial};
+use mesh_toolkit::webhooks::Recording;
+use serde_json::{Value, json};
+
+use crate::support::{Catcher, Guarded, binary};
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "receive_command_records_every_authentic_delivery_with_a_line_each",
+            receive_session,
+        ),
+        Trial::test(
+            "a_receiver_killed_mid_write_leaves_only_whole_recordings",
+            killed_mid_write,
+        ),
+        Trial::test(
+            "webhooks_replay_posts_recorded_deliveries_in_order_with_their_headers",
+            redeliver_session,
+        ),
+    ]
+}
+
+fn start_receiver(dir: &Path) -> (Guarded, String) {
+    let mut command = binary();
+    command
+        .args(["receive", "--port", "0", "--token", "functional-token"])
+        .arg("--cassettes")
+        .arg(dir);
+    let mut receiver = Guarded::spawn(command);
+    let listening = receiver.line();
+    let base = listening
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_owned();
+    assert_eq!(
+        receiver.line(),
+        format!("webhook URL: {base}/webhook?token=functional-token")
+    );
+    (receiver, base)
+}
+
+fn post(url: &str, body: &Value) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await;
+        response.map(|r| r.status().as_u16()).unwrap_or(0)
+    })
+}
+
+fn receive_session() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let (mut receiver, base) = start_receiver(dir.path());
+    let routed = format!("{base}/webhook/otter/text3d?token=functional-token");
+    assert_eq!(
+        post(
+            &routed,
+            &json!({"id": "t-routed", "status": "PENDING", "progress": 0})
+        ),
+        200
+    );
+    let routed_file = dir.path().join("webhooks/otter_text3d_t-routed.json");
+    assert_eq!(
+        receiver.line(),
+        format!("t-routed PENDING 0% -> {}", routed_file.display())
+    );
+    assert_eq!(
+        post(
+            &routed,
+            &json!({"id": "t-routed", "status": "SUCCEEDED", "progress": 100})
+        ),
+        200
+    );
+    assert!(receiver.line().starts_with("t-routed SUCCEEDED 100% -> "));
+    assert_eq!(
+        post(
+            &format!("{base}/webhook?token=functional-token"),
+            &json!({"id": "t-dash", "status": "IN_PROGRESS", "progress": 5})
+        ),
+        200
+    );
+    assert!(receiver.line().ends_with("webhooks/unrouted/t-dash.json"));
+    assert_eq!(
+        post(
+            &format!("{base}/webhook"),
+            &json!({"id": "t-evil", "status": "SUCCEEDED"})
+        ),
+        401
+    );
+
+    let (code, stderr) = receiver.interrupt();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("receiver stopped: 3 deliveries recorded, 1 refused"),
+        "{stderr}"
+    );
+    let recording = Recording::load(&routed_file, "cmd")?;
+    assert_eq!(recording.deliveries.len(), 2);
+    assert!(Recording::read(&dir.path().join("webhooks/unrouted/t-dash.json"), "cmd").is_ok());
+    assert!(!dir.path().join("webhooks/unrouted/t-evil.json").exists());
+    Ok(())
+}
+
+fn killed_mid_write() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let (receiver, base) = start_receiver(dir.path());
+    let url = format!("{base}/webhook/otter/text3d?token=functional-token");
+    // Large deliveries keep the receiver busy writing when the kill lands.
+    let pad = "x".repeat(600 * 1024);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let accepted = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let sends = (0..200).map(|n| {
+            let body = json!({"id": format!("task-{}", n % 10), "status": "IN_PROGRESS", "progress": n, "pad": pad}).to_string();
+            let request = http.post(&url).header("Content-Type", "application/json").body(body);
+            async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        });
+        let mut sends = futures_util::stream::iter(sends).buffer_unordered(16);
+        let mut accepted = 0;
+        use futures_util::StreamExt;
+        while let Some(status) = sends.next().await {
+            if status == 200 {
+                accepted += 1;
+            }
+            if accepted == 40 {
+                // SIGKILL: no chance to finish anything.
+                let _ = std::process::Command::new("kill").args(["-KILL", &receiver.child.id().to_string()]).status();
+            }
+        }
+        accepted
+    });
+    drop(receiver);
+    assert!(
+        accepted >= 40,
+        "the receiver accepted {accepted} deliveries before the kill"
+    );
+    let webhooks = dir.path().join("webhooks");
+    let mut whole = 0;
+    for entry in std::fs::read_dir(&webhooks)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue; // a temp file the kill interrupted: never read as a recording
+        }
+        let recording =
+            Recording::read(&path, "cmd").map_err(|e| format!("torn file {name}: {e}"))?;
+        assert!(!recording.deliveries.is_empty());
+        whole += 1;
+    }
+    assert!(whole >= 1, "some recordings were written before the kill");
+    Ok(())
+}
+
+fn redeliver_session() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("otter_text3d_t1.json");
+    let delivery = |status: &str, progress: u32| {
+        json!({"received_at": "2026-11-28T15:00:00.000Z",
+               "headers": {"content-type": "application/json", "user-agent": "Meshy-Webhook", "x-meshy-attempt": "1",
+                           "host": "abc.ngrok.app", "content-length": "999", "connection": "keep-alive"},
+               "payload": {"id": "t1", "status": status, "progress": progress}})
+    };
+    let deliveries = vec![
+        delivery("PENDING", 0),
+        delivery("IN_PROGRESS", 50),
+        delivery("SUCCEEDED", 100),
+    ];
+    let recording = json!({"species": "otter", "task_type": "text3d", "task_id": "t1", "scenario": "otter_text3d",
+        "received_at": "2026-11-28T15:00:00.000Z", "headers": deliveries[2]["headers"], "payload": deliveries[2]["payload"],
+        "deliveries": deliveries});
+    std::fs::write(&path, serde_json::to_vec_pretty(&recording)?)?;
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let catcher = runtime.block_on(Catcher::start());
+    let output = binary()
+        .args(["webhooks", "replay"])
+        .arg(&path)
+        .args(["--to", &catcher.url])
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "1/3 PENDING 0% -> 200\n2/3 IN_PROGRESS 50% -> 200\n3/3 SUCCEEDED 100% -> 200\n"
+    );
+    let bodies = runtime.block_on(catcher.wait_until(|b| b.len() == 3));
+    let statuses: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["PENDING", "IN_PROGRESS", "SUCCEEDED"]);
+    let headers = &catcher.headers()[0];
+    assert_eq!(headers["user-agent"], "Meshy-Webhook");
+    assert_eq!(headers["x-meshy-attempt"], "1");
+    assert_ne!(
+        headers["host"], "abc.ngrok.app",
+        "hop-by-hop headers are not replayed"
+    );
+    assert_ne!(headers["content-length"], "999");
+
+    let output = binary()
+        .args(["webhooks", "replay"])
+        .arg(&path)
+        .args(["--to", &catcher.url, "--only-terminal"])
+        .output()?;
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "3/3 SUCCEEDED 100% -> 200\n"
+    );
+
+    let refusing = runtime.block_on(Catcher::answering(500));
+    let output = binary()
+        .args(["webhooks", "replay"])
+        .arg(&path)
+        .args(["--to", &refusing.url])
+        .output()?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("3 of 3 deliveries were not accepted")
+    );
+    Ok(())
+}
