@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::sim::{Rule, SimConfig};
+use crate::tunnel::Provider;
 
 /// A command-line mistake; the binary prints it with the usage text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,14 +56,21 @@ pub struct ReceiveArgs {
     pub cassettes: PathBuf,
     /// Default: `MESHY_WEBHOOK_TOKEN`, else a random token.
     pub token: Option<String>,
+    /// Make the receiver public. Default: none (loopback only).
+    pub tunnel: Provider,
+    /// A public URL the user already forwards to the receiver.
+    pub public_url: Option<String>,
 }
 
-/// Parses `receive` options: `--port P`, `--cassettes DIR`, `--token T`.
+/// Parses `receive` options: `--port P`, `--cassettes DIR`, `--token T`,
+/// `--tunnel ngrok|cloudflared|bore|none`, `--public-url URL`.
 pub fn parse_receive_args(args: &[String]) -> Result<ReceiveArgs, CliError> {
     let mut parsed = ReceiveArgs {
         port: 0,
         cassettes: PathBuf::from("cassettes"),
         token: None,
+        tunnel: Provider::None,
+        public_url: None,
     };
     let mut options = Options::new(args);
     while let Some((flag, value)) = options.next_pair()? {
@@ -70,6 +78,8 @@ pub fn parse_receive_args(args: &[String]) -> Result<ReceiveArgs, CliError> {
             "--port" => parsed.port = number(&flag, &value)?,
             "--cassettes" => parsed.cassettes = PathBuf::from(value),
             "--token" => parsed.token = Some(value),
+            "--tunnel" => parsed.tunnel = value.parse().map_err(CliError)?,
+            "--public-url" => parsed.public_url = Some(value),
             _ => return Err(CliError(format!("unknown option '{flag}' for 'receive'"))),
         }
     }
@@ -209,6 +219,8 @@ mod tests {
             "rec",
             "--token",
             "t",
+            "--tunnel",
+            "bore",
         ]))
         .unwrap();
         assert_eq!(
@@ -216,8 +228,15 @@ mod tests {
             ReceiveArgs {
                 port: 8000,
                 cassettes: "rec".into(),
-                token: Some("t".into())
+                token: Some("t".into()),
+                tunnel: Provider::Bore,
+                public_url: None,
             }
+        );
+        let err = parse_receive_args(&args(&["--tunnel", "ssh"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown tunnel 'ssh'; expected one of: ngrok, cloudflared, bore, none"
         );
         let replay = parse_redeliver_args(&args(&[
             "r.json",

@@ -49,6 +49,7 @@ pub mod sim;
 #[cfg(test)]
 mod test_support;
 pub mod transport;
+pub mod tunnel;
 pub mod webhooks;
 
 pub use clock::{now_rfc3339, rfc3339};

@@ -8,6 +8,7 @@ use mesh_toolkit::cli;
 use mesh_toolkit::receiver::{Announce, Receiver, ReceiverConfig};
 use mesh_toolkit::sim::Simulator;
 use mesh_toolkit::transport::{LiveConfig, LiveTransport};
+use mesh_toolkit::tunnel::{self, Provider, TunnelOptions};
 use mesh_toolkit::webhooks::{Recording, redeliver};
 
 const USAGE: &str = "\
@@ -31,6 +32,8 @@ commands:
                --port P                 port (default 0: any free port)
                --cassettes DIR          default: cassettes
                --token T                the URL token (default: MESHY_WEBHOOK_TOKEN, else random)
+               --tunnel NAME            make it public: ngrok, cloudflared, bore or none (default)
+               --public-url URL         a public URL you already forward to it (no tunnel started)
   webhooks replay <recording.json> --to <url> [--only-terminal]
              POST a recording's deliveries, in order, with their recorded headers, to <url>
              and print what each answered (--only-terminal: just the final one)
@@ -105,27 +108,47 @@ fn run_receive(args: &[String]) -> Result<(), Failure> {
     let parsed = cli::parse_receive_args(args).map_err(|e| Failure::Usage(e.to_string()))?;
     let mut config = ReceiverConfig::new(parsed.cassettes.join("webhooks"));
     config.port = parsed.port;
-    config.token = parsed.token;
+    config.token = parsed.token.clone();
     config.store.record_all = true;
     config.announce = Announce::Every;
     runtime()?.block_on(async {
-        let receiver = Receiver::start(config).await.map_err(|e| {
-            Failure::Run(format!("cannot listen on 127.0.0.1:{}: {e}", parsed.port))
-        })?;
+        // Registered first, so a Ctrl-C at any point (even while a tunnel starts) is ours
+        // to handle, and the tunnel agent is stopped with us.
+        let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(|e| Failure::Run(format!("cannot handle Ctrl-C: {e}")))?;
+        let receiver = Receiver::start(config)
+            .await
+            .map_err(|e| Failure::Run(format!("cannot listen on 127.0.0.1:{}: {e}", parsed.port)))?;
         println!("listening on {}", receiver.local_url());
         // Printed on purpose: this is the URL to paste into the Meshy dashboard.
-        println!(
-            "webhook URL: {}",
-            receiver.webhook_url(receiver.local_url())
-        );
+        println!("webhook URL: {}", receiver.webhook_url(receiver.local_url()));
         let _ = std::io::stdout().flush();
-        let _ = tokio::signal::ctrl_c().await;
+        let port = receiver.addr().port();
+        let tunnel = match (&parsed.public_url, parsed.tunnel) {
+            (Some(url), _) => Some(tunnel::public_url(url)),
+            (None, Provider::None) => None,
+            (None, provider) => tokio::select! {
+                started = tunnel::start(TunnelOptions::new(provider, port)) => Some(started.map_err(|e| Failure::Run(e.to_string()))?),
+                // Interrupted while the agent starts: dropping the start stops the agent.
+                _ = interrupt.recv() => {
+                    receiver.shutdown().await;
+                    return Ok(());
+                }
+            },
+        };
+        if let Some(tunnel) = &tunnel {
+            tunnel::preflight(tunnel.public_url(), port).await.map_err(|e| Failure::Run(e.to_string()))?;
+            println!("public webhook URL: {}", receiver.webhook_url(tunnel.public_url()));
+            if let Some(warning) = tunnel::https_warning(tunnel.public_url()) {
+                eprintln!("{warning}");
+            }
+            let _ = std::io::stdout().flush();
+        }
+        interrupt.recv().await;
+        drop(tunnel);
         let stats = receiver.stats();
         receiver.shutdown().await;
-        eprintln!(
-            "receiver stopped: {} deliveries recorded, {} refused",
-            stats.accepted, stats.refused
-        );
+        eprintln!("receiver stopped: {} deliveries recorded, {} refused", stats.accepted, stats.refused);
         Ok(())
     })
 }

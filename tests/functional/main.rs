@@ -5,6 +5,7 @@
 mod receive_command;
 mod sim_command;
 mod support;
+mod tunnel_cleanup;
 mod vcrpy;
 
 use libtest_mimic::{Arguments, Trial};
@@ -14,6 +15,7 @@ fn main() -> std::process::ExitCode {
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(receive_command::trials());
     trials.extend(sim_command::trials());
+    trials.extend(tunnel_cleanup::trials());
     trials.extend(vcrpy::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }
