@@ -46,6 +46,7 @@ pub mod receiver;
 pub mod recorder;
 pub mod repository;
 pub mod sim;
+pub mod suite;
 #[cfg(test)]
 mod test_support;
 pub mod transport;

@@ -104,6 +104,7 @@ struct Counters {
 pub struct Receiver {
     addr: SocketAddr,
     token: String,
+    announce: Announce,
     store: Arc<Store>,
     counters: Arc<Counters>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -140,6 +141,7 @@ impl Receiver {
         Ok(Receiver {
             addr,
             token,
+            announce: config.announce,
             store,
             counters,
             shutdown: Some(shutdown),
@@ -191,13 +193,25 @@ impl Receiver {
         }
     }
 
-    /// Stops taking deliveries and waits until those in flight are written.
+    /// Stops taking deliveries and waits until those in flight are written. In the
+    /// harness, reports deliveries that no trial claimed (answered 200, not written).
     pub async fn shutdown(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        let unclaimed = self.store.unclaimed();
+        if self.announce == Announce::Unclaimed && !unclaimed.is_empty() {
+            let tasks: Vec<String> = unclaimed
+                .iter()
+                .map(|(id, n)| format!("{id} ({n})"))
+                .collect();
+            eprintln!(
+                "mesh-toolkit receiver: deliveries for tasks no scenario waited for, answered 200 and not recorded: {}",
+                tasks.join(", ")
+            );
         }
     }
 }
@@ -342,10 +356,8 @@ fn announce(mode: Announce, accepted: &Accepted) {
             file.display()
         ),
         (Announce::Every, None) => println!("{} {}{progress}", accepted.task_id, accepted.status),
-        (Announce::Unclaimed, _) if !accepted.claimed => eprintln!(
-            "mesh-toolkit receiver: delivery for task {} ({}) that no scenario waits for: answered 200, not recorded",
-            accepted.task_id, accepted.status
-        ),
+        // Unclaimed deliveries are reported once, at shutdown: a delivery that beats
+        // the submit response is claimed a moment later.
         _ => {}
     }
 }

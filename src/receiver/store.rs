@@ -140,6 +140,23 @@ impl Store {
         receiver
     }
 
+    /// Tasks that received deliveries but were never claimed, with their counts.
+    pub fn unclaimed(&self) -> Vec<(String, usize)> {
+        let tasks = lock(&self.tasks);
+        let mut unclaimed: Vec<(String, usize)> = tasks
+            .iter()
+            .filter_map(|(id, slot)| {
+                let state = lock(&slot.state);
+                state
+                    .claim
+                    .is_none()
+                    .then(|| (id.clone(), state.deliveries.len()))
+            })
+            .collect();
+        unclaimed.sort();
+        unclaimed
+    }
+
     /// Accepts an authentic delivery (path route, headers, parsed body with a string
     /// `id`). Blocking: it may write a file.
     pub fn accept(

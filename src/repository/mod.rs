@@ -33,6 +33,8 @@ use crate::meshy::{Task, TaskType};
 #[derive(Debug, Clone)]
 pub struct Repository {
     root: PathBuf,
+    /// Flush every write to disk (off for throwaway repositories).
+    durable: bool,
 }
 
 /// Where a task is recorded.
@@ -77,7 +79,28 @@ pub fn is_valid_name(name: &str) -> bool {
 
 impl Repository {
     pub fn new(root: impl Into<PathBuf>) -> Repository {
-        Repository { root: root.into() }
+        Repository {
+            root: root.into(),
+            durable: true,
+        }
+    }
+
+    /// A repository in a throwaway directory (a test's): writes stay atomic but are not
+    /// flushed to disk, which would dominate a test run's time.
+    pub fn ephemeral(root: impl Into<PathBuf>) -> Repository {
+        Repository {
+            root: root.into(),
+            durable: false,
+        }
+    }
+
+    /// Writes a file of this repository atomically (flushed when durable).
+    pub(crate) fn write_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if self.durable {
+            atomic_file::write(path, bytes)
+        } else {
+            atomic_file::write_unflushed(path, bytes)
+        }
     }
 
     pub fn root(&self) -> &Path {

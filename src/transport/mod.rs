@@ -157,6 +157,13 @@ pub(crate) fn url_without_query(url: &str) -> &str {
     url.split(['?', '#']).next().unwrap_or(url)
 }
 
+/// The path of a URL (`https://api.meshy.ai/openapi/v1/balance?x` → `/openapi/v1/balance`).
+pub(crate) fn url_path(url: &str) -> &str {
+    let rest = url_without_query(url);
+    let after_scheme = rest.split_once("://").map_or(rest, |(_, r)| r);
+    after_scheme.find('/').map_or("/", |i| &after_scheme[i..])
+}
+
 /// Headers whose values are credentials and never appear in logs or errors.
 pub(crate) fn is_secret_header(name: &str) -> bool {
     [

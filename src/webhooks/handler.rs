@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use crate::atomic_file;
 use crate::clock::now_rfc3339;
 use crate::digest::sha256_hex;
 use crate::meshy::{ApiError, Client, Task, TaskStatus};
@@ -134,11 +133,13 @@ impl WebhookHandler {
                     task_id: task.id.clone(),
                     source,
                 })?;
-        atomic_file::write(&path, &bytes).map_err(|source| HandlerError::WriteArtifact {
-            task_id: task.id.clone(),
-            path: path.clone(),
-            source,
-        })?;
+        self.repository
+            .write_file(&path, &bytes)
+            .map_err(|source| HandlerError::WriteArtifact {
+                task_id: task.id.clone(),
+                path: path.clone(),
+                source,
+            })?;
         let artifact = Artifact {
             path: relative,
             sha256: sha256_hex(&bytes),

@@ -1,0 +1,458 @@
+//! Scenario files: `scenarios/<name>.toml`, one trial each (see DESIGN.md, "Scenario
+//! files"). Loading validates everything it can before a request is made, and every
+//! error names the file, the line and what is wrong.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use toml::Spanned;
+
+use crate::meshy::{RequestError, TaskRequest, TaskStatus, TaskType};
+use crate::repository::is_valid_name;
+use crate::sim::Behaviour;
+
+/// How a scenario learns that its task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Webhook,
+    Polling,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Webhook => "webhook",
+            Delivery::Polling => "polling",
+        }
+    }
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// The file stem: the trial's name.
+    pub name: String,
+    pub path: PathBuf,
+    pub species: String,
+    pub task_type: TaskType,
+    pub prompt: Option<String>,
+    pub delivery: Delivery,
+    /// The scenario whose task feeds this one.
+    pub input: Option<String>,
+    pub params: Map<String, Value>,
+    pub expect_status: TaskStatus,
+    pub expect_formats: Vec<String>,
+    /// Simulator-only: how the simulator should treat this scenario's task.
+    pub simulator: Option<Behaviour>,
+}
+
+/// A scenario file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(
+                f,
+                "scenario file '{}', line {line}: {}",
+                self.path.display(),
+                self.message
+            ),
+            None => write!(
+                f,
+                "scenario file '{}': {}",
+                self.path.display(),
+                self.message
+            ),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    species: Spanned<String>,
+    task_type: Spanned<String>,
+    prompt: Option<Spanned<String>>,
+    delivery: Option<Spanned<String>>,
+    input: Option<Spanned<String>>,
+    params: Option<toml::Table>,
+    expect: Option<ExpectFile>,
+    simulator: Option<Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectFile {
+    status: Option<Spanned<String>>,
+    model_formats: Option<Vec<String>>,
+}
+
+/// The `*.toml` files directly under `dir`, sorted. None found is an error: a typo in
+/// a directory name must not give a green run.
+pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let pattern = dir.join("*.toml");
+    let pattern = pattern.to_string_lossy();
+    let mut files: Vec<PathBuf> = glob::glob(&pattern)
+        .map_err(|e| format!("bad scenarios directory '{}': {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!(
+            "no scenario files match '{pattern}'; add scenario TOML files there, or point --scenarios (MESHY_SCENARIOS_DIR) \
+             at the right directory"
+        ));
+    }
+    Ok(files)
+}
+
+/// The trial name of a scenario file: its stem.
+pub fn name_of(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+impl Scenario {
+    /// Reads and validates one scenario file (inputs are checked against the other
+    /// scenarios by [`check_inputs`]).
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| error(path, None, format!("cannot be read: {e}")))?;
+        Scenario::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let line = |span: std::ops::Range<usize>| {
+            Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
+        };
+        let file: File = toml::from_str(text)
+            .map_err(|e| error(path, e.span().and_then(line), e.message().to_owned()))?;
+        let at = |spanned_start: std::ops::Range<usize>, message: String| {
+            error(path, line(spanned_start), message)
+        };
+
+        let species = file.species.get_ref().clone();
+        if !is_valid_name(&species) {
+            return Err(at(
+                file.species.span(),
+                format!("species '{species}' must match [a-z0-9_-]+"),
+            ));
+        }
+        let task_type: TaskType = file
+            .task_type
+            .get_ref()
+            .parse()
+            .map_err(|e: crate::meshy::UnknownTaskType| at(file.task_type.span(), e.to_string()))?;
+        let delivery = match file.delivery.as_ref().map(|d| d.get_ref().as_str()) {
+            None | Some("webhook") => Delivery::Webhook,
+            Some("polling") => Delivery::Polling,
+            Some(other) => {
+                let span = file
+                    .delivery
+                    .as_ref()
+                    .map(Spanned::span)
+                    .unwrap_or_default();
+                return Err(at(
+                    span,
+                    format!("unknown delivery '{other}'; expected one of: webhook, polling"),
+                ));
+            }
+        };
+        if let Some(prompt) = &file.prompt
+            && prompt_field(task_type).is_none()
+        {
+            return Err(at(
+                prompt.span(),
+                format!("a {task_type} task takes no prompt; put its fields under [params]"),
+            ));
+        }
+        if let Some(input) = &file.input
+            && task_type.input_field().is_none()
+        {
+            return Err(at(
+                input.span(),
+                format!("a {task_type} task takes no input task"),
+            ));
+        }
+        let expect = file.expect.as_ref();
+        let expect_status = match expect.and_then(|e| e.status.as_ref()) {
+            None => TaskStatus::Succeeded,
+            Some(status) => {
+                let parsed = TaskStatus::from(status.get_ref().clone());
+                if !parsed.is_terminal() {
+                    return Err(at(
+                        status.span(),
+                        format!(
+                            "expected status '{}' is not a terminal status (SUCCEEDED, FAILED, CANCELED, EXPIRED)",
+                            status.get_ref()
+                        ),
+                    ));
+                }
+                parsed
+            }
+        };
+        let simulator = match &file.simulator {
+            None => None,
+            Some(table) => {
+                if file.prompt.is_none() {
+                    return Err(at(
+                        table.span(),
+                        "[simulator] needs a prompt: the simulator recognises the task by it"
+                            .into(),
+                    ));
+                }
+                let behaviour = Behaviour::deserialize(toml::Value::Table(table.get_ref().clone()))
+                    .map_err(|e| at(table.span(), format!("[simulator]: {}", e.message())))?;
+                Some(behaviour)
+            }
+        };
+        let params = match &file.params {
+            None => Map::new(),
+            Some(table) => match serde_json::to_value(table) {
+                Ok(Value::Object(map)) => map,
+                _ => return Err(error(path, None, "[params] must be a table".into())),
+            },
+        };
+        let scenario = Scenario {
+            name: name_of(path),
+            path: path.to_owned(),
+            species,
+            task_type,
+            prompt: file.prompt.map(Spanned::into_inner),
+            delivery,
+            input: file.input.map(Spanned::into_inner),
+            params,
+            expect_status,
+            expect_formats: expect
+                .and_then(|e| e.model_formats.clone())
+                .unwrap_or_default(),
+            simulator,
+        };
+        // Catch missing or malformed API fields now, with a stand-in for the input task.
+        scenario
+            .request(Some("input-task-id"))
+            .map_err(|e| error(path, None, e.to_string()))?;
+        Ok(scenario)
+    }
+
+    /// The API request: `[params]`, the prompt under the field its task type uses, and
+    /// the input task's id under the type's input field.
+    pub fn request(&self, input_task_id: Option<&str>) -> Result<TaskRequest, RequestError> {
+        let mut fields = self.params.clone();
+        if let (Some(prompt), Some(field)) = (&self.prompt, prompt_field(self.task_type)) {
+            fields.insert(field.into(), Value::from(prompt.as_str()));
+        }
+        if let (Some(id), Some(field), Some(_)) =
+            (input_task_id, self.task_type.input_field(), &self.input)
+        {
+            fields.insert(field.into(), Value::from(id));
+        }
+        TaskRequest::from_json(self.task_type, Value::Object(fields))
+    }
+}
+
+/// Where a scenario's `prompt` goes in the request, by task type.
+pub fn prompt_field(task_type: TaskType) -> Option<&'static str> {
+    match task_type {
+        TaskType::Text3d | TaskType::TextToImage => Some("prompt"),
+        TaskType::Text3dRefine | TaskType::Image3d | TaskType::MultiImage3d => {
+            Some("texture_prompt")
+        }
+        TaskType::Retexture => Some("text_style_prompt"),
+        TaskType::Remesh | TaskType::Rigging | TaskType::Animation => None,
+    }
+}
+
+/// Checks every `input` against the loaded scenarios: it must exist, be loadable, and
+/// not form a cycle. Returns the errors by scenario name.
+pub fn check_inputs(scenarios: &BTreeMap<String, Scenario>) -> BTreeMap<String, ScenarioError> {
+    let mut errors = BTreeMap::new();
+    for scenario in scenarios.values() {
+        let mut chain = vec![scenario.name.clone()];
+        let mut current = scenario;
+        while let Some(input) = &current.input {
+            let Some(next) = scenarios.get(input) else {
+                let message = format!(
+                    "input '{input}' is not a scenario (or its file is invalid); expected one of the files in {}",
+                    scenario.path.parent().unwrap_or(Path::new(".")).display()
+                );
+                errors.insert(scenario.name.clone(), error(&scenario.path, None, message));
+                break;
+            };
+            if chain.contains(input) {
+                chain.push(input.clone());
+                errors.insert(
+                    scenario.name.clone(),
+                    error(
+                        &scenario.path,
+                        None,
+                        format!("input cycle: {}", chain.join(" -> ")),
+                    ),
+                );
+                break;
+            }
+            chain.push(input.clone());
+            current = next;
+        }
+    }
+    errors
+}
+
+fn error(path: &Path, line: Option<usize>, message: String) -> ScenarioError {
+    ScenarioError {
+        path: path.to_owned(),
+        line,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, String> {
+        Scenario::parse(Path::new("scenarios/otter_text3d.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_design_example_loads() {
+        let scenario = parse(
+            r#"
+species = "otter"
+task_type = "text3d"
+prompt = "Cute otter character, sculpture style"
+delivery = "webhook"
+[params]
+ai_model = "meshy-5"
+[expect]
+status = "SUCCEEDED"
+model_formats = ["glb", "fbx"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                scenario.name.as_str(),
+                scenario.task_type,
+                scenario.delivery
+            ),
+            ("otter_text3d", TaskType::Text3d, Delivery::Webhook)
+        );
+        assert_eq!(scenario.expect_formats, ["glb", "fbx"]);
+        let body = scenario.request(None).unwrap().to_json();
+        assert_eq!(
+            body,
+            serde_json::json!({"mode": "preview", "prompt": "Cute otter character, sculpture style", "ai_model": "meshy-5"})
+        );
+    }
+
+    #[test]
+    fn mistakes_name_the_file_the_line_and_the_problem() {
+        let cases = [
+            (
+                "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\ncolour = \"red\"\n",
+                "scenario file 'scenarios/otter_text3d.toml', line 4: unknown field `colour`",
+            ),
+            (
+                "species = \"otter\"\ntask_type = \"text_3d\"\n",
+                "scenario file 'scenarios/otter_text3d.toml', line 2: unknown task type 'text_3d'; expected one of:",
+            ),
+            (
+                "species = \"Otter\"\ntask_type = \"text3d\"\n",
+                "scenario file 'scenarios/otter_text3d.toml', line 1: species 'Otter' must match [a-z0-9_-]+",
+            ),
+            (
+                "task_type = \"text3d\"\n",
+                "scenario file 'scenarios/otter_text3d.toml', line 1: missing field `species`",
+            ),
+            (
+                "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\ndelivery = \"pigeon\"\n",
+                "line 4: unknown delivery 'pigeon'; expected one of: webhook, polling",
+            ),
+            (
+                "species = \"otter\"\ntask_type = \"rigging\"\nprompt = \"p\"\n",
+                "line 3: a rigging task takes no prompt",
+            ),
+            (
+                "species = \"otter\"\ntask_type = \"text3d\"\n",
+                "scenario file 'scenarios/otter_text3d.toml': invalid text3d request: prompt is required",
+            ),
+            (
+                "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n[expect]\nstatus = \"IN_PROGRESS\"\n",
+                "line 5: expected status 'IN_PROGRESS' is not a terminal status",
+            ),
+            (
+                "species = \"otter\"\ntask_type = [1]\n",
+                "line 2: invalid type: sequence, expected a string",
+            ),
+            (
+                "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n[simulator]\noutcome = \"exploded\"\n",
+                "line 4: [simulator]: unknown variant `exploded`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(
+                err.contains(expected),
+                "{text:?}\n  gave: {err}\n  want: {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn inputs_must_exist_and_not_form_cycles() {
+        let load = |name: &str, input: Option<&str>| {
+            let text = match input {
+                Some(input) => format!(
+                    "species = \"otter\"\ntask_type = \"text3d_refine\"\ninput = \"{input}\"\n"
+                ),
+                None => "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n".into(),
+            };
+            let scenario =
+                Scenario::parse(Path::new(&format!("scenarios/{name}.toml")), &text).unwrap();
+            (name.to_owned(), scenario)
+        };
+        let scenarios: BTreeMap<String, Scenario> = [
+            load("a", None),
+            load("b", Some("a")),
+            load("c", Some("d")),
+            load("d", Some("c")),
+            load("e", Some("nope")),
+        ]
+        .into_iter()
+        .collect();
+        let errors = check_inputs(&scenarios);
+        assert_eq!(errors.keys().collect::<Vec<_>>(), ["c", "d", "e"]);
+        assert_eq!(errors["c"].message, "input cycle: c -> d -> c");
+        assert!(
+            errors["e"]
+                .message
+                .starts_with("input 'nope' is not a scenario")
+        );
+        let refine = scenarios["b"].request(Some("task-a")).unwrap().to_json();
+        assert_eq!(refine["preview_task_id"], "task-a");
+    }
+
+    #[test]
+    fn an_empty_directory_is_an_error_not_a_green_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = discover(dir.path()).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "no scenario files match '{}/*.toml'",
+                dir.path().display()
+            )),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,369 @@
+//! One trial's world and the scenario trial itself: a cassette transport under a
+//! client, a repository in a temporary directory, a recorder (recording or
+//! replaying), then submit → terminal payload → handler → assertions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::scenario::{Delivery, Scenario};
+use crate::cassette::{Cassette, CassetteOptions, CassetteTransport, MatchRules, RecordMode};
+use crate::meshy::{
+    Client, ClientConfig, DEFAULT_BASE_URL, PollOptions, Task, TaskRequest, TaskService, TaskStatus,
+};
+use crate::recorder::Recorder;
+use crate::repository::{Repository, UpdateSource};
+use crate::webhooks::{WebhookHandler, recording_path};
+
+/// What a trial works with. Custom trials get the same.
+pub struct TrialContext {
+    pub name: String,
+    pub client: Client,
+    pub service: TaskService,
+    pub handler: WebhookHandler,
+    pub recorder: Recorder,
+    /// Whether this trial records (live traffic) or replays.
+    pub records: bool,
+    /// The webhook timeout of the run.
+    pub timeout: Duration,
+    pub(crate) cassette: Arc<CassetteTransport>,
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// Recording against the simulator: tasks carry a per-task callback URL.
+    sim_callbacks: bool,
+    started: Instant,
+    _repository: tempfile::TempDir,
+}
+
+impl TrialContext {
+    /// Runs a future to completion on the run's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// The cassette file of this trial.
+    pub fn cassette_path(&self) -> &Path {
+        self.cassette.path()
+    }
+
+    /// The per-task callback URL to send with a task: only when recording against the
+    /// simulator (the real API takes no such field; it delivers to the dashboard URL).
+    pub fn callback_url(&self, species: &str, task_type: &str) -> Option<String> {
+        self.sim_callbacks
+            .then(|| self.recorder.callback_url(species, task_type))
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// How to build a trial's context.
+pub struct ContextSpec {
+    pub name: String,
+    pub cassette: PathBuf,
+    pub mode: RecordMode,
+    pub rerecord: String,
+    pub records: bool,
+    pub timeout: Duration,
+}
+
+impl TrialContext {
+    pub(crate) fn new(
+        spec: ContextSpec,
+        live: Option<super::live::Recording>,
+        webhooks_dir: &Path,
+        replay_key: &str,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<TrialContext, String> {
+        let mut options = CassetteOptions {
+            mode: spec.mode,
+            rules: MatchRules::with_json_body(),
+            rerecord_command: spec.rerecord.clone(),
+            ..CassetteOptions::new(&spec.cassette)
+        };
+        let sim_callbacks = live.as_ref().is_some_and(|l| l.against == "simulator");
+        let (base_url, key, live_transport, recorder) = match live {
+            Some(live) => {
+                options.scrub = live.scrub;
+                options.recorded_against = Some(live.against.into());
+                (
+                    live.base_url,
+                    live.api_key,
+                    Some(live.transport),
+                    live.recorder,
+                )
+            }
+            None => {
+                let recorder = Recorder::replaying(webhooks_dir)
+                    .with_command(spec.rerecord.replace("{scenario}", &spec.name));
+                (
+                    DEFAULT_BASE_URL.to_owned(),
+                    replay_key.to_owned(),
+                    None,
+                    recorder,
+                )
+            }
+        };
+        let cassette =
+            Arc::new(CassetteTransport::open(options, live_transport).map_err(|e| e.to_string())?);
+        let config = ClientConfig {
+            base_url,
+            api_key: Some(key),
+            ..ClientConfig::default()
+        };
+        let client = Client::new(config, cassette.clone()).map_err(|e| e.to_string())?;
+        let directory = tempfile::Builder::new()
+            .prefix("mesh-toolkit-trial-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary repository: {e}"))?;
+        let repository = Repository::ephemeral(directory.path());
+        Ok(TrialContext {
+            name: spec.name,
+            service: TaskService::new(client.clone(), repository.clone()),
+            handler: WebhookHandler::new(repository, client.clone()),
+            client,
+            recorder,
+            records: spec.records,
+            timeout: spec.timeout,
+            cassette,
+            runtime,
+            sim_callbacks,
+            started: Instant::now(),
+            _repository: directory,
+        })
+    }
+
+    /// Writes what the cassette recorded (marked incomplete when the trial failed).
+    pub(crate) fn finish(&self, complete: bool) -> Result<Option<PathBuf>, String> {
+        self.cassette
+            .finish(complete)
+            .map(|f| f.written)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What a scenario produced: its task, for dependent scenarios and the summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Produced {
+    pub scenario: String,
+    pub task_id: String,
+    pub status: TaskStatus,
+    pub duration: Duration,
+    pub recorded: bool,
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs one scenario in `ctx`: submit, terminal payload, handler, assertions.
+pub async fn run_scenario(
+    ctx: &TrialContext,
+    scenario: &Scenario,
+    request: &TaskRequest,
+) -> Result<Produced, String> {
+    let started = Instant::now();
+    let callback = match scenario.delivery {
+        Delivery::Webhook => ctx.callback_url(&scenario.species, scenario.task_type.as_str()),
+        Delivery::Polling => None,
+    };
+    let submission = ctx
+        .service
+        .submit_with_callback(&scenario.species, request, callback.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (task, source) = match scenario.delivery {
+        Delivery::Webhook => {
+            let (species, task_type) = (&scenario.species, scenario.task_type.as_str());
+            ctx.recorder
+                .claim(&scenario.name, species, task_type, &submission.task_id);
+            let payload = ctx
+                .recorder
+                .payload(
+                    &scenario.name,
+                    species,
+                    task_type,
+                    &submission.task_id,
+                    ctx.timeout,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let task: Task = serde_json::from_value(payload)
+                .map_err(|e| format!("the terminal webhook payload is not a task object: {e}"))?;
+            (task, UpdateSource::Webhook)
+        }
+        Delivery::Polling => {
+            let options = PollOptions {
+                interval: Duration::from_secs(1),
+                timeout: ctx.timeout,
+            };
+            (
+                ctx.service
+                    .poll(&submission, &options, |_| {})
+                    .await
+                    .map_err(|e| e.to_string())?,
+                UpdateSource::Poll,
+            )
+        }
+    };
+    if task.id != submission.task_id {
+        return Err(format!(
+            "the terminal payload is for task {}, but the submission created {}",
+            task.id, submission.task_id
+        ));
+    }
+    let handled = ctx
+        .handler
+        .handle(&task, source)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        scenario,
+        &task,
+        &handled,
+        source,
+        ctx.handler.repository().root(),
+    )?;
+    Ok(Produced {
+        scenario: scenario.name.clone(),
+        task_id: task.id.clone(),
+        status: task.status.clone(),
+        duration: started.elapsed(),
+        recorded: ctx.records,
+        files: Vec::new(),
+    })
+}
+
+/// The assertions of a scenario trial.
+fn check(
+    scenario: &Scenario,
+    task: &Task,
+    handled: &crate::webhooks::Handled,
+    source: UpdateSource,
+    root: &Path,
+) -> Result<(), String> {
+    if task.status != scenario.expect_status {
+        let why = task
+            .error_message()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        return Err(format!(
+            "task {} ended {}{why}; the scenario expects {}",
+            task.id, task.status, scenario.expect_status
+        ));
+    }
+    let formats = task.model_formats();
+    let missing: Vec<&String> = scenario
+        .expect_formats
+        .iter()
+        .filter(|f| !formats.contains(&f.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "model formats {missing:?} are missing from the result (it has {formats:?})"
+        ));
+    }
+    let record = &handled.record;
+    let last = record
+        .history
+        .last()
+        .ok_or("the repository recorded no history")?;
+    if last.to != task.status || last.source != source {
+        return Err(format!(
+            "the repository's history ends with {} from {:?}, not {} from {source:?}",
+            last.to, last.source, task.status
+        ));
+    }
+    if record.history.first().map(|t| t.source) != Some(UpdateSource::Service) {
+        return Err("the repository's history does not start with the submission".into());
+    }
+    if task.status == TaskStatus::Succeeded && task.primary_artifact(scenario.task_type).is_some() {
+        let artifact = record
+            .artifacts
+            .first()
+            .ok_or("the task succeeded but no artifact was downloaded")?;
+        let bytes = std::fs::read(root.join(&artifact.path))
+            .map_err(|e| format!("artifact '{}' is not on disk: {e}", artifact.path))?;
+        if crate::sha256_hex(&bytes) != artifact.sha256 {
+            return Err(format!(
+                "artifact '{}' does not match its recorded sha256",
+                artifact.path
+            ));
+        }
+        if artifact.path.ends_with(".glb") {
+            check_glb(&bytes)
+                .map_err(|e| format!("artifact '{}' is not a valid GLB: {e}", artifact.path))?;
+        }
+    }
+    Ok(())
+}
+
+/// A GLB header: magic `glTF`, version 2, and the total length of the file.
+pub fn check_glb(bytes: &[u8]) -> Result<(), String> {
+    if bytes.len() < 12 || &bytes[..4] != b"glTF" {
+        return Err("no glTF magic".into());
+    }
+    let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    if word(4) != 2 {
+        return Err(format!("version {} (expected 2)", word(4)));
+    }
+    if word(8) as usize != bytes.len() {
+        return Err(format!(
+            "header length {} but the file has {} bytes",
+            word(8),
+            bytes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The task id of the recorded create call whose body matches `request` (ignoring
+/// `callback_url`), if the cassette has one.
+pub fn recorded_task_id(cassette: &Cassette, request: &TaskRequest) -> Option<String> {
+    let wanted = request.to_json();
+    let collection = request.task_type().collection();
+    cassette.interactions.iter().find_map(|interaction| {
+        let recorded = &interaction.request;
+        if recorded.method != "POST"
+            || !crate::transport::url_path(&recorded.uri).ends_with(collection)
+        {
+            return None;
+        }
+        let mut body: Value = serde_json::from_slice(recorded.body.as_ref()?.as_bytes()).ok()?;
+        body.as_object_mut()?.remove("callback_url");
+        if body != wanted {
+            return None;
+        }
+        let answer: Value = serde_json::from_slice(interaction.response.body.as_bytes()).ok()?;
+        answer.get("result")?.as_str().map(str::to_owned)
+    })
+}
+
+/// Whether a scenario's recordings are all there: a complete cassette holding this
+/// request, and (for webhook delivery) the task's webhook recording.
+pub fn is_recorded(
+    cassette_path: &Path,
+    webhooks_dir: &Path,
+    scenario: &Scenario,
+    request: &TaskRequest,
+) -> bool {
+    let Ok(text) = std::fs::read_to_string(cassette_path) else {
+        return false;
+    };
+    let Ok(cassette) = Cassette::parse(&text) else {
+        return false;
+    };
+    if cassette.incomplete {
+        return false;
+    }
+    let Some(task_id) = recorded_task_id(&cassette, request) else {
+        return false;
+    };
+    scenario.delivery == Delivery::Polling
+        || recording_path(
+            webhooks_dir,
+            &scenario.species,
+            scenario.task_type.as_str(),
+            &task_id,
+        )
+        .is_file()
+}
