@@ -107,7 +107,8 @@ pub enum ApiError {
         status: u16,
         message: String,
     },
-    #[error("{request}: no response: {source}")]
+    /// No response: the transport's error names the request.
+    #[error("{source}")]
     Transport {
         request: String,
         source: TransportError,
@@ -752,7 +753,7 @@ mod tests {
         assert!(matches!(err, ApiError::Transport { .. }), "{err:?}");
         assert!(
             err.to_string().starts_with(&format!(
-                "GET http://127.0.0.1:{port}/openapi/v1/balance: no response"
+                "GET http://127.0.0.1:{port}/openapi/v1/balance failed: "
             )),
             "{err}"
         );

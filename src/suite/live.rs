@@ -98,8 +98,17 @@ impl Live {
     /// preflight. Prints what a user must know (the dashboard URL, warnings).
     pub async fn start(settings: &Settings, env: &RunEnv) -> Result<Live, String> {
         guards(settings, env)?;
+        // The client-side limit protects a real account; the simulator has none.
+        let requests_per_second = match settings.target {
+            Target::Sim => 10_000,
+            Target::Meshy => LiveConfig::default().requests_per_second,
+        };
+        let live = LiveConfig {
+            requests_per_second,
+            ..LiveConfig::default()
+        };
         let transport: Arc<dyn Transport> =
-            Arc::new(LiveTransport::new(LiveConfig::default()).map_err(|e| e.to_string())?);
+            Arc::new(LiveTransport::new(live).map_err(|e| e.to_string())?);
         let (sim, base_url, api_key) = match settings.target {
             Target::Sim => {
                 let task_time = std::time::Duration::from_secs_f64(

@@ -55,13 +55,20 @@ pub struct Suite {
     files: Vec<(String, Result<Scenario, ScenarioError>)>,
     scenarios: BTreeMap<String, Scenario>,
     live: Mutex<LiveState>,
-    produced: Mutex<HashMap<String, Arc<OnceLock<Result<Produced, String>>>>>,
+    produced: Mutex<HashMap<String, Arc<Outcome>>>,
     recorded: Mutex<Vec<Produced>>,
 }
 
+/// A scenario's outcome, computed once.
+type Outcome = OnceLock<Result<Produced, String>>;
+
+/// The body of a trial written in Rust.
+pub type CustomTrial =
+    dyn Fn(&TrialContext) -> Result<(), Box<dyn std::error::Error>> + Send + Sync;
+
 enum LiveState {
     NotStarted,
-    Started(Live),
+    Started(Box<Live>),
     Failed(String),
     Stopped,
 }
@@ -250,11 +257,7 @@ impl Suite {
         Ok(produced)
     }
 
-    fn run_custom(
-        &self,
-        name: &str,
-        body: &dyn Fn(&TrialContext) -> Result<(), Box<dyn std::error::Error>>,
-    ) -> Result<(), String> {
+    fn run_custom(&self, name: &str, body: &CustomTrial) -> Result<(), String> {
         let cassette = self.cassette_path(name);
         let complete = std::fs::read_to_string(&cassette)
             .ok()
@@ -342,7 +345,7 @@ impl Suite {
                             std::process::exit(130);
                         }
                     });
-                    LiveState::Started(live)
+                    LiveState::Started(Box::new(live))
                 }
                 Err(message) => LiveState::Failed(message),
             };
@@ -355,7 +358,9 @@ impl Suite {
     }
 
     fn add_sim_rule(&self, rule: Rule) {
-        if let LiveState::Started(Live { sim: Some(sim), .. }) = &*lock(&self.live) {
+        if let LiveState::Started(live) = &*lock(&self.live)
+            && let Some(sim) = &live.sim
+        {
             sim.add_rule(rule);
         }
     }
@@ -369,12 +374,7 @@ impl Suite {
         let planned: Vec<&str> = self
             .scenarios
             .values()
-            .filter(|s| {
-                let request = s.request(Some("input")).ok();
-                !request.is_some_and(|r| {
-                    is_recorded(&self.cassette_path(&s.name), &self.webhooks_dir(), s, &r)
-                }) || self.records(true)
-            })
+            .filter(|s| self.records(self.recorded_task(s).is_some()))
             .map(|s| s.name.as_str())
             .collect();
         let balance = self
@@ -385,6 +385,22 @@ impl Suite {
             "recording against the real Meshy API: {} (balance: {balance} credits)",
             planned.join(", ")
         );
+    }
+
+    /// The task id a scenario's complete recordings hold, following its inputs'
+    /// recordings (a dependent is recorded only if its input is).
+    fn recorded_task(&self, scenario: &Scenario) -> Option<String> {
+        let input = match &scenario.input {
+            Some(input) => Some(self.recorded_task(self.scenarios.get(input)?)?),
+            None => None,
+        };
+        let request = scenario.request(input.as_deref()).ok()?;
+        let cassette = self.cassette_path(&scenario.name);
+        if !is_recorded(&cassette, &self.webhooks_dir(), scenario, &request) {
+            return None;
+        }
+        let text = std::fs::read_to_string(cassette).ok()?;
+        recorded_task_id(&Cassette::parse(&text).ok()?, &request)
     }
 
     fn cassette_path(&self, name: &str) -> PathBuf {

@@ -2,6 +2,7 @@
 //! would. One binary with a module per area (run with `cargo test --test functional`);
 //! every child process a test starts is stopped by that test, also when it fails.
 
+mod harness;
 mod receive_command;
 mod sim_command;
 mod support;
@@ -13,6 +14,7 @@ use libtest_mimic::{Arguments, Trial};
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(harness::trials());
     trials.extend(receive_command::trials());
     trials.extend(sim_command::trials());
     trials.extend(tunnel_cleanup::trials());

@@ -1,0 +1,405 @@
+//! The `scenarios` harness as a user runs it: the built test binary on a temporary
+//! copy of the shipped scenarios, recording against the simulator and replaying with
+//! nothing running.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use libtest_mimic::{Failed, Trial};
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "harness_records_the_shipped_suite_then_replays_it_with_no_simulator",
+            record_then_replay,
+        ),
+        Trial::test(
+            "harness_replay_without_a_cassette_fails_with_the_rerecord_command",
+            missing_cassette,
+        ),
+        Trial::test(
+            "harness_new_episodes_after_a_prompt_change_records_only_that_scenario",
+            new_episodes,
+        ),
+        Trial::test(
+            "harness_lists_trials_and_runs_a_filtered_one",
+            list_and_filter,
+        ),
+        Trial::test(
+            "harness_a_broken_scenario_file_fails_only_its_trial",
+            broken_file,
+        ),
+        Trial::test("harness_guards_refuse_before_anything_is_sent", guards),
+        Trial::test(
+            "harness_replays_under_the_nextest_protocol",
+            nextest_protocol,
+        ),
+        Trial::test(
+            "cargo_test_from_the_repo_root_accepts_the_harness_flags",
+            cargo_test_from_root,
+        ),
+    ]
+}
+
+/// The built `scenarios` test binary (built once, through cargo, on first use).
+fn harness_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .args([
+                "test",
+                "--test",
+                "scenarios",
+                "--no-run",
+                "--message-format=json",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run cargo to build the scenarios harness");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find_map(|message| {
+                let is_harness = message["target"]["name"] == "scenarios";
+                message["executable"]
+                    .as_str()
+                    .filter(|_| is_harness)
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "cargo did not build the scenarios harness:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })
+    })
+}
+
+/// A temporary copy of the shipped scenarios, with an empty cassettes directory.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir_all(&scenarios).unwrap();
+        for entry in
+            std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap()
+        {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, scenarios.join(path.file_name().unwrap())).unwrap();
+        }
+        Workspace { dir }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// Runs the harness in the workspace (its default directories are relative to it).
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(harness_binary());
+        command
+            .current_dir(self.dir.path())
+            .args(args)
+            .env("MESHY_SIM_TASK_SECONDS", "0");
+        for name in [
+            "CI",
+            "NEXTEST",
+            "MESHY_API_KEY",
+            "MESHY_RECORD_MODE",
+            "MESHY_RECORD_WEBHOOKS",
+            "MESHY_TARGET",
+        ] {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
+        command.output().expect("run the scenarios harness")
+    }
+
+    fn record_all(&self) {
+        let output = self.run(&["--record-webhooks", "--target=sim"], &[]);
+        assert_success(&output);
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_success(output: &Output) {
+    assert!(output.status.success(), "harness failed:\n{}", text(output));
+}
+
+fn record_then_replay() -> Result<(), Failed> {
+    let work = Workspace::new();
+    let recording = work.run(&["--record-webhooks", "--target=sim"], &[]);
+    assert_success(&recording);
+    let log = text(&recording);
+    assert!(log.contains("test result: ok. 10 passed"), "{log}");
+    assert!(
+        log.contains("recorded:\n  scenario "),
+        "the summary table is printed: {log}"
+    );
+    assert!(
+        log.contains("otter_text3d_blocked") && log.contains("FAILED"),
+        "{log}"
+    );
+    let cassettes = std::fs::read_dir(work.path("cassettes/http"))?.count();
+    assert_eq!(cassettes, 10);
+    let webhooks = std::fs::read_dir(work.path("cassettes/webhooks"))?.count();
+    assert_eq!(
+        webhooks, 9,
+        "one webhook recording per webhook scenario and the Rust trial"
+    );
+    for entry in std::fs::read_dir(work.path("cassettes/http"))? {
+        let text = std::fs::read_to_string(entry?.path())?;
+        assert!(text.contains("recorded_against: simulator"));
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("msy_simulator"),
+            "portable, no key"
+        );
+    }
+    // Replay: nothing is running now; default mode none.
+    let replay = work.run(&[], &[]);
+    assert_success(&replay);
+    assert!(text(&replay).contains("test result: ok. 10 passed"));
+    assert!(
+        !text(&replay).contains("recorded:"),
+        "nothing is recorded on replay"
+    );
+    Ok(())
+}
+
+fn missing_cassette() -> Result<(), Failed> {
+    let work = Workspace::new();
+    let output = work.run(&["otter_text3d", "--exact"], &[]);
+    assert_eq!(
+        output.status.code(),
+        Some(101),
+        "a failing trial fails the run: {}",
+        text(&output)
+    );
+    let log = text(&output);
+    assert!(
+        log.contains(
+            "\nno cassette 'cassettes/http/otter_text3d.yaml' to replay POST https://api.meshy.ai/openapi/v2/text-to-3d from \
+             (record mode none); record it with `cargo test --test scenarios -- otter_text3d --exact --record-webhooks \
+             --record-mode=rewrite`"
+        ),
+        "{log}"
+    );
+    // Asking to record a webhook scenario without --record-webhooks names the command.
+    let output = work.run(
+        &[
+            "otter_text3d",
+            "--exact",
+            "--record-mode=once",
+            "--target=sim",
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("recording a webhook scenario needs --record-webhooks; record it with `cargo test --test scenarios -- otter_text3d --exact --record-webhooks --record-mode=rewrite --target=sim`"),
+        "{}",
+        text(&output)
+    );
+    Ok(())
+}
+
+fn new_episodes() -> Result<(), Failed> {
+    let work = Workspace::new();
+    work.record_all();
+    let before: Vec<(PathBuf, String)> = std::fs::read_dir(work.path("cassettes/http"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+        .collect();
+    let scenario = work.path("scenarios/beaver_text3d_polling.toml");
+    let changed = std::fs::read_to_string(&scenario)?.replace("tiny axe", "golden axe");
+    std::fs::write(&scenario, changed)?;
+    let output = work.run(
+        &[
+            "--record-mode=new_episodes",
+            "--record-webhooks",
+            "--target=sim",
+        ],
+        &[],
+    );
+    assert_success(&output);
+    let log = text(&output);
+    assert!(log.contains("recorded:"), "{log}");
+    let table = &log[log.find("recorded:").unwrap()..];
+    assert!(
+        table.contains("beaver_text3d_polling") && !table.contains("otter_text3d "),
+        "only the changed scenario: {table}"
+    );
+    for (path, old) in before {
+        let new = std::fs::read_to_string(&path)?;
+        let is_changed = path.ends_with("beaver_text3d_polling.yaml");
+        assert_eq!(new != old, is_changed, "{}", path.display());
+    }
+    Ok(())
+}
+
+fn list_and_filter() -> Result<(), Failed> {
+    let work = Workspace::new();
+    let output = work.run(&["--list"], &[]);
+    assert_success(&output);
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert!(listed.contains("[webhook] otter_text3d: test"), "{listed}");
+    assert!(
+        listed.contains("[polling] beaver_text3d_polling: test"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("[rust] otter_pipeline_in_rust: test"),
+        "{listed}"
+    );
+    let terse = work.run(&["--list", "--format", "terse"], &[]);
+    let terse = String::from_utf8_lossy(&terse.stdout).into_owned();
+    assert_eq!(
+        terse.lines().filter(|l| l.ends_with(": test")).count(),
+        10,
+        "{terse}"
+    );
+    assert!(
+        !work.path("cassettes").exists()
+            || std::fs::read_dir(work.path("cassettes/webhooks")).is_err(),
+        "--list starts nothing"
+    );
+
+    work.record_all();
+    let one = work.run(&["otter_rigging", "--exact"], &[]);
+    assert_success(&one);
+    let log = text(&one);
+    assert!(
+        log.contains("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out"),
+        "{log}"
+    );
+    Ok(())
+}
+
+fn broken_file() -> Result<(), Failed> {
+    let work = Workspace::new();
+    work.record_all();
+    std::fs::write(
+        work.path("scenarios/zz_broken.toml"),
+        "species = \"otter\"\ntask_type = \"text_3d\"\nprompt = \"x\"\n",
+    )?;
+    let output = work.run(&[], &[]);
+    assert_eq!(output.status.code(), Some(101));
+    let log = text(&output);
+    assert!(
+        log.contains("test result: FAILED. 10 passed; 1 failed"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "scenario file 'scenarios/zz_broken.toml', line 2: unknown task type 'text_3d'"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("[invalid] zz_broken"), "{log}");
+    Ok(())
+}
+
+fn guards() -> Result<(), Failed> {
+    let work = Workspace::new();
+    let no_key = work.run(&["otter_text3d", "--exact", "--record-webhooks"], &[]);
+    assert!(!no_key.status.success());
+    assert!(
+        text(&no_key).contains("recording against the real Meshy API needs MESHY_API_KEY"),
+        "{}",
+        text(&no_key)
+    );
+    let on_ci = work.run(
+        &["otter_text3d", "--exact", "--record-webhooks"],
+        &[
+            ("CI", "true"),
+            ("MESHY_API_KEY", "msy_would_spend_credits_1234"),
+        ],
+    );
+    assert!(
+        text(&on_ci).contains("refusing to record against the real Meshy API on CI"),
+        "{}",
+        text(&on_ci)
+    );
+    let nextest = work.run(
+        &[
+            "otter_text3d",
+            "--exact",
+            "--record-webhooks",
+            "--target=sim",
+        ],
+        &[("NEXTEST", "1")],
+    );
+    assert!(
+        text(&nextest).contains("recording is refused under cargo-nextest"),
+        "{}",
+        text(&nextest)
+    );
+    let unknown = work.run(&["--record-webhook"], &[]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .starts_with("error: unknown flag '--record-webhook'; harness flags:")
+    );
+    Ok(())
+}
+
+/// What cargo-nextest does: list with `--list --format terse`, then run each test in
+/// its own process with `--exact`, configuration through environment variables.
+fn nextest_protocol() -> Result<(), Failed> {
+    let work = Workspace::new();
+    work.record_all();
+    let env = [("NEXTEST", "1"), ("MESHY_CASSETTES_DIR", "cassettes")];
+    let listed = work.run(&["--list", "--format", "terse"], &env);
+    let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(names.len(), 10);
+    for name in names {
+        let output = work.run(&[&name, "--exact", "--nocapture"], &env);
+        assert!(
+            output.status.success(),
+            "{name} under the nextest protocol:\n{}",
+            text(&output)
+        );
+    }
+    Ok(())
+}
+
+fn cargo_test_from_root() -> Result<(), Failed> {
+    let cassettes = tempfile::tempdir()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["test", "--", "--record-webhooks", "--target=sim"])
+        .arg(format!("--cassettes={}", cassettes.path().display()))
+        .env("MESHY_SIM_TASK_SECONDS", "0")
+        .env_remove("CI")
+        .output()?;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        std::fs::read_dir(cassettes.path().join("http"))?.count(),
+        10
+    );
+    Ok(())
+}
