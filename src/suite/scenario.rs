@@ -385,7 +385,7 @@ model_formats = ["glb", "fbx"]
             ),
             (
                 "species = \"otter\"\ntask_type = \"text3d\"\n",
-                "scenario file 'scenarios/otter_text3d.toml': invalid text3d request: prompt is required",
+                "scenario file 'scenarios/otter_text3d.toml': invalid text3d request: missing field `prompt`",
             ),
             (
                 "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n[expect]\nstatus = \"IN_PROGRESS\"\n",

@@ -43,7 +43,7 @@ pub fn trials() -> Vec<Trial> {
 }
 
 /// The built `scenarios` test binary (built once, through cargo, on first use).
-fn harness_binary() -> &'static Path {
+pub fn harness_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -18,6 +18,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(receive_command::trials());
     trials.extend(sim_command::trials());
     trials.extend(tunnel_cleanup::trials());
+    trials.push(tunnel_cleanup::harness_trial());
     trials.extend(vcrpy::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }

@@ -113,3 +113,79 @@ fn interrupt_starting() -> Result<(), Failed> {
     }
     Ok(())
 }
+
+/// The harness recording through a tunnel, interrupted while its trial waits for
+/// webhooks: it exits 130 and leaves no agent behind.
+pub fn harness_trial() -> Trial {
+    Trial::test(
+        "contract_ctrl_c_during_a_harness_recording_stops_the_tunnel_agent",
+        interrupt_harness,
+    )
+}
+
+fn interrupt_harness() -> Result<(), Failed> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir_all(dir.path().join("scenarios"))?;
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/otter_text3d.toml");
+    std::fs::copy(shipped, dir.path().join("scenarios/otter_text3d.toml"))?;
+    let port = free_port();
+    let fakes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fakes");
+    let mut path = vec![fakes];
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let mut child = std::process::Command::new(crate::harness::harness_binary())
+        .current_dir(dir.path())
+        .args([
+            "--record-webhooks",
+            "--target=sim",
+            "--tunnel=ngrok",
+            &format!("--webhook-port={port}"),
+        ])
+        .env("PATH", std::env::join_paths(path)?)
+        .env("NGROK_AUTHTOKEN", "fake-token")
+        .env("FAKE_TUNNEL_MODE", "api")
+        .env("FAKE_TUNNEL_URL", format!("http://127.0.0.1:{port}"))
+        .env("FAKE_TUNNEL_ARGS", dir.path().join("agent"))
+        .env("MESHY_SIM_TASK_SECONDS", "600")
+        .env_remove("CI")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let guard = KillOnDrop(child.id());
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    // The first progress line: the trial is waiting for its webhooks through the tunnel.
+    let waiting = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("otter_text3d "));
+    assert!(waiting.is_some(), "the recording never started");
+    let pid = agent_pid(dir.path()).ok_or("the tunnel agent did not start")?;
+    assert!(running(&pid));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    let status = child.wait()?;
+    drop(guard);
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        !running(&pid),
+        "the tunnel agent {pid} outlived the interrupted harness"
+    );
+    Ok(())
+}
+
+/// Kills the process if the test fails before it exits.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let kill = std::process::Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+        drop(kill);
+    }
+}
