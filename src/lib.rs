@@ -34,7 +34,14 @@
 //! - [`meshy`]: client, request and task models, task services.
 //! - [`transport`]: the one seam every HTTP call goes through (live or recorded).
 //! - [`repository`]: per-species manifests of assets, tasks and artifacts.
-//! - [`webhooks`]: the handler that applies task updates and downloads results.
+//! - [`webhooks`]: the handler that applies task updates, webhook recordings, re-delivery.
+//! - [`cassette`]: VCR.py-compatible HTTP record and replay behind the transport seam.
+//! - [`receiver`] and [`recorder`]: taking Meshy's webhook deliveries and handing trials
+//!   their terminal payloads, recorded or replayed.
+//! - [`tunnel`]: making the receiver public (ngrok, cloudflared, bore, a URL you bring).
+//! - [`sim`]: the Meshy simulator.
+//! - [`suite`]: the scenario suite the `scenarios` test target runs.
+//! - [`cli`]: argument parsing of the `mesh-toolkit` binary.
 
 mod atomic_file;
 pub mod cassette;

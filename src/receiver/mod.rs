@@ -1,5 +1,5 @@
 //! The webhook receiver: a warp server on 127.0.0.1 that takes Meshy's deliveries,
-//! refuses anything not authentic, and hands the rest to its [`store`](Store).
+//! refuses anything not authentic, and hands the rest to its delivery store.
 //!
 //! Routes (see DESIGN.md, "The webhook receiver"):
 //! - `POST /webhook/{species}/{task_type}?token=…`: a per-task callback URL.
@@ -181,7 +181,8 @@ impl Receiver {
         )
     }
 
-    /// Claims a task's deliveries for a waiting trial (see [`Store::claim`]).
+    /// Claims a task's deliveries for a waiting trial: deliveries that arrived
+    /// before the claim count too.
     pub fn claim(&self, claim: Claim) -> watch::Receiver<Progress> {
         self.store.claim(claim)
     }

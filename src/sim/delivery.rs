@@ -16,7 +16,7 @@ pub struct DeliveryCounters {
     abandoned: AtomicU64,
 }
 
-/// A snapshot of [`DeliveryCounters`].
+/// What the simulator delivered so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryStats {
     /// Deliveries answered < 400.

@@ -224,7 +224,7 @@ impl Suite {
         let records = self.records(recorded);
         if records && scenario.delivery == Delivery::Webhook && !self.settings.record_webhooks {
             return Err(format!(
-                "scenario '{name}' has no complete recording (record mode {}), and recording a webhook scenario needs \
+                "scenario '{name}' is to be recorded (record mode {}), and recording a webhook scenario needs \
                  --record-webhooks; record it with `{}`",
                 self.settings.record_mode,
                 self.rerecord_command(name, &cassette)

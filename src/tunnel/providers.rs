@@ -217,15 +217,7 @@ pub fn ngrok_log(line: &str) -> NgrokLog {
 
 /// The https tunnel forwarding to `port`, from ngrok's local API.
 async fn ngrok_api_url(http: &reqwest::Client, api: &str, port: u16) -> Option<String> {
-    let body = http
-        .get(format!("http://{api}/api/tunnels"))
-        .send()
-        .await
-        .ok()?
-        .bytes()
-        .await
-        .ok()?;
-    let tunnels: Value = serde_json::from_slice(&body).ok()?;
+    let tunnels = get_json(http, &format!("http://{api}/api/tunnels")).await?;
     tunnels["tunnels"].as_array()?.iter().find_map(|t| {
         let forwards_here = t["config"]["addr"]
             .as_str()
@@ -237,18 +229,19 @@ async fn ngrok_api_url(http: &reqwest::Client, api: &str, port: u16) -> Option<S
 
 /// `https://<hostname>` from cloudflared's `/quicktunnel`, once it has one.
 async fn cloudflared_url(http: &reqwest::Client, metrics_port: u16) -> Option<String> {
-    let body = http
-        .get(format!("http://127.0.0.1:{metrics_port}/quicktunnel"))
-        .send()
-        .await
-        .ok()?
-        .bytes()
-        .await
-        .ok()?;
-    let hostname = serde_json::from_slice::<Value>(&body).ok()?["hostname"]
-        .as_str()?
-        .to_owned();
+    let answer = get_json(
+        http,
+        &format!("http://127.0.0.1:{metrics_port}/quicktunnel"),
+    )
+    .await?;
+    let hostname = answer["hostname"].as_str()?.to_owned();
     (!hostname.is_empty()).then(|| format!("https://{hostname}"))
+}
+
+/// The JSON an agent's local API answers, if it answers (it may not be up yet).
+async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
+    let body = http.get(url).send().await.ok()?.bytes().await.ok()?;
+    serde_json::from_slice(&body).ok()
 }
 
 /// A port that was free a moment ago.
