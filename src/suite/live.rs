@@ -26,6 +26,9 @@ pub struct RunEnv {
     pub sim_task_seconds: Option<f64>,
     pub stable_token: bool,
     pub ngrok_domain: bool,
+    /// `MESHY_BASE_URL`: where `--target=meshy` records (default `https://api.meshy.ai`;
+    /// e.g. a `mesh-toolkit sim` standing in for the real API).
+    pub base_url: Option<String>,
 }
 
 impl RunEnv {
@@ -36,6 +39,7 @@ impl RunEnv {
             ci: set("CI").is_some_and(|v| v != "false" && v != "0"),
             allow_record_on_ci: set("MESHY_ALLOW_RECORD_ON_CI").as_deref() == Some("1"),
             nextest: set("NEXTEST").is_some(),
+            base_url: set("MESHY_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
             sim_task_seconds: set("MESHY_SIM_TASK_SECONDS").and_then(|v| v.parse().ok()),
             stable_token: set("MESHY_WEBHOOK_TOKEN").is_some(),
             ngrok_domain: set("NGROK_DOMAIN").is_some(),
@@ -125,15 +129,19 @@ impl Live {
             }
             Target::Meshy => (
                 None,
-                DEFAULT_BASE_URL.to_owned(),
+                env.base_url
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
                 env.api_key.clone().unwrap_or_default(),
             ),
         };
         let mut scrub = Scrub::default().secret(api_key.clone(), "<MESHY_API_KEY>");
-        if let Some(sim) = &sim {
+        if base_url != DEFAULT_BASE_URL {
+            // The simulator, or another deployment of the API: recordings use the canonical
+            // hosts so they replay anywhere (the simulator serves assets under /assets).
             scrub = scrub
-                .host(sim.assets_url(), "https://assets.meshy.ai")
-                .host(sim.base_url(), DEFAULT_BASE_URL);
+                .host(format!("{base_url}/assets"), "https://assets.meshy.ai")
+                .host(base_url.clone(), DEFAULT_BASE_URL);
         }
         let mut config = ReceiverConfig::new(settings.cassettes_dir.join("webhooks"));
         config.port = settings.webhook_port;

@@ -382,7 +382,8 @@ impl Suite {
             .block_on(live.balance())
             .map_or("unknown".to_owned(), |b| b.to_string());
         eprintln!(
-            "recording against the real Meshy API: {} (balance: {balance} credits)",
+            "recording against the Meshy API at {}: {} (balance: {balance} credits)",
+            live.base_url,
             planned.join(", ")
         );
     }

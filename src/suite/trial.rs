@@ -60,7 +60,7 @@ impl TrialContext {
 }
 
 /// How to build a trial's context.
-pub struct ContextSpec {
+pub(crate) struct ContextSpec {
     pub name: String,
     pub cassette: PathBuf,
     pub mode: RecordMode,
@@ -96,8 +96,8 @@ impl TrialContext {
                 )
             }
             None => {
-                let recorder = Recorder::replaying(webhooks_dir)
-                    .with_command(spec.rerecord.replace("{scenario}", &spec.name));
+                let recorder =
+                    Recorder::replaying(webhooks_dir).with_command(spec.rerecord.clone());
                 (
                     DEFAULT_BASE_URL.to_owned(),
                     replay_key.to_owned(),

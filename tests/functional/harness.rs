@@ -39,6 +39,10 @@ pub fn trials() -> Vec<Trial> {
             "cargo_test_from_the_repo_root_accepts_the_harness_flags",
             cargo_test_from_root,
         ),
+        Trial::test(
+            "harness_records_the_real_api_path_through_the_dashboard_webhook",
+            real_api_path,
+        ),
     ]
 }
 
@@ -401,5 +405,78 @@ fn cargo_test_from_root() -> Result<(), Failed> {
         std::fs::read_dir(cassettes.path().join("http"))?.count(),
         10
     );
+    Ok(())
+}
+
+/// `--target=meshy` end to end, with `mesh-toolkit sim` standing in for api.meshy.ai
+/// (`MESHY_BASE_URL`) and delivering to the dashboard route, as Meshy does: the plan
+/// with the balance, the dashboard URL, the http warning, a cassette without the key.
+fn real_api_path() -> Result<(), Failed> {
+    let work = Workspace::new();
+    for entry in std::fs::read_dir(work.path("scenarios"))? {
+        let path = entry?.path();
+        if !path.ends_with("otter_text3d.toml") {
+            std::fs::remove_file(path)?;
+        }
+    }
+    let webhook_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let token = "functional-dashboard-token";
+    let mut sim_command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
+    sim_command.args(["sim", "--port", "0", "--task-seconds", "0", "--webhook-url"]);
+    sim_command.arg(format!(
+        "http://127.0.0.1:{webhook_port}/webhook?token={token}"
+    ));
+    let mut sim = crate::support::Guarded::spawn(sim_command);
+    let base = sim
+        .line()
+        .strip_prefix("listening on ")
+        .ok_or("no listening line")?
+        .to_owned();
+    let key = "msy_functional_real_path_key_42";
+    let env = [
+        ("MESHY_BASE_URL", base.as_str()),
+        ("MESHY_API_KEY", key),
+        ("MESHY_WEBHOOK_TOKEN", token),
+    ];
+    let port = webhook_port.to_string();
+    let output = work.run(
+        &[
+            "--record-webhooks",
+            "--tunnel=none",
+            &format!("--webhook-port={port}"),
+        ],
+        &env,
+    );
+    assert_success(&output);
+    let log = text(&output);
+    assert!(
+        log.contains(&format!(
+            "recording against the Meshy API at {base}: otter_text3d (balance: 10000 credits)"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("paste this webhook URL into the Meshy dashboard (API settings → Webhooks): http://127.0.0.1:{port}/webhook?token={token}")),
+        "{log}"
+    );
+    assert!(
+        log.contains("Meshy delivers webhooks only to https URLs"),
+        "{log}"
+    );
+    assert!(!log.contains(key), "the key never reaches the output");
+    let cassette = std::fs::read_to_string(work.path("cassettes/http/otter_text3d.yaml"))?;
+    assert!(
+        !cassette.contains(key) && !cassette.contains("callback_url"),
+        "no key, and no callback_url for the real API"
+    );
+    assert!(
+        cassette.contains("recorded_against: meshy")
+            && cassette.contains("uri: \"https://api.meshy.ai/openapi/v2/text-to-3d\"")
+    );
+    drop(sim);
+    let replay = work.run(&[], &[]);
+    assert_success(&replay);
     Ok(())
 }
