@@ -60,8 +60,11 @@ pub struct SimConfig {
     pub api_keys: Option<Vec<String>>,
     /// Credits in the account. Default: 10 000.
     pub balance: u64,
-    /// Requests per second per key before 429 `RateLimitExceeded`. Default: 20.
+    /// Requests per key within `rate_window` before 429 `RateLimitExceeded`. Default: 20.
     pub requests_per_second: u32,
+    /// The window that limit counts in. Default: 1 s (Meshy's limit is per second; a
+    /// test can widen it so that its requests' timing cannot matter).
+    pub rate_window: Duration,
     /// Unfinished tasks before 429 `NoMoreConcurrentTasks`. Default: 10.
     pub max_queued_tasks: usize,
     pub delivery: DeliveryPolicy,
@@ -78,6 +81,7 @@ impl Default for SimConfig {
             api_keys: None,
             balance: 10_000,
             requests_per_second: 20,
+            rate_window: Duration::from_secs(1),
             max_queued_tasks: 10,
             delivery: DeliveryPolicy::default(),
             rules: Vec::new(),

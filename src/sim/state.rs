@@ -68,7 +68,10 @@ impl SimState {
             lock(&self.limiters)
                 .entry(key.to_owned())
                 .or_insert_with(|| {
-                    Arc::new(RateLimiter::per_second(self.config.requests_per_second))
+                    Arc::new(RateLimiter::new(
+                        self.config.requests_per_second as usize,
+                        self.config.rate_window,
+                    ))
                 }),
         );
         limiter.try_acquire(Instant::now())
