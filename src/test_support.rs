@@ -8,7 +8,27 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use warp::Filter;
 
-use crate::transport::HttpResponse;
+use crate::meshy::{Client, ClientConfig, RetryPolicy};
+use crate::transport::{HttpResponse, LiveConfig, LiveTransport};
+
+/// A client of the API at `base_url` over the network, with fast retries (at most
+/// `attempts`) and no practical rate limit: for tests against the simulator.
+pub fn live_client(base_url: &str, key: &str, attempts: u32) -> Client {
+    let config = ClientConfig {
+        base_url: base_url.into(),
+        api_key: Some(key.into()),
+        retry: RetryPolicy {
+            max_attempts: attempts,
+            initial_backoff: std::time::Duration::from_millis(1),
+            max_backoff: std::time::Duration::from_millis(5),
+        },
+    };
+    let live = LiveConfig {
+        requests_per_second: 10_000,
+        ..LiveConfig::default()
+    };
+    Client::new(config, Arc::new(LiveTransport::new(live).unwrap())).unwrap()
+}
 
 /// A request the scripted server received.
 #[derive(Debug, Clone)]

@@ -403,7 +403,7 @@ async fn a_silent_task_times_out_naming_scenario_task_and_what_to_check() {
 
 #[tokio::test]
 async fn the_simulator_delivers_to_the_receiver_end_to_end() {
-    use crate::meshy::{Client, ClientConfig, TaskType};
+    use crate::meshy::TaskType;
     use crate::sim::{SimConfig, Simulator};
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(SimConfig {
@@ -419,15 +419,7 @@ async fn the_simulator_delivers_to_the_receiver_end_to_end() {
     let receiver = Arc::new(Receiver::start(config).await.unwrap());
     let recorder = Recorder::recording(Arc::clone(&receiver), receiver.local_url(), dir.path())
         .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
-    let client = Client::new(
-        ClientConfig {
-            base_url: sim.base_url().into(),
-            api_key: Some("msy_e2e_key_12345678".into()),
-            ..ClientConfig::default()
-        },
-        Arc::new(crate::transport::LiveTransport::new(Default::default()).unwrap()),
-    )
-    .unwrap();
+    let client = crate::test_support::live_client(sim.base_url(), "msy_e2e_key_12345678", 1);
     let body = json!({"mode": "preview", "prompt": "otter", "callback_url": recorder.callback_url("otter", "text3d")});
     let id = client.create_task(TaskType::Text3d, &body).await.unwrap();
     let payload = recorder

@@ -1,19 +1,17 @@
 //! End-to-end tests of the simulator: the SDK against it for every task type, webhook
 //! delivery, errors, outcomes, and scale. Everything runs on loopback.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::*;
 use crate::meshy::{
-    ApiError, Client, ClientConfig, PollOptions, RetryPolicy, TEST_MODE_API_KEY, TaskRequest,
-    TaskService, TaskStatus, TaskType,
+    ApiError, Client, PollOptions, TEST_MODE_API_KEY, TaskRequest, TaskService, TaskStatus,
+    TaskType,
 };
 use crate::repository::{Repository, UpdateSource};
 use crate::test_support::{Canned, ScriptedServer};
-use crate::transport::{LiveConfig, LiveTransport};
 use crate::webhooks::WebhookHandler;
 
 const KEY: &str = "msy_simulator_test_key_123456";
@@ -31,20 +29,7 @@ fn fast() -> SimConfig {
 }
 
 fn client(sim: &Simulator, key: &str, attempts: u32) -> Client {
-    let config = ClientConfig {
-        base_url: sim.base_url().into(),
-        api_key: Some(key.into()),
-        retry: RetryPolicy {
-            max_attempts: attempts,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(5),
-        },
-    };
-    let live = LiveConfig {
-        requests_per_second: 10_000,
-        ..LiveConfig::default()
-    };
-    Client::new(config, Arc::new(LiveTransport::new(live).unwrap())).unwrap()
+    crate::test_support::live_client(sim.base_url(), key, attempts)
 }
 
 /// A raw request, for checking status codes, headers and bodies exactly.

@@ -259,7 +259,7 @@ async fn preflight_fails_when_the_public_url_reaches_something_else() {
 /// a simulator delivery travelling through the tunnel into a recording.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bore_tunnels_a_simulator_delivery_into_a_recording() {
-    use crate::meshy::{Client, ClientConfig, TaskType};
+    use crate::meshy::TaskType;
     use crate::recorder::Recorder;
     use crate::sim::{SimConfig, Simulator};
     use tokio::io::AsyncBufReadExt;
@@ -317,15 +317,7 @@ async fn bore_tunnels_a_simulator_delivery_into_a_recording() {
     .unwrap();
     let recorder = Recorder::recording(Arc::clone(&receiver), tunnel.public_url(), dir.path())
         .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
-    let client = Client::new(
-        ClientConfig {
-            base_url: sim.base_url().into(),
-            api_key: Some("msy_bore_test_key_1234".into()),
-            ..ClientConfig::default()
-        },
-        Arc::new(crate::transport::LiveTransport::new(Default::default()).unwrap()),
-    )
-    .unwrap();
+    let client = crate::test_support::live_client(sim.base_url(), "msy_bore_test_key_1234", 1);
     let callback = recorder.callback_url("otter", "text3d");
     assert!(callback.starts_with(tunnel.public_url()));
     let body = serde_json::json!({"mode": "preview", "prompt": "otter", "callback_url": callback});
