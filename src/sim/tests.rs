@@ -32,6 +32,12 @@ fn client(sim: &Simulator, key: &str, attempts: u32) -> Client {
     crate::test_support::live_client(sim.base_url(), key, attempts)
 }
 
+/// Creates a text-to-3D preview task and returns its id.
+async fn create_preview(client: &Client, prompt: &str) -> String {
+    let body = json!({"mode": "preview", "prompt": prompt});
+    client.create_task(TaskType::Text3d, &body).await.unwrap()
+}
+
 /// A raw request, for checking status codes, headers and bodies exactly.
 async fn raw(
     method: &str,
@@ -230,10 +236,7 @@ async fn deliveries_answered_500_are_retried_until_accepted() {
     })
     .await
     .unwrap();
-    let id = client(&sim, KEY, 1)
-        .create_task(TaskType::Text3d, &json!({"mode": "preview", "prompt": "o"}))
-        .await
-        .unwrap();
+    let id = create_preview(&client(&sim, KEY, 1), "o").await;
     let seen = receiver.wait_until(WAIT, |r| r.len() >= 9).await;
     let bodies: Vec<Value> = seen
         .iter()
@@ -461,20 +464,8 @@ async fn restricted_key_list_refuses_other_keys_but_not_test_mode() {
 async fn test_mode_key_returns_one_fixed_sample_and_spends_nothing() {
     let sim = Simulator::start(fast()).await.unwrap();
     let client = client(&sim, TEST_MODE_API_KEY, 1);
-    let a = client
-        .create_task(
-            TaskType::Text3d,
-            &json!({"mode": "preview", "prompt": "otter"}),
-        )
-        .await
-        .unwrap();
-    let b = client
-        .create_task(
-            TaskType::Text3d,
-            &json!({"mode": "preview", "prompt": "beaver"}),
-        )
-        .await
-        .unwrap();
+    let a = create_preview(&client, "otter").await;
+    let b = create_preview(&client, "beaver").await;
     assert_eq!(a, b);
     let task = client.get_task(TaskType::Text3d, &a).await.unwrap();
     assert_eq!(task.status, TaskStatus::Succeeded);
@@ -516,15 +507,7 @@ async fn rules_give_failed_canceled_duplicated_and_reordered_outcomes() {
         "echo otter",
         "shuffled otter",
     ] {
-        ids.push(
-            client
-                .create_task(
-                    TaskType::Text3d,
-                    &json!({"mode": "preview", "prompt": prompt}),
-                )
-                .await
-                .unwrap(),
-        );
+        ids.push(create_preview(&client, prompt).await);
     }
     let seen = receiver
         .wait_until(WAIT, |r| {
@@ -574,15 +557,7 @@ async fn stream_list_and_delete_work_like_the_api() {
     let client = client(&sim, KEY, 1);
     let mut ids = Vec::new();
     for prompt in ["first", "second", "third"] {
-        ids.push(
-            client
-                .create_task(
-                    TaskType::Text3d,
-                    &json!({"mode": "preview", "prompt": prompt}),
-                )
-                .await
-                .unwrap(),
-        );
+        ids.push(create_preview(&client, prompt).await);
     }
     let events = client.stream_task(TaskType::Text3d, &ids[0]).await.unwrap();
     let last = events.last().unwrap();
@@ -673,15 +648,7 @@ async fn a_thousand_tasks_in_flight_all_complete_and_every_delivery_arrives() {
     let client = client(&sim, KEY, 3);
     let creates = (0..TASKS).map(|i| {
         let client = client.clone();
-        async move {
-            client
-                .create_task(
-                    TaskType::Text3d,
-                    &json!({"mode": "preview", "prompt": format!("otter {i}")}),
-                )
-                .await
-                .unwrap()
-        }
+        async move { create_preview(&client, &format!("otter {i}")).await }
     });
     let ids = futures_util::future::join_all(creates).await;
     let seen = receiver
@@ -713,13 +680,7 @@ async fn a_thousand_tasks_in_flight_all_complete_and_every_delivery_arrives() {
 async fn assets_are_served_without_authorization_once_the_task_succeeds() {
     let sim = Simulator::start(fast()).await.unwrap();
     let client = client(&sim, KEY, 1);
-    let id = client
-        .create_task(
-            TaskType::Text3d,
-            &json!({"mode": "preview", "prompt": "otter"}),
-        )
-        .await
-        .unwrap();
+    let id = create_preview(&client, "otter").await;
     let events = client.stream_task(TaskType::Text3d, &id).await.unwrap();
     let task = events.last().unwrap();
     let http = reqwest::Client::new();
