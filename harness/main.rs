@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     let mut trials = suite.trials();
     trials.push(custom::otter_pipeline_in_rust(&suite));
     let conclusion = libtest_mimic::run(&args, trials);
-    // Not `conclusion.exit()`: the receiver, tunnel and simulator must be stopped first.
-    suite.finish();
-    conclusion.exit_code()
+    // Not `conclusion.exit()`: the receiver, tunnel and simulator must be stopped first;
+    // `finish` returns 130 after Ctrl-C.
+    suite.finish(&conclusion)
 }

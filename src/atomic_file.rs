@@ -16,6 +16,13 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_with(path, |file| file.write_all(bytes))
 }
 
+/// Moves the finished file `from` over `to` in one step (same directory, so the
+/// rename is atomic), flushing `from` first: a reader sees the old file or the new.
+pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
+    File::open(from)?.sync_all()?;
+    fs::rename(from, to)
+}
+
 /// Like [`write`] but without flushing to disk first: still atomic for readers and
 /// crashes of this process, not for power loss. For throwaway directories (a trial's
 /// temporary repository), where a flush per write would dominate the run time.

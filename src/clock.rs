@@ -23,6 +23,45 @@ pub fn rfc3339(time: SystemTime) -> String {
     )
 }
 
+/// Milliseconds since the epoch of an RFC 3339 UTC time as [`rfc3339`] writes it
+/// (`2026-11-28T15:19:25.123Z`; the fraction is optional). `None` for anything else.
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (date.next()??, date.next()??, date.next()??);
+    let (clock, millis) = match time.split_once('.') {
+        Some((clock, fraction)) => {
+            let digits: String = fraction.chars().chain("000".chars()).take(3).collect();
+            (clock, digits.parse::<i64>().ok()?)
+        }
+        None => (time, 0),
+    };
+    let mut clock = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + millis)
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -49,5 +88,27 @@ mod tests {
         assert_eq!(rfc3339(at(0, 0)), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
         assert_eq!(rfc3339(at(1_763_500_000, 123)), "2025-11-18T21:06:40.123Z");
+    }
+
+    #[test]
+    fn parses_what_it_writes_and_nothing_else() {
+        assert_eq!(
+            parse_rfc3339_ms("2025-11-18T21:06:40.123Z"),
+            Some(1_763_500_000_123)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2000-02-29T00:00:00Z"),
+            Some(951_782_400_000)
+        );
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
+        for bad in [
+            "",
+            "2025-11-18",
+            "2025-13-01T00:00:00Z",
+            "2025-11-18T21:06:40+01:00",
+            "x-y-zT1:2:3Z",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
     }
 }

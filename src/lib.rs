@@ -42,6 +42,7 @@
 //! - [`sim`]: the Meshy simulator.
 //! - [`suite`]: the scenario suite the `scenarios` test target runs.
 //! - [`cli`]: argument parsing of the `mesh-toolkit` binary.
+//! - [`workdir`]: where the toolkit keeps its own files (`<target dir>/mesh-toolkit`).
 
 mod atomic_file;
 pub mod cassette;
@@ -59,6 +60,7 @@ mod test_support;
 pub mod transport;
 pub mod tunnel;
 pub mod webhooks;
+pub mod workdir;
 
 pub use clock::{now_rfc3339, rfc3339};
 pub use digest::sha256_hex;

@@ -13,8 +13,27 @@ pub struct Cassette {
     pub interactions: Vec<Interaction>,
     /// What the cassette was recorded against (`simulator`); VCR.py ignores the field.
     pub recorded_against: Option<String>,
-    /// The recording run failed: `once` records this cassette again.
+    /// The recording run failed or is still going: `once` resumes or records this
+    /// cassette again.
     pub incomplete: bool,
+    /// Requests that may have spent credits and have no answer on file yet: written
+    /// before a create call is sent, replaced by its interaction once it is answered.
+    /// A top-level key VCR.py ignores, so it still loads the file.
+    pub pending: Vec<Intent>,
+}
+
+/// A request sent (or about to be sent) whose answer is not on file: the journal's
+/// record that Meshy may have created, and charged for, a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub method: String,
+    pub uri: String,
+    /// The request body as sent (scrubbed), usually JSON.
+    pub body: String,
+    /// When it was sent, RFC 3339 UTC.
+    pub recorded_at: String,
+    /// What came back instead of an answer (`502 Bad Gateway`, `timed out`), once known.
+    pub outcome: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,10 +126,17 @@ impl Cassette {
         let incomplete = root
             .get("incomplete")
             .is_some_and(|n| matches!(n, Node::Scalar(s) if s.value == "true"));
+        let pending = match root.get("pending") {
+            Some(Node::Seq(items, _)) => items.iter().map(intent).collect::<Result<_, _>>()?,
+            Some(node) if node.is_null() => Vec::new(),
+            Some(other) => return Err(at(other, "'pending' must be a list".into())),
+            None => Vec::new(),
+        };
         Ok(Cassette {
             interactions,
             recorded_against,
             incomplete,
+            pending,
         })
     }
 
@@ -132,6 +158,12 @@ impl Cassette {
         out.push('\n');
         for interaction in &self.interactions {
             write_interaction(&mut out, interaction);
+        }
+        if !self.pending.is_empty() {
+            out.push_str("pending:\n");
+            for intent in &self.pending {
+                write_intent(&mut out, intent);
+            }
         }
         if let Some(against) = &self.recorded_against {
             let _ = writeln!(out, "recorded_against: {}", yaml::quote(against));
@@ -158,6 +190,16 @@ fn write_interaction(out: &mut String, interaction: &Interaction) {
     out.push_str("    status:\n");
     let _ = writeln!(out, "      code: {}", response.status);
     let _ = writeln!(out, "      message: {}", yaml::quote(&response.message));
+}
+
+fn write_intent(out: &mut String, intent: &Intent) {
+    let _ = writeln!(out, "- body: {}", yaml::quote(&intent.body));
+    let _ = writeln!(out, "  method: {}", yaml::quote(&intent.method));
+    if let Some(outcome) = &intent.outcome {
+        let _ = writeln!(out, "  outcome: {}", yaml::quote(outcome));
+    }
+    let _ = writeln!(out, "  recorded_at: {}", yaml::quote(&intent.recorded_at));
+    let _ = writeln!(out, "  uri: {}", yaml::quote(&intent.uri));
 }
 
 fn write_body(out: &mut String, prefix: &str, body: &Body, block_indent: usize) {
@@ -198,6 +240,26 @@ fn interaction(node: &Node) -> Result<Interaction, FormatError> {
     Ok(Interaction {
         request: recorded_request(request)?,
         response: recorded_response(response)?,
+    })
+}
+
+fn intent(node: &Node) -> Result<Intent, FormatError> {
+    let field = |name: &str| -> Result<String, FormatError> {
+        let value = node
+            .get(name)
+            .ok_or_else(|| at(node, format!("pending request without '{name}'")))?;
+        Ok(scalar(value, name)?.to_owned())
+    };
+    let outcome = match node.get("outcome") {
+        Some(o) if !o.is_null() => Some(scalar(o, "outcome")?.to_owned()),
+        _ => None,
+    };
+    Ok(Intent {
+        method: field("method")?.to_ascii_uppercase(),
+        uri: field("uri")?,
+        body: field("body")?,
+        recorded_at: field("recorded_at")?,
+        outcome,
     })
 }
 
@@ -328,7 +390,37 @@ mod tests {
             }],
             recorded_against: Some("simulator".into()),
             incomplete: true,
+            pending: Vec::new(),
         }
+    }
+
+    #[test]
+    fn pending_intents_survive_a_round_trip_after_the_interactions() {
+        let mut cassette = sample();
+        cassette.pending.push(Intent {
+            method: "POST".into(),
+            uri: "https://api.meshy.ai/openapi/v2/text-to-3d".into(),
+            body: r#"{"mode":"preview","prompt":"Cute otter"}"#.into(),
+            recorded_at: "2026-12-01T14:00:00.000Z".into(),
+            outcome: Some("502 Bad Gateway".into()),
+        });
+        let text = cassette.to_yaml();
+        assert!(
+            text.contains(concat!(
+                "      message: Accepted\n",
+                "pending:\n",
+                "- body: \"{\\\"mode\\\":\\\"preview\\\",\\\"prompt\\\":\\\"Cute otter\\\"}\"\n",
+                "  method: POST\n",
+                "  outcome: \"502 Bad Gateway\"\n",
+                "  recorded_at: \"2026-12-01T14:00:00.000Z\"\n",
+                "  uri: \"https://api.meshy.ai/openapi/v2/text-to-3d\"\n",
+                "recorded_against: simulator\n"
+            )),
+            "{text}"
+        );
+        let mut expected = cassette.clone();
+        expected.interactions[0].response.headers.sort();
+        assert_eq!(Cassette::parse(&text).unwrap(), expected);
     }
 
     #[test]

@@ -35,7 +35,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-pub use format::{Body, Cassette, FormatError, Interaction, RecordedRequest, RecordedResponse};
+pub use format::{
+    Body, Cassette, FormatError, Intent, Interaction, RecordedRequest, RecordedResponse,
+};
 pub use matching::{MatchRules, Matcher};
 pub use scrub::Scrub;
 pub use transport::{CassetteOptions, CassetteTransport, Finished};
@@ -135,6 +137,15 @@ pub enum CassetteError {
     Write {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error(
+        "{request} was answered ({answer}) but the cassette could not be written: {source}; keep this answer: \
+         if it names a task, that task exists and was paid for"
+    )]
+    JournalWrite {
+        request: String,
+        answer: String,
+        source: Box<CassetteError>,
     },
     #[error("no cassette '{}' to replay {request} from (record mode {mode}); record it with `{command}`", path.display())]
     NoCassette {

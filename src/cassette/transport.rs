@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::format::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
+use super::format::{Body, Cassette, Intent, Interaction, RecordedRequest, RecordedResponse};
 use super::matching::{Index, Lookup, MatchRules, RequestShape};
 use super::{CassetteError, Miss, RecordMode, Scrub};
 use crate::atomic_file;
@@ -24,6 +24,12 @@ pub struct CassetteOptions {
     pub recorded_against: Option<String>,
     /// The command that re-records this cassette, quoted in errors.
     pub rerecord_command: String,
+    /// Keep the file as a journal while recording: rewritten atomically after every
+    /// recorded interaction and marked `incomplete: true` until `finish(true)`, with an
+    /// [`Intent`] written before every POST is sent and replaced by its answer. A
+    /// crash at any instant leaves every request that may have spent credits on disk.
+    /// Default: off (the file is written once, by `finish`).
+    pub journal: bool,
 }
 
 impl CassetteOptions {
@@ -35,6 +41,7 @@ impl CassetteOptions {
             scrub: Scrub::default(),
             recorded_against: None,
             rerecord_command: "cargo test -- --record-mode=new_episodes".into(),
+            journal: false,
         }
     }
 }
@@ -73,6 +80,9 @@ struct State {
     existed: bool,
     index: Index,
     recorded: Vec<Interaction>,
+    /// Unanswered POSTs (journal mode), each with a key for finding it again.
+    pending: Vec<(u64, Intent)>,
+    next_intent: u64,
     replayed: usize,
     finished: bool,
 }
@@ -98,7 +108,12 @@ impl CassetteTransport {
             options.mode,
             RecordMode::None | RecordMode::NewEpisodes | RecordMode::All
         ) || strategy == Strategy::Replay;
-        let loaded = loaded.filter(|_| keep_old).unwrap_or_default();
+        let mut loaded = loaded.filter(|_| keep_old).unwrap_or_default();
+        let pending: Vec<(u64, Intent)> = std::mem::take(&mut loaded.pending)
+            .into_iter()
+            .zip(0..)
+            .map(|(intent, key)| (key, intent))
+            .collect();
         let index = Index::new(
             loaded.interactions.iter().map(|i| &i.request),
             &options.rules,
@@ -111,6 +126,8 @@ impl CassetteTransport {
                 existed,
                 index,
                 recorded: Vec::new(),
+                next_intent: pending.len() as u64,
+                pending,
                 replayed: 0,
                 finished: false,
             }),
@@ -129,6 +146,7 @@ impl CassetteTransport {
 
     /// Writes what was recorded, if anything: `complete = false` marks the file
     /// incomplete, so `once` records it again next time. Replay writes nothing.
+    /// A cassette with unanswered POSTs is never marked complete.
     pub fn finish(&self, complete: bool) -> Result<Finished, CassetteError> {
         let mut state = self.lock();
         state.finished = true;
@@ -137,6 +155,7 @@ impl CassetteTransport {
         let must_write = state.strategy != Strategy::Replay
             && (recorded > 0
                 || !complete
+                || !state.pending.is_empty()
                 || self.options.mode == RecordMode::Rewrite
                 || (state.existed && state.loaded.incomplete));
         if !must_write {
@@ -147,14 +166,27 @@ impl CassetteTransport {
                 replayed,
             });
         }
+        let interactions = self.persist(&state, complete)?;
+        Ok(Finished {
+            written: Some(self.options.path.clone()),
+            interactions,
+            recorded,
+            replayed,
+        })
+    }
+
+    /// Writes the cassette as it stands: kept and new interactions, unanswered POSTs,
+    /// `incomplete` unless `complete` and nothing is pending. Returns the interaction count.
+    fn persist(&self, state: &State, complete: bool) -> Result<usize, CassetteError> {
         let cassette = Cassette {
-            interactions: self.merged(&state),
+            interactions: self.merged(state),
             recorded_against: self
                 .options
                 .recorded_against
                 .clone()
                 .or_else(|| state.loaded.recorded_against.clone()),
-            incomplete: !complete,
+            incomplete: !complete || !state.pending.is_empty(),
+            pending: state.pending.iter().map(|(_, i)| i.clone()).collect(),
         };
         let path = &self.options.path;
         atomic_file::write(path, cassette.to_yaml().as_bytes()).map_err(|source| {
@@ -163,12 +195,7 @@ impl CassetteTransport {
                 source,
             }
         })?;
-        Ok(Finished {
-            written: Some(path.clone()),
-            interactions: cassette.interactions.len(),
-            recorded,
-            replayed,
-        })
+        Ok(cassette.interactions.len())
     }
 
     /// The interactions to write: old ones the mode keeps, then the new ones.
@@ -234,14 +261,100 @@ impl CassetteTransport {
                 command: self.options.rerecord_command.clone(),
             })
         })?;
-        let response = live.send(request.clone()).await?;
+        if !self.options.journal {
+            let response = live.send(request.clone()).await?;
+            self.lock()
+                .recorded
+                .push(self.interaction(&request, &response));
+            return Ok(response);
+        }
+        // Journal: a POST may create (and charge for) a task, so the intent is on disk
+        // before the request leaves; if it cannot be written, nothing is sent.
+        let intent = (request.method == "POST").then(|| self.intend(&request, &uri));
+        let intent = intent.transpose().map_err(layer)?;
+        let result = live.send(request.clone()).await;
+        let mut state = self.lock();
+        let ambiguous = match &result {
+            Ok(response) if response.status < 500 => None,
+            Ok(response) => Some(format!(
+                "{} {}",
+                response.status,
+                reqwest::StatusCode::from_u16(response.status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("")
+            )),
+            Err(e) => Some(self.options.scrub.text(&e.to_string())),
+        };
+        match (intent, ambiguous) {
+            // No answer that proves the task was or was not created: keep the intent.
+            (Some(key), Some(outcome)) => {
+                if let Some((_, intent)) = state.pending.iter_mut().find(|(k, _)| *k == key) {
+                    intent.outcome = Some(outcome.trim().to_owned());
+                }
+            }
+            (intent, _) => {
+                state.pending.retain(|(k, _)| Some(*k) != intent);
+                match &result {
+                    Ok(response) => {
+                        let interaction = self.interaction(&request, response);
+                        state.recorded.push(interaction);
+                    }
+                    Err(_) => {
+                        // A GET that failed: nothing to record.
+                        return result;
+                    }
+                }
+            }
+        }
+        if let Err(error) = self.persist(&state, false) {
+            // The answer came, but could not be put on disk: say what it was, so a
+            // paid task's id is not lost with the error.
+            let answer = match &result {
+                Ok(response) => excerpt(&response.body, &self.options.scrub)
+                    .map(|b| format!("{} {b}", response.status))
+                    .unwrap_or_else(|| response.status.to_string()),
+                Err(e) => self.options.scrub.text(&e.to_string()),
+            };
+            return Err(layer(CassetteError::JournalWrite {
+                request: format!("{} {uri}", request.method),
+                answer,
+                source: Box::new(error),
+            }));
+        }
+        result
+    }
+
+    /// Records (and writes) the intent of a POST about to be sent; its key.
+    fn intend(&self, request: &HttpRequest, uri: &str) -> Result<u64, CassetteError> {
+        let mut state = self.lock();
+        let key = state.next_intent;
+        state.next_intent += 1;
+        let body = String::from_utf8_lossy(&request.body);
+        state.pending.push((
+            key,
+            Intent {
+                method: request.method.clone(),
+                uri: uri.to_owned(),
+                body: self.options.scrub.text(&body),
+                recorded_at: crate::clock::now_rfc3339(),
+                outcome: None,
+            },
+        ));
+        if let Err(error) = self.persist(&state, false) {
+            state.pending.retain(|(k, _)| *k != key);
+            return Err(error);
+        }
+        Ok(key)
+    }
+
+    fn interaction(&self, request: &HttpRequest, response: &HttpResponse) -> Interaction {
         let mut interaction = Interaction {
-            request: recorded_request(&request),
-            response: recorded_response(&response),
+            request: recorded_request(request),
+            response: recorded_response(response),
         };
         self.options.scrub.apply(&mut interaction);
-        self.lock().recorded.push(interaction);
-        Ok(response)
+        interaction
     }
 
     fn miss(
@@ -301,7 +414,7 @@ impl Drop for CassetteTransport {
     fn drop(&mut self) {
         let pending = {
             let state = self.lock();
-            !state.finished && !state.recorded.is_empty()
+            !state.finished && (!state.recorded.is_empty() || !state.pending.is_empty())
         };
         if pending && let Err(e) = self.finish(false) {
             eprintln!("mesh-toolkit: {e}");
@@ -412,6 +525,7 @@ fn layer(error: CassetteError) -> TransportError {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     const KEY: &str = "msy_cassette_test_key_987654";
@@ -720,6 +834,136 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    fn journal(dir: &Path, mode: RecordMode) -> CassetteOptions {
+        CassetteOptions {
+            journal: true,
+            ..options(dir, mode)
+        }
+    }
+
+    /// A live stand-in that reads the cassette file while each request is in flight,
+    /// then answers `status`.
+    fn peeking(path: PathBuf, status: u16, seen: Arc<Mutex<Vec<String>>>) -> Arc<dyn Transport> {
+        Arc::new(move |request: HttpRequest| {
+            seen.lock()
+                .unwrap()
+                .push(std::fs::read_to_string(&path).unwrap_or_default());
+            Ok(HttpResponse {
+                status: if request.method == "POST" {
+                    status
+                } else {
+                    200
+                },
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: br#"{"result":"task-1"}"#.to_vec(),
+                replayed: false,
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_journal_has_the_intent_on_disk_before_a_post_leaves_and_the_answer_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otter.yaml");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let cassette = CassetteTransport::open(
+            journal(dir.path(), RecordMode::Once),
+            Some(peeking(path.clone(), 202, Arc::clone(&seen))),
+        )
+        .unwrap();
+        cassette.send(post("otter")).await.unwrap();
+        let after_post = std::fs::read_to_string(&path).unwrap();
+        cassette.send(get("/t/1")).await.unwrap();
+        let after_get = Cassette::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        {
+            let seen = seen.lock().unwrap();
+            let during_post = Cassette::parse(&seen[0]).unwrap();
+            assert!(during_post.incomplete && during_post.interactions.is_empty());
+            assert_eq!(
+                during_post.pending.len(),
+                1,
+                "the intent is on disk while the POST is out"
+            );
+            assert_eq!(
+                during_post.pending[0].body,
+                r#"{"mode":"preview","prompt":"otter"}"#
+            );
+            assert!(!seen[0].contains(KEY), "no key in the journal");
+        }
+        let after_post = Cassette::parse(&after_post).unwrap();
+        assert!(
+            after_post.pending.is_empty(),
+            "the answer replaces the intent"
+        );
+        assert_eq!(after_post.interactions.len(), 1);
+        assert!(after_post.incomplete);
+        assert_eq!(
+            after_get.interactions.len(),
+            2,
+            "written after every interaction"
+        );
+        cassette.finish(true).unwrap();
+        let done = Cassette::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(!done.incomplete && done.pending.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_ambiguous_answer_keeps_the_intent_and_the_cassette_incomplete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otter.yaml");
+        let cassette = CassetteTransport::open(
+            journal(dir.path(), RecordMode::Once),
+            Some(peeking(path.clone(), 502, Arc::default())),
+        )
+        .unwrap();
+        assert_eq!(cassette.send(post("otter")).await.unwrap().status, 502);
+        cassette.finish(true).unwrap();
+        let written = Cassette::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(
+            written.interactions.is_empty(),
+            "a 502 proves nothing: no interaction"
+        );
+        assert_eq!(written.pending.len(), 1);
+        assert_eq!(
+            written.pending[0].outcome.as_deref(),
+            Some("502 Bad Gateway")
+        );
+        assert!(
+            written.incomplete,
+            "never complete while a create call is unaccounted for"
+        );
+    }
+
+    #[tokio::test]
+    async fn resuming_a_journal_replays_its_create_call_and_appends_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otter.yaml");
+        {
+            let first = CassetteTransport::open(
+                journal(dir.path(), RecordMode::Once),
+                Some(peeking(path.clone(), 202, Arc::default())),
+            )
+            .unwrap();
+            first.send(post("otter")).await.unwrap();
+            std::mem::forget(first); // killed: no finish, no Drop
+        }
+        let calls = Arc::new(AtomicUsize::new(0));
+        let resumed = CassetteTransport::open(
+            journal(dir.path(), RecordMode::NewEpisodes),
+            Some(live(Arc::clone(&calls))),
+        )
+        .unwrap();
+        let answer = resumed.send(post("otter")).await.unwrap();
+        assert!(answer.replayed, "the create call is not sent again");
+        assert_eq!(answer.body, br#"{"result":"task-1"}"#);
+        resumed.send(get("/t/1")).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "only the GET went live");
+        resumed.finish(true).unwrap();
+        let done = Cassette::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(done.interactions.len(), 2);
+        assert!(!done.incomplete);
     }
 
     #[test]

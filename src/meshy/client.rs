@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::retry::{RetryPolicy, jitter};
+use super::retry::{Attempt, Decision, RetryPolicy, jitter};
 use super::{Task, TaskType};
 use crate::transport::{
     HttpRequest, HttpResponse, LiveConfig, LiveTransport, Transport, TransportError,
@@ -113,6 +113,14 @@ pub enum ApiError {
         request: String,
         source: TransportError,
     },
+    /// A create call that may have reached Meshy and got no usable answer (5xx,
+    /// timeout, connection lost): it was not sent again, since Meshy may have created,
+    /// and charged for, the task.
+    #[error(
+        "{cause}; Meshy may have created (and charged for) the task, so the request was not sent again: \
+         look for it in the task list before sending it again"
+    )]
+    MaybeCreated { request: String, cause: String },
     #[error("{request}: could not read the response ({reason}); it starts with: {excerpt}")]
     Decode {
         request: String,
@@ -230,6 +238,16 @@ impl Client {
         Ok(self.get_task_traced(task_type, task_id).await?.0)
     }
 
+    /// `GET <collection>/{id}` as the API's JSON, every field as sent.
+    pub async fn get_task_raw(
+        &self,
+        task_type: TaskType,
+        task_id: &str,
+    ) -> Result<Value, ApiError> {
+        let path = format!("{}/{task_id}", task_type.collection());
+        self.call_json(self.api_request("GET", &path)).await
+    }
+
     /// Like [`Client::get_task`], also telling whether the answer was replayed.
     pub(crate) async fn get_task_traced(
         &self,
@@ -345,53 +363,63 @@ impl Client {
         })
     }
 
-    /// Sends `request`, retrying 429 and 5xx (and network failures of idempotent
-    /// requests) under the retry policy; any other status ≥ 400 is returned at once.
+    /// Sends `request` under the retry policy ([`RetryPolicy::decide`]): 429, 5xx and
+    /// network failures are tried again, except that a POST (it may create a task) is
+    /// never re-sent once it may have reached Meshy; that is
+    /// [`ApiError::MaybeCreated`]. Any other status ≥ 400 is returned at once.
     pub(crate) async fn call(&self, request: HttpRequest) -> Result<Answer, ApiError> {
         let label = request.label();
-        let idempotent = matches!(request.method.as_str(), "GET" | "HEAD" | "DELETE");
-        let max_attempts = self.retry.max_attempts.max(1);
+        let creates = request.method == "POST";
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let last = attempt >= max_attempts;
-            let response = match self.transport.send(request.clone()).await {
-                Ok(response) => response,
-                Err(source)
-                    if idempotent
-                        && !last
-                        && matches!(
-                            source,
-                            TransportError::Network { .. } | TransportError::Timeout { .. }
-                        ) =>
-                {
-                    tokio::time::sleep(self.retry.delay(attempt, None, jitter())).await;
-                    continue;
+            let (failure, decision, replayed) = match self.transport.send(request.clone()).await {
+                Ok(response) if response.status < 400 => {
+                    return Ok(Answer {
+                        body: response.body,
+                        replayed: response.replayed,
+                    });
                 }
-                Err(source) => {
+                Ok(response) => {
+                    let outcome = Attempt::Answered {
+                        status: response.status,
+                        retry_after: response.header("Retry-After"),
+                    };
+                    let decision = self.retry.decide(creates, attempt, outcome, jitter());
+                    let failure = self.status_error(label.clone(), &response, attempt);
+                    (failure, decision, response.replayed)
+                }
+                // A cassette's refusal is final: its message says what to do.
+                Err(source @ TransportError::Layer(_)) => {
                     return Err(ApiError::Transport {
                         request: label,
                         source,
                     });
                 }
-            };
-            if response.status < 400 {
-                return Ok(Answer {
-                    body: response.body,
-                    replayed: response.replayed,
-                });
-            }
-            let retryable = response.status == 429 || response.status >= 500;
-            if retryable && !last {
-                if !response.replayed {
-                    let delay = self
-                        .retry
-                        .delay(attempt, response.header("Retry-After"), jitter());
-                    tokio::time::sleep(delay).await;
+                Err(source) => {
+                    let outcome = match source {
+                        TransportError::Connect { .. } => Attempt::NotSent,
+                        _ => Attempt::Lost,
+                    };
+                    let decision = self.retry.decide(creates, attempt, outcome, jitter());
+                    let failure = ApiError::Transport {
+                        request: label.clone(),
+                        source,
+                    };
+                    (failure, decision, false)
                 }
-                continue;
+            };
+            match decision {
+                Decision::Retry(delay) if !replayed => tokio::time::sleep(delay).await,
+                Decision::Retry(_) => {}
+                Decision::Stop => return Err(failure),
+                Decision::MaybeApplied => {
+                    return Err(ApiError::MaybeCreated {
+                        request: label,
+                        cause: failure.to_string(),
+                    });
+                }
             }
-            return Err(self.status_error(label, &response, attempt));
         }
     }
 
@@ -521,6 +549,40 @@ mod tests {
                 .pop_front()
                 .expect("no more canned responses"))
         })
+    }
+
+    #[tokio::test]
+    async fn a_create_call_is_not_sent_again_after_a_5xx_but_is_after_a_429() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let answers = vec![
+            Canned::json(429, json!({"message": "NoMoreConcurrentTasks"})).response(false),
+            Canned::json(502, json!({"message": "Bad Gateway"})).response(false),
+            Canned::json(202, json!({"result": "second"})).response(false),
+        ];
+        let client = Client::new(
+            ClientConfig {
+                api_key: Some(KEY.into()),
+                retry: fast_retry(),
+                ..ClientConfig::default()
+            },
+            canned_transport(answers, Arc::clone(&calls)),
+        )
+        .unwrap();
+        let err = client
+            .create_task(
+                TaskType::Text3d,
+                &json!({"mode": "preview", "prompt": "otter"}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "429 retried, 502 not");
+        assert!(matches!(err, ApiError::MaybeCreated { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "POST https://api.meshy.ai/openapi/v2/text-to-3d: server error (502) after 2 attempts: Bad Gateway; \
+             Meshy may have created (and charged for) the task, so the request was not sent again: look for it in \
+             the task list before sending it again"
+        );
     }
 
     #[tokio::test]
@@ -753,7 +815,7 @@ mod tests {
         assert!(matches!(err, ApiError::Transport { .. }), "{err:?}");
         assert!(
             err.to_string().starts_with(&format!(
-                "GET http://127.0.0.1:{port}/openapi/v1/balance failed: "
+                "GET http://127.0.0.1:{port}/openapi/v1/balance failed before it was sent (cannot connect): "
             )),
             "{err}"
         );

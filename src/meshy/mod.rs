@@ -2,6 +2,7 @@
 //! service that submits, fetches and polls tasks.
 
 mod client;
+pub mod pricing;
 mod request;
 mod retry;
 mod service;
@@ -14,7 +15,7 @@ pub use request::{
     Animation, Image3d, MAX_PROMPT_CHARS, MultiImage3d, Params, PostProcess, Remesh, RequestError,
     Retexture, Rigging, TaskRequest, Text3dPreview, Text3dRefine, TextToImage, canonical_json,
 };
-pub use retry::RetryPolicy;
+pub use retry::{Attempt, Decision, RetryPolicy};
 pub use service::{PollOptions, ServiceError, Submission, TaskService};
 pub use task::{PrimaryArtifact, Task, TaskError, TaskStatus};
 pub use task_type::{TaskType, UnknownTaskType};

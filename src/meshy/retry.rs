@@ -5,7 +5,12 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
-/// How the client retries 429 and 5xx answers (other 4xx never retry).
+/// The one retry policy of the client: which failures are tried again, how often,
+/// and how long to wait. 429 and 5xx answers and network failures are retried, with
+/// one exception that protects credits: a request that may create a task (a POST) is
+/// never sent again once it may have reached Meshy (a 5xx, a timeout, a connection
+/// lost after sending), since Meshy may have created and charged for the task. A 429
+/// (the task was not created) and a failure to connect (nothing was sent) are safe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first one included. Default: 5.
@@ -26,15 +31,76 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What happened to one attempt, as far as retrying is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt<'a> {
+    /// The server answered with this status (and maybe `Retry-After`).
+    Answered {
+        status: u16,
+        retry_after: Option<&'a str>,
+    },
+    /// No connection was made: nothing was sent.
+    NotSent,
+    /// Sent, then no answer (timeout, connection reset).
+    Lost,
+}
+
+/// Whether to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Wait this long, then send again.
+    Retry(Duration),
+    /// Give up: the failure is final (or attempts are used up).
+    Stop,
+    /// Give up because the request may have taken effect: sending it again could
+    /// create (and pay for) a second task.
+    MaybeApplied,
+}
+
 impl RetryPolicy {
+    /// The decision after failed attempt number `attempt` (1-based). `creates` is true
+    /// for requests that may create a task (POST); `jitter` is a number in `[0, 1)`.
+    pub fn decide(
+        &self,
+        creates: bool,
+        attempt: u32,
+        outcome: Attempt<'_>,
+        jitter: f64,
+    ) -> Decision {
+        let retry_after = match outcome {
+            Attempt::Answered { status, .. } if status < 400 => return Decision::Stop,
+            Attempt::Answered {
+                status: 429,
+                retry_after,
+            } => retry_after,
+            Attempt::Answered { status, .. } if status >= 500 && creates => {
+                return Decision::MaybeApplied;
+            }
+            Attempt::Answered {
+                status,
+                retry_after,
+            } if status >= 500 => retry_after,
+            Attempt::Answered { .. } => return Decision::Stop,
+            Attempt::NotSent => None,
+            Attempt::Lost if creates => return Decision::MaybeApplied,
+            Attempt::Lost => None,
+        };
+        if attempt >= self.max_attempts.max(1) {
+            return Decision::Stop;
+        }
+        Decision::Retry(self.delay(attempt, retry_after, jitter))
+    }
+
     /// The wait after failed attempt number `attempt` (1-based). `Retry-After` in
     /// seconds wins when present; otherwise exponential backoff with "equal jitter"
     /// (a random point in the upper half), so many clients do not retry in lockstep.
     /// `jitter` is a number in `[0, 1)`.
     pub fn delay(&self, attempt: u32, retry_after: Option<&str>, jitter: f64) -> Duration {
         let seconds = retry_after.and_then(|v| v.trim().parse::<f64>().ok());
+        // Checked: a server's `Retry-After: 1e20` must not panic; waits are capped.
         if let Some(seconds) = seconds.filter(|s| s.is_finite() && *s >= 0.0) {
-            return Duration::from_secs_f64(seconds);
+            let wait = Duration::try_from_secs_f64(seconds).unwrap_or(MAX_RETRY_AFTER);
+            return wait.min(MAX_RETRY_AFTER);
         }
         let doublings = attempt.saturating_sub(1).min(30);
         let backoff = self
@@ -44,6 +110,9 @@ impl RetryPolicy {
         backoff.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 }
+
+/// The longest `Retry-After` honoured; a server asking for more gets this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// A random number in `[0, 1)`. `RandomState` is seeded randomly per instance, which
 /// is all the randomness backoff jitter needs, without a dependency.
@@ -87,6 +156,56 @@ mod tests {
             p.delay(1, Some("Wed, 21 Oct 2015 07:28:00 GMT"), 0.0),
             Duration::from_millis(50)
         );
+    }
+
+    #[test]
+    fn a_create_is_never_sent_again_once_it_may_have_reached_meshy() {
+        let p = policy();
+        let answered = |status| Attempt::Answered {
+            status,
+            retry_after: None,
+        };
+        assert_eq!(
+            p.decide(true, 1, answered(502), 0.0),
+            Decision::MaybeApplied
+        );
+        assert_eq!(
+            p.decide(true, 1, answered(500), 0.0),
+            Decision::MaybeApplied
+        );
+        assert_eq!(
+            p.decide(true, 1, Attempt::Lost, 0.0),
+            Decision::MaybeApplied
+        );
+        // Safe: not created (429), or never sent.
+        assert_eq!(
+            p.decide(true, 1, answered(429), 0.0),
+            Decision::Retry(Duration::from_millis(50))
+        );
+        assert_eq!(
+            p.decide(true, 2, Attempt::NotSent, 0.0),
+            Decision::Retry(Duration::from_millis(100))
+        );
+        // Reads retry 5xx and lost answers; other 4xx are final for everyone.
+        assert_eq!(
+            p.decide(false, 1, answered(502), 0.0),
+            Decision::Retry(Duration::from_millis(50))
+        );
+        assert_eq!(
+            p.decide(false, 1, Attempt::Lost, 0.0),
+            Decision::Retry(Duration::from_millis(50))
+        );
+        assert_eq!(p.decide(false, 1, answered(400), 0.0), Decision::Stop);
+        assert_eq!(p.decide(true, 1, answered(402), 0.0), Decision::Stop);
+        assert_eq!(p.decide(false, 5, answered(503), 0.0), Decision::Stop);
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_capped_not_a_panic() {
+        let p = policy();
+        assert_eq!(p.delay(1, Some("1e20"), 0.0), MAX_RETRY_AFTER);
+        assert_eq!(p.delay(1, Some("inf"), 0.0), Duration::from_millis(50));
+        assert_eq!(p.delay(1, Some("-3"), 0.0), Duration::from_millis(50));
     }
 
     #[test]

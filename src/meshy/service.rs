@@ -63,6 +63,15 @@ pub enum ServiceError {
     #[error(transparent)]
     Repository(#[from] RepositoryError),
     #[error(
+        "{task_type} task '{task_id}' was created, but the repository could not record it: {source}; \
+         the task exists: use its id instead of submitting again"
+    )]
+    Unrecorded {
+        task_id: String,
+        task_type: TaskType,
+        source: RepositoryError,
+    },
+    #[error(
         "{task_type} task '{task_id}' was still {last_status} after {waited_secs} s of polling; \
          raise the poll timeout or check the task in the Meshy dashboard"
     )]
@@ -118,14 +127,21 @@ impl TaskService {
         }
         let task_id = self.client.create_task(task_type, &body).await?;
         let spec_hash = request.spec_hash();
-        self.repository.record_submission(
-            species,
-            &spec_hash,
-            task_type,
-            &recorded,
-            &task_id,
-            request.input_task_ids(),
-        )?;
+        // The task exists (and is paid for) from here on: an error must carry its id.
+        self.repository
+            .record_submission(
+                species,
+                &spec_hash,
+                task_type,
+                &recorded,
+                &task_id,
+                request.input_task_ids(),
+            )
+            .map_err(|source| ServiceError::Unrecorded {
+                task_id: task_id.clone(),
+                task_type,
+                source,
+            })?;
         Ok(Submission {
             task_id,
             species: species.to_owned(),

@@ -52,6 +52,23 @@ impl TaskType {
         }
     }
 
+    /// The task type a create call is for: its path (`/openapi/v2/text-to-3d`, any
+    /// host before it) and, for text-to-3d, the body's `mode`.
+    pub fn of_create(path: &str, body: &serde_json::Value) -> Option<TaskType> {
+        let path = path.trim_end_matches('/');
+        let mut matching = TaskType::ALL
+            .into_iter()
+            .filter(|t| path.ends_with(t.collection()));
+        let first = matching.next()?;
+        if first.collection() != TaskType::Text3d.collection() {
+            return Some(first);
+        }
+        match body.get("mode").and_then(serde_json::Value::as_str) {
+            Some("refine") => Some(TaskType::Text3dRefine),
+            _ => Some(TaskType::Text3d),
+        }
+    }
+
     /// The API collection path: create is `POST <collection>`, get is
     /// `GET <collection>/{id}`.
     pub fn collection(self) -> &'static str {

@@ -23,6 +23,7 @@
 mod store;
 #[cfg(test)]
 mod tests;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -185,6 +186,21 @@ impl Receiver {
     /// before the claim count too.
     pub fn claim(&self, claim: Claim) -> watch::Receiver<Progress> {
         self.store.claim(claim)
+    }
+
+    /// The claiming trial passed: the task's recording loses its `incomplete` mark.
+    pub fn complete(&self, task_id: &str) -> Result<PathBuf, String> {
+        self.store.complete(task_id)
+    }
+
+    /// Completes a task's recording with the API's terminal task object, marked
+    /// `payload_source: "api"`, when its terminal webhook never came.
+    pub fn accept_api_payload(
+        &self,
+        task_id: &str,
+        payload: serde_json::Value,
+    ) -> Result<PathBuf, String> {
+        self.store.accept_api_payload(task_id, payload)
     }
 
     pub fn stats(&self) -> ReceiverStats {
@@ -402,7 +418,7 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// 32 hex characters from the OS's random source.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 16];
     let read = std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));

@@ -3,7 +3,10 @@
 //!
 //! Deliveries for tasks nobody claimed yet are kept in memory (deliveries may beat
 //! the submit response), so a later claim loses nothing; they are written only once
-//! claimed — or always, for the standalone receiver. Each task has its own write
+//! claimed — or always, for the standalone receiver. A claimed task's recording is a
+//! journal: rewritten after every delivery and marked `incomplete` until its trial
+//! calls [`Store::complete`]; a claim picks up the deliveries an earlier, interrupted
+//! run wrote to the same file, so a resumed task loses none. Each task has its own write
 //! lock, so files of different tasks are written in parallel while the last write
 //! of a task always carries its latest state.
 
@@ -41,6 +44,8 @@ pub struct Progress {
     pub accepted_at: Option<Instant>,
     /// The recording file, once written.
     pub file: Option<PathBuf>,
+    /// Whether a write that includes the terminal delivery has reached the disk.
+    pub terminal_written: bool,
     /// Why the recording could not be written, if it could not.
     pub write_error: Option<String>,
 }
@@ -88,6 +93,11 @@ struct SlotState {
     route: Option<(String, String)>,
     deliveries: Vec<Delivery>,
     terminal: Option<usize>,
+    /// The trial that claimed the task passed: the recording is no longer incomplete.
+    complete: bool,
+    /// The terminal task object from the API, standing in for a terminal webhook
+    /// that never came (`--accept-api-payload`).
+    api_payload: Option<Value>,
 }
 
 /// Credentials, and `host` (this run's tunnel or port: it would make every re-record
@@ -126,18 +136,80 @@ impl Store {
 
     /// Claims a task for a waiting trial and returns a receiver of its progress.
     /// Deliveries that arrived before the claim count, and are written if terminal.
+    /// Deliveries an earlier run wrote to the claim's recording come first.
     pub fn claim(&self, claim: Claim) -> watch::Receiver<Progress> {
         let slot = self.slot(&claim.task_id);
+        let earlier = recording_path(
+            &self.config.dir,
+            &claim.species,
+            &claim.task_type,
+            &claim.task_id,
+        );
+        let earlier = Recording::read(&earlier, "")
+            .ok()
+            .filter(|r| r.task_id == claim.task_id);
         let write_now = {
             let mut state = lock(&slot.state);
+            let first = state.claim.is_none();
             state.claim = Some(claim);
-            state.terminal.is_some()
+            if first && let Some(earlier) = earlier {
+                let mut deliveries = earlier.deliveries;
+                deliveries.append(&mut state.deliveries);
+                state.deliveries = deliveries;
+                state.terminal = state
+                    .deliveries
+                    .iter()
+                    .position(|d| status_of(&d.payload).is_terminal());
+                if earlier.payload_source.as_deref() == Some("api") {
+                    state.api_payload = Some(earlier.payload);
+                }
+                let terminal = state.terminal.map(|i| state.deliveries[i].payload.clone());
+                let last = state.deliveries.last().map(|d| d.payload.clone());
+                slot.progress.send_modify(|p| {
+                    p.deliveries = state.deliveries.len();
+                    p.status = last.as_ref().map(status_of);
+                    p.progress = last
+                        .as_ref()
+                        .and_then(|l| l.get("progress"))
+                        .and_then(Value::as_u64);
+                    p.terminal = terminal;
+                });
+            }
+            !state.deliveries.is_empty()
         };
         let receiver = slot.progress.subscribe();
         if write_now {
             self.write(&slot);
         }
         receiver
+    }
+
+    /// The trial that claimed `task_id` passed: its recording is written once more,
+    /// without `incomplete`. The file, or why it could not be written.
+    pub fn complete(&self, task_id: &str) -> Result<PathBuf, String> {
+        let slot = self.slot(task_id);
+        lock(&slot.state).complete = true;
+        self.write_checked(&slot)
+    }
+
+    /// No terminal webhook came, and the run accepts the API's task object instead:
+    /// the recording's payload becomes `payload`, marked `payload_source: "api"`.
+    pub fn accept_api_payload(&self, task_id: &str, payload: Value) -> Result<PathBuf, String> {
+        let slot = self.slot(task_id);
+        lock(&slot.state).api_payload = Some(payload);
+        self.write_checked(&slot)
+    }
+
+    fn write_checked(&self, slot: &Slot) -> Result<PathBuf, String> {
+        match self.write(slot) {
+            Some(path) => Ok(path),
+            None => Err(slot
+                .progress
+                .borrow()
+                .write_error
+                .clone()
+                .unwrap_or_else(|| "the task has no deliveries or claim to record".into())),
+        }
     }
 
     /// Tasks that received deliveries but were never claimed, with their counts.
@@ -196,7 +268,7 @@ impl Store {
             });
             state.claim.is_some()
         };
-        let wanted = self.config.record_all || (claimed && lock(&slot.state).terminal.is_some());
+        let wanted = self.config.record_all || claimed;
         let file = if wanted { self.write(&slot) } else { None };
         Accepted {
             task_id,
@@ -210,13 +282,17 @@ impl Store {
     /// Writes the task's recording from its latest state.
     fn write(&self, slot: &Slot) -> Option<PathBuf> {
         let _writing = lock(&slot.file);
-        let (path, recording) = {
+        let (path, recording, has_terminal) = {
             let state = lock(&slot.state);
-            self.recording(&state)?
+            let (path, recording) = self.recording(&state)?;
+            (path, recording, state.terminal.is_some())
         };
         let result = recording.save(&path);
         slot.progress.send_modify(|p| match &result {
-            Ok(()) => p.file = Some(path.clone()),
+            Ok(()) => {
+                p.file = Some(path.clone());
+                p.terminal_written |= has_terminal;
+            }
             Err(e) => p.write_error = Some(e.to_string()),
         });
         if let Err(RecordingError::Write { path, source }) = &result {
@@ -230,9 +306,20 @@ impl Store {
 
     /// The file and content for a task's current state.
     fn recording(&self, state: &SlotState) -> Option<(PathBuf, Recording)> {
-        let shown = state.terminal.or(state.deliveries.len().checked_sub(1))?;
-        let main = &state.deliveries[shown];
-        let task_id = main.payload.get("id").and_then(Value::as_str)?.to_owned();
+        if state.deliveries.is_empty() && state.api_payload.is_none() {
+            return None;
+        }
+        let shown = state.terminal.or(state.deliveries.len().checked_sub(1));
+        let task_id = match (shown, &state.api_payload, &state.claim) {
+            (_, _, Some(claim)) => claim.task_id.clone(),
+            (Some(i), _, None) => state.deliveries[i]
+                .payload
+                .get("id")
+                .and_then(Value::as_str)?
+                .to_owned(),
+            (None, Some(api), None) => api.get("id").and_then(Value::as_str)?.to_owned(),
+            (None, None, None) => return None,
+        };
         let (species, task_type, scenario) = match (&state.claim, &state.route) {
             (Some(claim), _) => (
                 claim.species.clone(),
@@ -251,15 +338,35 @@ impl Store {
             recording_path(&self.config.dir, &species, &task_type, &task_id)
         };
         let deliveries: Vec<Delivery> = state.deliveries.iter().map(|d| self.scrubbed(d)).collect();
-        let main = &deliveries[shown];
+        // The API's task object stands in only where no terminal webhook came.
+        let from_api = state
+            .terminal
+            .is_none()
+            .then_some(())
+            .and(state.api_payload.as_ref());
+        let (received_at, headers, payload) = match (from_api, shown) {
+            (Some(api), _) => (
+                now_rfc3339(),
+                BTreeMap::new(),
+                scrub_value(api, &self.config.scrub),
+            ),
+            (None, Some(i)) => (
+                deliveries[i].received_at.clone(),
+                deliveries[i].headers.clone(),
+                deliveries[i].payload.clone(),
+            ),
+            (None, None) => return None,
+        };
         let recording = Recording {
+            incomplete: state.claim.is_some() && !state.complete,
             species,
             task_type,
             task_id,
             scenario,
-            received_at: main.received_at.clone(),
-            headers: main.headers.clone(),
-            payload: main.payload.clone(),
+            received_at,
+            headers,
+            payload,
+            payload_source: from_api.map(|_| "api".to_owned()),
             deliveries,
         };
         Some((path, recording))

@@ -191,7 +191,7 @@ async fn unclaimed_deliveries_get_200_and_are_not_written() {
 }
 
 #[tokio::test]
-async fn claimed_task_is_written_on_terminal_with_duplicates_and_late_deliveries_kept() {
+async fn claimed_task_is_journaled_after_every_delivery_and_complete_only_when_its_trial_passes() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = start(dir.path()).await;
     let mut progress = receiver.claim(Claim {
@@ -204,12 +204,24 @@ async fn claimed_task_is_written_on_terminal_with_duplicates_and_late_deliveries
     for (status, p) in [("PENDING", 0), ("IN_PROGRESS", 39), ("IN_PROGRESS", 39)] {
         assert_eq!(post(&hook, task("t1", status, p)).await, 200);
     }
+    let journal = Recording::read(&dir.path().join("otter_text3d_t1.json"), "cmd").unwrap();
     assert!(
-        files(dir.path()).is_empty(),
-        "nothing is written before the terminal delivery"
+        journal.incomplete,
+        "the file is a journal until the trial passes"
+    );
+    assert_eq!(
+        journal.deliveries.len(),
+        3,
+        "every delivery is on disk at once"
+    );
+    let err = Recording::load(&dir.path().join("otter_text3d_t1.json"), "cmd").unwrap_err();
+    assert!(
+        err.to_string().contains("is incomplete"),
+        "replay refuses a journal: {err}"
     );
     assert_eq!(post(&hook, task("t1", "SUCCEEDED", 100)).await, 200);
     assert_eq!(post(&hook, task("t1", "SUCCEEDED", 100)).await, 200);
+    receiver.complete("t1").unwrap();
     assert_eq!(post(&hook, task("t1", "IN_PROGRESS", 99)).await, 200);
     receiver.shutdown().await;
     progress.mark_changed();
@@ -258,12 +270,17 @@ async fn deliveries_that_beat_the_claim_are_not_lost() {
     }
     assert!(files(dir.path()).is_empty());
     let recorder = Recorder::recording(Arc::new(receiver), "http://127.0.0.1:1", dir.path())
+        .for_trial()
         .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
     let payload = recorder
         .payload("beaver_remesh", "beaver", "remesh", "early", WAIT)
         .await
         .unwrap();
     assert_eq!(payload["status"], "SUCCEEDED");
+    assert_eq!(
+        recorder.complete_claimed().unwrap(),
+        [dir.path().join("beaver_remesh_early.json")]
+    );
     let recording = Recording::load(&dir.path().join("beaver_remesh_early.json"), "cmd").unwrap();
     assert_eq!(recording.deliveries.len(), 3);
 }
@@ -306,7 +323,7 @@ async fn a_thousand_concurrent_deliveries_for_a_hundred_tasks_are_all_recorded()
     let written = files(dir.path());
     assert_eq!(written.len(), 100, "{written:?}");
     for i in 0..100 {
-        let recording = Recording::load(
+        let recording = Recording::read(
             &dir.path().join(format!("otter_text3d_task-{i}.json")),
             "cmd",
         )
@@ -334,6 +351,7 @@ async fn replaying_hands_back_the_recorded_payload_and_names_missing_files() {
     };
     let (recorded, _) = tokio::join!(waiting, deliver);
     let recorded = recorded.unwrap();
+    recorder.complete_claimed().unwrap();
 
     let replay = Recorder::replaying(dir.path());
     assert_eq!(
@@ -387,7 +405,7 @@ async fn a_silent_task_times_out_naming_scenario_task_and_what_to_check() {
     assert_eq!(
         err.to_string(),
         "scenario 'otter_text3d': no terminal webhook for task slow within 0 s (last status seen: IN_PROGRESS 66%, after 1 \
-         deliveries); check that the tunnel is up, that Meshy delivers to https://tunnel.example/webhook… (the dashboard \
+         deliveries); check that the tunnel is up, that Meshy delivers to https://tunnel.example/webhook?token=… (the dashboard \
          webhook URL, or the callback URL sent with the task), and that the URL carries this run's token"
     );
     let lines = lines.lock().unwrap();
@@ -434,6 +452,7 @@ async fn the_simulator_delivers_to_the_receiver_end_to_end() {
             .starts_with(&sim.assets_url()),
         "the trial sees live URLs"
     );
+    receiver.complete(&id).unwrap();
     let recording = Recording::load(
         &crate::webhooks::recording_path(dir.path(), "otter", "text3d", &id),
         "cmd",

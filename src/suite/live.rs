@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use super::settings::{Settings, Target};
 use crate::cassette::Scrub;
 use crate::meshy::{Client, ClientConfig, DEFAULT_BASE_URL};
 use crate::receiver::{Receiver, ReceiverConfig};
-use crate::recorder::Recorder;
+use crate::recorder::{Recorder, WaitPolicy};
 use crate::sim::{SimConfig, Simulator};
 use crate::transport::{LiveConfig, LiveTransport, Transport};
 use crate::tunnel::{self, Tunnel, TunnelOptions};
@@ -24,7 +26,8 @@ pub struct RunEnv {
     pub nextest: bool,
     /// `MESHY_SIM_TASK_SECONDS`: the simulator's task time (default 2).
     pub sim_task_seconds: Option<f64>,
-    pub stable_token: bool,
+    /// `MESHY_WEBHOOK_TOKEN`; without it, the project's token file is used.
+    pub webhook_token: Option<String>,
     pub ngrok_domain: bool,
     /// `MESHY_BASE_URL`: where `--target=meshy` records (default `https://api.meshy.ai`;
     /// e.g. a `mesh-toolkit sim` standing in for the real API).
@@ -41,7 +44,7 @@ impl RunEnv {
             nextest: set("NEXTEST").is_some(),
             base_url: set("MESHY_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
             sim_task_seconds: set("MESHY_SIM_TASK_SECONDS").and_then(|v| v.parse().ok()),
-            stable_token: set("MESHY_WEBHOOK_TOKEN").is_some(),
+            webhook_token: set("MESHY_WEBHOOK_TOKEN"),
             ngrok_domain: set("NGROK_DOMAIN").is_some(),
         }
     }
@@ -60,6 +63,15 @@ pub struct Live {
     pub api_key: String,
     /// What cassettes and recordings of this run must not contain, and the host rewrites.
     pub scrub: Scrub,
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a recording trial needs from the run's recording context.
@@ -100,7 +112,12 @@ pub fn guards(settings: &Settings, env: &RunEnv) -> Result<(), String> {
 impl Live {
     /// Starts everything a recording needs, in order: simulator, receiver, tunnel,
     /// preflight. Prints what a user must know (the dashboard URL, warnings).
-    pub async fn start(settings: &Settings, env: &RunEnv) -> Result<Live, String> {
+    /// Every wait of the run's recorder ends once `interrupt` turns true.
+    pub async fn start(
+        settings: &Settings,
+        env: &RunEnv,
+        interrupt: watch::Receiver<bool>,
+    ) -> Result<Live, String> {
         guards(settings, env)?;
         // The client-side limit protects a real account; the simulator has none.
         let requests_per_second = match settings.target {
@@ -115,9 +132,10 @@ impl Live {
             Arc::new(LiveTransport::new(live).map_err(|e| e.to_string())?);
         let (sim, base_url, api_key) = match settings.target {
             Target::Sim => {
-                let task_time = std::time::Duration::from_secs_f64(
-                    env.sim_task_seconds.unwrap_or(2.0).max(0.0),
-                );
+                // Checked: an outside value (`inf`, `1e300`) must not panic.
+                let seconds = env.sim_task_seconds.unwrap_or(2.0).clamp(0.0, 86_400.0);
+                let task_time = std::time::Duration::try_from_secs_f64(seconds)
+                    .map_err(|e| format!("MESHY_SIM_TASK_SECONDS: {e}"))?;
                 let sim = Simulator::start(SimConfig {
                     task_time,
                     ..SimConfig::unlimited()
@@ -143,8 +161,21 @@ impl Live {
                 .host(format!("{base_url}/assets"), "https://assets.meshy.ai")
                 .host(base_url.clone(), DEFAULT_BASE_URL);
         }
+        let token = match &env.webhook_token {
+            Some(token) => token.clone(),
+            None => {
+                let path = crate::receiver::token::path();
+                crate::receiver::token::load_or_create(&path).map_err(|e| {
+                    format!(
+                        "cannot keep the project's webhook token in '{}': {e}; set MESHY_WEBHOOK_TOKEN instead",
+                        path.display()
+                    )
+                })?
+            }
+        };
         let mut config = ReceiverConfig::new(settings.cassettes_dir.join("webhooks"));
         config.port = settings.webhook_port;
+        config.token = Some(token);
         config.store.scrub = scrub.clone();
         let receiver = Receiver::start(config).await.map_err(|e| {
             format!(
@@ -167,26 +198,45 @@ impl Live {
             .await
             .map_err(|e| e.to_string())?;
         let receiver = Arc::new(receiver);
+        let status_client = Client::new(
+            ClientConfig {
+                base_url: base_url.clone(),
+                api_key: Some(api_key.clone()),
+                ..ClientConfig::default()
+            },
+            Arc::clone(&transport),
+        )
+        .map_err(|e| e.to_string())?;
         let recorder = Recorder::recording(
             Arc::clone(&receiver),
             tunnel.public_url(),
             settings.cassettes_dir.join("webhooks"),
-        );
+        )
+        .with_status_checks(status_client)
+        .with_policy(WaitPolicy {
+            timeout: settings.webhook_timeout,
+            grace: settings.webhook_grace,
+            accept_api_payload: settings.accept_api_payload,
+        })
+        .with_interrupt(interrupt);
         if settings.target == Target::Meshy {
             if let Some(warning) = tunnel::https_warning(tunnel.public_url()) {
                 eprintln!("{warning}");
             }
-            let stable = env.stable_token && (settings.public_url.is_some() || env.ngrok_domain);
+            let stable = settings.public_url.is_some() || env.ngrok_domain;
             eprintln!(
                 "paste this webhook URL into the Meshy dashboard (API settings → Webhooks): {}\n  it {} between runs{}",
                 receiver.webhook_url(tunnel.public_url()),
                 if stable { "stays the same" } else { "changes" },
                 if stable {
-                    ""
+                    " (its token is kept in the project's target dir, or MESHY_WEBHOOK_TOKEN)"
                 } else {
-                    " (set MESHY_WEBHOOK_TOKEN and NGROK_DOMAIN or --public-url to keep it fixed)"
+                    " (the tunnel's URL is new each run: use NGROK_DOMAIN, a named tunnel or --public-url to keep it fixed)"
                 }
             );
+            if let Some(note) = url_changed(tunnel.public_url(), receiver.token()) {
+                eprintln!("{note}");
+            }
         }
         Ok(Live {
             sim,
@@ -198,6 +248,20 @@ impl Live {
             api_key,
             scrub,
         })
+    }
+
+    /// A client over the live transport: what it sends is never recorded (status
+    /// checks, reconciling a pending create call).
+    pub fn client(&self) -> Result<Client, String> {
+        Client::new(
+            ClientConfig {
+                base_url: self.base_url.clone(),
+                api_key: Some(self.api_key.clone()),
+                ..ClientConfig::default()
+            },
+            Arc::clone(&self.transport),
+        )
+        .map_err(|e| e.to_string())
     }
 
     pub fn recording(&self) -> Recording {
@@ -217,16 +281,7 @@ impl Live {
 
     /// The account balance (real API only), for the recording plan.
     pub async fn balance(&self) -> Option<u64> {
-        let config = ClientConfig {
-            base_url: self.base_url.clone(),
-            api_key: Some(self.api_key.clone()),
-            ..ClientConfig::default()
-        };
-        Client::new(config, Arc::clone(&self.transport))
-            .ok()?
-            .balance()
-            .await
-            .ok()
+        self.client().ok()?.balance().await.ok()
     }
 
     /// Stops the tunnel, the receiver (finishing its writes) and the simulator.
@@ -240,4 +295,40 @@ impl Live {
             sim.shutdown().await;
         }
     }
+}
+
+/// Compares this run's dashboard webhook URL with the last recording run's (kept in
+/// `<target dir>/mesh-toolkit/last-webhook-url` as the public URL and a fingerprint
+/// of the token, never the token) and remembers this one. A note when they differ:
+/// deliveries for tasks of the earlier run, resumed now, go where the dashboard says.
+fn url_changed(public_url: &str, token: &str) -> Option<String> {
+    let path = crate::workdir::dir().join("last-webhook-url");
+    let fingerprint: String = crate::sha256_hex(token.as_bytes())
+        .chars()
+        .take(12)
+        .collect();
+    let now = format!("{public_url} token:{fingerprint}\n");
+    let before = std::fs::read_to_string(&path).ok();
+    if let Err(e) = crate::atomic_file::write(&path, now.as_bytes()) {
+        eprintln!(
+            "mesh-toolkit: cannot remember the webhook URL in '{}': {e}",
+            path.display()
+        );
+    }
+    let before = before?;
+    if before == now {
+        return None;
+    }
+    let (old_url, old_token) = before
+        .trim()
+        .split_once(" token:")
+        .unwrap_or((before.trim(), ""));
+    let what = match (old_url == public_url, old_token == fingerprint) {
+        (false, _) => format!("the public URL changed from {old_url} to {public_url}"),
+        (true, _) => "its token changed".to_owned(),
+    };
+    Some(format!(
+        "note: the webhook URL differs from the last run's ({what}): update it in the Meshy dashboard before \
+         tasks are submitted, or their webhooks (and those of resumed tasks) go to the old URL"
+    ))
 }

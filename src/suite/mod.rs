@@ -15,13 +15,15 @@
 //!         }
 //!     };
 //!     let conclusion = libtest_mimic::run(&args, suite.trials());
-//!     suite.finish(); // stops the receiver, tunnel and simulator, prints the summary
-//!     conclusion.exit_code()
+//!     // Stops the receiver, tunnel and simulator, prints the summary; 130 after Ctrl-C.
+//!     suite.finish(&conclusion)
 //! }
 //! ```
 
+mod interrupt;
 mod live;
 mod report;
+mod resume;
 mod scenario;
 mod settings;
 mod trial;
@@ -30,19 +32,21 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
 
 pub use live::{RunEnv, guards};
+pub use resume::{Action, Disk, Reconciled, ResumeError};
 pub use scenario::{
     Delivery, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
 };
 pub use settings::{Settings, SettingsError, Target};
 pub use trial::{Produced, TrialContext, check_glb, is_recorded, recorded_task_id};
 
-use crate::cassette::{Cassette, RecordMode};
-use crate::meshy::TaskStatus;
+use crate::cassette::RecordMode;
+use crate::meshy::{TaskRequest, TaskStatus};
 use crate::sim::Rule;
 use crate::webhooks::recording_path;
+use interrupt::Interrupt;
 use live::{Live, Recording};
 use trial::ContextSpec;
 
@@ -57,6 +61,26 @@ pub struct Suite {
     live: Mutex<LiveState>,
     produced: Mutex<HashMap<String, Arc<Outcome>>>,
     recorded: Mutex<Vec<Produced>>,
+    /// Cassettes of recording trials that did not pass: what they hold may be running.
+    unfinished: Mutex<Vec<(String, PathBuf)>>,
+    interrupt: Interrupt,
+}
+
+/// What a trial's files say and what it does with them, decided once before it runs.
+struct Plan {
+    action: resume::Action,
+    /// The command that records this trial again, right for how it was recorded.
+    rerecord: String,
+}
+
+impl Plan {
+    /// Whether the trial sends anything live (records or resumes).
+    fn records(&self) -> bool {
+        matches!(
+            self.action,
+            resume::Action::Record { .. } | resume::Action::Resume { .. }
+        )
+    }
 }
 
 /// A scenario's outcome, computed once.
@@ -132,6 +156,8 @@ impl Suite {
             live: Mutex::new(LiveState::NotStarted),
             produced: Mutex::default(),
             recorded: Mutex::default(),
+            unfinished: Mutex::default(),
+            interrupt: Interrupt::new(),
         };
         Ok((Arc::new(suite), arguments))
     }
@@ -175,9 +201,11 @@ impl Suite {
         .with_kind("rust")
     }
 
-    /// Stops the recording context (tunnel, receiver, simulator) and prints the summary
-    /// of what was recorded. Call it after the last trial.
-    pub fn finish(&self) {
+    /// Stops the recording context (tunnel, receiver, simulator), prints the summary
+    /// of what was recorded (and, after Ctrl-C, which tasks are still running), and
+    /// returns the exit code: 130 when interrupted, else the trials'. Call it after
+    /// the last trial; return its code from `main` so every destructor runs.
+    pub fn finish(&self, conclusion: &Conclusion) -> std::process::ExitCode {
         let state = std::mem::replace(&mut *lock(&self.live), LiveState::Stopped);
         if let LiveState::Started(live) = state {
             self.runtime.block_on(live.stop());
@@ -185,6 +213,14 @@ impl Suite {
         if let Some(table) = report::summary(&lock(&self.recorded)) {
             eprint!("{table}");
         }
+        if self.interrupt.is_set() {
+            eprint!(
+                "{}",
+                report::running(&lock(&self.unfinished), &self.webhooks_dir())
+            );
+            return std::process::ExitCode::from(130);
+        }
+        conclusion.exit_code()
     }
 
     /// The scenario's outcome, computed once however many trials need it (a dependent
@@ -218,19 +254,18 @@ impl Suite {
         let request = scenario
             .request(input_task.as_deref())
             .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
-        let cassette = self.cassette_path(name);
-        let webhooks = self.webhooks_dir();
-        let recorded = is_recorded(&cassette, &webhooks, scenario, &request);
-        let records = self.records(recorded);
-        if records && scenario.delivery == Delivery::Webhook && !self.settings.record_webhooks {
+        let plan = self.plan(name, Some((scenario, &request)));
+        if plan.records()
+            && scenario.delivery == Delivery::Webhook
+            && !self.settings.record_webhooks
+        {
             return Err(format!(
                 "scenario '{name}' is to be recorded (record mode {}), and recording a webhook scenario needs \
                  --record-webhooks; record it with `{}`",
-                self.settings.record_mode,
-                self.rerecord_command(name, &cassette)
+                self.settings.record_mode, plan.rerecord
             ));
         }
-        let recording = if records { Some(self.live()?) } else { None };
+        let recording = self.prepare(name, &plan)?;
         if let (Some(_), Some(behaviour)) = (&recording, &scenario.simulator) {
             self.add_sim_rule(Rule {
                 prompt_contains: scenario.prompt.clone(),
@@ -238,19 +273,11 @@ impl Suite {
                 then: behaviour.clone(),
             });
         }
-        let ctx = self.context(name, records, recording)?;
+        let ctx = self.context(name, &plan, recording)?;
         let outcome = ctx.block_on(trial::run_scenario(&ctx, scenario, &request));
-        let written = ctx.finish(outcome.is_ok())?;
+        let written = self.conclude(name, &ctx, outcome.is_ok())?;
         let mut produced = outcome?;
         produced.files.extend(written);
-        if records && scenario.delivery == Delivery::Webhook {
-            produced.files.push(recording_path(
-                &webhooks,
-                &scenario.species,
-                scenario.task_type.as_str(),
-                &produced.task_id,
-            ));
-        }
         if produced.recorded {
             lock(&self.recorded).push(produced.clone());
         }
@@ -258,66 +285,153 @@ impl Suite {
     }
 
     fn run_custom(&self, name: &str, body: &CustomTrial) -> Result<(), String> {
-        let cassette = self.cassette_path(name);
-        let complete = std::fs::read_to_string(&cassette)
-            .ok()
-            .and_then(|t| Cassette::parse(&t).ok())
-            .is_some_and(|c| !c.incomplete);
-        let records = self.records(complete);
-        if records && !self.settings.record_webhooks {
+        let plan = self.plan(name, None);
+        if plan.records() && !self.settings.record_webhooks {
             return Err(format!(
                 "trial '{name}' has no complete recording; record it with `{}`",
-                self.rerecord_command(name, &cassette)
+                plan.rerecord
             ));
         }
-        let recording = if records { Some(self.live()?) } else { None };
-        let ctx = self.context(name, records, recording)?;
+        let recording = self.prepare(name, &plan)?;
+        let ctx = self.context(name, &plan, recording)?;
         let outcome = body(&ctx).map_err(|e| e.to_string());
-        let written = ctx.finish(outcome.is_ok())?;
-        if records && outcome.is_ok() {
-            let files = written.into_iter().collect();
+        let written = self.conclude(name, &ctx, outcome.is_ok())?;
+        if ctx.records && outcome.is_ok() {
             let produced = Produced {
                 scenario: name.to_owned(),
                 task_id: "-".into(),
                 status: TaskStatus::Succeeded,
                 duration: ctx.elapsed(),
                 recorded: true,
-                files,
+                files: written,
+                api_payload: ctx.recorder.claimed().iter().any(|c| c.from_api),
             };
             lock(&self.recorded).push(produced);
         }
         outcome
     }
 
-    /// Whether a scenario records, given whether its recordings are complete.
-    fn records(&self, recorded: bool) -> bool {
-        match self.settings.record_mode {
-            RecordMode::None => false,
-            RecordMode::Once | RecordMode::NewEpisodes => !recorded,
-            RecordMode::All | RecordMode::Rewrite => true,
+    /// What the trial's files say, and what the record mode makes of it
+    /// ([`resume::decide`]). `scenario` is `None` for a trial written in Rust.
+    fn plan(&self, name: &str, scenario: Option<(&Scenario, &TaskRequest)>) -> Plan {
+        let main = self.cassette_path(name);
+        let side = resume::side_path(&main);
+        let webhooks = self.webhooks_dir();
+        let disk = |path: &std::path::Path| {
+            let cassette = resume::load(path);
+            resume::inspect(cassette.as_ref(), scenario.map(|(_, r)| r), |task_id| {
+                scenario.is_none_or(|(s, _)| {
+                    s.delivery == Delivery::Polling
+                        || crate::webhooks::recording_done(&recording_path(
+                            &webhooks,
+                            &s.species,
+                            s.task_type.as_str(),
+                            task_id,
+                        ))
+                })
+            })
+        };
+        let (main_disk, side_disk) = (disk(&main), disk(&side));
+        let unfinished = matches!(main_disk, resume::Disk::Unfinished { .. })
+            || matches!(side_disk, resume::Disk::Unfinished { .. });
+        let against_sim = resume::load(&main)
+            .and_then(|c| c.recorded_against)
+            .map_or(self.settings.target == Target::Sim, |a| a == "simulator");
+        let rerecord = self.rerecord_command(name, unfinished, against_sim);
+        let resume_command = self.rerecord_command(name, true, against_sim);
+        let action = resume::decide(
+            self.settings.record_mode,
+            self.settings.target,
+            (&main, &main_disk),
+            (&side, &side_disk),
+            &resume_command,
+        );
+        Plan { action, rerecord }
+    }
+
+    /// Before a recording trial: the recording context, and every create call of the
+    /// cassette that may have reached Meshy reconciled, so nothing is bought twice.
+    fn prepare(&self, name: &str, plan: &Plan) -> Result<Option<Recording>, String> {
+        let path = match &plan.action {
+            resume::Action::Refuse(message) => return Err(message.clone()),
+            resume::Action::Replay => return Ok(None),
+            _ if self.interrupt.is_set() => {
+                return Err(format!(
+                    "trial '{name}' did not start: the run was interrupted"
+                ));
+            }
+            resume::Action::Record { .. } => return self.live().map(Some),
+            resume::Action::Resume { path } => path.clone(),
+        };
+        let recording = self.live()?;
+        if resume::load(&path).is_some_and(|c| !c.pending.is_empty()) {
+            let client = match &*lock(&self.live) {
+                LiveState::Started(live) => live.client()?,
+                _ => return Err("the recording context is not running".into()),
+            };
+            let reconciled = self.runtime.block_on(resume::reconcile_all(
+                &path,
+                &client,
+                Some(self.interrupt.receiver()),
+            ));
+            let outcomes = reconciled.map_err(|e| {
+                lock(&self.unfinished).push((name.to_owned(), path.clone()));
+                format!("trial '{name}': {e}")
+            })?;
+            for outcome in outcomes {
+                match outcome {
+                    resume::Reconciled::Adopted { task_id } => eprintln!(
+                        "{name}: the create call without an answer on file did create task {task_id}: adopted, \
+                         no new task"
+                    ),
+                    resume::Reconciled::NotCreated => eprintln!(
+                        "{name}: the create call without an answer on file created no task (the task list shows \
+                         none {} s later): sending it again",
+                        resume::LISTING_SETTLES.as_secs()
+                    ),
+                }
+            }
         }
+        Ok(Some(recording))
+    }
+
+    /// After a trial: on success its webhook recordings and cassette are marked
+    /// complete (a re-recording replaces the old cassette only now); on failure the
+    /// journal stays incomplete, for the next run to resume. The files written.
+    fn conclude(
+        &self,
+        name: &str,
+        ctx: &TrialContext,
+        passed: bool,
+    ) -> Result<Vec<PathBuf>, String> {
+        if ctx.records && !passed {
+            lock(&self.unfinished).push((name.to_owned(), ctx.cassette_path().to_owned()));
+        }
+        ctx.finish(passed)
     }
 
     fn context(
         &self,
         name: &str,
-        records: bool,
+        plan: &Plan,
         recording: Option<Recording>,
     ) -> Result<TrialContext, String> {
-        let cassette = self.cassette_path(name);
-        let mode = match self.settings.record_mode {
-            _ if !records => RecordMode::None,
-            // A scenario that records under `once` starts from a clean cassette.
-            RecordMode::Once => RecordMode::Rewrite,
-            mode => mode,
+        let main = self.cassette_path(name);
+        let (cassette, mode) = match &plan.action {
+            resume::Action::Record { path, mode } => (path.clone(), *mode),
+            // Create calls replay from the journal; the rest goes live and is appended.
+            resume::Action::Resume { path } => (path.clone(), RecordMode::NewEpisodes),
+            _ => (main.clone(), RecordMode::None),
         };
         let spec = ContextSpec {
             name: name.to_owned(),
-            rerecord: self.rerecord_command(name, &cassette),
+            rerecord: plan.rerecord.clone(),
+            replaces: (cassette != main).then_some(main),
             cassette,
             mode,
-            records,
+            records: plan.records(),
             timeout: self.settings.webhook_timeout,
+            interrupt: self.interrupt.receiver(),
         };
         TrialContext::new(
             spec,
@@ -332,19 +446,14 @@ impl Suite {
     fn live(&self) -> Result<Recording, String> {
         let mut state = lock(&self.live);
         if let LiveState::NotStarted = *state {
-            *state = match self
-                .runtime
-                .block_on(Live::start(&self.settings, &self.env))
-            {
+            *state = match self.runtime.block_on(Live::start(
+                &self.settings,
+                &self.env,
+                self.interrupt.receiver(),
+            )) {
                 Ok(live) => {
                     self.announce_plan(&live);
-                    self.runtime.spawn(async {
-                        if tokio::signal::ctrl_c().await.is_ok() {
-                            crate::tunnel::stop_all();
-                            eprintln!("interrupted: tunnel stopped; recordings in progress are left incomplete");
-                            std::process::exit(130);
-                        }
-                    });
+                    self.interrupt.watch_ctrl_c(self.runtime.handle());
                     LiveState::Started(Box::new(live))
                 }
                 Err(message) => LiveState::Failed(message),
@@ -371,11 +480,31 @@ impl Suite {
         if self.settings.target != Target::Meshy {
             return;
         }
-        let planned: Vec<&str> = self
+        let planned: Vec<String> = self
             .scenarios
             .values()
-            .filter(|s| self.records(self.recorded_task(s).is_some()))
-            .map(|s| s.name.as_str())
+            .filter_map(|s| {
+                // A dependent whose input is not recorded yet records too.
+                let input = match &s.input {
+                    Some(input) => match self
+                        .scenarios
+                        .get(input)
+                        .and_then(|i| self.recorded_task(i))
+                    {
+                        Some(task) => Some(task),
+                        None => return Some(s.name.clone()),
+                    },
+                    None => None,
+                };
+                let request = s.request(input.as_deref()).ok()?;
+                match self.plan(&s.name, Some((s, &request))).action {
+                    resume::Action::Record { .. } => Some(s.name.clone()),
+                    resume::Action::Resume { .. } => {
+                        Some(format!("{} (resumes its task: 0 credits)", s.name))
+                    }
+                    _ => None,
+                }
+            })
             .collect();
         let balance = self
             .runtime
@@ -400,8 +529,7 @@ impl Suite {
         if !is_recorded(&cassette, &self.webhooks_dir(), scenario, &request) {
             return None;
         }
-        let text = std::fs::read_to_string(cassette).ok()?;
-        recorded_task_id(&Cassette::parse(&text).ok()?, &request)
+        recorded_task_id(&resume::load(&cassette)?, &request)
     }
 
     fn cassette_path(&self, name: &str) -> PathBuf {
@@ -415,18 +543,13 @@ impl Suite {
         self.settings.cassettes_dir.join("webhooks")
     }
 
-    /// The command that re-records one scenario, against what its cassette was
-    /// recorded against (or this run's target).
-    fn rerecord_command(&self, name: &str, cassette: &std::path::Path) -> String {
-        let against_sim = std::fs::read_to_string(cassette)
-            .ok()
-            .and_then(|text| Cassette::parse(&text).ok())
-            .and_then(|c| c.recorded_against)
-            .map_or(self.settings.target == Target::Sim, |against| {
-                against == "simulator"
-            });
+    /// The command that records one trial again, against what its cassette was
+    /// recorded against: `once` for an unfinished recording (it resumes, paying
+    /// nothing twice), `rewrite` for a complete one.
+    fn rerecord_command(&self, name: &str, unfinished: bool, against_sim: bool) -> String {
+        let mode = if unfinished { "once" } else { "rewrite" };
         let mut command = format!(
-            "cargo test --test scenarios -- {name} --exact --record-webhooks --record-mode=rewrite"
+            "cargo test --test scenarios -- {name} --exact --record-webhooks --record-mode={mode}"
         );
         if against_sim {
             command.push_str(" --target=sim");

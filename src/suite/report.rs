@@ -3,7 +3,12 @@
 
 use std::fmt::Write as _;
 
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
 use super::trial::Produced;
+use crate::meshy::{TaskType, pricing};
 
 /// A table of the recorded scenarios, or `None` when nothing was recorded.
 pub fn summary(produced: &[Produced]) -> Option<String> {
@@ -19,6 +24,11 @@ pub fn summary(produced: &[Produced]) -> Option<String> {
         .unwrap_or(8)
         .max(8);
     let mut out = String::from("recorded:\n");
+    let from_api: Vec<&str> = rows
+        .iter()
+        .filter(|p| p.api_payload)
+        .map(|p| p.scenario.as_str())
+        .collect();
     let _ = writeln!(
         out,
         "  {:width$}  {:36}  {:9}  {:>8}  files written",
@@ -40,14 +50,83 @@ pub fn summary(produced: &[Produced]) -> Option<String> {
             }
         );
     }
+    if !from_api.is_empty() {
+        let _ = writeln!(
+            out,
+            "  terminal payload from the API, not a webhook (--accept-api-payload; payload_source: api): {}",
+            from_api.join(", ")
+        );
+    }
     Some(out)
+}
+
+/// After Ctrl-C: the tasks the unfinished trials created (their journals say so) that
+/// are not recorded to the end, and create calls that may have reached Meshy. A rerun
+/// resumes them without paying again.
+pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path) -> String {
+    let mut lines = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (scenario, path) in unfinished {
+        if !seen.insert((scenario.clone(), path.clone())) {
+            continue;
+        }
+        let Some(cassette) = super::resume::load(path) else {
+            continue;
+        };
+        for interaction in &cassette.interactions {
+            let request = &interaction.request;
+            if request.method != "POST" || !(200..300).contains(&interaction.response.status) {
+                continue;
+            }
+            let body: Value = request
+                .body
+                .as_ref()
+                .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
+                .unwrap_or(Value::Null);
+            let answer: Value =
+                serde_json::from_slice(interaction.response.body.as_bytes()).unwrap_or(Value::Null);
+            let (Some(task_type), Some(task_id)) = (
+                TaskType::of_create(crate::transport::url_path(&request.uri), &body),
+                answer.get("result").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            let done = std::fs::read_dir(webhooks_dir).ok().is_some_and(|entries| {
+                entries.filter_map(Result::ok).any(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.ends_with(&format!("_{task_id}.json"))
+                        && crate::webhooks::recording_done(&e.path())
+                })
+            });
+            if !done {
+                lines.push(format!(
+                    "  {scenario}  {task_id}  {}  {}",
+                    task_type.as_str(),
+                    pricing::credits_text(task_type)
+                ));
+            }
+        }
+        for intent in &cassette.pending {
+            lines.push(format!(
+                "  {scenario}  (no answer on file: {} sent at {})  may have created a task; the rerun asks the task list",
+                intent.uri, intent.recorded_at
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return "interrupted: no task of this run is left unfinished\n".into();
+    }
+    format!(
+        "interrupted: these tasks may still be running at Meshy; a rerun of the same command resumes them without \
+         paying again:\n{}\n",
+        lines.join("\n")
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::meshy::TaskStatus;
-    use std::path::PathBuf;
     use std::time::Duration;
 
     #[test]
@@ -59,6 +138,7 @@ mod tests {
             duration: Duration::from_millis(2150),
             recorded: true,
             files: vec![PathBuf::from("cassettes/http/otter_text3d.yaml")],
+            api_payload: false,
         };
         let table = summary(&[produced]).unwrap();
         assert!(table.contains("  otter_text3d  019a97e6-58dc-7430-85a1-9bf2d9e97430  SUCCEEDED      2.1s  cassettes/http/otter_text3d.yaml"), "{table}");

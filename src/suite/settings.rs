@@ -35,6 +35,13 @@ pub struct Settings {
     pub webhook_port: u16,
     /// `--webhook-timeout` / `MESHY_WEBHOOK_TIMEOUT` (seconds). Default: 300.
     pub webhook_timeout: Duration,
+    /// `--webhook-grace` / `MESHY_WEBHOOK_GRACE` (seconds): after the API shows a task
+    /// terminal, how long its terminal webhook may still take. Default: 60.
+    pub webhook_grace: Duration,
+    /// `--accept-api-payload` / `MESHY_ACCEPT_API_PAYLOAD=1`: when no terminal webhook
+    /// came within the grace, complete the recording with the API's task object
+    /// (marked `payload_source: "api"`). Default: off.
+    pub accept_api_payload: bool,
     /// `--scenarios` / `MESHY_SCENARIOS_DIR`. Default: `scenarios`.
     pub scenarios_dir: PathBuf,
     /// `--cassettes` / `MESHY_CASSETTES_DIR`. Default: `cassettes`.
@@ -47,7 +54,7 @@ pub struct Settings {
 pub struct SettingsError(pub String);
 
 /// The harness flags, with whether each takes a value.
-const HARNESS_FLAGS: [(&str, &str, bool); 9] = [
+const HARNESS_FLAGS: [(&str, &str, bool); 11] = [
     ("--record-webhooks", "MESHY_RECORD_WEBHOOKS", false),
     ("--record-mode", "MESHY_RECORD_MODE", true),
     ("--target", "MESHY_TARGET", true),
@@ -55,6 +62,8 @@ const HARNESS_FLAGS: [(&str, &str, bool); 9] = [
     ("--public-url", "MESHY_PUBLIC_URL", true),
     ("--webhook-port", "MESHY_WEBHOOK_PORT", true),
     ("--webhook-timeout", "MESHY_WEBHOOK_TIMEOUT", true),
+    ("--webhook-grace", "MESHY_WEBHOOK_GRACE", true),
+    ("--accept-api-payload", "MESHY_ACCEPT_API_PAYLOAD", false),
     ("--scenarios", "MESHY_SCENARIOS_DIR", true),
     ("--cassettes", "MESHY_CASSETTES_DIR", true),
 ];
@@ -146,15 +155,15 @@ impl Settings {
     }
 
     fn from_values(value: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let record_webhooks = match value("--record-webhooks").as_deref() {
-            None | Some("0" | "false") => false,
-            Some("1" | "true") => true,
-            Some(other) => {
-                return Err(SettingsError(format!(
-                    "MESHY_RECORD_WEBHOOKS must be 1 or 0, not '{other}'"
-                )));
-            }
+        let switch = |flag: &str, var: &str| match value(flag).as_deref() {
+            None | Some("0" | "false") => Ok(false),
+            Some("1" | "true") => Ok(true),
+            Some(other) => Err(SettingsError(format!(
+                "{var} must be 1 or 0, not '{other}'"
+            ))),
         };
+        let record_webhooks = switch("--record-webhooks", "MESHY_RECORD_WEBHOOKS")?;
+        let accept_api_payload = switch("--accept-api-payload", "MESHY_ACCEPT_API_PAYLOAD")?;
         let record_mode = match value("--record-mode") {
             Some(mode) => mode
                 .parse::<RecordMode>()
@@ -203,7 +212,17 @@ impl Settings {
             })?),
             None => Duration::from_secs(300),
         };
+        let webhook_grace = match value("--webhook-grace") {
+            Some(secs) => Duration::from_secs(secs.parse().map_err(|_| {
+                SettingsError(format!(
+                    "--webhook-grace: '{secs}' is not a whole number of seconds"
+                ))
+            })?),
+            None => Duration::from_secs(60),
+        };
         Ok(Settings {
+            webhook_grace,
+            accept_api_payload,
             record_webhooks,
             record_mode,
             target,
@@ -262,8 +281,30 @@ mod tests {
             (Target::Meshy, Provider::Ngrok)
         );
         assert_eq!(settings.webhook_timeout, Duration::from_secs(300));
+        assert_eq!(settings.webhook_grace, Duration::from_secs(60));
+        assert!(!settings.accept_api_payload);
         assert_eq!(settings.scenarios_dir, PathBuf::from("scenarios"));
         assert_eq!(libtest, ["scenarios"]);
+    }
+
+    #[test]
+    fn grace_and_api_payload_come_from_flags_or_the_environment() {
+        let (settings, _) = parse(&["--webhook-grace=5", "--accept-api-payload"], &[]).unwrap();
+        assert_eq!(settings.webhook_grace, Duration::from_secs(5));
+        assert!(settings.accept_api_payload);
+        let env = [
+            ("MESHY_WEBHOOK_GRACE", "7"),
+            ("MESHY_ACCEPT_API_PAYLOAD", "1"),
+        ];
+        let (settings, _) = parse(&[], &env).unwrap();
+        assert_eq!(settings.webhook_grace, Duration::from_secs(7));
+        assert!(settings.accept_api_payload);
+        assert_eq!(
+            parse(&[], &[("MESHY_ACCEPT_API_PAYLOAD", "yes")])
+                .unwrap_err()
+                .to_string(),
+            "MESHY_ACCEPT_API_PAYLOAD must be 1 or 0, not 'yes'"
+        );
     }
 
     #[test]

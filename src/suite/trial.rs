@@ -32,6 +32,8 @@ pub struct TrialContext {
     pub(crate) runtime: tokio::runtime::Handle,
     /// Recording against the simulator: tasks carry a per-task callback URL.
     sim_callbacks: bool,
+    replaces: Option<PathBuf>,
+    interrupt: tokio::sync::watch::Receiver<bool>,
     started: Instant,
     _repository: tempfile::TempDir,
 }
@@ -62,11 +64,16 @@ impl TrialContext {
 /// How to build a trial's context.
 pub(crate) struct ContextSpec {
     pub name: String,
+    /// The file the trial reads and (when it records) journals into.
     pub cassette: PathBuf,
+    /// The complete cassette a passing re-recording replaces (the journal is beside it).
+    pub replaces: Option<PathBuf>,
     pub mode: RecordMode,
     pub rerecord: String,
+    /// Whether the trial sends anything live; its cassette is then a journal.
     pub records: bool,
     pub timeout: Duration,
+    pub interrupt: tokio::sync::watch::Receiver<bool>,
 }
 
 impl TrialContext {
@@ -81,6 +88,7 @@ impl TrialContext {
             mode: spec.mode,
             rules: MatchRules::with_json_body(),
             rerecord_command: spec.rerecord.clone(),
+            journal: spec.records,
             ..CassetteOptions::new(&spec.cassette)
         };
         let sim_callbacks = live.as_ref().is_some_and(|l| l.against == "simulator");
@@ -92,7 +100,7 @@ impl TrialContext {
                     live.base_url,
                     live.api_key,
                     Some(live.transport),
-                    live.recorder,
+                    live.recorder.for_trial(),
                 )
             }
             None => {
@@ -130,18 +138,55 @@ impl TrialContext {
             cassette,
             runtime,
             sim_callbacks,
+            replaces: spec.replaces,
+            interrupt: spec.interrupt,
             started: Instant::now(),
             _repository: directory,
         })
     }
 
-    /// Writes what the cassette recorded (marked incomplete when the trial failed).
-    pub(crate) fn finish(&self, complete: bool) -> Result<Option<PathBuf>, String> {
-        self.cassette
-            .finish(complete)
-            .map(|f| f.written)
-            .map_err(|e| e.to_string())
+    /// Ends the trial's journals. Passed: the webhook recordings it waited for lose
+    /// their `incomplete` mark, then the cassette (the order matters: a complete
+    /// cassette implies complete recordings), then a re-recording replaces the old
+    /// cassette. Failed: everything stays on disk, marked incomplete. The files written.
+    pub(crate) fn finish(&self, passed: bool) -> Result<Vec<PathBuf>, String> {
+        let mut written = Vec::new();
+        if passed {
+            written = self.recorder.complete_claimed().map_err(|e| {
+                format!(
+                    "trial '{}': cannot mark its webhook recordings complete: {e}",
+                    self.name
+                )
+            })?;
+        }
+        let finished = self.cassette.finish(passed).map_err(|e| e.to_string())?;
+        if let Some(path) = finished.written {
+            match (&self.replaces, passed) {
+                (Some(main), true) => {
+                    crate::atomic_file::replace(&path, main).map_err(|e| {
+                        format!(
+                            "cannot replace cassette '{}' with its new recording '{}': {e}",
+                            main.display(),
+                            path.display()
+                        )
+                    })?;
+                    written.push(main.clone());
+                }
+                _ => written.push(path),
+            }
+        }
+        Ok(written)
     }
+
+    /// Whether the run was interrupted (Ctrl-C).
+    pub fn interrupted(&self) -> bool {
+        *self.interrupt.borrow()
+    }
+}
+
+/// Ends with `Err` once the run is interrupted; never otherwise.
+async fn interrupted(mut interrupt: tokio::sync::watch::Receiver<bool>) {
+    let _ = interrupt.wait_for(|stop| *stop).await;
 }
 
 /// Where trial repositories go: `TMPDIR` when set, else the RAM-backed `/dev/shm`
@@ -165,6 +210,8 @@ pub struct Produced {
     pub duration: Duration,
     pub recorded: bool,
     pub files: Vec<PathBuf>,
+    /// The terminal payload came from the API, not a webhook (`--accept-api-payload`).
+    pub api_payload: bool,
 }
 
 /// Runs one scenario in `ctx`: submit, terminal payload, handler, assertions.
@@ -183,6 +230,14 @@ pub async fn run_scenario(
         .submit_with_callback(&scenario.species, request, callback.as_deref())
         .await
         .map_err(|e| e.to_string())?;
+    // From here on the task exists: every error names it.
+    let task_error = |message: String| {
+        if message.contains(&submission.task_id) {
+            message
+        } else {
+            format!("task {}: {message}", submission.task_id)
+        }
+    };
     let (task, source) = match scenario.delivery {
         Delivery::Webhook => {
             let (species, task_type) = (&scenario.species, scenario.task_type.as_str());
@@ -199,8 +254,11 @@ pub async fn run_scenario(
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            let task: Task = serde_json::from_value(payload)
-                .map_err(|e| format!("the terminal webhook payload is not a task object: {e}"))?;
+            let task: Task = serde_json::from_value(payload).map_err(|e| {
+                task_error(format!(
+                    "the terminal webhook payload is not a task object: {e}"
+                ))
+            })?;
             (task, UpdateSource::Webhook)
         }
         Delivery::Polling => {
@@ -208,13 +266,18 @@ pub async fn run_scenario(
                 interval: Duration::from_secs(1),
                 timeout: ctx.timeout,
             };
-            (
-                ctx.service
-                    .poll(&submission, &options, |_| {})
-                    .await
-                    .map_err(|e| e.to_string())?,
-                UpdateSource::Poll,
-            )
+            let poll = ctx.service.poll(&submission, &options, |_| {});
+            let task = tokio::select! {
+                polled = poll => polled.map_err(|e| task_error(e.to_string()))?,
+                () = interrupted(ctx.interrupt.clone()) => {
+                    return Err(task_error(format!(
+                        "scenario '{}': interrupted while polling; what was recorded is on disk, and a rerun \
+                         resumes the task without paying again",
+                        scenario.name
+                    )));
+                }
+            };
+            (task, UpdateSource::Poll)
         }
     };
     if task.id != submission.task_id {
@@ -227,14 +290,15 @@ pub async fn run_scenario(
         .handler
         .handle(&task, source)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| task_error(e.to_string()))?;
     check(
         scenario,
         &task,
         &handled,
         source,
         ctx.handler.repository().root(),
-    )?;
+    )
+    .map_err(task_error)?;
     Ok(Produced {
         scenario: scenario.name.clone(),
         task_id: task.id.clone(),
@@ -242,6 +306,7 @@ pub async fn run_scenario(
         duration: started.elapsed(),
         recorded: ctx.records,
         files: Vec::new(),
+        api_payload: ctx.recorder.claimed().iter().any(|c| c.from_api),
     })
 }
 
@@ -351,31 +416,22 @@ pub fn recorded_task_id(cassette: &Cassette, request: &TaskRequest) -> Option<St
 }
 
 /// Whether a scenario's recordings are all there: a complete cassette holding this
-/// request, and (for webhook delivery) the task's webhook recording.
+/// request, and (for webhook delivery) the task's complete webhook recording.
 pub fn is_recorded(
     cassette_path: &Path,
     webhooks_dir: &Path,
     scenario: &Scenario,
     request: &TaskRequest,
 ) -> bool {
-    let Ok(text) = std::fs::read_to_string(cassette_path) else {
-        return false;
-    };
-    let Ok(cassette) = Cassette::parse(&text) else {
-        return false;
-    };
-    if cassette.incomplete {
-        return false;
-    }
-    let Some(task_id) = recorded_task_id(&cassette, request) else {
-        return false;
-    };
-    scenario.delivery == Delivery::Polling
-        || recording_path(
-            webhooks_dir,
-            &scenario.species,
-            scenario.task_type.as_str(),
-            &task_id,
-        )
-        .is_file()
+    let cassette = super::resume::load(cassette_path);
+    let disk = super::resume::inspect(cassette.as_ref(), Some(request), |task_id| {
+        scenario.delivery == Delivery::Polling
+            || crate::webhooks::recording_done(&recording_path(
+                webhooks_dir,
+                &scenario.species,
+                scenario.task_type.as_str(),
+                task_id,
+            ))
+    });
+    disk == super::resume::Disk::Complete
 }

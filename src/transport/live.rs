@@ -54,7 +54,12 @@ impl LiveTransport {
     async fn send_now(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let label = request.label();
         let network_error = |e: reqwest::Error| {
-            if e.is_timeout() {
+            if e.is_connect() {
+                TransportError::Connect {
+                    request: label.clone(),
+                    message: error_chain(&e),
+                }
+            } else if e.is_timeout() {
                 TransportError::Timeout {
                     request: label.clone(),
                     seconds: self.timeout.as_secs(),

@@ -138,6 +138,10 @@ impl fmt::Debug for HttpResponse {
 pub enum TransportError {
     #[error("{request} failed: {message}")]
     Network { request: String, message: String },
+    /// The connection could not be made: the request never left, so it is safe to
+    /// send again whatever it does.
+    #[error("{request} failed before it was sent (cannot connect): {message}")]
+    Connect { request: String, message: String },
     #[error("{request} timed out after {seconds} s")]
     Timeout { request: String, seconds: u64 },
     /// A layer above the network (a cassette) refused or could not serve the request;

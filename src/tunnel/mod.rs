@@ -109,7 +109,7 @@ impl TunnelOptions {
         TunnelOptions {
             provider,
             port,
-            log_dir: PathBuf::from("target/mesh-toolkit"),
+            log_dir: crate::workdir::dir(),
             start_timeout: Duration::from_secs(30),
             search_path: None,
             env: Vec::new(),

@@ -6,5 +6,7 @@ mod recording;
 mod redeliver;
 
 pub use handler::{Handled, HandlerError, WebhookHandler};
-pub use recording::{Delivery, Recording, RecordingError, recording_path, status_of};
+pub use recording::{
+    Delivery, Recording, RecordingError, recording_done, recording_path, status_of,
+};
 pub use redeliver::{Redelivered, redeliver};

@@ -14,6 +14,10 @@ use crate::meshy::{TaskStatus, TaskType};
 /// One webhook recording file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recording {
+    /// Still being recorded, or its trial did not pass: replay refuses it and a
+    /// recording run resumes it. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
     pub species: String,
     pub task_type: String,
     pub task_id: String,
@@ -26,6 +30,10 @@ pub struct Recording {
     pub headers: BTreeMap<String, String>,
     /// The terminal task object (the latest delivery while the task is unfinished).
     pub payload: Value,
+    /// `api` when `payload` is the task object fetched from the API because no
+    /// terminal webhook arrived (`--accept-api-payload`); absent for a webhook's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_source: Option<String>,
     /// Every delivery in arrival order, duplicates and late ones included.
     pub deliveries: Vec<Delivery>,
 }
@@ -44,6 +52,11 @@ pub struct Delivery {
 pub enum RecordingError {
     #[error("no webhook recording '{}'; record it with `{command}`", path.display())]
     Missing { path: PathBuf, command: String },
+    #[error(
+        "webhook recording '{}' is incomplete: its recording was interrupted or its trial failed; resume it with `{command}`",
+        path.display()
+    )]
+    Incomplete { path: PathBuf, command: String },
     #[error("error reading webhook recording '{}': {source}", path.display())]
     Read {
         path: PathBuf,
@@ -83,11 +96,23 @@ pub fn status_of(payload: &Value) -> TaskStatus {
     )
 }
 
+/// Whether the recording at `path` is complete: it exists, is not marked
+/// incomplete, and holds a terminal payload.
+pub fn recording_done(path: &Path) -> bool {
+    Recording::read(path, "").is_ok_and(|r| !r.incomplete && r.is_terminal())
+}
+
 impl Recording {
     /// Loads and validates a recording: its task id, its payload's id, and a terminal
     /// payload status. `command` is the re-record command quoted in errors.
     pub fn load(path: &Path, command: &str) -> Result<Recording, RecordingError> {
         let recording = Recording::read(path, command)?;
+        if recording.incomplete {
+            return Err(RecordingError::Incomplete {
+                path: path.to_owned(),
+                command: command.to_owned(),
+            });
+        }
         let invalid = |message: String| RecordingError::Invalid {
             path: path.to_owned(),
             line: 1,
@@ -167,6 +192,8 @@ mod tests {
     fn recording(status: &str) -> Recording {
         let payload = json!({"id": "019a97e6", "status": status, "progress": 100});
         Recording {
+            incomplete: false,
+            payload_source: None,
             species: "otter".into(),
             task_type: "text3d".into(),
             task_id: "019a97e6".into(),
@@ -228,5 +255,24 @@ mod tests {
         recording("IN_PROGRESS").save(&path).unwrap();
         let err = Recording::load(&path, "cmd").unwrap_err().to_string();
         assert!(err.contains("status IN_PROGRESS is not terminal"), "{err}");
+        let mut unfinished = recording("SUCCEEDED");
+        unfinished.incomplete = true;
+        unfinished.save(&path).unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .starts_with("{\n  \"incomplete\": true,\n  \"species\""),
+        );
+        let err = Recording::load(&path, "cargo test -- otter_text3d --record-mode=once")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "webhook recording '{}' is incomplete: its recording was interrupted or its trial failed; \
+                 resume it with `cargo test -- otter_text3d --record-mode=once`",
+                path.display()
+            )
+        );
     }
 }

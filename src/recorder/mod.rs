@@ -1,9 +1,11 @@
 //! The recorder: what a trial calls to get a task's terminal webhook payload.
 //!
 //! Recording, it claims the task at the [`Receiver`] and waits — woken by the
-//! receiver itself, no polling — reporting progress on stderr as deliveries arrive
-//! and at least every 30 s, until the terminal delivery is written to
-//! `cassettes/webhooks/`. Replaying, it loads that file and hands back the same payload.
+//! receiver itself — reporting progress on stderr as deliveries arrive and at least
+//! every 30 s, until the terminal delivery is written to `cassettes/webhooks/`. With
+//! a client ([`Recorder::with_status_checks`]) it also asks the API how the task is
+//! doing, so a webhook that never comes is diagnosed within the grace ([`WaitPolicy`],
+//! in `wait.rs`). Replaying, it loads that file and hands back the same payload.
 //!
 //! ```no_run
 //! # async fn example(receiver: std::sync::Arc<mesh_toolkit::receiver::Receiver>) -> Result<(), Box<dyn std::error::Error>> {
@@ -16,15 +18,19 @@
 //! # Ok(()) }
 //! ```
 
+mod wait;
+
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::watch;
 
-use crate::meshy::TaskStatus;
+use crate::meshy::{Client, TaskStatus};
 use crate::receiver::{Claim, Progress, Receiver};
 use crate::webhooks::{Recording, RecordingError, recording_path};
+pub use wait::WaitPolicy;
 
 /// Where progress lines go. Default: stderr.
 pub type Reporter = Arc<dyn Fn(&str) + Send + Sync>;
@@ -38,6 +44,20 @@ pub struct Recorder {
     command: String,
     progress_every: Duration,
     report: Reporter,
+    /// Used for `grace` and `accept_api_payload`; the timeout comes with each call.
+    policy: WaitPolicy,
+    /// Ends every wait when it turns true (Ctrl-C).
+    interrupt: Option<watch::Receiver<bool>>,
+    /// The tasks this recorder (one trial's, after [`Recorder::for_trial`]) waited for.
+    claimed: Arc<Mutex<Vec<Claimed>>>,
+}
+
+/// A task a trial waited for, and how its wait ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub task_id: String,
+    /// The terminal payload came from the API (`--accept-api-payload`), not a webhook.
+    pub from_api: bool,
 }
 
 #[derive(Clone)]
@@ -45,6 +65,8 @@ enum Mode {
     Recording {
         receiver: Arc<Receiver>,
         public_url: String,
+        /// Asks the API for a task's state while waiting (never through a cassette).
+        api: Option<Client>,
     },
     Replaying,
 }
@@ -64,6 +86,23 @@ pub enum RecorderError {
         seen: String,
         url: String,
     },
+    #[error(
+        "scenario '{scenario}': task {task_id} {what}; check that the Meshy dashboard webhook is {url} (the URL \
+         printed at the start of this run) and enabled, then rerun: the rerun resumes this task without paying \
+         again (add --accept-api-payload to complete the recording from the API's task object)"
+    )]
+    NoWebhook {
+        scenario: String,
+        task_id: String,
+        /// `ended SUCCEEDED per the API (3 s ago), but no terminal webhook arrived within 60 s (…)`.
+        what: String,
+        url: String,
+    },
+    #[error(
+        "scenario '{scenario}': interrupted while waiting for task {task_id}; what was recorded is on disk, and \
+         a rerun resumes the task without paying again"
+    )]
+    Interrupted { scenario: String, task_id: String },
     #[error(
         "scenario '{scenario}': the terminal webhook of task {task_id} arrived but could not be written: {message}"
     )]
@@ -102,6 +141,7 @@ impl Recorder {
             Mode::Recording {
                 receiver,
                 public_url,
+                api: None,
             },
             dir.into(),
         )
@@ -119,7 +159,59 @@ impl Recorder {
             command: "cargo test --test scenarios -- {scenario} --exact --record-webhooks".into(),
             progress_every: Duration::from_secs(30),
             report: Arc::new(|line: &str| eprintln!("{line}")),
+            policy: WaitPolicy::default(),
+            interrupt: None,
+            claimed: Arc::default(),
         }
+    }
+
+    /// While waiting, ask the API for the task's state through `client` (over the live
+    /// transport: these checks are not recorded), at once and then periodically.
+    pub fn with_status_checks(mut self, client: Client) -> Recorder {
+        if let Mode::Recording { api, .. } = &mut self.mode {
+            *api = Some(client);
+        }
+        self
+    }
+
+    /// The grace and `accept_api_payload` of [`WaitPolicy`] (its timeout is ignored:
+    /// each [`Recorder::payload`] call brings its own). Default: 60 s, off.
+    pub fn with_policy(mut self, policy: WaitPolicy) -> Recorder {
+        self.policy = policy;
+        self
+    }
+
+    /// Every wait ends with [`RecorderError::Interrupted`] once `interrupt` is true.
+    pub fn with_interrupt(mut self, interrupt: watch::Receiver<bool>) -> Recorder {
+        self.interrupt = Some(interrupt);
+        self
+    }
+
+    /// A clone that keeps its own list of [`Recorder::claimed`] tasks (one per trial).
+    pub fn for_trial(&self) -> Recorder {
+        let mut recorder = self.clone();
+        recorder.claimed = Arc::default();
+        recorder
+    }
+
+    /// The tasks waited for through this recorder (see [`Recorder::for_trial`]).
+    pub fn claimed(&self) -> Vec<Claimed> {
+        self.claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Marks the recordings of every claimed task complete (the trial passed). The
+    /// files written.
+    pub fn complete_claimed(&self) -> Result<Vec<PathBuf>, String> {
+        let Mode::Recording { receiver, .. } = &self.mode else {
+            return Ok(Vec::new());
+        };
+        self.claimed()
+            .iter()
+            .map(|c| receiver.complete(&c.task_id))
+            .collect()
     }
 
     /// The command quoted in errors that a re-record fixes; `{scenario}` is replaced.
@@ -146,6 +238,7 @@ impl Recorder {
             Mode::Recording {
                 receiver,
                 public_url,
+                ..
             } => receiver.callback_url(public_url, species, task_type),
             Mode::Replaying => {
                 format!("http://127.0.0.1/webhook/{species}/{task_type}?token=replay")
@@ -159,6 +252,7 @@ impl Recorder {
             Mode::Recording {
                 receiver,
                 public_url,
+                ..
             } => Some(receiver.webhook_url(public_url)),
             Mode::Replaying => None,
         }
@@ -173,6 +267,7 @@ impl Recorder {
     }
 
     /// The task's terminal task object: waited for (recording) or loaded (replaying).
+    /// Recording, `timeout` counts from the task's creation as the API reports it.
     pub async fn payload(
         &self,
         scenario: &str,
@@ -185,65 +280,35 @@ impl Recorder {
             Mode::Recording {
                 receiver,
                 public_url,
+                api,
             } => {
                 let progress = receiver.claim(claim(scenario, species, task_type, task_id));
-                let url = format!("{public_url}/webhook…");
-                self.wait(progress, scenario, task_id, timeout, &url).await
+                let wait = wait::Wait {
+                    scenario,
+                    task_type,
+                    task_id,
+                    policy: WaitPolicy {
+                        timeout,
+                        ..self.policy.clone()
+                    },
+                    url: format!("{public_url}/webhook?token=…"),
+                    receiver,
+                    api: api.as_ref(),
+                    interrupt: self.interrupt.clone(),
+                    report: &*self.report,
+                    progress_every: self.progress_every,
+                };
+                let ended = wait.run(progress).await?;
+                self.claimed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(Claimed {
+                        task_id: task_id.to_owned(),
+                        from_api: ended.from_api,
+                    });
+                Ok(ended.payload)
             }
             Mode::Replaying => self.load(scenario, species, task_type, task_id),
-        }
-    }
-
-    async fn wait(
-        &self,
-        mut progress: tokio::sync::watch::Receiver<Progress>,
-        scenario: &str,
-        task_id: &str,
-        timeout: Duration,
-        url: &str,
-    ) -> Result<Value, RecorderError> {
-        let started = Instant::now();
-        let mut reported = 0;
-        let mut last_report = started;
-        loop {
-            let now = progress.borrow_and_update().clone();
-            if now.deliveries > reported {
-                reported = now.deliveries;
-                last_report = Instant::now();
-                (self.report)(&progress_line(scenario, task_id, &now, started.elapsed()));
-            }
-            if let Some(message) = now.write_error {
-                return Err(RecorderError::WriteFailed {
-                    scenario: scenario.into(),
-                    task_id: task_id.into(),
-                    message,
-                });
-            }
-            if let (Some(terminal), Some(_)) = (now.terminal.clone(), &now.file) {
-                return Ok(terminal);
-            }
-            let deadline = started + timeout;
-            let wake = deadline.min(last_report + self.progress_every);
-            tokio::select! {
-                changed = progress.changed() => {
-                    if changed.is_err() {
-                        return Err(RecorderError::Stopped { scenario: scenario.into(), task_id: task_id.into() });
-                    }
-                }
-                () = tokio::time::sleep_until(wake.into()) => {
-                    if Instant::now() >= deadline {
-                        return Err(RecorderError::Timeout {
-                            scenario: scenario.into(),
-                            task_id: task_id.into(),
-                            waited_secs: timeout.as_secs(),
-                            seen: seen(&now),
-                            url: url.into(),
-                        });
-                    }
-                    last_report = Instant::now();
-                    (self.report)(&progress_line(scenario, task_id, &now, started.elapsed()));
-                }
-            }
         }
     }
 

@@ -1,0 +1,295 @@
+//! Waiting for one task's terminal webhook while recording: woken by the receiver on
+//! every delivery, asking the API for the task's state at once and then periodically
+//! (those checks are never written into a cassette: replay does not need them), and
+//! deciding when to give up.
+//!
+//! The policy, in one place:
+//! - the wait ends when a write holding the terminal delivery is on disk;
+//! - `timeout` counts from the task's creation (per the API), not from the wait's start,
+//!   so a resumed task does not get a fresh five minutes;
+//! - once the API shows the task terminal, a terminal webhook gets `grace` more (from the
+//!   task's `finished_at`); then the wait fails with a diagnosis, or, with
+//!   `accept_api_payload`, completes the recording with the API's task object;
+//! - an interruption (Ctrl-C) ends the wait at once; everything seen is already on disk.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::{RecorderError, progress_line, seen};
+use crate::meshy::{Client, Task, TaskType};
+use crate::receiver::{Progress, Receiver};
+
+/// How long to wait, and what to do when the API knows more than the webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitPolicy {
+    /// How long after the task's creation to wait at most. Default: 300 s.
+    pub timeout: Duration,
+    /// After the API shows the task terminal, how long a terminal webhook may still
+    /// take. Default: 60 s.
+    pub grace: Duration,
+    /// Complete the recording with the API's terminal task object when no terminal
+    /// webhook came within the grace. Default: off.
+    pub accept_api_payload: bool,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        WaitPolicy {
+            timeout: Duration::from_secs(300),
+            grace: Duration::from_secs(60),
+            accept_api_payload: false,
+        }
+    }
+}
+
+impl WaitPolicy {
+    /// How often the API is asked for the task's state: often enough that a short
+    /// grace is honoured, at most every 10 s (Meshy allows 20 requests per second).
+    pub fn check_every(&self) -> Duration {
+        (self.grace / 4).clamp(Duration::from_millis(250), Duration::from_secs(10))
+    }
+}
+
+/// What one wait needs.
+pub(super) struct Wait<'a> {
+    pub scenario: &'a str,
+    pub task_type: &'a str,
+    pub task_id: &'a str,
+    pub policy: WaitPolicy,
+    /// The webhook URL to check, token elided.
+    pub url: String,
+    pub receiver: &'a Receiver,
+    /// Asks the API; `None` when the recorder has no client (then only webhooks count).
+    pub api: Option<&'a Client>,
+    pub interrupt: Option<watch::Receiver<bool>>,
+    pub report: &'a (dyn Fn(&str) + Send + Sync),
+    pub progress_every: Duration,
+}
+
+/// What the API said about the task most recently.
+struct ApiView {
+    task: Task,
+    raw: Value,
+    /// When the API first showed it terminal, as a local instant.
+    terminal_at: Option<Instant>,
+}
+
+/// How the wait ended well.
+pub(super) struct Ended {
+    pub payload: Value,
+    /// The payload is the API's task object, not a webhook's.
+    pub from_api: bool,
+}
+
+impl Wait<'_> {
+    pub(super) async fn run(
+        self,
+        mut progress: watch::Receiver<Progress>,
+    ) -> Result<Ended, RecorderError> {
+        let started = Instant::now();
+        let mut deadline = started + self.policy.timeout;
+        let mut reported = 0;
+        let mut last_report = started;
+        let mut next_check = started;
+        let mut api: Option<ApiView> = None;
+        let mut interrupt = self.interrupt.clone();
+        loop {
+            let now = progress.borrow_and_update().clone();
+            if now.deliveries > reported {
+                reported = now.deliveries;
+                last_report = Instant::now();
+                (self.report)(&progress_line(
+                    self.scenario,
+                    self.task_id,
+                    &now,
+                    started.elapsed(),
+                ));
+            }
+            if let Some(message) = now.write_error {
+                return Err(RecorderError::WriteFailed {
+                    scenario: self.scenario.into(),
+                    task_id: self.task_id.into(),
+                    message,
+                });
+            }
+            if let (Some(terminal), true) = (now.terminal.clone(), now.terminal_written) {
+                return Ok(Ended {
+                    payload: terminal,
+                    from_api: false,
+                });
+            }
+            if interrupt.as_ref().is_some_and(|i| *i.borrow()) {
+                return Err(self.interrupted());
+            }
+            if Instant::now() >= next_check
+                && let Some(client) = self.api
+            {
+                next_check = Instant::now() + self.policy.check_every();
+                if let Some(view) = self.check(client, api.as_ref()).await {
+                    if let Some(created) = since_epoch_ms(view.task.created_at) {
+                        deadline = Instant::now()
+                            .checked_sub(created)
+                            .unwrap_or(started)
+                            .checked_add(self.policy.timeout)
+                            .unwrap_or(deadline);
+                    }
+                    api = Some(view);
+                }
+                continue;
+            }
+            let grace_ends = api
+                .as_ref()
+                .and_then(|v| v.terminal_at)
+                .map(|at| at + self.policy.grace);
+            if let (Some(ends), Some(view)) = (grace_ends, &api)
+                && Instant::now() >= ends
+            {
+                return self.no_webhook(view, &now);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timeout(&now, api.as_ref()));
+            }
+            let mut wake = deadline.min(last_report + self.progress_every);
+            if self.api.is_some() {
+                wake = wake.min(next_check);
+            }
+            if let Some(ends) = grace_ends {
+                wake = wake.min(ends);
+            }
+            let interrupted = async {
+                match interrupt.as_mut() {
+                    Some(i) => {
+                        let _ = i.wait_for(|stop| *stop).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = progress.changed() => {
+                    if changed.is_err() {
+                        return Err(RecorderError::Stopped {
+                            scenario: self.scenario.into(),
+                            task_id: self.task_id.into(),
+                        });
+                    }
+                }
+                () = interrupted => return Err(self.interrupted()),
+                () = tokio::time::sleep_until(wake.into()) => {
+                    if Instant::now() >= last_report + self.progress_every {
+                        last_report = Instant::now();
+                        (self.report)(&progress_line(self.scenario, self.task_id, &now, started.elapsed()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One status check. Failures are not fatal: webhooks may still come.
+    async fn check(&self, client: &Client, before: Option<&ApiView>) -> Option<ApiView> {
+        let task_type: TaskType = self.task_type.parse().ok()?;
+        let raw = client.get_task_raw(task_type, self.task_id).await.ok()?;
+        let task: Task = serde_json::from_value(raw.clone()).ok()?;
+        let terminal_at = match before.and_then(|b| b.terminal_at) {
+            Some(at) => Some(at),
+            None if task.is_terminal() => Some(
+                since_epoch_ms(task.finished_at)
+                    .and_then(|ago| Instant::now().checked_sub(ago))
+                    .unwrap_or_else(Instant::now),
+            ),
+            None => None,
+        };
+        Some(ApiView {
+            task,
+            raw,
+            terminal_at,
+        })
+    }
+
+    fn no_webhook(&self, view: &ApiView, now: &Progress) -> Result<Ended, RecorderError> {
+        if self.policy.accept_api_payload {
+            self.receiver
+                .accept_api_payload(self.task_id, view.raw.clone())
+                .map_err(|message| RecorderError::WriteFailed {
+                    scenario: self.scenario.into(),
+                    task_id: self.task_id.into(),
+                    message,
+                })?;
+            (self.report)(&format!(
+                "{} {}… no terminal webhook within {} s of the task ending {}; completed the recording \
+                 with the API's task object (payload_source: api)",
+                self.scenario,
+                short(self.task_id),
+                self.policy.grace.as_secs(),
+                view.task.status
+            ));
+            return Ok(Ended {
+                payload: view.raw.clone(),
+                from_api: true,
+            });
+        }
+        Err(RecorderError::NoWebhook {
+            scenario: self.scenario.into(),
+            task_id: self.task_id.into(),
+            what: format!(
+                "ended {} per the API ({}), but no terminal webhook arrived within {} s ({})",
+                view.task.status,
+                finished_text(view.task.finished_at),
+                self.policy.grace.as_secs(),
+                seen(now)
+            ),
+            url: self.url.clone(),
+        })
+    }
+
+    fn timeout(&self, now: &Progress, api: Option<&ApiView>) -> RecorderError {
+        let api_state = match api {
+            Some(view) => {
+                let percent = view
+                    .task
+                    .progress
+                    .map(|p| format!(" {p}%"))
+                    .unwrap_or_default();
+                format!(
+                    "; the API shows it {}{percent}: the task is slow, raise --webhook-timeout and rerun (the \
+                     rerun resumes this task without paying again)",
+                    view.task.status
+                )
+            }
+            None => String::new(),
+        };
+        RecorderError::Timeout {
+            scenario: self.scenario.into(),
+            task_id: self.task_id.into(),
+            waited_secs: self.policy.timeout.as_secs(),
+            seen: format!("{}{api_state}", seen(now)),
+            url: self.url.clone(),
+        }
+    }
+
+    fn interrupted(&self) -> RecorderError {
+        RecorderError::Interrupted {
+            scenario: self.scenario.into(),
+            task_id: self.task_id.into(),
+        }
+    }
+}
+
+/// How long ago an epoch-milliseconds timestamp was (`None` for 0, unset, or the future).
+fn since_epoch_ms(ms: Option<i64>) -> Option<Duration> {
+    let ms = u64::try_from(ms?).ok().filter(|ms| *ms > 0)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    now.checked_sub(Duration::from_millis(ms))
+}
+
+fn finished_text(finished_at: Option<i64>) -> String {
+    match since_epoch_ms(finished_at) {
+        Some(ago) => format!("{} s ago", ago.as_secs()),
+        None => "at an unknown time".into(),
+    }
+}
+
+fn short(task_id: &str) -> String {
+    task_id.chars().take(8).collect()
+}

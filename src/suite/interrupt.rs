@@ -1,0 +1,58 @@
+//! Ctrl-C while recording. The first one ends every wait (the recorder's and the
+//! reconciler's) and stops the tunnel; trials then fail with what was recorded on disk
+//! already (cassettes and webhook recordings are journals), and `main` returns 130
+//! after the summary of the tasks still running. The second Ctrl-C leaves at once:
+//! the default SIGINT action is restored after the first, so nothing the journals
+//! hold is lost either way. No `process::exit`: destructors and cleanup run.
+
+use tokio::sync::watch;
+
+/// The run's interruption flag.
+pub struct Interrupt {
+    sender: watch::Sender<bool>,
+}
+
+impl Interrupt {
+    pub fn new() -> Interrupt {
+        Interrupt {
+            sender: watch::channel(false).0,
+        }
+    }
+
+    /// Whether Ctrl-C was pressed.
+    pub fn is_set(&self) -> bool {
+        *self.sender.borrow()
+    }
+
+    /// A receiver that turns true on Ctrl-C.
+    pub fn receiver(&self) -> watch::Receiver<bool> {
+        self.sender.subscribe()
+    }
+
+    /// Starts listening for Ctrl-C on `runtime` (once per run).
+    pub fn watch_ctrl_c(&self, runtime: &tokio::runtime::Handle) {
+        let sender = self.sender.clone();
+        runtime.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                sender.send_replace(true);
+                crate::tunnel::stop_all();
+                restore_default_sigint();
+                eprintln!(
+                    "interrupted: waits stopped, tunnel stopped; everything recorded so far is on disk and a rerun \
+                     resumes it (Ctrl-C again leaves at once)"
+                );
+            }
+        });
+    }
+}
+
+/// After the first Ctrl-C, the second one terminates the process as if no handler
+/// were installed.
+fn restore_default_sigint() {
+    #[cfg(unix)]
+    // SAFETY: `signal` with `SIG_DFL` only resets the disposition of SIGINT; no Rust
+    // state is touched, and tokio's handler is not needed any more.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+}

@@ -1,0 +1,667 @@
+//! Recording never pays twice: what a trial's files on disk say before it runs, what
+//! the record mode makes of that (the one home of that policy), and reconciling a
+//! create call that may have reached Meshy without an answer on file.
+//!
+//! A recording trial's cassette is a journal (see `CassetteOptions::journal`): every
+//! answered request is on disk, and every POST has an intent on disk before it is
+//! sent. So before a trial sends anything, its cassette tells whether a task for its
+//! current request already exists (resume it: no POST), may exist (reconcile: ask the
+//! API's task list), or does not (record).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::settings::Target;
+use crate::cassette::{
+    Body, Cassette, Intent, Interaction, RecordMode, RecordedRequest, RecordedResponse,
+};
+use crate::clock::{now_rfc3339, parse_rfc3339_ms};
+use crate::meshy::{ApiError, Client, ListPage, TaskRequest, TaskType};
+
+/// A create call's answer may take this long to show in the task list; a listing
+/// made later that shows no match proves the call created nothing.
+pub const LISTING_SETTLES: Duration = Duration::from_secs(30);
+
+/// What a cassette on disk holds for a trial's current request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disk {
+    /// No cassette, or one with nothing for this request that needs keeping.
+    Absent,
+    /// A complete recording of this request (and its webhook recording).
+    Complete,
+    /// A complete cassette that does not hold this request (it changed).
+    Changed,
+    /// An unfinished recording of this request: its task was created (the answer is
+    /// on file) but its recording is not complete, or its create call may have
+    /// reached Meshy (an intent without an answer).
+    Unfinished { pending: bool },
+}
+
+/// What a trial does with its cassette.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Play the recording back; nothing is sent.
+    Replay,
+    /// Record: journal into `path` (the cassette, or beside it when a complete one
+    /// must survive until the new recording is complete) under `mode`.
+    Record { path: PathBuf, mode: RecordMode },
+    /// Continue the unfinished recording in `path`: its create calls replay (no new
+    /// POST), the rest is sent live and appended.
+    Resume { path: PathBuf },
+    /// Refuse, with the reason and what to run.
+    Refuse(String),
+}
+
+/// The record-mode policy of a trial, given its files. `main` is the cassette,
+/// `side` the file a re-recording of a complete cassette journals into.
+///
+/// | files                 | `none`  | `once`, `new_episodes`         | `all`, `rewrite` |
+/// |-----------------------|---------|--------------------------------|------------------|
+/// | complete              | replay  | replay                         | record beside    |
+/// | changed request       | replay (the miss says what to run) | record beside | record beside |
+/// | unfinished (meshy)    | refuse  | resume                         | resume           |
+/// | unfinished (simulator)| refuse  | record afresh                  | record afresh    |
+/// | absent                | replay (the miss says what to run) | record | record  |
+///
+/// An unfinished re-recording beside a complete cassette is resumed first, in every
+/// recording mode. Against the simulator nothing is paid, so nothing is resumed.
+pub fn decide(
+    mode: RecordMode,
+    target: Target,
+    main: (&Path, &Disk),
+    side: (&Path, &Disk),
+    resume_command: &str,
+) -> Action {
+    let resumable =
+        |disk: &Disk| matches!(disk, Disk::Unfinished { .. }) && target == Target::Meshy;
+    if mode == RecordMode::None {
+        return match main.1 {
+            Disk::Unfinished { .. } => Action::Refuse(format!(
+                "cassette '{}' is incomplete: its recording was interrupted or its trial failed, and replay \
+                 needs a complete one; resume it with `{resume_command}`",
+                main.0.display()
+            )),
+            _ => Action::Replay,
+        };
+    }
+    if resumable(side.1) {
+        return Action::Resume {
+            path: side.0.to_owned(),
+        };
+    }
+    if resumable(main.1) {
+        return Action::Resume {
+            path: main.0.to_owned(),
+        };
+    }
+    let beside = |mode| Action::Record {
+        path: side.0.to_owned(),
+        mode,
+    };
+    match (main.1, mode) {
+        (Disk::Complete, RecordMode::Once | RecordMode::NewEpisodes) => Action::Replay,
+        (Disk::Complete, _) => beside(RecordMode::Rewrite),
+        (Disk::Changed, RecordMode::NewEpisodes) => beside(RecordMode::NewEpisodes),
+        (Disk::Changed, _) => beside(RecordMode::Rewrite),
+        (Disk::Absent | Disk::Unfinished { .. }, _) => Action::Record {
+            path: main.0.to_owned(),
+            mode: RecordMode::Rewrite,
+        },
+    }
+}
+
+/// Where a re-recording of the complete cassette `main` journals until it is complete.
+pub fn side_path(main: &Path) -> PathBuf {
+    let stem = main.file_stem().unwrap_or_default().to_string_lossy();
+    main.with_file_name(format!("{stem}.rerecording.yaml"))
+}
+
+/// Reads a cassette if there is one; a corrupt one counts as absent here (opening it
+/// for the trial reports it).
+pub fn load(path: &Path) -> Option<Cassette> {
+    Cassette::parse(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// What `cassette` holds for `request` (`None`: a trial written in Rust, whose
+/// requests are not known beforehand: any create counts). `webhook_done` tells
+/// whether a task's webhook recording is complete (always true for polling).
+pub fn inspect(
+    cassette: Option<&Cassette>,
+    request: Option<&TaskRequest>,
+    webhook_done: impl Fn(&str) -> bool,
+) -> Disk {
+    let Some(cassette) = cassette else {
+        return Disk::Absent;
+    };
+    let pending = cassette
+        .pending
+        .iter()
+        .any(|intent| request.is_none_or(|r| intent_is_for(intent, r)));
+    let tasks = created_tasks(cassette, request);
+    if !cassette.incomplete && !pending {
+        return match tasks.first() {
+            Some(task) if webhook_done(task) => Disk::Complete,
+            Some(_) => Disk::Unfinished { pending: false },
+            None if request.is_none() => Disk::Complete,
+            None => Disk::Changed,
+        };
+    }
+    if pending || !tasks.is_empty() {
+        Disk::Unfinished { pending }
+    } else {
+        Disk::Absent
+    }
+}
+
+/// The ids of the tasks the cassette's answered create calls made (for `request`
+/// only, when given), in recorded order.
+pub fn created_tasks(cassette: &Cassette, request: Option<&TaskRequest>) -> Vec<String> {
+    cassette
+        .interactions
+        .iter()
+        .filter(|i| i.request.method == "POST" && (200..300).contains(&i.response.status))
+        .filter(|i| {
+            request.is_none_or(|r| {
+                let body = i
+                    .request
+                    .body
+                    .as_ref()
+                    .map(|b| b.as_bytes())
+                    .unwrap_or_default();
+                body_is_for(&i.request.uri, body, r)
+            })
+        })
+        .filter_map(|i| {
+            let answer: Value = serde_json::from_slice(i.response.body.as_bytes()).ok()?;
+            answer.get("result")?.as_str().map(str::to_owned)
+        })
+        .collect()
+}
+
+fn intent_is_for(intent: &Intent, request: &TaskRequest) -> bool {
+    body_is_for(&intent.uri, intent.body.as_bytes(), request)
+}
+
+/// Whether a recorded create (URI and body) is `request` (`callback_url` aside).
+fn body_is_for(uri: &str, body: &[u8], request: &TaskRequest) -> bool {
+    let Ok(mut body) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("callback_url");
+    }
+    crate::transport::url_path(uri).ends_with(request.task_type().collection())
+        && body == request.to_json()
+}
+
+/// How reconciling an intent ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// Exactly one task created since the intent matches it: this is the task.
+    Adopted { task_id: String },
+    /// No task matches, on a listing made [`LISTING_SETTLES`] after the intent: the
+    /// call created nothing, and sending it is safe.
+    NotCreated,
+}
+
+/// Why an intent could not be reconciled; nothing was sent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    #[error(
+        "cassette '{}': the create call {request} sent at {sent} may have reached Meshy ({outcome}), and {} tasks \
+         created since then match it: {}; nothing was sent. Keep the one that belongs to this scenario: delete the \
+         others in the Meshy dashboard and rerun (the rerun adopts the one left), or delete the `pending:` entry \
+         from the cassette to record anew (that pays again)",
+        path.display(), ids.len(), ids.join(", ")
+    )]
+    Several {
+        path: PathBuf,
+        request: String,
+        sent: String,
+        outcome: String,
+        ids: Vec<String>,
+    },
+    #[error(
+        "cassette '{}': the create call {request} sent at {sent} may have reached Meshy ({outcome}), and the API \
+         cannot list {task_type} tasks to find out ({reason}); nothing was sent. Look for a {task_type} task created \
+         at about {sent} in the Meshy dashboard: if there is none, delete the `pending:` entry from the cassette and \
+         rerun; if there is one, it is paid for, and deleting the entry records anew (that pays again)",
+        path.display()
+    )]
+    CannotList {
+        path: PathBuf,
+        request: String,
+        sent: String,
+        outcome: String,
+        task_type: TaskType,
+        reason: String,
+    },
+    #[error(
+        "cassette '{}': the pending create call {request} cannot be reconciled: {reason}; nothing was sent. Delete \
+         the `pending:` entry from the cassette to record anew (if Meshy created the task, that pays again)",
+        path.display()
+    )]
+    Unreadable {
+        path: PathBuf,
+        request: String,
+        reason: String,
+    },
+    #[error("cassette '{}': interrupted while reconciling the pending create call {request}", path.display())]
+    Interrupted { path: PathBuf, request: String },
+    #[error("error writing cassette '{}' after reconciling its pending create call: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The fields Meshy echoes in a task object that identify the request behind it.
+const IDENTITY_FIELDS: [&str; 10] = [
+    "prompt",
+    "mode",
+    "texture_prompt",
+    "text_style_prompt",
+    "preview_task_id",
+    "input_task_id",
+    "rig_task_id",
+    "action_id",
+    "image_url",
+    "model_url",
+];
+
+/// Tasks created before the intent by more than this (clock skew) are not candidates.
+const SKEW: i64 = 30_000;
+/// Pages of 50 looked at, newest first, at most.
+const MAX_PAGES: u32 = 10;
+
+/// Settles every pending intent in the cassette at `path`, in order, asking the API
+/// (through `client`, which must not record) which tasks exist. Adopted tasks become
+/// the create call's interaction (marked `x-mesh-toolkit-reconciled`), intents that
+/// created nothing are dropped; the file is rewritten after each. Returns the outcomes.
+pub async fn reconcile_all(
+    path: &Path,
+    client: &Client,
+    interrupt: Option<watch::Receiver<bool>>,
+) -> Result<Vec<Reconciled>, ResumeError> {
+    let mut outcomes = Vec::new();
+    loop {
+        let Some(mut cassette) = load(path) else {
+            return Ok(outcomes);
+        };
+        let Some(intent) = cassette.pending.first().cloned() else {
+            return Ok(outcomes);
+        };
+        let outcome = reconcile(path, &intent, client, interrupt.clone()).await?;
+        cassette.pending.remove(0);
+        if let Reconciled::Adopted { task_id } = &outcome {
+            cassette.interactions.push(adopted(&intent, task_id));
+        }
+        cassette.incomplete = true;
+        crate::atomic_file::write(path, cassette.to_yaml().as_bytes()).map_err(|source| {
+            ResumeError::Write {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        outcomes.push(outcome);
+    }
+}
+
+/// Finds out whether `intent` created a task: lists its task type's tasks, newest
+/// first, created since the intent, whose echoed identity fields match its body.
+pub async fn reconcile(
+    path: &Path,
+    intent: &Intent,
+    client: &Client,
+    mut interrupt: Option<watch::Receiver<bool>>,
+) -> Result<Reconciled, ResumeError> {
+    let request = format!("{} {}", intent.method, intent.uri);
+    let unreadable = |reason: &str| ResumeError::Unreadable {
+        path: path.to_owned(),
+        request: request.clone(),
+        reason: reason.to_owned(),
+    };
+    let body: Value =
+        serde_json::from_str(&intent.body).map_err(|_| unreadable("its body is not JSON"))?;
+    let task_type = TaskType::of_create(crate::transport::url_path(&intent.uri), &body)
+        .ok_or_else(|| unreadable("its URI is not a create call of a known task type"))?;
+    let sent_ms = parse_rfc3339_ms(&intent.recorded_at)
+        .ok_or_else(|| unreadable("its recorded_at is not an RFC 3339 UTC time"))?;
+    let outcome = intent
+        .outcome
+        .clone()
+        .unwrap_or_else(|| "no answer on file".into());
+    loop {
+        let listed_at = now_ms();
+        let ids = matching_tasks(client, task_type, &body, sent_ms)
+            .await
+            .map_err(|e| ResumeError::CannotList {
+                path: path.to_owned(),
+                request: request.clone(),
+                sent: intent.recorded_at.clone(),
+                outcome: outcome.clone(),
+                task_type,
+                reason: e.to_string(),
+            })?;
+        match ids.len() {
+            1 => {
+                return Ok(Reconciled::Adopted {
+                    task_id: ids.into_iter().next().unwrap_or_default(),
+                });
+            }
+            0 if listed_at - sent_ms >= LISTING_SETTLES.as_millis() as i64 => {
+                return Ok(Reconciled::NotCreated);
+            }
+            0 => {
+                let wait = u64::try_from(sent_ms + LISTING_SETTLES.as_millis() as i64 - listed_at)
+                    .unwrap_or(0);
+                let sleep = tokio::time::sleep(Duration::from_millis(wait));
+                let stop = async {
+                    match interrupt.as_mut() {
+                        Some(i) => drop(i.wait_for(|stop| *stop).await),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = sleep => {}
+                    () = stop => {
+                        return Err(ResumeError::Interrupted { path: path.to_owned(), request });
+                    }
+                }
+            }
+            _ => {
+                return Err(ResumeError::Several {
+                    path: path.to_owned(),
+                    request,
+                    sent: intent.recorded_at.clone(),
+                    outcome,
+                    ids,
+                });
+            }
+        }
+    }
+}
+
+async fn matching_tasks(
+    client: &Client,
+    task_type: TaskType,
+    body: &Value,
+    sent_ms: i64,
+) -> Result<Vec<String>, ApiError> {
+    let mut ids = Vec::new();
+    for page_num in 1..=MAX_PAGES {
+        let page = ListPage {
+            page_num,
+            page_size: 50,
+            newest_first: true,
+        };
+        let tasks = client.list_tasks(task_type, &page).await?;
+        let full = tasks.len() == 50;
+        let mut older_seen = false;
+        for task in tasks {
+            let created = task.created_at.unwrap_or(0);
+            if created < sent_ms - SKEW {
+                older_seen = true;
+                continue;
+            }
+            let echoed = serde_json::to_value(&task).unwrap_or(Value::Null);
+            if echoes(&echoed, body) {
+                ids.push(task.id.clone());
+            }
+        }
+        if !full || older_seen {
+            break;
+        }
+    }
+    Ok(ids)
+}
+
+/// Whether every identity field the task echoes equals the request's.
+fn echoes(task: &Value, request: &Value) -> bool {
+    IDENTITY_FIELDS.iter().all(|field| {
+        match (task.get(*field), request.get(*field)) {
+            (Some(echoed), Some(sent)) if !echoed.is_null() => echoed == sent,
+            // Refine tasks echo `mode`; a preview request need not send it.
+            (Some(Value::String(echoed)), None) if *field == "mode" => {
+                echoed == "preview" || echoed.is_empty()
+            }
+            _ => true,
+        }
+    })
+}
+
+/// The create call's interaction for an adopted task.
+fn adopted(intent: &Intent, task_id: &str) -> Interaction {
+    Interaction {
+        request: RecordedRequest {
+            method: intent.method.clone(),
+            uri: intent.uri.clone(),
+            headers: vec![("Content-Type".into(), vec!["application/json".into()])],
+            body: Some(Body::Text(intent.body.clone())),
+        },
+        response: RecordedResponse {
+            status: 202,
+            message: "Accepted".into(),
+            headers: vec![
+                ("Content-Type".into(), vec!["application/json".into()]),
+                (
+                    "X-Mesh-Toolkit-Reconciled".into(),
+                    vec![format!(
+                        "no answer on file ({}); adopted from the task list at {}",
+                        intent.outcome.as_deref().unwrap_or("none"),
+                        now_rfc3339()
+                    )],
+                ),
+            ],
+            body: Body::Text(json!({ "result": task_id }).to_string()),
+        },
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn preview(prompt: &str) -> TaskRequest {
+        TaskRequest::from_json(TaskType::Text3d, json!({ "prompt": prompt })).unwrap()
+    }
+
+    fn cassette_with(post_answer: Option<u16>, pending: bool, incomplete: bool) -> Cassette {
+        let request = preview("otter");
+        let body = request.to_json().to_string();
+        let uri = "https://api.meshy.ai/openapi/v2/text-to-3d".to_owned();
+        let mut cassette = Cassette {
+            incomplete,
+            ..Cassette::default()
+        };
+        if let Some(status) = post_answer {
+            cassette.interactions.push(Interaction {
+                request: RecordedRequest {
+                    method: "POST".into(),
+                    uri: uri.clone(),
+                    headers: Vec::new(),
+                    body: Some(Body::Text(body.clone())),
+                },
+                response: RecordedResponse {
+                    status,
+                    message: String::new(),
+                    headers: Vec::new(),
+                    body: Body::Text(r#"{"result":"t-1"}"#.into()),
+                },
+            });
+        }
+        if pending {
+            cassette.pending.push(Intent {
+                method: "POST".into(),
+                uri,
+                body,
+                recorded_at: "2026-12-01T14:00:00.000Z".into(),
+                outcome: Some("502 Bad Gateway".into()),
+            });
+        }
+        cassette
+    }
+
+    #[test]
+    fn inspect_tells_complete_unfinished_changed_and_absent_apart() {
+        let otter = preview("otter");
+        let done = |_: &str| true;
+        let c = cassette_with(Some(202), false, false);
+        assert_eq!(inspect(Some(&c), Some(&otter), done), Disk::Complete);
+        assert_eq!(
+            inspect(Some(&c), Some(&otter), |_| false),
+            Disk::Unfinished { pending: false },
+            "a complete cassette whose webhook recording is not complete is resumed"
+        );
+        assert_eq!(
+            inspect(Some(&c), Some(&preview("beaver")), done),
+            Disk::Changed
+        );
+        let c = cassette_with(Some(202), false, true);
+        assert_eq!(
+            inspect(Some(&c), Some(&otter), done),
+            Disk::Unfinished { pending: false }
+        );
+        assert_eq!(
+            inspect(Some(&c), Some(&preview("beaver")), done),
+            Disk::Absent
+        );
+        let c = cassette_with(None, true, true);
+        assert_eq!(
+            inspect(Some(&c), Some(&otter), done),
+            Disk::Unfinished { pending: true }
+        );
+        assert_eq!(
+            inspect(Some(&c), None, done),
+            Disk::Unfinished { pending: true }
+        );
+        let c = cassette_with(Some(400), false, true);
+        assert_eq!(
+            inspect(Some(&c), Some(&otter), done),
+            Disk::Absent,
+            "a refused create made no task"
+        );
+        assert_eq!(inspect(None, Some(&otter), done), Disk::Absent);
+    }
+
+    #[test]
+    fn the_policy_resumes_what_may_be_paid_for_in_every_recording_mode() {
+        let (main, side) = (Path::new("c/x.yaml"), Path::new("c/x.rerecording.yaml"));
+        let unfinished = Disk::Unfinished { pending: true };
+        let resume_main = Action::Resume { path: main.into() };
+        for mode in [
+            RecordMode::Once,
+            RecordMode::NewEpisodes,
+            RecordMode::All,
+            RecordMode::Rewrite,
+        ] {
+            assert_eq!(
+                decide(
+                    mode,
+                    Target::Meshy,
+                    (main, &unfinished),
+                    (side, &Disk::Absent),
+                    "c"
+                ),
+                resume_main
+            );
+            assert_eq!(
+                decide(
+                    mode,
+                    Target::Meshy,
+                    (main, &Disk::Complete),
+                    (side, &unfinished),
+                    "c"
+                ),
+                Action::Resume { path: side.into() },
+                "an unfinished re-recording is resumed before anything else"
+            );
+            assert_eq!(
+                decide(
+                    mode,
+                    Target::Sim,
+                    (main, &unfinished),
+                    (side, &Disk::Absent),
+                    "c"
+                ),
+                Action::Record {
+                    path: main.into(),
+                    mode: RecordMode::Rewrite
+                },
+                "the simulator charges nothing: record afresh"
+            );
+        }
+        for mode in [RecordMode::All, RecordMode::Rewrite] {
+            assert_eq!(
+                decide(
+                    mode,
+                    Target::Meshy,
+                    (main, &Disk::Complete),
+                    (side, &Disk::Absent),
+                    "c"
+                ),
+                Action::Record {
+                    path: side.into(),
+                    mode: RecordMode::Rewrite
+                },
+                "a complete cassette is replaced only by a complete recording"
+            );
+        }
+        assert_eq!(
+            decide(
+                RecordMode::Once,
+                Target::Meshy,
+                (main, &Disk::Complete),
+                (side, &Disk::Absent),
+                "c"
+            ),
+            Action::Replay
+        );
+        let Action::Refuse(message) = decide(
+            RecordMode::None,
+            Target::Meshy,
+            (main, &unfinished),
+            (side, &Disk::Absent),
+            "cargo test -- x --record-mode=once",
+        ) else {
+            panic!("replay of an incomplete cassette must be refused");
+        };
+        assert!(
+            message.ends_with("resume it with `cargo test -- x --record-mode=once`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn echoed_identity_fields_must_match_and_others_are_ignored() {
+        let request = json!({"mode": "preview", "prompt": "otter", "ai_model": "latest"});
+        assert!(echoes(
+            &json!({"prompt": "otter", "mode": "preview", "ai_model": "meshy-6"}),
+            &request
+        ));
+        assert!(!echoes(
+            &json!({"prompt": "beaver", "mode": "preview"}),
+            &request
+        ));
+        let refine = json!({"mode": "refine", "preview_task_id": "p-1"});
+        assert!(!echoes(
+            &json!({"mode": "refine", "preview_task_id": "p-2"}),
+            &refine
+        ));
+        assert!(!echoes(
+            &json!({"mode": "refine", "prompt": "otter"}),
+            &json!({"prompt": "otter"})
+        ));
+    }
+}
