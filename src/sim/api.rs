@@ -121,6 +121,7 @@ fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: b
         return error(402, "Insufficient credits");
     }
     let behaviour = state.behaviour(task_type, &Value::Object(fields.clone()));
+    let behaviour_status = behaviour.create_status.filter(|s| (100..=599).contains(s));
     let id = new_task_id();
     state.create(SimTask {
         id: id.clone(),
@@ -136,6 +137,13 @@ fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: b
         credits: cost,
         sample: false,
     });
+    if let Some(status) = behaviour_status {
+        let reason = reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        return error(status, reason);
+    }
     json_reply(202, &json!({ "result": id }))
 }
 

@@ -34,6 +34,11 @@ pub struct Behaviour {
     pub duplicate_deliveries: bool,
     /// Deliver the last IN_PROGRESS update after the terminal one.
     pub out_of_order_deliveries: bool,
+    /// Answer the create call with this status (a `502` says `Bad Gateway`) although
+    /// the task was created and charged: a gateway that lost Meshy's answer, to
+    /// rehearse an ambiguous create. The task runs and delivers its webhooks as usual.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_status: Option<u16>,
 }
 
 impl Behaviour {

@@ -4,6 +4,7 @@
 
 mod harness;
 mod receive_command;
+mod resume;
 mod sim_command;
 mod support;
 mod tunnel_cleanup;
@@ -16,6 +17,7 @@ fn main() -> std::process::ExitCode {
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(harness::trials());
     trials.extend(receive_command::trials());
+    trials.extend(resume::trials());
     trials.extend(sim_command::trials());
     trials.extend(tunnel_cleanup::trials());
     trials.push(tunnel_cleanup::harness_trial());

@@ -1,0 +1,587 @@
+//! Recording never pays twice, tried as a user would: the `scenarios` harness records
+//! with `--target=meshy` against a `mesh-toolkit sim` child standing in for
+//! api.meshy.ai (`MESHY_BASE_URL`, a fixed webhook token and port, the simulator's
+//! dashboard webhook pointing at the harness), and is killed, interrupted, lied to by a
+//! gateway and left without webhooks. After each fault the simulator's balance must show
+//! exactly one charge per scenario. Fixtures are generated here (six text3d scenarios),
+//! never the shipped suite.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Failed, Trial};
+use mesh_toolkit::meshy::{Client, ClientConfig, ListPage, TaskType};
+use mesh_toolkit::transport::{LiveConfig, LiveTransport};
+
+use crate::support::Guarded;
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "resume_after_sigkill_at_three_points_charges_exactly_once_per_scenario",
+            sigkill_points,
+        ),
+        Trial::test(
+            "resume_after_sigint_exits_130_lists_running_tasks_and_vcrpy_loads_every_cassette",
+            sigint,
+        ),
+        Trial::test(
+            "resume_a_create_answered_502_is_reconciled_from_the_task_list_with_one_charge",
+            ambiguous_create,
+        ),
+        Trial::test(
+            "resume_two_matching_tasks_in_the_window_are_named_and_nothing_is_bought",
+            two_matches,
+        ),
+        Trial::test(
+            "resume_no_webhook_fails_within_the_grace_and_accept_api_payload_completes_it",
+            no_webhook,
+        ),
+        Trial::test(
+            "resume_the_project_webhook_token_is_kept_0600_and_reused_across_runs",
+            token_file,
+        ),
+    ]
+}
+
+const KEY: &str = "msy_functional_resume_key_1234";
+const TOKEN: &str = "functionalresumetoken0123456789";
+const TEXT3D_CREDITS: u64 = 20;
+const START_BALANCE: u64 = 10_000;
+/// Every wait in these tests ends by this deadline.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A temporary project with `n` text3d webhook scenarios and its own target dir.
+struct Project {
+    dir: tempfile::TempDir,
+    webhook_port: u16,
+}
+
+impl Project {
+    fn new(n: usize, delivery: &str) -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir_all(&scenarios).unwrap();
+        for i in 1..=n {
+            std::fs::write(
+                scenarios.join(format!("otter_{i}.toml")),
+                format!(
+                    "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Resumable otter number {i}\"\ndelivery = \"{delivery}\"\n"
+                ),
+            )
+            .unwrap();
+        }
+        let webhook_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        Project { dir, webhook_port }
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    /// The harness recording against `sim` (the Rust trial of the shipped harness skipped).
+    fn command(&self, sim: &Sim, extra: &[&str]) -> Command {
+        let mut command = Command::new(crate::harness::harness_binary());
+        command
+            .current_dir(self.dir.path())
+            .args([
+                "--record-webhooks",
+                "--tunnel=none",
+                &format!("--webhook-port={}", self.webhook_port),
+                "--skip",
+                "otter_pipeline_in_rust",
+            ])
+            .args(extra)
+            .env("MESHY_BASE_URL", &sim.base)
+            .env("MESHY_API_KEY", KEY)
+            .env("MESHY_WEBHOOK_TOKEN", TOKEN)
+            .env("CARGO_TARGET_DIR", self.path("target"));
+        for name in [
+            "CI",
+            "NEXTEST",
+            "MESHY_RECORD_MODE",
+            "MESHY_RECORD_WEBHOOKS",
+            "MESHY_TARGET",
+            "MESHY_WEBHOOK_GRACE",
+            "MESHY_ACCEPT_API_PAYLOAD",
+        ] {
+            command.env_remove(name);
+        }
+        command
+    }
+
+    fn run(&self, sim: &Sim, extra: &[&str]) -> Output {
+        self.command(sim, extra)
+            .output()
+            .expect("run the scenarios harness")
+    }
+
+    /// Replays with nothing running.
+    fn replay(&self) -> Output {
+        Command::new(crate::harness::harness_binary())
+            .current_dir(self.dir.path())
+            .args(["--skip", "otter_pipeline_in_rust"])
+            .env("CARGO_TARGET_DIR", self.path("target"))
+            .env_remove("MESHY_RECORD_MODE")
+            .env_remove("MESHY_RECORD_WEBHOOKS")
+            .output()
+            .expect("run the scenarios harness")
+    }
+
+    fn cassettes(&self) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.path("cassettes/http"))
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        paths.sort();
+        paths
+    }
+
+    fn webhook_recordings(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.path("cassettes/webhooks"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A `mesh-toolkit sim` child delivering every update to the project's dashboard URL.
+struct Sim {
+    base: String,
+    _child: Guarded,
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Sim {
+    fn start(project: &Project, task_seconds: &str, rules: Option<&str>) -> Sim {
+        Sim::start_delivering(
+            project,
+            task_seconds,
+            rules,
+            Some(format!(
+                "http://127.0.0.1:{}/webhook?token={TOKEN}",
+                project.webhook_port
+            )),
+        )
+    }
+
+    fn start_delivering(
+        project: &Project,
+        task_seconds: &str,
+        rules: Option<&str>,
+        webhook_url: Option<String>,
+    ) -> Sim {
+        let mut command = crate::support::binary();
+        command.args(["sim", "--port", "0", "--task-seconds", task_seconds]);
+        if let Some(url) = webhook_url {
+            command.args(["--webhook-url", &url]);
+        }
+        if let Some(rules) = rules {
+            let path = project.path("rules.json");
+            std::fs::write(&path, rules).unwrap();
+            command.arg("--rules").arg(path);
+        }
+        let mut child = Guarded::spawn(command);
+        let base = child
+            .line()
+            .strip_prefix("listening on ")
+            .expect("the simulator prints its URL")
+            .to_owned();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = Client::new(
+            ClientConfig {
+                base_url: base.clone(),
+                api_key: Some(KEY.into()),
+                ..ClientConfig::default()
+            },
+            Arc::new(LiveTransport::new(LiveConfig::default()).unwrap()),
+        )
+        .unwrap();
+        Sim {
+            base,
+            _child: child,
+            runtime,
+            client,
+        }
+    }
+
+    fn balance(&self) -> u64 {
+        self.runtime
+            .block_on(self.client.balance())
+            .expect("the simulator answers its balance")
+    }
+
+    /// Credits charged since the start, in text3d tasks.
+    fn charges(&self) -> u64 {
+        (START_BALANCE - self.balance()) / TEXT3D_CREDITS
+    }
+
+    /// Sends a create call as another client would; its answer does not matter.
+    fn create(&self, prompt: &str) {
+        let body = serde_json::json!({"mode": "preview", "prompt": prompt});
+        drop(
+            self.runtime
+                .block_on(self.client.create_task(TaskType::Text3d, &body)),
+        );
+    }
+
+    /// The ids of the account's text3d tasks, newest first.
+    fn task_ids(&self) -> Vec<String> {
+        let tasks = self
+            .runtime
+            .block_on(
+                self.client
+                    .list_tasks(TaskType::Text3d, &ListPage::default()),
+            )
+            .expect("the simulator lists tasks");
+        tasks.into_iter().map(|t| t.id).collect()
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_success(output: &Output) {
+    assert!(output.status.success(), "harness failed:\n{}", text(output));
+}
+
+/// Waits (polling the files, with a deadline) until `done` holds for the project.
+fn wait_until(project: &Project, what: &str, done: impl Fn(&Project) -> bool) {
+    let started = Instant::now();
+    while !done(project) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{what}: not reached within {DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn cassette_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Every cassette holds its create call's answer.
+fn all_created(project: &Project, n: usize) -> bool {
+    let cassettes = project.cassettes();
+    cassettes.len() == n
+        && cassettes
+            .iter()
+            .all(|p| cassette_text(p).contains("{\\\"result\\\":"))
+}
+
+/// Every task's webhook journal is on disk.
+fn all_delivering(project: &Project, n: usize) -> bool {
+    project.webhook_recordings().len() == n
+}
+
+/// Some trial passed (its cassette is complete), not all.
+fn some_passed(project: &Project, n: usize) -> bool {
+    let complete = project
+        .cassettes()
+        .iter()
+        .filter(|p| {
+            let text = cassette_text(p);
+            !text.is_empty() && !text.starts_with("incomplete: true")
+        })
+        .count();
+    complete >= 1 && complete < n
+}
+
+/// A child killed when dropped (a failing test leaves nothing behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sigkill_points() -> Result<(), Failed> {
+    const N: usize = 6;
+    type Point = fn(&Project, usize) -> bool;
+    let points: [(&str, Point); 3] = [
+        ("after every create call was answered", all_created),
+        ("while webhooks arrive", all_delivering),
+        ("after some trials passed", some_passed),
+    ];
+    let mut total_charges = 0;
+    for (name, reached) in points {
+        let project = Project::new(N, "webhook");
+        // Staggered task times, so that some trials pass before others.
+        let rules = r#"[{"prompt_contains": "number 1", "then": {"task_seconds": 0.5}}]"#;
+        let sim = Sim::start(&project, "4", Some(rules));
+        let child = project
+            .command(&sim, &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut child = Killed(child);
+        wait_until(&project, name, |p| reached(p, N));
+        child.0.kill()?;
+        child.0.wait()?;
+        assert_eq!(
+            sim.charges(),
+            N as u64,
+            "{name}: one charge per scenario so far"
+        );
+        let rerun = project.run(&sim, &[]);
+        assert_success(&rerun);
+        let log = text(&rerun);
+        assert!(
+            log.contains(&format!("test result: ok. {N} passed")),
+            "{name}: {log}"
+        );
+        assert_eq!(
+            sim.charges(),
+            N as u64,
+            "{name}: the rerun resumed every task instead of paying again:\n{log}"
+        );
+        total_charges += sim.charges();
+        for cassette in project.cassettes() {
+            let text = cassette_text(&cassette);
+            assert!(
+                !text.contains("incomplete") && !text.contains("pending:"),
+                "{name}: {} is complete",
+                cassette.display()
+            );
+        }
+        drop(sim);
+        assert_success(&project.replay());
+    }
+    eprintln!(
+        "credits spent per recorded scenario across the SIGKILL points: {:.2}",
+        total_charges as f64 / (3 * N) as f64
+    );
+    Ok(())
+}
+
+fn sigint() -> Result<(), Failed> {
+    const N: usize = 6;
+    let project = Project::new(N, "webhook");
+    let sim = Sim::start(&project, "8", None);
+    let child = project
+        .command(&sim, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut child = Killed(child);
+    let stderr = child.0.stderr.take().ok_or("no stderr")?;
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    wait_until(&project, "every task delivering", |p| all_delivering(p, N));
+    Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()?;
+    let status = child.0.wait()?;
+    let log = reader
+        .join()
+        .map_err(|_| "stderr reader panicked")?
+        .join("\n");
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(
+        log.contains("interrupted: these tasks may still be running at Meshy; a rerun of the same command resumes them without paying again:"),
+        "{log}"
+    );
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.starts_with("  otter_") && l.ends_with("text3d  20 credits"))
+            .count(),
+        N,
+        "one line per running task, with its credits: {log}"
+    );
+    assert_eq!(sim.charges(), N as u64);
+    // Real VCR.py loads every file we wrote, journal or not.
+    for cassette in project.cassettes() {
+        let loaded = Command::new("python3")
+            .args([
+                "-c",
+                "import sys\nfrom vcr.persisters.filesystem import FilesystemPersister\nfrom vcr.serializers import yamlserializer\nrequests, responses = FilesystemPersister.load_cassette(sys.argv[1], yamlserializer)\nassert requests[0].method == 'POST', requests\nprint(len(requests))",
+            ])
+            .arg(&cassette)
+            .output()?;
+        assert!(
+            loaded.status.success(),
+            "VCR.py cannot load {}: {}",
+            cassette.display(),
+            text(&loaded)
+        );
+    }
+    // The rerun resumes: the tasks finish (30 s) without a second charge. Shorten the
+    // wait by asking the simulator for nothing: the rerun waits for the same tasks.
+    let rerun = project.run(&sim, &[]);
+    assert_success(&rerun);
+    assert_eq!(sim.charges(), N as u64, "{}", text(&rerun));
+    Ok(())
+}
+
+fn ambiguous_create() -> Result<(), Failed> {
+    let project = Project::new(1, "webhook");
+    let rules = r#"[{"prompt_contains": "otter", "then": {"create_status": 502}}]"#;
+    let sim = Sim::start(&project, "1", Some(rules));
+    let first = project.run(&sim, &[]);
+    assert!(!first.status.success());
+    let log = text(&first);
+    assert!(
+        log.contains("server error (502) after 1 attempts: Bad Gateway; Meshy may have created (and charged for) the task, so the request was not sent again"),
+        "{log}"
+    );
+    assert_eq!(sim.charges(), 1);
+    let journal = cassette_text(&project.path("cassettes/http/otter_1.yaml"));
+    assert!(
+        journal.starts_with("incomplete: true\n")
+            && journal.contains("pending:\n- body: ")
+            && journal.contains("outcome: \"502 Bad Gateway\""),
+        "the intent stays on disk: {journal}"
+    );
+    let rerun = project.run(&sim, &[]);
+    assert_success(&rerun);
+    let log = text(&rerun);
+    assert!(
+        log.contains("otter_1: the create call without an answer on file did create task "),
+        "{log}"
+    );
+    assert_eq!(sim.charges(), 1, "one task, one charge: {log}");
+    let cassette = cassette_text(&project.path("cassettes/http/otter_1.yaml"));
+    assert!(cassette.contains("X-Mesh-Toolkit-Reconciled") && !cassette.contains("pending:"));
+    drop(sim);
+    assert_success(&project.replay());
+    Ok(())
+}
+
+fn two_matches() -> Result<(), Failed> {
+    let project = Project::new(1, "webhook");
+    let rules = r#"[{"prompt_contains": "otter", "then": {"create_status": 502}}]"#;
+    let sim = Sim::start(&project, "1", Some(rules));
+    let first = project.run(&sim, &[]);
+    assert!(!first.status.success(), "{}", text(&first));
+    // Someone sends the same request in the window.
+    sim.create("Resumable otter number 1");
+    let ids = sim.task_ids();
+    assert_eq!(ids.len(), 2);
+    let rerun = project.run(&sim, &[]);
+    assert!(!rerun.status.success());
+    let log = text(&rerun);
+    assert!(
+        log.contains(&format!(
+            "and 2 tasks created since then match it: {}, {}; nothing was sent",
+            ids[0], ids[1]
+        )),
+        "both ids are named: {log}"
+    );
+    assert!(log.contains("nothing was sent"), "{log}");
+    assert_eq!(sim.charges(), 2, "the rerun bought nothing: {log}");
+    Ok(())
+}
+
+fn no_webhook() -> Result<(), Failed> {
+    let project = Project::new(1, "webhook");
+    // The simulator delivers nowhere: the dashboard webhook is misconfigured.
+    let sim = Sim::start_delivering(&project, "1", None, None);
+    let grace = ["--webhook-grace=1", "--webhook-timeout=120"];
+    let first = project.run(&sim, &grace);
+    assert!(!first.status.success());
+    let log = text(&first);
+    assert!(
+        log.contains("ended SUCCEEDED per the API (")
+            && log.contains(
+                "but no terminal webhook arrived within 1 s (no delivery arrived at all)"
+            )
+            && log.contains("check that the Meshy dashboard webhook is http://127.0.0.1:"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("within 120 s"),
+        "failed within the grace, not the timeout: {log}"
+    );
+    let failure = log
+        .lines()
+        .find(|l| l.contains("no terminal webhook arrived"))
+        .unwrap_or_default();
+    assert!(
+        !failure.contains(TOKEN) && failure.contains("/webhook?token=…"),
+        "the token never reaches an error message: {failure}"
+    );
+    assert_eq!(sim.charges(), 1);
+    let again = project.run(&sim, &grace);
+    assert!(!again.status.success());
+    assert_eq!(sim.charges(), 1, "the rerun does not pay: {}", text(&again));
+    let accepted = project.run(&sim, &["--webhook-grace=1", "--accept-api-payload"]);
+    assert_success(&accepted);
+    let log = text(&accepted);
+    assert!(
+        log.contains("terminal payload from the API, not a webhook (--accept-api-payload; payload_source: api): otter_1"),
+        "{log}"
+    );
+    assert_eq!(sim.charges(), 1);
+    let recordings = project.webhook_recordings();
+    assert_eq!(recordings.len(), 1);
+    let recording: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&recordings[0])?)?;
+    assert_eq!(recording["payload_source"], "api");
+    assert_eq!(recording["payload"]["status"], "SUCCEEDED");
+    assert!(recording.get("incomplete").is_none(), "{recording}");
+    drop(sim);
+    assert_success(&project.replay());
+    Ok(())
+}
+
+fn token_file() -> Result<(), Failed> {
+    let project = Project::new(1, "polling");
+    let sim = Sim::start_delivering(&project, "0", None, None);
+    let token_path = project.path("target/mesh-toolkit/webhook-token");
+    let mut tokens = Vec::new();
+    for run in 0..2 {
+        let output = project
+            .command(&sim, &["--record-mode=rewrite"])
+            .env_remove("MESHY_WEBHOOK_TOKEN")
+            .output()?;
+        assert_success(&output);
+        let token = std::fs::read_to_string(&token_path)?.trim().to_owned();
+        assert!(
+            text(&output).contains(&format!("/webhook?token={token}\n")),
+            "run {run}: the dashboard URL carries the project's token: {}",
+            text(&output)
+        );
+        tokens.push(token);
+    }
+    assert_eq!(tokens[0], tokens[1], "the token is reused across runs");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&token_path)?.permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    for cassette in project.cassettes() {
+        assert!(
+            !cassette_text(&cassette).contains(&tokens[0]),
+            "the token never reaches a cassette"
+        );
+    }
+    Ok(())
+}
