@@ -643,6 +643,115 @@ mod tests {
         );
     }
 
+    /// A client whose task list answers `status` with `tasks`.
+    fn listing(status: u16, tasks: Value) -> Client {
+        use crate::test_support::Canned;
+        use crate::transport::HttpRequest;
+        let transport = move |request: HttpRequest| {
+            assert_eq!(request.method, "GET", "reconciling never creates anything");
+            assert!(
+                request.url.contains("sort_by=-created_at"),
+                "{}",
+                request.url
+            );
+            Ok(Canned::json(status, tasks.clone()).response(false))
+        };
+        Client::new(
+            crate::meshy::ClientConfig {
+                api_key: Some("msy_resume_unit_key_123".into()),
+                retry: crate::meshy::RetryPolicy {
+                    max_attempts: 1,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            std::sync::Arc::new(transport),
+        )
+        .unwrap()
+    }
+
+    /// An intent sent `ago_ms` before now.
+    fn intent(ago_ms: i64) -> (Intent, i64) {
+        let sent = now_ms() - ago_ms;
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(sent as u64);
+        let intent = Intent {
+            method: "POST".into(),
+            uri: "https://api.meshy.ai/openapi/v2/text-to-3d".into(),
+            body: r#"{"mode":"preview","prompt":"otter"}"#.into(),
+            recorded_at: crate::clock::rfc3339(at),
+            outcome: Some("timed out".into()),
+        };
+        (intent, sent)
+    }
+
+    #[tokio::test]
+    async fn reconciling_adopts_one_match_refuses_two_and_proves_none_after_the_listing_settles() {
+        let path = Path::new("cassettes/http/otter.yaml");
+        let (old, sent) = intent(40_000);
+        let task = |id: &str, prompt: &str, created: i64| json!({"id": id, "mode": "preview", "prompt": prompt, "status": "PENDING", "created_at": created});
+        let one = listing(
+            200,
+            json!([
+                task("new", "otter", sent + 500),
+                task("other", "beaver", sent + 900),
+                task("before", "otter", sent - 3_600_000)
+            ]),
+        );
+        assert_eq!(
+            reconcile(path, &old, &one, None).await.unwrap(),
+            Reconciled::Adopted {
+                task_id: "new".into()
+            }
+        );
+        let two = listing(
+            200,
+            json!([task("a", "otter", sent + 10), task("b", "otter", sent + 20)]),
+        );
+        let err = reconcile(path, &old, &two, None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "(timed out), and 2 tasks created since then match it: a, b; nothing was sent"
+            ),
+            "{err}"
+        );
+        let none = listing(200, json!([task("other", "beaver", sent + 900)]));
+        assert_eq!(
+            reconcile(path, &old, &none, None).await.unwrap(),
+            Reconciled::NotCreated
+        );
+    }
+
+    #[tokio::test]
+    async fn an_api_that_cannot_list_leaves_the_ambiguity_spelled_out() {
+        let (old, _) = intent(40_000);
+        let client = listing(404, json!({"message": "Not Found"}));
+        let err = reconcile(Path::new("c/otter.yaml"), &old, &client, None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cassette 'c/otter.yaml': the create call POST https://api.meshy.ai/openapi/v2/text-to-3d sent at "), "{err}");
+        assert!(err.contains("may have reached Meshy (timed out), and the API cannot list text3d tasks to find out"), "{err}");
+        assert!(
+            err.contains("delete the `pending:` entry from the cassette and rerun"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_recent_intent_waits_for_the_listing_to_settle_unless_interrupted() {
+        let (recent, _) = intent(0);
+        let none = listing(200, json!([]));
+        let (stop, interrupt) = watch::channel(false);
+        stop.send_replace(true);
+        let err = reconcile(Path::new("c/otter.yaml"), &recent, &none, Some(interrupt))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ResumeError::Interrupted { .. }), "{err}");
+    }
+
     #[test]
     fn echoed_identity_fields_must_match_and_others_are_ignored() {
         let request = json!({"mode": "preview", "prompt": "otter", "ai_model": "latest"});

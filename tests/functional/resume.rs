@@ -44,6 +44,14 @@ pub fn trials() -> Vec<Trial> {
             "resume_the_project_webhook_token_is_kept_0600_and_reused_across_runs",
             token_file,
         ),
+        Trial::test(
+            "resume_a_killed_rewrite_keeps_the_complete_cassette_until_the_new_one_is_complete",
+            killed_rewrite,
+        ),
+        Trial::test(
+            "resume_an_intent_that_created_nothing_is_sent_once_the_task_list_proves_it",
+            intent_without_task,
+        ),
     ]
 }
 
@@ -344,6 +352,13 @@ fn sigkill_points() -> Result<(), Failed> {
             N as u64,
             "{name}: one charge per scenario so far"
         );
+        let replay = project.replay();
+        assert!(!replay.status.success());
+        assert!(
+            text(&replay).contains("--record-webhooks --record-mode=once`"),
+            "{name}: replay refuses the journals and names the command that resumes them: {}",
+            text(&replay)
+        );
         let rerun = project.run(&sim, &[]);
         assert_success(&rerun);
         let log = text(&rerun);
@@ -359,6 +374,11 @@ fn sigkill_points() -> Result<(), Failed> {
         total_charges += sim.charges();
         for cassette in project.cassettes() {
             let text = cassette_text(&cassette);
+            assert!(
+                !text.contains("uri: \"https://api.meshy.ai/openapi/v2/text-to-3d/"),
+                "{name}: status checks are not written into {}",
+                cassette.display()
+            );
             assert!(
                 !text.contains("incomplete") && !text.contains("pending:"),
                 "{name}: {} is complete",
@@ -569,6 +589,29 @@ fn token_file() -> Result<(), Failed> {
         tokens.push(token);
     }
     assert_eq!(tokens[0], tokens[1], "the token is reused across runs");
+    let other_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let output = project
+        .command(
+            &sim,
+            &[
+                "--record-mode=rewrite",
+                &format!("--webhook-port={other_port}"),
+            ],
+        )
+        .env_remove("MESHY_WEBHOOK_TOKEN")
+        .output()?;
+    assert_success(&output);
+    assert!(
+        text(&output).contains(&format!(
+            "note: the webhook URL differs from the last run's (the public URL changed from http://127.0.0.1:{} to \
+             http://127.0.0.1:{other_port}): update it in the Meshy dashboard",
+            project.webhook_port
+        )),
+        "{}",
+        text(&output)
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -583,5 +626,67 @@ fn token_file() -> Result<(), Failed> {
             "the token never reaches a cassette"
         );
     }
+    Ok(())
+}
+
+fn killed_rewrite() -> Result<(), Failed> {
+    let project = Project::new(1, "webhook");
+    let sim = Sim::start(&project, "4", None);
+    let first = project.run(&sim, &[]);
+    assert_success(&first);
+    let main = project.path("cassettes/http/otter_1.yaml");
+    let complete = std::fs::read_to_string(&main)?;
+    let side = project.path("cassettes/http/otter_1.rerecording.yaml");
+    let child = project
+        .command(&sim, &["--record-mode=rewrite"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut child = Killed(child);
+    wait_until(&project, "the re-recording's create call answered", |_| {
+        cassette_text(&side).contains("{\\\"result\\\":")
+    });
+    child.0.kill()?;
+    child.0.wait()?;
+    assert_eq!(
+        std::fs::read_to_string(&main)?,
+        complete,
+        "the complete cassette is untouched"
+    );
+    assert_eq!(sim.charges(), 2, "the re-recording paid once");
+    let rerun = project.run(&sim, &["--record-mode=rewrite"]);
+    assert_success(&rerun);
+    assert_eq!(
+        sim.charges(),
+        2,
+        "the rerun resumed the re-recording: {}",
+        text(&rerun)
+    );
+    assert!(!side.exists(), "the journal replaced the cassette");
+    assert_ne!(std::fs::read_to_string(&main)?, complete);
+    drop(sim);
+    assert_success(&project.replay());
+    Ok(())
+}
+
+fn intent_without_task() -> Result<(), Failed> {
+    let project = Project::new(1, "webhook");
+    let sim = Sim::start(&project, "0.5", None);
+    // A crash after the intent was written and before the request left, 31 s ago.
+    let sent = std::time::SystemTime::now() - Duration::from_secs(31);
+    let journal = format!(
+        "incomplete: true\ninteractions: []\npending:\n- body: \"{{\\\"mode\\\":\\\"preview\\\",\\\"prompt\\\":\\\"Resumable otter number 1\\\"}}\"\n  method: POST\n  recorded_at: \"{}\"\n  uri: \"https://api.meshy.ai/openapi/v2/text-to-3d\"\nrecorded_against: meshy\nversion: 1\n",
+        mesh_toolkit::rfc3339(sent)
+    );
+    std::fs::create_dir_all(project.path("cassettes/http"))?;
+    std::fs::write(project.path("cassettes/http/otter_1.yaml"), journal)?;
+    let run = project.run(&sim, &[]);
+    assert_success(&run);
+    assert!(
+        text(&run).contains("otter_1: the create call without an answer on file created no task (the task list shows none 30 s later): sending it again"),
+        "{}",
+        text(&run)
+    );
+    assert_eq!(sim.charges(), 1);
     Ok(())
 }
