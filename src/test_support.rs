@@ -21,6 +21,7 @@ pub fn live_client(base_url: &str, key: &str, attempts: u32) -> Client {
             max_attempts: attempts,
             initial_backoff: std::time::Duration::from_millis(1),
             max_backoff: std::time::Duration::from_millis(5),
+            ..RetryPolicy::default()
         },
     };
     let live = LiveConfig {

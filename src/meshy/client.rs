@@ -381,9 +381,14 @@ impl Client {
                     });
                 }
                 Ok(response) => {
-                    let outcome = Attempt::Answered {
-                        status: response.status,
-                        retry_after: response.header("Retry-After"),
+                    let retry_after = response.header("Retry-After");
+                    let outcome = if response.status == 429 && queue_full(&response.body) {
+                        Attempt::QueueFull { retry_after }
+                    } else {
+                        Attempt::Answered {
+                            status: response.status,
+                            retry_after,
+                        }
                     };
                     let decision = self.retry.decide(creates, attempt, outcome, jitter());
                     let failure = self.status_error(label.clone(), &response, attempt);
@@ -471,6 +476,12 @@ impl Default for ListPage {
     }
 }
 
+/// Whether a 429's body says the account's task queue is full (not the request rate).
+fn queue_full(body: &[u8]) -> bool {
+    let message = message_of(body, "");
+    message.contains("NoMoreConcurrentTasks") || message.contains("NoMorePendingTasks")
+}
+
 /// Meshy's `{"message": …}`, or the start of the body when it is not that shape.
 fn message_of(body: &[u8], api_key: &str) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -519,6 +530,7 @@ mod tests {
             max_attempts: 4,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(5),
+            ..RetryPolicy::default()
         }
     }
 
@@ -679,6 +691,7 @@ mod tests {
             max_attempts: 2,
             initial_backoff: Duration::from_secs(3600),
             max_backoff: Duration::from_secs(3600),
+            ..RetryPolicy::default()
         };
         let client = client_for(&server, slow);
         let balance = tokio::time::timeout(Duration::from_secs(20), client.balance()).await;
@@ -704,6 +717,7 @@ mod tests {
                 max_attempts: 3,
                 initial_backoff: Duration::from_secs(3600),
                 max_backoff: Duration::from_secs(3600),
+                ..RetryPolicy::default()
             },
             ..ClientConfig::default()
         };

@@ -19,6 +19,10 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// Upper bound of the exponential backoff (not of `Retry-After`). Default: 30 s.
     pub max_backoff: Duration,
+    /// Attempts while the account's task queue is full (429 `NoMoreConcurrentTasks` /
+    /// `NoMorePendingTasks`: nothing was created, a slot frees when a task ends).
+    /// Default: 60 (half an hour at the 30 s backoff bound).
+    pub max_queue_attempts: u32,
 }
 
 impl Default for RetryPolicy {
@@ -27,6 +31,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
+            max_queue_attempts: 60,
         }
     }
 }
@@ -39,6 +44,8 @@ pub enum Attempt<'a> {
         status: u16,
         retry_after: Option<&'a str>,
     },
+    /// 429 because the account's task queue is full: not created; wait for a slot.
+    QueueFull { retry_after: Option<&'a str> },
     /// No connection was made: nothing was sent.
     NotSent,
     /// Sent, then no answer (timeout, connection reset).
@@ -81,6 +88,12 @@ impl RetryPolicy {
                 retry_after,
             } if status >= 500 => retry_after,
             Attempt::Answered { .. } => return Decision::Stop,
+            Attempt::QueueFull { retry_after } => {
+                if attempt >= self.max_queue_attempts.max(1) {
+                    return Decision::Stop;
+                }
+                return Decision::Retry(self.delay(attempt, retry_after, jitter));
+            }
             Attempt::NotSent => None,
             Attempt::Lost if creates => return Decision::MaybeApplied,
             Attempt::Lost => None,
@@ -130,6 +143,7 @@ mod tests {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),
+            max_queue_attempts: 8,
         }
     }
 
@@ -198,6 +212,13 @@ mod tests {
         assert_eq!(p.decide(false, 1, answered(400), 0.0), Decision::Stop);
         assert_eq!(p.decide(true, 1, answered(402), 0.0), Decision::Stop);
         assert_eq!(p.decide(false, 5, answered(503), 0.0), Decision::Stop);
+        // A full queue waits longer than other failures: nothing was created.
+        let full = Attempt::QueueFull { retry_after: None };
+        assert_eq!(
+            p.decide(true, 6, full, 0.0),
+            Decision::Retry(Duration::from_millis(500))
+        );
+        assert_eq!(p.decide(true, 8, full, 0.0), Decision::Stop);
     }
 
     #[test]

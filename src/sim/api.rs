@@ -51,6 +51,10 @@ pub async fn handle(state: Arc<SimState>, request: ApiRequest) -> Reply {
             return json_reply(200, &json!({"balance": state.balance()}));
         }
         ("POST", ["_sim", "rules"]) => return add_rule(&state, &request.body),
+        ("GET", ["_sim", "stats"]) => {
+            let queue = *state.queue.lock().unwrap_or_else(|e| e.into_inner());
+            return json_reply(200, &json!(queue));
+        }
         _ => {}
     }
     let Some((types, rest)) = collection(&segments) else {
@@ -114,6 +118,11 @@ fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: b
         return json_reply(202, &json!({ "result": id }));
     }
     if state.queued() >= state.config.max_queued_tasks {
+        state
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .queue_refusals += 1;
         return error(429, "NoMoreConcurrentTasks");
     }
     let cost = credits(task_type);

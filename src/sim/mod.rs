@@ -42,6 +42,7 @@ pub use api::API_VERSION;
 pub use assets::{glb, png};
 pub use behaviour::{Behaviour, Outcome, Rule};
 pub use delivery::{DeliveryPolicy, DeliveryStats};
+pub use state::QueueStats;
 
 use state::SimState;
 
@@ -158,6 +159,46 @@ impl Simulator {
     /// delivery for it was made or abandoned.
     pub async fn settle(&self) {
         self.state.settle().await;
+    }
+
+    /// Seeds a finished task recorded elsewhere (same id, its assets served), so a
+    /// dependent scenario can be recorded alone: `payload` is its terminal task object.
+    /// Nothing is charged; no webhooks are sent. `false` if `payload` has no string `id`.
+    pub fn seed_task(
+        &self,
+        task_type: crate::meshy::TaskType,
+        payload: &serde_json::Value,
+    ) -> bool {
+        let Some(id) = payload.get("id").and_then(serde_json::Value::as_str) else {
+            return false;
+        };
+        let number = |field: &str| {
+            payload
+                .get(field)
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0)
+        };
+        let status = crate::webhooks::status_of(payload);
+        self.state.seed(task::SimTask {
+            id: id.to_owned(),
+            task_type,
+            request: payload.as_object().cloned().unwrap_or_default(),
+            callback_url: None,
+            behaviour: Default::default(),
+            progress: if status.is_terminal() { 100 } else { 0 },
+            status,
+            created_at: number("created_at"),
+            started_at: number("started_at"),
+            finished_at: number("finished_at"),
+            credits: 0,
+            sample: false,
+        });
+        true
+    }
+
+    /// How full the task queue got: its peak and the creates refused for it.
+    pub fn queue_stats(&self) -> state::QueueStats {
+        *self.state.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Webhook deliveries made so far.

@@ -31,6 +31,16 @@ pub struct SimState {
     http: reqwest::Client,
     /// Lifecycle drivers and delivery workers; aborted when the simulator stops.
     workers: Mutex<JoinSet<()>>,
+    /// The most unfinished tasks the account had at once, and creates refused as the
+    /// queue was full: what `GET /_sim/stats` reports.
+    pub queue: Mutex<QueueStats>,
+}
+
+/// How full the account's task queue got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStats {
+    pub peak_queued: usize,
+    pub queue_refusals: usize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -53,6 +63,7 @@ impl SimState {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_default(),
+            queue: Mutex::default(),
             workers: Mutex::new(JoinSet::new()),
             config,
         }
@@ -148,6 +159,12 @@ impl SimState {
         Some(sender.subscribe())
     }
 
+    /// Stores a finished task as it was recorded elsewhere (a dependent scenario's
+    /// input, replayed): no lifecycle, no deliveries, no charge; its assets are served.
+    pub fn seed(&self, task: SimTask) {
+        lock(&self.tasks).entry(task.id.clone()).or_insert(task);
+    }
+
     /// Stores a fixed sample task (test mode); no lifecycle, no deliveries.
     pub fn insert_sample(&self, task: SimTask) {
         lock(&self.tasks).entry(task.id.clone()).or_insert(task);
@@ -160,7 +177,18 @@ impl SimState {
         targets.extend(task.callback_url.clone());
         let (updates, receiver) = mpsc::unbounded_channel();
         let duplicate = task.behaviour.duplicate_deliveries;
-        lock(&self.tasks).insert(id.clone(), task);
+        let queued = {
+            let mut tasks = lock(&self.tasks);
+            tasks.insert(id.clone(), task);
+            tasks
+                .values()
+                .filter(|t| !t.sample && !t.status.is_terminal())
+                .count()
+        };
+        {
+            let mut queue = lock(&self.queue);
+            queue.peak_queued = queue.peak_queued.max(queued);
+        }
         let mut workers = lock(&self.workers);
         while workers.try_join_next().is_some() {}
         if !targets.is_empty() {

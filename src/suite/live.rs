@@ -89,15 +89,23 @@ pub struct Recording {
 /// Refusals that come before anything is started or sent.
 pub fn guards(settings: &Settings, env: &RunEnv) -> Result<(), String> {
     if env.nextest {
-        return Err("recording is refused under cargo-nextest, which runs every test in its own process (each would \
-                    start its own receiver and tunnel); record with `cargo test --test scenarios -- --record-webhooks`, \
-                    then replay with `cargo nextest run`"
-            .into());
+        return Err(format!(
+            "recording is refused under cargo-nextest, which runs every test in its own process (each would \
+             start its own receiver and tunnel); record with `cargo test --test scenarios -- --record-webhooks{}`, \
+             then replay with `cargo nextest run`",
+            settings.target_flag()
+        ));
     }
     if settings.target == Target::Meshy {
         if env.api_key.is_none() {
             return Err("recording against the real Meshy API needs MESHY_API_KEY; set it (the test-mode key \
                         msy_dummy_api_key_for_test_mode_12345678 spends no credits), or record with --target=sim"
+                .into());
+        }
+        if env.api_key.as_deref() == Some(crate::meshy::TEST_MODE_API_KEY) {
+            return Err("MESHY_API_KEY is Meshy's test-mode key: it answers fixed sample results and sends no \
+                        webhooks, so a recording made with it would be worthless; check the suite's requests with \
+                        --dry-run instead (it uses the test-mode key and writes nothing), or set your real key"
                 .into());
         }
         if env.ci && !env.allow_record_on_ci {
@@ -119,15 +127,9 @@ impl Live {
         interrupt: watch::Receiver<bool>,
     ) -> Result<Live, String> {
         guards(settings, env)?;
-        // The client-side limit protects a real account; the simulator has none.
-        let requests_per_second = match settings.target {
-            Target::Sim => 10_000,
-            Target::Meshy => LiveConfig::default().requests_per_second,
-        };
-        let live = LiveConfig {
-            requests_per_second,
-            ..LiveConfig::default()
-        };
+        // Meshy's 20 requests per second, for the simulator too: the suite is recorded
+        // under real limits.
+        let live = LiveConfig::default();
         let transport: Arc<dyn Transport> =
             Arc::new(LiveTransport::new(live).map_err(|e| e.to_string())?);
         let (sim, base_url, api_key) = match settings.target {
@@ -136,8 +138,11 @@ impl Live {
                 let seconds = env.sim_task_seconds.unwrap_or(2.0).clamp(0.0, 86_400.0);
                 let task_time = std::time::Duration::try_from_secs_f64(seconds)
                     .map_err(|e| format!("MESHY_SIM_TASK_SECONDS: {e}"))?;
+                // Meshy's limits: the run's queue share and 20 requests per second.
                 let sim = Simulator::start(SimConfig {
                     task_time,
+                    max_queued_tasks: settings.max_tasks_in_flight,
+                    requests_per_second: LiveConfig::default().requests_per_second,
                     ..SimConfig::unlimited()
                 })
                 .await

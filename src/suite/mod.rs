@@ -22,17 +22,19 @@
 
 mod interrupt;
 mod live;
+mod plan;
 mod report;
 mod resume;
 mod scenario;
 mod settings;
+mod slots;
 mod trial;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
+use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 
 pub use live::{RunEnv, guards};
 pub use resume::{Action, Disk, Reconciled, ResumeError};
@@ -43,7 +45,7 @@ pub use settings::{Settings, SettingsError, Target};
 pub use trial::{Produced, TrialContext, check_glb, is_recorded, recorded_task_id};
 
 use crate::cassette::RecordMode;
-use crate::meshy::{TaskRequest, TaskStatus};
+use crate::meshy::{TaskRequest, TaskStatus, pricing};
 use crate::sim::Rule;
 use crate::webhooks::recording_path;
 use interrupt::Interrupt;
@@ -64,6 +66,16 @@ pub struct Suite {
     /// Cassettes of recording trials that did not pass: what they hold may be running.
     unfinished: Mutex<Vec<(String, PathBuf)>>,
     interrupt: Interrupt,
+    /// The run's share of the account's task queue (`--max-tasks-in-flight`).
+    slots: Arc<tokio::sync::Semaphore>,
+    /// libtest's arguments: the plan applies their filters.
+    arguments: Arguments,
+    /// The names of the trials written in Rust, as registered.
+    customs: Mutex<Vec<String>>,
+    /// The account's balance when the plan was made (real API).
+    balance_before: Mutex<Option<u64>>,
+    /// What `--dry-run` sent, and where.
+    dry_runs: Mutex<Vec<(Produced, String)>>,
 }
 
 /// What a trial's files say and what it does with them, decided once before it runs.
@@ -99,6 +111,11 @@ enum LiveState {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether a trial's failure is Meshy refusing its input task (gone, or unknown).
+fn refused_input(message: &str) -> bool {
+    message.contains("bad request (400)") || message.contains("not found (404)")
 }
 
 /// The key sent when replaying: never checked (the cassette answers), never written.
@@ -147,6 +164,7 @@ impl Suite {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let settings_slots = settings.max_tasks_in_flight;
         let suite = Suite {
             env: RunEnv::from(&env),
             settings,
@@ -158,6 +176,11 @@ impl Suite {
             recorded: Mutex::default(),
             unfinished: Mutex::default(),
             interrupt: Interrupt::new(),
+            slots: Arc::new(tokio::sync::Semaphore::new(settings_slots)),
+            arguments: arguments.clone(),
+            customs: Mutex::default(),
+            balance_before: Mutex::default(),
+            dry_runs: Mutex::default(),
         };
         Ok((Arc::new(suite), arguments))
     }
@@ -178,8 +201,14 @@ impl Suite {
                 };
                 let suite = Arc::clone(self);
                 let name = name.clone();
-                Trial::test(name.clone(), move || {
-                    suite.produce(&name).map(drop).map_err(Failed::from)
+                Trial::ignorable_test(name.clone(), move || {
+                    if let Some(reason) = suite.skipped(&name) {
+                        return Ok(Completion::ignored_with(reason));
+                    }
+                    suite
+                        .produce(&name)
+                        .map(|_| Completion::Completed)
+                        .map_err(Failed::from)
                 })
                 .with_kind(kind)
             })
@@ -193,10 +222,19 @@ impl Suite {
         name: &str,
         body: impl Fn(&TrialContext) -> Result<(), Box<dyn std::error::Error>> + Send + Sync + 'static,
     ) -> Trial {
+        lock(&self.customs).push(name.to_owned());
         let suite = Arc::clone(self);
         let trial_name = name.to_owned();
-        Trial::test(name, move || {
-            suite.run_custom(&trial_name, &body).map_err(Failed::from)
+        Trial::ignorable_test(name, move || {
+            if suite.settings.dry_run {
+                return Ok(Completion::ignored_with(
+                    "--dry-run sends the requests of scenario files; a trial written in Rust is not dry-run",
+                ));
+            }
+            suite
+                .run_custom(&trial_name, &body)
+                .map(|()| Completion::Completed)
+                .map_err(Failed::from)
         })
         .with_kind("rust")
     }
@@ -208,10 +246,21 @@ impl Suite {
     pub fn finish(&self, conclusion: &Conclusion) -> std::process::ExitCode {
         let state = std::mem::replace(&mut *lock(&self.live), LiveState::Stopped);
         if let LiveState::Started(live) = state {
+            if let Some(before) = *lock(&self.balance_before)
+                && let Some(after) = self.runtime.block_on(live.balance())
+            {
+                eprintln!(
+                    "spent: {} credits (balance {before} before the run, {after} after)",
+                    before.saturating_sub(after)
+                );
+            }
             self.runtime.block_on(live.stop());
         }
         if let Some(table) = report::summary(&lock(&self.recorded)) {
             eprint!("{table}");
+        }
+        if let Some(summary) = report::dry_run(&lock(&self.dry_runs)) {
+            eprint!("{summary}");
         }
         if self.interrupt.is_set() {
             eprint!(
@@ -236,7 +285,7 @@ impl Suite {
             Some((_, Err(error))) => return Err(error.to_string()),
             _ => return Err(format!("no scenario '{name}'")),
         };
-        let input_task = match &scenario.input {
+        let input = match &scenario.input {
             None => None,
             Some(input) => {
                 let produced = self
@@ -248,12 +297,15 @@ impl Suite {
                         produced.status
                     ));
                 }
-                Some(produced.task_id)
+                Some(produced)
             }
         };
         let request = scenario
-            .request(input_task.as_deref())
+            .request(input.as_ref().map(|p| p.task_id.as_str()))
             .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
+        if self.settings.dry_run {
+            return self.dry_run(scenario, &request);
+        }
         let plan = self.plan(name, Some((scenario, &request)));
         if plan.records()
             && scenario.delivery == Delivery::Webhook
@@ -273,14 +325,86 @@ impl Suite {
                 then: behaviour.clone(),
             });
         }
+        // An input replayed from its recording: a fresh simulator must know its task.
+        let replayed_input = input.as_ref().filter(|p| !p.recorded);
+        if let (Some(_), Some(input)) = (&recording, replayed_input) {
+            self.seed_sim(scenario, input);
+        }
         let ctx = self.context(name, &plan, recording)?;
         let outcome = ctx.block_on(trial::run_scenario(&ctx, scenario, &request));
+        let outcome = match (outcome, replayed_input) {
+            (Err(message), Some(input)) if ctx.records && refused_input(&message) => {
+                Err(self.chain_hint(message, scenario, input))
+            }
+            (outcome, _) => outcome,
+        };
         let written = self.conclude(name, &ctx, outcome.is_ok())?;
         let mut produced = outcome?;
         produced.files.extend(written);
         if produced.recorded {
             lock(&self.recorded).push(produced.clone());
         }
+        Ok(produced)
+    }
+
+    /// `--dry-run`: the scenario's request sent with the test-mode key, the task
+    /// followed by polling (test mode sends no webhooks) until it ends; nothing is
+    /// written, no credit is spent.
+    fn dry_run(&self, scenario: &Scenario, request: &TaskRequest) -> Result<Produced, String> {
+        if self.settings.target == Target::Sim {
+            return Err(
+                "--dry-run checks the real API with Meshy's test-mode key; against the simulator nothing is paid, \
+                 so record with --target=sim instead"
+                    .into(),
+            );
+        }
+        let started = std::time::Instant::now();
+        let base_url = self
+            .env
+            .base_url
+            .clone()
+            .unwrap_or_else(|| crate::meshy::DEFAULT_BASE_URL.to_owned());
+        let transport =
+            crate::transport::LiveTransport::new(Default::default()).map_err(|e| e.to_string())?;
+        let config = crate::meshy::ClientConfig {
+            base_url: base_url.clone(),
+            api_key: Some(crate::meshy::TEST_MODE_API_KEY.into()),
+            ..Default::default()
+        };
+        let client =
+            crate::meshy::Client::new(config, Arc::new(transport)).map_err(|e| e.to_string())?;
+        let scratch =
+            tempfile::tempdir().map_err(|e| format!("cannot create a scratch directory: {e}"))?;
+        let service = crate::meshy::TaskService::new(
+            client,
+            crate::repository::Repository::ephemeral(scratch.path()),
+        );
+        let options = crate::meshy::PollOptions {
+            interval: std::time::Duration::from_secs(1),
+            timeout: self.settings.webhook_timeout,
+        };
+        let name = &scenario.name;
+        let task = self.runtime.block_on(async {
+            let submission = service
+                .submit(&scenario.species, request)
+                .await
+                .map_err(|e| format!("dry run of '{name}': the request was refused: {e}"))?;
+            service
+                .poll(&submission, &options, |_| {})
+                .await
+                .map_err(|e| format!("dry run of '{name}': the task did not end: {e}"))
+        })?;
+        let produced = Produced {
+            scenario: name.clone(),
+            task_id: task.id.clone(),
+            status: task.status.clone(),
+            duration: started.elapsed(),
+            recorded: false,
+            files: Vec::new(),
+            api_payload: false,
+            task: serde_json::to_value(&task).ok(),
+        };
+        lock(&self.dry_runs).push((produced.clone(), base_url));
         Ok(produced)
     }
 
@@ -305,6 +429,7 @@ impl Suite {
                 recorded: true,
                 files: written,
                 api_payload: ctx.recorder.claimed().iter().any(|c| c.from_api),
+                task: None,
             };
             lock(&self.recorded).push(produced);
         }
@@ -432,6 +557,7 @@ impl Suite {
             records: plan.records(),
             timeout: self.settings.webhook_timeout,
             interrupt: self.interrupt.receiver(),
+            slots: plan.records().then(|| Arc::clone(&self.slots)),
         };
         TrialContext::new(
             spec,
@@ -451,11 +577,16 @@ impl Suite {
                 &self.env,
                 self.interrupt.receiver(),
             )) {
-                Ok(live) => {
-                    self.announce_plan(&live);
-                    self.interrupt.watch_ctrl_c(self.runtime.handle());
-                    LiveState::Started(Box::new(live))
-                }
+                Ok(live) => match self.announce_plan(&live) {
+                    Ok(()) => {
+                        self.interrupt.watch_ctrl_c(self.runtime.handle());
+                        LiveState::Started(Box::new(live))
+                    }
+                    Err(refusal) => {
+                        self.runtime.block_on(live.stop());
+                        LiveState::Failed(refusal)
+                    }
+                },
                 Err(message) => LiveState::Failed(message),
             };
         }
@@ -464,6 +595,47 @@ impl Suite {
             LiveState::Failed(message) => Err(message.clone()),
             _ => Err("the run is over: the recording context was stopped".into()),
         }
+    }
+
+    /// Seeds the run's simulator with a replayed input's terminal task (same id).
+    fn seed_sim(&self, scenario: &Scenario, input: &Produced) {
+        let Some(name) = &scenario.input else { return };
+        let (Some(task), Some(input_scenario)) = (&input.task, self.scenarios.get(name)) else {
+            return;
+        };
+        if let LiveState::Started(live) = &*lock(&self.live)
+            && let Some(sim) = &live.sim
+        {
+            sim.seed_task(input_scenario.task_type, task);
+        }
+    }
+
+    /// A dependent scenario whose recorded input Meshy refused: name the chain to
+    /// record again, input first.
+    fn chain_hint(&self, message: String, scenario: &Scenario, input: &Produced) -> String {
+        let mut chain = vec![scenario.name.clone()];
+        let mut next = scenario.input.clone();
+        while let Some(name) = next {
+            next = self.scenarios.get(&name).and_then(|s| s.input.clone());
+            chain.push(name);
+        }
+        chain.reverse();
+        let commands: Vec<String> = chain
+            .iter()
+            .map(|name| {
+                format!(
+                    "`{}`",
+                    self.rerecord_command(name, false, self.settings.target == Target::Sim)
+                )
+            })
+            .collect();
+        format!(
+            "{message}\nthe input task {} comes from the recording of '{}'; if Meshy no longer knows it (results \
+             are kept 3 days), record the chain again, in order: {}",
+            input.task_id,
+            input.scenario,
+            commands.join(", then ")
+        )
     }
 
     fn add_sim_rule(&self, rule: Rule) {
@@ -476,45 +648,125 @@ impl Suite {
 
     /// Before recording against the real API: which scenarios will be recorded, and the
     /// account balance.
-    fn announce_plan(&self, live: &Live) {
-        if self.settings.target != Target::Meshy {
-            return;
+    /// What a scenario will do in this run, resolving its input from the recordings
+    /// (`None`: its input is not recorded, so both record).
+    fn planned_action(&self, scenario: &Scenario) -> Option<resume::Action> {
+        let input = match &scenario.input {
+            Some(input) => Some(
+                self.scenarios
+                    .get(input)
+                    .and_then(|i| self.recorded_task(i))?,
+            ),
+            None => None,
+        };
+        let request = scenario.request(input.as_deref()).ok()?;
+        Some(self.plan(&scenario.name, Some((scenario, &request))).action)
+    }
+
+    /// Why a scenario's trial is skipped in this run: one the real API cannot be asked
+    /// for (a `[simulator]` outcome or task error) that would record against it.
+    fn skipped(&self, name: &str) -> Option<String> {
+        let scenario = self.scenarios.get(name)?;
+        let why = scenario.simulator_only()?;
+        if self.settings.target != Target::Meshy || !self.settings.may_record() {
+            return None;
         }
-        let planned: Vec<String> = self
-            .scenarios
-            .values()
-            .filter_map(|s| {
-                // A dependent whose input is not recorded yet records too.
-                let input = match &s.input {
-                    Some(input) => match self
-                        .scenarios
-                        .get(input)
-                        .and_then(|i| self.recorded_task(i))
-                    {
-                        Some(task) => Some(task),
-                        None => return Some(s.name.clone()),
-                    },
-                    None => None,
-                };
-                let request = s.request(input.as_deref()).ok()?;
-                match self.plan(&s.name, Some((s, &request))).action {
-                    resume::Action::Record { .. } => Some(s.name.clone()),
-                    resume::Action::Resume { .. } => {
-                        Some(format!("{} (resumes its task: 0 credits)", s.name))
-                    }
-                    _ => None,
+        match self.planned_action(scenario) {
+            Some(resume::Action::Replay | resume::Action::Refuse(_)) => None,
+            _ => Some(format!(
+                "simulator-only ({why}: the real Meshy API cannot be asked for it); record it with --target=sim"
+            )),
+        }
+    }
+
+    /// Before recording against the real API: the plan (what records, at what cost,
+    /// the balance), refused when it costs more than `--max-credits` or the balance.
+    fn announce_plan(&self, live: &Live) -> Result<(), String> {
+        if self.settings.target != Target::Meshy {
+            return Ok(());
+        }
+        let entries = self.plan_entries();
+        let balance = self.runtime.block_on(live.balance());
+        *lock(&self.balance_before) = balance;
+        eprint!("{}", plan::render(&entries, &live.base_url, balance));
+        plan::check(plan::cost(&entries), balance, self.settings.max_credits)
+    }
+
+    /// The trials this run will send live requests for, after libtest's filters and
+    /// the record modes: selected scenarios, the unrecorded inputs they require, and
+    /// trials written in Rust.
+    fn plan_entries(&self) -> Vec<plan::Entry> {
+        let mut entries: Vec<plan::Entry> = Vec::new();
+        let mut listed = std::collections::BTreeSet::new();
+        for (name, loaded) in &self.files {
+            let Ok(scenario) = loaded else { continue };
+            if self.filtered_out(name, scenario.delivery.as_str()) || !listed.insert(name.clone()) {
+                continue;
+            }
+            if let Some(why) = self.skipped(name) {
+                entries.push(plan::Entry {
+                    name: name.clone(),
+                    what: plan::What::Skipped(why),
+                    required_by: None,
+                });
+                continue;
+            }
+            let what = match self.planned_action(scenario) {
+                Some(resume::Action::Replay | resume::Action::Refuse(_)) => continue,
+                Some(resume::Action::Resume { .. }) => {
+                    plan::What::Resumes(Some(scenario.task_type))
                 }
-            })
-            .collect();
-        let balance = self
-            .runtime
-            .block_on(live.balance())
-            .map_or("unknown".to_owned(), |b| b.to_string());
-        eprintln!(
-            "recording against the Meshy API at {}: {} (balance: {balance} credits)",
-            live.base_url,
-            planned.join(", ")
-        );
+                _ => plan::What::Records(Some(scenario.task_type)),
+            };
+            // Inputs that are not recorded yet are recorded first, selected or not.
+            let mut input = scenario.input.clone();
+            while let Some(input_name) = input {
+                let Some(required) = self.scenarios.get(&input_name) else {
+                    break;
+                };
+                input = required.input.clone();
+                if self.recorded_task(required).is_some() {
+                    break;
+                }
+                if listed.insert(input_name.clone()) {
+                    entries.push(plan::Entry {
+                        name: input_name,
+                        what: plan::What::Records(Some(required.task_type)),
+                        required_by: Some(name.clone()),
+                    });
+                }
+            }
+            entries.push(plan::Entry {
+                name: name.clone(),
+                what,
+                required_by: None,
+            });
+        }
+        for name in lock(&self.customs).iter() {
+            if self.filtered_out(name, "rust") {
+                continue;
+            }
+            match self.plan(name, None).action {
+                resume::Action::Record { .. } => entries.push(plan::Entry {
+                    name: name.clone(),
+                    what: plan::What::Records(None),
+                    required_by: None,
+                }),
+                resume::Action::Resume { .. } => entries.push(plan::Entry {
+                    name: name.clone(),
+                    what: plan::What::Resumes(None),
+                    required_by: None,
+                }),
+                _ => {}
+            }
+        }
+        entries
+    }
+
+    /// Whether libtest's filters leave this trial out of the run.
+    fn filtered_out(&self, name: &str, kind: &str) -> bool {
+        let probe = Trial::test(name, || Ok(())).with_kind(kind);
+        self.arguments.is_filtered_out(&probe)
     }
 
     /// The task id a scenario's complete recordings hold, following its inputs'
@@ -565,6 +817,15 @@ impl Suite {
                 " --scenarios={}",
                 self.settings.scenarios_dir.display()
             ));
+        }
+        if !against_sim {
+            // What the command spends, as a shell comment: it still runs as pasted.
+            let cost = match self.scenarios.get(name) {
+                _ if unfinished => "resumes its task, 0 credits".to_owned(),
+                Some(scenario) => pricing::credits_text(scenario.task_type),
+                None => "unknown credits".to_owned(),
+            };
+            command.push_str(&format!("  # real Meshy API: {cost}"));
         }
         command
     }

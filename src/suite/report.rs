@@ -60,6 +60,33 @@ pub fn summary(produced: &[Produced]) -> Option<String> {
     Some(out)
 }
 
+/// What `--dry-run` did and did not check, or `None` when it did not run.
+pub fn dry_run(sent: &[(Produced, String)]) -> Option<String> {
+    let (_, base_url) = sent.first()?;
+    let mut rows: Vec<&Produced> = sent.iter().map(|(p, _)| p).collect();
+    rows.sort_by(|a, b| a.scenario.cmp(&b.scenario));
+    let mut out = format!(
+        "dry run: sent the requests of {} scenarios to {base_url} with Meshy's test-mode key:\n",
+        rows.len()
+    );
+    for p in rows {
+        let _ = writeln!(
+            out,
+            "  {}  {}  {}",
+            p.scenario,
+            p.task_id,
+            p.status.as_str()
+        );
+    }
+    out.push_str(
+        "  checked: every request was accepted and every task ended (followed by polling)\n  not checked: \
+         webhooks (test mode sends none), the results themselves (test mode answers fixed samples), the \
+         scenarios' expectations, credits (none were spent)\n  nothing was written: no cassette, no webhook \
+         recording\n",
+    );
+    Some(out)
+}
+
 /// After Ctrl-C: the tasks the unfinished trials created (their journals say so) that
 /// are not recorded to the end, and create calls that may have reached Meshy. A rerun
 /// resumes them without paying again.
@@ -139,6 +166,7 @@ mod tests {
             recorded: true,
             files: vec![PathBuf::from("cassettes/http/otter_text3d.yaml")],
             api_payload: false,
+            task: None,
         };
         let table = summary(&[produced]).unwrap();
         assert!(table.contains("  otter_text3d  019a97e6-58dc-7430-85a1-9bf2d9e97430  SUCCEEDED      2.1s  cassettes/http/otter_text3d.yaml"), "{table}");

@@ -80,8 +80,9 @@ pub fn decide(
     if mode == RecordMode::None {
         return match main.1 {
             Disk::Unfinished { .. } => Action::Refuse(format!(
-                "cassette '{}' is incomplete: its recording was interrupted or its trial failed, and replay \
-                 needs a complete one; resume it with `{resume_command}`",
+                "recording of '{}' is incomplete (cassette '{}'): it was interrupted or its trial failed, and \
+                 replay needs a complete one; resume it with `{resume_command}`",
+                main.0.file_stem().unwrap_or_default().to_string_lossy(),
                 main.0.display()
             )),
             _ => Action::Replay,

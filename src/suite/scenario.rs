@@ -123,6 +123,21 @@ pub fn name_of(path: &Path) -> String {
 }
 
 impl Scenario {
+    /// Why the scenario can only be recorded against the simulator: its `[simulator]`
+    /// table asks for an outcome or task error the real API cannot be asked for.
+    /// Timings and delivery quirks do not make a scenario simulator-only.
+    pub fn simulator_only(&self) -> Option<String> {
+        let behaviour = self.simulator.as_ref()?;
+        if behaviour.outcome != crate::sim::Outcome::Succeeded {
+            let outcome = serde_json::to_value(behaviour.outcome).ok()?;
+            return Some(format!("[simulator] outcome = {outcome}"));
+        }
+        behaviour
+            .task_error
+            .as_ref()
+            .map(|_| "[simulator] task_error".to_owned())
+    }
+
     /// Reads and validates one scenario file (inputs are checked against the other
     /// scenarios by [`check_inputs`]).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {

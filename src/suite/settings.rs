@@ -42,6 +42,15 @@ pub struct Settings {
     /// came within the grace, complete the recording with the API's task object
     /// (marked `payload_source: "api"`). Default: off.
     pub accept_api_payload: bool,
+    /// `--max-tasks-in-flight` / `MESHY_MAX_TASKS_IN_FLIGHT`: unfinished tasks this run may
+    /// have at once (the account's queue). Default: 10 (Pro; Studio 20, Enterprise 50).
+    pub max_tasks_in_flight: usize,
+    /// `--max-credits` / `MESHY_MAX_CREDITS`: refuse a recording whose known cost is higher.
+    /// Default: no limit (the balance still is one).
+    pub max_credits: Option<u64>,
+    /// `--dry-run` / `MESHY_DRY_RUN=1`: send each scenario's requests with the test-mode key,
+    /// follow each task, write nothing. Default: off.
+    pub dry_run: bool,
     /// `--scenarios` / `MESHY_SCENARIOS_DIR`. Default: `scenarios`.
     pub scenarios_dir: PathBuf,
     /// `--cassettes` / `MESHY_CASSETTES_DIR`. Default: `cassettes`.
@@ -54,7 +63,7 @@ pub struct Settings {
 pub struct SettingsError(pub String);
 
 /// The harness flags, with whether each takes a value.
-const HARNESS_FLAGS: [(&str, &str, bool); 11] = [
+const HARNESS_FLAGS: [(&str, &str, bool); 14] = [
     ("--record-webhooks", "MESHY_RECORD_WEBHOOKS", false),
     ("--record-mode", "MESHY_RECORD_MODE", true),
     ("--target", "MESHY_TARGET", true),
@@ -64,6 +73,9 @@ const HARNESS_FLAGS: [(&str, &str, bool); 11] = [
     ("--webhook-timeout", "MESHY_WEBHOOK_TIMEOUT", true),
     ("--webhook-grace", "MESHY_WEBHOOK_GRACE", true),
     ("--accept-api-payload", "MESHY_ACCEPT_API_PAYLOAD", false),
+    ("--max-tasks-in-flight", "MESHY_MAX_TASKS_IN_FLIGHT", true),
+    ("--max-credits", "MESHY_MAX_CREDITS", true),
+    ("--dry-run", "MESHY_DRY_RUN", false),
     ("--scenarios", "MESHY_SCENARIOS_DIR", true),
     ("--cassettes", "MESHY_CASSETTES_DIR", true),
 ];
@@ -164,6 +176,23 @@ impl Settings {
         };
         let record_webhooks = switch("--record-webhooks", "MESHY_RECORD_WEBHOOKS")?;
         let accept_api_payload = switch("--accept-api-payload", "MESHY_ACCEPT_API_PAYLOAD")?;
+        let dry_run = switch("--dry-run", "MESHY_DRY_RUN")?;
+        let max_tasks_in_flight = match value("--max-tasks-in-flight") {
+            Some(n) => n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                SettingsError(format!(
+                    "--max-tasks-in-flight: '{n}' is not a whole number of tasks, 1 or more"
+                ))
+            })?,
+            None => 10,
+        };
+        let max_credits = match value("--max-credits") {
+            Some(n) => Some(n.parse::<u64>().map_err(|_| {
+                SettingsError(format!(
+                    "--max-credits: '{n}' is not a whole number of credits"
+                ))
+            })?),
+            None => None,
+        };
         let record_mode = match value("--record-mode") {
             Some(mode) => mode
                 .parse::<RecordMode>()
@@ -223,6 +252,9 @@ impl Settings {
         Ok(Settings {
             webhook_grace,
             accept_api_payload,
+            max_tasks_in_flight,
+            max_credits,
+            dry_run,
             record_webhooks,
             record_mode,
             target,
@@ -237,9 +269,9 @@ impl Settings {
         })
     }
 
-    /// Whether this run may record at all.
+    /// Whether this run may send anything live (a dry run sends, but records nothing).
     pub fn may_record(&self) -> bool {
-        self.record_mode != RecordMode::None
+        self.record_mode != RecordMode::None || self.dry_run
     }
 
     /// The flags that reproduce this run's target, for commands printed in errors.
@@ -299,6 +331,35 @@ mod tests {
         let (settings, _) = parse(&[], &env).unwrap();
         assert_eq!(settings.webhook_grace, Duration::from_secs(7));
         assert!(settings.accept_api_payload);
+        let (settings, _) = parse(&[], &[]).unwrap();
+        assert_eq!(
+            (
+                settings.max_tasks_in_flight,
+                settings.max_credits,
+                settings.dry_run
+            ),
+            (10, None, false)
+        );
+        let env = [
+            ("MESHY_MAX_TASKS_IN_FLIGHT", "20"),
+            ("MESHY_MAX_CREDITS", "100"),
+            ("MESHY_DRY_RUN", "1"),
+        ];
+        let (settings, _) = parse(&[], &env).unwrap();
+        assert_eq!(
+            (
+                settings.max_tasks_in_flight,
+                settings.max_credits,
+                settings.dry_run
+            ),
+            (20, Some(100), true)
+        );
+        assert_eq!(
+            parse(&["--max-tasks-in-flight=0"], &[])
+                .unwrap_err()
+                .to_string(),
+            "--max-tasks-in-flight: '0' is not a whole number of tasks, 1 or more"
+        );
         assert_eq!(
             parse(&[], &[("MESHY_ACCEPT_API_PAYLOAD", "yes")])
                 .unwrap_err()

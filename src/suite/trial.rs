@@ -34,6 +34,7 @@ pub struct TrialContext {
     sim_callbacks: bool,
     replaces: Option<PathBuf>,
     interrupt: tokio::sync::watch::Receiver<bool>,
+    gate: Option<Arc<super::slots::SlotGate>>,
     started: Instant,
     _repository: tempfile::TempDir,
 }
@@ -74,6 +75,8 @@ pub(crate) struct ContextSpec {
     pub records: bool,
     pub timeout: Duration,
     pub interrupt: tokio::sync::watch::Receiver<bool>,
+    /// The run's task queue, when the trial records (see `slots.rs`).
+    pub slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl TrialContext {
@@ -121,7 +124,20 @@ impl TrialContext {
             api_key: Some(key),
             ..ClientConfig::default()
         };
-        let client = Client::new(config, cassette.clone()).map_err(|e| e.to_string())?;
+        let gate = spec.slots.map(|slots| {
+            Arc::new(super::slots::SlotGate {
+                inner: cassette.clone(),
+                slots,
+                held: Default::default(),
+                interrupt: spec.interrupt.clone(),
+                trial: spec.name.clone(),
+            })
+        });
+        let transport: Arc<dyn crate::transport::Transport> = match &gate {
+            Some(gate) => gate.clone(),
+            None => cassette.clone(),
+        };
+        let client = Client::new(config, transport).map_err(|e| e.to_string())?;
         let directory = tempfile::Builder::new()
             .prefix("mesh-toolkit-trial-")
             .tempdir_in(scratch_root())
@@ -140,6 +156,7 @@ impl TrialContext {
             sim_callbacks,
             replaces: spec.replaces,
             interrupt: spec.interrupt,
+            gate,
             started: Instant::now(),
             _repository: directory,
         })
@@ -150,6 +167,9 @@ impl TrialContext {
     /// cassette implies complete recordings), then a re-recording replaces the old
     /// cassette. Failed: everything stays on disk, marked incomplete. The files written.
     pub(crate) fn finish(&self, passed: bool) -> Result<Vec<PathBuf>, String> {
+        if let Some(gate) = &self.gate {
+            gate.release();
+        }
         let mut written = Vec::new();
         if passed {
             written = self.recorder.complete_claimed().map_err(|e| {
@@ -212,6 +232,8 @@ pub struct Produced {
     pub files: Vec<PathBuf>,
     /// The terminal payload came from the API, not a webhook (`--accept-api-payload`).
     pub api_payload: bool,
+    /// The terminal task object (to seed a simulator for a dependent scenario).
+    pub task: Option<Value>,
 }
 
 /// Runs one scenario in `ctx`: submit, terminal payload, handler, assertions.
@@ -307,6 +329,7 @@ pub async fn run_scenario(
         recorded: ctx.records,
         files: Vec::new(),
         api_payload: ctx.recorder.claimed().iter().any(|c| c.from_api),
+        task: serde_json::to_value(&task).ok(),
     })
 }
 

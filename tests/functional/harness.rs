@@ -198,7 +198,7 @@ fn missing_cassette() -> Result<(), Failed> {
         log.contains(
             "\nno cassette 'cassettes/http/otter_text3d.yaml' to replay POST https://api.meshy.ai/openapi/v2/text-to-3d from \
              (record mode none); record it with `cargo test --test scenarios -- otter_text3d --exact --record-webhooks \
-             --record-mode=rewrite`"
+             --record-mode=rewrite  # real Meshy API: 20 credits`"
         ),
         "{log}"
     );
@@ -453,7 +453,8 @@ fn real_api_path() -> Result<(), Failed> {
     let log = text(&output);
     assert!(
         log.contains(&format!(
-            "recording against the Meshy API at {base}: otter_text3d (balance: 10000 credits)"
+            "recording against the Meshy API at {base} (balance: 10000 credits):\n  otter_text3d            text3d         20 credits\n  \
+             otter_pipeline_in_rust  rust trial     unknown credits\n  total: 20 credits + 1 of unknown cost, leaving 9980\n"
         )),
         "{log}"
     );
@@ -463,6 +464,10 @@ fn real_api_path() -> Result<(), Failed> {
     );
     assert!(
         log.contains("Meshy delivers webhooks only to https URLs"),
+        "{log}"
+    );
+    assert!(
+        log.contains("spent: 40 credits (balance 10000 before the run, 9960 after)"),
         "{log}"
     );
     assert!(!log.contains(key), "the key never reaches the output");

@@ -355,7 +355,7 @@ fn sigkill_points() -> Result<(), Failed> {
         let replay = project.replay();
         assert!(!replay.status.success());
         assert!(
-            text(&replay).contains("--record-webhooks --record-mode=once`"),
+            text(&replay).contains("--record-webhooks --record-mode=once  # real Meshy API: resumes its task, 0 credits`"),
             "{name}: replay refuses the journals and names the command that resumes them: {}",
             text(&replay)
         );

@@ -1,0 +1,180 @@
+//! The recording plan printed before anything is spent against the real API: exactly
+//! the trials that will send live requests after filters and record modes, what each
+//! costs (from the one price table, `meshy::pricing`), the total and the balance — and
+//! the refusals of a plan over `--max-credits` or over the balance. The suite gathers
+//! the entries (it knows the files and filters); this file only prices and words them.
+
+use std::fmt::Write as _;
+
+use crate::meshy::{TaskType, pricing};
+
+/// One line of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub what: What,
+    /// Not selected, but an input of this selected scenario that is not recorded yet.
+    pub required_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum What {
+    /// Submits a new task; `None`: a trial written in Rust (its tasks are not known).
+    Records(Option<TaskType>),
+    /// Resumes a task its journal holds: nothing is paid.
+    Resumes(Option<TaskType>),
+    /// Not run here, and why.
+    Skipped(String),
+}
+
+/// What the plan costs: credits of known price, and entries of unknown price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cost {
+    pub known: u64,
+    pub unknown: usize,
+}
+
+pub fn cost(entries: &[Entry]) -> Cost {
+    let mut cost = Cost::default();
+    for entry in entries {
+        if let What::Records(task_type) = entry.what {
+            match task_type.and_then(pricing::credits) {
+                Some(credits) => cost.known += credits,
+                None => cost.unknown += 1,
+            }
+        }
+    }
+    cost
+}
+
+/// The plan as printed.
+pub fn render(entries: &[Entry], base_url: &str, balance: Option<u64>) -> String {
+    let balance_text = balance.map_or("unknown".to_owned(), |b| b.to_string());
+    let mut out = format!(
+        "recording against the Meshy API at {base_url} (balance: {balance_text} credits):\n"
+    );
+    if entries.is_empty() {
+        out.push_str("  nothing to record\n");
+        return out;
+    }
+    let width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
+    for entry in entries {
+        let kind = |t: Option<TaskType>| t.map_or("rust trial", TaskType::as_str);
+        let line = match &entry.what {
+            What::Records(t) => format!(
+                "{:13}  {}",
+                kind(*t),
+                t.map_or("unknown credits".to_owned(), pricing::credits_text)
+            ),
+            What::Resumes(t) => format!("{:13}  0 credits (resumes its task)", kind(*t)),
+            What::Skipped(why) => format!("skipped: {why}"),
+        };
+        let required = entry
+            .required_by
+            .as_ref()
+            .map(|by| format!(" (required by {by})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {:width$}  {line}{required}", entry.name);
+    }
+    let cost = cost(entries);
+    let unknown = match cost.unknown {
+        0 => String::new(),
+        n => format!(" + {n} of unknown cost"),
+    };
+    let after = balance.map_or(String::new(), |b| {
+        format!(", leaving {}", b.saturating_sub(cost.known))
+    });
+    let _ = writeln!(out, "  total: {} credits{unknown}{after}", cost.known);
+    out
+}
+
+/// Refuses a plan whose known cost is over `max_credits` or over the balance.
+pub fn check(cost: Cost, balance: Option<u64>, max_credits: Option<u64>) -> Result<(), String> {
+    if let Some(max) = max_credits
+        && cost.known > max
+    {
+        return Err(format!(
+            "refusing to record: the plan costs {} credits, more than --max-credits={max} (MESHY_MAX_CREDITS); \
+             raise the limit or select fewer scenarios (a filter, --skip)",
+            cost.known
+        ));
+    }
+    if let Some(balance) = balance
+        && cost.known > balance
+    {
+        return Err(format!(
+            "refusing to record: the plan costs {} credits and the account has {balance}; top up the Meshy \
+             account or select fewer scenarios",
+            cost.known
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, what: What) -> Entry {
+        Entry {
+            name: name.into(),
+            what,
+            required_by: None,
+        }
+    }
+
+    #[test]
+    fn the_plan_prices_each_trial_and_sums_what_is_known() {
+        let mut required = entry("otter_text3d", What::Records(Some(TaskType::Text3d)));
+        required.required_by = Some("otter_rigging".into());
+        let entries = vec![
+            required,
+            entry("otter_rigging", What::Records(Some(TaskType::Rigging))),
+            entry("otter_image", What::Records(Some(TaskType::TextToImage))),
+            entry("otter_again", What::Resumes(Some(TaskType::Text3d))),
+            entry("otter_pipeline_in_rust", What::Records(None)),
+            entry("otter_blocked", What::Skipped("simulator-only".into())),
+        ];
+        assert_eq!(
+            cost(&entries),
+            Cost {
+                known: 25,
+                unknown: 2
+            }
+        );
+        let text = render(&entries, "https://api.meshy.ai", Some(100));
+        assert_eq!(
+            text,
+            "recording against the Meshy API at https://api.meshy.ai (balance: 100 credits):\n\
+             \x20 otter_text3d            text3d         20 credits (required by otter_rigging)\n\
+             \x20 otter_rigging           rigging        5 credits\n\
+             \x20 otter_image             text_to_image  unknown credits\n\
+             \x20 otter_again             text3d         0 credits (resumes its task)\n\
+             \x20 otter_pipeline_in_rust  rust trial     unknown credits\n\
+             \x20 otter_blocked           skipped: simulator-only\n\
+             \x20 total: 25 credits + 2 of unknown cost, leaving 75\n"
+        );
+    }
+
+    #[test]
+    fn a_plan_over_the_limit_or_the_balance_is_refused() {
+        let cost = Cost {
+            known: 25,
+            unknown: 1,
+        };
+        assert_eq!(check(cost, Some(100), Some(25)), Ok(()));
+        let err = check(cost, Some(100), Some(20)).unwrap_err();
+        assert!(
+            err.starts_with(
+                "refusing to record: the plan costs 25 credits, more than --max-credits=20"
+            ),
+            "{err}"
+        );
+        let err = check(cost, Some(10), None).unwrap_err();
+        assert!(
+            err.contains("the plan costs 25 credits and the account has 10"),
+            "{err}"
+        );
+        assert_eq!(check(cost, None, None), Ok(()));
+    }
+}

@@ -1,0 +1,156 @@
+//! The account's task queue as this run sees it: at most `--max-tasks-in-flight`
+//! unfinished tasks of its own (Meshy: Pro 10, Studio 20, Enterprise 50 queued tasks).
+//! A recording trial takes a slot before its first create call and gives it back when
+//! it ends, so a suite larger than the queue records in waves instead of failing with
+//! 429 `NoMoreConcurrentTasks`. The gate sits in front of the trial's cassette, so a
+//! create call is journalled only once it has a slot (and an interrupted wait for a
+//! slot leaves no intent behind); a resumed task, whose create call replays, takes a
+//! slot too, since it occupies one at Meshy. Waiting for a slot does not count against
+//! the webhook timeout, which counts from the task's creation.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use crate::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
+
+/// One trial's way to the API: its first POST waits for a slot of the run's queue.
+pub struct SlotGate {
+    pub inner: Arc<dyn Transport>,
+    pub slots: Arc<Semaphore>,
+    pub held: Mutex<Option<OwnedSemaphorePermit>>,
+    pub interrupt: watch::Receiver<bool>,
+    /// For the line printed when the trial has to wait.
+    pub trial: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "trial '{trial}': interrupted while waiting for a task slot (--max-tasks-in-flight); nothing was sent"
+)]
+pub struct SlotInterrupted {
+    trial: String,
+}
+
+impl SlotGate {
+    /// Gives the slot back (the trial ended).
+    pub fn release(&self) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    async fn take_slot(&self) -> Result<(), TransportError> {
+        if self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return Ok(());
+        }
+        let permit = match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                eprintln!(
+                    "{} waiting for a task slot: the run has its --max-tasks-in-flight tasks unfinished",
+                    self.trial
+                );
+                let mut interrupt = self.interrupt.clone();
+                tokio::select! {
+                    permit = Arc::clone(&self.slots).acquire_owned() => {
+                        permit.map_err(|e| TransportError::Layer(Box::new(e)))?
+                    }
+                    _ = interrupt.wait_for(|stop| *stop) => {
+                        return Err(TransportError::Layer(Box::new(SlotInterrupted {
+                            trial: self.trial.clone(),
+                        })));
+                    }
+                }
+            }
+        };
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+        Ok(())
+    }
+}
+
+impl Transport for SlotGate {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move {
+            if request.method == "POST" {
+                self.take_slot().await?;
+            }
+            self.inner.send(request).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn gate(
+        slots: &Arc<Semaphore>,
+        calls: &Arc<AtomicUsize>,
+        interrupt: watch::Receiver<bool>,
+    ) -> SlotGate {
+        let calls = Arc::clone(calls);
+        let inner = move |_: HttpRequest| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(HttpResponse {
+                status: 202,
+                headers: Vec::new(),
+                body: br#"{"result":"t"}"#.to_vec(),
+                replayed: false,
+            })
+        };
+        SlotGate {
+            inner: Arc::new(inner),
+            slots: Arc::clone(slots),
+            held: Mutex::default(),
+            interrupt,
+            trial: "otter".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_trial_holds_one_slot_from_its_first_create_until_it_ends() {
+        let slots = Arc::new(Semaphore::new(1));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (stop, interrupt) = watch::channel(false);
+        let first = gate(&slots, &calls, interrupt.clone());
+        let second = gate(&slots, &calls, interrupt);
+        let post = || HttpRequest::new("POST", "https://api.meshy.ai/openapi/v2/text-to-3d");
+        first.send(post()).await.unwrap();
+        first.send(post()).await.unwrap();
+        assert_eq!(
+            slots.available_permits(),
+            0,
+            "one slot per trial, however many creates"
+        );
+        second
+            .send(HttpRequest::new(
+                "GET",
+                "https://api.meshy.ai/openapi/v1/balance",
+            ))
+            .await
+            .unwrap();
+        let waiting = second.send(post());
+        tokio::pin!(waiting);
+        assert!(
+            futures_util::FutureExt::now_or_never(waiting.as_mut()).is_none(),
+            "the second trial's create waits for the slot"
+        );
+        first.release();
+        waiting.await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        // An interrupted wait sends nothing.
+        let third = gate(&slots, &calls, stop.subscribe());
+        stop.send_replace(true);
+        let err = third.send(post()).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "trial 'otter': interrupted while waiting for a task slot (--max-tasks-in-flight); nothing was sent"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+}
