@@ -20,7 +20,20 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// rename is atomic), flushing `from` first: a reader sees the old file or the new.
 pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
     File::open(from)?.sync_all()?;
-    fs::rename(from, to)
+    fs::rename(from, to)?;
+    sync_dir(to);
+    Ok(())
+}
+
+/// Flushes the directory holding `path` (best effort: not every platform can).
+fn sync_dir(path: &Path) {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(dir) = File::open(parent) {
+        let _ = dir.sync_all();
+    }
 }
 
 /// Like [`write`] but without flushing to disk first: still atomic for readers and
@@ -53,7 +66,12 @@ fn write_inner(
             file.sync_all()?;
         }
         drop(file);
-        fs::rename(&temp, path)
+        fs::rename(&temp, path)?;
+        // The rename itself is durable only once the directory is.
+        if flush {
+            sync_dir(path);
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temp);

@@ -31,7 +31,9 @@ pub fn parse_sim_args(args: &[String]) -> Result<SimConfig, CliError> {
                         "--task-seconds must be 0 or more, not '{value}'"
                     )));
                 }
-                config.task_time = Duration::from_secs_f64(seconds);
+                // Checked: `1e300` is an error, not a panic.
+                config.task_time = Duration::try_from_secs_f64(seconds)
+                    .map_err(|_| CliError(format!("--task-seconds '{value}' is too large")))?;
             }
             "--balance" => config.balance = number(&flag, &value)?,
             "--api-key" => keys.push(value),

@@ -39,7 +39,9 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     };
     let mut clock = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
-    if !(1..=12).contains(&month)
+    // Years outside 1970..=9999 are not times this toolkit wrote (and could overflow).
+    if !(1970..=9999).contains(&year)
+        || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || hour > 23
         || minute > 59
@@ -102,6 +104,7 @@ mod tests {
         );
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
         for bad in [
+            "300000000-01-01T00:00:00Z",
             "",
             "2025-11-18",
             "2025-13-01T00:00:00Z",

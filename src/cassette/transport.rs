@@ -57,6 +57,8 @@ pub struct Finished {
     pub recorded: usize,
     /// Interactions played back from the file in this run.
     pub replayed: usize,
+    /// The file as written is complete: not marked incomplete, nothing pending.
+    pub complete: bool,
 }
 
 /// Replays and records HTTP interactions for one cassette file.
@@ -83,6 +85,8 @@ struct State {
     /// Unanswered POSTs (journal mode), each with a key for finding it again.
     pending: Vec<(u64, Intent)>,
     next_intent: u64,
+    /// The journal was written at least once: `finish` must write its final state.
+    journaled: bool,
     replayed: usize,
     finished: bool,
 }
@@ -100,6 +104,9 @@ impl CassetteTransport {
         let strategy = match options.mode {
             RecordMode::None => Strategy::Replay,
             RecordMode::Once if complete => Strategy::Replay,
+            // A journal left incomplete holds requests that may have been paid for: keep
+            // them and replay their answers, instead of sending them again.
+            RecordMode::Once if options.journal && existed => Strategy::ReplayThenRecord,
             RecordMode::Once | RecordMode::All | RecordMode::Rewrite => Strategy::Record,
             RecordMode::NewEpisodes => Strategy::ReplayThenRecord,
         };
@@ -107,7 +114,7 @@ impl CassetteTransport {
         let keep_old = matches!(
             options.mode,
             RecordMode::None | RecordMode::NewEpisodes | RecordMode::All
-        ) || strategy == Strategy::Replay;
+        ) || strategy != Strategy::Record;
         let mut loaded = loaded.filter(|_| keep_old).unwrap_or_default();
         let pending: Vec<(u64, Intent)> = std::mem::take(&mut loaded.pending)
             .into_iter()
@@ -127,6 +134,7 @@ impl CassetteTransport {
                 index,
                 recorded: Vec::new(),
                 next_intent: pending.len() as u64,
+                journaled: false,
                 pending,
                 replayed: 0,
                 finished: false,
@@ -154,6 +162,7 @@ impl CassetteTransport {
         let replayed = state.replayed;
         let must_write = state.strategy != Strategy::Replay
             && (recorded > 0
+                || state.journaled
                 || !complete
                 || !state.pending.is_empty()
                 || self.options.mode == RecordMode::Rewrite
@@ -164,20 +173,23 @@ impl CassetteTransport {
                 interactions: state.loaded.interactions.len(),
                 recorded,
                 replayed,
+                complete: !state.loaded.incomplete && state.pending.is_empty(),
             });
         }
-        let interactions = self.persist(&state, complete)?;
+        let interactions = self.persist(&mut state, complete)?;
         Ok(Finished {
             written: Some(self.options.path.clone()),
             interactions,
             recorded,
             replayed,
+            complete: complete && state.pending.is_empty(),
         })
     }
 
     /// Writes the cassette as it stands: kept and new interactions, unanswered POSTs,
     /// `incomplete` unless `complete` and nothing is pending. Returns the interaction count.
-    fn persist(&self, state: &State, complete: bool) -> Result<usize, CassetteError> {
+    fn persist(&self, state: &mut State, complete: bool) -> Result<usize, CassetteError> {
+        state.journaled = true;
         let cassette = Cassette {
             interactions: self.merged(state),
             recorded_against: self
@@ -202,7 +214,7 @@ impl CassetteTransport {
     fn merged(&self, state: &State) -> Vec<Interaction> {
         let old = state.loaded.interactions.iter();
         let mut kept: Vec<Interaction> = match self.options.mode {
-            RecordMode::NewEpisodes => old.cloned().collect(),
+            _ if state.strategy == Strategy::ReplayThenRecord => old.cloned().collect(),
             RecordMode::All => {
                 let fresh = Index::new(
                     state.recorded.iter().map(|i| &i.request),
@@ -276,6 +288,8 @@ impl CassetteTransport {
         let mut state = self.lock();
         let ambiguous = match &result {
             Ok(response) if response.status < 500 => None,
+            // Never sent: nothing to keep (the client may send it again).
+            Err(TransportError::Connect { .. }) => None,
             Ok(response) => Some(format!(
                 "{} {}",
                 response.status,
@@ -300,14 +314,16 @@ impl CassetteTransport {
                         let interaction = self.interaction(&request, response);
                         state.recorded.push(interaction);
                     }
-                    Err(_) => {
+                    Err(_) if intent.is_none() => {
                         // A GET that failed: nothing to record.
                         return result;
                     }
+                    // A POST that never left: its intent is gone, written below.
+                    Err(_) => {}
                 }
             }
         }
-        if let Err(error) = self.persist(&state, false) {
+        if let Err(error) = self.persist(&mut state, false) {
             // The answer came, but could not be put on disk: say what it was, so a
             // paid task's id is not lost with the error.
             let answer = match &result {
@@ -341,7 +357,7 @@ impl CassetteTransport {
                 outcome: None,
             },
         ));
-        if let Err(error) = self.persist(&state, false) {
+        if let Err(error) = self.persist(&mut state, false) {
             state.pending.retain(|(k, _)| *k != key);
             return Err(error);
         }
@@ -910,6 +926,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_post_that_could_not_connect_leaves_no_intent() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = |request: HttpRequest| -> Result<HttpResponse, TransportError> {
+            Err(TransportError::Connect {
+                request: request.label(),
+                message: "connection refused".into(),
+            })
+        };
+        let cassette = CassetteTransport::open(
+            journal(dir.path(), RecordMode::Once),
+            Some(Arc::new(refused)),
+        )
+        .unwrap();
+        assert!(cassette.send(post("otter")).await.is_err());
+        let finished = cassette.finish(true).unwrap();
+        assert!(finished.complete, "nothing was sent, so nothing is pending");
+        let written =
+            Cassette::parse(&std::fs::read_to_string(dir.path().join("otter.yaml")).unwrap())
+                .unwrap();
+        assert!(written.pending.is_empty() && !written.incomplete);
+    }
+
+    #[tokio::test]
     async fn an_ambiguous_answer_keeps_the_intent_and_the_cassette_incomplete() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("otter.yaml");
@@ -950,8 +989,9 @@ mod tests {
             std::mem::forget(first); // killed: no finish, no Drop
         }
         let calls = Arc::new(AtomicUsize::new(0));
+        // `once` on a journal left incomplete resumes it too (a plain cassette is redone).
         let resumed = CassetteTransport::open(
-            journal(dir.path(), RecordMode::NewEpisodes),
+            journal(dir.path(), RecordMode::Once),
             Some(live(Arc::clone(&calls))),
         )
         .unwrap();

@@ -34,24 +34,47 @@ pub fn load_or_create(path: &Path) -> std::io::Result<String> {
     }
 }
 
+/// Written whole into a private temporary file, then linked into place: a reader (or
+/// a crash) never sees an empty or torn token, and of two first runs one token wins.
 fn create(path: &Path) -> std::io::Result<String> {
     let token = super::random_token();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
+    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(format!("{token}\n").as_bytes())?;
-            file.sync_all()?;
-            Ok(token)
-        }
+    let written = options.open(&temp).and_then(|mut file| {
+        file.write_all(format!("{token}\n").as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temp, path));
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => Ok(token),
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(path),
         Err(e) => Err(e),
+    }
+}
+
+/// A token given by the user (`MESHY_WEBHOOK_TOKEN`): long enough not to be guessed,
+/// and not a word that occurs in prompts (it is scrubbed from everything written).
+pub fn check(token: &str) -> Result<(), String> {
+    let ok = token.len() >= 16
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "MESHY_WEBHOOK_TOKEN must be 16 or more letters, digits, '-' or '_' (it is {} characters); unset it to \
+             use the project's generated token",
+            token.chars().count()
+        ))
     }
 }
 
@@ -72,6 +95,7 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        assert!(check("otter").is_err() && check("functional-dashboard-token").is_ok());
         std::fs::write(&path, "not a token\n").unwrap();
         let err = load_or_create(&path).unwrap_err().to_string();
         assert!(err.contains("does not hold a webhook token"), "{err}");

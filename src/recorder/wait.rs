@@ -89,7 +89,12 @@ impl Wait<'_> {
         mut progress: watch::Receiver<Progress>,
     ) -> Result<Ended, RecorderError> {
         let started = Instant::now();
-        let mut deadline = started + self.policy.timeout;
+        // Checked: `--webhook-timeout=18446744073709551615` must not panic.
+        let far = |from: Instant, wait: Duration| {
+            from.checked_add(wait)
+                .unwrap_or_else(|| from + Duration::from_secs(100 * 365 * 86_400))
+        };
+        let mut deadline = far(started, self.policy.timeout);
         let mut reported = 0;
         let mut last_report = started;
         let mut next_check = started;
@@ -127,13 +132,14 @@ impl Wait<'_> {
                 && let Some(client) = self.api
             {
                 next_check = Instant::now() + self.policy.check_every();
-                if let Some(view) = self.check(client, api.as_ref()).await {
+                let checked = tokio::select! {
+                    view = self.check(client, api.as_ref()) => view,
+                    () = stopped(&mut interrupt) => return Err(self.interrupted()),
+                };
+                if let Some(view) = checked {
                     if let Some(created) = since_epoch_ms(view.task.created_at) {
-                        deadline = Instant::now()
-                            .checked_sub(created)
-                            .unwrap_or(started)
-                            .checked_add(self.policy.timeout)
-                            .unwrap_or(deadline);
+                        let created = Instant::now().checked_sub(created).unwrap_or(started);
+                        deadline = far(created, self.policy.timeout);
                     }
                     api = Some(view);
                 }
@@ -142,7 +148,7 @@ impl Wait<'_> {
             let grace_ends = api
                 .as_ref()
                 .and_then(|v| v.terminal_at)
-                .map(|at| at + self.policy.grace);
+                .map(|at| far(at, self.policy.grace));
             if let (Some(ends), Some(view)) = (grace_ends, &api)
                 && Instant::now() >= ends
             {
@@ -158,14 +164,7 @@ impl Wait<'_> {
             if let Some(ends) = grace_ends {
                 wake = wake.min(ends);
             }
-            let interrupted = async {
-                match interrupt.as_mut() {
-                    Some(i) => {
-                        let _ = i.wait_for(|stop| *stop).await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
+            let interrupted = stopped(&mut interrupt);
             tokio::select! {
                 changed = progress.changed() => {
                     if changed.is_err() {
@@ -273,6 +272,14 @@ impl Wait<'_> {
             scenario: self.scenario.into(),
             task_id: self.task_id.into(),
         }
+    }
+}
+
+/// Ends once `interrupt` is true; never without one.
+async fn stopped(interrupt: &mut Option<watch::Receiver<bool>>) {
+    match interrupt.as_mut() {
+        Some(i) => drop(i.wait_for(|stop| *stop).await),
+        None => std::future::pending().await,
     }
 }
 

@@ -248,7 +248,8 @@ async fn drive(state: Arc<SimState>, id: String, updates: mpsc::UnboundedSender<
         .behaviour
         .task_seconds
         .map_or(state.config.task_time, |s| {
-            Duration::from_secs_f64(s.max(0.0))
+            // Checked: a rule's `inf` or `1e300` must not panic; a day is the most.
+            Duration::try_from_secs_f64(s.clamp(0.0, 86_400.0)).unwrap_or(state.config.task_time)
         });
     let delay = step_delay(total, plan.len());
     let last_running = plan

@@ -257,13 +257,13 @@ impl SimTask {
 }
 
 /// Credits a task of this type costs (roughly Meshy's price list).
+/// Meshy's prices where known (the one table, `meshy::pricing`); for the task types
+/// whose price is not known, a stand-in.
 pub fn credits(task_type: TaskType) -> u64 {
-    match task_type {
-        TaskType::Text3d | TaskType::Image3d | TaskType::MultiImage3d => 20,
-        TaskType::Text3dRefine | TaskType::Retexture => 10,
-        TaskType::Remesh | TaskType::Rigging => 5,
-        TaskType::Animation | TaskType::TextToImage => 3,
-    }
+    crate::meshy::pricing::credits(task_type).unwrap_or(match task_type {
+        TaskType::MultiImage3d => 30,
+        _ => 3,
+    })
 }
 
 /// Milliseconds since the Unix epoch.

@@ -63,6 +63,9 @@ pub struct Live {
     pub api_key: String,
     /// What cassettes and recordings of this run must not contain, and the host rewrites.
     pub scrub: Scrub,
+    /// Held while the run records: two recording runs never journal into the same
+    /// cassettes at once.
+    _lock: std::fs::File,
 }
 
 /// Never prints the key.
@@ -127,6 +130,7 @@ impl Live {
         interrupt: watch::Receiver<bool>,
     ) -> Result<Live, String> {
         guards(settings, env)?;
+        let lock = recording_lock(&settings.cassettes_dir)?;
         // Meshy's 20 requests per second, for the simulator too: the suite is recorded
         // under real limits.
         let live = LiveConfig::default();
@@ -167,7 +171,10 @@ impl Live {
                 .host(base_url.clone(), DEFAULT_BASE_URL);
         }
         let token = match &env.webhook_token {
-            Some(token) => token.clone(),
+            Some(token) => {
+                crate::receiver::token::check(token)?;
+                token.clone()
+            }
             None => {
                 let path = crate::receiver::token::path();
                 crate::receiver::token::load_or_create(&path).map_err(|e| {
@@ -228,13 +235,15 @@ impl Live {
             if let Some(warning) = tunnel::https_warning(tunnel.public_url()) {
                 eprintln!("{warning}");
             }
-            let stable = settings.public_url.is_some() || env.ngrok_domain;
+            let stable = settings.public_url.is_some()
+                || env.ngrok_domain
+                || (settings.tunnel == crate::tunnel::Provider::None && settings.webhook_port != 0);
             eprintln!(
                 "paste this webhook URL into the Meshy dashboard (API settings → Webhooks): {}\n  it {} between runs{}",
                 receiver.webhook_url(tunnel.public_url()),
                 if stable { "stays the same" } else { "changes" },
                 if stable {
-                    " (its token is kept in the project's target dir, or MESHY_WEBHOOK_TOKEN)"
+                    " (the token is kept in <target dir>/mesh-toolkit/webhook-token, or MESHY_WEBHOOK_TOKEN)"
                 } else {
                     " (the tunnel's URL is new each run: use NGROK_DOMAIN, a named tunnel or --public-url to keep it fixed)"
                 }
@@ -252,6 +261,7 @@ impl Live {
             base_url,
             api_key,
             scrub,
+            _lock: lock,
         })
     }
 
@@ -299,6 +309,43 @@ impl Live {
         if let Some(sim) = self.sim.take() {
             sim.shutdown().await;
         }
+    }
+}
+
+/// Takes `<target dir>/mesh-toolkit/recording-<cassettes dir hash>.lock`, or says which
+/// run holds it.
+fn recording_lock(cassettes: &std::path::Path) -> Result<std::fs::File, String> {
+    let absolute = std::fs::canonicalize(cassettes).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|d| d.join(cassettes))
+            .unwrap_or_else(|_| cassettes.to_owned())
+    });
+    let digest: String = crate::sha256_hex(absolute.to_string_lossy().as_bytes())
+        .chars()
+        .take(16)
+        .collect();
+    let path = crate::workdir::dir().join(format!("recording-{digest}.lock"));
+    let open = std::fs::create_dir_all(crate::workdir::dir()).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+    });
+    let file =
+        open.map_err(|e| format!("cannot open the recording lock '{}': {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "another recording run is using '{}' (it holds '{}'); wait for it to end, or stop it: two runs \
+             journalling into the same cassettes could pay twice",
+            cassettes.display(),
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!(
+            "cannot take the recording lock '{}': {e}",
+            path.display()
+        )),
     }
 }
 

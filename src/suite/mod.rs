@@ -47,7 +47,7 @@ pub use trial::{Produced, TrialContext, check_glb, is_recorded, recorded_task_id
 use crate::cassette::RecordMode;
 use crate::meshy::{TaskRequest, TaskStatus, pricing};
 use crate::sim::Rule;
-use crate::webhooks::recording_path;
+use crate::webhooks::{Recording as WebhookRecording, recording_path};
 use interrupt::Interrupt;
 use live::{Live, Recording};
 use trial::ContextSpec;
@@ -111,6 +111,19 @@ enum LiveState {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A resumed trial that fails keeps resuming the same task: say how to give it up.
+fn resumed_hint(message: String, plan: &Plan) -> String {
+    match &plan.action {
+        resume::Action::Resume { path } if !message.contains("interrupted") => format!(
+            "{message}\n(this trial resumed the task its journal '{}' holds; if that task can never pass — it \
+             failed, or Meshy expired it — delete the journal and the task's webhook recording to record anew, \
+             which pays again)",
+            path.display()
+        ),
+        _ => message,
+    }
 }
 
 /// Whether a trial's failure is Meshy refusing its input task (gone, or unknown).
@@ -263,10 +276,23 @@ impl Suite {
             eprint!("{summary}");
         }
         if self.interrupt.is_set() {
-            eprint!(
-                "{}",
-                report::running(&lock(&self.unfinished), &self.webhooks_dir())
-            );
+            if self.settings.target == Target::Sim {
+                eprintln!(
+                    "interrupted: nothing was paid (the simulator); a rerun records the unfinished scenarios again"
+                );
+            } else {
+                let rerun = match self.settings.record_mode {
+                    RecordMode::All | RecordMode::Rewrite => {
+                        "a rerun with --record-mode=once (not the same command: it would record the finished \
+                         scenarios again)"
+                    }
+                    _ => "a rerun of the same command",
+                };
+                eprint!(
+                    "{}",
+                    report::running(&lock(&self.unfinished), &self.webhooks_dir(), rerun)
+                );
+            }
             return std::process::ExitCode::from(130);
         }
         conclusion.exit_code()
@@ -332,6 +358,7 @@ impl Suite {
         }
         let ctx = self.context(name, &plan, recording)?;
         let outcome = ctx.block_on(trial::run_scenario(&ctx, scenario, &request));
+        let outcome = outcome.map_err(|message| resumed_hint(message, &plan));
         let outcome = match (outcome, replayed_input) {
             (Err(message), Some(input)) if ctx.records && refused_input(&message) => {
                 Err(self.chain_hint(message, scenario, input))
@@ -341,6 +368,9 @@ impl Suite {
         let written = self.conclude(name, &ctx, outcome.is_ok())?;
         let mut produced = outcome?;
         produced.files.extend(written);
+        if produced.recorded && scenario.delivery == Delivery::Webhook {
+            self.remove_stale_recordings(scenario, &produced.task_id);
+        }
         if produced.recorded {
             lock(&self.recorded).push(produced.clone());
         }
@@ -442,6 +472,16 @@ impl Suite {
         let main = self.cassette_path(name);
         let side = resume::side_path(&main);
         let webhooks = self.webhooks_dir();
+        // A re-recording that completed but was not swapped in (a crash in between).
+        if resume::load(&side).is_some_and(|c| !c.incomplete && c.pending.is_empty())
+            && let Err(e) = crate::atomic_file::replace(&side, &main)
+        {
+            eprintln!(
+                "mesh-toolkit: cannot replace '{}' with its complete re-recording '{}': {e}",
+                main.display(),
+                side.display()
+            );
+        }
         let disk = |path: &std::path::Path| {
             let cassette = resume::load(path);
             resume::inspect(cassette.as_ref(), scenario.map(|(_, r)| r), |task_id| {
@@ -459,9 +499,28 @@ impl Suite {
         let (main_disk, side_disk) = (disk(&main), disk(&side));
         let unfinished = matches!(main_disk, resume::Disk::Unfinished { .. })
             || matches!(side_disk, resume::Disk::Unfinished { .. });
-        let against_sim = resume::load(&main)
-            .and_then(|c| c.recorded_against)
+        let recorded_against = resume::load(&main).and_then(|c| c.recorded_against);
+        let against_sim = recorded_against
+            .as_deref()
             .map_or(self.settings.target == Target::Sim, |a| a == "simulator");
+        // An unfinished journal of the real API holds paid tasks: a simulator run must
+        // not overwrite it.
+        if self.settings.target == Target::Sim
+            && self.settings.record_mode != RecordMode::None
+            && recorded_against.as_deref() == Some("meshy")
+            && unfinished
+        {
+            let rerecord = self.rerecord_command(name, true, false);
+            return Plan {
+                action: resume::Action::Refuse(format!(
+                    "cassette '{}' holds an unfinished recording against the real Meshy API (paid tasks); a \
+                     --target=sim run would overwrite it. Resume it first with `{rerecord}`, or delete it to \
+                     give those tasks up",
+                    main.display()
+                )),
+                rerecord,
+            };
+        }
         let rerecord = self.rerecord_command(name, unfinished, against_sim);
         let resume_command = self.rerecord_command(name, true, against_sim);
         let action = resume::decide(
@@ -494,9 +553,19 @@ impl Suite {
                 LiveState::Started(live) => live.client()?,
                 _ => return Err("the recording context is not running".into()),
             };
+            // Tasks other create calls on file answered are never this one.
+            let known: std::collections::BTreeSet<String> =
+                std::fs::read_dir(self.settings.cassettes_dir.join("http"))
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .filter_map(|e| resume::load(&e.path()))
+                    .flat_map(|c| resume::created_tasks(&c, None))
+                    .collect();
             let reconciled = self.runtime.block_on(resume::reconcile_all(
                 &path,
                 &client,
+                &known,
                 Some(self.interrupt.receiver()),
             ));
             let outcomes = reconciled.map_err(|e| {
@@ -594,6 +663,32 @@ impl Suite {
             LiveState::Started(live) => Ok(live.recording()),
             LiveState::Failed(message) => Err(message.clone()),
             _ => Err("the run is over: the recording context was stopped".into()),
+        }
+    }
+
+    /// After a scenario recorded anew: its webhook recordings of earlier tasks (a
+    /// re-recording, an abandoned journal) are no longer its recording.
+    fn remove_stale_recordings(&self, scenario: &Scenario, task_id: &str) {
+        let dir = self.webhooks_dir();
+        let prefix = format!("{}_{}_", scenario.species, scenario.task_type.as_str());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if !file.starts_with(&prefix) || !file.ends_with(".json") {
+                continue;
+            }
+            let stale = WebhookRecording::read(&entry.path(), "").is_ok_and(|r| {
+                r.scenario.as_deref() == Some(scenario.name.as_str()) && r.task_id != task_id
+            });
+            if stale && std::fs::remove_file(entry.path()).is_ok() {
+                eprintln!(
+                    "{}: removed '{}', the webhook recording of its earlier task",
+                    scenario.name,
+                    entry.path().display()
+                );
+            }
         }
     }
 
@@ -713,6 +808,11 @@ impl Suite {
             }
             let what = match self.planned_action(scenario) {
                 Some(resume::Action::Replay | resume::Action::Refuse(_)) => continue,
+                Some(resume::Action::Resume { path })
+                    if resume::load(&path).is_some_and(|c| !c.pending.is_empty()) =>
+                {
+                    plan::What::Reconciles(Some(scenario.task_type))
+                }
                 Some(resume::Action::Resume { .. }) => {
                     plan::What::Resumes(Some(scenario.task_type))
                 }

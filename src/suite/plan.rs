@@ -23,6 +23,9 @@ pub enum What {
     Records(Option<TaskType>),
     /// Resumes a task its journal holds: nothing is paid.
     Resumes(Option<TaskType>),
+    /// Its journal holds a create call without an answer: nothing is paid if the task
+    /// list shows the task, the full price if it shows none (counted in the total).
+    Reconciles(Option<TaskType>),
     /// Not run here, and why.
     Skipped(String),
 }
@@ -37,7 +40,7 @@ pub struct Cost {
 pub fn cost(entries: &[Entry]) -> Cost {
     let mut cost = Cost::default();
     for entry in entries {
-        if let What::Records(task_type) = entry.what {
+        if let What::Records(task_type) | What::Reconciles(task_type) = entry.what {
             match task_type.and_then(pricing::credits) {
                 Some(credits) => cost.known += credits,
                 None => cost.unknown += 1,
@@ -67,6 +70,11 @@ pub fn render(entries: &[Entry], base_url: &str, balance: Option<u64>) -> String
                 t.map_or("unknown credits".to_owned(), pricing::credits_text)
             ),
             What::Resumes(t) => format!("{:13}  0 credits (resumes its task)", kind(*t)),
+            What::Reconciles(t) => format!(
+                "{:13}  0 credits if its unanswered create call made a task, else {}",
+                kind(*t),
+                t.map_or("unknown credits".to_owned(), pricing::credits_text)
+            ),
             What::Skipped(why) => format!("skipped: {why}"),
         };
         let required = entry

@@ -90,7 +90,9 @@ pub fn dry_run(sent: &[(Produced, String)]) -> Option<String> {
 /// After Ctrl-C: the tasks the unfinished trials created (their journals say so) that
 /// are not recorded to the end, and create calls that may have reached Meshy. A rerun
 /// resumes them without paying again.
-pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path) -> String {
+/// `rerun` says how to resume (the same command, or `--record-mode=once` after an
+/// `all`/`rewrite` run, which would record the finished ones again).
+pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path, rerun: &str) -> String {
     let mut lines = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (scenario, path) in unfinished {
@@ -144,8 +146,7 @@ pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path) -> String 
         return "interrupted: no task of this run is left unfinished\n".into();
     }
     format!(
-        "interrupted: these tasks may still be running at Meshy; a rerun of the same command resumes them without \
-         paying again:\n{}\n",
+        "interrupted: these tasks may still be running at Meshy; {rerun} resumes them without paying again:\n{}\n",
         lines.join("\n")
     )
 }

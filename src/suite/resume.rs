@@ -8,6 +8,7 @@
 //! current request already exists (resume it: no POST), may exist (reconcile: ask the
 //! API's task list), or does not (record).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -260,8 +261,9 @@ pub enum ResumeError {
     },
 }
 
-/// The fields Meshy echoes in a task object that identify the request behind it.
-const IDENTITY_FIELDS: [&str; 10] = [
+/// The fields Meshy echoes unchanged in a task object that identify the request
+/// behind it (URLs are left out: Meshy may store an uploaded image under its own URL).
+const IDENTITY_FIELDS: [&str; 8] = [
     "prompt",
     "mode",
     "texture_prompt",
@@ -270,12 +272,11 @@ const IDENTITY_FIELDS: [&str; 10] = [
     "input_task_id",
     "rig_task_id",
     "action_id",
-    "image_url",
-    "model_url",
 ];
 
-/// Tasks created before the intent by more than this (clock skew) are not candidates.
-const SKEW: i64 = 30_000;
+/// Tasks created before the intent by more than this (clock skew between this
+/// machine and Meshy's) are not candidates.
+const SKEW: i64 = 10_000;
 /// Pages of 50 looked at, newest first, at most.
 const MAX_PAGES: u32 = 10;
 
@@ -283,9 +284,12 @@ const MAX_PAGES: u32 = 10;
 /// (through `client`, which must not record) which tasks exist. Adopted tasks become
 /// the create call's interaction (marked `x-mesh-toolkit-reconciled`), intents that
 /// created nothing are dropped; the file is rewritten after each. Returns the outcomes.
+/// `known` are the task ids other create calls on file answered (another scenario's
+/// task is never adopted).
 pub async fn reconcile_all(
     path: &Path,
     client: &Client,
+    known: &BTreeSet<String>,
     interrupt: Option<watch::Receiver<bool>>,
 ) -> Result<Vec<Reconciled>, ResumeError> {
     let mut outcomes = Vec::new();
@@ -296,7 +300,7 @@ pub async fn reconcile_all(
         let Some(intent) = cassette.pending.first().cloned() else {
             return Ok(outcomes);
         };
-        let outcome = reconcile(path, &intent, client, interrupt.clone()).await?;
+        let outcome = reconcile(path, &intent, client, known, interrupt.clone()).await?;
         cassette.pending.remove(0);
         if let Reconciled::Adopted { task_id } = &outcome {
             cassette.interactions.push(adopted(&intent, task_id));
@@ -318,6 +322,7 @@ pub async fn reconcile(
     path: &Path,
     intent: &Intent,
     client: &Client,
+    known: &BTreeSet<String>,
     mut interrupt: Option<watch::Receiver<bool>>,
 ) -> Result<Reconciled, ResumeError> {
     let request = format!("{} {}", intent.method, intent.uri);
@@ -338,7 +343,7 @@ pub async fn reconcile(
         .unwrap_or_else(|| "no answer on file".into());
     loop {
         let listed_at = now_ms();
-        let ids = matching_tasks(client, task_type, &body, sent_ms)
+        let ids = matching_tasks(client, task_type, &body, sent_ms, known)
             .await
             .map_err(|e| ResumeError::CannotList {
                 path: path.to_owned(),
@@ -392,7 +397,8 @@ async fn matching_tasks(
     task_type: TaskType,
     body: &Value,
     sent_ms: i64,
-) -> Result<Vec<String>, ApiError> {
+    known: &BTreeSet<String>,
+) -> Result<Vec<String>, String> {
     let mut ids = Vec::new();
     for page_num in 1..=MAX_PAGES {
         let page = ListPage {
@@ -400,7 +406,10 @@ async fn matching_tasks(
             page_size: 50,
             newest_first: true,
         };
-        let tasks = client.list_tasks(task_type, &page).await?;
+        let tasks = client
+            .list_tasks(task_type, &page)
+            .await
+            .map_err(|e: ApiError| e.to_string())?;
         let full = tasks.len() == 50;
         let mut older_seen = false;
         for task in tasks {
@@ -410,15 +419,19 @@ async fn matching_tasks(
                 continue;
             }
             let echoed = serde_json::to_value(&task).unwrap_or(Value::Null);
-            if echoes(&echoed, body) {
+            if echoes(&echoed, body) && !known.contains(&task.id) {
                 ids.push(task.id.clone());
             }
         }
         if !full || older_seen {
-            break;
+            return Ok(ids);
         }
     }
-    Ok(ids)
+    // Never "not created" on a listing that did not reach back to the intent.
+    Err(format!(
+        "more than {} tasks were created since the call; the listing did not reach back to it",
+        MAX_PAGES * 50
+    ))
 }
 
 /// Whether every identity field the task echoes equals the request's.
@@ -699,7 +712,9 @@ mod tests {
             ]),
         );
         assert_eq!(
-            reconcile(path, &old, &one, None).await.unwrap(),
+            reconcile(path, &old, &one, &BTreeSet::new(), None)
+                .await
+                .unwrap(),
             Reconciled::Adopted {
                 task_id: "new".into()
             }
@@ -708,7 +723,15 @@ mod tests {
             200,
             json!([task("a", "otter", sent + 10), task("b", "otter", sent + 20)]),
         );
-        let err = reconcile(path, &old, &two, None)
+        let known = BTreeSet::from(["a".to_owned()]);
+        assert_eq!(
+            reconcile(path, &old, &two, &known, None).await.unwrap(),
+            Reconciled::Adopted {
+                task_id: "b".into()
+            },
+            "a task another create call on file answered is never adopted"
+        );
+        let err = reconcile(path, &old, &two, &BTreeSet::new(), None)
             .await
             .unwrap_err()
             .to_string();
@@ -720,7 +743,9 @@ mod tests {
         );
         let none = listing(200, json!([task("other", "beaver", sent + 900)]));
         assert_eq!(
-            reconcile(path, &old, &none, None).await.unwrap(),
+            reconcile(path, &old, &none, &BTreeSet::new(), None)
+                .await
+                .unwrap(),
             Reconciled::NotCreated
         );
     }
@@ -729,10 +754,16 @@ mod tests {
     async fn an_api_that_cannot_list_leaves_the_ambiguity_spelled_out() {
         let (old, _) = intent(40_000);
         let client = listing(404, json!({"message": "Not Found"}));
-        let err = reconcile(Path::new("c/otter.yaml"), &old, &client, None)
-            .await
-            .unwrap_err()
-            .to_string();
+        let err = reconcile(
+            Path::new("c/otter.yaml"),
+            &old,
+            &client,
+            &BTreeSet::new(),
+            None,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("cassette 'c/otter.yaml': the create call POST https://api.meshy.ai/openapi/v2/text-to-3d sent at "), "{err}");
         assert!(err.contains("may have reached Meshy (timed out), and the API cannot list text3d tasks to find out"), "{err}");
         assert!(
@@ -747,9 +778,15 @@ mod tests {
         let none = listing(200, json!([]));
         let (stop, interrupt) = watch::channel(false);
         stop.send_replace(true);
-        let err = reconcile(Path::new("c/otter.yaml"), &recent, &none, Some(interrupt))
-            .await
-            .unwrap_err();
+        let err = reconcile(
+            Path::new("c/otter.yaml"),
+            &recent,
+            &none,
+            &BTreeSet::new(),
+            Some(interrupt),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, ResumeError::Interrupted { .. }), "{err}");
     }
 

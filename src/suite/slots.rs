@@ -25,9 +25,7 @@ pub struct SlotGate {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "trial '{trial}': interrupted while waiting for a task slot (--max-tasks-in-flight); nothing was sent"
-)]
+#[error("trial '{trial}': interrupted before its create call; nothing was sent")]
 pub struct SlotInterrupted {
     trial: String,
 }
@@ -39,6 +37,12 @@ impl SlotGate {
     }
 
     async fn take_slot(&self) -> Result<(), TransportError> {
+        // After Ctrl-C nothing new is bought, not even a retry after a 429's wait.
+        if *self.interrupt.borrow() {
+            return Err(TransportError::Layer(Box::new(SlotInterrupted {
+                trial: self.trial.clone(),
+            })));
+        }
         if self
             .held
             .lock()
@@ -149,7 +153,7 @@ mod tests {
         let err = third.send(post()).await.unwrap_err().to_string();
         assert_eq!(
             err,
-            "trial 'otter': interrupted while waiting for a task slot (--max-tasks-in-flight); nothing was sent"
+            "trial 'otter': interrupted before its create call; nothing was sent"
         );
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }

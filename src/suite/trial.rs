@@ -180,8 +180,17 @@ impl TrialContext {
             })?;
         }
         let finished = self.cassette.finish(passed).map_err(|e| e.to_string())?;
+        if passed && self.records && !finished.complete {
+            return Err(format!(
+                "trial '{}' passed, but its cassette '{}' still holds create calls without an answer; rerun to \
+                 reconcile them from the task list before anything is sent",
+                self.name,
+                self.cassette.path().display()
+            ));
+        }
         if let Some(path) = finished.written {
-            match (&self.replaces, passed) {
+            // A re-recording replaces the complete cassette only when it is complete too.
+            match (&self.replaces, passed && finished.complete) {
                 (Some(main), true) => {
                     crate::atomic_file::replace(&path, main).map_err(|e| {
                         format!(

@@ -111,7 +111,9 @@ impl Workspace {
         command
             .current_dir(self.dir.path())
             .args(args)
-            .env("MESHY_SIM_TASK_SECONDS", "0");
+            .env("MESHY_SIM_TASK_SECONDS", "0")
+            // Its own token file and recording lock, whatever the outer environment says.
+            .env("CARGO_TARGET_DIR", self.dir.path().join("target"));
         for name in [
             "CI",
             "NEXTEST",

@@ -61,6 +61,8 @@ const TEXT3D_CREDITS: u64 = 20;
 const START_BALANCE: u64 = 10_000;
 /// Every wait in these tests ends by this deadline.
 const DEADLINE: Duration = Duration::from_secs(60);
+/// A harness run that takes longer is killed and fails its test.
+const RUN_DEADLINE: Duration = Duration::from_secs(180);
 
 /// A temporary project with `n` text3d webhook scenarios and its own target dir.
 struct Project {
@@ -125,21 +127,19 @@ impl Project {
     }
 
     fn run(&self, sim: &Sim, extra: &[&str]) -> Output {
-        self.command(sim, extra)
-            .output()
-            .expect("run the scenarios harness")
+        crate::support::output_within(&mut self.command(sim, extra), RUN_DEADLINE)
     }
 
     /// Replays with nothing running.
     fn replay(&self) -> Output {
-        Command::new(crate::harness::harness_binary())
+        let mut command = Command::new(crate::harness::harness_binary());
+        command
             .current_dir(self.dir.path())
             .args(["--skip", "otter_pipeline_in_rust"])
             .env("CARGO_TARGET_DIR", self.path("target"))
             .env_remove("MESHY_RECORD_MODE")
-            .env_remove("MESHY_RECORD_WEBHOOKS")
-            .output()
-            .expect("run the scenarios harness")
+            .env_remove("MESHY_RECORD_WEBHOOKS");
+        crate::support::output_within(&mut command, RUN_DEADLINE)
     }
 
     fn cassettes(&self) -> Vec<PathBuf> {
@@ -416,7 +416,17 @@ fn sigint() -> Result<(), Failed> {
     Command::new("kill")
         .args(["-INT", &child.0.id().to_string()])
         .status()?;
-    let status = child.0.wait()?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait()? {
+            break status;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the harness did not exit after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let log = reader
         .join()
         .map_err(|_| "stderr reader panicked")?
@@ -450,8 +460,7 @@ fn sigint() -> Result<(), Failed> {
             text(&loaded)
         );
     }
-    // The rerun resumes: the tasks finish (30 s) without a second charge. Shorten the
-    // wait by asking the simulator for nothing: the rerun waits for the same tasks.
+    // The rerun resumes: the same tasks finish, without a second charge.
     let rerun = project.run(&sim, &[]);
     assert_success(&rerun);
     assert_eq!(sim.charges(), N as u64, "{}", text(&rerun));
@@ -570,39 +579,72 @@ fn no_webhook() -> Result<(), Failed> {
 }
 
 fn token_file() -> Result<(), Failed> {
-    let project = Project::new(1, "polling");
+    let project = Project::new(1, "webhook");
     let sim = Sim::start_delivering(&project, "0", None, None);
     let token_path = project.path("target/mesh-toolkit/webhook-token");
     let mut tokens = Vec::new();
     for run in 0..2 {
-        let output = project
-            .command(&sim, &["--record-mode=rewrite"])
-            .env_remove("MESHY_WEBHOOK_TOKEN")
-            .output()?;
+        // The in-process simulator: its webhooks carry the token in their callback URL.
+        let output = crate::support::output_within(
+            project
+                .command(&sim, &["--record-mode=rewrite", "--target=sim"])
+                .env_remove("MESHY_WEBHOOK_TOKEN"),
+            RUN_DEADLINE,
+        );
         assert_success(&output);
         let token = std::fs::read_to_string(&token_path)?.trim().to_owned();
+        assert_eq!(token.len(), 32, "run {run}");
         assert!(
-            text(&output).contains(&format!("/webhook?token={token}\n")),
-            "run {run}: the dashboard URL carries the project's token: {}",
-            text(&output)
+            !text(&output).contains(&token),
+            "run {run}: the token is never printed for the simulator"
         );
         tokens.push(token);
     }
     assert_eq!(tokens[0], tokens[1], "the token is reused across runs");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&token_path)?.permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let cassette = cassette_text(&project.path("cassettes/http/otter_1.yaml"));
+    assert!(
+        cassette.contains("?token=<WEBHOOK_TOKEN>") && !cassette.contains(&tokens[0]),
+        "the callback URL's token is scrubbed from the cassette: {cassette}"
+    );
+    for recording in project.webhook_recordings() {
+        assert!(!std::fs::read_to_string(recording)?.contains(&tokens[0]));
+    }
+    // Against the (stand-in) real API, the dashboard URL to paste carries it.
+    let output = crate::support::output_within(
+        project
+            .command(&sim, &["--record-mode=rewrite", "--webhook-grace=1"])
+            .env_remove("MESHY_WEBHOOK_TOKEN"),
+        RUN_DEADLINE,
+    );
+    assert!(
+        text(&output).contains(&format!("/webhook?token={}\n", tokens[0])),
+        "{}",
+        text(&output)
+    );
     let other_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let output = project
-        .command(
-            &sim,
-            &[
-                "--record-mode=rewrite",
-                &format!("--webhook-port={other_port}"),
-            ],
-        )
-        .env_remove("MESHY_WEBHOOK_TOKEN")
-        .output()?;
-    assert_success(&output);
+    let output = crate::support::output_within(
+        project
+            .command(
+                &sim,
+                &[
+                    "--record-mode=rewrite",
+                    "--webhook-grace=1",
+                    &format!("--webhook-port={other_port}"),
+                ],
+            )
+            .env_remove("MESHY_WEBHOOK_TOKEN"),
+        RUN_DEADLINE,
+    );
     assert!(
         text(&output).contains(&format!(
             "note: the webhook URL differs from the last run's (the public URL changed from http://127.0.0.1:{} to \
@@ -612,20 +654,6 @@ fn token_file() -> Result<(), Failed> {
         "{}",
         text(&output)
     );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&token_path)?.permissions().mode() & 0o777,
-            0o600
-        );
-    }
-    for cassette in project.cassettes() {
-        assert!(
-            !cassette_text(&cassette).contains(&tokens[0]),
-            "the token never reaches a cassette"
-        );
-    }
     Ok(())
 }
 

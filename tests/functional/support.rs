@@ -64,6 +64,49 @@ impl Drop for Guarded {
     }
 }
 
+/// Runs `command` to its end, killing it (and failing) if it takes longer than
+/// `deadline`: a hanging child must fail the test, not hang the suite.
+pub fn output_within(command: &mut Command, deadline: Duration) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the child process");
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let stdout = std::thread::spawn(move || {
+        let mut buffer = Vec::new();
+        if let Some(pipe) = out.as_mut() {
+            let _ = pipe.read_to_end(&mut buffer);
+        }
+        buffer
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut buffer = Vec::new();
+        if let Some(pipe) = err.as_mut() {
+            let _ = pipe.read_to_end(&mut buffer);
+        }
+        buffer
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not end within {deadline:?}; killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
 /// A loopback server that answers every POST with `status` and keeps bodies and headers.
 pub struct Catcher {
     pub url: String,

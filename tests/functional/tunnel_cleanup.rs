@@ -149,6 +149,7 @@ fn interrupt_harness() -> Result<(), Failed> {
         .env("FAKE_TUNNEL_URL", format!("http://127.0.0.1:{port}"))
         .env("FAKE_TUNNEL_ARGS", dir.path().join("agent"))
         .env("MESHY_SIM_TASK_SECONDS", "600")
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
         .env_remove("CI")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
