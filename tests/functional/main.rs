@@ -3,6 +3,7 @@
 //! every child process a test starts is stopped by that test, also when it fails.
 
 mod harness;
+mod limits;
 mod receive_command;
 mod resume;
 mod sim_command;
@@ -16,6 +17,7 @@ fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(harness::trials());
+    trials.extend(limits::trials());
     trials.extend(receive_command::trials());
     trials.extend(resume::trials());
     trials.extend(sim_command::trials());

@@ -55,23 +55,32 @@ pub fn trials() -> Vec<Trial> {
     ]
 }
 
-const KEY: &str = "msy_functional_resume_key_1234";
+pub(crate) const KEY: &str = "msy_functional_resume_key_1234";
 const TOKEN: &str = "functionalresumetoken0123456789";
 const TEXT3D_CREDITS: u64 = 20;
 const START_BALANCE: u64 = 10_000;
 /// Every wait in these tests ends by this deadline.
 const DEADLINE: Duration = Duration::from_secs(60);
 /// A harness run that takes longer is killed and fails its test.
-const RUN_DEADLINE: Duration = Duration::from_secs(180);
+pub(crate) const RUN_DEADLINE: Duration = Duration::from_secs(180);
 
 /// A temporary project with `n` text3d webhook scenarios and its own target dir.
-struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
     webhook_port: u16,
 }
 
 impl Project {
-    fn new(n: usize, delivery: &str) -> Project {
+    /// A project with these scenario files (`name`, TOML).
+    pub(crate) fn with_files(files: &[(&str, &str)]) -> Project {
+        let project = Project::new(0, "webhook");
+        for (name, toml) in files {
+            std::fs::write(project.path(&format!("scenarios/{name}.toml")), toml).unwrap();
+        }
+        project
+    }
+
+    pub(crate) fn new(n: usize, delivery: &str) -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
         let scenarios = dir.path().join("scenarios");
         std::fs::create_dir_all(&scenarios).unwrap();
@@ -91,12 +100,19 @@ impl Project {
         Project { dir, webhook_port }
     }
 
-    fn path(&self, relative: &str) -> PathBuf {
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.dir.path().join(relative)
     }
 
     /// The harness recording against `sim` (the Rust trial of the shipped harness skipped).
-    fn command(&self, sim: &Sim, extra: &[&str]) -> Command {
+    pub(crate) fn command(&self, sim: &Sim, extra: &[&str]) -> Command {
+        let mut command = self.command_with_rust_trial(sim, extra);
+        command.args(["--skip", "otter_pipeline_in_rust"]);
+        command
+    }
+
+    /// Like [`Project::command`], with the shipped harness's Rust trial.
+    pub(crate) fn command_with_rust_trial(&self, sim: &Sim, extra: &[&str]) -> Command {
         let mut command = Command::new(crate::harness::harness_binary());
         command
             .current_dir(self.dir.path())
@@ -104,8 +120,6 @@ impl Project {
                 "--record-webhooks",
                 "--tunnel=none",
                 &format!("--webhook-port={}", self.webhook_port),
-                "--skip",
-                "otter_pipeline_in_rust",
             ])
             .args(extra)
             .env("MESHY_BASE_URL", &sim.base)
@@ -126,12 +140,12 @@ impl Project {
         command
     }
 
-    fn run(&self, sim: &Sim, extra: &[&str]) -> Output {
+    pub(crate) fn run(&self, sim: &Sim, extra: &[&str]) -> Output {
         crate::support::output_within(&mut self.command(sim, extra), RUN_DEADLINE)
     }
 
     /// Replays with nothing running.
-    fn replay(&self) -> Output {
+    pub(crate) fn replay(&self) -> Output {
         let mut command = Command::new(crate::harness::harness_binary());
         command
             .current_dir(self.dir.path())
@@ -142,7 +156,7 @@ impl Project {
         crate::support::output_within(&mut command, RUN_DEADLINE)
     }
 
-    fn cassettes(&self) -> Vec<PathBuf> {
+    pub(crate) fn cassettes(&self) -> Vec<PathBuf> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.path("cassettes/http"))
             .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -150,7 +164,7 @@ impl Project {
         paths
     }
 
-    fn webhook_recordings(&self) -> Vec<PathBuf> {
+    pub(crate) fn webhook_recordings(&self) -> Vec<PathBuf> {
         std::fs::read_dir(self.path("cassettes/webhooks"))
             .map(|entries| {
                 entries
@@ -163,15 +177,15 @@ impl Project {
 }
 
 /// A `mesh-toolkit sim` child delivering every update to the project's dashboard URL.
-struct Sim {
-    base: String,
+pub(crate) struct Sim {
+    pub(crate) base: String,
     _child: Guarded,
     runtime: tokio::runtime::Runtime,
     client: Client,
 }
 
 impl Sim {
-    fn start(project: &Project, task_seconds: &str, rules: Option<&str>) -> Sim {
+    pub(crate) fn start(project: &Project, task_seconds: &str, rules: Option<&str>) -> Sim {
         Sim::start_delivering(
             project,
             task_seconds,
@@ -183,14 +197,26 @@ impl Sim {
         )
     }
 
-    fn start_delivering(
+    pub(crate) fn start_delivering(
         project: &Project,
         task_seconds: &str,
         rules: Option<&str>,
         webhook_url: Option<String>,
     ) -> Sim {
+        Sim::start_full(project, task_seconds, rules, webhook_url, &[])
+    }
+
+    /// With further `mesh-toolkit sim` options (`--max-queued-tasks 10`).
+    pub(crate) fn start_full(
+        project: &Project,
+        task_seconds: &str,
+        rules: Option<&str>,
+        webhook_url: Option<String>,
+        extra: &[&str],
+    ) -> Sim {
         let mut command = crate::support::binary();
         command.args(["sim", "--port", "0", "--task-seconds", task_seconds]);
+        command.args(extra);
         if let Some(url) = webhook_url {
             command.args(["--webhook-url", &url]);
         }
@@ -226,14 +252,39 @@ impl Sim {
         }
     }
 
-    fn balance(&self) -> u64 {
+    /// The simulator's `GET /_sim/stats`: `peak_queued`, `queue_refusals`.
+    pub(crate) fn queue_stats(&self) -> serde_json::Value {
+        let url = format!("{}/_sim/stats", self.base);
+        self.runtime.block_on(async {
+            reqwest::Client::new()
+                .get(url)
+                .header("Authorization", format!("Bearer {KEY}"))
+                .send()
+                .await
+                .expect("the simulator answers its stats")
+                .bytes()
+                .await
+                .map(|body| serde_json::from_slice(&body).expect("stats are JSON"))
+                .expect("read the stats")
+        })
+    }
+
+    /// The webhook URL a simulator should deliver to for `project`.
+    pub(crate) fn dashboard_url(project: &Project) -> String {
+        format!(
+            "http://127.0.0.1:{}/webhook?token={TOKEN}",
+            project.webhook_port
+        )
+    }
+
+    pub(crate) fn balance(&self) -> u64 {
         self.runtime
             .block_on(self.client.balance())
             .expect("the simulator answers its balance")
     }
 
     /// Credits charged since the start, in text3d tasks.
-    fn charges(&self) -> u64 {
+    pub(crate) fn charges(&self) -> u64 {
         (START_BALANCE - self.balance()) / TEXT3D_CREDITS
     }
 
@@ -259,7 +310,7 @@ impl Sim {
     }
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -267,7 +318,7 @@ fn text(output: &Output) -> String {
     )
 }
 
-fn assert_success(output: &Output) {
+pub(crate) fn assert_success(output: &Output) {
     assert!(output.status.success(), "harness failed:\n{}", text(output));
 }
 
