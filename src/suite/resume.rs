@@ -39,6 +39,9 @@ pub enum Disk {
     /// on file) but its recording is not complete, or its create call may have
     /// reached Meshy (an intent without an answer).
     Unfinished { pending: bool },
+    /// An incomplete cassette with no task for this request (a refused create, an
+    /// older request): nothing to resume, and nothing to replay either.
+    Stale,
 }
 
 /// What a trial does with its cassette.
@@ -80,7 +83,7 @@ pub fn decide(
         |disk: &Disk| matches!(disk, Disk::Unfinished { .. }) && target == Target::Meshy;
     if mode == RecordMode::None {
         return match main.1 {
-            Disk::Unfinished { .. } => Action::Refuse(format!(
+            Disk::Unfinished { .. } | Disk::Stale => Action::Refuse(format!(
                 "recording of '{}' is incomplete (cassette '{}'): it was interrupted or its trial failed, and \
                  replay needs a complete one; resume it with `{resume_command}`",
                 main.0.file_stem().unwrap_or_default().to_string_lossy(),
@@ -108,7 +111,7 @@ pub fn decide(
         (Disk::Complete, _) => beside(RecordMode::Rewrite),
         (Disk::Changed, RecordMode::NewEpisodes) => beside(RecordMode::NewEpisodes),
         (Disk::Changed, _) => beside(RecordMode::Rewrite),
-        (Disk::Absent | Disk::Unfinished { .. }, _) => Action::Record {
+        (Disk::Absent | Disk::Stale | Disk::Unfinished { .. }, _) => Action::Record {
             path: main.0.to_owned(),
             mode: RecordMode::Rewrite,
         },
@@ -154,7 +157,7 @@ pub fn inspect(
     if pending || !tasks.is_empty() {
         Disk::Unfinished { pending }
     } else {
-        Disk::Absent
+        Disk::Stale
     }
 }
 
@@ -549,7 +552,7 @@ mod tests {
         );
         assert_eq!(
             inspect(Some(&c), Some(&preview("beaver")), done),
-            Disk::Absent
+            Disk::Stale
         );
         let c = cassette_with(None, true, true);
         assert_eq!(
@@ -563,7 +566,7 @@ mod tests {
         let c = cassette_with(Some(400), false, true);
         assert_eq!(
             inspect(Some(&c), Some(&otter), done),
-            Disk::Absent,
+            Disk::Stale,
             "a refused create made no task"
         );
         assert_eq!(inspect(None, Some(&otter), done), Disk::Absent);
@@ -641,6 +644,19 @@ mod tests {
                 "c"
             ),
             Action::Replay
+        );
+        assert!(
+            matches!(
+                decide(
+                    RecordMode::None,
+                    Target::Sim,
+                    (main, &Disk::Stale),
+                    (side, &Disk::Absent),
+                    "c"
+                ),
+                Action::Refuse(_)
+            ),
+            "an incomplete cassette holding a refused create never replays as a recording"
         );
         let Action::Refuse(message) = decide(
             RecordMode::None,

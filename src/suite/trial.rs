@@ -260,7 +260,14 @@ pub async fn run_scenario(
         .service
         .submit_with_callback(&scenario.species, request, callback.as_deref())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            crate::meshy::ServiceError::Api(crate::meshy::ApiError::MaybeCreated { .. }) => format!(
+                "scenario '{}': {e}. Rerun it: before sending anything, the harness asks the task list whether \
+                 that task exists (and adopts it) or not (and sends it then), so nothing is bought twice",
+                scenario.name
+            ),
+            e => e.to_string(),
+        })?;
     // From here on the task exists: every error names it.
     let task_error = |message: String| {
         if message.contains(&submission.task_id) {
