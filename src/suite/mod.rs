@@ -76,6 +76,10 @@ pub struct Suite {
     balance_before: Mutex<Option<u64>>,
     /// What `--dry-run` sent, and where.
     dry_runs: Mutex<Vec<(Produced, String)>>,
+    /// The dry run's one transport: one limiter of 20 requests per second for all trials.
+    dry_transport: OnceLock<Arc<crate::transport::LiveTransport>>,
+    /// Held while a trial reconciles: two never adopt the same task.
+    reconciling: Mutex<()>,
 }
 
 /// What a trial's files say and what it does with them, decided once before it runs.
@@ -194,6 +198,8 @@ impl Suite {
             customs: Mutex::default(),
             balance_before: Mutex::default(),
             dry_runs: Mutex::default(),
+            dry_transport: OnceLock::new(),
+            reconciling: Mutex::default(),
         };
         Ok((Arc::new(suite), arguments))
     }
@@ -306,6 +312,10 @@ impl Suite {
     }
 
     fn run_scenario(&self, name: &str) -> Result<Produced, String> {
+        // Also when it is another trial's input: it is never recorded against the real API.
+        if let Some(reason) = self.skipped(name) {
+            return Err(format!("scenario '{name}' is not run here: {reason}"));
+        }
         let scenario = match self.files.iter().find(|(n, _)| n == name) {
             Some((_, Ok(scenario))) if self.scenarios.contains_key(name) => scenario,
             Some((_, Err(error))) => return Err(error.to_string()),
@@ -394,15 +404,20 @@ impl Suite {
             .base_url
             .clone()
             .unwrap_or_else(|| crate::meshy::DEFAULT_BASE_URL.to_owned());
-        let transport =
-            crate::transport::LiveTransport::new(Default::default()).map_err(|e| e.to_string())?;
+        let transport = match self.dry_transport.get() {
+            Some(transport) => Arc::clone(transport),
+            None => {
+                let made = crate::transport::LiveTransport::new(Default::default())
+                    .map_err(|e| e.to_string())?;
+                Arc::clone(self.dry_transport.get_or_init(|| Arc::new(made)))
+            }
+        };
         let config = crate::meshy::ClientConfig {
             base_url: base_url.clone(),
             api_key: Some(crate::meshy::TEST_MODE_API_KEY.into()),
             ..Default::default()
         };
-        let client =
-            crate::meshy::Client::new(config, Arc::new(transport)).map_err(|e| e.to_string())?;
+        let client = crate::meshy::Client::new(config, transport).map_err(|e| e.to_string())?;
         let scratch =
             tempfile::tempdir().map_err(|e| format!("cannot create a scratch directory: {e}"))?;
         let service = crate::meshy::TaskService::new(
@@ -473,7 +488,9 @@ impl Suite {
         let side = resume::side_path(&main);
         let webhooks = self.webhooks_dir();
         // A re-recording that completed but was not swapped in (a crash in between).
-        if resume::load(&side).is_some_and(|c| !c.incomplete && c.pending.is_empty())
+        let records = self.settings.record_mode != RecordMode::None && !self.settings.dry_run;
+        if records
+            && resume::load(&side).is_some_and(|c| !c.incomplete && c.pending.is_empty())
             && let Err(e) = crate::atomic_file::replace(&side, &main)
         {
             eprintln!(
@@ -500,6 +517,7 @@ impl Suite {
         let unfinished = matches!(main_disk, resume::Disk::Unfinished { .. })
             || matches!(side_disk, resume::Disk::Unfinished { .. });
         let recorded_against = resume::load(&main).and_then(|c| c.recorded_against);
+        let side_against = resume::load(&side).and_then(|c| c.recorded_against);
         let against_sim = recorded_against
             .as_deref()
             .map_or(self.settings.target == Target::Sim, |a| a == "simulator");
@@ -507,8 +525,10 @@ impl Suite {
         // not overwrite it.
         if self.settings.target == Target::Sim
             && self.settings.record_mode != RecordMode::None
-            && recorded_against.as_deref() == Some("meshy")
-            && unfinished
+            && ((recorded_against.as_deref() == Some("meshy")
+                && matches!(main_disk, resume::Disk::Unfinished { .. }))
+                || (side_against.as_deref() == Some("meshy")
+                    && matches!(side_disk, resume::Disk::Unfinished { .. })))
         {
             let rerecord = self.rerecord_command(name, true, false);
             return Plan {
@@ -553,6 +573,7 @@ impl Suite {
                 LiveState::Started(live) => live.client()?,
                 _ => return Err("the recording context is not running".into()),
             };
+            let _one_at_a_time = lock(&self.reconciling);
             // Tasks other create calls on file answered are never this one.
             let known: std::collections::BTreeSet<String> =
                 std::fs::read_dir(self.settings.cassettes_dir.join("http"))
@@ -708,28 +729,14 @@ impl Suite {
     /// A dependent scenario whose recorded input Meshy refused: name the chain to
     /// record again, input first.
     fn chain_hint(&self, message: String, scenario: &Scenario, input: &Produced) -> String {
-        let mut chain = vec![scenario.name.clone()];
-        let mut next = scenario.input.clone();
-        while let Some(name) = next {
-            next = self.scenarios.get(&name).and_then(|s| s.input.clone());
-            chain.push(name);
-        }
-        chain.reverse();
-        let commands: Vec<String> = chain
-            .iter()
-            .map(|name| {
-                format!(
-                    "`{}`",
-                    self.rerecord_command(name, false, self.settings.target == Target::Sim)
-                )
-            })
-            .collect();
+        // Under `rewrite`, a trial's inputs are recorded again first: one command
+        // records the whole chain, each link once.
+        let command =
+            self.rerecord_command(&scenario.name, false, self.settings.target == Target::Sim);
         format!(
             "{message}\nthe input task {} comes from the recording of '{}'; if Meshy no longer knows it (results \
-             are kept 3 days), record the chain again, in order: {}",
-            input.task_id,
-            input.scenario,
-            commands.join(", then ")
+             are kept 3 days), record the chain again, inputs first, with `{command}`",
+            input.task_id, input.scenario
         )
     }
 
@@ -798,7 +805,11 @@ impl Suite {
             if self.filtered_out(name, scenario.delivery.as_str()) || !listed.insert(name.clone()) {
                 continue;
             }
-            if let Some(why) = self.skipped(name) {
+            let why = self.skipped(name).or_else(|| {
+                (scenario.delivery == Delivery::Webhook && !self.settings.record_webhooks)
+                    .then(|| "a webhook scenario records only with --record-webhooks".to_owned())
+            });
+            if let Some(why) = why {
                 entries.push(plan::Entry {
                     name: name.clone(),
                     what: plan::What::Skipped(why),
@@ -818,20 +829,29 @@ impl Suite {
                 }
                 _ => plan::What::Records(Some(scenario.task_type)),
             };
-            // Inputs that are not recorded yet are recorded first, selected or not.
+            // Inputs run first, selected or not: unrecorded ones record (and under
+            // `all`/`rewrite` recorded ones too), unfinished ones resume.
             let mut input = scenario.input.clone();
             while let Some(input_name) = input {
                 let Some(required) = self.scenarios.get(&input_name) else {
                     break;
                 };
                 input = required.input.clone();
-                if self.recorded_task(required).is_some() {
-                    break;
-                }
+                let what = match self.planned_action(required) {
+                    Some(resume::Action::Replay | resume::Action::Refuse(_)) => break,
+                    Some(resume::Action::Resume { .. }) => {
+                        plan::What::Resumes(Some(required.task_type))
+                    }
+                    _ => plan::What::Records(Some(required.task_type)),
+                };
+                let what = match self.skipped(&input_name) {
+                    Some(why) => plan::What::Skipped(why),
+                    None => what,
+                };
                 if listed.insert(input_name.clone()) {
                     entries.push(plan::Entry {
                         name: input_name,
-                        what: plan::What::Records(Some(required.task_type)),
+                        what,
                         required_by: Some(name.clone()),
                     });
                 }
@@ -843,7 +863,7 @@ impl Suite {
             });
         }
         for name in lock(&self.customs).iter() {
-            if self.filtered_out(name, "rust") {
+            if self.filtered_out(name, "rust") || !self.settings.record_webhooks {
                 continue;
             }
             match self.plan(name, None).action {
@@ -895,6 +915,29 @@ impl Suite {
         self.settings.cassettes_dir.join("webhooks")
     }
 
+    /// What `--record-mode=rewrite` of `scenario` spends: its task and, recorded again
+    /// first, its inputs'.
+    fn chain_cost(&self, scenario: &Scenario) -> String {
+        let mut total = Some(0);
+        let mut links = 0;
+        let mut next = Some(scenario);
+        while let Some(link) = next {
+            links += 1;
+            total = total
+                .zip(pricing::credits(link.task_type))
+                .map(|(t, c)| t + c);
+            next = link.input.as_ref().and_then(|i| self.scenarios.get(i));
+            if links > self.scenarios.len() {
+                break;
+            }
+        }
+        match (total, links) {
+            (Some(credits), 1) => format!("{credits} credits"),
+            (Some(credits), n) => format!("{credits} credits for the chain of {n} tasks"),
+            (None, _) => "unknown credits".to_owned(),
+        }
+    }
+
     /// The command that records one trial again, against what its cassette was
     /// recorded against: `once` for an unfinished recording (it resumes, paying
     /// nothing twice), `rewrite` for a complete one.
@@ -922,7 +965,7 @@ impl Suite {
             // What the command spends, as a shell comment: it still runs as pasted.
             let cost = match self.scenarios.get(name) {
                 _ if unfinished => "resumes its task, 0 credits".to_owned(),
-                Some(scenario) => pricing::credits_text(scenario.task_type),
+                Some(scenario) => self.chain_cost(scenario),
                 None => "unknown credits".to_owned(),
             };
             command.push_str(&format!("  # real Meshy API: {cost}"));

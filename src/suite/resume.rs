@@ -279,7 +279,8 @@ const IDENTITY_FIELDS: [&str; 8] = [
 
 /// Tasks created before the intent by more than this (clock skew between this
 /// machine and Meshy's) are not candidates.
-const SKEW: i64 = 10_000;
+/// Generous: a task wrongly taken for older than its intent would be bought again.
+const SKEW: i64 = 30_000;
 /// Pages of 50 looked at, newest first, at most.
 const MAX_PAGES: u32 = 10;
 

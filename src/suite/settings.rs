@@ -178,11 +178,15 @@ impl Settings {
         let accept_api_payload = switch("--accept-api-payload", "MESHY_ACCEPT_API_PAYLOAD")?;
         let dry_run = switch("--dry-run", "MESHY_DRY_RUN")?;
         let max_tasks_in_flight = match value("--max-tasks-in-flight") {
-            Some(n) => n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                SettingsError(format!(
-                    "--max-tasks-in-flight: '{n}' is not a whole number of tasks, 1 or more"
-                ))
-            })?,
+            Some(n) => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    SettingsError(format!(
+                        "--max-tasks-in-flight: '{n}' is not a whole number of tasks from 1 to 10000"
+                    ))
+                })?,
             None => 10,
         };
         let max_credits = match value("--max-credits") {
@@ -358,7 +362,7 @@ mod tests {
             parse(&["--max-tasks-in-flight=0"], &[])
                 .unwrap_err()
                 .to_string(),
-            "--max-tasks-in-flight: '0' is not a whole number of tasks, 1 or more"
+            "--max-tasks-in-flight: '0' is not a whole number of tasks from 1 to 10000"
         );
         assert_eq!(
             parse(&[], &[("MESHY_ACCEPT_API_PAYLOAD", "yes")])

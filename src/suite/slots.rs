@@ -6,9 +6,10 @@
 //! create call is journalled only once it has a slot (and an interrupted wait for a
 //! slot leaves no intent behind); a resumed task, whose create call replays, takes a
 //! slot too, since it occupies one at Meshy. Waiting for a slot does not count against
-//! the webhook timeout, which counts from the task's creation.
+//! the webhook timeout, which counts from the task's creation. A trial written in Rust
+//! that keeps several tasks unfinished at once holds one slot for all of them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -18,7 +19,9 @@ use crate::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, Transpor
 pub struct SlotGate {
     pub inner: Arc<dyn Transport>,
     pub slots: Arc<Semaphore>,
-    pub held: Mutex<Option<OwnedSemaphorePermit>>,
+    /// Held across the wait, so two creates of one trial at once take one slot, not
+    /// two (which could deadlock a one-slot run).
+    pub held: tokio::sync::Mutex<Option<OwnedSemaphorePermit>>,
     pub interrupt: watch::Receiver<bool>,
     /// For the line printed when the trial has to wait.
     pub trial: String,
@@ -33,7 +36,9 @@ pub struct SlotInterrupted {
 impl SlotGate {
     /// Gives the slot back (the trial ended).
     pub fn release(&self) {
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Ok(mut held) = self.held.try_lock() {
+            held.take();
+        }
     }
 
     async fn take_slot(&self) -> Result<(), TransportError> {
@@ -43,12 +48,8 @@ impl SlotGate {
                 trial: self.trial.clone(),
             })));
         }
-        if self
-            .held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
-        {
+        let mut held = self.held.lock().await;
+        if held.is_some() {
             return Ok(());
         }
         let permit = match Arc::clone(&self.slots).try_acquire_owned() {
@@ -71,7 +72,7 @@ impl SlotGate {
                 }
             }
         };
-        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(permit);
+        *held = Some(permit);
         Ok(())
     }
 }
@@ -110,7 +111,7 @@ mod tests {
         SlotGate {
             inner: Arc::new(inner),
             slots: Arc::clone(slots),
-            held: Mutex::default(),
+            held: Default::default(),
             interrupt,
             trial: "otter".into(),
         }

@@ -6,7 +6,7 @@
 
 use libtest_mimic::{Failed, Trial};
 
-use crate::resume::{KEY, Project, RUN_DEADLINE, Sim, assert_success, text};
+use crate::resume::{Project, RUN_DEADLINE, Sim, assert_success, text};
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -48,7 +48,8 @@ fn thirty_through_ten() -> Result<(), Failed> {
         "1",
         None,
         Some(Sim::dashboard_url(&project)),
-        &["--max-queued-tasks", "10"],
+        // The simulator's own queue is larger: only the run's slots keep it at 10.
+        &["--max-queued-tasks", "30"],
     );
     let run = project.run(&sim, &["--max-tasks-in-flight=10"]);
     assert_success(&run);
@@ -60,7 +61,9 @@ fn thirty_through_ten() -> Result<(), Failed> {
     );
     let stats = sim.queue_stats();
     assert!(
-        stats["peak_queued"].as_u64().is_some_and(|peak| peak <= 10),
+        stats["peak_queued"]
+            .as_u64()
+            .is_some_and(|peak| (5..=10).contains(&peak)),
         "{stats}"
     );
     assert_eq!(
@@ -156,7 +159,6 @@ fn dry_run() -> Result<(), Failed> {
         "{}",
         text(&refused)
     );
-    assert!(!text(&refused).contains(KEY));
     Ok(())
 }
 
