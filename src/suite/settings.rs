@@ -237,22 +237,14 @@ impl Settings {
             None if public_url.is_some() => 8000,
             None => 0,
         };
-        let webhook_timeout = match value("--webhook-timeout") {
-            Some(secs) => Duration::from_secs(secs.parse().map_err(|_| {
-                SettingsError(format!(
-                    "--webhook-timeout: '{secs}' is not a whole number of seconds"
-                ))
-            })?),
-            None => Duration::from_secs(300),
+        let seconds = |flag: &str, default: u64| match value(flag) {
+            Some(secs) => secs.parse().map(Duration::from_secs).map_err(|_| {
+                SettingsError(format!("{flag}: '{secs}' is not a whole number of seconds"))
+            }),
+            None => Ok(Duration::from_secs(default)),
         };
-        let webhook_grace = match value("--webhook-grace") {
-            Some(secs) => Duration::from_secs(secs.parse().map_err(|_| {
-                SettingsError(format!(
-                    "--webhook-grace: '{secs}' is not a whole number of seconds"
-                ))
-            })?),
-            None => Duration::from_secs(60),
-        };
+        let webhook_timeout = seconds("--webhook-timeout", 300)?;
+        let webhook_grace = seconds("--webhook-grace", 60)?;
         Ok(Settings {
             webhook_grace,
             accept_api_payload,
