@@ -15,7 +15,7 @@ pub struct CliError(pub String);
 /// Parses `sim` options: `--port P`, `--webhook-url URL` (repeatable),
 /// `--task-seconds S`, `--balance N`, `--api-key K` (repeatable),
 /// `--requests-per-second N`, `--max-queued-tasks N`, `--rules FILE` (a JSON array of
-/// outcome rules). Both `--flag value` and `--flag=value` are accepted.
+/// outcome rules), `--api-version V` (`v2026.01.27`, the default, or `v2025.11.18`). Both `--flag value` and `--flag=value` are accepted.
 pub fn parse_sim_args(args: &[String]) -> Result<SimConfig, CliError> {
     let mut config = SimConfig::default();
     let mut keys = Vec::new();
@@ -39,6 +39,12 @@ pub fn parse_sim_args(args: &[String]) -> Result<SimConfig, CliError> {
             "--api-key" => keys.push(value),
             "--requests-per-second" => config.requests_per_second = number(&flag, &value)?,
             "--max-queued-tasks" => config.max_queued_tasks = number(&flag, &value)?,
+            "--api-version" => {
+                config.api_version =
+                    value.parse().map_err(|e: crate::sim::UnknownApiVersion| {
+                        CliError(format!("--api-version: {e}"))
+                    })?;
+            }
             "--rules" => config.rules = read_rules(&PathBuf::from(value))?,
             _ => return Err(CliError(format!("unknown option '{flag}' for 'sim'"))),
         }

@@ -26,6 +26,7 @@ commands:
                --requests-per-second N  per key, before 429 RateLimitExceeded (default 20)
                --max-queued-tasks N     before 429 NoMoreConcurrentTasks (default 10)
                --rules FILE             JSON array of outcome rules (failed, canceled, slow, ...)
+               --api-version V          v2026.01.27 (default: today's shapes) or v2025.11.18
   receive    run the webhook receiver alone on 127.0.0.1 until Ctrl-C, recording every
              authentic delivery under <cassettes>/webhooks (deliveries to /webhook under
              webhooks/unrouted/)

@@ -18,8 +18,8 @@ use super::state::SimState;
 use super::task::{SimTask, credits, new_task_id, now_ms};
 use crate::meshy::{MAX_PROMPT_CHARS, TEST_MODE_API_KEY, TaskStatus, TaskType};
 
-/// What the real API reports in `X-Api-Version`.
-pub const API_VERSION: &str = "v2025.11.18";
+/// What the real API reports in `X-Api-Version` today (the simulator's default).
+pub const API_VERSION: &str = "v2026.01.27";
 
 /// A request as the router sees it.
 pub struct ApiRequest {
@@ -32,40 +32,55 @@ pub struct ApiRequest {
 
 type Reply = warp::reply::Response;
 
-/// Answers one request.
+/// Answers one request, with the `X-Api-Version` of the version spoken: the task's
+/// own for a call about one task, else the simulator's.
 pub async fn handle(state: Arc<SimState>, request: ApiRequest) -> Reply {
     let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
-    if let ["assets", "tasks", id, "output", file] = segments[..] {
-        return asset(&state, &request.method, id, file);
+    let version = segments
+        .iter()
+        .find_map(|segment| state.task(segment))
+        .map_or(state.config.api_version, |t| t.api_version);
+    let mut reply = route(&state, &request, &segments).await;
+    if let Ok(value) = warp::http::HeaderValue::from_str(version.as_str()) {
+        reply.headers_mut().insert("X-Api-Version", value);
     }
-    let key = match authenticate(&state, request.authorization.as_deref()) {
+    reply
+}
+
+async fn route(state: &Arc<SimState>, request: &ApiRequest, segments: &[&str]) -> Reply {
+    if let ["assets", "tasks", id, "output", file] = segments[..] {
+        return asset(state, &request.method, id, file);
+    }
+    let key = match authenticate(state, request.authorization.as_deref()) {
         Some(key) => key,
+        // The two 401 bodies seen live.
+        None if request.authorization.is_none() => return error(401, "Missing API key"),
         None => return error(401, "Invalid API key"),
     };
     if !state.allow_request(&key) {
         return error(429, "RateLimitExceeded");
     }
     let test_mode = key == TEST_MODE_API_KEY;
-    match (request.method.as_str(), &segments[..]) {
+    match (request.method.as_str(), segments) {
         ("GET", ["openapi", "v1", "balance"]) => {
             return json_reply(200, &json!({"balance": state.balance()}));
         }
-        ("POST", ["_sim", "rules"]) => return add_rule(&state, &request.body),
+        ("POST", ["_sim", "rules"]) => return add_rule(state, &request.body),
         ("GET", ["_sim", "stats"]) => {
             let queue = *state.queue.lock().unwrap_or_else(|e| e.into_inner());
             return json_reply(200, &json!(queue));
         }
         _ => {}
     }
-    let Some((types, rest)) = collection(&segments) else {
+    let Some((types, rest)) = collection(segments) else {
         return error(404, "Not Found");
     };
     match (request.method.as_str(), rest) {
-        ("POST", []) => create(&state, types, &request.body, test_mode),
-        ("GET", []) if types[0].has_list() => list(&state, types, &request.query),
-        ("GET", [id]) => get(&state, types, id, test_mode),
-        ("GET", [id, "stream"]) => stream(&state, types, id, test_mode),
-        ("DELETE", [id]) => delete(&state, types, id, test_mode),
+        ("POST", []) => create(state, types, &request.body, test_mode),
+        ("GET", []) if types[0].has_list() => list(state, types, &request.query),
+        ("GET", [id]) => get(state, types, id, test_mode),
+        ("GET", [id, "stream"]) => stream(state, types, id, test_mode),
+        ("DELETE", [id]) => delete(state, types, id, test_mode),
         _ => error(404, "Not Found"),
     }
 }
@@ -132,19 +147,28 @@ fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: b
     let behaviour = state.behaviour(task_type, &Value::Object(fields.clone()));
     let behaviour_status = behaviour.create_status.filter(|s| (100..=599).contains(s));
     let id = new_task_id();
+    let api_version = behaviour.api_version.unwrap_or(state.config.api_version);
+    // Today's text-to-image tasks start IN_PROGRESS at 30%: no PENDING frame.
+    let (status, progress, started_at) =
+        if api_version.is_2026() && task_type == TaskType::TextToImage {
+            (TaskStatus::InProgress, 30, now_ms())
+        } else {
+            (TaskStatus::Pending, 0, 0)
+        };
     state.create(SimTask {
         id: id.clone(),
         task_type,
         request: fields,
         callback_url,
         behaviour,
-        status: TaskStatus::Pending,
-        progress: 0,
+        status,
+        progress,
         created_at: now_ms(),
-        started_at: 0,
+        started_at,
         finished_at: 0,
         credits: cost,
         sample: false,
+        api_version,
     });
     if let Some(status) = behaviour_status {
         let reason = reqwest::StatusCode::from_u16(status)
@@ -359,10 +383,15 @@ fn list(state: &SimState, types: Vec<TaskType>, query: &str) -> Reply {
     json_reply(200, &Value::Array(page))
 }
 
-/// `event: message` frames with `{id, progress, status}` while the task runs, the
-/// full task object last; `event: error` for an unknown task.
+/// v2025.11.18: `event:message` frames with `{id, progress, status}` while the task
+/// runs, the full task object last. v2026.01.27 (as seen live): every frame carries the
+/// whole task object, `: keep-alive` comment frames come between them, and the answer
+/// says `text/event-stream;charset=utf-8` and `x-accel-buffering: no`. `event:error`
+/// for an unknown task.
 fn stream(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> Reply {
-    let receiver = visible(state, &types, id, test_mode).and_then(|t| state.subscribe(&t.id));
+    let task = visible(state, &types, id, test_mode);
+    let today = task.as_ref().is_some_and(|t| t.api_version.is_2026());
+    let receiver = task.and_then(|t| state.subscribe(&t.id));
     let Some(receiver) = receiver else {
         let frame = warp::sse::Event::default()
             .event("error")
@@ -371,11 +400,17 @@ fn stream(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> 
         return warp::sse::reply(once).into_response();
     };
     let first = receiver.borrow().clone();
+    // State: the receiver, the next body if known, whether the stream ended, and
+    // whether a keep-alive comment is due before the next frame.
     let frames = futures_util::stream::unfold(
-        (receiver, Some(first), false),
-        |(mut rx, next, finished)| async move {
+        (receiver, Some(first), false, false),
+        move |(mut rx, next, finished, keep_alive)| async move {
             if finished {
                 return None;
+            }
+            if keep_alive {
+                let comment = warp::sse::Event::default().comment(" keep-alive");
+                return Some((Ok::<_, Infallible>(comment), (rx, next, false, false)));
             }
             let body = match next {
                 Some(body) => body,
@@ -385,7 +420,7 @@ fn stream(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> 
                 }
             };
             let status = TaskStatus::from(body["status"].as_str().unwrap_or_default().to_owned());
-            let data = if status.is_terminal() {
+            let data = if status.is_terminal() || today {
                 body.clone()
             } else {
                 json!({"id": body["id"], "progress": body["progress"], "status": body["status"]})
@@ -393,10 +428,23 @@ fn stream(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> 
             let frame = warp::sse::Event::default()
                 .event("message")
                 .data(data.to_string());
-            Some((Ok::<_, Infallible>(frame), (rx, None, status.is_terminal())))
+            let done = status.is_terminal();
+            Some((Ok::<_, Infallible>(frame), (rx, None, done, today && !done)))
         },
     );
-    warp::sse::reply(frames).into_response()
+    let mut reply = warp::sse::reply(frames).into_response();
+    if today {
+        let headers = reply.headers_mut();
+        headers.insert(
+            "Content-Type",
+            warp::http::HeaderValue::from_static("text/event-stream;charset=utf-8"),
+        );
+        headers.insert(
+            "x-accel-buffering",
+            warp::http::HeaderValue::from_static("no"),
+        );
+    }
+    reply
 }
 
 /// Result files: GLB and PNG are real, other formats are labelled placeholder bytes.
@@ -450,6 +498,7 @@ fn sample_task(task_type: TaskType) -> SimTask {
         finished_at: 1_692_771_669_037,
         credits: 0,
         sample: true,
+        api_version: super::ApiVersion::default(),
     }
 }
 

@@ -39,6 +39,10 @@ pub struct Behaviour {
     /// rehearse an ambiguous create. The task runs and delivers its webhooks as usual.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub create_status: Option<u16>,
+    /// The API version this task's bodies and stream follow (`v2025.11.18` for the
+    /// November 2025 shapes). Default: the simulator's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<super::ApiVersion>,
 }
 
 impl Behaviour {

@@ -29,6 +29,7 @@ mod state;
 mod task;
 #[cfg(test)]
 mod tests;
+mod version;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub use assets::{glb, png};
 pub use behaviour::{Behaviour, Outcome, Rule};
 pub use delivery::{DeliveryPolicy, DeliveryStats};
 pub use state::QueueStats;
+pub use version::{ApiVersion, UnknownApiVersion};
 
 use state::SimState;
 
@@ -71,6 +73,9 @@ pub struct SimConfig {
     pub delivery: DeliveryPolicy,
     /// Outcome rules, first match wins. Default: none (every task succeeds).
     pub rules: Vec<Rule>,
+    /// The API version spoken (bodies, streams, `X-Api-Version`). Default: v2026.01.27;
+    /// a rule's `api_version` overrides it per task.
+    pub api_version: ApiVersion,
 }
 
 impl Default for SimConfig {
@@ -86,6 +91,7 @@ impl Default for SimConfig {
             max_queued_tasks: 10,
             delivery: DeliveryPolicy::default(),
             rules: Vec::new(),
+            api_version: ApiVersion::default(),
         }
     }
 }
@@ -192,6 +198,7 @@ impl Simulator {
             finished_at: number("finished_at"),
             credits: 0,
             sample: false,
+            api_version: self.state.config.api_version,
         });
         true
     }

@@ -31,6 +31,8 @@ pub struct SimTask {
     pub credits: u64,
     /// Created with the test-mode key: a fixed sample, not part of the account.
     pub sample: bool,
+    /// The API version its bodies follow.
+    pub api_version: super::ApiVersion,
 }
 
 /// One step of a task's life: the status and progress it moves to.
@@ -47,7 +49,7 @@ impl SimTask {
             status: TaskStatus::InProgress,
             progress,
         };
-        match self.behaviour.outcome {
+        let steps = match self.behaviour.outcome {
             Outcome::Succeeded => {
                 let mut steps: Vec<Step> = [10, 39, 66, 93, 99].into_iter().map(running).collect();
                 steps.push(Step {
@@ -71,7 +73,12 @@ impl SimTask {
                     progress: 10,
                 },
             ],
-        }
+        };
+        // A task that starts past some steps (text-to-image at 30%) skips them.
+        steps
+            .into_iter()
+            .filter(|s| s.status != TaskStatus::InProgress || s.progress > self.progress)
+            .collect()
     }
 
     /// Moves the task to `step` at `now_ms`.
@@ -109,7 +116,10 @@ impl SimTask {
         } else {
             Value::Null
         };
-        fields.insert("task_error".into(), error);
+        // Today's text-to-image tasks carry no `task_error` (meshy-api.md).
+        if !(self.api_version.is_2026() && self.task_type == TaskType::TextToImage) {
+            fields.insert("task_error".into(), error);
+        }
         self.insert_results(fields, assets, done);
         body
     }
@@ -127,7 +137,7 @@ impl SimTask {
         } else {
             "refine"
         };
-        json!({
+        let mut fields = json!({
             "mode": mode,
             "name": "",
             "seed": self.request.get("seed").cloned().unwrap_or_else(|| json!(self.seed())),
@@ -137,11 +147,42 @@ impl SimTask {
             "negative_prompt": "",
             "texture_prompt": text("texture_prompt"),
             "texture_image_url": text("texture_image_url"),
-        })
+        });
+        if self.api_version.is_2026() {
+            fields["type"] = json!(self.task_type.api_type());
+        }
+        fields
     }
 
     fn documented_fields(&self) -> Value {
         let mut fields = json!({ "type": self.task_type.api_type() });
+        if self.api_version.is_2026() {
+            // January 2026 traffic: rig and animate tasks carry `name` and `expires_at`
+            // and end without `consumed_credits`; text-to-image carries `ai_model`,
+            // `prompt` and `expires_at` and no credits.
+            let expires = json!(self.created_at + 3 * 24 * 3600 * 1000);
+            match self.task_type {
+                TaskType::Rigging | TaskType::Animation => {
+                    fields["name"] = json!("");
+                    fields["expires_at"] = expires;
+                    return fields;
+                }
+                TaskType::TextToImage => {
+                    let text = |field: &str, default: &str| {
+                        self.request
+                            .get(field)
+                            .and_then(Value::as_str)
+                            .unwrap_or(default)
+                            .to_owned()
+                    };
+                    fields["ai_model"] = json!(text("ai_model", "nano-banana"));
+                    fields["prompt"] = json!(text("prompt", ""));
+                    fields["expires_at"] = expires;
+                    return fields;
+                }
+                _ => {}
+            }
+        }
         if self.status.is_terminal() {
             fields["expires_at"] = json!(self.finished_at + 3 * 24 * 3600 * 1000);
             fields["consumed_credits"] = json!(if self.status == TaskStatus::Succeeded {
@@ -211,11 +252,24 @@ impl SimTask {
                 } else {
                     (String::new(), String::new())
                 };
+                // Today's refine results: an `mtl` next to the model, base-color textures.
+                let refine_2026 =
+                    self.api_version.is_2026() && self.task_type == TaskType::Text3dRefine;
+                if done
+                    && refine_2026
+                    && let Some(Value::Object(models)) = fields.get_mut("model_urls")
+                {
+                    models.insert("mtl".into(), json!(url("model.mtl")));
+                }
                 fields.insert("thumbnail_url".into(), json!(thumbnail));
                 if matches!(self.task_type, TaskType::Text3d | TaskType::Text3dRefine) {
                     fields.insert("video_url".into(), json!(video));
                 }
-                let textures = if done { json!([]) } else { Value::Null };
+                let textures = match (done, refine_2026) {
+                    (true, true) => json!([{ "base_color": url("texture_0.png") }]),
+                    (true, false) => json!([]),
+                    (false, _) => Value::Null,
+                };
                 fields.insert("texture_urls".into(), textures);
             }
         }
@@ -322,7 +376,85 @@ mod tests {
             finished_at: 0,
             credits: 20,
             sample: false,
+            // The November 2025 traffic these tests pin; today's shapes are pinned below.
+            api_version: crate::sim::ApiVersion::V2025_11_18,
         }
+    }
+
+    /// A task of today's API, run to its end.
+    fn finished_2026(task_type: TaskType) -> SimTask {
+        let mut t = task(task_type, TaskStatus::Pending);
+        t.api_version = crate::sim::ApiVersion::V2026_01_27;
+        for step in t.plan() {
+            t.advance(&step, 1_763_500_050_000);
+        }
+        t
+    }
+
+    #[test]
+    fn todays_bodies_have_the_january_2026_field_sets() {
+        let keys_of = |task_type| {
+            let body = finished_2026(task_type).body("http://s/assets", 0);
+            let keys: Vec<String> = keys(&body).into_iter().map(str::to_owned).collect();
+            (body, keys)
+        };
+        // Every task names its type.
+        for task_type in TaskType::ALL {
+            let (body, _) = keys_of(task_type);
+            assert_eq!(body["type"], task_type.api_type(), "{task_type}");
+        }
+        let (preview, keys) = keys_of(TaskType::Text3d);
+        assert!(keys.contains(&"name".to_owned()) && preview["name"] == "");
+        assert!(preview.get("consumed_credits").is_none());
+        let (refine, _) = keys_of(TaskType::Text3dRefine);
+        assert!(
+            refine["model_urls"]["mtl"]
+                .as_str()
+                .unwrap()
+                .contains("/output/model.mtl")
+        );
+        assert!(
+            refine["texture_urls"][0]["base_color"]
+                .as_str()
+                .unwrap()
+                .contains("/output/texture_0.png")
+        );
+        for task_type in [TaskType::Rigging, TaskType::Animation] {
+            let (body, keys) = keys_of(task_type);
+            assert_eq!(body["name"], "", "{task_type}");
+            assert!(body["expires_at"].is_i64(), "{task_type}");
+            assert!(
+                !keys.contains(&"consumed_credits".to_owned())
+                    && !keys.contains(&"preceding_tasks".to_owned()),
+                "{task_type}: {keys:?}"
+            );
+        }
+        let (image, keys) = keys_of(TaskType::TextToImage);
+        assert_eq!(
+            keys,
+            [
+                "ai_model",
+                "created_at",
+                "expires_at",
+                "finished_at",
+                "id",
+                "image_urls",
+                "progress",
+                "prompt",
+                "started_at",
+                "status",
+                "type"
+            ]
+        );
+        assert_eq!(image["ai_model"], "nano-banana");
+    }
+
+    #[test]
+    fn todays_text_to_image_skips_the_steps_below_where_it_starts() {
+        let mut t = task(TaskType::TextToImage, TaskStatus::InProgress);
+        t.progress = 30;
+        let progress: Vec<u32> = t.plan().iter().map(|s| s.progress).collect();
+        assert_eq!(progress, [39, 66, 93, 99, 100]);
     }
 
     fn keys(body: &Value) -> Vec<&str> {

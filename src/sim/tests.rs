@@ -39,6 +39,98 @@ async fn create_preview(client: &Client, prompt: &str) -> String {
 }
 
 /// A raw request, for checking status codes, headers and bodies exactly.
+#[tokio::test]
+async fn todays_streams_carry_the_whole_task_in_every_frame_with_keep_alives_between() {
+    let sim = Simulator::start(SimConfig {
+        task_time: Duration::from_millis(300),
+        ..SimConfig::unlimited()
+    })
+    .await
+    .unwrap();
+    let client = client(&sim, KEY, 1);
+    let id = create_preview(&client, "streamed otter").await;
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/openapi/v2/text-to-3d/{id}/stream",
+            sim.base_url()
+        ))
+        .header("Authorization", format!("Bearer {KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream;charset=utf-8"
+    );
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    assert_eq!(response.headers()["x-api-version"], "v2026.01.27");
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with("event:message\ndata:{"), "{text}");
+    assert!(
+        text.contains("\n\n: keep-alive\n\nevent:message\ndata:{"),
+        "{text}"
+    );
+    let frames: Vec<&str> = text
+        .split("\n\n")
+        .filter_map(|frame| frame.lines().find_map(|l| l.strip_prefix("data:")))
+        .collect();
+    let first: Value = serde_json::from_str(frames[0]).unwrap();
+    assert_eq!(first["status"], "PENDING");
+    for field in [
+        "preceding_tasks",
+        "task_error",
+        "model_urls",
+        "type",
+        "name",
+    ] {
+        assert!(
+            first.get(field).is_some(),
+            "the first frame has {field}: {first}"
+        );
+    }
+    assert_eq!(first["model_urls"]["glb"], "");
+    // The SDK reads it, skipping the comment frames.
+    let events = client.stream_task(TaskType::Text3d, &id).await.unwrap();
+    assert!(
+        events.iter().all(|t| t.model_urls.is_some()),
+        "every frame is the whole task"
+    );
+    assert_eq!(events.last().unwrap().status, TaskStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn a_simulator_speaks_the_version_asked_for_per_simulator_or_per_task() {
+    let sim = Simulator::start(SimConfig {
+        task_time: Duration::ZERO,
+        api_version: ApiVersion::V2025_11_18,
+        rules: vec![Rule {
+            prompt_contains: Some("today".into()),
+            task_type: None,
+            then: Behaviour {
+                api_version: Some(ApiVersion::V2026_01_27),
+                ..Behaviour::default()
+            },
+        }],
+        ..SimConfig::unlimited()
+    })
+    .await
+    .unwrap();
+    let client = client(&sim, KEY, 1);
+    let old = create_preview(&client, "an otter of November").await;
+    let new = create_preview(&client, "an otter of today").await;
+    sim.settle().await;
+    let get = |id: String| {
+        let url = format!("{}/openapi/v2/text-to-3d/{id}", sim.base_url());
+        async move { raw("GET", &url, Some(KEY), None).await }
+    };
+    let (_, old_body, old_headers) = get(old).await;
+    assert_eq!(old_headers["x-api-version"], "v2025.11.18");
+    assert!(old_body.get("type").is_none(), "{old_body}");
+    let (_, new_body, new_headers) = get(new).await;
+    assert_eq!(new_headers["x-api-version"], "v2026.01.27");
+    assert_eq!(new_body["type"], "text-to-3d-preview");
+}
+
 async fn raw(
     method: &str,
     url: &str,
@@ -267,9 +359,17 @@ async fn errors_answer_like_meshy() {
 
     let (status, body, headers) =
         raw("GET", &format!("{base}/openapi/v1/balance"), None, None).await;
-    assert_eq!((status, body), (401, json!({"message": "Invalid API key"})));
+    assert_eq!((status, body), (401, json!({"message": "Missing API key"})));
     assert_eq!(headers["content-type"], "application/json; charset=utf-8");
-    assert_eq!(headers["x-api-version"], API_VERSION);
+    assert_eq!(headers["x-api-version"], "v2026.01.27");
+    let (status, body, _) = raw(
+        "GET",
+        &format!("{base}/openapi/v1/balance"),
+        Some("not-a-meshy-key"),
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (401, json!({"message": "Invalid API key"})));
     assert_eq!(
         raw(
             "GET",
@@ -548,8 +648,10 @@ async fn rules_give_failed_canceled_duplicated_and_reordered_outcomes() {
 
 #[tokio::test]
 async fn stream_list_and_delete_work_like_the_api() {
+    // The November 2025 stream: small frames, the whole task last.
     let sim = Simulator::start(SimConfig {
         task_time: Duration::from_millis(300),
+        api_version: ApiVersion::V2025_11_18,
         ..SimConfig::unlimited()
     })
     .await
