@@ -48,6 +48,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_todays_frames_without_spaces_and_skips_keep_alive_comments() {
+        let text = "event:message\ndata:{\"id\":\"t\",\"status\":\"PENDING\"}\n\n: keep-alive\n\n\
+                    event:message\ndata:{\"id\":\"t\",\"status\":\"SUCCEEDED\"}\n\n";
+        let events = parse(text);
+        assert_eq!(
+            events,
+            [
+                Event {
+                    name: "message".into(),
+                    data: "{\"id\":\"t\",\"status\":\"PENDING\"}".into()
+                },
+                Event {
+                    name: "message".into(),
+                    data: "{\"id\":\"t\",\"status\":\"SUCCEEDED\"}".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
     fn parses_message_frames_and_error_frame() {
         let text = "event: message\ndata: {\"id\":\"t\",\"progress\":10,\"status\":\"IN_PROGRESS\"}\n\n\
                     : keep-alive\n\n\
