@@ -94,6 +94,41 @@ pub fn parse_receive_args(args: &[String]) -> Result<ReceiveArgs, CliError> {
     Ok(parsed)
 }
 
+/// Parses `cassettes check` options: `--cassettes DIR`, `--scenarios DIR`, `--max-age AGE`
+/// (`90d`, `12h`; default `MESHY_CASSETTE_MAX_AGE`, else none).
+pub fn parse_check_args(
+    args: &[String],
+    max_age_env: Option<String>,
+) -> Result<crate::check::CheckOptions, CliError> {
+    let mut options = crate::check::CheckOptions {
+        cassettes: PathBuf::from("cassettes"),
+        scenarios: PathBuf::from("scenarios"),
+        max_age: None,
+    };
+    let mut max_age = max_age_env.filter(|v| !v.trim().is_empty());
+    let mut parser = Options::new(args);
+    while let Some((flag, value)) = parser.next_pair()? {
+        match flag.as_str() {
+            "--cassettes" => options.cassettes = PathBuf::from(value),
+            "--scenarios" => options.scenarios = PathBuf::from(value),
+            "--max-age" => max_age = Some(value),
+            _ => {
+                return Err(CliError(format!(
+                    "unknown option '{flag}' for 'cassettes check'"
+                )));
+            }
+        }
+    }
+    if let Some(age) = max_age {
+        options.max_age = Some(crate::check::parse_age(&age).ok_or_else(|| {
+            CliError(format!(
+                "--max-age: '{age}' is not an age such as 90d, 12h or 3600 (MESHY_CASSETTE_MAX_AGE)"
+            ))
+        })?);
+    }
+    Ok(options)
+}
+
 /// Options of `webhooks replay`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedeliverArgs {

@@ -53,6 +53,21 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     Some(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + millis)
 }
 
+/// Milliseconds since the epoch of an HTTP date (`Tue, 01 Dec 2026 14:13:51 GMT`, the
+/// `Date` header). `None` for anything else.
+pub fn parse_http_date_ms(text: &str) -> Option<i64> {
+    let mut parts = text.split_whitespace().skip(1);
+    let day = parts.next()?;
+    let month = parts.next()?;
+    let year = parts.next()?;
+    let time = parts.next()?;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? + 1;
+    parse_rfc3339_ms(&format!("{year}-{month:02}-{day:0>2}T{time}Z"))
+}
+
 /// A proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
@@ -90,6 +105,15 @@ mod tests {
         assert_eq!(rfc3339(at(0, 0)), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(at(951_782_400, 5)), "2000-02-29T00:00:00.005Z");
         assert_eq!(rfc3339(at(1_763_500_000, 123)), "2025-11-18T21:06:40.123Z");
+    }
+
+    #[test]
+    fn parses_http_dates() {
+        assert_eq!(
+            parse_http_date_ms("Tue, 18 Nov 2025 21:06:40 GMT"),
+            Some(1_763_500_000_000)
+        );
+        assert_eq!(parse_http_date_ms("yesterday"), None);
     }
 
     #[test]

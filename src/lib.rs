@@ -41,11 +41,13 @@
 //! - [`tunnel`]: making the receiver public (ngrok, cloudflared, bore, a URL you bring).
 //! - [`sim`]: the Meshy simulator.
 //! - [`suite`]: the scenario suite the `scenarios` test target runs.
+//! - [`check`]: `mesh-toolkit cassettes check`, API versions, age, drift and hygiene of recordings.
 //! - [`cli`]: argument parsing of the `mesh-toolkit` binary.
 //! - [`workdir`]: where the toolkit keeps its own files (`<target dir>/mesh-toolkit`).
 
 mod atomic_file;
 pub mod cassette;
+pub mod check;
 pub mod cli;
 mod clock;
 mod digest;

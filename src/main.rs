@@ -38,6 +38,10 @@ commands:
   webhooks replay <recording.json> --to <url> [--only-terminal]
              POST a recording's deliveries, in order, with their recorded headers, to <url>
              and print what each answered (--only-terminal: just the final one)
+  cassettes check [--cassettes DIR] [--scenarios DIR] [--max-age 90d]
+             the API version and age of every recording, drift from the SDK's model,
+             incomplete journals, orphans, unrecorded scenarios and leaked secrets, each
+             with the command that fixes it; exit 1 on problems (MESHY_CASSETTE_MAX_AGE)
   version    print the version
   help       print this help
 ";
@@ -56,6 +60,9 @@ fn main() -> ExitCode {
         Some("receive") => run_receive(&args[1..]),
         Some("webhooks") if args.get(1).map(String::as_str) == Some("replay") => {
             run_redeliver(&args[2..])
+        }
+        Some("cassettes") if args.get(1).map(String::as_str) == Some("check") => {
+            run_check(&args[2..])
         }
         Some("version" | "--version" | "-V") => {
             println!("mesh-toolkit {}", env!("CARGO_PKG_VERSION"));
@@ -77,6 +84,20 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn run_check(args: &[String]) -> Result<(), Failure> {
+    let options = cli::parse_check_args(args, std::env::var("MESHY_CASSETTE_MAX_AGE").ok())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let report = mesh_toolkit::check::check(&options);
+    print!("{}", report.render());
+    match report.problems() {
+        0 => Ok(()),
+        n => Err(Failure::Run(format!(
+            "cassettes check found {n} problems in '{}'",
+            options.cassettes.display()
+        ))),
     }
 }
 

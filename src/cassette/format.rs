@@ -20,6 +20,9 @@ pub struct Cassette {
     /// before a create call is sent, replaced by its interaction once it is answered.
     /// A top-level key VCR.py ignores, so it still loads the file.
     pub pending: Vec<Intent>,
+    /// When the recording was made (RFC 3339 UTC); older files have none, and
+    /// `cassettes check` falls back to the first response's `date` header.
+    pub recorded_at: Option<String>,
 }
 
 /// A request sent (or about to be sent) whose answer is not on file: the journal's
@@ -132,11 +135,16 @@ impl Cassette {
             Some(other) => return Err(at(other, "'pending' must be a list".into())),
             None => Vec::new(),
         };
+        let recorded_at = match root.get("recorded_at") {
+            Some(node) if !node.is_null() => Some(scalar(node, "recorded_at")?.to_owned()),
+            _ => None,
+        };
         Ok(Cassette {
             interactions,
             recorded_against,
             incomplete,
             pending,
+            recorded_at,
         })
     }
 
@@ -167,6 +175,9 @@ impl Cassette {
         }
         if let Some(against) = &self.recorded_against {
             let _ = writeln!(out, "recorded_against: {}", yaml::quote(against));
+        }
+        if let Some(at) = &self.recorded_at {
+            let _ = writeln!(out, "recorded_at: {}", yaml::quote(at));
         }
         out.push_str("version: 1\n");
         out
@@ -391,6 +402,7 @@ mod tests {
             recorded_against: Some("simulator".into()),
             incomplete: true,
             pending: Vec::new(),
+            recorded_at: None,
         }
     }
 

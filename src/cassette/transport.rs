@@ -87,6 +87,8 @@ struct State {
     next_intent: u64,
     /// The journal was written at least once: `finish` must write its final state.
     journaled: bool,
+    /// When this recording started (kept from a resumed journal).
+    recorded_at: String,
     replayed: usize,
     finished: bool,
 }
@@ -116,6 +118,10 @@ impl CassetteTransport {
             RecordMode::None | RecordMode::NewEpisodes | RecordMode::All
         ) || strategy != Strategy::Record;
         let mut loaded = loaded.filter(|_| keep_old).unwrap_or_default();
+        let recorded_at = loaded
+            .recorded_at
+            .clone()
+            .unwrap_or_else(crate::clock::now_rfc3339);
         let pending: Vec<(u64, Intent)> = std::mem::take(&mut loaded.pending)
             .into_iter()
             .zip(0..)
@@ -135,6 +141,7 @@ impl CassetteTransport {
                 recorded: Vec::new(),
                 next_intent: pending.len() as u64,
                 journaled: false,
+                recorded_at,
                 pending,
                 replayed: 0,
                 finished: false,
@@ -199,6 +206,7 @@ impl CassetteTransport {
                 .or_else(|| state.loaded.recorded_against.clone()),
             incomplete: !complete || !state.pending.is_empty(),
             pending: state.pending.iter().map(|(_, i)| i.clone()).collect(),
+            recorded_at: Some(state.recorded_at.clone()),
         };
         let path = &self.options.path;
         atomic_file::write(path, cassette.to_yaml().as_bytes()).map_err(|source| {

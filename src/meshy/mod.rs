@@ -19,3 +19,9 @@ pub use retry::{Attempt, Decision, RetryPolicy};
 pub use service::{PollOptions, ServiceError, Submission, TaskService};
 pub use task::{PrimaryArtifact, Task, TaskError, TaskStatus};
 pub use task_type::{TaskType, UnknownTaskType};
+
+/// The `data` of every frame of a server-sent event stream, in order (comment frames
+/// skipped): how `cassettes check` reads recorded streams.
+pub fn sse_data(text: &str) -> Vec<String> {
+    sse::parse(text).into_iter().map(|e| e.data).collect()
+}

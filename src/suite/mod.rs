@@ -38,6 +38,11 @@ use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 
 pub use live::{RunEnv, guards};
 pub use resume::{Action, Disk, Reconciled, ResumeError};
+
+/// The ids of the tasks a cassette's answered create calls made.
+pub fn created_tasks(cassette: &crate::cassette::Cassette) -> Vec<String> {
+    resume::created_tasks(cassette, None)
+}
 pub use scenario::{
     Delivery, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
 };

@@ -2,6 +2,7 @@
 //! would. One binary with a module per area (run with `cargo test --test functional`);
 //! every child process a test starts is stopped by that test, also when it fails.
 
+mod check;
 mod harness;
 mod limits;
 mod receive_command;
@@ -16,6 +17,7 @@ use libtest_mimic::{Arguments, Trial};
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(check::trials());
     trials.extend(harness::trials());
     trials.extend(limits::trials());
     trials.extend(receive_command::trials());

@@ -1,0 +1,475 @@
+//! `mesh-toolkit cassettes check`: what the recordings on disk say about themselves,
+//! for CI and humans. Per cassette and webhook recording: the API version it was
+//! recorded against (`X-Api-Version`) and its age (`recorded_at`, else the first
+//! response's `date` header, else the first delivery's time); drift (fields in
+//! recorded task objects the SDK does not model, per task type and version, and task
+//! objects the SDK cannot read); hygiene (incomplete or pending journals, recordings no
+//! scenario owns, scenarios without recordings, anything that looks like a secret the
+//! scrubber should have removed). Every problem comes with the command that fixes it.
+//! A maximum age (`--max-age 90d`, `MESHY_CASSETTE_MAX_AGE`) is off by default, so CI
+//! does not turn red by the calendar alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cassette::Cassette;
+use crate::meshy::{Task, TaskType};
+use crate::webhooks::Recording;
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Default: `cassettes`.
+    pub cassettes: PathBuf,
+    /// Default: `scenarios`.
+    pub scenarios: PathBuf,
+    /// Recordings older than this are problems. Default: none.
+    pub max_age: Option<Duration>,
+}
+
+/// One line of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub file: PathBuf,
+    pub api_version: String,
+    /// Seconds since it was recorded, when known.
+    pub age_secs: Option<u64>,
+}
+
+/// Something to look at. `problem`s make the check fail; notes do not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub file: PathBuf,
+    pub what: String,
+    /// The command (or step) that fixes it.
+    pub fix: String,
+    pub problem: bool,
+}
+
+/// The check's result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub findings: Vec<Finding>,
+    /// Unmodelled fields: (task type, API version) → field names.
+    pub drift: BTreeMap<(String, String), BTreeSet<String>>,
+}
+
+impl Report {
+    pub fn problems(&self) -> usize {
+        self.findings.iter().filter(|f| f.problem).count()
+    }
+
+    /// The report as printed.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.file.display().to_string().len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(out, "{:width$}  {:12}  age", "file", "api version");
+        for row in &self.rows {
+            let age = row.age_secs.map_or("unknown".to_owned(), age_text);
+            let _ = writeln!(
+                out,
+                "{:width$}  {:12}  {age}",
+                row.file.display().to_string(),
+                row.api_version
+            );
+        }
+        for ((task_type, version), fields) in &self.drift {
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let _ = writeln!(
+                out,
+                "drift: {task_type} tasks of {version} carry fields the SDK does not model: {}",
+                fields.join(", ")
+            );
+        }
+        for finding in &self.findings {
+            let kind = if finding.problem { "problem" } else { "note" };
+            let _ = writeln!(
+                out,
+                "{kind}: {}: {}\n  fix: {}",
+                finding.file.display(),
+                finding.what,
+                finding.fix
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{} recordings checked: {} problems, {} notes",
+            self.rows.len(),
+            self.problems(),
+            self.findings.len() - self.problems()
+        );
+        out
+    }
+}
+
+/// `90d`, `12h`, `30m`, `45s` or plain seconds.
+pub fn parse_age(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 's'),
+    };
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit {
+        'd' => n.checked_mul(86_400)?,
+        'h' => n.checked_mul(3600)?,
+        'm' => n.checked_mul(60)?,
+        's' => n,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+fn age_text(secs: u64) -> String {
+    match secs {
+        s if s >= 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3600 => format!("{}h", s / 3600),
+        s => format!("{}m", s / 60),
+    }
+}
+
+/// Runs the check.
+pub fn check(options: &CheckOptions) -> Report {
+    let mut report = Report::default();
+    let scenarios: BTreeSet<String> = list(&options.scenarios, "toml")
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    let http = options.cassettes.join("http");
+    // Task id → the API version of the cassette whose create call made it.
+    let mut owned_tasks: BTreeMap<String, String> = BTreeMap::new();
+    let mut recorded = BTreeSet::new();
+    for path in list(&http, "yaml") {
+        let name = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        secrets(&path, &text, &mut report);
+        let cassette = match Cassette::parse(&text) {
+            Ok(cassette) => cassette,
+            Err(e) => {
+                report.findings.push(Finding {
+                    file: path.clone(),
+                    what: format!("not a readable cassette (line {}: {})", e.line, e.message),
+                    fix: format!("re-record it: {}", command(&name, false, None)),
+                    problem: true,
+                });
+                continue;
+            }
+        };
+        let scenario = name
+            .strip_suffix(".rerecording")
+            .unwrap_or(&name)
+            .to_owned();
+        recorded.insert(scenario.clone());
+        let version = cassette
+            .interactions
+            .iter()
+            .find_map(|i| header(&i.response.headers, "x-api-version"))
+            .unwrap_or_else(|| "unknown".into());
+        for task in crate::suite::created_tasks(&cassette) {
+            owned_tasks.insert(task, version.clone());
+        }
+        let age = cassette_age(&cassette);
+        aged(
+            &path,
+            &scenario,
+            age,
+            options.max_age,
+            &cassette,
+            &mut report,
+        );
+        report.rows.push(Row {
+            file: path.clone(),
+            api_version: version.clone(),
+            age_secs: age,
+        });
+        if cassette.incomplete || !cassette.pending.is_empty() {
+            report.findings.push(Finding {
+                file: path.clone(),
+                what: if cassette.pending.is_empty() {
+                    "incomplete: its recording was interrupted or its trial failed".into()
+                } else {
+                    "incomplete, with create calls that may have reached Meshy and have no answer on file".into()
+                },
+                fix: format!(
+                    "resume it (nothing is paid twice): {}",
+                    command(&scenario, true, cassette.recorded_against.as_deref())
+                ),
+                problem: true,
+            });
+        }
+        if !scenarios.contains(&scenario) {
+            report.findings.push(Finding {
+                file: path.clone(),
+                what: format!(
+                    "no scenario file '{}' owns it (expected for a trial written in Rust)",
+                    options.scenarios.join(format!("{scenario}.toml")).display()
+                ),
+                fix: "delete the cassette if its scenario is gone".into(),
+                problem: false,
+            });
+        }
+        for interaction in &cassette.interactions {
+            let body = interaction.response.body.as_bytes();
+            let uri = &interaction.request.uri;
+            let task_type = TaskType::ALL
+                .into_iter()
+                .find(|t| crate::transport::url_path(uri).contains(t.collection()));
+            let is_task_read = interaction.request.method == "GET"
+                && task_type.is_some()
+                && !crate::transport::url_path(uri)
+                    .ends_with(task_type.map_or("", |t| t.collection()));
+            if !is_task_read {
+                continue;
+            }
+            let objects: Vec<Value> = if uri.ends_with("/stream") {
+                crate::meshy::sse_data(&String::from_utf8_lossy(body))
+                    .iter()
+                    .filter_map(|d| serde_json::from_str(d).ok())
+                    .collect()
+            } else {
+                serde_json::from_slice(body).ok().into_iter().collect()
+            };
+            for object in objects {
+                drift(&path, &object, &version, &mut report);
+            }
+        }
+    }
+    let webhooks = options.cassettes.join("webhooks");
+    for path in list(&webhooks, "json") {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        secrets(&path, &text, &mut report);
+        let Ok(recording) = Recording::read(&path, "") else {
+            report.findings.push(Finding {
+                file: path.clone(),
+                what: "not a readable webhook recording".into(),
+                fix: "delete it and re-record its scenario".into(),
+                problem: true,
+            });
+            continue;
+        };
+        // Deliveries carry no version header: the creating cassette's version.
+        let version = recording
+            .headers
+            .get("x-api-version")
+            .or_else(|| owned_tasks.get(&recording.task_id))
+            .cloned()
+            .unwrap_or_else(|| "unknown".into());
+        let age = recording
+            .deliveries
+            .first()
+            .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
+            .and_then(ms_ago);
+        report.rows.push(Row {
+            file: path.clone(),
+            api_version: version.clone(),
+            age_secs: age,
+        });
+        drift(&path, &recording.payload, &version, &mut report);
+        let scenario = recording.scenario.clone().unwrap_or_default();
+        if recording.incomplete {
+            report.findings.push(Finding {
+                file: path.clone(),
+                what: "incomplete: its trial did not pass".into(),
+                fix: format!("resume it: {}", command(&scenario, true, None)),
+                problem: true,
+            });
+        }
+        if !owned_tasks.contains_key(&recording.task_id) {
+            report.findings.push(Finding {
+                file: path.clone(),
+                what: format!(
+                    "no cassette holds the create call of task {}",
+                    recording.task_id
+                ),
+                fix: format!(
+                    "delete '{}' (its scenario was recorded anew or removed)",
+                    path.display()
+                ),
+                problem: true,
+            });
+        }
+    }
+    for scenario in &scenarios {
+        if !recorded.contains(scenario) {
+            report.findings.push(Finding {
+                file: options.scenarios.join(format!("{scenario}.toml")),
+                what: "has no recording".into(),
+                fix: format!("record it: {}", command(scenario, false, None)),
+                problem: true,
+            });
+        }
+    }
+    report
+}
+
+fn list(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn header(headers: &[(String, Vec<String>)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, values)| values.first().cloned())
+}
+
+fn ms_ago(ms: i64) -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let ms = u128::try_from(ms).ok()?;
+    u64::try_from(now.checked_sub(ms)? / 1000).ok()
+}
+
+/// `recorded_at`, else the first response's `date` header.
+fn cassette_age(cassette: &Cassette) -> Option<u64> {
+    if let Some(at) = cassette.recorded_at.as_deref() {
+        return crate::clock::parse_rfc3339_ms(at).and_then(ms_ago);
+    }
+    cassette
+        .interactions
+        .iter()
+        .find_map(|i| header(&i.response.headers, "date"))
+        .and_then(|date| crate::clock::parse_http_date_ms(&date))
+        .and_then(ms_ago)
+}
+
+fn aged(
+    path: &Path,
+    scenario: &str,
+    age: Option<u64>,
+    max: Option<Duration>,
+    cassette: &Cassette,
+    report: &mut Report,
+) {
+    let (Some(age), Some(max)) = (age, max) else {
+        return;
+    };
+    if age > max.as_secs() {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!(
+                "recorded {} ago, older than the maximum age of {}",
+                age_text(age),
+                age_text(max.as_secs())
+            ),
+            fix: format!(
+                "re-record it: {}",
+                command(scenario, false, cassette.recorded_against.as_deref())
+            ),
+            problem: true,
+        });
+    }
+}
+
+/// Unmodelled fields of a task object, and task objects the SDK cannot read.
+fn drift(path: &Path, object: &Value, version: &str, report: &mut Report) {
+    let kind = object
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("text-to-3d (untyped)")
+        .to_owned();
+    match serde_json::from_value::<Task>(object.clone()) {
+        Ok(task) => {
+            if !task.extra.is_empty() {
+                report
+                    .drift
+                    .entry((kind, version.to_owned()))
+                    .or_default()
+                    .extend(task.extra.keys().cloned());
+            }
+        }
+        Err(e) => report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!("a recorded task object the SDK cannot read: {e}"),
+            fix: "update the SDK's task model (src/meshy/task.rs), or re-record it".into(),
+            problem: true,
+        }),
+    }
+}
+
+/// Anything that looks like a credential the scrubber should have removed. Signed CDN
+/// asset URLs (`Signature=`) are expected; the test-mode key is public.
+fn secrets(path: &Path, text: &str, report: &mut Report) {
+    let mut found = Vec::new();
+    let lower = text.to_ascii_lowercase();
+    for header in [
+        "authorization:",
+        "\"authorization\"",
+        "cookie:",
+        "\"cookie\"",
+    ] {
+        if lower.contains(header) {
+            found.push(format!(
+                "a '{}' header",
+                header.trim_matches(|c| c == '"' || c == ':')
+            ));
+        }
+    }
+    for (i, _) in text.match_indices("msy_") {
+        let key: String = text[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if key.len() >= 12 && key != crate::meshy::TEST_MODE_API_KEY {
+            found.push("a Meshy API key (msy_…)".into());
+            break;
+        }
+    }
+    for (i, _) in text.match_indices("token=") {
+        let value: String = text[i + 6..]
+            .chars()
+            .take_while(|c| !matches!(c, '&' | '"' | '\'' | ' ' | '\n' | '\\'))
+            .collect();
+        if !value.is_empty() && value != "<WEBHOOK_TOKEN>" && value != "…" && value != "replay" {
+            found.push("a token= query value".into());
+            break;
+        }
+    }
+    found.dedup();
+    if !found.is_empty() {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!("looks like it holds a secret: {}", found.join(", ")),
+            fix: "remove the value by hand (or delete the file and re-record it), then rotate the secret".into(),
+            problem: true,
+        });
+    }
+}
+
+/// The command that records a scenario again, right for how it was recorded.
+fn command(scenario: &str, unfinished: bool, against: Option<&str>) -> String {
+    let mode = if unfinished { "once" } else { "rewrite" };
+    let target = if against == Some("simulator") {
+        " --target=sim"
+    } else {
+        ""
+    };
+    format!(
+        "`cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode={mode}{target}`"
+    )
+}

@@ -1,0 +1,232 @@
+//! `mesh-toolkit cassettes check` as CI runs it, on fixtures made here: one for each
+//! finding (an old API version past the maximum age, a drift field, an orphan, an
+//! incomplete journal, a leaked key, a scenario without a recording), with the exact
+//! lines and the exit code.
+
+use std::path::Path;
+
+use libtest_mimic::{Failed, Trial};
+use mesh_toolkit::cassette::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
+use mesh_toolkit::webhooks::{Delivery, Recording};
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test(
+            "cassettes_check_reports_each_finding_with_its_fix_and_exits_1",
+            findings,
+        ),
+        Trial::test(
+            "cassettes_check_passes_a_clean_suite_and_ages_only_with_max_age",
+            clean,
+        ),
+    ]
+}
+
+fn interaction(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Interaction {
+    Interaction {
+        request: RecordedRequest {
+            method: method.into(),
+            uri: uri.into(),
+            headers: Vec::new(),
+            body: (method == "POST")
+                .then(|| Body::Text(r#"{"mode":"preview","prompt":"otter"}"#.into())),
+        },
+        response: RecordedResponse {
+            status: if method == "POST" { 202 } else { 200 },
+            message: String::new(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), vec![(*v).to_owned()]))
+                .collect(),
+            body: Body::Text(body.into()),
+        },
+    }
+}
+
+/// A cassette that created `task` and read it back once (`extra` in the task body).
+fn cassette(task: &str, version: &str, date: &str, extra: &str, incomplete: bool) -> String {
+    let headers = [("X-Api-Version", version), ("date", date)];
+    Cassette {
+        interactions: vec![
+            interaction(
+                "POST",
+                "https://api.meshy.ai/openapi/v2/text-to-3d",
+                &headers,
+                &format!(r#"{{"result":"{task}"}}"#),
+            ),
+            interaction(
+                "GET",
+                &format!("https://api.meshy.ai/openapi/v2/text-to-3d/{task}"),
+                &headers,
+                &format!(
+                    r#"{{"id":"{task}","type":"text-to-3d-preview","status":"SUCCEEDED"{extra}}}"#
+                ),
+            ),
+        ],
+        recorded_against: Some("meshy".into()),
+        incomplete,
+        ..Cassette::default()
+    }
+    .to_yaml()
+}
+
+fn recording(dir: &Path, scenario: &str, task: &str) {
+    let payload =
+        serde_json::json!({"id": task, "type": "text-to-3d-preview", "status": "SUCCEEDED"});
+    let recording = Recording {
+        incomplete: false,
+        species: "otter".into(),
+        task_type: "text3d".into(),
+        task_id: task.into(),
+        scenario: Some(scenario.into()),
+        received_at: "2026-11-30T10:00:00.000Z".into(),
+        headers: Default::default(),
+        payload: payload.clone(),
+        payload_source: None,
+        deliveries: vec![Delivery {
+            received_at: "2026-11-30T10:00:00.000Z".into(),
+            headers: Default::default(),
+            payload,
+        }],
+    };
+    recording
+        .save(&dir.join(format!("cassettes/webhooks/otter_text3d_{task}.json")))
+        .unwrap();
+}
+
+fn scenario(dir: &Path, name: &str) {
+    std::fs::write(
+        dir.join(format!("scenarios/{name}.toml")),
+        "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"otter\"\n",
+    )
+    .unwrap();
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["scenarios", "cassettes/http", "cassettes/webhooks"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    dir
+}
+
+fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut command = crate::support::binary();
+    command
+        .current_dir(dir)
+        .args(["cassettes", "check"])
+        .args(args)
+        .env_remove("MESHY_CASSETTE_MAX_AGE");
+    let output = crate::support::output_within(&mut command, std::time::Duration::from_secs(60));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+fn findings() -> Result<(), Failed> {
+    let dir = project();
+    let root = dir.path();
+    let old = "Tue, 18 Nov 2025 21:06:40 GMT";
+    // a: old, with a field the SDK does not model, and its webhook recording.
+    scenario(root, "a");
+    std::fs::write(
+        root.join("cassettes/http/a.yaml"),
+        cassette(
+            "task-a",
+            "v2025.11.18",
+            old,
+            r#","brand_new_field":1"#,
+            false,
+        ),
+    )?;
+    recording(root, "a", "task-a");
+    // b: a scenario never recorded. c: an incomplete journal of no scenario.
+    scenario(root, "b");
+    std::fs::write(
+        root.join("cassettes/http/c.yaml"),
+        cassette("task-c", "v2026.01.27", old, "", true),
+    )?;
+    // d: a webhook recording of a task no cassette created. e: a leaked key.
+    recording(root, "d", "task-d");
+    scenario(root, "e");
+    std::fs::write(
+        root.join("cassettes/http/e.yaml"),
+        cassette(
+            "task-e",
+            "v2026.01.27",
+            old,
+            r#","prompt":"msy_leakedrealkey0123456789""#,
+            false,
+        ),
+    )?;
+    let (code, text) = run(root, &["--max-age", "90d"]);
+    assert_eq!(code, Some(1), "{text}");
+    for line in [
+        "cassettes/http/a.yaml                        v2025.11.18   378d\n",
+        "drift: text-to-3d-preview tasks of v2025.11.18 carry fields the SDK does not model: brand_new_field\n",
+        "problem: cassettes/http/a.yaml: recorded 378d ago, older than the maximum age of 90d\n  fix: re-record it: `cargo test --test scenarios -- a --exact --record-webhooks --record-mode=rewrite`\n",
+        "problem: cassettes/http/c.yaml: incomplete: its recording was interrupted or its trial failed\n  fix: resume it (nothing is paid twice): `cargo test --test scenarios -- c --exact --record-webhooks --record-mode=once`\n",
+        "note: cassettes/http/c.yaml: no scenario file 'scenarios/c.toml' owns it (expected for a trial written in Rust)\n",
+        "problem: cassettes/http/e.yaml: looks like it holds a secret: a Meshy API key (msy_…)\n  fix: remove the value by hand (or delete the file and re-record it), then rotate the secret\n",
+        "problem: cassettes/webhooks/otter_text3d_task-d.json: no cassette holds the create call of task task-d\n",
+        "problem: scenarios/b.toml: has no recording\n  fix: record it: `cargo test --test scenarios -- b --exact --record-webhooks --record-mode=rewrite`\n",
+        "error: cassettes check found ",
+    ] {
+        let line = line.replace("378d", &age_of(old));
+        assert!(text.contains(&line), "missing {line:?} in:\n{text}");
+    }
+    assert!(
+        !text.contains("msy_leakedrealkey"),
+        "the check never prints the secret itself"
+    );
+    Ok(())
+}
+
+/// How `cassettes check` words the age of `date` today.
+fn age_of(date: &str) -> String {
+    let then = std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_secs(match date {
+            "Tue, 18 Nov 2025 21:06:40 GMT" => 1_763_500_000,
+            _ => 0,
+        });
+    let days = std::time::SystemTime::now()
+        .duration_since(then)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    format!("{days}d")
+}
+
+fn clean() -> Result<(), Failed> {
+    let dir = project();
+    let root = dir.path();
+    scenario(root, "a");
+    let old = "Tue, 18 Nov 2025 21:06:40 GMT";
+    std::fs::write(
+        root.join("cassettes/http/a.yaml"),
+        cassette("task-a", "v2026.01.27", old, "", false),
+    )?;
+    recording(root, "a", "task-a");
+    let (code, text) = run(root, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.ends_with("2 recordings checked: 0 problems, 0 notes\n"),
+        "{text}"
+    );
+    // The same recordings fail once a maximum age is set, from the environment too.
+    let mut command = crate::support::binary();
+    command
+        .current_dir(root)
+        .args(["cassettes", "check"])
+        .env("MESHY_CASSETTE_MAX_AGE", "30d");
+    let output = crate::support::output_within(&mut command, std::time::Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(1));
+    let (code, text) = run(root, &["--max-age", "soon"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("--max-age: 'soon' is not an age such as 90d, 12h or 3600"),
+        "{text}"
+    );
+    Ok(())
+}
