@@ -320,6 +320,23 @@ impl Client {
         Ok(tasks)
     }
 
+    /// Meshy's public animation catalog (`GET /web/public/animations/resources`, no key
+    /// needed): the actions an animation request's `action_id` can name.
+    pub async fn animation_catalog(&self) -> Result<Vec<AnimationAction>, ApiError> {
+        let request = HttpRequest::new(
+            "GET",
+            format!("{}/web/public/animations/resources", self.base_url),
+        );
+        let label = request.label();
+        let answer: Value = self.call_json(request).await?;
+        let list = answer["result"]["list"].clone();
+        serde_json::from_value(list).map_err(|e| ApiError::Decode {
+            request: label,
+            reason: format!("no list of actions under result.list: {e}"),
+            excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
+        })
+    }
+
     /// `GET /openapi/v1/balance`: the account's credits.
     pub async fn balance(&self) -> Result<u64, ApiError> {
         let request = self.api_request("GET", "/openapi/v1/balance");
@@ -455,6 +472,25 @@ impl Client {
             },
         }
     }
+}
+
+/// One action of Meshy's animation catalog, as its public list gives it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AnimationAction {
+    /// The `action_id` of an animation request.
+    pub id: i64,
+    #[serde(default)]
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default, rename = "subCategory")]
+    pub sub_category: Option<String>,
+    #[serde(default, rename = "previewUrl")]
+    pub preview_url: Option<String>,
+    /// Every other field, as received.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 /// One page of a list call. Default: page 1, 10 tasks, newest first.

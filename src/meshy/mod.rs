@@ -10,10 +10,13 @@ mod sse;
 mod task;
 mod task_type;
 
-pub use client::{ApiError, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY};
+pub use client::{
+    AnimationAction, ApiError, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY,
+};
 pub use request::{
-    Animation, Image3d, MAX_PROMPT_CHARS, MultiImage3d, Params, PostProcess, Remesh, RequestError,
-    Retexture, Rigging, TaskRequest, Text3dPreview, Text3dRefine, TextToImage, canonical_json,
+    Animation, Image3d, ImageToImage, MAX_PROMPT_CHARS, ModelJob, MultiImage3d, Params,
+    PostProcess, Remesh, RequestError, Retexture, Rigging, TaskRequest, Text3dPreview,
+    Text3dRefine, TextToImage, TextToMotion, canonical_json,
 };
 pub use retry::{Attempt, Decision, RetryPolicy};
 pub use service::{PollOptions, ServiceError, Submission, TaskService};

@@ -14,8 +14,17 @@ pub fn credits(task_type: TaskType) -> Option<u64> {
         TaskType::Retexture => Some(10),
         TaskType::Rigging => Some(5),
         TaskType::Animation => Some(3),
-        // Not known: multi-image-to-3d, text-to-image.
-        TaskType::MultiImage3d | TaskType::TextToImage => None,
+        TaskType::TextToMotion => Some(10),
+        TaskType::PrintAnalyze => Some(0),
+        // Not known here (meshy-api.md): the balance before and after a run tells.
+        TaskType::MultiImage3d
+        | TaskType::TextToImage
+        | TaskType::ImageToImage
+        | TaskType::Convert
+        | TaskType::Resize
+        | TaskType::UvUnwrap
+        | TaskType::PrintRepair
+        | TaskType::PrintMultiColor => None,
     }
 }
 

@@ -210,6 +210,53 @@ pub struct TextToImage {
     pub params: Params,
 }
 
+// The request types below follow Meshy's public API reference (docs.meshy.ai) and its
+// CLI's endpoint contracts, where `meshy-api.md` gives only the endpoint.
+
+/// `image_to_image`: `POST /openapi/v1/image-to-image`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageToImage {
+    /// `nano-banana`, `nano-banana-pro`, ….
+    pub ai_model: String,
+    pub prompt: String,
+    /// 1 to 5 images (URLs or data URIs).
+    pub reference_image_urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_multi_view: Option<bool>,
+    #[serde(flatten)]
+    pub params: Params,
+}
+
+/// `text_to_motion`: `POST /openapi/v1/text-to-motion`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TextToMotion {
+    /// At most 400 characters.
+    pub prompt: String,
+    /// Seconds, 2 to 10 in steps of 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// `prime` (default, FBX) or `swift` (BVH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(flatten)]
+    pub params: Params,
+}
+
+/// A request on an existing model: `input_task_id` (a SUCCEEDED task) or `model_url`,
+/// and the endpoint's own fields in `params`. Used by `convert` (`target_formats`),
+/// `resize` (`resize_height`, `resize_longest_side` or `auto_size`; `origin_at`),
+/// `uv_unwrap`, `print_analyze` and `print_repair` (`printer_type`,
+/// `intended_print_height_mm`), `print_multi_color` (`max_colors`, `max_depth`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelJob {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_url: Option<String>,
+    #[serde(flatten)]
+    pub params: Params,
+}
+
 /// A create-task request of any type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskRequest {
@@ -222,6 +269,11 @@ pub enum TaskRequest {
     Rigging(Rigging),
     Animation(Animation),
     TextToImage(TextToImage),
+    ImageToImage(ImageToImage),
+    TextToMotion(TextToMotion),
+    /// `convert`, `resize`, `uv_unwrap`, `print_analyze`, `print_repair`,
+    /// `print_multi_color`: a model job of that type.
+    ModelJob(TaskType, ModelJob),
 }
 
 /// A request that Meshy would refuse, caught before it is sent.
@@ -249,6 +301,16 @@ impl TaskRequest {
             TaskType::Rigging => TaskRequest::Rigging(typed(task_type, fields)?),
             TaskType::Animation => TaskRequest::Animation(typed(task_type, fields)?),
             TaskType::TextToImage => TaskRequest::TextToImage(typed(task_type, fields)?),
+            TaskType::ImageToImage => TaskRequest::ImageToImage(typed(task_type, fields)?),
+            TaskType::TextToMotion => TaskRequest::TextToMotion(typed(task_type, fields)?),
+            TaskType::Convert
+            | TaskType::Resize
+            | TaskType::UvUnwrap
+            | TaskType::PrintAnalyze
+            | TaskType::PrintRepair
+            | TaskType::PrintMultiColor => {
+                TaskRequest::ModelJob(task_type, typed(task_type, fields)?)
+            }
         };
         request.validate()?;
         Ok(request)
@@ -265,6 +327,9 @@ impl TaskRequest {
             TaskRequest::Rigging(_) => TaskType::Rigging,
             TaskRequest::Animation(_) => TaskType::Animation,
             TaskRequest::TextToImage(_) => TaskType::TextToImage,
+            TaskRequest::ImageToImage(_) => TaskType::ImageToImage,
+            TaskRequest::TextToMotion(_) => TaskType::TextToMotion,
+            TaskRequest::ModelJob(task_type, _) => *task_type,
         }
     }
 
@@ -280,6 +345,9 @@ impl TaskRequest {
             TaskRequest::Rigging(r) => (to_value(r), None),
             TaskRequest::Animation(r) => (to_value(r), None),
             TaskRequest::TextToImage(r) => (to_value(r), None),
+            TaskRequest::ImageToImage(r) => (to_value(r), None),
+            TaskRequest::TextToMotion(r) => (to_value(r), None),
+            TaskRequest::ModelJob(_, r) => (to_value(r), None),
         };
         if let (Some(mode), Some(fields)) = (mode, body.as_object_mut()) {
             fields.insert("mode".into(), Value::from(mode));
@@ -348,6 +416,53 @@ impl TaskRequest {
             }
             TaskRequest::TextToImage(r) if r.ai_model.is_empty() => {
                 Some("ai_model is required".into())
+            }
+            TaskRequest::ImageToImage(r) if r.prompt.trim().is_empty() => {
+                Some("prompt is required".into())
+            }
+            TaskRequest::ImageToImage(r) if r.ai_model.is_empty() => {
+                Some("ai_model is required".into())
+            }
+            TaskRequest::ImageToImage(r) if !(1..=5).contains(&r.reference_image_urls.len()) => {
+                Some(format!(
+                    "reference_image_urls must hold 1 to 5 images, not {}",
+                    r.reference_image_urls.len()
+                ))
+            }
+            TaskRequest::TextToMotion(r) if r.prompt.trim().is_empty() => {
+                Some("prompt is required".into())
+            }
+            TaskRequest::TextToMotion(r) if r.prompt.chars().count() > 400 => Some(format!(
+                "prompt has {} characters; at most 400 are allowed",
+                r.prompt.chars().count()
+            )),
+            TaskRequest::TextToMotion(r)
+                if !r.duration.is_some_and(|d| (2.0..=10.0).contains(&d)) =>
+            {
+                Some("duration is required, 2 to 10 seconds".into())
+            }
+            TaskRequest::ModelJob(_, r) if r.input_task_id.is_none() && r.model_url.is_none() => {
+                Some("input_task_id or model_url is required".into())
+            }
+            TaskRequest::ModelJob(TaskType::Convert, r)
+                if r.params
+                    .get("target_formats")
+                    .and_then(Value::as_array)
+                    .is_none_or(|f| f.is_empty()) =>
+            {
+                Some("target_formats is required (glb, fbx, obj, usdz, blend, stl, 3mf)".into())
+            }
+            TaskRequest::ModelJob(TaskType::Resize, r)
+                if ["resize_height", "resize_longest_side", "auto_size"]
+                    .iter()
+                    .filter(|f| r.params.contains_key(**f))
+                    .count()
+                    != 1 =>
+            {
+                Some(
+                    "exactly one of resize_height, resize_longest_side or auto_size is required"
+                        .into(),
+                )
             }
             _ => None,
         };

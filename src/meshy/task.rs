@@ -55,9 +55,12 @@ pub struct Task {
     /// Rigging and animation results (`rigged_character_glb_url`, `animation_glb_url`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Map<String, Value>>,
-    /// Text-to-image results.
+    /// Text-to-image and image-to-image results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_urls: Option<Vec<String>>,
+    /// A `print/analyze` task's report (`status`, `issue_count`, `metrics`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printability: Option<Map<String, Value>>,
     /// Every field not modelled above, kept as received.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -128,9 +131,30 @@ impl Task {
         let (url, extension) = match task_type {
             TaskType::Rigging => (self.result_url("rigged_character_glb_url")?, "glb"),
             TaskType::Animation => (self.result_url("animation_glb_url")?, "glb"),
-            TaskType::TextToImage => {
+            TaskType::TextToImage | TaskType::ImageToImage => {
                 let first = self.image_urls.as_ref()?.first()?;
                 (first.as_str(), "png")
+            }
+            TaskType::TextToMotion => {
+                let bvh = self.result.as_ref()?.get("motion_format")?.as_str() == Some("bvh");
+                (
+                    self.result_url("motion_url")?,
+                    if bvh { "bvh" } else { "fbx" },
+                )
+            }
+            // A report, no file.
+            TaskType::PrintAnalyze => return None,
+            TaskType::PrintMultiColor => (self.model_url("3mf")?, "3mf"),
+            // A conversion may not produce a GLB: its first format, then.
+            TaskType::Convert if self.model_url("glb").is_none() => {
+                let format = self
+                    .model_formats()
+                    .into_iter()
+                    .find(|f| self.model_url(f).is_some())?;
+                let extension = ["fbx", "obj", "usdz", "blend", "stl", "3mf"]
+                    .into_iter()
+                    .find(|known| *known == format)?;
+                (self.model_url(format)?, extension)
             }
             _ => (self.model_url("glb")?, "glb"),
         };

@@ -1,5 +1,6 @@
-//! The nine Meshy task types, by the names scenario files use, and what the API calls
-//! them: endpoint collection, `type` field, and which field names an input task.
+//! The Meshy task types of today's API (`docs/meshy-api.md`, "Endpoints today"), by the
+//! names scenario files use, and what the API calls them: endpoint collection, `type`
+//! field, and which field names an input task.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,10 +23,26 @@ pub enum TaskType {
     Rigging,
     Animation,
     TextToImage,
+    /// `image-to-image`: `reference_image_urls` (1–5) restyled by `prompt`.
+    ImageToImage,
+    /// `text-to-motion`: a motion clip (FBX, or BVH in `swift` mode) from `prompt`.
+    TextToMotion,
+    /// `convert`: a model into other formats (`target_formats`).
+    Convert,
+    /// `resize`: a model scaled to a height or longest side.
+    Resize,
+    /// `uv-unwrap`: a model with new UVs (some accounts get 404 while it rolls out).
+    UvUnwrap,
+    /// `print/analyze`: a printability report, no files; free.
+    PrintAnalyze,
+    /// `print/repair`: a model repaired for printing.
+    PrintRepair,
+    /// `print/multi-color`: a 3MF for multi-color printing.
+    PrintMultiColor,
 }
 
 impl TaskType {
-    pub const ALL: [TaskType; 9] = [
+    pub const ALL: [TaskType; 17] = [
         TaskType::Text3d,
         TaskType::Text3dRefine,
         TaskType::Image3d,
@@ -35,6 +52,14 @@ impl TaskType {
         TaskType::Rigging,
         TaskType::Animation,
         TaskType::TextToImage,
+        TaskType::ImageToImage,
+        TaskType::TextToMotion,
+        TaskType::Convert,
+        TaskType::Resize,
+        TaskType::UvUnwrap,
+        TaskType::PrintAnalyze,
+        TaskType::PrintRepair,
+        TaskType::PrintMultiColor,
     ];
 
     /// The name used in scenario files, file names and URLs.
@@ -49,6 +74,14 @@ impl TaskType {
             TaskType::Rigging => "rigging",
             TaskType::Animation => "animation",
             TaskType::TextToImage => "text_to_image",
+            TaskType::ImageToImage => "image_to_image",
+            TaskType::TextToMotion => "text_to_motion",
+            TaskType::Convert => "convert",
+            TaskType::Resize => "resize",
+            TaskType::UvUnwrap => "uv_unwrap",
+            TaskType::PrintAnalyze => "print_analyze",
+            TaskType::PrintRepair => "print_repair",
+            TaskType::PrintMultiColor => "print_multi_color",
         }
     }
 
@@ -81,6 +114,14 @@ impl TaskType {
             TaskType::Rigging => "/openapi/v1/rigging",
             TaskType::Animation => "/openapi/v1/animations",
             TaskType::TextToImage => "/openapi/v1/text-to-image",
+            TaskType::ImageToImage => "/openapi/v1/image-to-image",
+            TaskType::TextToMotion => "/openapi/v1/text-to-motion",
+            TaskType::Convert => "/openapi/v1/convert",
+            TaskType::Resize => "/openapi/v1/resize",
+            TaskType::UvUnwrap => "/openapi/v1/uv-unwrap",
+            TaskType::PrintAnalyze => "/openapi/v1/print/analyze",
+            TaskType::PrintRepair => "/openapi/v1/print/repair",
+            TaskType::PrintMultiColor => "/openapi/v1/print/multi-color",
         }
     }
 
@@ -96,6 +137,16 @@ impl TaskType {
             TaskType::Rigging => "rig",
             TaskType::Animation => "animate",
             TaskType::TextToImage => "text-to-image",
+            // The `type` values of the new endpoints follow Meshy's public API reference
+            // and its CLI's endpoint contracts (not yet seen in recorded traffic).
+            TaskType::ImageToImage => "image-to-image",
+            TaskType::TextToMotion => "text-to-motion",
+            TaskType::Convert => "convert",
+            TaskType::Resize => "resize",
+            TaskType::UvUnwrap => "uv-unwrap",
+            TaskType::PrintAnalyze => "print-analyze",
+            TaskType::PrintRepair => "print-repair",
+            TaskType::PrintMultiColor => "print-multi-color",
         }
     }
 
@@ -103,11 +154,22 @@ impl TaskType {
     pub fn input_field(self) -> Option<&'static str> {
         match self {
             TaskType::Text3dRefine => Some("preview_task_id"),
-            TaskType::Image3d | TaskType::Remesh | TaskType::Retexture | TaskType::Rigging => {
-                Some("input_task_id")
-            }
+            TaskType::Image3d
+            | TaskType::Remesh
+            | TaskType::Retexture
+            | TaskType::Rigging
+            | TaskType::Convert
+            | TaskType::Resize
+            | TaskType::UvUnwrap
+            | TaskType::PrintAnalyze
+            | TaskType::PrintRepair
+            | TaskType::PrintMultiColor => Some("input_task_id"),
             TaskType::Animation => Some("rig_task_id"),
-            TaskType::Text3d | TaskType::MultiImage3d | TaskType::TextToImage => None,
+            TaskType::Text3d
+            | TaskType::MultiImage3d
+            | TaskType::TextToImage
+            | TaskType::ImageToImage
+            | TaskType::TextToMotion => None,
         }
     }
 
@@ -124,9 +186,29 @@ impl TaskType {
         match self {
             TaskType::Text3dRefine => &[TaskType::Text3d],
             TaskType::Image3d => &[TaskType::TextToImage],
-            TaskType::Remesh | TaskType::Retexture | TaskType::Rigging => MODELS,
+            TaskType::Remesh
+            | TaskType::Retexture
+            | TaskType::Rigging
+            | TaskType::Convert
+            | TaskType::Resize
+            | TaskType::UvUnwrap
+            | TaskType::PrintAnalyze
+            | TaskType::PrintMultiColor => MODELS,
+            TaskType::PrintRepair => &[
+                TaskType::Text3d,
+                TaskType::Text3dRefine,
+                TaskType::Image3d,
+                TaskType::MultiImage3d,
+                TaskType::Remesh,
+                TaskType::Retexture,
+                TaskType::PrintAnalyze,
+            ],
             TaskType::Animation => &[TaskType::Rigging],
-            TaskType::Text3d | TaskType::MultiImage3d | TaskType::TextToImage => &[],
+            TaskType::Text3d
+            | TaskType::MultiImage3d
+            | TaskType::TextToImage
+            | TaskType::ImageToImage
+            | TaskType::TextToMotion => &[],
         }
     }
 
@@ -183,7 +265,8 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "unknown task type 'text_3d'; expected one of: text3d, text3d_refine, image3d, \
-             multi_image3d, remesh, retexture, rigging, animation, text_to_image"
+             multi_image3d, remesh, retexture, rigging, animation, text_to_image, image_to_image, \
+             text_to_motion, convert, resize, uv_unwrap, print_analyze, print_repair, print_multi_color"
         );
     }
 }

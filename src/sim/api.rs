@@ -51,6 +51,10 @@ async fn route(state: &Arc<SimState>, request: &ApiRequest, segments: &[&str]) -
     if let ["assets", "tasks", id, "output", file] = segments[..] {
         return asset(state, &request.method, id, file);
     }
+    // The public animation catalog needs no key.
+    if request.method == "GET" && segments == ["web", "public", "animations", "resources"] {
+        return json_reply(200, &super::assets::animation_catalog());
+    }
     let key = match authenticate(state, request.authorization.as_deref()) {
         Some(key) => key,
         // The two 401 bodies seen live.
@@ -97,15 +101,21 @@ fn authenticate(state: &SimState, header: Option<&str>) -> Option<String> {
 
 /// The task types served under the first three segments, and the segments after them.
 fn collection<'a>(segments: &'a [&'a str]) -> Option<(Vec<TaskType>, &'a [&'a str])> {
-    if segments.len() < 3 {
-        return None;
+    // `/openapi/v1/print/analyze` has four segments, the others three.
+    for length in [4, 3] {
+        if segments.len() < length {
+            continue;
+        }
+        let path = format!("/{}", segments[..length].join("/"));
+        let types: Vec<TaskType> = TaskType::ALL
+            .into_iter()
+            .filter(|t| t.collection() == path)
+            .collect();
+        if !types.is_empty() {
+            return Some((types, &segments[length..]));
+        }
     }
-    let path = format!("/{}", segments[..3].join("/"));
-    let types: Vec<TaskType> = TaskType::ALL
-        .into_iter()
-        .filter(|t| t.collection() == path)
-        .collect();
-    (!types.is_empty()).then(|| (types, &segments[3..]))
+    None
 }
 
 fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: bool) -> Reply {
@@ -228,10 +238,20 @@ fn missing_fields(task_type: TaskType, fields: &Map<String, Value>) -> Vec<Strin
         }
     };
     match task_type {
-        TaskType::Text3d | TaskType::TextToImage => need_one_of(&["prompt"]),
+        TaskType::Text3d
+        | TaskType::TextToImage
+        | TaskType::ImageToImage
+        | TaskType::TextToMotion => need_one_of(&["prompt"]),
         TaskType::Text3dRefine => need_one_of(&["preview_task_id"]),
         TaskType::Image3d => need_one_of(&["image_url", "input_task_id"]),
-        TaskType::Remesh | TaskType::Rigging => need_one_of(&["input_task_id", "model_url"]),
+        TaskType::Remesh
+        | TaskType::Rigging
+        | TaskType::Convert
+        | TaskType::Resize
+        | TaskType::UvUnwrap
+        | TaskType::PrintAnalyze
+        | TaskType::PrintRepair
+        | TaskType::PrintMultiColor => need_one_of(&["input_task_id", "model_url"]),
         TaskType::Retexture => {
             need_one_of(&["input_task_id", "model_url"]);
             need_one_of(&["text_style_prompt", "image_style_url"]);
@@ -239,8 +259,33 @@ fn missing_fields(task_type: TaskType, fields: &Map<String, Value>) -> Vec<Strin
         TaskType::Animation => need_one_of(&["rig_task_id"]),
         TaskType::MultiImage3d => {}
     }
-    if task_type == TaskType::TextToImage && text("ai_model").is_none() {
+    if matches!(task_type, TaskType::TextToImage | TaskType::ImageToImage)
+        && text("ai_model").is_none()
+    {
         problems.push(required("ai_model"));
+    }
+    let count = |field: &str| fields.get(field).and_then(Value::as_array).map(Vec::len);
+    if task_type == TaskType::ImageToImage {
+        match count("reference_image_urls") {
+            None | Some(0) => {
+                problems.push("ReferenceImageURLs must contain at least 1 item".into())
+            }
+            Some(n) if n > 5 => {
+                problems.push("ReferenceImageURLs must contain at most 5 items".into())
+            }
+            Some(_) => {}
+        }
+    }
+    if task_type == TaskType::TextToMotion
+        && !fields
+            .get("duration")
+            .and_then(Value::as_f64)
+            .is_some_and(|d| (2.0..=10.0).contains(&d))
+    {
+        problems.push("Duration must be between 2 and 10".into());
+    }
+    if task_type == TaskType::Convert && count("target_formats").is_none_or(|n| n == 0) {
+        problems.push(required("target_formats"));
     }
     if task_type == TaskType::Animation && !fields.get("action_id").is_some_and(Value::is_u64) {
         problems.push(required("action_id"));

@@ -146,6 +146,38 @@ fn adler32(data: &[u8]) -> u32 {
     (b << 16) | a
 }
 
+/// The public animation catalog (`GET /web/public/animations/resources`), shaped as
+/// Meshy's CLI reads it: `{result: {total, list: [{id, key, name, category,
+/// subCategory, previewUrl, rigType, isDefault, isFree}]}}`. 157 actions, as Meshy's
+/// library has; `id` is the `action_id` an animation request sends.
+pub fn animation_catalog() -> serde_json::Value {
+    const CATEGORIES: [(&str, &[&str]); 5] = [
+        ("WalkAndRun", &["Walk", "Run", "Sneak", "Jog"]),
+        ("BodyMovements", &["Jump", "Crouch", "Turn", "Stretch"]),
+        ("DailyActions", &["Wave", "Sit", "Drink", "Clap"]),
+        ("Fighting", &["Punch", "Kick", "Block", "Dodge"]),
+        ("Dancing", &["Spin", "Sway", "Shuffle", "Bounce"]),
+    ];
+    let list: Vec<serde_json::Value> = (0..157u32)
+        .map(|id| {
+            let (category, moves) = CATEGORIES[id as usize % CATEGORIES.len()];
+            let name = format!("{} {}", moves[(id as usize / 5) % moves.len()], id / 20 + 1);
+            serde_json::json!({
+                "id": id,
+                "key": name.to_ascii_lowercase().replace(' ', "_"),
+                "name": name,
+                "category": category,
+                "subCategory": moves[(id as usize / 5) % moves.len()],
+                "previewUrl": "",
+                "rigType": "humanoid",
+                "isDefault": id < 2,
+                "isFree": true,
+            })
+        })
+        .collect();
+    serde_json::json!({"result": {"total": list.len(), "list": list}})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

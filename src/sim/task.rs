@@ -167,7 +167,7 @@ impl SimTask {
                     fields["expires_at"] = expires;
                     return fields;
                 }
-                TaskType::TextToImage => {
+                TaskType::TextToImage | TaskType::ImageToImage => {
                     let text = |field: &str, default: &str| {
                         self.request
                             .get(field)
@@ -229,13 +229,41 @@ impl SimTask {
                     );
                 }
             }
-            TaskType::TextToImage => {
+            TaskType::TextToImage | TaskType::ImageToImage => {
                 let images = if done {
                     vec![url("image_0.png")]
                 } else {
                     Vec::new()
                 };
                 fields.insert("image_urls".into(), json!(images));
+            }
+            // The result shapes of the newer endpoints follow Meshy's public API
+            // reference and CLI (not yet seen in recorded traffic).
+            TaskType::TextToMotion => {
+                if done {
+                    let swift = self.request.get("mode").and_then(Value::as_str) == Some("swift");
+                    let format = if swift { "bvh" } else { "fbx" };
+                    fields.insert(
+                        "result".into(),
+                        json!({"motion_url": url(&format!("motion.{format}")), "motion_format": format}),
+                    );
+                }
+            }
+            TaskType::PrintAnalyze => {
+                if done {
+                    fields.insert(
+                        "printability".into(),
+                        json!({
+                            "_version": 1,
+                            "status": "healthy",
+                            "issue_count": 0,
+                            "error_count": 0,
+                            "warning_count": 0,
+                            "metrics": {"watertight": true, "holes": 0, "non_manifold_edges": 0, "degenerate_faces": 0},
+                            "evaluated_at": self.finished_at,
+                        }),
+                    );
+                }
             }
             _ => {
                 let mut models = Map::new();
@@ -288,10 +316,11 @@ impl SimTask {
                     .collect()
             })
             .unwrap_or_default();
-        if requested.is_empty() {
-            DEFAULT_FORMATS.map(String::from).to_vec()
-        } else {
-            requested
+        match self.task_type {
+            _ if !requested.is_empty() => requested,
+            TaskType::Resize | TaskType::UvUnwrap | TaskType::PrintRepair => vec!["glb".into()],
+            TaskType::PrintMultiColor => vec!["3mf".into()],
+            _ => DEFAULT_FORMATS.map(String::from).to_vec(),
         }
     }
 

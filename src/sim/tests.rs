@@ -256,6 +256,127 @@ async fn every_task_type_runs_end_to_end_through_the_sdk_with_real_glb_files() {
 }
 
 #[tokio::test]
+async fn todays_new_endpoints_run_end_to_end_with_a_webhook_and_their_files() {
+    let hook = ScriptedServer::start(|_| Canned::json(200, json!({}))).await;
+    let sim = Simulator::start(SimConfig {
+        webhook_urls: vec![hook.base_url.clone()],
+        ..fast()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = client(&sim, KEY, 3);
+    let repository = Repository::new(dir.path());
+    let service = TaskService::new(client.clone(), repository.clone());
+    let handler = WebhookHandler::new(repository, client.clone());
+    let poll = PollOptions {
+        interval: Duration::from_millis(5),
+        timeout: WAIT,
+    };
+    let preview = TaskRequest::from_json(TaskType::Text3d, json!({"prompt": "otter"})).unwrap();
+    let preview = service.submit("otter", &preview).await.unwrap();
+    service.poll(&preview, &poll, |_| {}).await.unwrap();
+    let input = || json!(preview.task_id.clone());
+    // (task type, request, what the kept file starts with: None = no file)
+    let plan: Vec<(TaskType, Value, Option<&[u8]>)> = vec![
+        (
+            TaskType::ImageToImage,
+            json!({"ai_model": "nano-banana", "prompt": "otter in oil", "reference_image_urls": ["https://example.invalid/o.png"]}),
+            Some(b"\x89PNG"),
+        ),
+        (
+            TaskType::TextToMotion,
+            json!({"prompt": "a happy hop", "duration": 4.0}),
+            Some(b"simulated"),
+        ),
+        (
+            TaskType::Convert,
+            json!({"input_task_id": input(), "target_formats": ["stl"]}),
+            Some(b"simulated"),
+        ),
+        (
+            TaskType::Resize,
+            json!({"input_task_id": input(), "resize_height": 1.5}),
+            Some(b"glTF"),
+        ),
+        (
+            TaskType::UvUnwrap,
+            json!({"input_task_id": input()}),
+            Some(b"glTF"),
+        ),
+        (
+            TaskType::PrintAnalyze,
+            json!({"input_task_id": input(), "printer_type": "fdm"}),
+            None,
+        ),
+        (
+            TaskType::PrintRepair,
+            json!({"input_task_id": input()}),
+            Some(b"glTF"),
+        ),
+        (
+            TaskType::PrintMultiColor,
+            json!({"input_task_id": input(), "max_colors": 4}),
+            Some(b"simulated"),
+        ),
+    ];
+    for (task_type, fields, file) in plan {
+        let request = TaskRequest::from_json(task_type, fields).unwrap();
+        let submission = service.submit("otter", &request).await.unwrap();
+        let task = service.poll(&submission, &poll, |_| {}).await.unwrap();
+        assert_eq!(task.status, TaskStatus::Succeeded, "{task_type}");
+        assert_eq!(
+            task.kind.as_deref(),
+            Some(task_type.api_type()),
+            "{task_type}"
+        );
+        let handled = handler.handle(&task, UpdateSource::Poll).await.unwrap();
+        match (file, handled.downloaded) {
+            (Some(start), Some(artifact)) => {
+                let bytes = std::fs::read(dir.path().join(&artifact.path)).unwrap();
+                assert!(bytes.starts_with(start), "{task_type}: {}", artifact.path);
+            }
+            (None, None) => {
+                assert_eq!(task.printability.as_ref().unwrap()["status"], "healthy");
+            }
+            (want, got) => panic!("{task_type}: expected a file {want:?}, got {got:?}"),
+        }
+        // Every update reached the dashboard webhook.
+        sim.settle().await;
+        let delivered = hook
+            .requests()
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains(&submission.task_id))
+            .count();
+        assert!(delivered >= 2, "{task_type}: {delivered} deliveries");
+    }
+    // Listing, streaming and deleting work on the four-segment print collections too.
+    let listed = client
+        .list_tasks(TaskType::PrintAnalyze, &crate::meshy::ListPage::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    let frames = client
+        .stream_task(TaskType::PrintAnalyze, &listed[0].id)
+        .await
+        .unwrap();
+    assert_eq!(frames.last().unwrap().status, TaskStatus::Succeeded);
+    client
+        .delete_task(TaskType::PrintAnalyze, &listed[0].id)
+        .await
+        .unwrap();
+    // The public animation catalog, without a key.
+    let catalog = client.animation_catalog().await.unwrap();
+    assert_eq!(catalog.len(), 157);
+    assert!(
+        catalog
+            .iter()
+            .any(|a| a.id == 30 && !a.name.is_empty() && !a.category.is_empty())
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn webhooks_deliver_every_update_in_order_to_dashboard_and_callback_urls() {
     let dashboard = ScriptedServer::start(|_| Canned::json(200, json!({}))).await;
     let callback = ScriptedServer::start(|_| Canned::json(204, json!({}))).await;

@@ -279,12 +279,23 @@ impl Scenario {
 /// Where a scenario's `prompt` goes in the request, by task type.
 pub fn prompt_field(task_type: TaskType) -> Option<&'static str> {
     match task_type {
-        TaskType::Text3d | TaskType::TextToImage => Some("prompt"),
+        TaskType::Text3d
+        | TaskType::TextToImage
+        | TaskType::ImageToImage
+        | TaskType::TextToMotion => Some("prompt"),
         TaskType::Text3dRefine | TaskType::Image3d | TaskType::MultiImage3d => {
             Some("texture_prompt")
         }
         TaskType::Retexture => Some("text_style_prompt"),
-        TaskType::Remesh | TaskType::Rigging | TaskType::Animation => None,
+        TaskType::Remesh
+        | TaskType::Rigging
+        | TaskType::Animation
+        | TaskType::Convert
+        | TaskType::Resize
+        | TaskType::UvUnwrap
+        | TaskType::PrintAnalyze
+        | TaskType::PrintRepair
+        | TaskType::PrintMultiColor => None,
     }
 }
 
