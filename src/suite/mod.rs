@@ -383,8 +383,8 @@ impl Suite {
         let written = self.conclude(name, &ctx, outcome.is_ok())?;
         let mut produced = outcome?;
         produced.files.extend(written);
-        if produced.recorded && scenario.delivery == Delivery::Webhook {
-            self.remove_stale_recordings(scenario, &produced.task_id);
+        if produced.recorded {
+            self.remove_stale_recordings(name, std::slice::from_ref(&produced.task_id));
         }
         if produced.recorded {
             lock(&self.recorded).push(produced.clone());
@@ -471,6 +471,13 @@ impl Suite {
         let outcome = body(&ctx).map_err(|e| e.to_string());
         let written = self.conclude(name, &ctx, outcome.is_ok())?;
         if ctx.records && outcome.is_ok() {
+            let claimed: Vec<String> = ctx
+                .recorder
+                .claimed()
+                .into_iter()
+                .map(|c| c.task_id)
+                .collect();
+            self.remove_stale_recordings(name, &claimed);
             let produced = Produced {
                 scenario: name.to_owned(),
                 task_id: "-".into(),
@@ -692,26 +699,22 @@ impl Suite {
         }
     }
 
-    /// After a scenario recorded anew: its webhook recordings of earlier tasks (a
+    /// After a trial recorded anew: its webhook recordings of earlier tasks (a
     /// re-recording, an abandoned journal) are no longer its recording.
-    fn remove_stale_recordings(&self, scenario: &Scenario, task_id: &str) {
+    fn remove_stale_recordings(&self, trial: &str, keep: &[String]) {
         let dir = self.webhooks_dir();
-        let prefix = format!("{}_{}_", scenario.species, scenario.task_type.as_str());
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
         for entry in entries.filter_map(Result::ok) {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            if !file.starts_with(&prefix) || !file.ends_with(".json") {
+            if entry.path().extension().is_none_or(|x| x != "json") {
                 continue;
             }
-            let stale = WebhookRecording::read(&entry.path(), "").is_ok_and(|r| {
-                r.scenario.as_deref() == Some(scenario.name.as_str()) && r.task_id != task_id
-            });
+            let stale = WebhookRecording::read(&entry.path(), "")
+                .is_ok_and(|r| r.scenario.as_deref() == Some(trial) && !keep.contains(&r.task_id));
             if stale && std::fs::remove_file(entry.path()).is_ok() {
                 eprintln!(
-                    "{}: removed '{}', the webhook recording of its earlier task",
-                    scenario.name,
+                    "{trial}: removed '{}', the webhook recording of its earlier task",
                     entry.path().display()
                 );
             }
