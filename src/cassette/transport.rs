@@ -154,6 +154,17 @@ impl CassetteTransport {
         &self.options.path
     }
 
+    /// The `X-Api-Version` the loaded cassette's first answer carries, if any.
+    pub fn api_version(&self) -> Option<String> {
+        self.lock().loaded.interactions.iter().find_map(|i| {
+            i.response
+                .headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("x-api-version"))
+                .and_then(|(_, values)| values.first().cloned())
+        })
+    }
+
     /// Whether this cassette may send requests live.
     pub fn records(&self) -> bool {
         self.lock().strategy != Strategy::Replay

@@ -41,6 +41,25 @@ pub struct Task {
     pub video_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub texture_urls: Option<Vec<Map<String, Value>>>,
+    /// Text-to-3d's stage (`preview`, `refine`), and the echoed request fields real
+    /// text-to-3d traffic carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub art_style: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub texture_image_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub texture_richness: Option<String>,
+    /// Text-to-image and image-to-image's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai_model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -293,7 +312,7 @@ mod tests {
         assert_eq!(task.model_url("glb"), None, "an empty glb URL is no URL");
         assert!(task.model_formats().is_empty());
         assert_eq!(task.error_message(), None);
-        assert_eq!(task.extra["mode"], "preview");
+        assert_eq!(task.mode.as_deref(), Some("preview"));
         assert!(!task.is_terminal());
         assert_eq!(task.primary_artifact(TaskType::Text3d), None);
     }

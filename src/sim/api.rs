@@ -41,7 +41,10 @@ pub async fn handle(state: Arc<SimState>, request: ApiRequest) -> Reply {
         .find_map(|segment| state.task(segment))
         .map_or(state.config.api_version, |t| t.api_version);
     let mut reply = route(&state, &request, &segments).await;
-    if let Ok(value) = warp::http::HeaderValue::from_str(version.as_str()) {
+    // A create call's answer already says its new task's version.
+    if !reply.headers().contains_key("X-Api-Version")
+        && let Ok(value) = warp::http::HeaderValue::from_str(version.as_str())
+    {
         reply.headers_mut().insert("X-Api-Version", value);
     }
     reply
@@ -187,7 +190,11 @@ fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: b
             .unwrap_or("Error");
         return error(status, reason);
     }
-    json_reply(202, &json!({ "result": id }))
+    let mut reply = json_reply(202, &json!({ "result": id }));
+    if let Ok(value) = warp::http::HeaderValue::from_str(api_version.as_str()) {
+        reply.headers_mut().insert("X-Api-Version", value);
+    }
+    reply
 }
 
 /// Text-to-3D shares one endpoint for both stages: `mode` decides.
@@ -551,7 +558,6 @@ fn json_reply(status: u16, body: &Value) -> Reply {
     Response::builder()
         .status(status)
         .header("Content-Type", "application/json; charset=utf-8")
-        .header("X-Api-Version", API_VERSION)
         .body(body.to_string().into())
         .unwrap_or_else(|_| Response::new(Default::default()))
 }

@@ -85,6 +85,9 @@ pub struct Suite {
     dry_transport: OnceLock<Arc<crate::transport::LiveTransport>>,
     /// Held while a trial reconciles: two never adopt the same task.
     reconciling: Mutex<()>,
+    /// What replayed trials showed that `cassettes check` would report: API versions
+    /// other than today's, by trial, and unmodelled task fields.
+    freshness: Mutex<(BTreeMap<String, String>, std::collections::BTreeSet<String>)>,
 }
 
 /// What a trial's files say and what it does with them, decided once before it runs.
@@ -205,6 +208,7 @@ impl Suite {
             dry_runs: Mutex::default(),
             dry_transport: OnceLock::new(),
             reconciling: Mutex::default(),
+            freshness: Mutex::default(),
         };
         Ok((Arc::new(suite), arguments))
     }
@@ -282,6 +286,9 @@ impl Suite {
         }
         if let Some(table) = report::summary(&lock(&self.recorded)) {
             eprint!("{table}");
+        }
+        if let Some(line) = self.freshness_line() {
+            eprintln!("{line}");
         }
         if let Some(summary) = report::dry_run(&lock(&self.dry_runs)) {
             eprint!("{summary}");
@@ -374,6 +381,9 @@ impl Suite {
         let ctx = self.context(name, &plan, recording)?;
         let outcome = ctx.block_on(trial::run_scenario(&ctx, scenario, &request));
         let outcome = outcome.map_err(|message| resumed_hint(message, &plan));
+        if let (Ok(produced), false) = (&outcome, ctx.records) {
+            self.note_freshness(name, &ctx, produced);
+        }
         let outcome = match (outcome, replayed_input) {
             (Err(message), Some(input)) if ctx.records && refused_input(&message) => {
                 Err(self.chain_hint(message, scenario, input))
@@ -719,6 +729,55 @@ impl Suite {
                 );
             }
         }
+    }
+
+    /// Remembers, from what a replayed trial already read, what `cassettes check` would
+    /// point out: an older API version, fields the SDK does not model.
+    fn note_freshness(&self, name: &str, ctx: &TrialContext, produced: &Produced) {
+        let mut notes = lock(&self.freshness);
+        if let Some(version) = ctx.cassette.api_version()
+            && version != crate::sim::API_VERSION
+        {
+            notes.0.insert(name.to_owned(), version);
+        }
+        let task = produced
+            .task
+            .as_ref()
+            .and_then(|t| serde_json::from_value::<crate::meshy::Task>(t.clone()).ok());
+        if let Some(task) = task {
+            notes.1.extend(task.extra.keys().cloned());
+        }
+    }
+
+    /// One line after a replay when `cassettes check` would report something.
+    fn freshness_line(&self) -> Option<String> {
+        let notes = lock(&self.freshness);
+        let (old, fields) = &*notes;
+        if old.is_empty() && fields.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if !old.is_empty() {
+            let versions: std::collections::BTreeSet<&String> = old.values().collect();
+            let versions: Vec<&str> = versions.into_iter().map(String::as_str).collect();
+            parts.push(format!(
+                "{} replayed recordings were made against {} (today: {})",
+                old.len(),
+                versions.join(", "),
+                crate::sim::API_VERSION
+            ));
+        }
+        if !fields.is_empty() {
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            parts.push(format!(
+                "recorded tasks carry fields the SDK does not model ({})",
+                fields.join(", ")
+            ));
+        }
+        Some(format!(
+            "note: {}; see `cargo run -- cassettes check`",
+            parts.join("; ")
+        ))
     }
 
     /// Seeds the run's simulator with a replayed input's terminal task (same id).

@@ -19,6 +19,10 @@ pub fn trials() -> Vec<Trial> {
             "cassettes_check_passes_a_clean_suite_and_ages_only_with_max_age",
             clean,
         ),
+        Trial::test(
+            "a_replay_of_an_older_api_version_says_so_in_one_line",
+            replay_note,
+        ),
     ]
 }
 
@@ -227,6 +231,47 @@ fn clean() -> Result<(), Failed> {
     assert!(
         text.contains("--max-age: 'soon' is not an age such as 90d, 12h or 3600"),
         "{text}"
+    );
+    Ok(())
+}
+
+fn replay_note() -> Result<(), Failed> {
+    let dir = project();
+    let root = dir.path();
+    std::fs::write(
+        root.join("scenarios/old_otter.toml"),
+        "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"an otter of November\"\n[simulator]\napi_version = \"v2025.11.18\"\n",
+    )?;
+    std::fs::write(
+        root.join("scenarios/new_otter.toml"),
+        "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"an otter of today\"\n",
+    )?;
+    let harness = |args: &[&str]| {
+        let mut command = std::process::Command::new(crate::harness::harness_binary());
+        command
+            .current_dir(root)
+            .args(args)
+            .args(["--skip", "otter_pipeline_in_rust"])
+            .env("MESHY_SIM_TASK_SECONDS", "0")
+            .env("CARGO_TARGET_DIR", root.join("target"))
+            .env_remove("MESHY_RECORD_MODE")
+            .env_remove("MESHY_RECORD_WEBHOOKS");
+        crate::support::output_within(&mut command, std::time::Duration::from_secs(120))
+    };
+    let recorded = harness(&["--record-webhooks", "--target=sim"]);
+    assert!(
+        recorded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recorded.stderr)
+    );
+    let replay = harness(&[]);
+    let log = String::from_utf8_lossy(&replay.stderr);
+    assert!(replay.status.success(), "{log}");
+    assert!(
+        log.contains(
+            "note: 1 replayed recordings were made against v2025.11.18 (today: v2026.01.27); see `cargo run -- cassettes check`"
+        ),
+        "{log}"
     );
     Ok(())
 }
