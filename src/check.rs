@@ -184,14 +184,8 @@ pub fn check(options: &CheckOptions) -> Report {
             owned_tasks.insert(task, version.clone());
         }
         let age = cassette_age(&cassette);
-        aged(
-            &path,
-            &scenario,
-            age,
-            options.max_age,
-            &cassette,
-            &mut report,
-        );
+        let against = cassette.recorded_against.as_deref();
+        aged(&path, &scenario, age, options.max_age, against, &mut report);
         report.rows.push(Row {
             file: path.clone(),
             api_version: version.clone(),
@@ -281,6 +275,7 @@ pub fn check(options: &CheckOptions) -> Report {
         });
         drift(&path, &recording.payload, &version, &mut report);
         let scenario = recording.scenario.clone().unwrap_or_default();
+        aged(&path, &scenario, age, options.max_age, None, &mut report);
         if recording.incomplete {
             report.findings.push(Finding {
                 file: path.clone(),
@@ -363,7 +358,7 @@ fn aged(
     scenario: &str,
     age: Option<u64>,
     max: Option<Duration>,
-    cassette: &Cassette,
+    against: Option<&str>,
     report: &mut Report,
 ) {
     let (Some(age), Some(max)) = (age, max) else {
@@ -377,10 +372,7 @@ fn aged(
                 age_text(age),
                 age_text(max.as_secs())
             ),
-            fix: format!(
-                "re-record it: {}",
-                command(scenario, false, cassette.recorded_against.as_deref())
-            ),
+            fix: format!("re-record it: {}", command(scenario, false, against)),
             problem: true,
         });
     }
