@@ -478,6 +478,47 @@ mod tests {
         assert_eq!(image["ai_model"], "nano-banana");
     }
 
+    /// Every task type's finished body, per API version, as sorted key paths (one
+    /// level into objects): the pinned field sets.
+    fn key_paths(task_type: TaskType, version: crate::sim::ApiVersion) -> String {
+        let mut t = task(task_type, TaskStatus::Pending);
+        t.api_version = version;
+        t.request
+            .insert("target_formats".into(), json!(["glb", "stl"]));
+        for step in t.plan() {
+            t.advance(&step, 1_763_500_050_000);
+        }
+        let body = t.body("http://s/assets", 0);
+        let mut paths = Vec::new();
+        for (key, value) in body.as_object().unwrap() {
+            match value {
+                Value::Object(inner) if !inner.is_empty() => {
+                    paths.extend(inner.keys().map(|k| format!("{key}.{k}")));
+                }
+                _ => paths.push(key.clone()),
+            }
+        }
+        paths.sort();
+        paths.join(" ")
+    }
+
+    #[test]
+    fn every_task_types_field_set_is_pinned_for_both_api_versions() {
+        let mut table = String::new();
+        for version in crate::sim::ApiVersion::ALL {
+            for task_type in TaskType::ALL {
+                table.push_str(&format!(
+                    "{version} {task_type}: {}\n",
+                    key_paths(task_type, version)
+                ));
+            }
+        }
+        assert_eq!(
+            table, PINNED_FIELD_SETS,
+            "the simulator's field sets changed:\n{table}"
+        );
+    }
+
     #[test]
     fn todays_text_to_image_skips_the_steps_below_where_it_starts() {
         let mut t = task(TaskType::TextToImage, TaskStatus::InProgress);
@@ -606,4 +647,41 @@ mod tests {
             assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
         }
     }
+
+    const PINNED_FIELD_SETS: &str = "\
+        v2025.11.18 text3d: art_style created_at finished_at id mode model_urls.glb model_urls.stl name negative_prompt progress prompt seed started_at status task_error texture_image_url texture_prompt texture_richness texture_urls thumbnail_url video_url\n\
+        v2025.11.18 text3d_refine: art_style created_at finished_at id mode model_urls.glb model_urls.stl name negative_prompt progress prompt seed started_at status task_error texture_image_url texture_prompt texture_richness texture_urls thumbnail_url video_url\n\
+        v2025.11.18 image3d: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2025.11.18 multi_image3d: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2025.11.18 remesh: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2025.11.18 retexture: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2025.11.18 rigging: consumed_credits created_at expires_at finished_at id progress result.basic_animations result.rigged_character_fbx_url result.rigged_character_glb_url started_at status task_error type\n\
+        v2025.11.18 animation: consumed_credits created_at expires_at finished_at id progress result.animation_fbx_url result.animation_glb_url result.processed_animation_fps_fbx_url result.processed_armature_fbx_url result.processed_usdz_url started_at status task_error type\n\
+        v2025.11.18 text_to_image: consumed_credits created_at expires_at finished_at id image_urls progress started_at status task_error type\n\
+        v2025.11.18 image_to_image: consumed_credits created_at expires_at finished_at id image_urls progress started_at status task_error type\n\
+        v2025.11.18 text_to_motion: consumed_credits created_at expires_at finished_at id progress result.motion_format result.motion_url started_at status task_error type\n\
+        v2025.11.18 convert: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2025.11.18 resize: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2025.11.18 uv_unwrap: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2025.11.18 print_analyze: consumed_credits created_at expires_at finished_at id printability._version printability.error_count printability.evaluated_at printability.issue_count printability.metrics printability.status printability.warning_count progress started_at status task_error type\n\
+        v2025.11.18 print_repair: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2025.11.18 print_multi_color: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2026.01.27 text3d: art_style created_at finished_at id mode model_urls.glb model_urls.stl name negative_prompt progress prompt seed started_at status task_error texture_image_url texture_prompt texture_richness texture_urls thumbnail_url type video_url\n\
+        v2026.01.27 text3d_refine: art_style created_at finished_at id mode model_urls.glb model_urls.mtl model_urls.stl name negative_prompt progress prompt seed started_at status task_error texture_image_url texture_prompt texture_richness texture_urls thumbnail_url type video_url\n\
+        v2026.01.27 image3d: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2026.01.27 multi_image3d: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2026.01.27 remesh: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2026.01.27 retexture: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2026.01.27 rigging: created_at expires_at finished_at id name progress result.basic_animations result.rigged_character_fbx_url result.rigged_character_glb_url started_at status task_error type\n\
+        v2026.01.27 animation: created_at expires_at finished_at id name progress result.animation_fbx_url result.animation_glb_url result.processed_animation_fps_fbx_url result.processed_armature_fbx_url result.processed_usdz_url started_at status task_error type\n\
+        v2026.01.27 text_to_image: ai_model created_at expires_at finished_at id image_urls progress prompt started_at status type\n\
+        v2026.01.27 image_to_image: ai_model created_at expires_at finished_at id image_urls progress prompt started_at status task_error type\n\
+        v2026.01.27 text_to_motion: consumed_credits created_at expires_at finished_at id progress result.motion_format result.motion_url started_at status task_error type\n\
+        v2026.01.27 convert: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2026.01.27 resize: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2026.01.27 uv_unwrap: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2026.01.27 print_analyze: consumed_credits created_at expires_at finished_at id printability._version printability.error_count printability.evaluated_at printability.issue_count printability.metrics printability.status printability.warning_count progress started_at status task_error type\n\
+        v2026.01.27 print_repair: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+        v2026.01.27 print_multi_color: consumed_credits created_at expires_at finished_at id model_urls.glb model_urls.stl progress started_at status task_error texture_urls thumbnail_url type\n\
+";
 }
