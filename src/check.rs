@@ -142,13 +142,21 @@ fn age_text(secs: u64) -> String {
 /// Runs the check.
 pub fn check(options: &CheckOptions) -> Report {
     let mut report = Report::default();
+    // Fix commands name the directories checked when they are not the defaults.
+    let mut dirs = String::new();
+    if options.cassettes != Path::new("cassettes") {
+        dirs.push_str(&format!(" --cassettes={}", options.cassettes.display()));
+    }
+    if options.scenarios != Path::new("scenarios") {
+        dirs.push_str(&format!(" --scenarios={}", options.scenarios.display()));
+    }
     let scenarios: BTreeSet<String> = list(&options.scenarios, "toml")
         .iter()
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .collect();
     let http = options.cassettes.join("http");
-    // Task id → the API version of the cassette whose create call made it.
-    let mut owned_tasks: BTreeMap<String, String> = BTreeMap::new();
+    // Task id → the API version and target of the cassette whose create call made it.
+    let mut owned_tasks: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
     let mut recorded = BTreeSet::new();
     for path in list(&http, "yaml") {
         let name = path
@@ -164,7 +172,7 @@ pub fn check(options: &CheckOptions) -> Report {
                 report.findings.push(Finding {
                     file: path.clone(),
                     what: format!("not a readable cassette (line {}: {})", e.line, e.message),
-                    fix: format!("re-record it: {}", command(&name, false, None)),
+                    fix: format!("re-record it: {}", command(&name, false, None, &dirs)),
                     problem: true,
                 });
                 continue;
@@ -181,11 +189,18 @@ pub fn check(options: &CheckOptions) -> Report {
             .find_map(|i| header(&i.response.headers, "x-api-version"))
             .unwrap_or_else(|| "unknown".into());
         for task in crate::suite::created_tasks(&cassette) {
-            owned_tasks.insert(task, version.clone());
+            owned_tasks.insert(task, (version.clone(), cassette.recorded_against.clone()));
         }
         let age = cassette_age(&cassette);
         let against = cassette.recorded_against.as_deref();
-        aged(&path, &scenario, age, options.max_age, against, &mut report);
+        aged(
+            &path,
+            &scenario,
+            (age, options.max_age),
+            against,
+            &dirs,
+            &mut report,
+        );
         report.rows.push(Row {
             file: path.clone(),
             api_version: version.clone(),
@@ -201,7 +216,7 @@ pub fn check(options: &CheckOptions) -> Report {
                 },
                 fix: format!(
                     "resume it (nothing is paid twice): {}",
-                    command(&scenario, true, cassette.recorded_against.as_deref())
+                    command(&scenario, true, cassette.recorded_against.as_deref(), &dirs)
                 ),
                 problem: true,
             });
@@ -224,6 +239,7 @@ pub fn check(options: &CheckOptions) -> Report {
                 .into_iter()
                 .find(|t| crate::transport::url_path(uri).contains(t.collection()));
             let is_task_read = interaction.request.method == "GET"
+                && interaction.response.status < 400
                 && task_type.is_some()
                 && !crate::transport::url_path(uri)
                     .ends_with(task_type.map_or("", |t| t.collection()));
@@ -243,6 +259,12 @@ pub fn check(options: &CheckOptions) -> Report {
             }
         }
     }
+    // What every cassette was recorded against, if they agree.
+    let targets: BTreeSet<Option<String>> = owned_tasks.values().map(|(_, a)| a.clone()).collect();
+    let suite_against = match targets.len() {
+        1 => targets.into_iter().next().flatten(),
+        _ => None,
+    };
     let webhooks = options.cassettes.join("webhooks");
     for path in list(&webhooks, "json") {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -257,12 +279,14 @@ pub fn check(options: &CheckOptions) -> Report {
             continue;
         };
         // Deliveries carry no version header: the creating cassette's version.
+        let owner = owned_tasks.get(&recording.task_id);
         let version = recording
             .headers
             .get("x-api-version")
-            .or_else(|| owned_tasks.get(&recording.task_id))
+            .or(owner.map(|(v, _)| v))
             .cloned()
             .unwrap_or_else(|| "unknown".into());
+        let against = owner.and_then(|(_, a)| a.as_deref());
         let age = recording
             .deliveries
             .first()
@@ -275,12 +299,21 @@ pub fn check(options: &CheckOptions) -> Report {
         });
         drift(&path, &recording.payload, &version, &mut report);
         let scenario = recording.scenario.clone().unwrap_or_default();
-        aged(&path, &scenario, age, options.max_age, None, &mut report);
-        if recording.incomplete {
+        if !scenario.is_empty() {
+            aged(
+                &path,
+                &scenario,
+                (age, options.max_age),
+                against,
+                &dirs,
+                &mut report,
+            );
+        }
+        if recording.incomplete && !scenario.is_empty() {
             report.findings.push(Finding {
                 file: path.clone(),
                 what: "incomplete: its trial did not pass".into(),
-                fix: format!("resume it: {}", command(&scenario, true, None)),
+                fix: format!("resume it: {}", command(&scenario, true, against, &dirs)),
                 problem: true,
             });
         }
@@ -301,10 +334,16 @@ pub fn check(options: &CheckOptions) -> Report {
     }
     for scenario in &scenarios {
         if !recorded.contains(scenario) {
+            let file = options.scenarios.join(format!("{scenario}.toml"));
+            // A simulator-only scenario records only against the simulator.
+            let sim_only =
+                crate::suite::Scenario::load(&file).is_ok_and(|s| s.simulator_only().is_some());
+            let against =
+                (sim_only || suite_against.as_deref() == Some("simulator")).then_some("simulator");
             report.findings.push(Finding {
-                file: options.scenarios.join(format!("{scenario}.toml")),
+                file,
                 what: "has no recording".into(),
-                fix: format!("record it: {}", command(scenario, false, None)),
+                fix: format!("record it: {}", command(scenario, false, against, &dirs)),
                 problem: true,
             });
         }
@@ -356,9 +395,9 @@ fn cassette_age(cassette: &Cassette) -> Option<u64> {
 fn aged(
     path: &Path,
     scenario: &str,
-    age: Option<u64>,
-    max: Option<Duration>,
+    (age, max): (Option<u64>, Option<Duration>),
     against: Option<&str>,
+    dirs: &str,
     report: &mut Report,
 ) {
     let (Some(age), Some(max)) = (age, max) else {
@@ -372,7 +411,7 @@ fn aged(
                 age_text(age),
                 age_text(max.as_secs())
             ),
-            fix: format!("re-record it: {}", command(scenario, false, against)),
+            fix: format!("re-record it: {}", command(scenario, false, against, dirs)),
             problem: true,
         });
     }
@@ -385,6 +424,10 @@ fn drift(path: &Path, object: &Value, version: &str, report: &mut Report) {
         .and_then(Value::as_str)
         .unwrap_or("text-to-3d (untyped)")
         .to_owned();
+    // Error answers and stream error frames are not task objects.
+    if object.get("id").is_none() {
+        return;
+    }
     match serde_json::from_value::<Task>(object.clone()) {
         Ok(task) => {
             if !task.extra.is_empty() {
@@ -397,7 +440,10 @@ fn drift(path: &Path, object: &Value, version: &str, report: &mut Report) {
         }
         Err(e) => report.findings.push(Finding {
             file: path.to_owned(),
-            what: format!("a recorded task object the SDK cannot read: {e}"),
+            what: format!(
+                "a recorded task object the SDK cannot read: {}",
+                redact_keys(&e.to_string())
+            ),
             fix: "update the SDK's task model (src/meshy/task.rs), or re-record it".into(),
             problem: true,
         }),
@@ -409,17 +455,17 @@ fn drift(path: &Path, object: &Value, version: &str, report: &mut Report) {
 fn secrets(path: &Path, text: &str, report: &mut Report) {
     let mut found = Vec::new();
     let lower = text.to_ascii_lowercase();
-    for header in [
-        "authorization:",
-        "\"authorization\"",
-        "cookie:",
-        "\"cookie\"",
+    for (pattern, name) in [
+        ("authorization:", "authorization"),
+        ("\"authorization\"", "authorization"),
+        ("\\\"authorization\\\"", "authorization"),
+        ("cookie:", "cookie"),
+        ("\"cookie\"", "cookie"),
+        ("\\\"cookie\\\"", "cookie"),
     ] {
-        if lower.contains(header) {
-            found.push(format!(
-                "a '{}' header",
-                header.trim_matches(|c| c == '"' || c == ':')
-            ));
+        let header = format!("a '{name}' header");
+        if lower.contains(pattern) && !found.contains(&header) {
+            found.push(header);
         }
     }
     for (i, _) in text.match_indices("msy_") {
@@ -433,6 +479,15 @@ fn secrets(path: &Path, text: &str, report: &mut Report) {
         }
     }
     for (i, _) in text.match_indices("token=") {
+        // Only webhook URLs carry this toolkit's token; a user's input URL may have
+        // its own `token=` (a storage link), which is not ours to judge.
+        let before = &text[..i];
+        let url_start = before
+            .rfind(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .map_or(0, |p| p + 1);
+        if !before[url_start..].contains("/webhook") {
+            continue;
+        }
         let value: String = text[i + 6..]
             .chars()
             .take_while(|c| !matches!(c, '&' | '"' | '\'' | ' ' | '\n' | '\\'))
@@ -453,8 +508,24 @@ fn secrets(path: &Path, text: &str, report: &mut Report) {
     }
 }
 
+/// `msy_…` keys in a message replaced (a serde error may quote a value).
+fn redact_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("msy_") {
+        out.push_str(&rest[..i]);
+        let key_len = rest[i..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len() - i);
+        out.push_str("<redacted>");
+        rest = &rest[i + key_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The command that records a scenario again, right for how it was recorded.
-fn command(scenario: &str, unfinished: bool, against: Option<&str>) -> String {
+fn command(scenario: &str, unfinished: bool, against: Option<&str>, dirs: &str) -> String {
     let mode = if unfinished { "once" } else { "rewrite" };
     let target = if against == Some("simulator") {
         " --target=sim"
@@ -462,6 +533,6 @@ fn command(scenario: &str, unfinished: bool, against: Option<&str>) -> String {
         ""
     };
     format!(
-        "`cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode={mode}{target}`"
+        "`cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode={mode}{target}{dirs}`"
     )
 }

@@ -43,9 +43,9 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     if !(1970..=9999).contains(&year)
         || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=60).contains(&second)
     {
         return None;
     }
@@ -129,6 +129,7 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00.000Z"), Some(0));
         for bad in [
             "300000000-01-01T00:00:00Z",
+            "2026-12-01T-9999999999999999:00:00Z",
             "",
             "2025-11-18",
             "2025-13-01T00:00:00Z",

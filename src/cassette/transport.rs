@@ -88,7 +88,7 @@ struct State {
     /// The journal was written at least once: `finish` must write its final state.
     journaled: bool,
     /// When this recording started (kept from a resumed journal).
-    recorded_at: String,
+    recorded_at: Option<String>,
     replayed: usize,
     finished: bool,
 }
@@ -118,10 +118,12 @@ impl CassetteTransport {
             RecordMode::None | RecordMode::NewEpisodes | RecordMode::All
         ) || strategy != Strategy::Record;
         let mut loaded = loaded.filter(|_| keep_old).unwrap_or_default();
-        let recorded_at = loaded
-            .recorded_at
-            .clone()
-            .unwrap_or_else(crate::clock::now_rfc3339);
+        // A fresh recording is dated now; one that keeps older interactions keeps its
+        // date (none for files from before `recorded_at`: their `date` headers tell).
+        let recorded_at = match strategy {
+            Strategy::Record => Some(crate::clock::now_rfc3339()),
+            _ => loaded.recorded_at.clone(),
+        };
         let pending: Vec<(u64, Intent)> = std::mem::take(&mut loaded.pending)
             .into_iter()
             .zip(0..)
@@ -217,7 +219,7 @@ impl CassetteTransport {
                 .or_else(|| state.loaded.recorded_against.clone()),
             incomplete: !complete || !state.pending.is_empty(),
             pending: state.pending.iter().map(|(_, i)| i.clone()).collect(),
-            recorded_at: Some(state.recorded_at.clone()),
+            recorded_at: state.recorded_at.clone(),
         };
         let path = &self.options.path;
         atomic_file::write(path, cassette.to_yaml().as_bytes()).map_err(|source| {

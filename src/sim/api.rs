@@ -41,8 +41,11 @@ pub async fn handle(state: Arc<SimState>, request: ApiRequest) -> Reply {
         .find_map(|segment| state.task(segment))
         .map_or(state.config.api_version, |t| t.api_version);
     let mut reply = route(&state, &request, &segments).await;
-    // A create call's answer already says its new task's version.
-    if !reply.headers().contains_key("X-Api-Version")
+    // A create call's answer already says its new task's version; the CDN's asset
+    // downloads carry none.
+    let asset = segments.first() == Some(&"assets");
+    if !asset
+        && !reply.headers().contains_key("X-Api-Version")
         && let Ok(value) = warp::http::HeaderValue::from_str(version.as_str())
     {
         reply.headers_mut().insert("X-Api-Version", value);
@@ -60,8 +63,10 @@ async fn route(state: &Arc<SimState>, request: &ApiRequest, segments: &[&str]) -
     }
     let key = match authenticate(state, request.authorization.as_deref()) {
         Some(key) => key,
-        // The two 401 bodies seen live.
-        None if request.authorization.is_none() => return error(401, "Missing API key"),
+        // The two 401 bodies seen live (November 2025 said the second for both).
+        None if request.authorization.is_none() && state.config.api_version.is_2026() => {
+            return error(401, "Missing API key");
+        }
         None => return error(401, "Invalid API key"),
     };
     if !state.allow_request(&key) {
@@ -140,7 +145,7 @@ fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: b
         return error(400, &format!("Invalid values: {}", problems.join("; ")));
     }
     if test_mode {
-        let sample = sample_task(task_type);
+        let sample = sample_task(task_type, state.config.api_version);
         let id = sample.id.clone();
         state.insert_sample(sample);
         return json_reply(202, &json!({ "result": id }));
@@ -442,7 +447,10 @@ fn list(state: &SimState, types: Vec<TaskType>, query: &str) -> Reply {
 /// for an unknown task.
 fn stream(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> Reply {
     let task = visible(state, &types, id, test_mode);
-    let today = task.as_ref().is_some_and(|t| t.api_version.is_2026());
+    let today = task
+        .as_ref()
+        .map_or(state.config.api_version, |t| t.api_version)
+        .is_2026();
     let receiver = task.and_then(|t| state.subscribe(&t.id));
     let Some(receiver) = receiver else {
         let frame = warp::sse::Event::default()
@@ -529,13 +537,13 @@ fn asset(state: &SimState, method: &str, id: &str, file: &str) -> Reply {
 }
 
 /// Test mode: one fixed, SUCCEEDED sample task per task type, whatever the input.
-fn sample_task(task_type: TaskType) -> SimTask {
+fn sample_task(task_type: TaskType, api_version: super::ApiVersion) -> SimTask {
     let index = TaskType::ALL
         .iter()
         .position(|t| *t == task_type)
         .unwrap_or(0);
     SimTask {
-        id: format!("018a210d-8ba4-705c-b111-1f1776f7f57{index}"),
+        id: format!("018a210d-8ba4-705c-b111-1f1776f7f5{index:02x}"),
         task_type,
         request: json!({"prompt": "a monster mask"})
             .as_object()
@@ -550,7 +558,7 @@ fn sample_task(task_type: TaskType) -> SimTask {
         finished_at: 1_692_771_669_037,
         credits: 0,
         sample: true,
-        api_version: super::ApiVersion::default(),
+        api_version,
     }
 }
 

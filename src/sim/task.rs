@@ -116,8 +116,11 @@ impl SimTask {
         } else {
             Value::Null
         };
-        // Today's text-to-image tasks carry no `task_error` (meshy-api.md).
-        if !(self.api_version.is_2026() && self.task_type == TaskType::TextToImage) {
+        // Today's text-to-image tasks carry no `task_error` (meshy-api.md) unless they failed.
+        if !(self.api_version.is_2026()
+            && self.task_type == TaskType::TextToImage
+            && self.status != TaskStatus::Failed)
+        {
             fields.insert("task_error".into(), error);
         }
         self.insert_results(fields, assets, done);

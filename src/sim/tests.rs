@@ -42,7 +42,7 @@ async fn create_preview(client: &Client, prompt: &str) -> String {
 #[tokio::test]
 async fn todays_streams_carry_the_whole_task_in_every_frame_with_keep_alives_between() {
     let sim = Simulator::start(SimConfig {
-        task_time: Duration::from_millis(300),
+        task_time: Duration::from_secs(2),
         ..SimConfig::unlimited()
     })
     .await
@@ -89,13 +89,37 @@ async fn todays_streams_carry_the_whole_task_in_every_frame_with_keep_alives_bet
         );
     }
     assert_eq!(first["model_urls"]["glb"], "");
-    // The SDK reads it, skipping the comment frames.
-    let events = client.stream_task(TaskType::Text3d, &id).await.unwrap();
+    // The SDK reads a running task's stream, skipping the comment frames.
+    let running = create_preview(&client, "another streamed otter").await;
+    let events = client
+        .stream_task(TaskType::Text3d, &running)
+        .await
+        .unwrap();
+    assert!(events.len() > 2, "{} frames", events.len());
     assert!(
-        events.iter().all(|t| t.model_urls.is_some()),
+        events
+            .iter()
+            .all(|t| t.model_urls.is_some() && t.kind.is_some()),
         "every frame is the whole task"
     );
+    assert_eq!(events[0].status, TaskStatus::Pending);
     assert_eq!(events.last().unwrap().status, TaskStatus::Succeeded);
+    // Today's text-to-image tasks start IN_PROGRESS at 30%.
+    let image = client
+        .create_task(
+            TaskType::TextToImage,
+            &json!({"ai_model": "nano-banana", "prompt": "otter"}),
+        )
+        .await
+        .unwrap();
+    let first = client
+        .get_task(TaskType::TextToImage, &image)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.status, first.progress),
+        (TaskStatus::InProgress, Some(30))
+    );
 }
 
 #[tokio::test]

@@ -381,7 +381,12 @@ impl Suite {
         let ctx = self.context(name, &plan, recording)?;
         let outcome = ctx.block_on(trial::run_scenario(&ctx, scenario, &request));
         let outcome = outcome.map_err(|message| resumed_hint(message, &plan));
-        if let (Ok(produced), false) = (&outcome, ctx.records) {
+        // A scenario pinned to a version on purpose is not news.
+        let pinned = scenario
+            .simulator
+            .as_ref()
+            .is_some_and(|b| b.api_version.is_some());
+        if let (Ok(produced), false, false) = (&outcome, ctx.records, pinned) {
             self.note_freshness(name, &ctx, produced);
         }
         let outcome = match (outcome, replayed_input) {
@@ -761,7 +766,7 @@ impl Suite {
             let versions: std::collections::BTreeSet<&String> = old.values().collect();
             let versions: Vec<&str> = versions.into_iter().map(String::as_str).collect();
             parts.push(format!(
-                "{} replayed recordings were made against {} (today: {})",
+                "{} replayed recordings were made against {}, not today's {}",
                 old.len(),
                 versions.join(", "),
                 crate::sim::API_VERSION
