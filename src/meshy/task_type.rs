@@ -150,26 +150,30 @@ impl TaskType {
         }
     }
 
+    /// The jobs on an existing model (`input_task_id` or `model_url`): convert, resize,
+    /// uv-unwrap and the three print endpoints.
+    pub fn is_model_job(self) -> bool {
+        matches!(
+            self,
+            TaskType::Convert
+                | TaskType::Resize
+                | TaskType::UvUnwrap
+                | TaskType::PrintAnalyze
+                | TaskType::PrintRepair
+                | TaskType::PrintMultiColor
+        )
+    }
+
     /// The request field that names an input task, if this type takes one.
     pub fn input_field(self) -> Option<&'static str> {
         match self {
             TaskType::Text3dRefine => Some("preview_task_id"),
-            TaskType::Image3d
-            | TaskType::Remesh
-            | TaskType::Retexture
-            | TaskType::Rigging
-            | TaskType::Convert
-            | TaskType::Resize
-            | TaskType::UvUnwrap
-            | TaskType::PrintAnalyze
-            | TaskType::PrintRepair
-            | TaskType::PrintMultiColor => Some("input_task_id"),
+            TaskType::Image3d | TaskType::Remesh | TaskType::Retexture | TaskType::Rigging => {
+                Some("input_task_id")
+            }
+            t if t.is_model_job() => Some("input_task_id"),
             TaskType::Animation => Some("rig_task_id"),
-            TaskType::Text3d
-            | TaskType::MultiImage3d
-            | TaskType::TextToImage
-            | TaskType::ImageToImage
-            | TaskType::TextToMotion => None,
+            _ => None,
         }
     }
 
@@ -186,14 +190,6 @@ impl TaskType {
         match self {
             TaskType::Text3dRefine => &[TaskType::Text3d],
             TaskType::Image3d => &[TaskType::TextToImage],
-            TaskType::Remesh
-            | TaskType::Retexture
-            | TaskType::Rigging
-            | TaskType::Convert
-            | TaskType::Resize
-            | TaskType::UvUnwrap
-            | TaskType::PrintAnalyze
-            | TaskType::PrintMultiColor => MODELS,
             TaskType::PrintRepair => &[
                 TaskType::Text3d,
                 TaskType::Text3dRefine,
@@ -204,11 +200,9 @@ impl TaskType {
                 TaskType::PrintAnalyze,
             ],
             TaskType::Animation => &[TaskType::Rigging],
-            TaskType::Text3d
-            | TaskType::MultiImage3d
-            | TaskType::TextToImage
-            | TaskType::ImageToImage
-            | TaskType::TextToMotion => &[],
+            TaskType::Remesh | TaskType::Retexture | TaskType::Rigging => MODELS,
+            t if t.is_model_job() => MODELS,
+            _ => &[],
         }
     }
 

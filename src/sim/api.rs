@@ -256,20 +256,14 @@ fn missing_fields(task_type: TaskType, fields: &Map<String, Value>) -> Vec<Strin
         | TaskType::TextToMotion => need_one_of(&["prompt"]),
         TaskType::Text3dRefine => need_one_of(&["preview_task_id"]),
         TaskType::Image3d => need_one_of(&["image_url", "input_task_id"]),
-        TaskType::Remesh
-        | TaskType::Rigging
-        | TaskType::Convert
-        | TaskType::Resize
-        | TaskType::UvUnwrap
-        | TaskType::PrintAnalyze
-        | TaskType::PrintRepair
-        | TaskType::PrintMultiColor => need_one_of(&["input_task_id", "model_url"]),
+        TaskType::Remesh | TaskType::Rigging => need_one_of(&["input_task_id", "model_url"]),
+        t if t.is_model_job() => need_one_of(&["input_task_id", "model_url"]),
         TaskType::Retexture => {
             need_one_of(&["input_task_id", "model_url"]);
             need_one_of(&["text_style_prompt", "image_style_url"]);
         }
         TaskType::Animation => need_one_of(&["rig_task_id"]),
-        TaskType::MultiImage3d => {}
+        _ => {}
     }
     if matches!(task_type, TaskType::TextToImage | TaskType::ImageToImage)
         && text("ai_model").is_none()
