@@ -186,7 +186,7 @@ pub fn check(options: &CheckOptions) -> Report {
         let version = cassette
             .interactions
             .iter()
-            .find_map(|i| header(&i.response.headers, "x-api-version"))
+            .find_map(|i| i.response.header("x-api-version").map(str::to_owned))
             .unwrap_or_else(|| "unknown".into());
         for task in crate::suite::created_tasks(&cassette) {
             owned_tasks.insert(task, (version.clone(), cassette.recorded_against.clone()));
@@ -363,20 +363,8 @@ fn list(dir: &Path, extension: &str) -> Vec<PathBuf> {
     paths
 }
 
-fn header(headers: &[(String, Vec<String>)], name: &str) -> Option<String> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .and_then(|(_, values)| values.first().cloned())
-}
-
 fn ms_ago(ms: i64) -> Option<u64> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_millis();
-    let ms = u128::try_from(ms).ok()?;
-    u64::try_from(now.checked_sub(ms)? / 1000).ok()
+    crate::clock::ago(ms).map(|d| d.as_secs())
 }
 
 /// `recorded_at`, else the first response's `date` header.
@@ -387,8 +375,8 @@ fn cassette_age(cassette: &Cassette) -> Option<u64> {
     cassette
         .interactions
         .iter()
-        .find_map(|i| header(&i.response.headers, "date"))
-        .and_then(|date| crate::clock::parse_http_date_ms(&date))
+        .find_map(|i| i.response.header("date"))
+        .and_then(crate::clock::parse_http_date_ms)
         .and_then(ms_ago)
 }
 

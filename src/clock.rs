@@ -3,6 +3,22 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Milliseconds since the Unix epoch, now (the unit of Meshy's timestamps).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// How long ago an epoch-milliseconds time was; `None` for a negative or future one.
+pub fn ago(ms: i64) -> Option<std::time::Duration> {
+    let then = std::time::Duration::from_millis(u64::try_from(ms).ok()?);
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .checked_sub(then)
+}
+
 /// The current time, RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())

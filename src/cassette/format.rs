@@ -63,6 +63,17 @@ pub struct RecordedResponse {
     pub body: Body,
 }
 
+impl RecordedResponse {
+    /// The first value of a header, any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, values)| values.first())
+            .map(String::as_str)
+    }
+}
+
 /// A body: text when it is UTF-8, else bytes (written as `!!binary`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {

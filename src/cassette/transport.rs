@@ -158,13 +158,9 @@ impl CassetteTransport {
 
     /// The `X-Api-Version` the loaded cassette's first answer carries, if any.
     pub fn api_version(&self) -> Option<String> {
-        self.lock().loaded.interactions.iter().find_map(|i| {
-            i.response
-                .headers
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case("x-api-version"))
-                .and_then(|(_, values)| values.first().cloned())
-        })
+        let state = self.lock();
+        let mut answers = state.loaded.interactions.iter();
+        answers.find_map(|i| i.response.header("x-api-version").map(str::to_owned))
     }
 
     /// Whether this cassette may send requests live.

@@ -179,26 +179,21 @@ impl TaskType {
 
     /// The task types whose SUCCEEDED tasks are valid inputs for this type.
     pub fn accepted_inputs(self) -> &'static [TaskType] {
-        const MODELS: &[TaskType] = &[
+        // Tasks with a model; a print repair also takes a print analysis.
+        const PRINTABLE: &[TaskType] = &[
             TaskType::Text3d,
             TaskType::Text3dRefine,
             TaskType::Image3d,
             TaskType::MultiImage3d,
             TaskType::Remesh,
             TaskType::Retexture,
+            TaskType::PrintAnalyze,
         ];
+        const MODELS: &[TaskType] = PRINTABLE.split_at(PRINTABLE.len() - 1).0;
         match self {
             TaskType::Text3dRefine => &[TaskType::Text3d],
             TaskType::Image3d => &[TaskType::TextToImage],
-            TaskType::PrintRepair => &[
-                TaskType::Text3d,
-                TaskType::Text3dRefine,
-                TaskType::Image3d,
-                TaskType::MultiImage3d,
-                TaskType::Remesh,
-                TaskType::Retexture,
-                TaskType::PrintAnalyze,
-            ],
+            TaskType::PrintRepair => PRINTABLE,
             TaskType::Animation => &[TaskType::Rigging],
             TaskType::Remesh | TaskType::Retexture | TaskType::Rigging => MODELS,
             t if t.is_model_job() => MODELS,

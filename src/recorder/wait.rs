@@ -12,7 +12,7 @@
 //!   `accept_api_payload`, completes the recording with the API's task object;
 //! - an interruption (Ctrl-C) ends the wait at once; everything seen is already on disk.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::watch;
@@ -285,9 +285,7 @@ async fn stopped(interrupt: &mut Option<watch::Receiver<bool>>) {
 
 /// How long ago an epoch-milliseconds timestamp was (`None` for 0, unset, or the future).
 fn since_epoch_ms(ms: Option<i64>) -> Option<Duration> {
-    let ms = u64::try_from(ms?).ok().filter(|ms| *ms > 0)?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-    now.checked_sub(Duration::from_millis(ms))
+    ms.filter(|ms| *ms > 0).and_then(crate::clock::ago)
 }
 
 fn finished_text(finished_at: Option<i64>) -> String {

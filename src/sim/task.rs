@@ -3,7 +3,7 @@
 //! traffic's shape for text-to-3d, the documented shape for the other types.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
@@ -354,10 +354,7 @@ pub fn credits(task_type: TaskType) -> u64 {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64
+    crate::clock::now_ms()
 }
 
 /// A k-sortable UUIDv7-style id: 48-bit millisecond time, version 7, then a

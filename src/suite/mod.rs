@@ -514,21 +514,31 @@ impl Suite {
         let main = self.cassette_path(name);
         let side = resume::side_path(&main);
         let webhooks = self.webhooks_dir();
-        // A re-recording that completed but was not swapped in (a crash in between).
+        // Each file is read once; a re-recording that completed but was not swapped
+        // in (a crash in between) becomes the cassette.
         let records = self.settings.record_mode != RecordMode::None && !self.settings.dry_run;
-        if records
-            && resume::load(&side).is_some_and(|c| !c.incomplete && c.pending.is_empty())
-            && let Err(e) = crate::atomic_file::replace(&side, &main)
-        {
-            eprintln!(
-                "mesh-toolkit: cannot replace '{}' with its complete re-recording '{}': {e}",
-                main.display(),
-                side.display()
-            );
-        }
-        let disk = |path: &std::path::Path| {
-            let cassette = resume::load(path);
-            resume::inspect(cassette.as_ref(), scenario.map(|(_, r)| r), |task_id| {
+        let mut side_cassette = resume::load(&side);
+        let promote = records
+            && side_cassette
+                .as_ref()
+                .is_some_and(|c| !c.incomplete && c.pending.is_empty());
+        let promoted = promote
+            && crate::atomic_file::replace(&side, &main)
+                .map_err(|e| {
+                    eprintln!(
+                        "mesh-toolkit: cannot replace '{}' with its complete re-recording '{}': {e}",
+                        main.display(),
+                        side.display()
+                    );
+                })
+                .is_ok();
+        let main_cassette = if promoted {
+            side_cassette.take()
+        } else {
+            resume::load(&main)
+        };
+        let disk = |cassette: Option<&crate::cassette::Cassette>| {
+            resume::inspect(cassette, scenario.map(|(_, r)| r), |task_id| {
                 scenario.is_none_or(|(s, _)| {
                     s.delivery == Delivery::Polling
                         || crate::webhooks::recording_done(&recording_path(
@@ -540,11 +550,11 @@ impl Suite {
                 })
             })
         };
-        let (main_disk, side_disk) = (disk(&main), disk(&side));
+        let (main_disk, side_disk) = (disk(main_cassette.as_ref()), disk(side_cassette.as_ref()));
         let unfinished = matches!(main_disk, resume::Disk::Unfinished { .. })
             || matches!(side_disk, resume::Disk::Unfinished { .. });
-        let recorded_against = resume::load(&main).and_then(|c| c.recorded_against);
-        let side_against = resume::load(&side).and_then(|c| c.recorded_against);
+        let recorded_against = main_cassette.and_then(|c| c.recorded_against);
+        let side_against = side_cassette.and_then(|c| c.recorded_against);
         let against_sim = recorded_against
             .as_deref()
             .map_or(self.settings.target == Target::Sim, |a| a == "simulator");

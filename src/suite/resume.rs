@@ -19,7 +19,7 @@ use super::settings::Target;
 use crate::cassette::{
     Body, Cassette, Intent, Interaction, RecordMode, RecordedRequest, RecordedResponse,
 };
-use crate::clock::{now_rfc3339, parse_rfc3339_ms};
+use crate::clock::{now_ms, now_rfc3339, parse_rfc3339_ms};
 use crate::meshy::{ApiError, Client, ListPage, TaskRequest, TaskType};
 
 /// A create call's answer may take this long to show in the task list; a listing
@@ -478,12 +478,6 @@ fn adopted(intent: &Intent, task_id: &str) -> Interaction {
             body: Body::Text(json!({ "result": task_id }).to_string()),
         },
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
