@@ -14,10 +14,8 @@ use mesh_toolkit::suite::Suite;
 fn main() -> ExitCode {
     let (suite, args) = match Suite::from_env() {
         Ok(parts) => parts,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
+        // `--help` (exit 0) or a flag mistake (exit 2), already explained.
+        Err(error) => return error.report(),
     };
     let mut trials = suite.trials();
     trials.push(custom::otter_pipeline_in_rust(&suite));

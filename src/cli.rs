@@ -1,237 +1,277 @@
-//! Argument parsing for the `mesh-toolkit` binary's subcommands, kept in the library
-//! so it is unit-tested; `src/main.rs` only dispatches and runs.
+//! The `mesh-toolkit` binary's command line, declared with clap's derive API and kept in
+//! the library so it is unit-tested; `src/main.rs` only dispatches and runs. Each
+//! subcommand's struct turns its flags into the library's configuration type.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::sim::{Rule, SimConfig};
+use clap::{Args, Parser, Subcommand};
+
+use crate::check::CheckOptions;
+use crate::sim::{ApiVersion, Rule, SimConfig};
 use crate::tunnel::Provider;
 
-/// A command-line mistake; the binary prints it with the usage text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct CliError(pub String);
+/// A command line that parsed but cannot be used; the binary prints it and exits 2.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read the rules file '{}': {source}; pass a JSON array of rules", path.display())]
+    RulesUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("rules file '{}' is invalid at line {line}, column {column}: {source}", path.display())]
+    RulesInvalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        source: serde_json::Error,
+    },
+    /// The value is never shown: it is the webhook secret.
+    #[error(
+        "--token is empty (is MESHY_WEBHOOK_TOKEN unset?): give a token of 16 or more letters, digits, '-' or \
+         '_', or leave --token out to use MESHY_WEBHOOK_TOKEN or a generated one"
+    )]
+    EmptyToken,
+    #[error("--token: {0}")]
+    BadToken(String),
+    #[error(
+        "MESHY_CASSETTE_MAX_AGE: '{0}' is not an age such as 90d, 12h or 3600; fix or unset it, or pass --max-age"
+    )]
+    BadMaxAgeEnv(String),
+}
 
-/// Parses `sim` options: `--port P`, `--webhook-url URL` (repeatable),
-/// `--task-seconds S`, `--balance N`, `--api-key K` (repeatable),
-/// `--requests-per-second N`, `--max-queued-tasks N`, `--rules FILE` (a JSON array of
-/// outcome rules), `--api-version V` (`v2026.01.27`, the default, or `v2025.11.18`). Both `--flag value` and `--flag=value` are accepted.
-pub fn parse_sim_args(args: &[String]) -> Result<SimConfig, CliError> {
-    let mut config = SimConfig::default();
-    let mut keys = Vec::new();
-    let mut options = Options::new(args);
-    while let Some((flag, value)) = options.next_pair()? {
-        match flag.as_str() {
-            "--port" => config.port = number(&flag, &value)?,
-            "--webhook-url" => config.webhook_urls.push(value),
-            "--task-seconds" => {
-                let seconds: f64 = number(&flag, &value)?;
-                if !seconds.is_finite() || seconds < 0.0 {
-                    return Err(CliError(format!(
-                        "--task-seconds must be 0 or more, not '{value}'"
-                    )));
-                }
-                // Checked: `1e300` is an error, not a panic.
-                config.task_time = Duration::try_from_secs_f64(seconds)
-                    .map_err(|_| CliError(format!("--task-seconds '{value}' is too large")))?;
-            }
-            "--balance" => config.balance = number(&flag, &value)?,
-            "--api-key" => keys.push(value),
-            "--requests-per-second" => config.requests_per_second = number(&flag, &value)?,
-            "--max-queued-tasks" => config.max_queued_tasks = number(&flag, &value)?,
-            "--api-version" => {
-                config.api_version =
-                    value.parse().map_err(|e: crate::sim::UnknownApiVersion| {
-                        CliError(format!("--api-version: {e}"))
-                    })?;
-            }
-            "--rules" => config.rules = read_rules(&PathBuf::from(value))?,
-            _ => return Err(CliError(format!("unknown option '{flag}' for 'sim'"))),
-        }
+/// `mesh-toolkit`: the Meshy simulator, the webhook receiver and tools for recordings.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mesh-toolkit",
+    version,
+    about = "The Meshy SDK's command line: simulator, webhook receiver, recordings",
+    arg_required_else_help = true,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the Meshy simulator on 127.0.0.1 until Ctrl-C.
+    Sim(SimArgs),
+    /// Run the webhook receiver alone on 127.0.0.1 until Ctrl-C, recording every authentic
+    /// delivery under <cassettes>/webhooks (deliveries to /webhook under webhooks/unrouted/).
+    Receive(ReceiveArgs),
+    /// Webhook recordings: replay one to a URL.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+    /// Cassettes: check the recordings.
+    #[command(subcommand)]
+    Cassettes(CassettesCommand),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// POST a recording's deliveries, in order, with their recorded headers, to <URL> and
+    /// print what each answered.
+    Replay(RedeliverArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CassettesCommand {
+    /// The API version and age of every recording, drift from the SDK's model, incomplete
+    /// journals, orphans, unrecorded scenarios and leaked secrets, each with the command
+    /// that fixes it; exit 1 on problems.
+    Check(CheckArgs),
+}
+
+/// Options of `sim`.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Port (0: any free port; the line printed shows it).
+    #[arg(long, value_name = "P", default_value_t = SimConfig::default().port)]
+    pub port: u16,
+    /// POST every task update here (repeatable).
+    #[arg(long = "webhook-url", value_name = "URL")]
+    pub webhook_urls: Vec<String>,
+    /// Seconds from PENDING to done (0: as fast as possible).
+    #[arg(long, value_name = "S", default_value = "2", value_parser = task_seconds)]
+    pub task_seconds: Duration,
+    /// Account credits.
+    #[arg(long, value_name = "N", default_value_t = SimConfig::default().balance)]
+    pub balance: u64,
+    /// Accept only these keys (repeatable; default: any msy_ key).
+    #[arg(long = "api-key", value_name = "K")]
+    pub api_keys: Vec<String>,
+    /// Requests per key and second before 429 RateLimitExceeded.
+    #[arg(long, value_name = "N", default_value_t = SimConfig::default().requests_per_second)]
+    pub requests_per_second: u32,
+    /// Unfinished tasks before 429 NoMoreConcurrentTasks.
+    #[arg(long, value_name = "N", default_value_t = SimConfig::default().max_queued_tasks)]
+    pub max_queued_tasks: usize,
+    /// JSON array of outcome rules (failed, canceled, slow, ...).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// The API version spoken: v2026.01.27 (today's shapes) or v2025.11.18.
+    #[arg(long, value_name = "V", default_value_t = ApiVersion::default())]
+    pub api_version: ApiVersion,
+}
+
+impl SimArgs {
+    /// The simulator's configuration, with the rules file read.
+    pub fn config(&self) -> Result<SimConfig, CliError> {
+        Ok(SimConfig {
+            port: self.port,
+            webhook_urls: self.webhook_urls.clone(),
+            task_time: self.task_seconds,
+            api_keys: (!self.api_keys.is_empty()).then(|| self.api_keys.clone()),
+            balance: self.balance,
+            requests_per_second: self.requests_per_second,
+            max_queued_tasks: self.max_queued_tasks,
+            rules: match &self.rules {
+                Some(path) => read_rules(path)?,
+                None => Vec::new(),
+            },
+            api_version: self.api_version,
+            ..SimConfig::default()
+        })
     }
-    if !keys.is_empty() {
-        config.api_keys = Some(keys);
-    }
-    Ok(config)
 }
 
 /// Options of `receive`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct ReceiveArgs {
-    /// Default: 0, any free port.
+    /// Port (0: any free port).
+    #[arg(long, value_name = "P", default_value_t = 0)]
     pub port: u16,
-    /// Default: `cassettes`; recordings go under `<cassettes>/webhooks`.
+    /// Recordings go under <DIR>/webhooks.
+    #[arg(long, value_name = "DIR", default_value = "cassettes")]
     pub cassettes: PathBuf,
-    /// Default: `MESHY_WEBHOOK_TOKEN`, else a random token.
+    /// The URL token, 16 or more of [A-Za-z0-9_-] (default: MESHY_WEBHOOK_TOKEN, else
+    /// random).
+    #[arg(long, value_name = "T")]
     pub token: Option<String>,
-    /// Make the receiver public. Default: none (loopback only).
+    /// Make the receiver public.
+    #[arg(long, value_enum, ignore_case = true, value_name = "NAME", default_value_t = Provider::None)]
     pub tunnel: Provider,
-    /// A public URL the user already forwards to the receiver.
+    /// A public URL you already forward to the receiver (no tunnel started).
+    #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
 }
 
-/// Parses `receive` options: `--port P`, `--cassettes DIR`, `--token T`,
-/// `--tunnel ngrok|cloudflared|bore|none`, `--public-url URL`.
-pub fn parse_receive_args(args: &[String]) -> Result<ReceiveArgs, CliError> {
-    let mut parsed = ReceiveArgs {
-        port: 0,
-        cassettes: PathBuf::from("cassettes"),
-        token: None,
-        tunnel: Provider::None,
-        public_url: None,
-    };
-    let mut options = Options::new(args);
-    while let Some((flag, value)) = options.next_pair()? {
-        match flag.as_str() {
-            "--port" => parsed.port = number(&flag, &value)?,
-            "--cassettes" => parsed.cassettes = PathBuf::from(value),
-            "--token" => parsed.token = Some(value),
-            "--tunnel" => parsed.tunnel = value.parse().map_err(CliError)?,
-            "--public-url" => parsed.public_url = Some(value),
-            _ => return Err(CliError(format!("unknown option '{flag}' for 'receive'"))),
+impl ReceiveArgs {
+    /// The token given with `--token`, checked; its value never appears in an error.
+    pub fn checked_token(&self) -> Result<Option<&str>, CliError> {
+        match self.token.as_deref() {
+            None => Ok(None),
+            Some(token) if token.trim().is_empty() => Err(CliError::EmptyToken),
+            Some(token) => crate::receiver::token::check(token)
+                .map(|()| Some(token))
+                .map_err(|e| CliError::BadToken(e.replacen("MESHY_WEBHOOK_TOKEN", "the token", 1))),
         }
     }
-    Ok(parsed)
 }
 
-/// Parses `cassettes check` options: `--cassettes DIR`, `--scenarios DIR`, `--max-age AGE`
-/// (`90d`, `12h`; default `MESHY_CASSETTE_MAX_AGE`, else none).
-pub fn parse_check_args(
-    args: &[String],
-    max_age_env: Option<String>,
-) -> Result<crate::check::CheckOptions, CliError> {
-    let mut options = crate::check::CheckOptions {
-        cassettes: PathBuf::from("cassettes"),
-        scenarios: PathBuf::from("scenarios"),
-        max_age: None,
-    };
-    let mut max_age = max_age_env.filter(|v| !v.trim().is_empty());
-    let mut parser = Options::new(args);
-    while let Some((flag, value)) = parser.next_pair()? {
-        match flag.as_str() {
-            "--cassettes" => options.cassettes = PathBuf::from(value),
-            "--scenarios" => options.scenarios = PathBuf::from(value),
-            "--max-age" => max_age = Some(value),
-            _ => {
-                return Err(CliError(format!(
-                    "unknown option '{flag}' for 'cassettes check'"
-                )));
-            }
-        }
+/// Options of `cassettes check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[arg(long, value_name = "DIR", default_value = "cassettes")]
+    pub cassettes: PathBuf,
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Recordings older than this are problems: 90d, 12h, 3600 (seconds). Default:
+    /// MESHY_CASSETTE_MAX_AGE, else none.
+    #[arg(long, value_name = "AGE", value_parser = age)]
+    pub max_age: Option<Duration>,
+}
+
+impl CheckArgs {
+    /// The check's options; `max_age_env` is `MESHY_CASSETTE_MAX_AGE`, used without `--max-age`.
+    pub fn options(&self, max_age_env: Option<String>) -> Result<CheckOptions, CliError> {
+        let max_age = match (self.max_age, max_age_env.filter(|v| !v.trim().is_empty())) {
+            (Some(age), _) => Some(age),
+            (None, Some(text)) => Some(age(&text).map_err(|_| CliError::BadMaxAgeEnv(text))?),
+            (None, None) => None,
+        };
+        Ok(CheckOptions {
+            cassettes: self.cassettes.clone(),
+            scenarios: self.scenarios.clone(),
+            max_age,
+        })
     }
-    if let Some(age) = max_age {
-        options.max_age = Some(crate::check::parse_age(&age).ok_or_else(|| {
-            CliError(format!(
-                "--max-age: '{age}' is not an age such as 90d, 12h or 3600 (MESHY_CASSETTE_MAX_AGE)"
-            ))
-        })?);
-    }
-    Ok(options)
 }
 
 /// Options of `webhooks replay`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct RedeliverArgs {
+    /// A webhook recording (a JSON file under cassettes/webhooks).
+    #[arg(value_name = "RECORDING")]
     pub recording: PathBuf,
+    /// Where to POST the deliveries.
+    #[arg(long, value_name = "URL")]
     pub to: String,
+    /// Only the final delivery.
+    #[arg(long)]
     pub only_terminal: bool,
 }
 
-/// Parses `webhooks replay <recording.json> --to <url> [--only-terminal]`.
-pub fn parse_redeliver_args(args: &[String]) -> Result<RedeliverArgs, CliError> {
-    let mut recording = None;
-    let mut to = None;
-    let mut only_terminal = false;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        match arg.split_once('=') {
-            Some(("--to", value)) => to = Some(value.to_owned()),
-            _ if arg == "--to" => {
-                to = Some(
-                    rest.next()
-                        .ok_or_else(|| CliError("--to needs a URL".into()))?
-                        .clone(),
-                )
-            }
-            _ if arg == "--only-terminal" => only_terminal = true,
-            _ if arg.starts_with("--") => {
-                return Err(CliError(format!(
-                    "unknown option '{arg}' for 'webhooks replay'"
-                )));
-            }
-            _ if recording.is_none() => recording = Some(PathBuf::from(arg)),
-            _ => return Err(CliError(format!("unexpected argument '{arg}'"))),
-        }
-    }
-    Ok(RedeliverArgs {
-        recording: recording
-            .ok_or_else(|| CliError("webhooks replay needs a recording file".into()))?,
-        to: to.ok_or_else(|| CliError("webhooks replay needs --to <url>".into()))?,
-        only_terminal,
-    })
-}
-
-fn read_rules(path: &PathBuf) -> Result<Vec<Rule>, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CliError(format!(
-            "error reading rules file '{}': {e}",
-            path.display()
-        ))
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        CliError(format!(
-            "rules file '{}' is invalid at line {}, column {}: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
-}
-
-fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, CliError> {
-    value
+fn task_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
         .parse()
-        .map_err(|_| CliError(format!("{flag} expects a number, not '{value}'")))
+        .map_err(|_| "expected a number of seconds".to_owned())?;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err("expected 0 or more seconds".into());
+    }
+    // Checked: `1e300` is an error, not a panic.
+    Duration::try_from_secs_f64(seconds).map_err(|_| "too large".into())
 }
 
-/// Walks `--flag value` / `--flag=value` pairs.
-struct Options<'a> {
-    args: std::slice::Iter<'a, String>,
+fn age(text: &str) -> Result<Duration, String> {
+    crate::check::parse_age(text).ok_or_else(|| "expected an age such as 90d, 12h or 3600".into())
 }
 
-impl<'a> Options<'a> {
-    fn new(args: &'a [String]) -> Self {
-        Options { args: args.iter() }
-    }
-
-    fn next_pair(&mut self) -> Result<Option<(String, String)>, CliError> {
-        let Some(arg) = self.args.next() else {
-            return Ok(None);
-        };
-        if !arg.starts_with("--") {
-            return Err(CliError(format!("unexpected argument '{arg}'")));
-        }
-        if let Some((flag, value)) = arg.split_once('=') {
-            return Ok(Some((flag.to_owned(), value.to_owned())));
-        }
-        match self.args.next() {
-            Some(value) => Ok(Some((arg.clone(), value.clone()))),
-            None => Err(CliError(format!("{arg} needs a value"))),
-        }
-    }
+fn read_rules(path: &Path) -> Result<Vec<Rule>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::RulesUnreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| CliError::RulesInvalid {
+        path: path.to_owned(),
+        line: source.line(),
+        column: source.column(),
+        source,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn parse(list: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("mesh-toolkit").chain(list.iter().copied()))
+            .map(|cli| cli.command)
+    }
+
+    fn sim(list: &[&str]) -> SimArgs {
+        match parse(&[&["sim"], list].concat()).unwrap() {
+            Command::Sim(args) => args,
+            other => panic!("not sim: {other:?}"),
+        }
     }
 
     #[test]
-    fn sim_flags_fill_the_config() {
-        let config = parse_sim_args(&args(&[
+    fn the_declaration_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sim_flags_fill_the_config_and_defaults_are_the_simulators() {
+        let config = sim(&[
             "--port",
             "8123",
             "--webhook-url",
@@ -242,7 +282,9 @@ mod tests {
             "--api-key",
             "msy_one",
             "--balance=7",
-        ]))
+            "--api-version=V2025.11.18",
+        ])
+        .config()
         .unwrap();
         assert_eq!(config.port, 8123);
         assert_eq!(
@@ -252,42 +294,76 @@ mod tests {
         assert_eq!(config.task_time, Duration::from_millis(500));
         assert_eq!(config.api_keys, Some(vec!["msy_one".to_string()]));
         assert_eq!(config.balance, 7);
+        assert_eq!(config.api_version, ApiVersion::V2025_11_18);
+
+        let defaults = sim(&[]).config().unwrap();
+        let expected = SimConfig::default();
+        assert_eq!(
+            (
+                defaults.port,
+                defaults.task_time,
+                defaults.balance,
+                defaults.requests_per_second,
+                defaults.max_queued_tasks,
+                defaults.api_keys,
+                defaults.api_version
+            ),
+            (
+                expected.port,
+                expected.task_time,
+                expected.balance,
+                expected.requests_per_second,
+                expected.max_queued_tasks,
+                expected.api_keys,
+                expected.api_version
+            )
+        );
     }
 
     #[test]
     fn receive_and_redeliver_flags_parse() {
-        let receive = parse_receive_args(&args(&[
+        let Command::Receive(receive) = parse(&[
+            "receive",
             "--port=8000",
             "--cassettes",
             "rec",
             "--token",
-            "t",
+            "t0123456789abcdef",
             "--tunnel",
-            "bore",
-        ]))
-        .unwrap();
+            "Bore",
+        ])
+        .unwrap() else {
+            panic!("not receive")
+        };
         assert_eq!(
             receive,
             ReceiveArgs {
                 port: 8000,
                 cassettes: "rec".into(),
-                token: Some("t".into()),
+                token: Some("t0123456789abcdef".into()),
                 tunnel: Provider::Bore,
                 public_url: None,
             }
         );
-        let err = parse_receive_args(&args(&["--tunnel", "ssh"])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown tunnel 'ssh'; expected one of: ngrok, cloudflared, bore, none"
+        assert_eq!(receive.checked_token().unwrap(), Some("t0123456789abcdef"));
+        let err = parse(&["receive", "--tunnel", "ssh"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+        assert!(
+            err.to_string()
+                .contains("[possible values: ngrok, cloudflared, bore, none]"),
+            "{err}"
         );
-        let replay = parse_redeliver_args(&args(&[
+        let Command::Webhooks(WebhooksCommand::Replay(replay)) = parse(&[
+            "webhooks",
+            "replay",
             "r.json",
             "--to",
             "http://127.0.0.1:9/hook",
             "--only-terminal",
-        ]))
-        .unwrap();
+        ])
+        .unwrap() else {
+            panic!("not webhooks replay")
+        };
         assert_eq!(
             replay,
             RedeliverArgs {
@@ -296,28 +372,125 @@ mod tests {
                 only_terminal: true
             }
         );
-        let err = parse_redeliver_args(&args(&["r.json"]))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(err, "webhooks replay needs --to <url>");
+        let err = parse(&["webhooks", "replay", "r.json"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--to <URL>"), "{err}");
     }
 
     #[test]
-    fn sim_flag_mistakes_are_named() {
-        let err = |list: &[&str]| parse_sim_args(&args(list)).unwrap_err().to_string();
-        assert_eq!(err(&["--port", "x"]), "--port expects a number, not 'x'");
-        assert_eq!(
-            err(&["--colour", "red"]),
-            "unknown option '--colour' for 'sim'"
+    fn an_empty_or_weak_token_is_refused_without_showing_it() {
+        let token = |value: &str| ReceiveArgs {
+            port: 0,
+            cassettes: "c".into(),
+            token: Some(value.into()),
+            tunnel: Provider::None,
+            public_url: None,
+        };
+        let empty = token("").checked_token().unwrap_err().to_string();
+        assert!(empty.starts_with("--token is empty"), "{empty}");
+        let weak = token("hunter2").checked_token().unwrap_err().to_string();
+        assert!(
+            weak.starts_with("--token: the token must be 16 or more"),
+            "{weak}"
         );
-        assert_eq!(err(&["--port"]), "--port needs a value");
-        assert_eq!(
-            err(&["--task-seconds", "-1"]),
-            "--task-seconds must be 0 or more, not '-1'"
+        assert!(!weak.contains("hunter2"), "{weak}");
+    }
+
+    #[test]
+    fn mistakes_are_named_with_suggestions() {
+        let err = |list: &[&str]| parse(list).unwrap_err();
+        let port = err(&["sim", "--port", "x"]);
+        assert_eq!(port.kind(), ErrorKind::ValueValidation);
+        assert!(
+            port.to_string()
+                .contains("invalid value 'x' for '--port <P>'"),
+            "{port}"
+        );
+        let misspelt = err(&["sim", "--task-second", "1"]).to_string();
+        assert!(
+            misspelt.contains("unexpected argument '--task-second'"),
+            "{misspelt}"
         );
         assert!(
-            err(&["--rules", "/nonexistent/rules.json"])
-                .starts_with("error reading rules file '/nonexistent/rules.json'")
+            misspelt.contains("similar argument exists: '--task-seconds'"),
+            "{misspelt}"
+        );
+        assert_eq!(err(&["sim", "--port"]).kind(), ErrorKind::InvalidValue);
+        for bad in ["-1", "inf", "1e300", "NaN"] {
+            let text = err(&["sim", &format!("--task-seconds={bad}")]).to_string();
+            assert!(
+                text.contains(&format!("invalid value '{bad}' for '--task-seconds <S>'")),
+                "{text}"
+            );
+        }
+        let Command::Sim(rules) = parse(&["sim", "--rules", "/nonexistent/rules.json"]).unwrap()
+        else {
+            panic!("not sim")
+        };
+        assert!(
+            rules
+                .config()
+                .unwrap_err()
+                .to_string()
+                .starts_with("cannot read the rules file '/nonexistent/rules.json'")
+        );
+        let unknown = err(&["simulate"]).to_string();
+        assert!(
+            unknown.contains("unrecognized subcommand 'simulate'"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn help_and_version_are_answers_not_errors() {
+        for list in [
+            &["--help"][..],
+            &["-h"],
+            &["sim", "--help"],
+            &["receive", "--help"],
+            &["webhooks", "--help"],
+            &["webhooks", "replay", "--help"],
+            &["cassettes", "check", "-h"],
+        ] {
+            let err = parse(list).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::DisplayHelp, "{list:?}");
+            assert_eq!(err.exit_code(), 0, "{list:?}");
+        }
+        let version = parse(&["--version"]).unwrap_err();
+        assert_eq!(version.kind(), ErrorKind::DisplayVersion);
+        assert!(matches!(parse(&["version"]), Ok(Command::Version)));
+        let sim_help = parse(&["sim", "--help"]).unwrap_err().to_string();
+        assert!(sim_help.contains("--task-seconds <S>"), "{sim_help}");
+        assert!(sim_help.contains("[default: 2]"), "{sim_help}");
+    }
+
+    #[test]
+    fn the_age_comes_from_the_flag_then_the_environment() {
+        let Command::Cassettes(CassettesCommand::Check(check)) =
+            parse(&["cassettes", "check"]).unwrap()
+        else {
+            panic!("not check")
+        };
+        assert_eq!(check.options(None).unwrap().max_age, None);
+        assert_eq!(
+            check.options(Some("2h".into())).unwrap().max_age,
+            Some(Duration::from_secs(7200))
+        );
+        assert!(
+            check
+                .options(Some("soon".into()))
+                .unwrap_err()
+                .to_string()
+                .starts_with("MESHY_CASSETTE_MAX_AGE: 'soon'")
+        );
+        let Command::Cassettes(CassettesCommand::Check(flag)) =
+            parse(&["cassettes", "check", "--max-age=1d"]).unwrap()
+        else {
+            panic!("not check")
+        };
+        assert_eq!(
+            flag.options(Some("2h".into())).unwrap().max_age,
+            Some(Duration::from_secs(86_400))
         );
     }
 }

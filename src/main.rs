@@ -1,83 +1,48 @@
-//! The `mesh-toolkit` command line: a thin dispatcher over the library. Parsing lives
-//! in `mesh_toolkit::cli`, behaviour in the library modules.
+//! The `mesh-toolkit` command line: a thin dispatcher over the library. Parsing (clap)
+//! lives in `mesh_toolkit::cli`, behaviour in the library modules.
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use mesh_toolkit::cli;
+use clap::Parser;
+use mesh_toolkit::cli::{
+    CassettesCommand, CheckArgs, Cli, Command, ReceiveArgs, RedeliverArgs, SimArgs, WebhooksCommand,
+};
 use mesh_toolkit::receiver::{Announce, Receiver, ReceiverConfig};
 use mesh_toolkit::sim::Simulator;
 use mesh_toolkit::transport::{LiveConfig, LiveTransport};
 use mesh_toolkit::tunnel::{self, Provider, TunnelOptions};
 use mesh_toolkit::webhooks::{Recording, redeliver};
 
-const USAGE: &str = "\
-mesh-toolkit: the Meshy SDK's command line
-
-usage: mesh-toolkit <command> [options]
-
-commands:
-  sim        run the Meshy simulator on 127.0.0.1 until Ctrl-C
-               --port P                 port (default 0: any free port; the line printed shows it)
-               --webhook-url URL        POST every task update here (repeatable)
-               --task-seconds S         PENDING to done (default 2; 0 = as fast as possible)
-               --balance N              account credits (default 10000)
-               --api-key K              accept only these keys (repeatable; default: any msy_ key)
-               --requests-per-second N  per key, before 429 RateLimitExceeded (default 20)
-               --max-queued-tasks N     before 429 NoMoreConcurrentTasks (default 10)
-               --rules FILE             JSON array of outcome rules (failed, canceled, slow, ...)
-               --api-version V          v2026.01.27 (default: today's shapes) or v2025.11.18
-  receive    run the webhook receiver alone on 127.0.0.1 until Ctrl-C, recording every
-             authentic delivery under <cassettes>/webhooks (deliveries to /webhook under
-             webhooks/unrouted/)
-               --port P                 port (default 0: any free port)
-               --cassettes DIR          default: cassettes
-               --token T                the URL token (default: MESHY_WEBHOOK_TOKEN, else random)
-               --tunnel NAME            make it public: ngrok, cloudflared, bore or none (default)
-               --public-url URL         a public URL you already forward to it (no tunnel started)
-  webhooks replay <recording.json> --to <url> [--only-terminal]
-             POST a recording's deliveries, in order, with their recorded headers, to <url>
-             and print what each answered (--only-terminal: just the final one)
-  cassettes check [--cassettes DIR] [--scenarios DIR] [--max-age 90d]
-             the API version and age of every recording, drift from the SDK's model,
-             incomplete journals, orphans, unrecorded scenarios and leaked secrets, each
-             with the command that fixes it; exit 1 on problems (MESHY_CASSETTE_MAX_AGE)
-  version    print the version
-  help       print this help
-";
-
-/// How a command failed: a usage mistake (exit 2, with the usage text) or a failure
-/// while running (exit 1).
+/// How a command failed: a usage mistake (exit 2) or a failure while running (exit 1).
 enum Failure {
     Usage(String),
     Run(String),
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("sim") => run_sim(&args[1..]),
-        Some("receive") => run_receive(&args[1..]),
-        Some("webhooks") if args.get(1).map(String::as_str) == Some("replay") => {
-            run_redeliver(&args[2..])
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and --version are "errors" with exit code 0, printed to stdout.
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
-        Some("cassettes") if args.get(1).map(String::as_str) == Some("check") => {
-            run_check(&args[2..])
-        }
-        Some("version" | "--version" | "-V") => {
+    };
+    let result = match &cli.command {
+        Command::Sim(args) => run_sim(args),
+        Command::Receive(args) => run_receive(args),
+        Command::Webhooks(WebhooksCommand::Replay(args)) => run_redeliver(args),
+        Command::Cassettes(CassettesCommand::Check(args)) => run_check(args),
+        Command::Version => {
             println!("mesh-toolkit {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        None | Some("help" | "--help" | "-h") => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(Failure::Usage(format!("unknown command '{other}'"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
-            eprintln!("error: {message}\n\n{USAGE}");
+            eprintln!("error: {message}\n\nFor more information, try '--help'.");
             ExitCode::from(2)
         }
         Err(Failure::Run(message)) => {
@@ -87,8 +52,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_check(args: &[String]) -> Result<(), Failure> {
-    let options = cli::parse_check_args(args, std::env::var("MESHY_CASSETTE_MAX_AGE").ok())
+fn run_check(args: &CheckArgs) -> Result<(), Failure> {
+    let options = args
+        .options(std::env::var("MESHY_CASSETTE_MAX_AGE").ok())
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let report = mesh_toolkit::check::check(&options);
     print!("{}", report.render());
@@ -106,8 +72,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
 }
 
-fn run_sim(args: &[String]) -> Result<(), Failure> {
-    let config = cli::parse_sim_args(args).map_err(|e| Failure::Usage(e.to_string()))?;
+fn run_sim(args: &SimArgs) -> Result<(), Failure> {
+    let config = args.config().map_err(|e| Failure::Usage(e.to_string()))?;
     runtime()?.block_on(async {
         let port = config.port;
         let sim = Simulator::start(config)
@@ -126,11 +92,13 @@ fn run_sim(args: &[String]) -> Result<(), Failure> {
     })
 }
 
-fn run_receive(args: &[String]) -> Result<(), Failure> {
-    let parsed = cli::parse_receive_args(args).map_err(|e| Failure::Usage(e.to_string()))?;
+fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
+    let token = parsed
+        .checked_token()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let mut config = ReceiverConfig::new(parsed.cassettes.join("webhooks"));
     config.port = parsed.port;
-    config.token = parsed.token.clone();
+    config.token = token.map(str::to_owned);
     config.store.record_all = true;
     config.announce = Announce::Every;
     runtime()?.block_on(async {
@@ -175,8 +143,7 @@ fn run_receive(args: &[String]) -> Result<(), Failure> {
     })
 }
 
-fn run_redeliver(args: &[String]) -> Result<(), Failure> {
-    let parsed = cli::parse_redeliver_args(args).map_err(|e| Failure::Usage(e.to_string()))?;
+fn run_redeliver(parsed: &RedeliverArgs) -> Result<(), Failure> {
     let recording = Recording::read(&parsed.recording, "mesh-toolkit receive")
         .map_err(|e| Failure::Run(e.to_string()))?;
     let transport =

@@ -44,7 +44,7 @@ pub use transport::{CassetteOptions, CassetteTransport, Finished};
 
 /// When to replay and when to record, with the meaning VCR.py and pytest-recording
 /// give these names.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RecordMode {
     /// Replay only; any request not in the cassette is an error. The default.
     #[default]
@@ -52,6 +52,7 @@ pub enum RecordMode {
     /// Record if the cassette does not exist (or was left incomplete), else as `none`.
     Once,
     /// Replay what matches, record the rest and append it.
+    #[value(name = "new_episodes", alias = "new-episodes")]
     NewEpisodes,
     /// Send everything live and record it; old interactions not re-recorded are kept.
     All,

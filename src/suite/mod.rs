@@ -9,10 +9,8 @@
 //! fn main() -> std::process::ExitCode {
 //!     let (suite, args) = match Suite::from_env() {
 //!         Ok(parts) => parts,
-//!         Err(message) => {
-//!             eprintln!("error: {message}");
-//!             return std::process::ExitCode::from(2);
-//!         }
+//!         // `--help` (exit 0) or a mistake (exit 2), printed.
+//!         Err(error) => return error.report(),
 //!     };
 //!     let conclusion = libtest_mimic::run(&args, suite.trials());
 //!     // Stops the receiver, tunnel and simulator, prints the summary; 130 after Ctrl-C.
@@ -143,12 +141,37 @@ fn refused_input(message: &str) -> bool {
     message.contains("bad request (400)") || message.contains("not found (404)")
 }
 
+/// Why a run could not start; [`StartError::report`] prints it and gives the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("{0}")]
+    Scenarios(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl StartError {
+    /// Prints the error (`--help` to stdout) and returns the exit code: 0 for `--help`,
+    /// 2 otherwise.
+    pub fn report(&self) -> std::process::ExitCode {
+        match self {
+            StartError::Settings(error) => error.report(),
+            other => {
+                eprintln!("error: {other}");
+                std::process::ExitCode::from(2)
+            }
+        }
+    }
+}
+
 /// The key sent when replaying: never checked (the cassette answers), never written.
 const REPLAY_KEY: &str = "msy_replay_placeholder_key";
 
 impl Suite {
     /// Reads the process's arguments and environment, and loads the scenarios.
-    pub fn from_env() -> Result<(Arc<Suite>, Arguments), String> {
+    pub fn from_env() -> Result<(Arc<Suite>, Arguments), StartError> {
         let args: Vec<String> = std::env::args().collect();
         Suite::new(&args, |name| std::env::var(name).ok())
     }
@@ -157,10 +180,9 @@ impl Suite {
     pub fn new(
         args: &[String],
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(Arc<Suite>, Arguments), String> {
-        let (settings, libtest) = Settings::parse(args, &env).map_err(|e| e.to_string())?;
-        let mut arguments = Arguments::from_iter(libtest);
-        let paths = discover(&settings.scenarios_dir)?;
+    ) -> Result<(Arc<Suite>, Arguments), StartError> {
+        let (settings, mut arguments) = Settings::parse(args, &env)?;
+        let paths = discover(&settings.scenarios_dir).map_err(StartError::Scenarios)?;
         let files: Vec<(String, Result<Scenario, ScenarioError>)> = paths
             .iter()
             .map(|p| (name_of(p), Scenario::load(p)))
@@ -188,7 +210,7 @@ impl Suite {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+            .map_err(StartError::Runtime)?;
         let settings_slots = settings.max_tasks_in_flight;
         let suite = Suite {
             env: RunEnv::from(&env),

@@ -1,6 +1,7 @@
-//! The harness command line: the flags of DESIGN.md's table and their environment
-//! variables, separated from libtest's own flags (which go on to libtest-mimic).
-//! Unknown flags and bad values are errors naming the flag and what it accepts.
+//! The harness command line (clap derive): libtest-mimic's own arguments flattened beside
+//! the flags of DESIGN.md's table, and each flag's environment variable, read through an
+//! injected `env` so tests need not touch the process's. Unknown flags and bad values are
+//! errors naming the flag and what it accepts; `--help` lists every flag.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use crate::cassette::RecordMode;
 use crate::tunnel::Provider;
 
 /// Where recordings are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
     /// The real API (needs `MESHY_API_KEY`).
     Meshy,
@@ -57,211 +58,207 @@ pub struct Settings {
     pub cassettes_dir: PathBuf,
 }
 
-/// A harness flag or variable that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SettingsError(pub String);
+/// A harness flag or variable that cannot be used, or a request for help.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A flag mistake (clap's message, with its suggestion), or `--help` (exit code 0).
+    #[error("{0}")]
+    CommandLine(#[from] clap::Error),
+    /// An environment variable with a value its flag would not take.
+    #[error("{var}: '{value}' {expected}; fix or unset it")]
+    Env {
+        var: &'static str,
+        value: String,
+        expected: String,
+    },
+}
 
-/// The harness flags, with whether each takes a value.
-const HARNESS_FLAGS: [(&str, &str, bool); 14] = [
-    ("--record-webhooks", "MESHY_RECORD_WEBHOOKS", false),
-    ("--record-mode", "MESHY_RECORD_MODE", true),
-    ("--target", "MESHY_TARGET", true),
-    ("--tunnel", "MESHY_TUNNEL", true),
-    ("--public-url", "MESHY_PUBLIC_URL", true),
-    ("--webhook-port", "MESHY_WEBHOOK_PORT", true),
-    ("--webhook-timeout", "MESHY_WEBHOOK_TIMEOUT", true),
-    ("--webhook-grace", "MESHY_WEBHOOK_GRACE", true),
-    ("--accept-api-payload", "MESHY_ACCEPT_API_PAYLOAD", false),
-    ("--max-tasks-in-flight", "MESHY_MAX_TASKS_IN_FLIGHT", true),
-    ("--max-credits", "MESHY_MAX_CREDITS", true),
-    ("--dry-run", "MESHY_DRY_RUN", false),
-    ("--scenarios", "MESHY_SCENARIOS_DIR", true),
-    ("--cassettes", "MESHY_CASSETTES_DIR", true),
-];
+impl SettingsError {
+    /// Prints the error (help to stdout, mistakes to stderr) and gives the exit code:
+    /// 0 for `--help`, 2 for a mistake.
+    pub fn report(&self) -> std::process::ExitCode {
+        match self {
+            SettingsError::CommandLine(error) => {
+                let _ = error.print();
+                std::process::ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+            }
+            SettingsError::Env { .. } => {
+                eprintln!("error: {self}");
+                std::process::ExitCode::from(2)
+            }
+        }
+    }
+}
 
-/// libtest's flags (as libtest-mimic knows them), with whether each takes a value.
-const LIBTEST_FLAGS: [(&str, bool); 16] = [
-    ("--include-ignored", false),
-    ("--ignored", false),
-    ("--test", false),
-    ("--bench", false),
-    ("--list", false),
-    ("--nocapture", false),
-    ("--show-output", false),
-    ("--exact", false),
-    ("--quiet", false),
-    ("-q", false),
-    ("--help", false),
-    ("--test-threads", true),
-    ("--logfile", true),
-    ("--skip", true),
-    ("--color", true),
-    ("--format", true),
-];
+const HELP_TEMPLATE: &str = "{about}\n\n{usage-heading} {usage}\n\n{all-args}\n\n{after-help}";
+
+const AFTER_HELP: &str = "\
+Every harness flag can also be set by its environment variable; a flag wins over it.
+Trial names carry the scenario's kind: run one kind with a filter, e.g.
+  cargo test -- '[polling]'     (or '[webhook]', '[rust]')
+Record what has no cassette yet: cargo test -- --record-webhooks (add --target=sim for the simulator).";
+
+/// The harness's command line: libtest's own flags (filters, `--list`, `--exact`,
+/// `--test-threads`, …, as libtest-mimic knows them) and the harness flags.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "scenarios",
+    about = "The scenario suite: replays every scenario's recordings offline, or records them.",
+    after_help = AFTER_HELP,
+    disable_version_flag = true
+)]
+pub struct CommandLine {
+    #[command(flatten)]
+    pub libtest: libtest_mimic::Arguments,
+    #[command(flatten)]
+    pub harness: HarnessFlags,
+}
+
+/// The harness flags as given; [`Settings::resolve`] adds the environment and defaults.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Harness flags")]
+pub struct HarnessFlags {
+    /// Record the scenarios that have no cassette yet (record mode once, unless
+    /// --record-mode says otherwise) [env: MESHY_RECORD_WEBHOOKS=1]
+    #[arg(long)]
+    pub record_webhooks: bool,
+    /// When to record and when to replay [env: MESHY_RECORD_MODE] [default: none; once
+    /// with --record-webhooks]
+    #[arg(long, value_enum, ignore_case = true, value_name = "MODE")]
+    pub record_mode: Option<RecordMode>,
+    /// Where recordings are made [env: MESHY_TARGET] [default: meshy]
+    #[arg(long, value_enum, ignore_case = true, value_name = "TARGET")]
+    pub target: Option<Target>,
+    /// Makes the webhook receiver public [env: MESHY_TUNNEL] [default: ngrok; none with
+    /// --target=sim]
+    #[arg(long, value_enum, ignore_case = true, value_name = "NAME")]
+    pub tunnel: Option<Provider>,
+    /// A public URL you already forward to the receiver; no tunnel is started
+    /// [env: MESHY_PUBLIC_URL]
+    #[arg(long, value_name = "URL", value_parser = public_url)]
+    pub public_url: Option<String>,
+    /// The receiver's port [env: MESHY_WEBHOOK_PORT] [default: any free port; 8000 with a
+    /// public URL]
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    pub webhook_port: Option<u16>,
+    /// Seconds a task may take, counted from its creation [env: MESHY_WEBHOOK_TIMEOUT]
+    /// [default: 300]
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub webhook_timeout: Option<Duration>,
+    /// Seconds the terminal webhook may come after the API shows the task finished
+    /// [env: MESHY_WEBHOOK_GRACE] [default: 60]
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub webhook_grace: Option<Duration>,
+    /// Without a terminal webhook within the grace, complete the recording from the API's
+    /// task object [env: MESHY_ACCEPT_API_PAYLOAD=1]
+    #[arg(long)]
+    pub accept_api_payload: bool,
+    /// Unfinished tasks this run may have at once: the account's queue (Pro 10, Studio 20,
+    /// Enterprise 50) [env: MESHY_MAX_TASKS_IN_FLIGHT] [default: 10]
+    #[arg(long, value_name = "N", value_parser = tasks_in_flight)]
+    pub max_tasks_in_flight: Option<usize>,
+    /// Refuse a recording whose known cost is higher [env: MESHY_MAX_CREDITS] [default: no
+    /// limit]
+    #[arg(long, value_name = "CREDITS", value_parser = credits)]
+    pub max_credits: Option<u64>,
+    /// Send each scenario's requests with the test-mode key, follow each task, write
+    /// nothing [env: MESHY_DRY_RUN=1]
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The scenario files [env: MESHY_SCENARIOS_DIR] [default: scenarios]
+    #[arg(long, value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+    /// The recordings [env: MESHY_CASSETTES_DIR] [default: cassettes]
+    #[arg(long, value_name = "DIR")]
+    pub cassettes: Option<PathBuf>,
+}
 
 impl Settings {
-    /// Splits `args` (the program name first) into harness settings and the arguments
-    /// for libtest-mimic. `env` reads an environment variable; flags win over it.
+    /// Parses `args` (the program name first) into harness settings and libtest-mimic's
+    /// arguments. `env` reads an environment variable; flags win over it. Never exits:
+    /// `--help` comes back as [`SettingsError::CommandLine`] with exit code 0.
     pub fn parse(
         args: &[String],
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(Settings, Vec<String>), SettingsError> {
-        let mut given: Vec<(&'static str, String)> = Vec::new();
-        let mut libtest = Vec::new();
-        let mut rest = args.iter();
-        if let Some(program) = rest.next() {
-            libtest.push(program.clone());
-        }
-        while let Some(arg) = rest.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
-                _ => (arg.as_str(), None),
-            };
-            if let Some(&(flag, _, takes_value)) = HARNESS_FLAGS.iter().find(|(f, _, _)| *f == name)
-            {
-                let value = match (takes_value, inline) {
-                    (false, None) => "1".to_owned(),
-                    (false, Some(_)) => {
-                        return Err(SettingsError(format!("{flag} takes no value")));
-                    }
-                    (true, Some(value)) => value,
-                    (true, None) => rest
-                        .next()
-                        .cloned()
-                        .ok_or_else(|| SettingsError(format!("{flag} needs a value")))?,
-                };
-                given.push((flag, value));
-            } else if let Some(&(_, takes_value)) = LIBTEST_FLAGS.iter().find(|(f, _)| *f == name) {
-                libtest.push(arg.clone());
-                if takes_value && inline.is_none() {
-                    libtest.extend(rest.next().cloned());
-                }
-            } else if name == "-Z" {
-                libtest.push(arg.clone());
-                libtest.extend(rest.next().cloned());
-            } else if arg.starts_with('-') && arg.len() > 1 {
-                let harness: Vec<&str> = HARNESS_FLAGS.iter().map(|(f, _, _)| *f).collect();
-                return Err(SettingsError(format!(
-                    "unknown flag '{arg}'; harness flags: {}; libtest's flags (filters, --list, --exact, --test-threads, \
-                     --format, …) work as usual",
-                    harness.join(", ")
-                )));
-            } else {
-                libtest.push(arg.clone());
-            }
-        }
-        let value = |flag: &str| -> Option<String> {
-            let (_, var, _) = HARNESS_FLAGS
-                .iter()
-                .find(|(f, _, _)| *f == flag)
-                .expect("a known flag");
-            given
-                .iter()
-                .rev()
-                .find(|(f, _)| *f == flag)
-                .map(|(_, v)| v.clone())
-                .or_else(|| env(var).filter(|v| !v.is_empty()))
-        };
-        Ok((Settings::from_values(value)?, libtest))
+    ) -> Result<(Settings, libtest_mimic::Arguments), SettingsError> {
+        use clap::{CommandFactory, FromArgMatches};
+        // Set here, not in the derive: the flattened libtest arguments bring their own
+        // template, which would replace ours.
+        let matches = CommandLine::command()
+            .help_template(HELP_TEMPLATE)
+            .override_usage("cargo test -- [OPTIONS] [FILTER]")
+            .try_get_matches_from(args)?;
+        let line = CommandLine::from_arg_matches(&matches)?;
+        Ok((Settings::resolve(line.harness, env)?, line.libtest))
     }
 
-    fn from_values(value: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-        let switch = |flag: &str, var: &str| match value(flag).as_deref() {
-            None | Some("0" | "false") => Ok(false),
-            Some("1" | "true") => Ok(true),
-            Some(other) => Err(SettingsError(format!(
-                "{var} must be 1 or 0, not '{other}'"
-            ))),
+    /// The settings from the flags given, then the environment, then the defaults.
+    pub fn resolve(
+        flags: HarnessFlags,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
+        let var = |name: &'static str| Variable {
+            name,
+            value: env(name).filter(|v| !v.trim().is_empty()),
         };
-        let record_webhooks = switch("--record-webhooks", "MESHY_RECORD_WEBHOOKS")?;
-        let accept_api_payload = switch("--accept-api-payload", "MESHY_ACCEPT_API_PAYLOAD")?;
-        let dry_run = switch("--dry-run", "MESHY_DRY_RUN")?;
-        let max_tasks_in_flight = match value("--max-tasks-in-flight") {
-            Some(n) => n
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| {
-                    SettingsError(format!(
-                        "--max-tasks-in-flight: '{n}' is not a whole number of tasks from 1 to 10000"
-                    ))
-                })?,
-            None => 10,
+        let record_webhooks = flags.record_webhooks || var("MESHY_RECORD_WEBHOOKS").switch()?;
+        let accept_api_payload =
+            flags.accept_api_payload || var("MESHY_ACCEPT_API_PAYLOAD").switch()?;
+        let dry_run = flags.dry_run || var("MESHY_DRY_RUN").switch()?;
+        let record_mode = match flags.record_mode {
+            Some(mode) => Some(mode),
+            None => var("MESHY_RECORD_MODE").choice()?,
         };
-        let max_credits = match value("--max-credits") {
-            Some(n) => Some(n.parse::<u64>().map_err(|_| {
-                SettingsError(format!(
-                    "--max-credits: '{n}' is not a whole number of credits"
-                ))
-            })?),
-            None => None,
-        };
-        let record_mode = match value("--record-mode") {
-            Some(mode) => mode
-                .parse::<RecordMode>()
-                .map_err(|e| SettingsError(format!("--record-mode: {e}")))?,
+        let record_mode = match record_mode {
+            Some(mode) => mode,
             None if record_webhooks => RecordMode::Once,
             None => RecordMode::None,
         };
-        let target = match value("--target").as_deref() {
-            None | Some("meshy") => Target::Meshy,
-            Some("sim") => Target::Sim,
-            Some(other) => {
-                return Err(SettingsError(format!(
-                    "--target: unknown target '{other}'; expected one of: meshy, sim"
-                )));
-            }
+        let target = match flags.target {
+            Some(target) => target,
+            None => var("MESHY_TARGET").choice()?.unwrap_or(Target::Meshy),
         };
-        let tunnel = match value("--tunnel") {
-            Some(name) => name
-                .parse::<Provider>()
-                .map_err(|e| SettingsError(format!("--tunnel: {e}")))?,
+        let tunnel = match flags.tunnel {
+            Some(tunnel) => Some(tunnel),
+            None => var("MESHY_TUNNEL").choice()?,
+        };
+        let tunnel = match tunnel {
+            Some(tunnel) => tunnel,
             None if target == Target::Sim => Provider::None,
             None => Provider::Ngrok,
         };
-        let public_url = value("--public-url").map(|u| u.trim_end_matches('/').to_owned());
-        if let Some(url) = &public_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(SettingsError(format!(
-                "--public-url: '{url}' is not an http(s) URL"
-            )));
-        }
-        let webhook_port = match value("--webhook-port") {
-            Some(port) => port.parse().map_err(|_| {
-                SettingsError(format!(
-                    "--webhook-port: '{port}' is not a port number (0-65535)"
-                ))
-            })?,
+        let public_url = or_env(flags.public_url, var("MESHY_PUBLIC_URL"), public_url)?;
+        let webhook_port = match or_env(flags.webhook_port, var("MESHY_WEBHOOK_PORT"), port)? {
+            Some(port) => port,
             None if public_url.is_some() => 8000,
             None => 0,
         };
-        let seconds = |flag: &str, default: u64| match value(flag) {
-            Some(secs) => secs.parse().map(Duration::from_secs).map_err(|_| {
-                SettingsError(format!("{flag}: '{secs}' is not a whole number of seconds"))
-            }),
-            None => Ok(Duration::from_secs(default)),
-        };
-        let webhook_timeout = seconds("--webhook-timeout", 300)?;
-        let webhook_grace = seconds("--webhook-grace", 60)?;
+        let webhook_timeout = or_env(flags.webhook_timeout, var("MESHY_WEBHOOK_TIMEOUT"), seconds)?;
+        let webhook_grace = or_env(flags.webhook_grace, var("MESHY_WEBHOOK_GRACE"), seconds)?;
+        let max_tasks_in_flight = or_env(
+            flags.max_tasks_in_flight,
+            var("MESHY_MAX_TASKS_IN_FLIGHT"),
+            tasks_in_flight,
+        )?;
+        let max_credits = or_env(flags.max_credits, var("MESHY_MAX_CREDITS"), credits)?;
+        let path = |p: &str| Ok::<_, String>(PathBuf::from(p));
         Ok(Settings {
-            webhook_grace,
-            accept_api_payload,
-            max_tasks_in_flight,
-            max_credits,
-            dry_run,
             record_webhooks,
             record_mode,
             target,
             tunnel,
             public_url,
             webhook_port,
-            webhook_timeout,
-            scenarios_dir: value("--scenarios")
-                .map_or_else(|| PathBuf::from("scenarios"), PathBuf::from),
-            cassettes_dir: value("--cassettes")
-                .map_or_else(|| PathBuf::from("cassettes"), PathBuf::from),
+            webhook_timeout: webhook_timeout.unwrap_or(Duration::from_secs(300)),
+            webhook_grace: webhook_grace.unwrap_or(Duration::from_secs(60)),
+            accept_api_payload,
+            max_tasks_in_flight: max_tasks_in_flight.unwrap_or(10),
+            max_credits,
+            dry_run,
+            scenarios_dir: or_env(flags.scenarios, var("MESHY_SCENARIOS_DIR"), path)?
+                .unwrap_or_else(|| PathBuf::from("scenarios")),
+            cassettes_dir: or_env(flags.cassettes, var("MESHY_CASSETTES_DIR"), path)?
+                .unwrap_or_else(|| PathBuf::from("cassettes")),
         })
     }
 
@@ -279,14 +276,104 @@ impl Settings {
     }
 }
 
+/// One environment variable, read through the injected `env`.
+struct Variable {
+    name: &'static str,
+    value: Option<String>,
+}
+
+impl Variable {
+    fn invalid(&self, value: &str, expected: impl Into<String>) -> SettingsError {
+        SettingsError::Env {
+            var: self.name,
+            value: value.to_owned(),
+            expected: expected.into(),
+        }
+    }
+
+    /// `1`/`true` or `0`/`false`, any case.
+    fn switch(&self) -> Result<bool, SettingsError> {
+        match self.value.as_deref().map(str::trim) {
+            None => Ok(false),
+            Some(v) if v == "1" || v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v == "0" || v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(self.invalid(v, "is not 1 or 0")),
+        }
+    }
+
+    /// One of a value enum's names, any case (`MESHY_TARGET=Sim`).
+    fn choice<T: clap::ValueEnum>(&self) -> Result<Option<T>, SettingsError> {
+        let Some(value) = &self.value else {
+            return Ok(None);
+        };
+        T::from_str(value.trim(), true).map(Some).map_err(|_| {
+            let names: Vec<String> = T::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            self.invalid(value, format!("is not one of: {}", names.join(", ")))
+        })
+    }
+}
+
+/// The flag's value if given, else the variable's, parsed as the flag would be.
+fn or_env<T>(
+    flag: Option<T>,
+    var: Variable,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, SettingsError> {
+    match (flag, &var.value) {
+        (Some(value), _) => Ok(Some(value)),
+        (None, Some(text)) => parse(text.trim())
+            .map(Some)
+            .map_err(|reason| var.invalid(text, reason)),
+        (None, None) => Ok(None),
+    }
+}
+
+// The value parsers: clap uses them for the flags, `or_env` for the variables.
+
+fn public_url(text: &str) -> Result<String, String> {
+    let url = text.trim().trim_end_matches('/');
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(url.to_owned())
+    } else {
+        Err("is not an http(s) URL".into())
+    }
+}
+
+fn port(text: &str) -> Result<u16, String> {
+    text.parse()
+        .map_err(|_| "is not a port number (0-65535)".into())
+}
+
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse()
+        .map(Duration::from_secs)
+        .map_err(|_| "is not a whole number of seconds".into())
+}
+
+fn tasks_in_flight(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| "is not a whole number of tasks from 1 to 10000".into())
+}
+
+fn credits(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| "is not a whole number of credits".into())
+}
+
 #[cfg(test)]
 mod tests {
+    use clap::error::ErrorKind;
+    use libtest_mimic::Arguments;
+
     use super::*;
 
-    fn parse(
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Result<(Settings, Vec<String>), SettingsError> {
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<(Settings, Arguments), SettingsError> {
         let args: Vec<String> = std::iter::once("scenarios")
             .chain(args.iter().copied())
             .map(String::from)
@@ -298,6 +385,10 @@ mod tests {
         Settings::parse(&args, |name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
+    }
+
+    fn err(args: &[&str], env: &[(&str, &str)]) -> String {
+        parse(args, env).unwrap_err().to_string()
     }
 
     #[test]
@@ -312,7 +403,9 @@ mod tests {
         assert_eq!(settings.webhook_grace, Duration::from_secs(60));
         assert!(!settings.accept_api_payload);
         assert_eq!(settings.scenarios_dir, PathBuf::from("scenarios"));
-        assert_eq!(libtest, ["scenarios"]);
+        assert_eq!(settings.cassettes_dir, PathBuf::from("cassettes"));
+        assert_eq!(libtest.filter, None);
+        assert!(!libtest.list && !libtest.exact);
     }
 
     #[test]
@@ -322,7 +415,7 @@ mod tests {
         assert!(settings.accept_api_payload);
         let env = [
             ("MESHY_WEBHOOK_GRACE", "7"),
-            ("MESHY_ACCEPT_API_PAYLOAD", "1"),
+            ("MESHY_ACCEPT_API_PAYLOAD", "TRUE"),
         ];
         let (settings, _) = parse(&[], &env).unwrap();
         assert_eq!(settings.webhook_grace, Duration::from_secs(7));
@@ -351,21 +444,24 @@ mod tests {
             (20, Some(100), true)
         );
         assert_eq!(
-            parse(&["--max-tasks-in-flight=0"], &[])
-                .unwrap_err()
-                .to_string(),
-            "--max-tasks-in-flight: '0' is not a whole number of tasks from 1 to 10000"
+            err(&["--max-tasks-in-flight=0"], &[])
+                .lines()
+                .next()
+                .unwrap(),
+            "error: invalid value '0' for '--max-tasks-in-flight <N>': is not a whole number of tasks from 1 to 10000"
         );
         assert_eq!(
-            parse(&[], &[("MESHY_ACCEPT_API_PAYLOAD", "yes")])
-                .unwrap_err()
-                .to_string(),
-            "MESHY_ACCEPT_API_PAYLOAD must be 1 or 0, not 'yes'"
+            err(&[], &[("MESHY_MAX_TASKS_IN_FLIGHT", "0")]),
+            "MESHY_MAX_TASKS_IN_FLIGHT: '0' is not a whole number of tasks from 1 to 10000; fix or unset it"
+        );
+        assert_eq!(
+            err(&[], &[("MESHY_ACCEPT_API_PAYLOAD", "yes")]),
+            "MESHY_ACCEPT_API_PAYLOAD: 'yes' is not 1 or 0; fix or unset it"
         );
     }
 
     #[test]
-    fn harness_flags_are_taken_out_and_libtest_flags_pass_through() {
+    fn harness_flags_and_libtest_flags_parse_side_by_side() {
         let (settings, libtest) = parse(
             &[
                 "otter",
@@ -377,6 +473,8 @@ mod tests {
                 "--cassettes",
                 "/tmp/c",
                 "--format=terse",
+                "--skip",
+                "beaver",
             ],
             &[],
         )
@@ -392,24 +490,23 @@ mod tests {
             (Target::Sim, Provider::None)
         );
         assert_eq!(settings.cassettes_dir, PathBuf::from("/tmp/c"));
-        assert_eq!(
-            libtest,
-            [
-                "scenarios",
-                "otter",
-                "--exact",
-                "--test-threads",
-                "2",
-                "--format=terse"
-            ]
-        );
+        assert_eq!(libtest.filter.as_deref(), Some("otter"));
+        assert!(libtest.exact);
+        assert_eq!(libtest.test_threads, Some(2));
+        assert_eq!(libtest.skip, ["beaver"]);
+        assert_eq!(libtest.format, Some(libtest_mimic::FormatSetting::Terse));
+        // What cargo-nextest passes.
+        let (_, listed) = parse(&["--list", "--format", "terse", "--ignored"], &[]).unwrap();
+        assert!(listed.list && listed.ignored);
+        let (_, one) = parse(&["--exact", "otter [webhook]", "--nocapture"], &[]).unwrap();
+        assert_eq!(one.filter.as_deref(), Some("otter [webhook]"));
     }
 
     #[test]
-    fn environment_variables_apply_and_flags_win() {
+    fn environment_variables_apply_any_case_and_flags_win() {
         let env = [
             ("MESHY_RECORD_MODE", "new_episodes"),
-            ("MESHY_TARGET", "sim"),
+            ("MESHY_TARGET", "Sim"),
             ("MESHY_PUBLIC_URL", "https://hooks.example/"),
         ];
         let (settings, _) = parse(&["--record-mode=all"], &env).unwrap();
@@ -423,39 +520,107 @@ mod tests {
             settings.webhook_port, 8000,
             "a public URL needs a fixed port"
         );
+        let (settings, _) = parse(
+            &["--target=SIM", "--record-mode=New_Episodes"],
+            &[("MESHY_TUNNEL", "BORE")],
+        )
+        .unwrap();
+        assert_eq!(
+            (settings.target, settings.record_mode, settings.tunnel),
+            (Target::Sim, RecordMode::NewEpisodes, Provider::Bore)
+        );
+        let (settings, _) = parse(&["--target=meshy"], &[("MESHY_TARGET", "staging")]).unwrap();
+        assert_eq!(
+            settings.target,
+            Target::Meshy,
+            "the flag wins; the variable is not read"
+        );
     }
 
     #[test]
     fn unknown_flags_and_bad_values_name_what_is_accepted() {
-        let err = |args: &[&str]| parse(args, &[]).unwrap_err().to_string();
-        assert!(err(&["--record"]).starts_with(
-            "unknown flag '--record'; harness flags: --record-webhooks, --record-mode,"
-        ));
-        assert_eq!(
-            err(&["--record-mode=sometimes"]),
-            "--record-mode: unknown record mode 'sometimes'; expected one of: none, once, new_episodes, all, rewrite"
+        let first_lines = |args: &[&str]| -> String {
+            err(args, &[])
+                .lines()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let misspelt = err(&["--record-webhook"], &[]);
+        assert!(
+            misspelt.starts_with("error: unexpected argument '--record-webhook' found"),
+            "{misspelt}"
+        );
+        assert!(
+            misspelt.contains("tip: a similar argument exists: '--record-webhooks'"),
+            "{misspelt}"
+        );
+        assert!(
+            first_lines(&["--record-mode=sometimes"])
+                .contains("[possible values: none, once, new_episodes, all, rewrite]"),
+            "{}",
+            first_lines(&["--record-mode=sometimes"])
+        );
+        assert!(first_lines(&["--target", "staging"]).contains("[possible values: meshy, sim]"));
+        assert!(
+            first_lines(&["--tunnel=ssh"])
+                .contains("[possible values: ngrok, cloudflared, bore, none]")
         );
         assert_eq!(
-            err(&["--target", "staging"]),
-            "--target: unknown target 'staging'; expected one of: meshy, sim"
+            err(&["--webhook-port=http"], &[]).lines().next().unwrap(),
+            "error: invalid value 'http' for '--webhook-port <PORT>': is not a port number (0-65535)"
+        );
+        assert!(
+            err(&["--webhook-timeout"], &[])
+                .starts_with("error: a value is required for '--webhook-timeout <SECONDS>'")
+        );
+        assert!(
+            err(&["--record-webhooks=1"], &[])
+                .starts_with("error: unexpected value '1' for '--record-webhooks'")
         );
         assert_eq!(
-            err(&["--tunnel=ssh"]),
-            "--tunnel: unknown tunnel 'ssh'; expected one of: ngrok, cloudflared, bore, none"
+            err(&[], &[("MESHY_RECORD_WEBHOOKS", "yes")]),
+            "MESHY_RECORD_WEBHOOKS: 'yes' is not 1 or 0; fix or unset it"
         );
         assert_eq!(
-            err(&["--webhook-port=http"]),
-            "--webhook-port: 'http' is not a port number (0-65535)"
+            err(&[], &[("MESHY_TARGET", "staging")]),
+            "MESHY_TARGET: 'staging' is not one of: meshy, sim; fix or unset it"
         );
-        assert_eq!(
-            err(&["--webhook-timeout"]),
-            "--webhook-timeout needs a value"
-        );
-        assert_eq!(
-            parse(&[], &[("MESHY_RECORD_WEBHOOKS", "yes")])
-                .unwrap_err()
-                .to_string(),
-            "MESHY_RECORD_WEBHOOKS must be 1 or 0, not 'yes'"
-        );
+    }
+
+    #[test]
+    fn the_declaration_is_consistent() {
+        use clap::CommandFactory;
+        CommandLine::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_the_harness_flags_with_their_variables_and_defaults() {
+        for flag in ["--help", "-h"] {
+            let Err(SettingsError::CommandLine(help)) = parse(&[flag], &[]) else {
+                panic!("{flag} is not help")
+            };
+            assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+            assert_eq!(help.exit_code(), 0);
+            let text = help.render().to_string();
+            for expected in [
+                "--record-webhooks",
+                "[env: MESHY_RECORD_WEBHOOKS=1]",
+                "--target <TARGET>",
+                "[env: MESHY_TARGET]",
+                "[default: meshy]",
+                "--max-tasks-in-flight <N>",
+                "[default: 10]",
+                "--test-threads",
+                "--exact",
+                "cargo test -- '[polling]'",
+                "Usage: cargo test -- [OPTIONS] [FILTER]",
+            ] {
+                assert!(
+                    text.contains(expected),
+                    "{flag}: no '{expected}' in:\n{text}"
+                );
+            }
+        }
     }
 }

@@ -39,7 +39,7 @@ pub trait Tunnel: Send + Sync {
 }
 
 /// Tunnel providers, by their `--tunnel` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Provider {
     Ngrok,
     Cloudflared,

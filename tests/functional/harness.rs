@@ -361,10 +361,26 @@ fn guards() -> Result<(), Failed> {
     );
     let unknown = work.run(&["--record-webhook"], &[]);
     assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(
-        String::from_utf8_lossy(&unknown.stderr)
-            .starts_with("error: unknown flag '--record-webhook'; harness flags:")
+        stderr.starts_with("error: unexpected argument '--record-webhook' found")
+            && stderr.contains("a similar argument exists: '--record-webhooks'"),
+        "{stderr}"
     );
+    let help = work.run(&["--help"], &[]);
+    assert_eq!(help.status.code(), Some(0), "{}", text(&help));
+    let stdout = String::from_utf8_lossy(&help.stdout);
+    for expected in [
+        "--record-webhooks",
+        "[env: MESHY_TARGET]",
+        "--test-threads",
+        "'[polling]'",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "no '{expected}' in --help: {stdout}"
+        );
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use libtest_mimic::{Failed, Trial};
 use serde_json::{Value, json};
 
-use crate::support::{Catcher, Guarded, binary};
+use crate::support::{Catcher, Guarded, binary, output_within};
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -14,6 +14,14 @@ pub fn trials() -> Vec<Trial> {
         Trial::test(
             "sim_command_rejects_unknown_options_with_usage",
             sim_bad_option,
+        ),
+        Trial::test(
+            "every_command_answers_help_and_version",
+            help_for_every_command,
+        ),
+        Trial::test(
+            "receive_command_refuses_an_empty_token",
+            receive_refuses_an_empty_token,
         ),
     ]
 }
@@ -82,9 +90,62 @@ fn sim_bad_option() -> Result<(), Failed> {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.starts_with("error: unknown option '--colour' for 'sim'"),
+        stderr.starts_with("error: unexpected argument '--colour' found"),
         "{stderr}"
     );
-    assert!(stderr.contains("usage: mesh-toolkit <command>"), "{stderr}");
+    assert!(
+        stderr.contains("Usage: mesh-toolkit sim [OPTIONS]"),
+        "{stderr}"
+    );
+    let misspelt = binary().args(["sim", "--task-second", "1"]).output()?;
+    assert_eq!(misspelt.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&misspelt.stderr);
+    assert!(
+        stderr.contains("tip: a similar argument exists: '--task-seconds'"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+/// Every command's help is an answer (stdout, exit 0), and so is the version.
+fn help_for_every_command() -> Result<(), Failed> {
+    for (args, expected) in [
+        (&["--help"][..], "receive"),
+        (&["-h"], "cassettes"),
+        (&["sim", "--help"], "--task-seconds <S>"),
+        (&["receive", "--help"], "--token <T>"),
+        (&["webhooks", "--help"], "replay"),
+        (&["webhooks", "replay", "--help"], "--only-terminal"),
+        (&["cassettes", "check", "--help"], "--max-age <AGE>"),
+        (&["--version"], env!("CARGO_PKG_VERSION")),
+        (&["version"], env!("CARGO_PKG_VERSION")),
+    ] {
+        let output = binary().args(args).output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stdout}");
+        assert!(
+            stdout.contains(expected),
+            "{args:?}: no '{expected}' in {stdout}"
+        );
+    }
+    Ok(())
+}
+
+/// `--token "$MESHY_WEBHOOK_TOKEN"` with the variable unset must not run a receiver
+/// that records deliveries carrying no secret.
+fn receive_refuses_an_empty_token() -> Result<(), Failed> {
+    // A deadline: were the token accepted, the receiver would run until Ctrl-C.
+    let output = output_within(
+        binary().args(["receive", "--token", ""]),
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: --token is empty"), "{stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "nothing listened: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     Ok(())
 }
