@@ -39,8 +39,8 @@ impl RunEnv {
         let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         RunEnv {
             api_key: set("MESHY_API_KEY"),
-            ci: set("CI").is_some_and(|v| v != "false" && v != "0"),
-            allow_record_on_ci: set("MESHY_ALLOW_RECORD_ON_CI").as_deref() == Some("1"),
+            ci: set("CI").is_some_and(|v| !switched_off(&v)),
+            allow_record_on_ci: set("MESHY_ALLOW_RECORD_ON_CI").is_some_and(|v| switched_on(&v)),
             nextest: set("NEXTEST").is_some(),
             base_url: set("MESHY_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
             sim_task_seconds: set("MESHY_SIM_TASK_SECONDS").and_then(|v| v.parse().ok()),
@@ -48,6 +48,18 @@ impl RunEnv {
             ngrok_domain: set("NGROK_DOMAIN").is_some(),
         }
     }
+}
+
+/// `0`/`false` in any case (`CI=False`).
+fn switched_off(value: &str) -> bool {
+    let value = value.trim();
+    value == "0" || value.eq_ignore_ascii_case("false")
+}
+
+/// `1`/`true` in any case.
+fn switched_on(value: &str) -> bool {
+    let value = value.trim();
+    value == "1" || value.eq_ignore_ascii_case("true")
 }
 
 /// The key the simulator is recorded with (any `msy_` key works there).
@@ -383,4 +395,29 @@ fn url_changed(public_url: &str, token: &str) -> Option<String> {
         "note: the webhook URL differs from the last run's ({what}): update it in the Meshy dashboard before \
          tasks are submitted, or their webhooks (and those of resumed tasks) go to the old URL"
     ))
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::RunEnv;
+
+    fn run_env(pairs: &[(&str, &str)]) -> RunEnv {
+        RunEnv::from(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn ci_switches_read_in_any_case() {
+        assert!(run_env(&[("CI", "true")]).ci);
+        assert!(run_env(&[("CI", "1")]).ci);
+        assert!(!run_env(&[("CI", "False")]).ci);
+        assert!(!run_env(&[("CI", "0")]).ci);
+        assert!(!run_env(&[]).ci);
+        assert!(run_env(&[("MESHY_ALLOW_RECORD_ON_CI", "TRUE")]).allow_record_on_ci);
+        assert!(!run_env(&[("MESHY_ALLOW_RECORD_ON_CI", "no")]).allow_record_on_ci);
+    }
 }
