@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -121,6 +122,17 @@ pub enum ApiError {
          look for it in the task list before sending it again"
     )]
     MaybeCreated { request: String, cause: String },
+    /// The server asked to wait longer than the retry budget has left; not slept through.
+    #[error(
+        "{request}: the server asked to wait {asked} before trying again, more than the {remaining:?} left of \
+         this request's retry budget (RetryPolicy::max_total_wait); the last answer: {cause}. Try again later"
+    )]
+    WaitTooLong {
+        request: String,
+        asked: String,
+        remaining: Duration,
+        cause: String,
+    },
     #[error("{request}: could not read the response ({reason}); it starts with: {excerpt}")]
     Decode {
         request: String,
@@ -388,6 +400,7 @@ impl Client {
         let label = request.label();
         let creates = request.method == "POST";
         let mut attempt = 0;
+        let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
             let (failure, decision, replayed) = match self.transport.send(request.clone()).await {
@@ -432,8 +445,25 @@ impl Client {
                 }
             };
             match decision {
-                Decision::Retry(delay) if !replayed => tokio::time::sleep(delay).await,
-                Decision::Retry(_) => {}
+                // Replay does not wait, so only a live wait can be too long.
+                Decision::Retry(delay) if !replayed && !self.retry.fits(waited, delay) => {
+                    return Err(ApiError::WaitTooLong {
+                        request: label,
+                        asked: if delay == Duration::MAX {
+                            "forever".to_owned()
+                        } else {
+                            format!("{delay:?}")
+                        },
+                        remaining: self.retry.max_total_wait.saturating_sub(waited),
+                        cause: failure.to_string(),
+                    });
+                }
+                Decision::Retry(delay) => {
+                    waited += delay;
+                    if !replayed {
+                        tokio::time::sleep(delay).await;
+                    }
+                }
                 Decision::Stop => return Err(failure),
                 Decision::MaybeApplied => {
                     return Err(ApiError::MaybeCreated {
@@ -735,6 +765,39 @@ mod tests {
             balance.expect("Retry-After: 0 was not honoured").unwrap(),
             7
         );
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_beyond_the_budget_fails_at_once_and_says_so() {
+        for asked in ["1e20", "inf", "120"] {
+            let server = ScriptedServer::sequence(vec![
+                Canned::json(429, json!({"message": "RateLimitExceeded"}))
+                    .with_header("Retry-After", asked),
+                Canned::json(200, json!({"balance": 7})),
+            ])
+            .await;
+            let budget = RetryPolicy {
+                max_total_wait: Duration::from_secs(60),
+                ..RetryPolicy::default()
+            };
+            let client = client_for(&server, budget);
+            let answer = tokio::time::timeout(Duration::from_secs(20), client.balance())
+                .await
+                .expect("a Retry-After beyond the budget was slept through");
+            let err = answer.unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, ApiError::WaitTooLong { .. }),
+                "{asked}: {err:?}"
+            );
+            assert!(text.contains("the server asked to wait "), "{text}");
+            assert!(
+                text.contains("left of this request's retry budget"),
+                "{text}"
+            );
+            assert!(text.contains("rate limited (429)"), "{text}");
+            assert_eq!(server.requests().len(), 1, "{asked}: not sent again");
+        }
     }
 
     #[tokio::test]

@@ -23,6 +23,10 @@ pub struct RetryPolicy {
     /// `NoMorePendingTasks`: nothing was created, a slot frees when a task ends).
     /// Default: 60 (half an hour at the 30 s backoff bound).
     pub max_queue_attempts: u32,
+    /// All the waiting one request may do between its attempts. A `Retry-After` that
+    /// would go past it is not slept through: the request fails at once and says so
+    /// ([`RetryPolicy::fits`]). Default: 45 minutes (the queue's half hour and more).
+    pub max_total_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -32,6 +36,7 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             max_queue_attempts: 60,
+            max_total_wait: Duration::from_secs(45 * 60),
         }
     }
 }
@@ -110,10 +115,10 @@ impl RetryPolicy {
     /// `jitter` is a number in `[0, 1)`.
     pub fn delay(&self, attempt: u32, retry_after: Option<&str>, jitter: f64) -> Duration {
         let seconds = retry_after.and_then(|v| v.trim().parse::<f64>().ok());
-        // Checked: a server's `Retry-After: 1e20` must not panic; waits are capped.
-        if let Some(seconds) = seconds.filter(|s| s.is_finite() && *s >= 0.0) {
-            let wait = Duration::try_from_secs_f64(seconds).unwrap_or(MAX_RETRY_AFTER);
-            return wait.min(MAX_RETRY_AFTER);
+        // Checked: a server's `Retry-After: 1e20` (or `inf`) must not panic; it is a wait
+        // too long for any budget, which `fits` refuses.
+        if let Some(seconds) = seconds.filter(|s| !s.is_nan() && *s >= 0.0) {
+            return Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
         }
         let doublings = attempt.saturating_sub(1).min(30);
         let backoff = self
@@ -124,8 +129,15 @@ impl RetryPolicy {
     }
 }
 
-/// The longest `Retry-After` honoured; a server asking for more gets this.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+impl RetryPolicy {
+    /// Whether waiting `delay` more, after `waited` already, stays within
+    /// `max_total_wait`.
+    pub fn fits(&self, waited: Duration, delay: Duration) -> bool {
+        waited
+            .checked_add(delay)
+            .is_some_and(|total| total <= self.max_total_wait)
+    }
+}
 
 /// A random number in `[0, 1)`. `RandomState` is seeded randomly per instance, which
 /// is all the randomness backoff jitter needs, without a dependency.
@@ -144,6 +156,7 @@ mod tests {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),
             max_queue_attempts: 8,
+            max_total_wait: Duration::from_secs(60),
         }
     }
 
@@ -222,11 +235,19 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_retry_after_is_capped_not_a_panic() {
+    fn a_huge_retry_after_is_beyond_the_budget_not_a_panic() {
         let p = policy();
-        assert_eq!(p.delay(1, Some("1e20"), 0.0), MAX_RETRY_AFTER);
-        assert_eq!(p.delay(1, Some("inf"), 0.0), Duration::from_millis(50));
+        assert_eq!(p.delay(1, Some("1e20"), 0.0), Duration::MAX);
+        assert_eq!(p.delay(1, Some("inf"), 0.0), Duration::MAX);
+        assert!(!p.fits(Duration::ZERO, p.delay(1, Some("1e20"), 0.0)));
+        assert!(
+            !p.fits(Duration::from_secs(1), Duration::MAX),
+            "no overflow"
+        );
+        assert!(p.fits(Duration::from_secs(50), Duration::from_secs(10)));
+        assert!(!p.fits(Duration::from_secs(50), Duration::from_secs(11)));
         assert_eq!(p.delay(1, Some("-3"), 0.0), Duration::from_millis(50));
+        assert_eq!(p.delay(1, Some("NaN"), 0.0), Duration::from_millis(50));
     }
 
     #[test]
