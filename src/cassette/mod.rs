@@ -25,6 +25,7 @@
 //!
 //! [`Transport`]: crate::transport::Transport
 
+mod binary_blocks;
 mod format;
 mod matching;
 mod scrub;

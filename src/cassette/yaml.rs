@@ -57,8 +57,21 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Parses one YAML document.
+/// Parses one YAML document. `!!binary |` blocks in the usual layout are lifted out
+/// first ([`super::binary_blocks`]), which makes reading a cassette of GLBs many times
+/// faster; the tree is the one [`parse_events`] gives, which reads anything unusual.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
+    if let Some((lifted, mut blobs)) = super::binary_blocks::lift(text)
+        && let Ok(mut node) = parse_events(&lifted)
+        && super::binary_blocks::restore(&mut node, &mut blobs)
+    {
+        return Ok(node);
+    }
+    parse_events(text)
+}
+
+/// Parses one YAML document from `saphyr-parser`'s events: the ground truth.
+pub fn parse_events(text: &str) -> Result<Node, YamlError> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut root = None;
     for item in Parser::new_from_str(text) {
@@ -208,7 +221,16 @@ pub fn binary_block(bytes: &[u8], indent: usize) -> String {
 
 /// Decodes a `!!binary` scalar (white space inside the base64 is ignored).
 pub fn decode_binary(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if !text.is_ascii() {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        return base64::engine::general_purpose::STANDARD.decode(compact);
+    }
+    // The usual case, byte by byte: ASCII white space is what char::is_whitespace finds.
+    let mut compact = Vec::with_capacity(text.len());
+    compact.extend(
+        text.bytes()
+            .filter(|b| !b.is_ascii_whitespace() && *b != 0x0b),
+    );
     base64::engine::general_purpose::STANDARD.decode(compact)
 }
 

@@ -1,0 +1,199 @@
+//! The fast path of cassette reading: VCR.py's `!!binary |` blocks (every downloaded
+//! GLB, base64 in lines of 76) are lifted out of the text before the YAML event parser
+//! runs, since it would otherwise scan them character by character, and put back into
+//! the tree afterwards. Only the layout PyYAML and our writer produce is lifted
+//! (`key: !!binary |`, then lines of base64 at one indentation); anything else, and
+//! any doubt after parsing, leaves the whole text to the event parser, the ground truth.
+
+use super::yaml::{Node, Scalar};
+
+/// Stands in for a lifted block's content: one line of base64 characters, so the event
+/// parser reads the same structure (a literal block scalar) wherever the block sits.
+const MARKER: &str = "meshtoolkitliftedbinary";
+
+/// The text with the content of every liftable block replaced by one marker line (its
+/// other lines left empty, so line numbers stay), and the blocks' scalar values in
+/// order. `None` when there is nothing to lift.
+pub fn lift(text: &str) -> Option<(String, Vec<String>)> {
+    if !text.contains("!!binary |") || text.contains(MARKER) {
+        return None;
+    }
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut lifted = String::with_capacity(text.len() / 8);
+    let mut blobs = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        lifted.push_str(line);
+        i += 1;
+        if !is_header(line) {
+            continue;
+        }
+        let Some(indent) = lines.get(i).map(|l| indent_of(l)) else {
+            continue;
+        };
+        let count = lines[i..]
+            .iter()
+            .take_while(|l| base64_line(l, indent).is_some())
+            .count();
+        if indent <= indent_of(line) || count == 0 {
+            continue;
+        }
+        let mut value = String::with_capacity(count * 77);
+        for content in &lines[i..i + count] {
+            value.push_str(base64_line(content, indent).unwrap_or_default());
+            value.push('\n');
+        }
+        lifted.push_str(&lines[i][..indent]);
+        lifted.push_str(MARKER);
+        lifted.push_str(&blobs.len().to_string());
+        lifted.push('\n');
+        for _ in 1..count {
+            lifted.push('\n');
+        }
+        blobs.push(value);
+        i += count;
+    }
+    (!blobs.is_empty()).then_some((lifted, blobs))
+}
+
+/// Puts the lifted values back; false if the tree does not hold each marker exactly
+/// once, as the whole value of a `!!binary` block scalar, and nowhere else (then the
+/// caller parses the original text instead).
+pub fn restore(node: &mut Node, blobs: &mut [String]) -> bool {
+    let mut seen = vec![false; blobs.len()];
+    let ok = visit(node, blobs, &mut seen);
+    ok && seen.iter().all(|s| *s)
+}
+
+fn visit(node: &mut Node, blobs: &mut [String], seen: &mut [bool]) -> bool {
+    match node {
+        Node::Scalar(scalar) => restore_scalar(scalar, blobs, seen),
+        Node::Seq(items, _) => items.iter_mut().all(|n| visit(n, blobs, seen)),
+        Node::Map(entries, _) => entries
+            .iter_mut()
+            .all(|(key, n)| !key.contains(MARKER) && visit(n, blobs, seen)),
+    }
+}
+
+fn restore_scalar(scalar: &mut Scalar, blobs: &mut [String], seen: &mut [bool]) -> bool {
+    let Some(number) = scalar.value.strip_prefix(MARKER) else {
+        return !scalar.value.contains(MARKER);
+    };
+    let Some(index) = number
+        .strip_suffix('\n')
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|i| *i < blobs.len())
+    else {
+        return false;
+    };
+    if seen[index] || scalar.tag.as_deref() != Some("binary") || scalar.plain {
+        return false;
+    }
+    seen[index] = true;
+    scalar.value = std::mem::take(&mut blobs[index]);
+    true
+}
+
+/// `<indent><key>: !!binary |` with a simple key, as PyYAML writes it.
+fn is_header(line: &str) -> bool {
+    let Some(prefix) = line
+        .strip_suffix('\n')
+        .and_then(|l| l.strip_suffix("!!binary |"))
+    else {
+        return false;
+    };
+    prefix
+        .trim_start_matches(' ')
+        .strip_suffix(": ")
+        .is_some_and(|key| {
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+}
+
+/// The base64 on a content line at exactly `indent` spaces, with nothing else on it.
+fn base64_line(line: &str, indent: usize) -> Option<&str> {
+    let text = line.strip_suffix('\n')?;
+    let content = text.get(indent..)?;
+    let ok = indent_of(text) == indent
+        && !content.is_empty()
+        && content
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+    ok.then_some(content)
+}
+
+fn indent_of(line: &str) -> usize {
+    line.bytes().take_while(|b| *b == b' ').count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::yaml::{binary_block, parse, parse_events};
+
+    /// The fast path must give exactly the tree the event parser gives.
+    fn same_tree(text: &str) {
+        assert_eq!(parse(text), parse_events(text), "{text}");
+    }
+
+    #[test]
+    fn lifted_blocks_read_back_as_the_event_parser_reads_them() {
+        for size in [0usize, 1, 2, 3, 56, 57, 58, 76, 114, 1000, 20_000] {
+            let bytes: Vec<u8> = (0..size).map(|i| (i * 7 % 256) as u8).collect();
+            let text = format!(
+                "interactions:\n- response:\n    body:\n      string: {}    status:\n      code: 200\n  request:\n    body:\n      string: {}- after: 1\nversion: 1\n",
+                binary_block(&bytes, 8),
+                binary_block(&bytes[..size / 2], 8),
+            );
+            let lifted = super::lift(&text).map_or(0, |(_, blobs)| blobs.len());
+            assert_eq!(
+                lifted,
+                usize::from(size > 0) + usize::from(size > 1),
+                "{size}"
+            );
+            same_tree(&text);
+        }
+    }
+
+    #[test]
+    fn unusual_layouts_go_to_the_event_parser_and_read_the_same() {
+        let cases = [
+            // Blank line inside the block, then more base64.
+            "a:\n  string: !!binary |\n    Z2xU\n\n    Rg==\nb: 1\n",
+            // Trailing blank lines, then the next key.
+            "a:\n  string: !!binary |\n    Z2xURg==\n\n\nb: 1\n",
+            // Trailing spaces on a content line.
+            "a:\n  string: !!binary |\n    Z2xURg==  \nb: 1\n",
+            // Chomping indicator, and a quoted key.
+            "a:\n  string: !!binary |-\n    Z2xURg==\n  'k': !!binary |\n    Z2xURg==\n",
+            // The header inside a multi-line quoted string.
+            "a: \"x\n  string: !!binary |\n    Z2xURg==\n  \"\nb: 1\n",
+            // A content line that is not base64, deeper than the key.
+            "a:\n  string: !!binary |\n    Z2xURg==\n    not base64!\nb: 1\n",
+            // The block at the very end, no final newline.
+            "a:\n  string: !!binary |\n    Z2xURg==",
+            // The marker itself in the text.
+            "a: meshtoolkitliftedbinary0\nb:\n  string: !!binary |\n    Z2xURg==\n",
+            // An empty block, then a liftable one.
+            "a:\n  string: !!binary |\nb:\n  string: !!binary |\n    Z2xURg==\n",
+            // A block in a sequence, and one indented no deeper than its key.
+            "- string: !!binary |\n    Z2xURg==\n- string: !!binary |\n  Z2xURg==\n",
+        ];
+        for text in cases {
+            same_tree(text);
+        }
+    }
+
+    #[test]
+    fn a_placeholder_the_parser_did_not_see_as_binary_means_the_slow_path() {
+        // Looks liftable line by line, but the block is inside a flow mapping.
+        let text = "a: {b: c,\n  string: !!binary |\n    Z2xURg==\n  }\n";
+        assert_eq!(parse(text).is_ok(), parse_events(text).is_ok());
+        if let Ok(tree) = parse_events(text) {
+            assert_eq!(parse(text).unwrap(), tree);
+        }
+    }
+}
