@@ -158,7 +158,7 @@ impl Repository {
             let mut json =
                 serde_json::to_vec_pretty(&manifest).expect("manifests serialize to JSON");
             json.push(b'\n');
-            atomic_file::write(&path, &json)
+            self.write_file(&path, &json)
                 .map_err(|source| RepositoryError::Write { path, source })?;
         }
         Ok(result)

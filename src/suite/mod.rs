@@ -24,6 +24,7 @@ mod plan;
 mod report;
 mod resume;
 mod scenario;
+mod scratch;
 mod settings;
 mod slots;
 mod trial;
@@ -294,6 +295,7 @@ impl Suite {
     /// returns the exit code: 130 when interrupted, else the trials'. Call it after
     /// the last trial; return its code from `main` so every destructor runs.
     pub fn finish(&self, conclusion: &Conclusion) -> std::process::ExitCode {
+        scratch::Scratch::global().remove();
         let state = std::mem::replace(&mut *lock(&self.live), LiveState::Stopped);
         if let LiveState::Started(live) = state {
             if let Some(before) = *lock(&self.balance_before)

@@ -138,9 +138,8 @@ impl TrialContext {
             None => cassette.clone(),
         };
         let client = Client::new(config, transport).map_err(|e| e.to_string())?;
-        let directory = tempfile::Builder::new()
-            .prefix("mesh-toolkit-trial-")
-            .tempdir_in(scratch_root())
+        let directory = super::scratch::Scratch::global()
+            .trial_dir(&spec.name)
             .map_err(|e| format!("cannot create a temporary repository: {e}"))?;
         let repository = Repository::ephemeral(directory.path());
         Ok(TrialContext {
@@ -216,18 +215,6 @@ impl TrialContext {
 /// Ends with `Err` once the run is interrupted; never otherwise.
 async fn interrupted(mut interrupt: tokio::sync::watch::Receiver<bool>) {
     let _ = interrupt.wait_for(|stop| *stop).await;
-}
-
-/// Where trial repositories go: `TMPDIR` when set, else the RAM-backed `/dev/shm`
-/// where there is one (replaying 1000 scenarios spends most of its time in file
-/// system flushes on a disk), else the system's temporary directory.
-fn scratch_root() -> PathBuf {
-    let shm = Path::new("/dev/shm");
-    if std::env::var_os("TMPDIR").is_none() && shm.is_dir() {
-        shm.to_owned()
-    } else {
-        std::env::temp_dir()
-    }
 }
 
 /// What a scenario produced: its task, for dependent scenarios and the summary.

@@ -1,0 +1,145 @@
+//! Scratch space for trial repositories: one directory per run in the system's
+//! temporary directory (`TMPDIR`), `mesh-toolkit-<uid>/run-<pid>`, holding one
+//! directory per trial. Each trial's directory goes when the trial ends, the run's when
+//! the run ends ([`Scratch::remove`], from `Suite::finish`), and the first trial of a run removes
+//! what runs that were killed (SIGKILL, a crash) left behind.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// The scratch space of one run; the suite uses [`Scratch::global`].
+pub struct Scratch {
+    root: PathBuf,
+    /// The run's directory, made (and left-overs swept) on first use.
+    run: Mutex<Option<PathBuf>>,
+}
+
+impl Scratch {
+    /// Scratch space under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Scratch {
+        Scratch {
+            root: root.into(),
+            run: Mutex::new(None),
+        }
+    }
+
+    /// The process's: `<temp dir>/mesh-toolkit-<uid>`, per user, so one user's runs never
+    /// trip on another's.
+    pub fn global() -> &'static Scratch {
+        static GLOBAL: OnceLock<Scratch> = OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            // SAFETY: getuid has no preconditions and cannot fail.
+            let uid = unsafe { libc::getuid() };
+            Scratch::new(std::env::temp_dir().join(format!("mesh-toolkit-{uid}")))
+        })
+    }
+
+    /// A fresh directory for one trial's repository, removed when the value is dropped.
+    pub fn trial_dir(&self, trial: &str) -> std::io::Result<tempfile::TempDir> {
+        let run = self.run_dir()?;
+        let prefix: String = trial
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(40)
+            .collect();
+        tempfile::Builder::new()
+            .prefix(&format!("{prefix}-"))
+            .tempdir_in(run)
+    }
+
+    /// Removes the run's directory (the trials holding theirs have ended by now).
+    pub fn remove(&self) {
+        let taken = self.run.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(dir) = taken {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    fn run_dir(&self) -> std::io::Result<PathBuf> {
+        let mut run = self.run.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(dir) = run.as_ref() {
+            return Ok(dir.clone());
+        }
+        std::fs::create_dir_all(&self.root)?;
+        sweep(&self.root);
+        let dir = self.root.join(format!("run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        *run = Some(dir.clone());
+        Ok(dir)
+    }
+}
+
+/// Removes the `run-<pid>` directories of processes that no longer exist.
+fn sweep(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("run-"))
+            .and_then(|p| p.parse::<libc::pid_t>().ok())
+            .filter(|pid| *pid > 0)
+        else {
+            continue;
+        };
+        if !alive(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn left_overs_of_dead_runs_go_and_live_ones_stay() {
+        let root = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let dead_dir = root.path().join(format!("run-{dead}"));
+        let live_dir = root.path().join(format!("run-{}", std::process::id()));
+        let other = root.path().join("notes");
+        for dir in [&dead_dir, &live_dir, &other] {
+            std::fs::create_dir_all(dir.join("trial-x/otter")).unwrap();
+        }
+        sweep(root.path());
+        assert!(!dead_dir.exists(), "a killed run's directory is removed");
+        assert!(live_dir.exists(), "a running run's directory is kept");
+        assert!(other.exists(), "what is not a run directory is left alone");
+    }
+
+    #[test]
+    fn trial_directories_live_in_the_run_directory_and_go_with_it() {
+        let root = tempfile::tempdir().unwrap();
+        let scratch = Scratch::new(root.path().join("scratch"));
+        let trial = scratch.trial_dir("otter_text3d [webhook]").unwrap();
+        let run = trial.path().parent().unwrap().to_owned();
+        assert_eq!(
+            run,
+            root.path()
+                .join(format!("scratch/run-{}", std::process::id()))
+        );
+        assert!(
+            trial
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("otter_text3d__webhook_-")
+        );
+        drop(trial);
+        assert!(run.exists());
+        scratch.remove();
+        assert!(!run.exists());
+    }
+}
