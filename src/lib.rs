@@ -29,6 +29,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The entry types are re-exported at the crate root (`mesh_toolkit::Client`,
+//! `CassetteTransport`, `Receiver`, `Recorder`, `Simulator`, `Suite`, …).
+//!
 //! # Modules
 //!
 //! - [`meshy`]: client, request and task models, task services.
@@ -66,3 +69,16 @@ pub mod workdir;
 
 pub use clock::{now_rfc3339, rfc3339};
 pub use digest::sha256_hex;
+
+// The entry points in one place; each module holds the rest of its surface.
+pub use cassette::{CassetteOptions, CassetteTransport, RecordMode};
+pub use meshy::{
+    ApiError, Client, ClientConfig, Task, TaskRequest, TaskService, TaskStatus, TaskType,
+};
+pub use receiver::{Receiver, ReceiverConfig};
+pub use recorder::{Recorder, RecorderError, WaitPolicy};
+pub use repository::Repository;
+pub use sim::{SimConfig, Simulator};
+pub use suite::Suite;
+pub use transport::{LiveTransport, Transport};
+pub use webhooks::WebhookHandler;
