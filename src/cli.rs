@@ -59,7 +59,7 @@ pub enum Command {
     /// Run the Meshy simulator on 127.0.0.1 until Ctrl-C.
     Sim(SimArgs),
     /// Run the webhook receiver alone on 127.0.0.1 until Ctrl-C, recording every authentic
-    /// delivery under <cassettes>/webhooks (deliveries to /webhook under webhooks/unrouted/).
+    /// delivery under CASSETTES/webhooks (deliveries to /webhook under webhooks/unrouted/).
     Receive(ReceiveArgs),
     /// Webhook recordings: replay one to a URL.
     #[command(subcommand)]
@@ -73,7 +73,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum WebhooksCommand {
-    /// POST a recording's deliveries, in order, with their recorded headers, to <URL> and
+    /// POST a recording's deliveries, in order, with their recorded headers, to the URL and
     /// print what each answered.
     Replay(RedeliverArgs),
 }
@@ -145,7 +145,7 @@ pub struct ReceiveArgs {
     /// Port (0: any free port).
     #[arg(long, value_name = "P", default_value_t = 0)]
     pub port: u16,
-    /// Recordings go under <DIR>/webhooks.
+    /// Recordings go under DIR/webhooks.
     #[arg(long, value_name = "DIR", default_value = "cassettes")]
     pub cassettes: PathBuf,
     /// The URL token, 16 or more of [A-Za-z0-9_-] (default: MESHY_WEBHOOK_TOKEN, else

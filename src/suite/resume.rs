@@ -207,7 +207,7 @@ fn body_is_for(uri: &str, body: &[u8], request: &TaskRequest) -> bool {
 pub enum Reconciled {
     /// Exactly one task created since the intent matches it: this is the task.
     Adopted { task_id: String },
-    /// No task matches, on a listing made [`LISTING_SETTLES`] after the intent: the
+    /// No task matches, on a listing made `LISTING_SETTLES` (30 s) after the intent: the
     /// call created nothing, and sending it is safe.
     NotCreated,
 }
