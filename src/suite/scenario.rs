@@ -96,21 +96,40 @@ struct ExpectFile {
     model_formats: Option<Vec<String>>,
 }
 
-/// The `*.toml` files directly under `dir`, sorted. None found is an error: a typo in
-/// a directory name must not give a green run.
+/// The `*.toml` files directly under `dir` (hidden ones skipped), sorted. The directory
+/// is listed, not globbed, so a path with `[` or `*` in it works. None found is an
+/// error: a typo in a directory name must not give a green run.
 pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let pattern = dir.join("*.toml");
-    let pattern = pattern.to_string_lossy();
-    let mut files: Vec<PathBuf> = glob::glob(&pattern)
-        .map_err(|e| format!("bad scenarios directory '{}': {e}", dir.display()))?
+    let none = || {
+        format!(
+            "no scenario files match '{}/*.toml'; add scenario TOML files there, or point --scenarios \
+             (MESHY_SCENARIOS_DIR) at the right directory",
+            dir.display()
+        )
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(none()),
+        Err(e) => {
+            return Err(format!(
+                "cannot list the scenarios directory '{}': {e}",
+                dir.display()
+            ));
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(".");
+            !name.starts_with('.')
+                && path.extension().is_some_and(|e| e == "toml")
+                && path.is_file()
+        })
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(format!(
-            "no scenario files match '{pattern}'; add scenario TOML files there, or point --scenarios (MESHY_SCENARIOS_DIR) \
-             at the right directory"
-        ));
+        return Err(none());
     }
     Ok(files)
 }
@@ -467,6 +486,18 @@ model_formats = ["glb", "fbx"]
         );
         let refine = scenarios["b"].request(Some("task-a")).unwrap().to_json();
         assert_eq!(refine["preview_task_id"], "task-a");
+    }
+
+    #[test]
+    fn a_directory_whose_name_looks_like_a_pattern_is_listed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("suite [v2] *");
+        std::fs::create_dir_all(dir.join("nested.toml")).unwrap();
+        for name in ["b.toml", "a.toml", ".#a.toml", "notes.md"] {
+            std::fs::write(dir.join(name), "").unwrap();
+        }
+        let found = discover(&dir).unwrap();
+        assert_eq!(found, [dir.join("a.toml"), dir.join("b.toml")]);
     }
 
     #[test]
