@@ -386,12 +386,11 @@ fn delete(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> 
 }
 
 fn list(state: &SimState, types: Vec<TaskType>, query: &str) -> Reply {
+    // Decoded as servers do: `%2B` is `+`, `+` is a space, any `%XX` its byte.
     let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.replace("%2B", "+").replace("%2b", "+"))
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     };
     let number = |name: &str, default: usize| match param(name) {
         None => Ok(default),

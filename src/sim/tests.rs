@@ -964,3 +964,38 @@ async fn assets_are_served_without_authorization_once_the_task_succeeds() {
         .unwrap();
     assert_eq!(missing.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn list_query_parameters_are_decoded_as_a_server_decodes_them() {
+    let sim = Simulator::start(fast()).await.unwrap();
+    let api = client(&sim, KEY, 1);
+    let first = create_preview(&api, "first otter").await;
+    let second = create_preview(&api, "second otter").await;
+    let base = format!("{}/openapi/v2/text-to-3d", sim.base_url());
+    for (query, oldest_first) in [
+        ("sort_by=%2Bcreated_at", true),
+        ("sort_by=%2bcreated_at", true),
+        ("sort_by=+created_at", true),
+        ("sort_by=-created_at", false),
+        ("sort_by=%2Dcreated_at", false),
+        ("page_num=%31&page_size=%32", false),
+    ] {
+        let (status, body, _) = raw("GET", &format!("{base}?{query}"), Some(KEY), None).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let ids: Vec<&str> = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["id"].as_str())
+            .collect();
+        let expected = if oldest_first {
+            [first.as_str(), second.as_str()]
+        } else {
+            [second.as_str(), first.as_str()]
+        };
+        assert_eq!(ids, expected, "{query}");
+    }
+    let (status, _, _) = raw("GET", &format!("{base}?sort_by=%2Bname"), Some(KEY), None).await;
+    assert_eq!(status, 400);
+    sim.shutdown().await;
+}
