@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::format::{Body, Cassette, Intent, Interaction, RecordedRequest, RecordedResponse};
 use super::matching::{Index, Lookup, MatchRules, RequestShape};
-use super::{CassetteError, Miss, RecordMode, Scrub};
+use super::{CassetteError, Closest, Miss, RecordMode, Scrub, diff};
 use crate::atomic_file;
 use crate::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
@@ -412,15 +412,17 @@ impl CassetteTransport {
             .into_iter()
             .map(|(i, differs)| {
                 let recorded = &state.loaded.interactions[i].request;
-                let body = recorded
-                    .body
-                    .as_ref()
-                    .and_then(|b| excerpt(b.as_bytes(), &self.options.scrub));
-                (
-                    format!("{} {}", recorded.method, recorded.uri),
-                    body,
+                let recorded_shape = RequestShape::of_recorded(recorded, &self.options.rules);
+                let fields = diff::field_diffs(&recorded_shape, shape, &differs);
+                Closest {
+                    request: format!(
+                        "{} {}",
+                        recorded.method,
+                        self.options.scrub.uri(&recorded.uri)
+                    ),
+                    fields: diff::render(&fields, &self.options.scrub),
                     differs,
-                )
+                }
             })
             .collect();
         CassetteError::Miss(Box::new(Miss {
@@ -675,7 +677,12 @@ mod tests {
         assert!(err.contains("recorded GET https://api.meshy.ai/t/1 2 time(s), and every recording was already played back"), "{err}");
         let err = message(replay.send(post("beaver")).await.unwrap_err());
         assert!(err.starts_with(&format!("cassette '{}' has no recording of POST https://api.meshy.ai/openapi/v2/text-to-3d\n  body: {{\"mode\":\"preview\",\"prompt\":\"beaver\"}}", dir.path().join("otter.yaml").display())), "{err}");
-        assert!(err.contains("\nclosest recorded requests:\n  POST https://api.meshy.ai/openapi/v2/text-to-3d (differs in body)\n    body: {\"mode\":\"preview\",\"prompt\":\"otter\"}"), "{err}");
+        assert!(
+            err.contains(
+                "\nclosest recorded requests (recorded → this request):\n  POST https://api.meshy.ai/openapi/v2/text-to-3d (differs in body)\n    body prompt: \"otter\" → \"beaver\"\n  GET https://api.meshy.ai/t/1 (differs in method, path)"
+            ),
+            "{err}"
+        );
         assert!(
             err.ends_with(
                 "record mode is once; to re-record run `cargo test -- otter --record-mode=once`"
