@@ -27,6 +27,8 @@
 
 mod diff;
 mod format;
+#[cfg(test)]
+mod fuzz;
 mod matching;
 mod scrub;
 mod transport;
