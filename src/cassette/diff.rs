@@ -66,13 +66,21 @@ pub enum FieldDiff {
 }
 
 /// The differences between a recorded request and this one, under the matchers that
-/// differ (`differs`): query parameters first, then body fields, in key order.
+/// differ (`differs`): query parameters first, then body fields, in key order. Only for
+/// a recording of the same endpoint (method, scheme, host, port, path): the fields of
+/// another endpoint's request are noise.
 pub fn field_diffs(
     recorded: &RequestShape,
     now: &RequestShape,
     differs: &[Matcher],
 ) -> Vec<FieldDiff> {
     let mut out = Vec::new();
+    if differs
+        .iter()
+        .any(|m| !matches!(m, Matcher::Query | Matcher::JsonBody))
+    {
+        return out;
+    }
     if differs.contains(&Matcher::Query) {
         query_diffs(recorded.query(), now.query(), &mut out);
     }
@@ -468,6 +476,17 @@ mod tests {
                 )
             ),
             [r#"body prompt: "otter" → "beaver""#]
+        );
+    }
+
+    #[test]
+    fn another_endpoint_gets_no_field_lines() {
+        assert!(
+            lines(
+                ("https://api.meshy.ai/openapi/v1/rigging?x=1", r#"{"a":1}"#),
+                (URI, r#"{"a":2}"#)
+            )
+            .is_empty()
         );
     }
 
