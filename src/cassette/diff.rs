@@ -194,15 +194,15 @@ fn shown_field(path: &str, value: &Value, scrub: &Scrub) -> String {
 
 /// A value as compact JSON, scrubbed, cut to [`VALUE_CHARS`] characters.
 fn shown(value: &Value, scrub: &Scrub) -> String {
-    let text: Vec<char> = scrub.text(&value.to_string()).chars().collect();
+    let text: Vec<char> = clean(value, scrub).chars().collect();
     window(&text, 0)
 }
 
 /// Two values that differ, each cut to the same window around their first
 /// difference, so a word changed at the end of a long prompt is still visible.
 fn shown_pair(recorded: &Value, now: &Value, scrub: &Scrub) -> (String, String) {
-    let a: Vec<char> = scrub.text(&recorded.to_string()).chars().collect();
-    let b: Vec<char> = scrub.text(&now.to_string()).chars().collect();
+    let a: Vec<char> = clean(recorded, scrub).chars().collect();
+    let b: Vec<char> = clean(now, scrub).chars().collect();
     let first = a
         .iter()
         .zip(&b)
@@ -241,6 +241,42 @@ fn window(text: &[char], start: usize) -> String {
         out.push('…');
     }
     out.push_str(&format!(" ({} chars)", text.len()));
+    out
+}
+
+/// A value as compact JSON with the configured secrets replaced and the values of
+/// credential query parameters inside it (a URL's `?token=…`) hidden.
+fn clean(value: &Value, scrub: &Scrub) -> String {
+    hide_query_secrets(&scrub.text(&value.to_string()))
+}
+
+/// `name=value` pairs after `?` or `&` whose name is a credential's get `<hidden>` as
+/// their value (up to the next `&`, `#`, quote, backslash or white space).
+fn hide_query_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['?', '&']) {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let name_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+            .unwrap_or(rest.len());
+        let (name, after) = rest.split_at(name_end);
+        if let Some(value) = after.strip_prefix('=')
+            && is_secret(name)
+        {
+            let value_end = value
+                .find(|c: char| matches!(c, '&' | '#' | '"' | '\\') || c.is_whitespace())
+                .unwrap_or(value.len());
+            out.push_str(name);
+            out.push_str("=<hidden>");
+            rest = &value[value_end..];
+        } else {
+            out.push_str(name);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -520,6 +556,27 @@ mod tests {
     }
 
     #[test]
+    fn token_query_parameters_inside_values_are_hidden() {
+        let shown = lines(
+            (
+                URI,
+                r#"{"image_url":"https://x.test/a.png?token=tok-old&w=1"}"#,
+            ),
+            (
+                URI,
+                r#"{"image_url":"https://x.test/b.png?w=1&api_key=k-new#f"}"#,
+            ),
+        );
+        assert_eq!(
+            shown,
+            [
+                r#"body image_url: "https://x.test/a.png?token=<hidden>&w=1" → "https://x.test/b.png?w=1&api_key=<hidden>#f""#
+            ]
+        );
+        assert_eq!(hide_query_secrets("a?b&c=&token="), "a?b&c=&token=<hidden>");
+    }
+
+    #[test]
     fn long_values_are_cut_with_their_length() {
         let long = "a".repeat(200);
         let shown = lines(
@@ -572,5 +629,50 @@ mod tests {
         let shown = lines((URI, &Value::Object(a).to_string()), (URI, "{}"));
         assert_eq!(shown.len(), MAX_LINES + 1);
         assert_eq!(shown[MAX_LINES], "… and 8 more differences");
+    }
+
+    /// Property (proptest): the diff shows something exactly when the body matcher
+    /// says the bodies differ, whatever the JSON; rendering never panics.
+    #[test]
+    fn the_diff_is_empty_exactly_when_the_matcher_matches() {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,80}".prop_map(Value::from),
+        ];
+        let json = leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("prompt".to_owned()),
+                        Just("callback_url".to_owned()),
+                        Just("token".to_owned()),
+                        "[a-z]{1,3}"
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        });
+        runner
+            .run(&(json.clone(), json), |(a, b)| {
+                let rules = MatchRules::with_json_body();
+                let a = RequestShape::new("POST", URI, a.to_string().as_bytes(), &rules);
+                let b = RequestShape::new("POST", URI, b.to_string().as_bytes(), &rules);
+                let differs = a.differences(&b, &rules);
+                let shown = render(&field_diffs(&a, &b, &differs), &Scrub::default());
+                prop_assert_eq!(shown.is_empty(), differs.is_empty(), "{:?}", shown);
+                Ok(())
+            })
+            .unwrap();
     }
 }
