@@ -58,7 +58,7 @@ pub enum FieldDiff {
     Bytes {
         recorded_len: usize,
         now_len: usize,
-        /// `None` when one body is a prefix of the other.
+        /// `None` only when the bytes are equal.
         first_difference: Option<usize>,
         recorded_json: bool,
         now_json: bool,
@@ -247,12 +247,33 @@ fn window(text: &[char], start: usize) -> String {
 /// A value as compact JSON with the configured secrets replaced and the values of
 /// credential query parameters inside it (a URL's `?token=…`) hidden.
 fn clean(value: &Value, scrub: &Scrub) -> String {
-    hide_query_secrets(&scrub.text(&value.to_string()))
+    hide_query_secrets(&scrub.text(&hide_secret_fields(value).to_string()))
+}
+
+/// The value with the values of credential-named fields inside it replaced.
+fn hide_secret_fields(value: &Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    let v = if is_secret(k) {
+                        Value::from("<hidden>")
+                    } else {
+                        hide_secret_fields(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(hide_secret_fields).collect()),
+        other => other.clone(),
+    }
 }
 
 /// `name=value` pairs after `?` or `&` whose name is a credential's get `<hidden>` as
 /// their value (up to the next `&`, `#`, quote, backslash or white space).
-fn hide_query_secrets(text: &str) -> String {
+pub(super) fn hide_query_secrets(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find(['?', '&']) {
@@ -574,6 +595,17 @@ mod tests {
             ]
         );
         assert_eq!(hide_query_secrets("a?b&c=&token="), "a?b&c=&token=<hidden>");
+        let shown = lines(
+            (URI, r#"{"config":1}"#),
+            (
+                URI,
+                r#"{"config":{"api_key":"k-new","nested":[{"token":"t-new"}]}}"#,
+            ),
+        );
+        assert_eq!(
+            shown,
+            [r#"body config: 1 → {"api_key":"<hidden>","nested":[{"token":"<hidden>"}]}"#]
+        );
     }
 
     #[test]
