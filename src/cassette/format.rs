@@ -313,7 +313,16 @@ fn recorded_response(node: &Node) -> Result<RecordedResponse, FormatError> {
     let code = scalar(code_node, "code")?;
     let code: u16 = code
         .parse()
-        .map_err(|_| at(code_node, format!("status code '{code}' is not a number")))?;
+        .ok()
+        .filter(|c| (100..=999).contains(c))
+        .ok_or_else(|| {
+            at(
+                code_node,
+                format!(
+                    "status code '{code}' is not an HTTP status (a whole number from 100 to 999)"
+                ),
+            )
+        })?;
     let message = match status.get("message") {
         Some(m) if !m.is_null() => scalar(m, "message")?.to_owned(),
         _ => String::new(),
@@ -503,8 +512,26 @@ mod tests {
         let err = Cassette::parse("interactions:\n- request:\n    method: GET\n    uri: http://x\n  response:\n    status:\n      code: abc\n").unwrap_err();
         assert_eq!(
             (err.line, err.message.as_str()),
-            (7, "status code 'abc' is not a number")
+            (
+                7,
+                "status code 'abc' is not an HTTP status (a whole number from 100 to 999)"
+            )
         );
+        for code in ["0", "99", "1000", "65536", "1e300", "-200", "200.0", ".inf"] {
+            let text = format!(
+                "interactions:\n- request:\n    method: GET\n    uri: http://x\n  response:\n    status:\n      code: {code}\n"
+            );
+            let err = Cassette::parse(&text).unwrap_err();
+            assert_eq!(
+                (err.line, err.message),
+                (
+                    7,
+                    format!(
+                        "status code '{code}' is not an HTTP status (a whole number from 100 to 999)"
+                    )
+                )
+            );
+        }
         let err = Cassette::parse("version: 2\ninteractions: []\n").unwrap_err();
         assert_eq!(
             err.message,

@@ -93,8 +93,9 @@ pub struct RequestShape {
     body: BodyShape,
 }
 
+/// A body as the body matcher compares it (ignored fields removed).
 #[derive(Debug, Clone, PartialEq)]
-enum BodyShape {
+pub(super) enum BodyShape {
     Json(Value),
     Raw(Vec<u8>),
 }
@@ -129,6 +130,16 @@ impl RequestShape {
             query,
             body: body_shape(body, rules),
         }
+    }
+
+    /// The query as compared: decoded pairs, sorted.
+    pub(super) fn query(&self) -> &[(String, String)] {
+        &self.query
+    }
+
+    /// The body as compared.
+    pub(super) fn body(&self) -> &BodyShape {
+        &self.body
     }
 
     pub fn of_recorded(request: &RecordedRequest, rules: &MatchRules) -> RequestShape {

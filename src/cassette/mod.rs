@@ -26,7 +26,10 @@
 //! [`Transport`]: crate::transport::Transport
 
 mod binary_blocks;
+mod diff;
 mod format;
+#[cfg(test)]
+mod fuzz;
 mod matching;
 mod scrub;
 mod transport;
@@ -179,11 +182,23 @@ pub struct Miss {
     /// `METHOD URI` as it would be recorded.
     pub request: String,
     pub body_excerpt: Option<String>,
-    /// `(METHOD URI, body excerpt, differing matchers)` of the closest recordings.
-    pub closest: Vec<(String, Option<String>, Vec<Matcher>)>,
+    /// The closest recordings, closest first.
+    pub closest: Vec<Closest>,
     pub mode: RecordMode,
     pub incomplete: bool,
     pub command: String,
+}
+
+/// A recorded request close to the one that missed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closest {
+    /// `METHOD URI` as recorded.
+    pub request: String,
+    /// The matchers under which it differs (none: it matches but was played back).
+    pub differs: Vec<Matcher>,
+    /// The differing query parameters and body fields, one line each, `recorded →
+    /// this request`, values scrubbed and cut; credentials never shown.
+    pub fields: Vec<String>,
 }
 
 impl fmt::Display for Miss {
@@ -206,17 +221,17 @@ impl fmt::Display for Miss {
         if self.closest.is_empty() {
             write!(f, "\nthe cassette holds no interactions")?;
         } else {
-            write!(f, "\nclosest recorded requests:")?;
-            for (request, body, differs) in &self.closest {
-                let names: Vec<&str> = differs.iter().map(|m| m.name()).collect();
+            write!(f, "\nclosest recorded requests (recorded → this request):")?;
+            for closest in &self.closest {
+                let names: Vec<&str> = closest.differs.iter().map(|m| m.name()).collect();
                 let differs = if names.is_empty() {
                     "already played back".to_owned()
                 } else {
                     format!("differs in {}", names.join(", "))
                 };
-                write!(f, "\n  {request} ({differs})")?;
-                if let Some(body) = body.as_ref().filter(|_| names.contains(&"body")) {
-                    write!(f, "\n    body: {body}")?;
+                write!(f, "\n  {} ({differs})", closest.request)?;
+                for line in &closest.fields {
+                    write!(f, "\n    {line}")?;
                 }
             }
         }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::format::{Body, Cassette, Intent, Interaction, RecordedRequest, RecordedResponse};
 use super::matching::{Index, Lookup, MatchRules, RequestShape};
-use super::{CassetteError, Miss, RecordMode, Scrub};
+use super::{CassetteError, Closest, Miss, RecordMode, Scrub, diff};
 use crate::atomic_file;
 use crate::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
@@ -268,7 +268,7 @@ impl CassetteTransport {
                     Lookup::Exhausted { matching } if strategy == Strategy::Replay => {
                         return Err(layer(CassetteError::Exhausted {
                             path: self.options.path.clone(),
-                            request: format!("{} {uri}", request.method),
+                            request: label(&request.method, &uri),
                             matching,
                             command: self.options.rerecord_command.clone(),
                         }));
@@ -285,7 +285,7 @@ impl CassetteTransport {
         let live = self.live.as_ref().ok_or_else(|| {
             layer(CassetteError::NoCassette {
                 path: self.options.path.clone(),
-                request: format!("{} {uri}", request.method),
+                request: label(&request.method, &uri),
                 mode: self.options.mode,
                 command: self.options.rerecord_command.clone(),
             })
@@ -350,7 +350,7 @@ impl CassetteTransport {
                 Err(e) => self.options.scrub.text(&e.to_string()),
             };
             return Err(layer(CassetteError::JournalWrite {
-                request: format!("{} {uri}", request.method),
+                request: label(&request.method, &uri),
                 answer,
                 source: Box::new(error),
             }));
@@ -397,11 +397,11 @@ impl CassetteTransport {
         uri: &str,
         shape: &RequestShape,
     ) -> CassetteError {
-        let label = format!("{} {uri}", request.method);
+        let shown = label(&request.method, uri);
         if !state.existed {
             return CassetteError::NoCassette {
                 path: self.options.path.clone(),
-                request: label,
+                request: shown,
                 mode: self.options.mode,
                 command: self.options.rerecord_command.clone(),
             };
@@ -412,20 +412,18 @@ impl CassetteTransport {
             .into_iter()
             .map(|(i, differs)| {
                 let recorded = &state.loaded.interactions[i].request;
-                let body = recorded
-                    .body
-                    .as_ref()
-                    .and_then(|b| excerpt(b.as_bytes(), &self.options.scrub));
-                (
-                    format!("{} {}", recorded.method, recorded.uri),
-                    body,
+                let recorded_shape = RequestShape::of_recorded(recorded, &self.options.rules);
+                let fields = diff::field_diffs(&recorded_shape, shape, &differs);
+                Closest {
+                    request: label(&recorded.method, &self.options.scrub.uri(&recorded.uri)),
+                    fields: diff::render(&fields, &self.options.scrub),
                     differs,
-                )
+                }
             })
             .collect();
         CassetteError::Miss(Box::new(Miss {
             path: self.options.path.clone(),
-            request: label,
+            request: shown,
             body_excerpt: excerpt(&request.body, &self.options.scrub),
             closest,
             mode: self.options.mode,
@@ -532,14 +530,20 @@ fn group_headers(headers: &[(String, String)]) -> Vec<(String, Vec<String>)> {
     grouped
 }
 
-/// The first 120 characters of a text body, scrubbed; binary bodies are summarized.
+/// `METHOD URI` for a message: credential query values (`?token=…`) hidden.
+fn label(method: &str, uri: &str) -> String {
+    format!("{method} {}", diff::hide_query_secrets(uri))
+}
+
+/// The first 120 characters of a text body, scrubbed (credential query values such as
+/// a callback URL's `?token=` hidden); binary bodies are summarized.
 fn excerpt(body: &[u8], scrub: &Scrub) -> Option<String> {
     if body.is_empty() {
         return None;
     }
     Some(match std::str::from_utf8(body) {
         Ok(text) => {
-            let text = scrub.text(text);
+            let text = diff::hide_query_secrets(&scrub.text(text));
             let mut short: String = text.chars().take(120).collect();
             if short.len() < text.len() {
                 short.push('…');
@@ -675,11 +679,51 @@ mod tests {
         assert!(err.contains("recorded GET https://api.meshy.ai/t/1 2 time(s), and every recording was already played back"), "{err}");
         let err = message(replay.send(post("beaver")).await.unwrap_err());
         assert!(err.starts_with(&format!("cassette '{}' has no recording of POST https://api.meshy.ai/openapi/v2/text-to-3d\n  body: {{\"mode\":\"preview\",\"prompt\":\"beaver\"}}", dir.path().join("otter.yaml").display())), "{err}");
-        assert!(err.contains("\nclosest recorded requests:\n  POST https://api.meshy.ai/openapi/v2/text-to-3d (differs in body)\n    body: {\"mode\":\"preview\",\"prompt\":\"otter\"}"), "{err}");
+        assert!(
+            err.contains(
+                "\nclosest recorded requests (recorded → this request):\n  POST https://api.meshy.ai/openapi/v2/text-to-3d (differs in body)\n    body prompt: \"otter\" → \"beaver\"\n  GET https://api.meshy.ai/t/1 (differs in method, path)"
+            ),
+            "{err}"
+        );
         assert!(
             err.ends_with(
                 "record mode is once; to re-record run `cargo test -- otter --record-mode=once`"
             ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_miss_shows_no_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        record(dir.path(), vec![post("otter")]).await;
+        let replay = CassetteTransport::open(options(dir.path(), RecordMode::None), None).unwrap();
+        let request = HttpRequest::new(
+            "POST",
+            "https://api.meshy.ai/openapi/v2/text-to-3d?access_token=qs-secret-1",
+        )
+        .with_header("Authorization", format!("Bearer {KEY}"))
+        .with_header("X-Api-Key", "hdr-secret-2")
+        .with_json(&json!({
+            "mode": "preview",
+            "prompt": "beaver",
+            "callback_url": "http://127.0.0.1:9/webhook/otter/text3d?token=cb-secret-3",
+            "note": format!("key {KEY}"),
+        }));
+        let err = message(replay.send(request).await.unwrap_err());
+        for secret in [KEY, "qs-secret-1", "hdr-secret-2", "cb-secret-3"] {
+            assert!(!err.contains(secret), "{secret} in {err}");
+        }
+        assert!(
+            err.contains("    body prompt: \"otter\" → \"beaver\"\n"),
+            "{err}"
+        );
+        assert!(
+            err.contains("    query access_token: only in this request (<hidden>)\n"),
+            "{err}"
+        );
+        assert!(
+            err.contains("    body note: only in this request (\"key <MESHY_API_KEY>\")"),
             "{err}"
         );
     }

@@ -57,6 +57,10 @@ pub struct YamlError {
     pub message: String,
 }
 
+/// The deepest nesting read. Cassettes nest 6 levels; a deeper tree from a damaged
+/// or hostile file would overflow the stack when it is dropped.
+const MAX_DEPTH: usize = 64;
+
 /// Parses one YAML document. `!!binary |` blocks in the usual layout are lifted out
 /// first ([`super::binary_blocks`]), which makes reading a cassette of GLBs many times
 /// faster; the tree is the one [`parse_events`] gives, which reads anything unusual.
@@ -94,6 +98,15 @@ pub fn parse_events(text: &str) -> Result<Node, YamlError> {
                 }),
                 line,
             }),
+            Event::SequenceStart(..) | Event::MappingStart(..) if stack.len() >= MAX_DEPTH => {
+                return Err(YamlError {
+                    line,
+                    column: span.start.col() + 1,
+                    message: format!(
+                        "lists and mappings nested more than {MAX_DEPTH} deep; a cassette nests 6 (is this a cassette?)"
+                    ),
+                });
+            }
             Event::SequenceStart(..) => {
                 stack.push(Frame::Seq(Vec::new(), line));
                 continue;
@@ -237,6 +250,22 @@ pub fn decode_binary(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz tests: 100 000 nested block lists (`- - - …`) overflowed the
+    /// stack (an abort, not even a panic) instead of being refused.
+    #[test]
+    fn deep_nesting_is_refused_with_the_place() {
+        let err = parse(&"- ".repeat(100_000)).unwrap_err();
+        assert_eq!((err.line, err.column), (1, 129), "{err:?}");
+        assert!(
+            err.message
+                .starts_with("lists and mappings nested more than 64 deep"),
+            "{err:?}"
+        );
+        assert!(parse(&"[".repeat(200_000)).is_err());
+        let ok = format!("{}1{}", "[".repeat(64), "]".repeat(64));
+        assert!(parse(&ok).is_ok());
+    }
 
     #[test]
     fn keeps_the_binary_tag_and_the_scalar_styles() {

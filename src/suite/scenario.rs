@@ -14,6 +14,9 @@ use crate::meshy::{RequestError, TaskRequest, TaskStatus, TaskType};
 use crate::repository::is_valid_name;
 use crate::sim::Behaviour;
 
+/// The longest simulated task a scenario may ask for: a day.
+const MAX_TASK_SECONDS: f64 = 86_400.0;
+
 /// How a scenario learns that its task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -166,8 +169,10 @@ impl Scenario {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        // Counted on bytes: a span that is not on a character boundary cannot panic.
         let line = |span: std::ops::Range<usize>| {
-            Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            Some(before.iter().filter(|&&b| b == b'\n').count() + 1)
         };
         let file: File = toml::from_str(text)
             .map_err(|e| error(path, e.span().and_then(line), e.message().to_owned()))?;
@@ -247,6 +252,16 @@ impl Scenario {
                 }
                 let behaviour = Behaviour::deserialize(toml::Value::Table(table.get_ref().clone()))
                     .map_err(|e| at(table.span(), format!("[simulator]: {}", e.message())))?;
+                if let Some(seconds) = behaviour.task_seconds
+                    && !(0.0..=MAX_TASK_SECONDS).contains(&seconds)
+                {
+                    return Err(at(
+                        table.span(),
+                        format!(
+                            "[simulator]: task_seconds = {seconds} is not a number of seconds from 0 to {MAX_TASK_SECONDS} (a day)"
+                        ),
+                    ));
+                }
                 Some(behaviour)
             }
         };
@@ -511,5 +526,209 @@ model_formats = ["glb", "fbx"]
             )),
             "{err}"
         );
+    }
+
+    /// Found while fuzzing: `task_seconds = inf` (or `nan`, `-5`, `1e300`) was taken
+    /// and silently clamped when the simulator ran the task.
+    #[test]
+    fn task_seconds_must_be_a_finite_number_of_seconds_up_to_a_day() {
+        for value in ["inf", "-inf", "nan", "-5", "1e300", "86401"] {
+            let err = parse(&format!(
+                "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n[simulator]\ntask_seconds = {value}\n"
+            ))
+            .unwrap_err();
+            assert!(
+                err.starts_with("scenario file 'scenarios/otter_text3d.toml', line ")
+                    && err.contains(": [simulator]: task_seconds = ")
+                    && err.ends_with(" is not a number of seconds from 0 to 86400 (a day)"),
+                "{value}: {err}"
+            );
+        }
+        let ok = parse(
+            "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n[simulator]\ntask_seconds = 0.5\n",
+        )
+        .unwrap();
+        assert_eq!(ok.simulator.unwrap().task_seconds, Some(0.5));
+    }
+
+    /// Fuzz-style (proptest, bounded cases): whatever a scenario file holds, loading it
+    /// gives a scenario or an error naming the file, never a panic.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        const VALID: &str = r#"species = "otter"
+task_type = "text3d"
+prompt = "Cute otter character, sculpture style"
+delivery = "webhook"
+
+[params]
+ai_model = "meshy-5"
+target_polycount = 30000
+texture = { seed = 7, enable_pbr = true }
+
+[expect]
+status = "SUCCEEDED"
+model_formats = ["glb", "fbx"]
+
+[simulator]
+outcome = "succeeded"
+task_seconds = 2.5
+create_status = 502
+duplicate_deliveries = true
+"#;
+
+        fn config() -> Config {
+            Config {
+                cases: 256,
+                failure_persistence: None,
+                ..Config::default()
+            }
+        }
+
+        /// Parses, and on success builds the request as a trial would.
+        fn load(text: &str) {
+            let path = Path::new("scenarios/fuzz.toml");
+            match Scenario::parse(path, text) {
+                Ok(scenario) => {
+                    let _ = scenario.request(Some("input-task"));
+                    let _ = scenario.simulator_only();
+                }
+                Err(e) => {
+                    assert!(
+                        e.to_string()
+                            .starts_with("scenario file 'scenarios/fuzz.toml'"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+
+        /// Outside values: numbers at and past every limit, odd types, odd strings.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("inf".to_owned()),
+                Just("-inf".to_owned()),
+                Just("nan".to_owned()),
+                Just("-nan".to_owned()),
+                Just("1e300".to_owned()),
+                Just("-1e300".to_owned()),
+                Just("-1".to_owned()),
+                Just("0".to_owned()),
+                Just("65536".to_owned()),
+                Just("9223372036854775807".to_owned()),
+                Just("-9223372036854775808".to_owned()),
+                Just("1979-05-27T07:32:00Z".to_owned()),
+                Just("[]".to_owned()),
+                Just("{}".to_owned()),
+                Just("[[1], {a = 2}]".to_owned()),
+                Just("\"\"".to_owned()),
+                Just("\"\u{e9}t\u{e9}\"".to_owned()),
+                Just("true".to_owned()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|n| format!("{n:?}")),
+                "\"[ -~]{0,16}\"".prop_map(|s| s.replace('\\', "")),
+                "[ -~]{0,16}",
+            ]
+        }
+
+        #[test]
+        fn the_valid_scenario_loads() {
+            Scenario::parse(Path::new("scenarios/fuzz.toml"), VALID).unwrap();
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics() {
+            TestRunner::new(config())
+                .run(&"\\PC{0,200}", |text| {
+                    load(&text);
+                    Ok(())
+                })
+                .unwrap();
+            TestRunner::new(config())
+                .run(&proptest::collection::vec(any::<u8>(), 0..300), |bytes| {
+                    load(&String::from_utf8_lossy(&bytes));
+                    Ok(())
+                })
+                .unwrap();
+        }
+
+        #[test]
+        fn any_value_in_place_of_any_value_never_panics() {
+            let lines: Vec<&str> = VALID.lines().collect();
+            let assignments: Vec<usize> = (0..lines.len())
+                .filter(|&i| lines[i].contains(" = "))
+                .collect();
+            TestRunner::new(config())
+                .run(
+                    &(proptest::sample::select(assignments), value()),
+                    |(i, value)| {
+                        let mut mutated = lines.clone();
+                        let key = lines[i].split(" = ").next().unwrap_or_default();
+                        let line = format!("{key} = {value}");
+                        mutated[i] = &line;
+                        load(&mutated.join("\n"));
+                        Ok(())
+                    },
+                )
+                .unwrap();
+        }
+
+        #[test]
+        fn arbitrary_keys_and_tables_never_panic() {
+            let key = prop_oneof![
+                Just("species".to_owned()),
+                Just("task_type".to_owned()),
+                Just("task_seconds".to_owned()),
+                Just("create_status".to_owned()),
+                Just("api_version".to_owned()),
+                Just("task_error".to_owned()),
+                Just("outcome".to_owned()),
+                Just("input".to_owned()),
+                Just("\"\"".to_owned()),
+                Just("a.b.c".to_owned()),
+                "[a-z_]{1,12}",
+            ];
+            let table = prop_oneof![
+                Just("".to_owned()),
+                Just("[params]\n".to_owned()),
+                Just("[simulator]\n".to_owned()),
+                Just("[expect]\n".to_owned()),
+                Just("[[simulator]]\n".to_owned()),
+                Just("[params.texture]\n".to_owned()),
+            ];
+            TestRunner::new(config())
+                .run(
+                    &proptest::collection::vec((table, key, value()), 1..6),
+                    |extra| {
+                        let mut text = VALID.to_owned();
+                        for (table, key, value) in extra {
+                            text.push_str(&format!("{table}{key} = {value}\n"));
+                        }
+                        load(&text);
+                        Ok(())
+                    },
+                )
+                .unwrap();
+        }
+
+        #[test]
+        fn deep_nesting_never_overflows_the_stack() {
+            for depth in [100, 10_000, 100_000] {
+                let arrays = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+                let tables = format!("{}1{}", "{a = ".repeat(depth), "}".repeat(depth));
+                for value in [arrays, tables] {
+                    load(&VALID.replace("target_polycount = 30000", &format!("deep = {value}")));
+                }
+            }
+        }
+
+        #[test]
+        fn every_truncation_loads_or_says_why() {
+            for end in (0..=VALID.len()).filter(|&i| VALID.is_char_boundary(i)) {
+                load(&VALID[..end]);
+            }
+        }
     }
 }

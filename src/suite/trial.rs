@@ -461,3 +461,84 @@ pub fn is_recorded(
     });
     disk == super::resume::Disk::Complete
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replayed trial whose scenario's prompt changed since it was recorded fails
+    /// with the field that changed, not a truncated body to search through.
+    #[test]
+    fn a_replay_miss_names_the_changed_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let cassette = dir.path().join("otter_text3d.yaml");
+        let recorded = r#"{"ai_model":"meshy-5","mode":"preview","prompt":"Cute otter character, sculpture style, a long prompt that the old message cut off"}"#;
+        let text = Cassette {
+            interactions: vec![crate::cassette::Interaction {
+                request: crate::cassette::RecordedRequest {
+                    method: "POST".into(),
+                    uri: "https://api.meshy.ai/openapi/v2/text-to-3d".into(),
+                    headers: vec![],
+                    body: Some(crate::cassette::Body::Text(recorded.into())),
+                },
+                response: crate::cassette::RecordedResponse {
+                    status: 202,
+                    message: "Accepted".into(),
+                    headers: vec![],
+                    body: crate::cassette::Body::Text(r#"{"result":"t-1"}"#.into()),
+                },
+            }],
+            ..Cassette::default()
+        }
+        .to_yaml();
+        std::fs::write(&cassette, text).unwrap();
+        let scenario = Scenario::parse(
+            &dir.path().join("otter_text3d.toml"),
+            "species = \"otter\"\ntask_type = \"text3d\"\ndelivery = \"polling\"\n\
+             prompt = \"Cute otter character, marble style, a long prompt that the old message cut off\"\n\
+             [params]\nai_model = \"meshy-5\"\n",
+        )
+        .unwrap();
+        let request = scenario.request(None).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_interrupt, interrupted) = tokio::sync::watch::channel(false);
+        let ctx = TrialContext::new(
+            ContextSpec {
+                name: "otter_text3d".into(),
+                cassette: cassette.clone(),
+                replaces: None,
+                mode: RecordMode::None,
+                rerecord: "cargo test --test scenarios -- otter_text3d --record-mode=rewrite"
+                    .into(),
+                records: false,
+                timeout: Duration::from_secs(5),
+                interrupt: interrupted,
+                slots: None,
+            },
+            None,
+            dir.path(),
+            "msy_replay_key_000000",
+            runtime.handle().clone(),
+        )
+        .unwrap();
+        let err = ctx
+            .block_on(run_scenario(&ctx, &scenario, &request))
+            .unwrap_err();
+        assert!(
+            err.contains(
+                "\n  POST https://api.meshy.ai/openapi/v2/text-to-3d (differs in body)\n    \
+                 body prompt: \"Cute otter character, sculpture style, a long prompt that t… (83 chars) → \
+                 \"Cute otter character, marble style, a long prompt that the … (80 chars)\n"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("to re-record run `cargo test --test scenarios -- otter_text3d --record-mode=rewrite`"),
+            "{err}"
+        );
+        assert!(!err.contains("msy_replay_key"), "{err}");
+    }
+}
