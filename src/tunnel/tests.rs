@@ -210,8 +210,12 @@ async fn failures_say_what_went_wrong_before_anything_is_spent() {
         "{err}"
     );
     assert!(
-        err.contains("ERR_NGROK_4018"),
+        err.contains(r#""err": "authentication failed: ERR_NGROK_4018""#),
         "the last log lines are shown: {err}"
+    );
+    assert!(
+        err.contains("ERROR:  authentication failed: Usage of ngrok requires a verified account"),
+        "the agent's very last line, printed as it exits, is shown: {err}"
     );
 
     let silent = TunnelOptions {
