@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 use crate::support::{Catcher, Guarded, binary};
 
+/// How long `webhooks replay` may take for a handful of deliveries.
+const REPLAY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub fn trials() -> Vec<Trial> {
     vec![
         Trial::test(
@@ -242,11 +245,13 @@ fn redeliver_session() -> Result<(), Failed> {
 
     let runtime = tokio::runtime::Runtime::new()?;
     let catcher = runtime.block_on(Catcher::start());
-    let output = binary()
-        .args(["webhooks", "replay"])
-        .arg(&path)
-        .args(["--to", &catcher.url])
-        .output()?;
+    let output = crate::support::output_within(
+        binary()
+            .args(["webhooks", "replay"])
+            .arg(&path)
+            .args(["--to", &catcher.url]),
+        REPLAY_DEADLINE,
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -271,22 +276,27 @@ fn redeliver_session() -> Result<(), Failed> {
     );
     assert_ne!(headers["content-length"], "999");
 
-    let output = binary()
-        .args(["webhooks", "replay"])
-        .arg(&path)
-        .args(["--to", &catcher.url, "--only-terminal"])
-        .output()?;
+    let output = crate::support::output_within(
+        binary().args(["webhooks", "replay"]).arg(&path).args([
+            "--to",
+            &catcher.url,
+            "--only-terminal",
+        ]),
+        REPLAY_DEADLINE,
+    );
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         "3/3 SUCCEEDED 100% -> 200\n"
     );
 
     let refusing = runtime.block_on(Catcher::answering(500));
-    let output = binary()
-        .args(["webhooks", "replay"])
-        .arg(&path)
-        .args(["--to", &refusing.url])
-        .output()?;
+    let output = crate::support::output_within(
+        binary()
+            .args(["webhooks", "replay"])
+            .arg(&path)
+            .args(["--to", &refusing.url]),
+        REPLAY_DEADLINE,
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("3 of 3 deliveries were not accepted")

@@ -397,7 +397,11 @@ fn sigkill_points() -> Result<(), Failed> {
         let mut child = Killed(child);
         wait_until(&project, name, |p| reached(p, N));
         child.0.kill()?;
-        child.0.wait()?;
+        crate::support::wait_within(
+            &mut child.0,
+            crate::support::EXIT_DEADLINE,
+            "the harness to end after SIGKILL",
+        );
         assert_eq!(
             sim.charges(),
             N as u64,
@@ -497,17 +501,18 @@ fn sigint() -> Result<(), Failed> {
     assert_eq!(sim.charges(), N as u64);
     // Real VCR.py loads every file we wrote, journal or not.
     for cassette in project.cassettes() {
-        let loaded = Command::new("python3")
-            .args([
+        let mut command = crate::support::vcrpy_python();
+        command.args([
                 "-c",
                 "import sys\nfrom vcr.persisters.filesystem import FilesystemPersister\nfrom vcr.serializers import yamlserializer\nrequests, responses = FilesystemPersister.load_cassette(sys.argv[1], yamlserializer)\nassert requests[0].method == 'POST', requests\nprint(len(requests))",
-            ])
-            .arg(&cassette)
-            .output()?;
+            ]);
+        command.arg(&cassette);
+        let loaded = crate::support::output_within(&mut command, Duration::from_secs(60));
         assert!(
             loaded.status.success(),
-            "VCR.py cannot load {}: {}",
+            "VCR.py cannot load {} ({}): {}",
             cassette.display(),
+            mesh_toolkit::workdir::TEST_TOOLS_HINT,
             text(&loaded)
         );
     }
@@ -726,7 +731,11 @@ fn killed_rewrite() -> Result<(), Failed> {
         cassette_text(&side).contains("{\\\"result\\\":")
     });
     child.0.kill()?;
-    child.0.wait()?;
+    crate::support::wait_within(
+        &mut child.0,
+        crate::support::EXIT_DEADLINE,
+        "the harness to end after SIGKILL",
+    );
     assert_eq!(
         std::fs::read_to_string(&main)?,
         complete,

@@ -21,6 +21,18 @@ pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"))
 }
 
+/// The Python that runs the real VCR.py: the venv `scripts/test-tools` provisions under
+/// the target dir, else `python3` on PATH.
+pub fn vcrpy_python() -> Command {
+    let python = mesh_toolkit::workdir::test_tool("venv/bin/python3", "python3");
+    Command::new(python.unwrap_or_else(|| {
+        panic!(
+            "no python3: install Python 3 with venv support, then {}",
+            mesh_toolkit::workdir::TEST_TOOLS_HINT
+        )
+    }))
+}
+
 /// A child process that is killed when dropped, so a failing test leaves nothing behind.
 /// Its standard output is read line by line and its standard error collected, both on
 /// their own threads from the start: a full pipe never blocks the child, and no read
@@ -154,7 +166,7 @@ pub fn output_within(command: &mut Command, deadline: Duration) -> std::process:
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start the child process");
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
     let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
     let stdout = std::thread::spawn(move || {
         let mut buffer = Vec::new();
