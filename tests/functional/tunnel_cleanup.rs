@@ -232,6 +232,12 @@ fn interrupt_harness() -> Result<(), Failed> {
     let log = log.join("\n");
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(
+        log.contains(
+            "interrupted: nothing was paid (the simulator); a rerun records the unfinished scenarios again"
+        ),
+        "the interrupted run says what a rerun does: {log}"
+    );
+    assert!(
         !running(&pid),
         "the tunnel agent {pid} outlived the interrupted harness"
     );
