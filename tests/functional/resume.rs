@@ -461,11 +461,13 @@ fn sigint() -> Result<(), Failed> {
         .spawn()?;
     let mut child = Killed(child);
     let stderr = child.0.stderr.take().ok_or("no stderr")?;
-    let reader = std::thread::spawn(move || {
-        BufReader::new(stderr)
+    let (sender, stderr_text) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
-            .collect::<Vec<String>>()
+            .collect();
+        let _ = sender.send(lines);
     });
     wait_until(&project, "every task delivering", |p| all_delivering(p, N));
     Command::new("kill")
@@ -482,9 +484,9 @@ fn sigint() -> Result<(), Failed> {
         );
         std::thread::sleep(Duration::from_millis(10));
     };
-    let log = reader
-        .join()
-        .map_err(|_| "stderr reader panicked")?
+    let log = stderr_text
+        .recv_timeout(DEADLINE)
+        .map_err(|_| format!("the harness's stderr did not close within {DEADLINE:?} of its exit"))?
         .join("\n");
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(

@@ -227,7 +227,20 @@ fn interrupt_harness() -> Result<(), Failed> {
         "the harness to exit after SIGINT",
     );
     // The harness has exited: its stderr closes, and the reader ends.
-    log.extend(lines.iter());
+    let closing = Instant::now();
+    loop {
+        let left = EXIT_DEADLINE.saturating_sub(closing.elapsed());
+        match lines.recv_timeout(left) {
+            Ok(line) => log.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "the harness's stderr did not close within {EXIT_DEADLINE:?} of its exit"
+                )
+                .into());
+            }
+        }
+    }
     reader.join().map_err(|_| "stderr reader panicked")?;
     let log = log.join("\n");
     assert_eq!(status.code(), Some(130), "{log}");
