@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -132,6 +133,14 @@ impl Agent {
             Some(Err(e)) => Some(e.to_string()),
             None => Some("stopped".into()),
         }
+    }
+
+    /// Waits until the agent's output has been read to its end (both pumps saw it
+    /// close, so the log and the tail hold its last lines), at most `deadline`: a
+    /// process the agent left behind may keep the pipes open.
+    pub async fn drain(&mut self, deadline: Duration) {
+        let closed = async { while self.lines.recv().await.is_some() {} };
+        let _ = tokio::time::timeout(deadline, closed).await;
     }
 
     /// The last log lines, for error messages.

@@ -123,8 +123,8 @@ async fn discover(
     let mut ngrok_api = "127.0.0.1:4040".to_owned();
     loop {
         if let Some(status) = agent.exited() {
-            // Let the pumps flush the last lines before reporting them.
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // The agent's last lines are its diagnosis: wait until its output is read.
+            agent.drain(Duration::from_secs(2)).await;
             return Err(agent.error_exited(options.provider, status));
         }
         let from_api = match options.provider {

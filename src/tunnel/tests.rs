@@ -210,8 +210,12 @@ async fn failures_say_what_went_wrong_before_anything_is_spent() {
         "{err}"
     );
     assert!(
-        err.contains("ERR_NGROK_4018"),
+        err.contains(r#""err": "authentication failed: ERR_NGROK_4018""#),
         "the last log lines are shown: {err}"
+    );
+    assert!(
+        err.contains("ERROR:  authentication failed: Usage of ngrok requires a verified account"),
+        "the agent's very last line, printed as it exits, is shown: {err}"
     );
 
     let silent = TunnelOptions {
@@ -264,9 +268,9 @@ async fn bore_tunnels_a_simulator_delivery_into_a_recording() {
     use crate::sim::{SimConfig, Simulator};
     use tokio::io::AsyncBufReadExt;
 
-    let bore = process::which("bore", None)
-        .expect("bore is not installed: `cargo install bore-cli --locked`");
-    let mut server = tokio::process::Command::new(bore)
+    let bore = crate::workdir::test_tool("bin/bore", "bore")
+        .unwrap_or_else(|| panic!("bore is not installed: {}", crate::workdir::TEST_TOOLS_HINT));
+    let mut server = tokio::process::Command::new(&bore)
         .args([
             "server",
             "--bind-addr",
@@ -281,11 +285,17 @@ async fn bore_tunnels_a_simulator_delivery_into_a_recording() {
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if line.contains("listening") {
-            break;
+    let listening = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("listening") {
+                return;
+            }
         }
-    }
+        panic!("the bore server exited before listening");
+    };
+    tokio::time::timeout(Duration::from_secs(30), listening)
+        .await
+        .expect("the bore server did not say it was listening within 30 s");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
     let dir = tempfile::tempdir().unwrap();
@@ -298,6 +308,18 @@ async fn bore_tunnels_a_simulator_delivery_into_a_recording() {
     let options = TunnelOptions {
         log_dir: dir.path().to_owned(),
         env: vec![("BORE_SERVER".into(), "127.0.0.1".into())],
+        // The bore found above (provisioned or on PATH) comes first.
+        search_path: Some(
+            std::env::join_paths(
+                bore.parent()
+                    .map(std::path::Path::to_owned)
+                    .into_iter()
+                    .chain(std::env::split_paths(
+                        &std::env::var_os("PATH").unwrap_or_default(),
+                    )),
+            )
+            .unwrap(),
+        ),
         ..TunnelOptions::new(Provider::Bore, port)
     };
     let tunnel = start(options).await.unwrap();

@@ -1,18 +1,26 @@
 //! The `scenarios` harness as a user runs it: the built test binary on a temporary
-//! copy of the shipped scenarios, recording against the simulator and replaying with
-//! nothing running.
+//! copy of the project's own fixture suite (`tests/fixtures/suite`: a webhook chain, a
+//! polling scenario, a FAILED outcome), recording against the simulator and replaying
+//! with nothing running. Only `the_shipped_suite_replays_whatever_it_holds` reads the
+//! shipped `scenarios/` and `cassettes/`, and it derives its counts from them: adding a
+//! scenario to the shipped suite never breaks these tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
 
 pub fn trials() -> Vec<Trial> {
     vec![
         Trial::test(
-            "harness_records_the_shipped_suite_then_replays_it_with_no_simulator",
+            "harness_records_a_suite_then_replays_it_with_no_simulator",
             record_then_replay,
+        ),
+        Trial::test(
+            "the_shipped_suite_replays_whatever_it_holds",
+            shipped_suite_replays,
         ),
         Trial::test(
             "harness_replay_without_a_cassette_fails_with_the_rerecord_command",
@@ -51,7 +59,8 @@ pub fn harness_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
+        let mut command = Command::new(cargo);
+        command
             .args([
                 "test",
                 "--test",
@@ -59,9 +68,9 @@ pub fn harness_binary() -> &'static Path {
                 "--no-run",
                 "--message-format=json",
             ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run cargo to build the scenarios harness");
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // A cold build of the harness on a busy machine.
+        let output = crate::support::output_within(&mut command, Duration::from_secs(1200));
         let stdout = String::from_utf8_lossy(&output.stdout);
         stdout
             .lines()
@@ -82,23 +91,71 @@ pub fn harness_binary() -> &'static Path {
     })
 }
 
-/// A temporary copy of the shipped scenarios, with an empty cassettes directory.
+/// How long one harness run may take (a whole suite recorded against the simulator).
+const RUN_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The trials the harness adds to the scenario files: the trial written in Rust.
+const RUST_TRIALS: usize = 1;
+
+/// The project's own fixture suite.
+fn fixture_suite() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/suite")
+}
+
+/// The scenario files (`*.toml`) in `dir`, sorted.
+fn scenario_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Copies the directory tree `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A temporary project: scenarios copied from a suite, cassettes empty unless copied.
 struct Workspace {
     dir: tempfile::TempDir,
 }
 
 impl Workspace {
+    /// A copy of the fixture suite, with no cassettes.
     fn new() -> Workspace {
+        Workspace::with_scenarios(&fixture_suite())
+    }
+
+    fn with_scenarios(suite: &Path) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
         let scenarios = dir.path().join("scenarios");
         std::fs::create_dir_all(&scenarios).unwrap();
-        for entry in
-            std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap()
-        {
-            let path = entry.unwrap().path();
+        for path in scenario_files(suite) {
             std::fs::copy(&path, scenarios.join(path.file_name().unwrap())).unwrap();
         }
         Workspace { dir }
+    }
+
+    /// The scenario files of this workspace.
+    fn scenarios(&self) -> Vec<PathBuf> {
+        scenario_files(&self.path("scenarios"))
+    }
+
+    /// How many trials the harness runs here: one per scenario file, and the Rust trial.
+    fn trial_count(&self) -> usize {
+        self.scenarios().len() + RUST_TRIALS
     }
 
     fn path(&self, relative: &str) -> PathBuf {
@@ -125,7 +182,7 @@ impl Workspace {
             command.env_remove(name);
         }
         command.envs(env.iter().copied());
-        command.output().expect("run the scenarios harness")
+        crate::support::output_within(&mut command, RUN_DEADLINE)
     }
 
     fn record_all(&self) {
@@ -151,7 +208,11 @@ fn record_then_replay() -> Result<(), Failed> {
     let recording = work.run(&["--record-webhooks", "--target=sim"], &[]);
     assert_success(&recording);
     let log = text(&recording);
-    assert!(log.contains("test result: ok. 10 passed"), "{log}");
+    let trials = work.trial_count();
+    assert!(
+        log.contains(&format!("test result: ok. {trials} passed; 0 failed")),
+        "{log}"
+    );
     assert!(
         log.contains("recorded:\n  scenario "),
         "the summary table is printed: {log}"
@@ -160,11 +221,12 @@ fn record_then_replay() -> Result<(), Failed> {
         log.contains("otter_text3d_blocked") && log.contains("FAILED"),
         "{log}"
     );
+    // The fixture: 5 scenarios, one of them polling, and the Rust trial.
     let cassettes = std::fs::read_dir(work.path("cassettes/http"))?.count();
-    assert_eq!(cassettes, 10);
+    assert_eq!(cassettes, 6, "one cassette per trial");
     let webhooks = std::fs::read_dir(work.path("cassettes/webhooks"))?.count();
     assert_eq!(
-        webhooks, 9,
+        webhooks, 5,
         "one webhook recording per webhook scenario and the Rust trial"
     );
     for entry in std::fs::read_dir(work.path("cassettes/http"))? {
@@ -178,11 +240,50 @@ fn record_then_replay() -> Result<(), Failed> {
     // Replay: nothing is running now; default mode none.
     let replay = work.run(&[], &[]);
     assert_success(&replay);
-    assert!(text(&replay).contains("test result: ok. 10 passed"));
+    assert!(
+        text(&replay).contains(&format!("test result: ok. {trials} passed; 0 failed")),
+        "{}",
+        text(&replay)
+    );
     assert!(
         !text(&replay).contains("recorded:"),
         "nothing is recorded on replay"
     );
+    Ok(())
+}
+
+/// The shipped suite (`scenarios/` and `cassettes/`), copied: every trial it holds is
+/// listed and replays offline, whatever their number.
+fn shipped_suite_replays() -> Result<(), Failed> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = Workspace::with_scenarios(&root.join("scenarios"));
+    copy_tree(&root.join("cassettes"), &work.path("cassettes"));
+    let trials = work.trial_count();
+    let listed = work.run(&["--list", "--format", "terse"], &[]);
+    assert_success(&listed);
+    // `[kind] name: test`
+    let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(|l| l.rsplit("] ").next().unwrap_or(l).to_owned())
+        .collect();
+    assert_eq!(
+        names.len(),
+        trials,
+        "one trial per scenario file and the Rust trial: {names:?}"
+    );
+    for scenario in work.scenarios() {
+        let name = scenario.file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(names.contains(&name), "{name} is a trial: {names:?}");
+    }
+    let replay = work.run(&[], &[]);
+    let log = text(&replay);
+    assert_success(&replay);
+    assert!(
+        log.contains(&format!("test result: ok. {trials} passed; 0 failed")),
+        "every shipped trial replays: {log}"
+    );
+    assert!(!log.contains("recorded:"), "nothing is recorded on replay");
     Ok(())
 }
 
@@ -277,24 +378,28 @@ fn list_and_filter() -> Result<(), Failed> {
         "{listed}"
     );
     let terse = work.run(&["--list", "--format", "terse"], &[]);
+    assert_success(&terse);
     let terse = String::from_utf8_lossy(&terse.stdout).into_owned();
     assert_eq!(
         terse.lines().filter(|l| l.ends_with(": test")).count(),
-        10,
+        work.trial_count(),
         "{terse}"
     );
-    assert!(
-        !work.path("cassettes").exists()
-            || std::fs::read_dir(work.path("cassettes/webhooks")).is_err(),
-        "--list starts nothing"
-    );
+    // Nothing started: no receiver, tunnel or simulator wrote anything anywhere.
+    let left: Vec<String> = std::fs::read_dir(work.dir.path())?
+        .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(left, ["scenarios"], "--list starts and writes nothing");
 
     work.record_all();
     let one = work.run(&["otter_rigging", "--exact"], &[]);
     assert_success(&one);
     let log = text(&one);
+    let filtered = work.trial_count() - 1;
     assert!(
-        log.contains("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 9 filtered out"),
+        log.contains(&format!(
+            "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; {filtered} filtered out"
+        )),
         "{log}"
     );
     Ok(())
@@ -310,8 +415,9 @@ fn broken_file() -> Result<(), Failed> {
     let output = work.run(&[], &[]);
     assert_eq!(output.status.code(), Some(101));
     let log = text(&output);
+    let whole = work.trial_count() - 1;
     assert!(
-        log.contains("test result: FAILED. 10 passed; 1 failed"),
+        log.contains(&format!("test result: FAILED. {whole} passed; 1 failed")),
         "{log}"
     );
     assert!(
@@ -340,6 +446,12 @@ fn guards() -> Result<(), Failed> {
             ("MESHY_API_KEY", "msy_would_spend_credits_1234"),
         ],
     );
+    assert_eq!(
+        on_ci.status.code(),
+        Some(101),
+        "the refused trial fails the run: {}",
+        text(&on_ci)
+    );
     assert!(
         text(&on_ci).contains("refusing to record against the real Meshy API on CI"),
         "{}",
@@ -354,10 +466,20 @@ fn guards() -> Result<(), Failed> {
         ],
         &[("NEXTEST", "1")],
     );
+    assert_eq!(
+        nextest.status.code(),
+        Some(101),
+        "the refused trial fails the run: {}",
+        text(&nextest)
+    );
     assert!(
         text(&nextest).contains("recording is refused under cargo-nextest"),
         "{}",
         text(&nextest)
+    );
+    assert!(
+        !work.path("cassettes").exists(),
+        "nothing was recorded by the refused runs"
     );
     let unknown = work.run(&["--record-webhook"], &[]);
     assert_eq!(unknown.status.code(), Some(2));
@@ -391,12 +513,13 @@ fn nextest_protocol() -> Result<(), Failed> {
     work.record_all();
     let env = [("NEXTEST", "1"), ("MESHY_CASSETTES_DIR", "cassettes")];
     let listed = work.run(&["--list", "--format", "terse"], &env);
+    assert_success(&listed);
     let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
         .lines()
         .filter_map(|l| l.strip_suffix(": test"))
         .map(str::to_owned)
         .collect();
-    assert_eq!(names.len(), 10);
+    assert_eq!(names.len(), work.trial_count(), "{names:?}");
     for name in names {
         let output = work.run(&[&name, "--exact", "--nocapture"], &env);
         assert!(
@@ -410,18 +533,22 @@ fn nextest_protocol() -> Result<(), Failed> {
 
 fn cargo_test_from_root() -> Result<(), Failed> {
     let cassettes = tempfile::tempdir()?;
+    let suite = fixture_suite();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["test", "--", "--record-webhooks", "--target=sim"])
+        .arg(format!("--scenarios={}", suite.display()))
         .arg(format!("--cassettes={}", cassettes.path().display()))
         .env("MESHY_SIM_TASK_SECONDS", "0")
-        .env_remove("CI")
-        .output()?;
+        .env_remove("CI");
+    let output = crate::support::output_within(&mut command, RUN_DEADLINE);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(
         std::fs::read_dir(cassettes.path().join("http"))?.count(),
-        10
+        scenario_files(&suite).len() + RUST_TRIALS,
+        "one cassette per trial of the suite given with --scenarios"
     );
     Ok(())
 }

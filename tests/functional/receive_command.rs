@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 use crate::support::{Catcher, Guarded, binary};
 
+/// How long `webhooks replay` may take for a handful of deliveries.
+const REPLAY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub fn trials() -> Vec<Trial> {
     vec![
         Trial::test(
@@ -111,7 +114,36 @@ fn receive_session() -> Result<(), Failed> {
     assert_eq!(recording.deliveries.len(), 2);
     assert!(Recording::read(&dir.path().join("webhooks/unrouted/t-dash.json"), "cmd").is_ok());
     assert!(!dir.path().join("webhooks/unrouted/t-evil.json").exists());
+    // A receiver that stopped cleanly leaves its recordings and nothing else: no temp file.
+    assert_eq!(
+        files_under(dir.path())?,
+        [
+            "webhooks/otter_text3d_t-routed.json",
+            "webhooks/unrouted/t-dash.json"
+        ],
+        "only the recordings are left"
+    );
     Ok(())
+}
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, files: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(root, &path, files)?;
+            } else {
+                let relative = path.strip_prefix(root).unwrap_or(&path);
+                files.push(relative.to_string_lossy().into_owned());
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files)?;
+    files.sort();
+    Ok(files)
 }
 
 fn killed_mid_write() -> Result<(), Failed> {
@@ -142,6 +174,7 @@ fn killed_mid_write() -> Result<(), Failed> {
         }
         accepted
     });
+    let pid = receiver.child.id();
     drop(receiver);
     assert!(
         accepted >= 40,
@@ -149,19 +182,46 @@ fn killed_mid_write() -> Result<(), Failed> {
     );
     let webhooks = dir.path().join("webhooks");
     let mut whole = 0;
+    let mut interrupted = Vec::new();
     for entry in std::fs::read_dir(&webhooks)? {
         let path = entry?.path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue; // a temp file the kill interrupted: never read as a recording
+        let task = |name: &str| {
+            name.strip_prefix("otter_text3d_task-")
+                .and_then(|rest| rest.strip_suffix(".json"))
+                .is_some_and(|n| n.parse::<u32>().is_ok_and(|n| n < 10))
+        };
+        if let Some(target) = temp_file_target(&name, pid) {
+            // SIGKILL can land between a temp file's creation and its rename: what is
+            // left is that write's temp file, named for its target, never the target.
+            assert!(task(target), "a temp file for an unexpected target: {name}");
+            interrupted.push(name);
+            continue;
         }
+        assert!(
+            task(&name),
+            "an unexpected file in {}: {name}",
+            webhooks.display()
+        );
         let recording =
             Recording::read(&path, "cmd").map_err(|e| format!("torn file {name}: {e}"))?;
         assert!(!recording.deliveries.is_empty());
         whole += 1;
     }
-    assert!(whole >= 1, "some recordings were written before the kill");
+    assert!(
+        whole >= 1,
+        "some recordings were written before the kill (interrupted writes: {interrupted:?})"
+    );
     Ok(())
+}
+
+/// The target of an atomic write's temp file (`.<target>.tmp-<pid>-<n>`) written by
+/// process `pid`.
+fn temp_file_target(name: &str, pid: u32) -> Option<&str> {
+    let rest = name.strip_prefix('.')?;
+    let (target, suffix) = rest.rsplit_once(".tmp-")?;
+    let (writer, n) = suffix.split_once('-')?;
+    (writer == pid.to_string() && n.parse::<u64>().is_ok()).then_some(target)
 }
 
 fn redeliver_session() -> Result<(), Failed> {
@@ -185,11 +245,13 @@ fn redeliver_session() -> Result<(), Failed> {
 
     let runtime = tokio::runtime::Runtime::new()?;
     let catcher = runtime.block_on(Catcher::start());
-    let output = binary()
-        .args(["webhooks", "replay"])
-        .arg(&path)
-        .args(["--to", &catcher.url])
-        .output()?;
+    let output = crate::support::output_within(
+        binary()
+            .args(["webhooks", "replay"])
+            .arg(&path)
+            .args(["--to", &catcher.url]),
+        REPLAY_DEADLINE,
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -214,22 +276,27 @@ fn redeliver_session() -> Result<(), Failed> {
     );
     assert_ne!(headers["content-length"], "999");
 
-    let output = binary()
-        .args(["webhooks", "replay"])
-        .arg(&path)
-        .args(["--to", &catcher.url, "--only-terminal"])
-        .output()?;
+    let output = crate::support::output_within(
+        binary().args(["webhooks", "replay"]).arg(&path).args([
+            "--to",
+            &catcher.url,
+            "--only-terminal",
+        ]),
+        REPLAY_DEADLINE,
+    );
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         "3/3 SUCCEEDED 100% -> 200\n"
     );
 
     let refusing = runtime.block_on(Catcher::answering(500));
-    let output = binary()
-        .args(["webhooks", "replay"])
-        .arg(&path)
-        .args(["--to", &refusing.url])
-        .output()?;
+    let output = crate::support::output_within(
+        binary()
+            .args(["webhooks", "replay"])
+            .arg(&path)
+            .args(["--to", &refusing.url]),
+        REPLAY_DEADLINE,
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("3 of 3 deliveries were not accepted")

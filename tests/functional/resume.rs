@@ -397,7 +397,11 @@ fn sigkill_points() -> Result<(), Failed> {
         let mut child = Killed(child);
         wait_until(&project, name, |p| reached(p, N));
         child.0.kill()?;
-        child.0.wait()?;
+        crate::support::wait_within(
+            &mut child.0,
+            crate::support::EXIT_DEADLINE,
+            "the harness to end after SIGKILL",
+        );
         assert_eq!(
             sim.charges(),
             N as u64,
@@ -457,11 +461,13 @@ fn sigint() -> Result<(), Failed> {
         .spawn()?;
     let mut child = Killed(child);
     let stderr = child.0.stderr.take().ok_or("no stderr")?;
-    let reader = std::thread::spawn(move || {
-        BufReader::new(stderr)
+    let (sender, stderr_text) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
-            .collect::<Vec<String>>()
+            .collect();
+        let _ = sender.send(lines);
     });
     wait_until(&project, "every task delivering", |p| all_delivering(p, N));
     Command::new("kill")
@@ -478,9 +484,9 @@ fn sigint() -> Result<(), Failed> {
         );
         std::thread::sleep(Duration::from_millis(10));
     };
-    let log = reader
-        .join()
-        .map_err(|_| "stderr reader panicked")?
+    let log = stderr_text
+        .recv_timeout(DEADLINE)
+        .map_err(|_| format!("the harness's stderr did not close within {DEADLINE:?} of its exit"))?
         .join("\n");
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(
@@ -497,17 +503,18 @@ fn sigint() -> Result<(), Failed> {
     assert_eq!(sim.charges(), N as u64);
     // Real VCR.py loads every file we wrote, journal or not.
     for cassette in project.cassettes() {
-        let loaded = Command::new("python3")
-            .args([
+        let mut command = crate::support::vcrpy_python();
+        command.args([
                 "-c",
                 "import sys\nfrom vcr.persisters.filesystem import FilesystemPersister\nfrom vcr.serializers import yamlserializer\nrequests, responses = FilesystemPersister.load_cassette(sys.argv[1], yamlserializer)\nassert requests[0].method == 'POST', requests\nprint(len(requests))",
-            ])
-            .arg(&cassette)
-            .output()?;
+            ]);
+        command.arg(&cassette);
+        let loaded = crate::support::output_within(&mut command, Duration::from_secs(60));
         assert!(
             loaded.status.success(),
-            "VCR.py cannot load {}: {}",
+            "VCR.py cannot load {} ({}): {}",
             cassette.display(),
+            mesh_toolkit::workdir::TEST_TOOLS_HINT,
             text(&loaded)
         );
     }
@@ -726,7 +733,11 @@ fn killed_rewrite() -> Result<(), Failed> {
         cassette_text(&side).contains("{\\\"result\\\":")
     });
     child.0.kill()?;
-    child.0.wait()?;
+    crate::support::wait_within(
+        &mut child.0,
+        crate::support::EXIT_DEADLINE,
+        "the harness to end after SIGKILL",
+    );
     assert_eq!(
         std::fs::read_to_string(&main)?,
         complete,

@@ -86,7 +86,10 @@ fn sim_session() -> Result<(), Failed> {
 }
 
 fn sim_bad_option() -> Result<(), Failed> {
-    let output = binary().args(["sim", "--colour", "red"]).output()?;
+    let output = crate::support::output_within(
+        binary().args(["sim", "--colour", "red"]),
+        std::time::Duration::from_secs(30),
+    );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

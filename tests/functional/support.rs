@@ -2,45 +2,112 @@
 //! loopback webhook catcher.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 use warp::Filter;
+
+/// How long a test waits for a line a child process is expected to print.
+pub const LINE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long a test waits for a child process to exit once it was asked to.
+pub const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The built `mesh-toolkit` binary.
 pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"))
 }
 
+/// The Python that runs the real VCR.py: the venv `scripts/test-tools` provisions under
+/// the target dir, else `python3` on PATH.
+pub fn vcrpy_python() -> Command {
+    let python = mesh_toolkit::workdir::test_tool("venv/bin/python3", "python3");
+    Command::new(python.unwrap_or_else(|| {
+        panic!(
+            "no python3: install Python 3 with venv support, then {}",
+            mesh_toolkit::workdir::TEST_TOOLS_HINT
+        )
+    }))
+}
+
 /// A child process that is killed when dropped, so a failing test leaves nothing behind.
+/// Its standard output is read line by line and its standard error collected, both on
+/// their own threads from the start: a full pipe never blocks the child, and no read
+/// blocks the test past a deadline.
 pub struct Guarded {
     pub child: Child,
-    pub stdout: BufReader<ChildStdout>,
+    program: String,
+    lines: mpsc::Receiver<String>,
+    stderr: Option<mpsc::Receiver<String>>,
 }
 
 impl Guarded {
     pub fn spawn(mut command: Command) -> Guarded {
+        let program = format!("{:?}", command.get_program());
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start mesh-toolkit");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        Guarded { child, stdout }
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (line_sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line_sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = child.stderr.take().map(|mut pipe| {
+            let (sender, receiver) = mpsc::channel();
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.read_to_string(&mut text);
+                let _ = sender.send(text);
+            });
+            receiver
+        });
+        Guarded {
+            child,
+            program,
+            lines,
+            stderr,
+        }
     }
 
-    /// The next line of standard output (without the newline).
+    /// The next line of standard output (without the newline); fails the test if none
+    /// comes within [`LINE_DEADLINE`].
     pub fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read stdout");
-        line.trim_end().to_owned()
+        self.line_within(LINE_DEADLINE)
     }
 
-    /// Sends SIGINT (what Ctrl-C sends) and waits for the exit; returns the exit code
-    /// and everything written to standard error.
+    /// The next line of standard output, waiting at most `deadline`.
+    pub fn line_within(&mut self, deadline: Duration) -> String {
+        match self.lines.recv_timeout(deadline) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!(
+                    "{} printed no further line on stdout within {deadline:?}",
+                    self.program
+                )
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = wait_within(&mut self.child, EXIT_DEADLINE, &self.program);
+                let stderr = self.take_stderr();
+                panic!(
+                    "{} closed its stdout ({status}) where a line was expected; stderr:\n{stderr}",
+                    self.program
+                )
+            }
+        }
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends) and waits (at most [`EXIT_DEADLINE`]) for the
+    /// exit; returns the exit code and everything written to standard error.
     pub fn interrupt(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
@@ -48,12 +115,22 @@ impl Guarded {
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -INT {pid} failed");
-        let status = self.child.wait().expect("wait for mesh-toolkit");
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            pipe.read_to_string(&mut stderr).expect("read stderr");
-        }
-        (status.code(), stderr)
+        let what = format!("{} to exit after SIGINT", self.program);
+        let status = wait_within(&mut self.child, EXIT_DEADLINE, &what);
+        (status.code(), self.take_stderr())
+    }
+
+    /// Everything the exited child wrote to standard error.
+    fn take_stderr(&mut self) -> String {
+        let Some(stderr) = self.stderr.take() else {
+            return String::new();
+        };
+        stderr.recv_timeout(EXIT_DEADLINE).unwrap_or_else(|_| {
+            panic!(
+                "the stderr of {} did not close within {EXIT_DEADLINE:?} of its exit",
+                self.program
+            )
+        })
     }
 }
 
@@ -61,6 +138,23 @@ impl Drop for Guarded {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits at most `deadline` for `child` to exit, failing the test with `what` (what was
+/// waited for) if it does not. The child is killed on timeout.
+pub fn wait_within(child: &mut Child, deadline: Duration, what: &str) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("waited {deadline:?} for {what}; killed it");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -72,7 +166,7 @@ pub fn output_within(command: &mut Command, deadline: Duration) -> std::process:
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start the child process");
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
     let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
     let stdout = std::thread::spawn(move || {
         let mut buffer = Vec::new();
@@ -88,18 +182,11 @@ pub fn output_within(command: &mut Command, deadline: Duration) -> std::process:
         }
         buffer
     });
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} did not end within {deadline:?}; killed");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_within(
+        &mut child,
+        deadline,
+        &format!("{command:?} to end (a hanging child must fail the test)"),
+    );
     std::process::Output {
         status,
         stdout: stdout.join().unwrap_or_default(),

@@ -3,10 +3,11 @@
 //! SIGINT once the tunnel is up, and while it is still starting.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 
-use crate::support::{Guarded, binary};
+use crate::support::{EXIT_DEADLINE, Guarded, LINE_DEADLINE, binary, wait_within};
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -43,7 +44,9 @@ fn receive_with_fake_ngrok(dir: &Path, mode: &str, port: u16) -> Guarded {
         .env("NGROK_AUTHTOKEN", "fake-token")
         .env("FAKE_TUNNEL_MODE", mode)
         .env("FAKE_TUNNEL_URL", format!("http://127.0.0.1:{port}"))
-        .env("FAKE_TUNNEL_ARGS", dir.join("agent"));
+        .env("FAKE_TUNNEL_ARGS", dir.join("agent"))
+        // Its own log directory, whatever the outer environment says.
+        .env("CARGO_TARGET_DIR", dir.join("target"));
     Guarded::spawn(command)
 }
 
@@ -55,13 +58,33 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The agent's pid, if it was started.
+/// The agent's pid, if it was started (the stand-in writes it first thing).
 fn agent_pid(dir: &Path) -> Option<String> {
     std::fs::read_to_string(dir.join("agent"))
         .ok()?
         .lines()
         .next()
+        .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
         .map(str::to_owned)
+}
+
+/// Waits (at most `LINE_DEADLINE`) until the stand-in agent has started and is running;
+/// fails the test, saying so, if it never does.
+fn started_agent(dir: &Path) -> Result<String, Failed> {
+    let started = Instant::now();
+    loop {
+        if let Some(pid) = agent_pid(dir).filter(|pid| running(pid)) {
+            return Ok(pid);
+        }
+        if started.elapsed() > LINE_DEADLINE {
+            return Err(format!(
+                "the tunnel agent did not start within {LINE_DEADLINE:?} (no pid in {})",
+                dir.join("agent").display()
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn running(pid: &str) -> bool {
@@ -82,7 +105,10 @@ fn interrupt_running() -> Result<(), Failed> {
         "{public}"
     );
     let pid = agent_pid(dir.path()).ok_or("the agent did not start")?;
-    assert!(running(&pid));
+    assert!(
+        running(&pid),
+        "the tunnel agent {pid} runs while the tunnel is up"
+    );
     let (code, stderr) = receive.interrupt();
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
@@ -103,14 +129,14 @@ fn interrupt_starting() -> Result<(), Failed> {
     let mut receive = receive_with_fake_ngrok(dir.path(), "silent", free_port());
     assert!(receive.line().starts_with("listening on "));
     assert!(receive.line().starts_with("webhook URL: "));
+    // The agent runs and has not reported a URL (it never will): the tunnel is starting.
+    let pid = started_agent(dir.path())?;
     let (code, stderr) = receive.interrupt();
     assert_eq!(code, Some(0), "{stderr}");
-    if let Some(pid) = agent_pid(dir.path()) {
-        assert!(
-            !running(&pid),
-            "the tunnel agent {pid} outlived the receiver"
-        );
-    }
+    assert!(
+        !running(&pid),
+        "the tunnel agent {pid} outlived the receiver"
+    );
     Ok(())
 }
 
@@ -127,17 +153,21 @@ fn interrupt_harness() -> Result<(), Failed> {
     use std::io::BufRead;
     let dir = tempfile::tempdir()?;
     std::fs::create_dir_all(dir.path().join("scenarios"))?;
-    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/otter_text3d.toml");
-    std::fs::copy(shipped, dir.path().join("scenarios/otter_text3d.toml"))?;
+    std::fs::write(
+        dir.path().join("scenarios/otter_slow.toml"),
+        "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"A slow otter\"\n",
+    )?;
     let port = free_port();
     let fakes = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fakes");
     let mut path = vec![fakes];
     path.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
-    let mut child = std::process::Command::new(crate::harness::harness_binary())
+    let child = std::process::Command::new(crate::harness::harness_binary())
         .current_dir(dir.path())
         .args([
+            "otter_slow",
+            "--exact",
             "--record-webhooks",
             "--target=sim",
             "--tunnel=ngrok",
@@ -154,39 +184,124 @@ fn interrupt_harness() -> Result<(), Failed> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()?;
-    let guard = KillOnDrop(child.id());
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut child = Killed(child);
+    let stderr = child.0.stderr.take().ok_or("no stderr")?;
+    let (sender, lines) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = sender.send(line);
+        }
+    });
     // The first progress line: the trial is waiting for its webhooks through the tunnel.
-    let waiting = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|line| line.starts_with("otter_text3d "));
-    assert!(waiting.is_some(), "the recording never started");
+    let started = Instant::now();
+    let mut log = Vec::new();
+    loop {
+        let left = LINE_DEADLINE.saturating_sub(started.elapsed());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.starts_with("otter_slow ") => {
+                log.push(line);
+                break;
+            }
+            Ok(line) => log.push(line),
+            Err(_) => {
+                return Err(format!(
+                    "no progress line for otter_slow within {LINE_DEADLINE:?}; stderr so far:\n{}",
+                    log.join("\n")
+                )
+                .into());
+            }
+        }
+    }
     let pid = agent_pid(dir.path()).ok_or("the tunnel agent did not start")?;
-    assert!(running(&pid));
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    assert!(running(&pid), "the tunnel agent {pid} runs while recording");
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
         .status()?;
-    let status = child.wait()?;
-    drop(guard);
-    assert_eq!(status.code(), Some(130));
+    assert!(interrupted.success(), "kill -INT failed");
+    let status = wait_within(
+        &mut child.0,
+        EXIT_DEADLINE,
+        "the harness to exit after SIGINT",
+    );
+    // The harness has exited: its stderr closes, and the reader ends.
+    let closing = Instant::now();
+    loop {
+        let left = EXIT_DEADLINE.saturating_sub(closing.elapsed());
+        match lines.recv_timeout(left) {
+            Ok(line) => log.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "the harness's stderr did not close within {EXIT_DEADLINE:?} of its exit"
+                )
+                .into());
+            }
+        }
+    }
+    reader.join().map_err(|_| "stderr reader panicked")?;
+    let log = log.join("\n");
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(
+        log.contains(
+            "interrupted: nothing was paid (the simulator); a rerun records the unfinished scenarios again"
+        ),
+        "the interrupted run says what a rerun does: {log}"
+    );
     assert!(
         !running(&pid),
         "the tunnel agent {pid} outlived the interrupted harness"
+    );
+    assert_interrupted_recording(dir.path(), &log)
+}
+
+/// What an interrupted recording leaves: the cassette, still marked incomplete, with
+/// the create call's answer journalled; the webhook recording of the task, incomplete.
+fn assert_interrupted_recording(dir: &Path, log: &str) -> Result<(), Failed> {
+    let cassette_path = dir.join("cassettes/http/otter_slow.yaml");
+    let cassette = std::fs::read_to_string(&cassette_path)
+        .map_err(|e| format!("{}: {e}; stderr:\n{log}", cassette_path.display()))?;
+    assert!(
+        cassette.starts_with("incomplete: true\n"),
+        "an interrupted recording is marked incomplete:\n{cassette}"
+    );
+    assert!(
+        cassette.contains("uri: \"https://api.meshy.ai/openapi/v2/text-to-3d\"")
+            && cassette.contains("{\\\"result\\\":"),
+        "the create call and its answer are journalled:\n{cassette}"
+    );
+    let webhooks: Vec<PathBuf> = std::fs::read_dir(dir.join("cassettes/webhooks"))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        webhooks.len(),
+        1,
+        "one webhook recording, for the one task: {webhooks:?}"
+    );
+    let recording = std::fs::read_to_string(&webhooks[0])?;
+    let name = webhooks[0]
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy();
+    assert!(
+        name.starts_with("otter_text3d_") && name.ends_with(".json"),
+        "{name}"
+    );
+    assert!(
+        recording.contains("\"incomplete\": true"),
+        "the webhook recording is marked incomplete: {recording}"
     );
     Ok(())
 }
 
 /// Kills the process if the test fails before it exits.
-struct KillOnDrop(u32);
+struct Killed(std::process::Child);
 
-impl Drop for KillOnDrop {
+impl Drop for Killed {
     fn drop(&mut self) {
-        let kill = std::process::Command::new("kill")
-            .args(["-KILL", &self.0.to_string()])
-            .stderr(std::process::Stdio::null())
-            .status();
-        drop(kill);
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -1,10 +1,9 @@
 //! Compatibility with the real VCR.py, both ways: we replay cassettes VCR.py recorded
 //! (through `requests` and `httpx`), and VCR.py replays a cassette we recorded against
-//! the simulator, binary GLB included. Needs `pip install vcrpy requests httpx`
-//! (`.ci/run` installs them).
+//! the simulator, binary GLB included. Runs the venv that `scripts/test-tools`
+//! provisions (`<target dir>/mesh-toolkit/tools/venv`), else `python3` on PATH.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,20 +35,15 @@ fn python(script: &str, args: &[&Path]) -> Result<String, Failed> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/vcrpy")
         .join(script);
-    let output = Command::new("python3")
-        .arg(&script)
-        .args(args)
-        .output()
-        .map_err(|e| {
-            format!(
-                "cannot run python3 ({e}); install Python 3 and `pip install vcrpy requests httpx`"
-            )
-        })?;
+    let mut command = crate::support::vcrpy_python();
+    command.arg(&script).args(args);
+    let output = crate::support::output_within(&mut command, Duration::from_secs(120));
     if !output.status.success() {
         return Err(format!(
-            "{} failed ({}); is VCR.py installed (`pip install vcrpy requests httpx`)?\n{}",
+            "{} failed ({}); is VCR.py installed? {}\n{}",
             script.display(),
             output.status,
+            mesh_toolkit::workdir::TEST_TOOLS_HINT,
             String::from_utf8_lossy(&output.stderr)
         )
         .into());
