@@ -181,6 +181,7 @@ impl Receiver {
             body_stall: config.body_stall,
             log: config.log.clone(),
             limit: RateLimit::per_second(),
+            writers: tokio::sync::Semaphore::new(MAX_WRITERS),
         });
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = warp::serve(routes(context))
@@ -336,7 +337,12 @@ struct Context {
     body_stall: Duration,
     log: LogSink,
     limit: RateLimit,
+    /// Bounds the blocking threads writing recordings (and so the memory they take).
+    writers: tokio::sync::Semaphore,
 }
+
+/// Recordings written at once, at most.
+const MAX_WRITERS: usize = 16;
 
 impl Context {
     /// One line per refusal reason per second; `detail` is for the log only (it may
@@ -487,6 +493,8 @@ where
         .collect();
     let route = route.map(|(s, t)| (s.to_owned(), t.to_owned()));
     let store = Arc::clone(&context.store);
+    // Never closed: the semaphore lives as long as the context.
+    let _permit = context.writers.acquire().await.ok();
     match tokio::task::spawn_blocking(move || store.accept(route, &headers, payload)).await {
         Ok(Ok(accepted)) => Ok(accepted),
         Ok(Err(error)) => Err((Refusal::NotStored, Some(error.to_string()))),
