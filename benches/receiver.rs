@@ -47,38 +47,34 @@ fn main() {
 }
 
 async fn store_bench() {
-    {
-        let harness = median(|| store_rate(false)).await;
-        let standalone = median(|| store_rate(true)).await;
-        let baseline = median(bare_rate).await;
-        println!(
-            "store {DELIVERIES} deliveries for {TASKS} tasks, 64 in flight: median {harness:.0}/s written at terminal, \
+    let harness = median(|| store_rate(false)).await;
+    let standalone = median(|| store_rate(true)).await;
+    let baseline = median(bare_rate).await;
+    println!(
+        "store {DELIVERIES} deliveries for {TASKS} tasks, 64 in flight: median {harness:.0}/s written at terminal, \
              {standalone:.0}/s every delivery written; baseline bare warp 200 {baseline:.0}/s; ratios {:.2}x and {:.2}x",
-            harness / baseline,
-            standalone / baseline
-        );
-    }
+        harness / baseline,
+        standalone / baseline
+    );
 }
 
 async fn wake_bench() {
-    {
-        let mut p50s = Vec::new();
-        let mut p99s = Vec::new();
-        for _ in 0..RUNS {
-            let (p50, p99) = wake_latency().await;
-            p50s.push(p50);
-            p99s.push(p99);
-        }
-        let (base50, base99) = channel_latency().await;
-        println!(
-            "wake  accepted -> waiter woken over {RUNS} runs of 200 deliveries: median p50 {:.3} ms, median p99 {:.3} ms \
-             (target p99 <= 5 ms; the polling design: up to 2000 ms); baseline bare watch channel p50 {:.3} ms p99 {:.3} ms",
-            ms(mid(&mut p50s)),
-            ms(mid(&mut p99s)),
-            ms(base50),
-            ms(base99)
-        );
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    for _ in 0..RUNS {
+        let (p50, p99) = wake_latency().await;
+        p50s.push(p50);
+        p99s.push(p99);
     }
+    let (base50, base99) = channel_latency().await;
+    println!(
+        "wake  accepted -> waiter woken over {RUNS} runs of 200 deliveries: median p50 {:.3} ms, median p99 {:.3} ms \
+             (target p99 <= 5 ms; the polling design: up to 2000 ms); baseline bare watch channel p50 {:.3} ms p99 {:.3} ms",
+        ms(mid(&mut p50s)),
+        ms(mid(&mut p99s)),
+        ms(base50),
+        ms(base99)
+    );
 }
 
 const MEMORY_DELIVERIES: usize = 200_000;
