@@ -46,6 +46,7 @@
 //! - [`suite`]: the scenario suite the `scenarios` test target runs.
 //! - [`check`]: `mesh-toolkit cassettes check`, API versions, age, drift and hygiene of recordings.
 //! - [`cli`]: argument parsing of the `mesh-toolkit` binary.
+//! - [`log_sink`]: where the receiver's and the simulator's operational lines go.
 //! - [`workdir`]: where the toolkit keeps its own files (`<target dir>/mesh-toolkit`).
 
 mod atomic_file;
@@ -54,6 +55,7 @@ pub mod check;
 pub mod cli;
 mod clock;
 mod digest;
+pub mod log_sink;
 pub mod meshy;
 pub mod receiver;
 pub mod recorder;

@@ -8,7 +8,7 @@ use clap::Parser;
 use mesh_toolkit::cli::{
     CassettesCommand, CheckArgs, Cli, Command, ReceiveArgs, RedeliverArgs, SimArgs, WebhooksCommand,
 };
-use mesh_toolkit::receiver::{Announce, Receiver, ReceiverConfig};
+use mesh_toolkit::receiver::{Announce, Receiver, ReceiverConfig, ReceiverError};
 use mesh_toolkit::sim::Simulator;
 use mesh_toolkit::transport::{LiveConfig, LiveTransport};
 use mesh_toolkit::tunnel::{self, Provider, TunnelOptions};
@@ -108,7 +108,12 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::Run(format!("cannot handle Ctrl-C: {e}")))?;
         let receiver = Receiver::start(config)
             .await
-            .map_err(|e| Failure::Run(format!("cannot listen on 127.0.0.1:{}: {e}", parsed.port)))?;
+            .map_err(|e| match e {
+                ReceiverError::Listen { port, source } => {
+                    Failure::Run(format!("cannot listen on 127.0.0.1:{port}: {source}"))
+                }
+                other => Failure::Usage(other.to_string()),
+            })?;
         println!("listening on {}", receiver.local_url());
         // Printed on purpose: this is the URL to paste into the Meshy dashboard.
         println!("webhook URL: {}", receiver.webhook_url(receiver.local_url()));
@@ -138,7 +143,14 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
         drop(tunnel);
         let stats = receiver.stats();
         receiver.shutdown().await;
-        eprintln!("receiver stopped: {} deliveries recorded, {} refused", stats.accepted, stats.refused);
+        let unstored = match stats.failed {
+            0 => String::new(),
+            n => format!(", {n} not stored (answered 503: Meshy delivers them again)"),
+        };
+        eprintln!(
+            "receiver stopped: {} deliveries recorded, {} refused{unstored}",
+            stats.recorded, stats.refused
+        );
         Ok(())
     })
 }

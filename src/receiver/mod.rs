@@ -1,18 +1,21 @@
 //! The webhook receiver: a warp server on 127.0.0.1 that takes Meshy's deliveries,
-//! refuses anything not authentic, and hands the rest to its delivery store.
+//! refuses anything not authentic or not storable, and hands the rest to its
+//! delivery store; it answers 200 only for what the store kept.
 //!
 //! Routes (see DESIGN.md, "The webhook receiver"):
 //! - `POST /webhook/{species}/{task_type}?token=…`: a per-task callback URL.
 //! - `POST /webhook?token=…`: the one URL of the Meshy dashboard; routed by task `id`.
 //! - `GET /health[?nonce=…]`: liveness, echoing the nonce (the tunnel preflight).
 //!
-//! Refusals, none of them ever written: 401 without the run's token, 413 over 1 MiB,
-//! 400 for a body that is not a JSON object with a string `id`, or a path segment
-//! outside `[a-z0-9_-]`. Authentic deliveries always get 200, so Meshy never disables
-//! the webhook.
+//! Refusals, none of them ever written (see [`Refusal`]): 401 without the run's
+//! token, 413 over 1 MiB, 400 for a body cut short, a body that is not a JSON object
+//! with a valid string `id`, or a path segment that cannot be a file name, 408 for a
+//! body that stalls, 503 when the recording could not be written (Meshy delivers
+//! again). Each refusal is logged with its reason, one line per reason per second.
+//! Authentic deliveries that were stored get 200, so Meshy never disables the webhook.
 //!
 //! ```no_run
-//! # async fn example() -> std::io::Result<()> {
+//! # async fn example() -> Result<(), mesh_toolkit::receiver::ReceiverError> {
 //! use mesh_toolkit::receiver::{Receiver, ReceiverConfig};
 //! let receiver = Receiver::start(ReceiverConfig::new("cassettes/webhooks")).await?;
 //! println!("dashboard URL: {}", receiver.webhook_url(receiver.local_url()));
@@ -20,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod delivery;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -29,23 +33,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use warp::Filter;
 use warp::http::Response;
 
+pub use delivery::{MAX_BODY, MAX_NAME, Refusal, check_route, is_valid_task_id, parse_payload};
 pub use store::{Accepted, Claim, Progress, StoreConfig};
 
 use crate::cassette::Scrub;
-use crate::meshy::TaskType;
-use crate::repository::is_valid_name;
+use crate::log_sink::{LogSink, RateLimit};
 use store::Store;
-
-/// Largest delivery accepted: 1 MiB.
-pub const MAX_BODY: usize = 1024 * 1024;
 
 /// What the receiver prints about deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,10 +64,16 @@ pub struct ReceiverConfig {
     /// Port on 127.0.0.1. Default: 0, any free port.
     pub port: u16,
     /// The secret every webhook URL carries. Default: `MESHY_WEBHOOK_TOKEN` if set,
-    /// else a random token for this run.
+    /// else a random token for this run. An empty one is refused
+    /// ([`ReceiverError::EmptyToken`]).
     pub token: Option<String>,
     pub store: StoreConfig,
     pub announce: Announce,
+    /// A delivery whose body sends no bytes for this long is answered 408. Default: 30 s.
+    pub body_stall: Duration,
+    /// Where refusals and write errors are logged (one line per reason per second).
+    /// Default: stderr.
+    pub log: LogSink,
 }
 
 impl ReceiverConfig {
@@ -82,21 +89,61 @@ impl ReceiverConfig {
                 drop_headers: Vec::new(),
             },
             announce: Announce::Unclaimed,
+            body_stall: Duration::from_secs(30),
+            log: LogSink::default(),
         }
     }
+
+    /// The token this configuration runs with: the given one, else a non-empty
+    /// `MESHY_WEBHOOK_TOKEN`, else a random one. A given token that is empty (or only
+    /// blanks) is [`ReceiverError::EmptyToken`]: a command line should call this
+    /// before starting anything, and show the error as a usage error.
+    pub fn resolve_token(&self) -> Result<String, ReceiverError> {
+        match &self.token {
+            Some(token) if token.trim().is_empty() => Err(ReceiverError::EmptyToken),
+            Some(token) => Ok(token.clone()),
+            None => Ok(std::env::var("MESHY_WEBHOOK_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(random_token)),
+        }
+    }
+}
+
+/// Why the receiver did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiverError {
+    #[error(
+        "the webhook token is empty (`--token \"\"`, or `--token \"$MESHY_WEBHOOK_TOKEN\"` with \
+         MESHY_WEBHOOK_TOKEN unset): every webhook URL needs a secret; set MESHY_WEBHOOK_TOKEN to 16 or more \
+         letters and digits, or leave --token out to use a generated token"
+    )]
+    EmptyToken,
+    /// The port could not be bound; the message is the system's.
+    #[error("{source}")]
+    Listen { port: u16, source: std::io::Error },
 }
 
 /// Counters of what the receiver answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReceiverStats {
+    /// Deliveries answered 200: stored (written, or kept for a trial that may claim them).
     pub accepted: u64,
+    /// Deliveries refused (4xx): not authentic, or not storable.
     pub refused: u64,
+    /// Deliveries answered 5xx because their recording could not be written.
+    pub failed: u64,
+    /// Deliveries whose recording file was written (included in `accepted`).
+    pub recorded: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     accepted: AtomicU64,
     refused: AtomicU64,
+    failed: AtomicU64,
+    recorded: AtomicU64,
 }
 
 /// A running receiver. Dropping it stops the server; [`Receiver::shutdown`] also waits
@@ -106,6 +153,7 @@ pub struct Receiver {
     addr: SocketAddr,
     token: String,
     announce: Announce,
+    log: LogSink,
     store: Arc<Store>,
     counters: Arc<Counters>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -113,18 +161,16 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    pub async fn start(config: ReceiverConfig) -> std::io::Result<Receiver> {
-        let token = config
-            .token
-            .clone()
-            .or_else(|| {
-                std::env::var("MESHY_WEBHOOK_TOKEN")
-                    .ok()
-                    .filter(|t| !t.trim().is_empty())
-            })
-            .unwrap_or_else(random_token);
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
-        let addr = listener.local_addr()?;
+    pub async fn start(config: ReceiverConfig) -> Result<Receiver, ReceiverError> {
+        let token = config.resolve_token()?;
+        let listen = |source| ReceiverError::Listen {
+            port: config.port,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .map_err(listen)?;
+        let addr = listener.local_addr().map_err(listen)?;
         let store = Arc::new(Store::new(config.store.clone(), token.clone()));
         let counters = Arc::new(Counters::default());
         let context = Arc::new(Context {
@@ -132,6 +178,10 @@ impl Receiver {
             store: Arc::clone(&store),
             counters: Arc::clone(&counters),
             announce: config.announce,
+            body_stall: config.body_stall,
+            log: config.log.clone(),
+            limit: RateLimit::per_second(),
+            writers: tokio::sync::Semaphore::new(MAX_WRITERS),
         });
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = warp::serve(routes(context))
@@ -143,6 +193,7 @@ impl Receiver {
             addr,
             token,
             announce: config.announce,
+            log: config.log,
             store,
             counters,
             shutdown: Some(shutdown),
@@ -207,7 +258,16 @@ impl Receiver {
         ReceiverStats {
             accepted: self.counters.accepted.load(Ordering::SeqCst),
             refused: self.counters.refused.load(Ordering::SeqCst),
+            failed: self.counters.failed.load(Ordering::SeqCst),
+            recorded: self.counters.recorded.load(Ordering::SeqCst),
         }
+    }
+
+    /// Tasks whose deliveries are held in memory, and those deliveries: a task leaves
+    /// memory once its recording is written after its terminal delivery, unless a
+    /// trial claimed it (or, in the harness, may still claim it).
+    pub fn in_memory(&self) -> (usize, usize) {
+        self.store.in_memory()
     }
 
     /// Stops taking deliveries and waits until those in flight are written. In the
@@ -219,18 +279,46 @@ impl Receiver {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
-        let unclaimed = self.store.unclaimed();
-        if self.announce == Announce::Unclaimed && !unclaimed.is_empty() {
-            let tasks: Vec<String> = unclaimed
-                .iter()
-                .map(|(id, n)| format!("{id} ({n})"))
-                .collect();
-            eprintln!(
-                "mesh-toolkit receiver: deliveries for tasks no scenario waited for, answered 200 and not recorded: {}",
-                tasks.join(", ")
-            );
+        if self.announce == Announce::Unclaimed
+            && let Some(line) = unclaimed_summary(&self.store.unclaimed())
+        {
+            self.log.line(&line);
         }
     }
+}
+
+/// How many ids the closing line of unclaimed deliveries names.
+const UNCLAIMED_SHOWN: usize = 5;
+
+/// The closing line about deliveries nobody waited for: counts, a few task ids, and
+/// how many more; `None` when there were none.
+pub fn unclaimed_summary(unclaimed: &[(String, usize)]) -> Option<String> {
+    if unclaimed.is_empty() {
+        return None;
+    }
+    let deliveries: usize = unclaimed.iter().map(|(_, n)| n).sum();
+    let shown: Vec<String> = unclaimed
+        .iter()
+        .take(UNCLAIMED_SHOWN)
+        .map(|(id, n)| format!("{id} ({n})"))
+        .collect();
+    let more = unclaimed.len().saturating_sub(UNCLAIMED_SHOWN);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    let tasks = if unclaimed.len() == 1 {
+        "task"
+    } else {
+        "tasks"
+    };
+    Some(format!(
+        "mesh-toolkit receiver: deliveries for tasks no scenario waited for, answered 200 and not recorded: \
+         {deliveries} for {} {tasks}: {}{more}",
+        unclaimed.len(),
+        shown.join(", ")
+    ))
 }
 
 impl Drop for Receiver {
@@ -246,6 +334,38 @@ struct Context {
     store: Arc<Store>,
     counters: Arc<Counters>,
     announce: Announce,
+    body_stall: Duration,
+    log: LogSink,
+    limit: RateLimit,
+    /// Bounds the blocking threads writing recordings (and so the memory they take).
+    writers: tokio::sync::Semaphore,
+}
+
+/// Recordings written at once, at most.
+const MAX_WRITERS: usize = 16;
+
+impl Context {
+    /// One line per refusal reason per second; `detail` is for the log only (it may
+    /// name local paths), never for the answer. No query string: it holds the token.
+    fn log_refusal(&self, path: &str, refusal: &Refusal, detail: Option<&str>) {
+        let Some(left_out) = self.limit.admit(refusal.reason(), Instant::now()) else {
+            return;
+        };
+        let mut shown: String = path.chars().take(100).collect();
+        if shown.len() < path.len() {
+            shown.push('…');
+        }
+        let detail = detail.map(|d| format!(" ({d})")).unwrap_or_default();
+        let left_out = if left_out > 0 {
+            format!("; {left_out} more refused for this reason since the last line")
+        } else {
+            String::new()
+        };
+        self.log.line(&format!(
+            "mesh-toolkit receiver: refused POST {shown} with {}: {refusal}{detail}{left_out}",
+            refusal.status()
+        ));
+    }
 }
 
 type Reply = warp::reply::Response;
@@ -267,20 +387,43 @@ fn routes(
                 let context = Arc::clone(&context);
                 let path = path.as_str().to_owned();
                 async move {
-                    let reply =
-                        handle(&context, method.as_str(), &path, &query, &headers, body).await;
-                    let counter = if reply.status().as_u16() < 400 {
-                        &context.counters.accepted
-                    } else {
-                        &context.counters.refused
-                    };
-                    if path.starts_with("/webhook") {
-                        counter.fetch_add(1, Ordering::SeqCst);
+                    match handle(&context, method.as_str(), &path, &query, &headers, body).await {
+                        Answer::Health(nonce) => answer(
+                            200,
+                            json!({"status": "ok", "service": "mesh-toolkit receiver", "nonce": nonce}),
+                        ),
+                        Answer::NotFound => answer(404, json!({"error": "not found"})),
+                        Answer::Stored(accepted) => {
+                            context.counters.accepted.fetch_add(1, Ordering::SeqCst);
+                            if accepted.file.is_some() {
+                                context.counters.recorded.fetch_add(1, Ordering::SeqCst);
+                            }
+                            announce(context.announce, &accepted);
+                            answer(200, json!({"received": true}))
+                        }
+                        Answer::Refused(refusal, detail) => {
+                            let counter = if refusal.status() >= 500 {
+                                &context.counters.failed
+                            } else {
+                                &context.counters.refused
+                            };
+                            counter.fetch_add(1, Ordering::SeqCst);
+                            context.log_refusal(&path, &refusal, detail.as_deref());
+                            answer(refusal.status(), json!({"error": refusal.to_string()}))
+                        }
                     }
-                    reply
                 }
             },
         )
+}
+
+/// What a request came to.
+enum Answer {
+    Health(Option<String>),
+    NotFound,
+    Stored(Accepted),
+    /// With a detail for the log (never for the answer).
+    Refused(Refusal, Option<String>),
 }
 
 async fn handle<S, B>(
@@ -290,56 +433,55 @@ async fn handle<S, B>(
     query: &str,
     headers: &warp::http::HeaderMap,
     body: S,
-) -> Reply
+) -> Answer
 where
     S: futures_util::Stream<Item = Result<B, warp::Error>> + Unpin,
     B: warp::Buf,
 {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let route = match (method, &segments[..]) {
-        ("GET", ["health"]) => {
-            return answer(
-                200,
-                json!({"status": "ok", "service": "mesh-toolkit receiver", "nonce": param(query, "nonce")}),
-            );
-        }
+        ("GET", ["health"]) => return Answer::Health(param(query, "nonce")),
         ("POST", ["webhook"]) => None,
         ("POST", ["webhook", species, task_type]) => Some((*species, *task_type)),
-        (_, ["webhook", ..]) => return answer(405, json!({"error": "webhooks are POSTed"})),
-        _ => return answer(404, json!({"error": "not found"})),
+        (_, ["webhook", ..]) => return Answer::Refused(Refusal::Method, None),
+        _ => return Answer::NotFound,
     };
+    match accept(context, route, query, headers, body).await {
+        Ok(accepted) => Answer::Stored(accepted),
+        Err((refusal, detail)) => Answer::Refused(refusal, detail),
+    }
+}
+
+/// Checks a delivery and stores it; refusals come before anything is stored.
+async fn accept<S, B>(
+    context: &Context,
+    route: Option<(&str, &str)>,
+    query: &str,
+    headers: &warp::http::HeaderMap,
+    body: S,
+) -> Result<Accepted, (Refusal, Option<String>)>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: warp::Buf,
+{
+    let refused = |refusal| (refusal, None);
     if !param(query, "token").is_some_and(|t| same(&t, &context.token)) {
-        return answer(401, json!({"error": "missing or wrong token"}));
+        return Err(refused(Refusal::Token));
     }
-    let bad_route = route.is_some_and(|(species, task_type)| {
-        !is_valid_name(species)
-            || !is_valid_name(task_type)
-            || task_type.parse::<TaskType>().is_err()
-    });
-    if bad_route {
-        return answer(
-            400,
-            json!({"error": "species and task type must be [a-z0-9_-] names of a known task type"}),
-        );
+    if let Some((species, task_type)) = route {
+        check_route(species, task_type).map_err(refused)?;
     }
-    let Some(bytes) = read_limited(body, MAX_BODY).await else {
-        return answer(413, json!({"error": "deliveries are limited to 1 MiB"}));
-    };
-    let payload: Value = match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(fields)) => Value::Object(fields),
-        _ => return answer(400, json!({"error": "the body must be a JSON task object"})),
-    };
-    if !payload.get("id").and_then(Value::as_str).is_some_and(|id| {
-        !id.is_empty()
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    }) {
-        return answer(
-            400,
-            json!({"error": "the task object needs a string id of letters, digits, '-' and '_'"}),
-        );
+    let declared = headers
+        .get(warp::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(refused(Refusal::TooLarge));
     }
+    let bytes = delivery::read_body(body, MAX_BODY, context.body_stall)
+        .await
+        .map_err(refused)?;
+    let payload = parse_payload(&bytes).map_err(refused)?;
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(n, v)| {
@@ -351,13 +493,16 @@ where
         .collect();
     let route = route.map(|(s, t)| (s.to_owned(), t.to_owned()));
     let store = Arc::clone(&context.store);
-    let accepted =
-        match tokio::task::spawn_blocking(move || store.accept(route, &headers, payload)).await {
-            Ok(accepted) => accepted,
-            Err(_) => return answer(500, json!({"error": "the delivery could not be stored"})),
-        };
-    announce(context.announce, &accepted);
-    answer(200, json!({"received": true}))
+    // Never closed: the semaphore lives as long as the context.
+    let _permit = context.writers.acquire().await.ok();
+    match tokio::task::spawn_blocking(move || store.accept(route, &headers, payload)).await {
+        Ok(Ok(accepted)) => Ok(accepted),
+        Ok(Err(error)) => Err((Refusal::NotStored, Some(error.to_string()))),
+        Err(_) => Err((
+            Refusal::NotStored,
+            Some("storing the delivery panicked".into()),
+        )),
+    }
 }
 
 fn announce(mode: Announce, accepted: &Accepted) {
@@ -377,28 +522,6 @@ fn announce(mode: Announce, accepted: &Accepted) {
         // the submit response is claimed a moment later.
         _ => {}
     }
-}
-
-/// The body, or `None` once it passes `limit` bytes (whatever Content-Length said).
-async fn read_limited<S, B>(mut body: S, limit: usize) -> Option<Vec<u8>>
-where
-    S: futures_util::Stream<Item = Result<B, warp::Error>> + Unpin,
-    B: warp::Buf,
-{
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.ok()?;
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            bytes.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-            if bytes.len() > limit {
-                return None;
-            }
-        }
-    }
-    Some(bytes)
 }
 
 fn param(query: &str, name: &str) -> Option<String> {

@@ -9,6 +9,12 @@
 //! run wrote to the same file, so a resumed task loses none. Each task has its own write
 //! lock, so files of different tasks are written in parallel while the last write
 //! of a task always carries its latest state.
+//!
+//! Memory stays bounded for a long-running standalone receiver: once an unclaimed
+//! task's recording is written after its terminal delivery, the task leaves memory;
+//! a late delivery for it reads the file back, merges, and rewrites it atomically.
+//! Claimed tasks stay (their trial waits on them and completes them), and so do the
+//! harness's unclaimed tasks (a trial may still claim them).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -95,9 +101,19 @@ struct SlotState {
     terminal: Option<usize>,
     /// The trial that claimed the task passed: the recording is no longer incomplete.
     complete: bool,
+    /// The deliveries a file already held were merged in (or there was no file).
+    loaded: bool,
+    /// What an unclaimed task keeps of the file it was merged from.
+    kept: Option<Kept>,
     /// The terminal task object from the API, standing in for a terminal webhook
     /// that never came (`--accept-api-payload`).
     api_payload: Option<Value>,
+}
+
+/// The parts of an earlier recording that an unclaimed task's rewrite keeps.
+struct Kept {
+    scenario: Option<String>,
+    incomplete: bool,
 }
 
 /// Credentials, and `host` (this run's tunnel or port: it would make every re-record
@@ -152,34 +168,19 @@ impl Store {
             let mut state = lock(&slot.state);
             let first = state.claim.is_none();
             state.claim = Some(claim);
-            if first && let Some(earlier) = earlier {
-                let mut deliveries = earlier.deliveries;
-                deliveries.append(&mut state.deliveries);
-                state.deliveries = deliveries;
-                state.terminal = state
-                    .deliveries
-                    .iter()
-                    .position(|d| status_of(&d.payload).is_terminal());
-                if earlier.payload_source.as_deref() == Some("api") {
-                    state.api_payload = Some(earlier.payload);
-                }
-                let terminal = state.terminal.map(|i| state.deliveries[i].payload.clone());
-                let last = state.deliveries.last().map(|d| d.payload.clone());
-                slot.progress.send_modify(|p| {
-                    p.deliveries = state.deliveries.len();
-                    p.status = last.as_ref().map(status_of);
-                    p.progress = last
-                        .as_ref()
-                        .and_then(|l| l.get("progress"))
-                        .and_then(Value::as_u64);
-                    p.terminal = terminal;
-                });
+            if first
+                && !state.loaded
+                && let Some(earlier) = earlier
+            {
+                merge(&mut state, earlier, &slot.progress);
             }
+            state.loaded = true;
             !state.deliveries.is_empty()
         };
         let receiver = slot.progress.subscribe();
         if write_now {
-            self.write(&slot);
+            // A failure reaches the waiter through `Progress::write_error`.
+            let _ = self.write(&slot);
         }
         receiver
     }
@@ -202,13 +203,38 @@ impl Store {
 
     fn write_checked(&self, slot: &Slot) -> Result<PathBuf, String> {
         match self.write(slot) {
-            Some(path) => Ok(path),
-            None => Err(slot
-                .progress
-                .borrow()
-                .write_error
-                .clone()
-                .unwrap_or_else(|| "the task has no deliveries or claim to record".into())),
+            Ok(Some(path)) => Ok(path),
+            Ok(None) => Err("the task has no deliveries or claim to record".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Tasks held in memory, and their deliveries.
+    pub fn in_memory(&self) -> (usize, usize) {
+        let tasks = lock(&self.tasks);
+        let deliveries = tasks
+            .values()
+            .map(|slot| lock(&slot.state).deliveries.len())
+            .sum();
+        (tasks.len(), deliveries)
+    }
+
+    /// Drops an unclaimed task from memory once a write holding its terminal delivery
+    /// is on disk and no other delivery of it is in flight (each of those writes, then
+    /// tries this itself).
+    fn evict_if_done(&self, task_id: &str, slot: &Arc<Slot>) {
+        let mut tasks = lock(&self.tasks);
+        let done = {
+            let state = lock(&slot.state);
+            state.claim.is_none() && state.terminal.is_some()
+        } && slot.progress.borrow().terminal_written;
+        // Held by the map and by the caller only: nobody else can take it meanwhile,
+        // since taking it needs the map's lock.
+        if done
+            && Arc::strong_count(slot) == 2
+            && tasks.get(task_id).is_some_and(|s| Arc::ptr_eq(s, slot))
+        {
+            tasks.remove(task_id);
         }
     }
 
@@ -230,13 +256,15 @@ impl Store {
     }
 
     /// Accepts an authentic delivery (path route, headers, parsed body with a string
-    /// `id`). Blocking: it may write a file.
+    /// `id`). Blocking: it may write a file. An error when the recording it belongs in
+    /// could not be written (the delivery stays in memory, so a later write of the task
+    /// still carries it).
     pub fn accept(
         &self,
         route: Option<(String, String)>,
         headers: &[(String, String)],
         payload: Value,
-    ) -> Accepted {
+    ) -> Result<Accepted, RecordingError> {
         let task_id = payload
             .get("id")
             .and_then(Value::as_str)
@@ -249,6 +277,20 @@ impl Store {
             let mut state = lock(&slot.state);
             if state.route.is_none() {
                 state.route = route;
+            }
+            // A task that left memory (or one an earlier run recorded) continues its file.
+            if self.config.record_all && state.claim.is_none() && !state.loaded {
+                state.loaded = true;
+                let path = self.target(&state, &task_id);
+                if let Ok(earlier) = Recording::read(&path, "")
+                    && earlier.task_id == task_id
+                {
+                    state.kept = Some(Kept {
+                        scenario: earlier.scenario.clone(),
+                        incomplete: earlier.incomplete,
+                    });
+                    merge(&mut state, earlier, &slot.progress);
+                }
             }
             if status.is_terminal() && state.terminal.is_none() {
                 state.terminal = Some(state.deliveries.len());
@@ -269,22 +311,29 @@ impl Store {
             state.claim.is_some()
         };
         let wanted = self.config.record_all || claimed;
-        let file = if wanted { self.write(&slot) } else { None };
-        Accepted {
+        let file = if wanted { self.write(&slot)? } else { None };
+        if file.is_some() && !claimed {
+            self.evict_if_done(&task_id, &slot);
+        }
+        Ok(Accepted {
             task_id,
             status,
             progress,
             claimed,
             file,
-        }
+        })
     }
 
-    /// Writes the task's recording from its latest state.
-    fn write(&self, slot: &Slot) -> Option<PathBuf> {
+    /// Writes the task's recording from its latest state: the file, `None` when there
+    /// is nothing to record yet, or why it could not be written (also left in the
+    /// task's progress for its waiter, until a later write succeeds).
+    fn write(&self, slot: &Slot) -> Result<Option<PathBuf>, RecordingError> {
         let _writing = lock(&slot.file);
         let (path, recording, has_terminal) = {
             let state = lock(&slot.state);
-            let (path, recording) = self.recording(&state)?;
+            let Some((path, recording)) = self.recording(&state) else {
+                return Ok(None);
+            };
             (path, recording, state.terminal.is_some())
         };
         let result = recording.save(&path);
@@ -292,16 +341,32 @@ impl Store {
             Ok(()) => {
                 p.file = Some(path.clone());
                 p.terminal_written |= has_terminal;
+                p.write_error = None;
             }
             Err(e) => p.write_error = Some(e.to_string()),
         });
-        if let Err(RecordingError::Write { path, source }) = &result {
-            eprintln!(
-                "mesh-toolkit receiver: error writing '{}': {source}",
-                path.display()
-            );
+        result.map(|()| Some(path))
+    }
+
+    /// Where a task's recording goes: by its claim, else by its delivery route, else
+    /// under `unrouted/`.
+    fn target(&self, state: &SlotState, task_id: &str) -> PathBuf {
+        match (&state.claim, &state.route) {
+            (Some(claim), _) => recording_path(
+                &self.config.dir,
+                &claim.species,
+                &claim.task_type,
+                &claim.task_id,
+            ),
+            (None, Some((species, task_type))) => {
+                recording_path(&self.config.dir, species, task_type, task_id)
+            }
+            (None, None) => self
+                .config
+                .dir
+                .join("unrouted")
+                .join(format!("{task_id}.json")),
         }
-        result.ok().map(|()| path)
     }
 
     /// The file and content for a task's current state.
@@ -320,23 +385,19 @@ impl Store {
             (None, Some(api), None) => api.get("id").and_then(Value::as_str)?.to_owned(),
             (None, None, None) => return None,
         };
+        let kept_scenario = state.kept.as_ref().and_then(|k| k.scenario.clone());
         let (species, task_type, scenario) = match (&state.claim, &state.route) {
             (Some(claim), _) => (
                 claim.species.clone(),
                 claim.task_type.clone(),
                 Some(claim.scenario.clone()),
             ),
-            (None, Some((species, task_type))) => (species.clone(), task_type.clone(), None),
-            (None, None) => ("unrouted".to_owned(), "unknown".to_owned(), None),
+            (None, Some((species, task_type))) => {
+                (species.clone(), task_type.clone(), kept_scenario)
+            }
+            (None, None) => ("unrouted".to_owned(), "unknown".to_owned(), kept_scenario),
         };
-        let path = if state.claim.is_none() && state.route.is_none() {
-            self.config
-                .dir
-                .join("unrouted")
-                .join(format!("{task_id}.json"))
-        } else {
-            recording_path(&self.config.dir, &species, &task_type, &task_id)
-        };
+        let path = self.target(state, &task_id);
         let deliveries: Vec<Delivery> = state.deliveries.iter().map(|d| self.scrubbed(d)).collect();
         // The API's task object stands in only where no terminal webhook came.
         let from_api = state
@@ -358,7 +419,11 @@ impl Store {
             (None, None) => return None,
         };
         let recording = Recording {
-            incomplete: state.claim.is_some() && !state.complete,
+            incomplete: match &state.claim {
+                Some(_) => !state.complete,
+                // A late delivery does not complete a journal an interrupted trial left.
+                None => state.kept.as_ref().is_some_and(|k| k.incomplete),
+            },
             species,
             task_type,
             task_id,
@@ -408,6 +473,32 @@ impl Store {
         }
         kept
     }
+}
+
+/// Puts the deliveries an earlier write of the task's file holds before those in
+/// memory, and tells the task's waiter.
+fn merge(state: &mut SlotState, earlier: Recording, progress: &watch::Sender<Progress>) {
+    let mut deliveries = earlier.deliveries;
+    deliveries.append(&mut state.deliveries);
+    state.deliveries = deliveries;
+    state.terminal = state
+        .deliveries
+        .iter()
+        .position(|d| status_of(&d.payload).is_terminal());
+    if earlier.payload_source.as_deref() == Some("api") {
+        state.api_payload = Some(earlier.payload);
+    }
+    let terminal = state.terminal.map(|i| state.deliveries[i].payload.clone());
+    let last = state.deliveries.last().map(|d| d.payload.clone());
+    progress.send_modify(|p| {
+        p.deliveries = state.deliveries.len();
+        p.status = last.as_ref().map(status_of);
+        p.progress = last
+            .as_ref()
+            .and_then(|l| l.get("progress"))
+            .and_then(Value::as_u64);
+        p.terminal = terminal;
+    });
 }
 
 /// Every string in a JSON value passed through the scrubber.

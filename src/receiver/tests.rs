@@ -1,5 +1,7 @@
 //! Receiver and recorder tests, on loopback: refusals, recordings, races, load, and
-//! the simulator delivering to the receiver end to end.
+//! the simulator delivering to the receiver end to end; limits, write failures, the
+//! memory a finished task gives back, refusal logs, and a property test of the
+//! payload path.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,9 +17,76 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn start(dir: &std::path::Path) -> Receiver {
     let config = ReceiverConfig {
         token: Some("t0ken-for-tests".into()),
+        log: crate::log_sink::LogSink::silent(),
         ..ReceiverConfig::new(dir)
     };
     Receiver::start(config).await.unwrap()
+}
+
+/// Log lines, collected.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn sink(&self) -> crate::log_sink::LogSink {
+        let lines = Arc::clone(&self.0);
+        crate::log_sink::LogSink::to(move |line| lines.lock().unwrap().push(line.to_owned()))
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// The standalone receiver's configuration (every delivery written), logging into `lines`.
+fn standalone(dir: &std::path::Path, lines: &Lines) -> ReceiverConfig {
+    let mut config = ReceiverConfig::new(dir);
+    config.token = Some("t0ken-for-tests".into());
+    config.store.record_all = true;
+    config.log = lines.sink();
+    config
+}
+
+/// A POST with the answer's status and body.
+async fn post_answer(url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// Writes `request` on a raw connection, half-closes it when `half_close`, and reads
+/// the answer: its status and text. Gives up after 10 s (status 0).
+async fn raw_request(
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    half_close: bool,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        if half_close {
+            stream.shutdown().await.unwrap();
+        }
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let text = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .unwrap_or_default();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, text)
 }
 
 async fn post(url: &str, body: impl Into<reqwest::Body>) -> u16 {
@@ -474,4 +543,392 @@ async fn the_simulator_delivers_to_the_receiver_end_to_end() {
     ))
     .unwrap();
     assert!(!text.contains("127.0.0.1") && !text.contains(receiver.token()));
+}
+
+#[tokio::test]
+async fn a_delivery_whose_recording_cannot_be_written_gets_503_and_counts_as_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    // The recordings directory is a file: nothing can be written under it.
+    let blocked = dir.path().join("webhooks");
+    std::fs::write(&blocked, "not a directory").unwrap();
+    let lines = Lines::default();
+    let receiver = Receiver::start(standalone(&blocked, &lines)).await.unwrap();
+    let hook = receiver.callback_url(receiver.local_url(), "otter", "text3d");
+    let (status, body) = post_answer(&hook, task("t1", "SUCCEEDED", 100)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("could not be recorded"), "{body}");
+    assert!(
+        !body.contains(&*dir.path().to_string_lossy()),
+        "no local paths in answers: {body}"
+    );
+    let stats = receiver.stats();
+    assert_eq!(
+        (stats.accepted, stats.recorded, stats.failed),
+        (0, 0, 1),
+        "{stats:?}"
+    );
+    let logged = lines.all();
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("with 503") && l.contains("error writing")),
+        "{logged:?}"
+    );
+    // Once the disk takes it, the redelivery is answered 200 and recorded.
+    std::fs::remove_file(&blocked).unwrap();
+    assert_eq!(post(&hook, task("t1", "SUCCEEDED", 100)).await, 200);
+    let stats = receiver.stats();
+    assert_eq!(
+        (stats.accepted, stats.recorded, stats.failed),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    receiver.shutdown().await;
+    assert_eq!(files(&blocked), ["otter_text3d_t1.json"]);
+}
+
+#[tokio::test]
+async fn names_that_cannot_make_a_file_name_are_refused_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = Lines::default();
+    let receiver = Receiver::start(standalone(dir.path(), &lines))
+        .await
+        .unwrap();
+    let base = receiver.local_url();
+    let terminal = task("t1", "SUCCEEDED", 100);
+    for species in ["a".repeat(300), "a".repeat(65)] {
+        let (status, body) = post_answer(
+            &receiver.callback_url(&base, &species, "text3d"),
+            terminal.clone(),
+        )
+        .await;
+        assert_eq!(status, 400, "{} characters", species.len());
+        assert!(body.contains("1 to 64 characters of [a-z0-9_-]"), "{body}");
+    }
+    for id in ["0".repeat(65), "has_underscore".to_owned()] {
+        let (status, body) = post_answer(
+            &receiver.callback_url(&base, "otter", "text3d"),
+            task(&id, "SUCCEEDED", 100),
+        )
+        .await;
+        assert_eq!(status, 400, "{id}");
+        assert!(body.contains("1 to 64 letters, digits and '-'"), "{body}");
+    }
+    assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+    assert_eq!(receiver.stats().refused, 4);
+    // The longest names accepted still make a file (with room for the temp suffix).
+    let longest = "a".repeat(64);
+    let id = "0".repeat(64);
+    assert_eq!(
+        post(
+            &receiver.callback_url(&base, &longest, "text3d"),
+            task(&id, "SUCCEEDED", 100)
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        post(&receiver.webhook_url(&base), task(&id, "SUCCEEDED", 100)).await,
+        200
+    );
+    receiver.shutdown().await;
+    assert_eq!(
+        files(dir.path()),
+        [
+            format!("{longest}_text3d_{id}.json"),
+            format!("unrouted/{id}.json")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_body_cut_short_is_400_and_a_stalled_body_408() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = Lines::default();
+    let mut config = standalone(dir.path(), &lines);
+    config.body_stall = Duration::from_millis(200);
+    let receiver = Receiver::start(config).await.unwrap();
+    let head = |length: usize| {
+        format!(
+            "POST /webhook?token=t0ken-for-tests HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {length}\r\n\r\n{{\"id\": \"t1\",",
+            receiver.addr()
+        )
+    };
+    // Content-Length promises 100 bytes; 12 come, then the client half-closes.
+    let (status, text) = raw_request(receiver.addr(), head(100).as_bytes(), true).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("the body ended early"), "{text}");
+    // The same, but the connection stays open and silent.
+    let (status, text) = raw_request(receiver.addr(), head(100).as_bytes(), false).await;
+    assert_eq!(status, 408, "{text}");
+    assert!(text.contains("the body stalled"), "{text}");
+    let stats = receiver.stats();
+    assert_eq!((stats.refused, stats.accepted), (2, 0), "{stats:?}");
+    receiver.shutdown().await;
+    assert!(files(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn an_empty_token_is_refused_naming_meshy_webhook_token() {
+    let dir = tempfile::tempdir().unwrap();
+    for empty in ["", "  "] {
+        let mut config = ReceiverConfig::new(dir.path());
+        config.token = Some(empty.into());
+        let err = match Receiver::start(config.clone()).await {
+            Err(err) => err,
+            Ok(_) => panic!("{empty:?} accepted as a token"),
+        };
+        assert!(matches!(err, ReceiverError::EmptyToken), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("MESHY_WEBHOOK_TOKEN") && message.contains("leave --token out"),
+            "{message}"
+        );
+        assert!(matches!(
+            config.resolve_token(),
+            Err(ReceiverError::EmptyToken)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_finished_task_leaves_memory_and_a_late_duplicate_is_merged_into_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = Lines::default();
+    let receiver = Receiver::start(standalone(dir.path(), &lines))
+        .await
+        .unwrap();
+    let hook = receiver.callback_url(receiver.local_url(), "otter", "text3d");
+    let dashboard = receiver.webhook_url(receiver.local_url());
+    for (status, p) in [("PENDING", 0), ("IN_PROGRESS", 50), ("SUCCEEDED", 100)] {
+        assert_eq!(post(&hook, task("t1", status, p)).await, 200);
+    }
+    assert_eq!(post(&dashboard, task("t2", "IN_PROGRESS", 10)).await, 200);
+    assert_eq!(post(&dashboard, task("t3", "FAILED", 10)).await, 200);
+    assert_eq!(
+        receiver.in_memory(),
+        (1, 1),
+        "only the unfinished task's delivery stays"
+    );
+    // Late duplicates of the finished tasks, after they left memory.
+    assert_eq!(post(&hook, task("t1", "SUCCEEDED", 100)).await, 200);
+    assert_eq!(post(&dashboard, task("t3", "FAILED", 10)).await, 200);
+    assert_eq!(receiver.in_memory(), (1, 1));
+    assert_eq!(receiver.stats().recorded, 7);
+    receiver.shutdown().await;
+    let t1 = Recording::load(&dir.path().join("otter_text3d_t1.json"), "cmd").unwrap();
+    let statuses: Vec<&str> = t1
+        .deliveries
+        .iter()
+        .map(|d| d.payload["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["PENDING", "IN_PROGRESS", "SUCCEEDED", "SUCCEEDED"]
+    );
+    assert_eq!(t1.payload["status"], "SUCCEEDED");
+    let t3 = Recording::read(&dir.path().join("unrouted/t3.json"), "cmd").unwrap();
+    assert_eq!(t3.deliveries.len(), 2);
+    assert_eq!(
+        files(dir.path()),
+        [
+            "otter_text3d_t1.json",
+            "unrouted/t2.json",
+            "unrouted/t3.json"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_claimed_task_stays_in_memory_until_its_trial_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = Lines::default();
+    let receiver = Receiver::start(standalone(dir.path(), &lines))
+        .await
+        .unwrap();
+    let progress = receiver.claim(Claim {
+        scenario: "otter_text3d".into(),
+        species: "otter".into(),
+        task_type: "text3d".into(),
+        task_id: "t1".into(),
+    });
+    let hook = receiver.callback_url(receiver.local_url(), "otter", "text3d");
+    assert_eq!(post(&hook, task("t1", "SUCCEEDED", 100)).await, 200);
+    assert_eq!(receiver.in_memory(), (1, 1));
+    assert!(progress.borrow().terminal_written);
+    receiver.complete("t1").unwrap();
+    let recording = Recording::load(&dir.path().join("otter_text3d_t1.json"), "cmd").unwrap();
+    assert_eq!(recording.scenario.as_deref(), Some("otter_text3d"));
+}
+
+#[tokio::test]
+async fn refusals_are_logged_with_their_reason_at_most_once_a_second_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = Lines::default();
+    let receiver = Receiver::start(standalone(dir.path(), &lines))
+        .await
+        .unwrap();
+    let base = receiver.local_url();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        let wrong = format!("{base}/webhook?token=wrong-secret-value");
+        assert_eq!(post(&wrong, task("t1", "SUCCEEDED", 100)).await, 401);
+    }
+    let seconds = started.elapsed().as_secs() as usize;
+    assert_eq!(post(&receiver.webhook_url(&base), "not json").await, 400);
+    receiver.shutdown().await;
+    let logged = lines.all();
+    let token_lines = logged
+        .iter()
+        .filter(|l| l.contains("missing or wrong token"))
+        .count();
+    assert!(
+        (1..=1 + seconds).contains(&token_lines),
+        "one line per second for 5 refusals in {seconds} s: {logged:?}"
+    );
+    assert!(
+        logged.iter().any(|l| l == "mesh-toolkit receiver: refused POST /webhook with 400: the body must be a JSON task object"),
+        "{logged:?}"
+    );
+    assert!(
+        logged
+            .iter()
+            .all(|l| !l.contains("wrong-secret-value") && !l.contains("t0ken-for-tests")),
+        "{logged:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_closing_line_about_unclaimed_deliveries_names_a_few_tasks_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = Lines::default();
+    let config = ReceiverConfig {
+        token: Some("t0ken-for-tests".into()),
+        log: lines.sink(),
+        ..ReceiverConfig::new(dir.path())
+    };
+    let receiver = Receiver::start(config).await.unwrap();
+    let hook = receiver.webhook_url(receiver.local_url());
+    for i in 0..12 {
+        assert_eq!(
+            post(&hook, task(&format!("u{i:02}"), "SUCCEEDED", 100)).await,
+            200
+        );
+    }
+    assert_eq!(post(&hook, task("u00", "SUCCEEDED", 100)).await, 200);
+    receiver.shutdown().await;
+    assert_eq!(
+        lines.all(),
+        [
+            "mesh-toolkit receiver: deliveries for tasks no scenario waited for, answered 200 and not recorded: \
+          13 for 12 tasks: u00 (2), u01 (1), u02 (1), u03 (1), u04 (1) and 7 more"
+        ]
+    );
+    assert_eq!(
+        unclaimed_summary(&[("one".into(), 1)]).unwrap(),
+        "mesh-toolkit receiver: deliveries for tasks no scenario waited for, answered 200 and not recorded: \
+         1 for 1 task: one (1)"
+    );
+    assert_eq!(unclaimed_summary(&[]), None);
+}
+
+mod payload_path {
+    //! No input to the payload path panics: arbitrary bytes and arbitrary JSON-ish
+    //! objects through parsing and storing, in both store modes.
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::super::store::{Store, StoreConfig};
+    use super::super::{check_route, parse_payload};
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,20}".prop_map(Value::String),
+            prop_oneof![
+                Just("SUCCEEDED"),
+                Just("FAILED"),
+                Just("CANCELED"),
+                Just("IN_PROGRESS"),
+                Just("PENDING"),
+                Just("")
+            ]
+            .prop_map(|s| Value::String(s.into())),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("\\PC{0,8}|id|status|progress", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A delivery body: a task object with an id of any shape, its other fields anything.
+    fn task_body() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop_oneof!["[A-Za-z0-9-]{1,64}", "\\PC{0,80}"],
+            prop::collection::btree_map("\\PC{0,8}|status|progress|model_urls", json_value(), 0..5),
+        )
+            .prop_map(|(id, fields)| {
+                let mut object: serde_json::Map<String, Value> = fields.into_iter().collect();
+                object.insert("id".into(), Value::String(id));
+                serde_json::to_vec(&Value::Object(object)).unwrap()
+            })
+    }
+
+    fn route() -> impl Strategy<Value = Option<(String, String)>> {
+        prop::option::of(("\\PC{0,70}|otter", "\\PC{0,20}|text3d|remesh"))
+    }
+
+    fn run(
+        record_all: bool,
+        route: Option<(String, String)>,
+        headers: Vec<(String, String)>,
+        bodies: Vec<Vec<u8>>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(
+            StoreConfig {
+                dir: dir.path().to_owned(),
+                record_all,
+                scrub: crate::cassette::Scrub::default(),
+                drop_headers: Vec::new(),
+            },
+            "t0ken-for-tests".into(),
+        );
+        let route = route.filter(|(s, t)| check_route(s, t).is_ok());
+        for body in bodies {
+            if let Ok(payload) = parse_payload(&body) {
+                // A write error is an answer (503), not a panic.
+                let _ = store.accept(route.clone(), &headers, payload);
+            }
+        }
+        let _ = store.in_memory();
+        let _ = store.unclaimed();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_payload(&bytes);
+            run(true, None, Vec::new(), vec![bytes]);
+        }
+
+        #[test]
+        fn arbitrary_task_objects_never_panic(
+            record_all in any::<bool>(),
+            route in route(),
+            headers in prop::collection::vec(("\\PC{0,12}", "\\PC{0,24}"), 0..4),
+            bodies in prop::collection::vec(task_body(), 1..6),
+        ) {
+            run(record_all, route, headers, bodies);
+        }
+    }
 }

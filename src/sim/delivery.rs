@@ -1,12 +1,15 @@
 //! Webhook delivery: POSTs every update of a task, the bare task object, to each
 //! target URL. Updates of one task leave in order; a delivery answered ≥ 400 or that
-//! cannot connect is retried with exponential backoff a bounded number of times.
+//! cannot connect is retried with exponential backoff a bounded number of times, and
+//! each such attempt is logged (status or error, URL with its token redacted).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
+
+use crate::log_sink::{LogSink, redact_url};
 
 /// Counters of what the simulator delivered, for tests and the CLI.
 #[derive(Debug, Default)]
@@ -61,6 +64,7 @@ pub async fn deliver_updates(
     http: reqwest::Client,
     policy: DeliveryPolicy,
     counters: std::sync::Arc<DeliveryCounters>,
+    log: LogSink,
     targets: Vec<String>,
     duplicate: bool,
     mut updates: mpsc::UnboundedReceiver<Value>,
@@ -70,7 +74,7 @@ pub async fn deliver_updates(
         for _ in 0..if duplicate { 2 } else { 1 } {
             let sends = targets
                 .iter()
-                .map(|url| deliver(&http, &policy, &counters, url, &body));
+                .map(|url| deliver(&http, &policy, &counters, &log, url, &body));
             futures_util::future::join_all(sends).await;
         }
     }
@@ -80,10 +84,12 @@ async fn deliver(
     http: &reqwest::Client,
     policy: &DeliveryPolicy,
     counters: &DeliveryCounters,
+    log: &LogSink,
     url: &str,
     body: &str,
 ) {
-    for attempt in 1..=policy.attempts.max(1) {
+    let attempts = policy.attempts.max(1);
+    for attempt in 1..=attempts {
         let sent = http
             .post(url)
             .header("Content-Type", "application/json")
@@ -91,14 +97,46 @@ async fn deliver(
             .body(body.to_owned())
             .send()
             .await;
-        if sent.is_ok_and(|response| response.status().as_u16() < 400) {
-            counters.delivered.fetch_add(1, Ordering::SeqCst);
-            return;
-        }
-        if attempt < policy.attempts {
+        let failure = match sent {
+            Ok(response) if response.status().as_u16() < 400 => {
+                counters.delivered.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            Ok(response) => format!("got {}", response.status()),
+            Err(error) => format!("got no answer ({})", error_text(&error)),
+        };
+        let backoff = policy.backoff.saturating_mul(1 << (attempt - 1).min(16));
+        let next = if attempt < attempts {
+            format!("retrying in {} ms", backoff.as_millis())
+        } else {
+            "giving up".to_owned()
+        };
+        log.line(&format!(
+            "mesh-toolkit sim: webhook delivery to {} {failure} (attempt {attempt} of {attempts}; {next})",
+            redact_url(url)
+        ));
+        if attempt < attempts {
             counters.retried.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(policy.backoff.saturating_mul(1 << (attempt - 1).min(16))).await;
+            tokio::time::sleep(backoff).await;
         }
     }
     counters.abandoned.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The error and its causes, without the URL (it carries the token).
+fn error_text(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&redact_url(&cause.to_string()));
+        source = cause.source();
+    }
+    text
 }

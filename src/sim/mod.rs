@@ -76,6 +76,9 @@ pub struct SimConfig {
     /// The API version spoken (bodies, streams, `X-Api-Version`). Default: v2026.01.27;
     /// a rule's `api_version` overrides it per task.
     pub api_version: ApiVersion,
+    /// Where failed webhook deliveries are logged (answered ≥ 400 or not at all; the
+    /// URL's token redacted). Default: stderr.
+    pub log: crate::log_sink::LogSink,
 }
 
 impl Default for SimConfig {
@@ -92,6 +95,7 @@ impl Default for SimConfig {
             delivery: DeliveryPolicy::default(),
             rules: Vec::new(),
             api_version: ApiVersion::default(),
+            log: crate::log_sink::LogSink::default(),
         }
     }
 }

@@ -195,8 +195,9 @@ impl SimState {
             let http = self.http.clone();
             let counters = Arc::clone(&self.counters);
             let policy = self.config.delivery.clone();
+            let log = self.config.log.clone();
             workers.spawn(deliver_updates(
-                http, policy, counters, targets, duplicate, receiver,
+                http, policy, counters, log, targets, duplicate, receiver,
             ));
         }
         workers.spawn(drive(Arc::clone(self), id, updates));

@@ -999,3 +999,62 @@ async fn list_query_parameters_are_decoded_as_a_server_decodes_them() {
     assert_eq!(status, 400);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn failed_deliveries_are_logged_with_status_or_error_and_the_token_redacted() {
+    let closed = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = crate::receiver::Receiver::start(crate::receiver::ReceiverConfig {
+        token: Some("the-receivers-own-token".into()),
+        log: crate::log_sink::LogSink::silent(),
+        ..crate::receiver::ReceiverConfig::new(dir.path())
+    })
+    .await
+    .unwrap();
+    let (lines, mut logged) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let sim = Simulator::start(SimConfig {
+        webhook_urls: vec![
+            format!("http://{closed}/webhook?token=sim-secret-value"),
+            format!("{}/webhook?token=sim-secret-value", receiver.local_url()),
+        ],
+        delivery: DeliveryPolicy {
+            attempts: 2,
+            backoff: Duration::from_millis(1),
+        },
+        log: crate::log_sink::LogSink::to(move |line| drop(lines.send(line.to_owned()))),
+        ..fast()
+    })
+    .await
+    .unwrap();
+    create_preview(&client(&sim, KEY, 1), "otter").await;
+    let mut seen = Vec::new();
+    let wanted = |seen: &[String]| {
+        seen.iter().any(|l| l.contains("got 401 Unauthorized"))
+            && seen
+                .iter()
+                .any(|l| l.contains("got no answer (cannot connect"))
+            && seen.iter().any(|l| l.contains("giving up"))
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !wanted(&seen) {
+        match tokio::time::timeout_at(deadline, logged.recv()).await {
+            Ok(Some(line)) => seen.push(line),
+            _ => panic!("within {WAIT:?}, no log lines for both failing webhooks: {seen:?}"),
+        }
+    }
+    assert!(
+        seen.iter().all(|l| !l.contains("sim-secret-value")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.starts_with(&format!(
+            "mesh-toolkit sim: webhook delivery to {}/webhook?token=… got 401 Unauthorized (attempt 1 of 2; retrying in 1 ms)",
+            receiver.local_url()
+        ))),
+        "{seen:?}"
+    );
+    sim.shutdown().await;
+}

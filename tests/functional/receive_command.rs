@@ -26,7 +26,76 @@ pub fn trials() -> Vec<Trial> {
             "webhooks_replay_posts_recorded_deliveries_in_order_with_their_headers",
             redeliver_session,
         ),
+        Trial::test(
+            "receive_refuses_an_empty_token_naming_meshy_webhook_token",
+            empty_token,
+        ),
+        Trial::test(
+            "receive_answers_503_for_what_it_cannot_write_and_does_not_count_it_recorded",
+            unwritable,
+        ),
     ]
+}
+
+fn empty_token() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let mut command = binary();
+    command
+        .args(["receive", "--port", "0", "--token", ""])
+        .arg("--cassettes")
+        .arg(dir.path());
+    let output = crate::support::output_within(&mut command, std::time::Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a usage mistake: {stdout}{stderr}"
+    );
+    assert!(stderr.starts_with("error: --token is empty"), "{stderr}");
+    assert!(stderr.contains("MESHY_WEBHOOK_TOKEN"), "{stderr}");
+    assert!(!stdout.contains("webhook URL"), "{stdout}");
+    Ok(())
+}
+
+fn unwritable() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    // `webhooks` is a file: no recording can be written under it.
+    std::fs::write(dir.path().join("webhooks"), "in the way")?;
+    let (receiver, base) = start_receiver(dir.path());
+    let body = json!({"id": "t1", "status": "SUCCEEDED", "progress": 100});
+    assert_eq!(
+        post(
+            &format!("{base}/webhook/otter/text3d?token=functional-token"),
+            &body
+        ),
+        503
+    );
+    let long = "a".repeat(300);
+    assert_eq!(
+        post(
+            &format!("{base}/webhook/{long}/text3d?token=functional-token"),
+            &body
+        ),
+        400
+    );
+    let (code, stderr) = receiver.interrupt();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("receiver stopped: 0 deliveries recorded, 1 refused"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("refused POST /webhook/otter/text3d with 503")
+            && stderr.contains("error writing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("with 400: species and task type"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("functional-token"), "{stderr}");
+    Ok(())
 }
 
 fn start_receiver(dir: &Path) -> (Guarded, String) {
