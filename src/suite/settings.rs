@@ -187,6 +187,9 @@ impl Settings {
         let matches = CommandLine::command()
             .help_template(HELP_TEMPLATE)
             .override_usage("cargo test -- [OPTIONS] [FILTER]")
+            // A flag given twice takes the last value, as libtest's do (an alias or a
+            // script may set one that the command line then overrides).
+            .args_override_self(true)
             .try_get_matches_from(args)?;
         let line = CommandLine::from_arg_matches(&matches)?;
         Ok((Settings::resolve(line.harness, env)?, line.libtest))
@@ -499,6 +502,18 @@ mod tests {
         let (_, listed) = parse(&["--list", "--format", "terse", "--ignored"], &[]).unwrap();
         assert!(listed.list && listed.ignored);
         let (_, one) = parse(&["--exact", "otter [webhook]", "--nocapture"], &[]).unwrap();
+        let (twice, skips) = parse(
+            &[
+                "--webhook-port=1",
+                "--webhook-port=2",
+                "--skip=a",
+                "--skip=b",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(twice.webhook_port, 2, "the last value wins");
+        assert_eq!(skips.skip, ["a", "b"], "--skip still adds up");
         assert_eq!(one.filter.as_deref(), Some("otter [webhook]"));
     }
 

@@ -225,7 +225,9 @@ fn clean() -> Result<(), Failed> {
     let (code, text) = run(root, &["--max-age", "soon"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(
-        text.contains("--max-age: 'soon' is not an age such as 90d, 12h or 3600"),
+        text.contains(
+            "invalid value 'soon' for '--max-age <AGE>': expected an age such as 90d, 12h or 3600"
+        ),
         "{text}"
     );
     Ok(())
