@@ -91,6 +91,35 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
+/// Removes the temporary files that writes of processes no longer running left in
+/// `dir` (a SIGKILL between write and rename); returns how many. Those of running
+/// processes are theirs to finish.
+pub fn sweep(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_owner) else {
+            continue;
+        };
+        if !crate::pid::alive(pid) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The pid in a temporary file's name, `.name.tmp-<pid>-<n>`.
+fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp-")?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +155,34 @@ mod tests {
         assert_eq!(err.to_string(), "disk full");
         assert_eq!(fs::read(&path).unwrap(), b"old");
         assert_eq!(entries(dir.path()), vec!["manifest.json"]);
+    }
+
+    #[test]
+    fn sweep_removes_the_temporary_files_of_ended_processes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let live = std::process::id();
+        for name in [
+            format!(".otter_text3d_t1.json.tmp-{dead}-0"),
+            format!(".otter_text3d_t2.json.tmp-{live}-3"),
+            "otter_text3d_t1.json".to_owned(),
+            ".hidden-note".to_owned(),
+            format!(".x.tmp-{dead}-notanumber"),
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert_eq!(sweep(dir.path()), 1);
+        assert_eq!(
+            entries(dir.path()),
+            vec![
+                format!(".otter_text3d_t2.json.tmp-{live}-3"),
+                ".hidden-note".to_owned(),
+                format!(".x.tmp-{dead}-notanumber"),
+                "otter_text3d_t1.json".to_owned(),
+            ]
+        );
+        assert_eq!(sweep(Path::new("/nonexistent/dir")), 0);
     }
 }

@@ -57,6 +57,7 @@ mod clock;
 mod digest;
 pub mod log_sink;
 pub mod meshy;
+mod pid;
 pub mod receiver;
 pub mod recorder;
 pub mod repository;

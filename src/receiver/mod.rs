@@ -163,6 +163,11 @@ pub struct Receiver {
 impl Receiver {
     pub async fn start(config: ReceiverConfig) -> Result<Receiver, ReceiverError> {
         let token = config.resolve_token()?;
+        // What writes of killed runs left half-done (recordings are written whole and
+        // renamed into place).
+        for dir in [config.store.dir.clone(), config.store.dir.join("unrouted")] {
+            crate::atomic_file::sweep(&dir);
+        }
         let listen = |source| ReceiverError::Listen {
             port: config.port,
             source,

@@ -143,6 +143,9 @@ impl Live {
     ) -> Result<Live, String> {
         guards(settings, env)?;
         let lock = recording_lock(&settings.cassettes_dir)?;
+        // Ours now: what writes of killed runs left half-done goes (the receiver sweeps
+        // its own directory when it starts).
+        crate::atomic_file::sweep(&settings.cassettes_dir.join("http"));
         // Meshy's 20 requests per second, for the simulator too: the suite is recorded
         // under real limits.
         let live = LiveConfig::default();

@@ -79,21 +79,14 @@ fn sweep(root: &Path) {
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix("run-"))
-            .and_then(|p| p.parse::<libc::pid_t>().ok())
-            .filter(|pid| *pid > 0)
+            .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
         };
-        if !alive(pid) {
+        if !crate::pid::alive(pid) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-fn alive(pid: libc::pid_t) -> bool {
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    let result = unsafe { libc::kill(pid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

@@ -281,6 +281,18 @@ fn killed_mid_write() -> Result<(), Failed> {
         whole >= 1,
         "some recordings were written before the kill (interrupted writes: {interrupted:?})"
     );
+    // The next receiver on the directory removes what the killed one left half-done.
+    let (next, _) = start_receiver(dir.path());
+    let (code, stderr) = next.interrupt();
+    assert_eq!(code, Some(0), "{stderr}");
+    let left: Vec<String> = files_under(dir.path())?
+        .into_iter()
+        .filter(|f| f.rsplit('/').next().is_some_and(|n| n.starts_with('.')))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "temp files of the killed receiver are left: {left:?}"
+    );
     Ok(())
 }
 
