@@ -402,6 +402,19 @@ fn list_and_filter() -> Result<(), Failed> {
         )),
         "{log}"
     );
+    // One kind of trial, as the seed's pytest markers ran them: the polling scenarios.
+    let polling = work.run(&["[polling]"], &[]);
+    assert_success(&polling);
+    let log = text(&polling);
+    assert!(
+        log.contains("test [polling] beaver_text3d_polling ... ok"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("[webhook]") && !log.contains("[rust]"),
+        "{log}"
+    );
+    assert!(log.contains("test result: ok. 1 passed;"), "{log}");
     Ok(())
 }
 
