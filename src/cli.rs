@@ -217,15 +217,16 @@ pub struct RedeliverArgs {
 }
 
 fn task_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| "expected a number of seconds".to_owned())?;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err("expected 0 or more seconds".into());
-    }
-    // Checked: `1e300` is an error, not a panic.
-    Duration::try_from_secs_f64(seconds).map_err(|_| "too large".into())
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(crate::sim::task_time)
+        .ok_or_else(|| {
+            format!(
+                "expected a number of seconds from 0 to {}",
+                crate::sim::MAX_TASK_SECONDS
+            )
+        })
 }
 
 fn age(text: &str) -> Result<Duration, String> {

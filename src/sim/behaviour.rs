@@ -3,12 +3,39 @@
 //! simulator's configuration (or its `POST /_sim/rules` control route), never by
 //! anything a client would also send to the real API.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::meshy::TaskType;
 
 /// How a simulated task ends.
+
+fn checked_task_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<f64>, D::Error> {
+    let seconds = Option::<f64>::deserialize(deserializer)?;
+    match seconds {
+        Some(s) if task_time(s).is_none() => Err(serde::de::Error::custom(format!(
+            "task_seconds = {s} is not a number of seconds from 0 to {MAX_TASK_SECONDS} (a day)"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// The longest task time a simulator run, rule or scenario may ask for: a day.
+pub const MAX_TASK_SECONDS: f64 = 86_400.0;
+
+/// A task time from outside (a flag, a variable, a rule, a scenario): seconds from 0 to
+/// [`MAX_TASK_SECONDS`]; `None` for anything else (`inf`, `nan`, `-1`, `1e300`).
+pub fn task_time(seconds: f64) -> Option<Duration> {
+    (0.0..=MAX_TASK_SECONDS)
+        .contains(&seconds)
+        .then(|| Duration::try_from_secs_f64(seconds).ok())
+        .flatten()
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -27,8 +54,12 @@ pub struct Behaviour {
     /// The `task_error` of a failed task. Default: a documented `server_error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_error: Option<Value>,
-    /// Overrides the simulator's task time (a slow task).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Overrides the simulator's task time (a slow task): 0 to [`MAX_TASK_SECONDS`],
+    /// checked when read (rules file, `POST /_sim/rules`, a scenario's `[simulator]`).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "checked_task_seconds"
+    )]
     pub task_seconds: Option<f64>,
     /// Deliver every update twice.
     pub duplicate_deliveries: bool,
@@ -98,6 +129,24 @@ pub fn behaviour_for(rules: &[Rule], task_type: TaskType, request: &Value) -> Be
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_time_outside_a_day_is_refused_wherever_it_is_read() {
+        for bad in ["1e300", "-1", "86401"] {
+            let json = format!(r#"{{"then": {{"task_seconds": {bad}}}}}"#);
+            let err = serde_json::from_str::<Rule>(&json).unwrap_err().to_string();
+            assert!(
+                err.contains("is not a number of seconds from 0 to 86400 (a day)"),
+                "{bad}: {err}"
+            );
+        }
+        let toml_inf: Result<Behaviour, _> = toml::from_str("task_seconds = inf");
+        assert!(toml_inf.is_err(), "inf from a TOML file");
+        let ok: Rule = serde_json::from_str(r#"{"then": {"task_seconds": 0.5}}"#).unwrap();
+        assert_eq!(ok.then.task_seconds, Some(0.5));
+        assert_eq!(task_time(86_400.0), Some(Duration::from_secs(86_400)));
+        assert_eq!(task_time(f64::NAN), None);
+    }
 
     #[test]
     fn first_matching_rule_wins_and_conditions_combine() {

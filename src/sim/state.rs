@@ -248,10 +248,8 @@ async fn drive(state: Arc<SimState>, id: String, updates: mpsc::UnboundedSender<
     let total = task
         .behaviour
         .task_seconds
-        .map_or(state.config.task_time, |s| {
-            // Checked: a rule's `inf` or `1e300` must not panic; a day is the most.
-            Duration::try_from_secs_f64(s.clamp(0.0, 86_400.0)).unwrap_or(state.config.task_time)
-        });
+        .and_then(super::behaviour::task_time)
+        .unwrap_or(state.config.task_time);
     let delay = step_delay(total, plan.len());
     let last_running = plan
         .iter()

@@ -25,7 +25,7 @@ pub struct RunEnv {
     /// Running under cargo-nextest (`NEXTEST` set).
     pub nextest: bool,
     /// `MESHY_SIM_TASK_SECONDS`: the simulator's task time (default 2).
-    pub sim_task_seconds: Option<f64>,
+    pub sim_task_seconds: Option<String>,
     /// `MESHY_WEBHOOK_TOKEN`; without it, the project's token file is used.
     pub webhook_token: Option<String>,
     pub ngrok_domain: bool,
@@ -43,7 +43,7 @@ impl RunEnv {
             allow_record_on_ci: set("MESHY_ALLOW_RECORD_ON_CI").is_some_and(|v| switched_on(&v)),
             nextest: set("NEXTEST").is_some(),
             base_url: set("MESHY_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
-            sim_task_seconds: set("MESHY_SIM_TASK_SECONDS").and_then(|v| v.parse().ok()),
+            sim_task_seconds: set("MESHY_SIM_TASK_SECONDS"),
             webhook_token: set("MESHY_WEBHOOK_TOKEN"),
             ngrok_domain: set("NGROK_DOMAIN").is_some(),
         }
@@ -153,10 +153,23 @@ impl Live {
             Arc::new(LiveTransport::new(live).map_err(|e| e.to_string())?);
         let (sim, base_url, api_key) = match settings.target {
             Target::Sim => {
-                // Checked: an outside value (`inf`, `1e300`) must not panic.
-                let seconds = env.sim_task_seconds.unwrap_or(2.0).clamp(0.0, 86_400.0);
-                let task_time = std::time::Duration::try_from_secs_f64(seconds)
-                    .map_err(|e| format!("MESHY_SIM_TASK_SECONDS: {e}"))?;
+                // Checked: an outside value (`inf`, `1e300`, `abc`) is an error, not a panic
+                // or a silent default.
+                let task_time = match &env.sim_task_seconds {
+                    None => std::time::Duration::from_secs(2),
+                    Some(text) => text
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(crate::sim::task_time)
+                        .ok_or_else(|| {
+                            format!(
+                                "MESHY_SIM_TASK_SECONDS: '{text}' is not a number of seconds from 0 to {}; fix or \
+                                 unset it",
+                                crate::sim::MAX_TASK_SECONDS
+                            )
+                        })?,
+                };
                 // Meshy's limits: the run's queue share and 20 requests per second.
                 let sim = Simulator::start(SimConfig {
                     task_time,

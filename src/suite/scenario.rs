@@ -14,9 +14,6 @@ use crate::meshy::{RequestError, TaskRequest, TaskStatus, TaskType};
 use crate::repository::is_valid_name;
 use crate::sim::Behaviour;
 
-/// The longest simulated task a scenario may ask for: a day.
-const MAX_TASK_SECONDS: f64 = 86_400.0;
-
 /// How a scenario learns that its task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -252,16 +249,6 @@ impl Scenario {
                 }
                 let behaviour = Behaviour::deserialize(toml::Value::Table(table.get_ref().clone()))
                     .map_err(|e| at(table.span(), format!("[simulator]: {}", e.message())))?;
-                if let Some(seconds) = behaviour.task_seconds
-                    && !(0.0..=MAX_TASK_SECONDS).contains(&seconds)
-                {
-                    return Err(at(
-                        table.span(),
-                        format!(
-                            "[simulator]: task_seconds = {seconds} is not a number of seconds from 0 to {MAX_TASK_SECONDS} (a day)"
-                        ),
-                    ));
-                }
                 Some(behaviour)
             }
         };

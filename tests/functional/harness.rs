@@ -452,6 +452,23 @@ fn guards() -> Result<(), Failed> {
         "{}",
         text(&no_key)
     );
+    // An outside value that is no task time is refused, not taken as a day or a panic.
+    let endless = work.run(
+        &[
+            "otter_text3d",
+            "--exact",
+            "--record-webhooks",
+            "--target=sim",
+        ],
+        &[("MESHY_SIM_TASK_SECONDS", "inf")],
+    );
+    assert_eq!(endless.status.code(), Some(101), "{}", text(&endless));
+    assert!(
+        text(&endless)
+            .contains("MESHY_SIM_TASK_SECONDS: 'inf' is not a number of seconds from 0 to 86400"),
+        "{}",
+        text(&endless)
+    );
     let on_ci = work.run(
         &["otter_text3d", "--exact", "--record-webhooks"],
         &[
