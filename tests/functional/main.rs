@@ -23,6 +23,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(receive_command::trials());
     trials.extend(resume::trials());
     trials.extend(sim_command::trials());
+    trials.extend(support::trials());
     trials.extend(tunnel_cleanup::trials());
     trials.push(tunnel_cleanup::harness_trial());
     trials.extend(vcrpy::trials());

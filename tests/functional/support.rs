@@ -265,3 +265,57 @@ impl Catcher {
             .expect("webhooks did not arrive in 30 s")
     }
 }
+
+/// The helpers' own promises: every wait ends, and a child's output never blocks it.
+pub fn trials() -> Vec<libtest_mimic::Trial> {
+    vec![
+        libtest_mimic::Trial::test(
+            "support_a_silent_child_fails_the_test_within_the_line_deadline",
+            silent_child,
+        ),
+        libtest_mimic::Trial::test(
+            "support_interrupt_drains_a_chatty_stderr_while_it_waits",
+            chatty_stderr,
+        ),
+    ]
+}
+
+fn silent_child() -> Result<(), libtest_mimic::Failed> {
+    let mut command = Command::new("sleep");
+    command.arg("600");
+    let mut silent = Guarded::spawn(command);
+    let started = std::time::Instant::now();
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        silent.line_within(Duration::from_millis(200))
+    }));
+    let message = match waited {
+        Ok(line) => return Err(format!("a line from a silent child: {line}").into()),
+        Err(panic) => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
+    };
+    assert!(
+        message.contains("printed no further line on stdout within 200ms"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+fn chatty_stderr() -> Result<(), libtest_mimic::Failed> {
+    // 200 kB on stderr, far more than a pipe holds: a helper that read stderr only
+    // after the exit would wait forever on a child blocked writing it.
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        "trap 'exit 0' INT; head -c 200000 /dev/zero | tr '\\0' x >&2; echo ready; while :; do sleep 0.05; done",
+    ]);
+    let mut chatty = Guarded::spawn(command);
+    assert_eq!(chatty.line(), "ready");
+    let (code, stderr) = chatty.interrupt();
+    assert_eq!(code, Some(0));
+    assert_eq!(stderr.len(), 200_000);
+    Ok(())
+}
