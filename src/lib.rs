@@ -58,6 +58,7 @@ mod digest;
 pub mod log_sink;
 pub mod meshy;
 mod pid;
+mod random;
 pub mod receiver;
 pub mod recorder;
 pub mod repository;

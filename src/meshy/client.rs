@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::retry::{Attempt, Decision, RetryPolicy, jitter};
+use super::retry::{Attempt, Decision, RetryPolicy};
 use super::{Task, TaskType};
 use crate::transport::{
     HttpRequest, HttpResponse, LiveConfig, LiveTransport, Transport, TransportError,
@@ -420,7 +420,9 @@ impl Client {
                             retry_after,
                         }
                     };
-                    let decision = self.retry.decide(creates, attempt, outcome, jitter());
+                    let decision =
+                        self.retry
+                            .decide(creates, attempt, outcome, crate::random::unit());
                     let failure = self.status_error(label.clone(), &response, attempt);
                     (failure, decision, response.replayed)
                 }
@@ -436,7 +438,9 @@ impl Client {
                         TransportError::Connect { .. } => Attempt::NotSent,
                         _ => Attempt::Lost,
                     };
-                    let decision = self.retry.decide(creates, attempt, outcome, jitter());
+                    let decision =
+                        self.retry
+                            .decide(creates, attempt, outcome, crate::random::unit());
                     let failure = ApiError::Transport {
                         request: label.clone(),
                         source,

@@ -1,8 +1,6 @@
 //! When and how long to wait before trying a request again: exponential backoff with
 //! jitter, or the server's `Retry-After` when it sends one.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 /// The one retry policy of the client: which failures are tried again, how often,
@@ -139,13 +137,6 @@ impl RetryPolicy {
     }
 }
 
-/// A random number in `[0, 1)`. `RandomState` is seeded randomly per instance, which
-/// is all the randomness backoff jitter needs, without a dependency.
-pub(crate) fn jitter() -> f64 {
-    let bits = RandomState::new().hash_one(std::time::Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,12 +239,5 @@ mod tests {
         assert!(!p.fits(Duration::from_secs(50), Duration::from_secs(11)));
         assert_eq!(p.delay(1, Some("-3"), 0.0), Duration::from_millis(50));
         assert_eq!(p.delay(1, Some("NaN"), 0.0), Duration::from_millis(50));
-    }
-
-    #[test]
-    fn jitter_is_in_unit_interval_and_varies() {
-        let samples: Vec<f64> = (0..100).map(|_| jitter()).collect();
-        assert!(samples.iter().all(|j| (0.0..1.0).contains(j)));
-        assert!(samples.iter().any(|j| *j != samples[0]));
     }
 }

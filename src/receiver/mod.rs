@@ -102,10 +102,10 @@ impl ReceiverConfig {
         match &self.token {
             Some(token) if token.trim().is_empty() => Err(ReceiverError::EmptyToken),
             Some(token) => Ok(token.clone()),
-            None => Ok(std::env::var("MESHY_WEBHOOK_TOKEN")
-                .ok()
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or_else(random_token)),
+            None => match std::env::var("MESHY_WEBHOOK_TOKEN") {
+                Ok(token) if !token.trim().is_empty() => Ok(token),
+                _ => random_token(),
+            },
         }
     }
 }
@@ -120,6 +120,9 @@ pub enum ReceiverError {
          letters and digits, or leave --token out to use a generated token"
     )]
     EmptyToken,
+    /// No token could be generated.
+    #[error("cannot make a webhook token: {0}")]
+    Token(std::io::Error),
     /// The port could not be bound; the message is the system's.
     #[error("{source}")]
     Listen { port: u16, source: std::io::Error },
@@ -546,19 +549,9 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// 32 hex characters from the OS's random source.
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    let read = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
-    if read.is_err() {
-        // No /dev/urandom: RandomState is seeded from the OS's randomness too.
-        use std::hash::BuildHasher;
-        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
-            let value = std::collections::hash_map::RandomState::new().hash_one(i);
-            chunk.copy_from_slice(&value.to_le_bytes());
-        }
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// A fresh webhook token: 128 bits from the operating system, as hex.
+pub(crate) fn random_token() -> Result<String, ReceiverError> {
+    crate::random::secret_hex(16).map_err(ReceiverError::Token)
 }
 
 fn answer(status: u16, body: Value) -> Reply {

@@ -37,7 +37,7 @@ pub fn load_or_create(path: &Path) -> std::io::Result<String> {
 /// Written whole into a private temporary file, then linked into place: a reader (or
 /// a crash) never sees an empty or torn token, and of two first runs one token wins.
 fn create(path: &Path) -> std::io::Result<String> {
-    let token = super::random_token();
+    let token = crate::random::secret_hex(16)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }

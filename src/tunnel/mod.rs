@@ -203,7 +203,7 @@ impl Tunnel for FixedUrl {
 /// one-time nonce must come back from it (retried for up to 10 s while a fresh
 /// tunnel settles).
 pub async fn preflight(public_url: &str, receiver_port: u16) -> Result<(), TunnelError> {
-    let nonce = format!("{:016x}", providers::random_u64());
+    let nonce = format!("{:016x}", crate::random::nonce());
     let url = public_url.trim_end_matches('/');
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))

@@ -251,9 +251,3 @@ fn free_port() -> u16 {
         .map(|a| a.port())
         .unwrap_or(0)
 }
-
-/// 64 random bits from the OS, for one-time nonces.
-pub fn random_u64() -> u64 {
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now())
-}
