@@ -64,6 +64,7 @@ pub mod recorder;
 pub mod repository;
 pub mod sim;
 pub mod suite;
+mod sync;
 #[cfg(test)]
 mod test_support;
 pub mod transport;

@@ -250,7 +250,7 @@ impl CassetteTransport {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     async fn respond(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {

@@ -16,9 +16,10 @@
 //! Claimed tasks stay (their trial waits on them and completes them), and so do the
 //! harness's unclaimed tasks (a trial may still claim them).
 
+use crate::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -125,10 +126,6 @@ const NEVER_WRITTEN: [&str; 5] = [
     "set-cookie",
     "host",
 ];
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 impl Store {
     pub fn new(config: StoreConfig, token: String) -> Store {

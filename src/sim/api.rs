@@ -79,7 +79,7 @@ async fn route(state: &Arc<SimState>, request: &ApiRequest, segments: &[&str]) -
         }
         ("POST", ["_sim", "rules"]) => return add_rule(state, &request.body),
         ("GET", ["_sim", "stats"]) => {
-            let queue = *state.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let queue = *crate::sync::lock(&state.queue);
             return json_reply(200, &json!(queue));
         }
         _ => {}

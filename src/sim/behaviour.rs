@@ -10,8 +10,6 @@ use serde_json::{Value, json};
 
 use crate::meshy::TaskType;
 
-/// How a simulated task ends.
-
 fn checked_task_seconds<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<f64>, D::Error> {
@@ -36,6 +34,7 @@ pub fn task_time(seconds: f64) -> Option<Duration> {
         .flatten()
 }
 
+/// How a simulated task ends.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

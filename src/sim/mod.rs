@@ -209,7 +209,7 @@ impl Simulator {
 
     /// How full the task queue got: its peak and the creates refused for it.
     pub fn queue_stats(&self) -> state::QueueStats {
-        *self.state.queue.lock().unwrap_or_else(|e| e.into_inner())
+        *crate::sync::lock(&self.state.queue)
     }
 
     /// Webhook deliveries made so far.

@@ -2,8 +2,9 @@
 //! the lifecycle driver that moves each task along its plan, notifying stream
 //! watchers and queueing webhook deliveries at every step.
 
+use crate::sync::lock;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -41,12 +42,6 @@ pub struct SimState {
 pub struct QueueStats {
     pub peak_queued: usize,
     pub queue_refusals: usize,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SimState {

@@ -29,9 +29,10 @@ mod settings;
 mod slots;
 mod trial;
 
+use crate::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 
@@ -118,10 +119,6 @@ enum LiveState {
     Started(Box<Live>),
     Failed(String),
     Stopped,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A resumed trial that fails keeps resuming the same task: say how to give it up.

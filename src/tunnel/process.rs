@@ -22,14 +22,14 @@ static LIVE: Mutex<Vec<Weak<Mutex<Option<Child>>>>> = Mutex::new(Vec::new());
 /// Kills every tunnel agent still running: call it from a Ctrl-C handler before
 /// exiting, so no agent outlives the run.
 pub fn stop_all() {
-    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+    let live = std::mem::take(&mut *crate::sync::lock(&LIVE));
     for child in live.iter().filter_map(Weak::upgrade) {
         kill(&child);
     }
 }
 
 fn kill(child: &Shared) {
-    if let Some(mut child) = child.lock().unwrap_or_else(|e| e.into_inner()).take() {
+    if let Some(mut child) = crate::sync::lock(child).take() {
         let _ = child.kill();
         // Reap it, so that when stop returns the agent is gone (SIGKILL: this is quick).
         let _ = child.wait();
@@ -112,9 +112,7 @@ impl Agent {
             std::thread::spawn(move || pump(stderr, &sender, &file, &tail));
         }
         let child = Arc::new(Mutex::new(Some(child)));
-        LIVE.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::downgrade(&child));
+        crate::sync::lock(&LIVE).push(Arc::downgrade(&child));
         Ok(Agent {
             program: name,
             log,
@@ -126,7 +124,7 @@ impl Agent {
 
     /// The exit status, if the agent has exited.
     pub fn exited(&self) -> Option<String> {
-        let mut guard = self.child.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = crate::sync::lock(&self.child.0);
         match guard.as_mut().map(Child::try_wait) {
             Some(Ok(Some(status))) => Some(status.to_string()),
             Some(Ok(None)) => None,
@@ -145,7 +143,7 @@ impl Agent {
 
     /// The last log lines, for error messages.
     pub fn tail(&self) -> String {
-        let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let tail = crate::sync::lock(&self.tail);
         if tail.is_empty() {
             "  (no output)".into()
         } else {
@@ -186,10 +184,10 @@ fn pump(
     for line in BufReader::new(stream).lines().map_while(Result::ok) {
         {
             use std::io::Write;
-            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+            let mut file = crate::sync::lock(file);
             let _ = writeln!(file, "{line}");
         }
-        let mut recent = tail.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = crate::sync::lock(tail);
         recent.push_back(line.clone());
         if recent.len() > 15 {
             recent.pop_front();
