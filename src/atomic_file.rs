@@ -174,15 +174,14 @@ mod tests {
             fs::write(dir.path().join(name), b"x").unwrap();
         }
         assert_eq!(sweep(dir.path()), 1);
-        assert_eq!(
-            entries(dir.path()),
-            vec![
-                format!(".otter_text3d_t2.json.tmp-{live}-3"),
-                ".hidden-note".to_owned(),
-                format!(".x.tmp-{dead}-notanumber"),
-                "otter_text3d_t1.json".to_owned(),
-            ]
-        );
+        let mut kept = vec![
+            format!(".otter_text3d_t2.json.tmp-{live}-3"),
+            ".hidden-note".to_owned(),
+            format!(".x.tmp-{dead}-notanumber"),
+            "otter_text3d_t1.json".to_owned(),
+        ];
+        kept.sort();
+        assert_eq!(entries(dir.path()), kept);
         assert_eq!(sweep(Path::new("/nonexistent/dir")), 0);
     }
 }
