@@ -533,8 +533,7 @@ fn announce(mode: Announce, accepted: &Accepted) {
 }
 
 fn param(query: &str, name: &str) -> Option<String> {
-    let url = reqwest::Url::parse(&format!("http://q/?{query}")).ok()?;
-    url.query_pairs()
+    form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
