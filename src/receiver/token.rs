@@ -68,14 +68,23 @@ pub fn check(token: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "MESHY_WEBHOOK_TOKEN must be 16 or more letters, digits, '-' or '_' (it is {} characters); unset it to \
-             use the project's generated token",
-            token.chars().count()
-        ))
+        return Ok(());
     }
+    // Says what is wrong without showing the secret.
+    let length = token.chars().count();
+    let others = token
+        .chars()
+        .filter(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        .count();
+    let what = match (length < 16, others) {
+        (true, 0) => format!("it is {length} characters"),
+        (false, n) => format!("{n} of its {length} characters are something else"),
+        (true, n) => format!("it is {length} characters, {n} of them something else"),
+    };
+    Err(format!(
+        "MESHY_WEBHOOK_TOKEN must be 16 or more letters, digits, '-' or '_' ({what}); fix it, or unset it to use \
+         a generated token"
+    ))
 }
 
 #[cfg(test)]

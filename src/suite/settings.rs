@@ -300,7 +300,7 @@ impl Variable {
             None => Ok(false),
             Some(v) if v == "1" || v.eq_ignore_ascii_case("true") => Ok(true),
             Some(v) if v == "0" || v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(v) => Err(self.invalid(v, "is not 1 or 0")),
+            Some(v) => Err(self.invalid(v, "is not 1/true or 0/false")),
         }
     }
 
@@ -459,7 +459,7 @@ mod tests {
         );
         assert_eq!(
             err(&[], &[("MESHY_ACCEPT_API_PAYLOAD", "yes")]),
-            "MESHY_ACCEPT_API_PAYLOAD: 'yes' is not 1 or 0; fix or unset it"
+            "MESHY_ACCEPT_API_PAYLOAD: 'yes' is not 1/true or 0/false; fix or unset it"
         );
     }
 
@@ -595,7 +595,7 @@ mod tests {
         );
         assert_eq!(
             err(&[], &[("MESHY_RECORD_WEBHOOKS", "yes")]),
-            "MESHY_RECORD_WEBHOOKS: 'yes' is not 1 or 0; fix or unset it"
+            "MESHY_RECORD_WEBHOOKS: 'yes' is not 1/true or 0/false; fix or unset it"
         );
         assert_eq!(
             err(&[], &[("MESHY_TARGET", "staging")]),

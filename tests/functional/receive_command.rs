@@ -31,6 +31,10 @@ pub fn trials() -> Vec<Trial> {
             empty_token,
         ),
         Trial::test(
+            "receive_refuses_a_weak_token_from_the_environment",
+            weak_env_token,
+        ),
+        Trial::test(
             "receive_answers_503_for_what_it_cannot_write_and_does_not_count_it_recorded",
             unwritable,
         ),
@@ -55,6 +59,33 @@ fn empty_token() -> Result<(), Failed> {
     assert!(stderr.starts_with("error: --token is empty"), "{stderr}");
     assert!(stderr.contains("MESHY_WEBHOOK_TOKEN"), "{stderr}");
     assert!(!stdout.contains("webhook URL"), "{stdout}");
+    Ok(())
+}
+
+/// A weak token from the environment is refused as the harness refuses it, without
+/// showing it.
+fn weak_env_token() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    for token in ["shortone", "has space&x=1#frag-aaaaaaaaaa"] {
+        let mut command = binary();
+        command
+            .args(["receive", "--port", "0", "--cassettes"])
+            .arg(dir.path())
+            .env("MESHY_WEBHOOK_TOKEN", token);
+        let output =
+            crate::support::output_within(&mut command, std::time::Duration::from_secs(60));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{token}: {stdout}{stderr}");
+        assert!(
+            stderr.starts_with("error: MESHY_WEBHOOK_TOKEN must be 16 or more letters"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(token) && !stdout.contains(token),
+            "{stdout}{stderr}"
+        );
+    }
     Ok(())
 }
 

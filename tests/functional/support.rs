@@ -85,23 +85,29 @@ impl Guarded {
         self.line_within(LINE_DEADLINE)
     }
 
-    /// The next line of standard output, waiting at most `deadline`.
+    /// The next line of standard output, waiting at most `deadline`; fails the test
+    /// if none comes.
     pub fn line_within(&mut self, deadline: Duration) -> String {
+        self.try_line_within(deadline)
+            .unwrap_or_else(|message| panic!("{message}"))
+    }
+
+    /// The next line of standard output, or what went wrong: none within `deadline`,
+    /// or stdout closed (with the exit status and stderr).
+    pub fn try_line_within(&mut self, deadline: Duration) -> Result<String, String> {
         match self.lines.recv_timeout(deadline) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!(
-                    "{} printed no further line on stdout within {deadline:?}",
-                    self.program
-                )
-            }
+            Ok(line) => Ok(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "{} printed no further line on stdout within {deadline:?}",
+                self.program
+            )),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = wait_within(&mut self.child, EXIT_DEADLINE, &self.program);
                 let stderr = self.take_stderr();
-                panic!(
+                Err(format!(
                     "{} closed its stdout ({status}) where a line was expected; stderr:\n{stderr}",
                     self.program
-                )
+                ))
             }
         }
     }
@@ -285,12 +291,9 @@ fn silent_child() -> Result<(), libtest_mimic::Failed> {
     command.arg("600");
     let mut silent = Guarded::spawn(command);
     let started = std::time::Instant::now();
-    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        silent.line_within(Duration::from_millis(200))
-    }));
-    let message = match waited {
+    let message = match silent.try_line_within(Duration::from_millis(200)) {
         Ok(line) => return Err(format!("a line from a silent child: {line}").into()),
-        Err(panic) => panic.downcast_ref::<String>().cloned().unwrap_or_default(),
+        Err(message) => message,
     };
     assert!(
         message.contains("printed no further line on stdout within 200ms"),
