@@ -276,18 +276,31 @@ impl Store {
                 state.route = route;
             }
             // A task that left memory (or one an earlier run recorded) continues its file.
+            // A file that exists but cannot be read (or holds another task) is never
+            // replaced: the delivery is refused (503, delivered again) and the file kept.
             if self.config.record_all && state.claim.is_none() && !state.loaded {
-                state.loaded = true;
                 let path = self.target(&state, &task_id);
-                if let Ok(earlier) = Recording::read(&path, "")
-                    && earlier.task_id == task_id
-                {
-                    state.kept = Some(Kept {
-                        scenario: earlier.scenario.clone(),
-                        incomplete: earlier.incomplete,
-                    });
-                    merge(&mut state, earlier, &slot.progress);
+                match Recording::read(&path, "mesh-toolkit receive") {
+                    Ok(earlier) if earlier.task_id == task_id => {
+                        state.kept = Some(Kept {
+                            scenario: earlier.scenario.clone(),
+                            incomplete: earlier.incomplete,
+                        });
+                        merge(&mut state, earlier, &slot.progress);
+                    }
+                    Ok(other) => {
+                        return Err(RecordingError::Invalid {
+                            path,
+                            line: 1,
+                            column: 1,
+                            message: format!("it holds task '{}', not '{task_id}'", other.task_id),
+                            command: "move the file aside".into(),
+                        });
+                    }
+                    Err(RecordingError::Missing { .. }) => {}
+                    Err(error) => return Err(error),
                 }
+                state.loaded = true;
             }
             if status.is_terminal() && state.terminal.is_none() {
                 state.terminal = Some(state.deliveries.len());

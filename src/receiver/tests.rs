@@ -569,9 +569,8 @@ async fn a_delivery_whose_recording_cannot_be_written_gets_503_and_counts_as_not
     );
     let logged = lines.all();
     assert!(
-        logged
-            .iter()
-            .any(|l| l.contains("with 503") && l.contains("error writing")),
+        logged.iter().any(|l| l.contains("with 503")
+            && (l.contains("error writing") || l.contains("error reading"))),
         "{logged:?}"
     );
     // Once the disk takes it, the redelivery is answered 200 and recorded.
@@ -931,4 +930,38 @@ mod payload_path {
             run(record_all, route, headers, bodies);
         }
     }
+}
+
+#[tokio::test]
+async fn a_recording_that_cannot_be_read_is_kept_and_the_delivery_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let torn = dir.path().join("otter_text3d_t9.json");
+    std::fs::write(&torn, b"{\"task_id\": \"t9\", \"deliv").unwrap();
+    let other = dir.path().join("otter_text3d_t8.json");
+    let lines = Lines::default();
+    let receiver = Receiver::start(standalone(dir.path(), &lines))
+        .await
+        .unwrap();
+    let hook = receiver.callback_url(receiver.local_url(), "otter", "text3d");
+    assert_eq!(post(&hook, task("t9", "SUCCEEDED", 100)).await, 503);
+    assert_eq!(
+        std::fs::read(&torn).unwrap(),
+        b"{\"task_id\": \"t9\", \"deliv",
+        "the earlier file is not replaced"
+    );
+    // A file that holds another task is not replaced either.
+    assert_eq!(post(&hook, task("t8", "SUCCEEDED", 100)).await, 200);
+    let t8 = std::fs::read(&other).unwrap();
+    std::fs::copy(&other, dir.path().join("otter_text3d_t7.json")).unwrap();
+    let second = Receiver::start(standalone(dir.path(), &lines))
+        .await
+        .unwrap();
+    let hook = second.callback_url(second.local_url(), "otter", "text3d");
+    assert_eq!(post(&hook, task("t7", "SUCCEEDED", 100)).await, 503);
+    assert_eq!(
+        std::fs::read(dir.path().join("otter_text3d_t7.json")).unwrap(),
+        t8
+    );
+    receiver.shutdown().await;
+    second.shutdown().await;
 }

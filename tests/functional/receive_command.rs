@@ -118,7 +118,7 @@ fn unwritable() -> Result<(), Failed> {
     );
     assert!(
         stderr.contains("refused POST /webhook/otter/text3d with 503")
-            && stderr.contains("error writing"),
+            && (stderr.contains("error writing") || stderr.contains("error reading")),
         "{stderr}"
     );
     assert!(
