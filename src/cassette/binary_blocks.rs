@@ -7,6 +7,12 @@
 
 use super::yaml::{Node, Scalar};
 
+/// A lifted block: its scalar value, and the (1-based) line of its `key: !!binary |`.
+pub struct Lifted {
+    value: String,
+    line: usize,
+}
+
 /// Stands in for a lifted block's content: one line of base64 characters, so the event
 /// parser reads the same structure (a literal block scalar) wherever the block sits.
 const MARKER: &str = "meshtoolkitliftedbinary";
@@ -14,7 +20,7 @@ const MARKER: &str = "meshtoolkitliftedbinary";
 /// The text with the content of every liftable block replaced by one marker line (its
 /// other lines left empty, so line numbers stay), and the blocks' scalar values in
 /// order. `None` when there is nothing to lift.
-pub fn lift(text: &str) -> Option<(String, Vec<String>)> {
+pub fn lift(text: &str) -> Option<(String, Vec<Lifted>)> {
     if !text.contains("!!binary |") || text.contains(MARKER) {
         return None;
     }
@@ -51,7 +57,8 @@ pub fn lift(text: &str) -> Option<(String, Vec<String>)> {
         for _ in 1..count {
             lifted.push('\n');
         }
-        blobs.push(value);
+        // `i` is the 0-based index of the first content line: the header is line `i`.
+        blobs.push(Lifted { value, line: i });
         i += count;
     }
     (!blobs.is_empty()).then_some((lifted, blobs))
@@ -60,13 +67,13 @@ pub fn lift(text: &str) -> Option<(String, Vec<String>)> {
 /// Puts the lifted values back; false if the tree does not hold each marker exactly
 /// once, as the whole value of a `!!binary` block scalar, and nowhere else (then the
 /// caller parses the original text instead).
-pub fn restore(node: &mut Node, blobs: &mut [String]) -> bool {
+pub fn restore(node: &mut Node, blobs: &mut [Lifted]) -> bool {
     let mut seen = vec![false; blobs.len()];
     let ok = visit(node, blobs, &mut seen);
     ok && seen.iter().all(|s| *s)
 }
 
-fn visit(node: &mut Node, blobs: &mut [String], seen: &mut [bool]) -> bool {
+fn visit(node: &mut Node, blobs: &mut [Lifted], seen: &mut [bool]) -> bool {
     match node {
         Node::Scalar(scalar) => restore_scalar(scalar, blobs, seen),
         Node::Seq(items, _) => items.iter_mut().all(|n| visit(n, blobs, seen)),
@@ -76,7 +83,7 @@ fn visit(node: &mut Node, blobs: &mut [String], seen: &mut [bool]) -> bool {
     }
 }
 
-fn restore_scalar(scalar: &mut Scalar, blobs: &mut [String], seen: &mut [bool]) -> bool {
+fn restore_scalar(scalar: &mut Scalar, blobs: &mut [Lifted], seen: &mut [bool]) -> bool {
     let Some(number) = scalar.value.strip_prefix(MARKER) else {
         return !scalar.value.contains(MARKER);
     };
@@ -87,11 +94,15 @@ fn restore_scalar(scalar: &mut Scalar, blobs: &mut [String], seen: &mut [bool]) 
     else {
         return false;
     };
-    if seen[index] || scalar.tag.as_deref() != Some("binary") || scalar.plain {
+    // The marker must be where it was put, as a `!!binary` block scalar: a look-alike
+    // elsewhere (an escaped string, another document) is not it.
+    let header = blobs[index].line;
+    let placed = scalar.line == header || scalar.line == header + 1;
+    if seen[index] || !placed || scalar.tag.as_deref() != Some("binary") || scalar.plain {
         return false;
     }
     seen[index] = true;
-    scalar.value = std::mem::take(&mut blobs[index]);
+    scalar.value = std::mem::take(&mut blobs[index].value);
     true
 }
 
@@ -148,12 +159,16 @@ mod tests {
                 binary_block(&bytes, 8),
                 binary_block(&bytes[..size / 2], 8),
             );
-            let lifted = super::lift(&text).map_or(0, |(_, blobs)| blobs.len());
-            assert_eq!(
-                lifted,
-                usize::from(size > 0) + usize::from(size > 1),
-                "{size}"
-            );
+            let expected = usize::from(size > 0) + usize::from(size > 1);
+            match super::lift(&text) {
+                Some((lifted, mut blobs)) => {
+                    assert_eq!(blobs.len(), expected, "{size}");
+                    // The fast path itself is taken, not the fallback.
+                    let mut node = parse_events(&lifted).unwrap();
+                    assert!(super::restore(&mut node, &mut blobs), "{size}: restored");
+                }
+                None => assert_eq!(expected, 0, "{size}"),
+            }
             same_tree(&text);
         }
     }
@@ -177,6 +192,10 @@ mod tests {
             "a:\n  string: !!binary |\n    Z2xURg==",
             // The marker itself in the text.
             "a: meshtoolkitliftedbinary0\nb:\n  string: !!binary |\n    Z2xURg==\n",
+            // An escaped look-alike of the marker, the real block in a second document
+            // (which the reader drops).
+            "a: !!binary \"meshtoolkitlifted\\x62inary0\\n\"\n---\nb:\n  string: !!binary |\n    Z2xURg==\n",
+            "a: !!binary \"meshtoolkitlifted\\\n  binary0\\n\"\n...\n---\nb:\n  string: !!binary |\n    Z2xURg==\n",
             // An empty block, then a liftable one.
             "a:\n  string: !!binary |\nb:\n  string: !!binary |\n    Z2xURg==\n",
             // A block in a sequence, and one indented no deeper than its key.

@@ -463,7 +463,8 @@ impl Client {
                     });
                 }
                 Decision::Retry(delay) => {
-                    waited += delay;
+                    // Saturating: a replayed `Retry-After: 1e20` is `Duration::MAX`.
+                    waited = waited.saturating_add(delay);
                     if !replayed {
                         tokio::time::sleep(delay).await;
                     }
@@ -802,6 +803,29 @@ mod tests {
             assert!(text.contains("rate limited (429)"), "{text}");
             assert_eq!(server.requests().len(), 1, "{asked}: not sent again");
         }
+    }
+
+    #[tokio::test]
+    async fn a_replayed_endless_retry_after_after_a_backoff_is_no_overflow() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let transport = canned_transport(
+            vec![
+                Canned::json(503, json!({})).response(true),
+                Canned::json(429, json!({"message": "RateLimitExceeded"}))
+                    .with_header("Retry-After", "1e20")
+                    .response(true),
+                Canned::json(200, json!({"balance": 3})).response(true),
+            ],
+            Arc::clone(&calls),
+        );
+        let config = ClientConfig {
+            api_key: Some(KEY.into()),
+            ..ClientConfig::default()
+        };
+        let client = Client::new(config, transport).unwrap();
+        let balance = tokio::time::timeout(Duration::from_secs(20), client.balance()).await;
+        assert_eq!(balance.expect("replay waited").unwrap(), 3);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
