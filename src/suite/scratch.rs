@@ -60,12 +60,45 @@ impl Scratch {
         if let Some(dir) = run.as_ref() {
             return Ok(dir.clone());
         }
-        std::fs::create_dir_all(&self.root)?;
-        sweep(&self.root);
-        let dir = self.root.join(format!("run-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        let dir = if private_dir(&self.root).is_ok() {
+            sweep(&self.root);
+            let dir = self.root.join(format!("run-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            dir
+        } else {
+            // The shared root is not ours (another user made it, or it is a link): a
+            // random private directory instead, without the sweep.
+            tempfile::Builder::new()
+                .prefix("mesh-toolkit-run-")
+                .tempdir()?
+                .keep()
+        };
         *run = Some(dir.clone());
         Ok(dir)
+    }
+}
+
+/// Makes `dir` (mode 0700) if it is missing, and checks that it is a real directory of
+/// this user's that no one else can write: the trial directories inside it are named
+/// predictably.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let private = meta.is_dir() && meta.uid() == uid && meta.permissions().mode() & 0o022 == 0;
+    if private {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "'{}' is not a private directory of this user",
+            dir.display()
+        )))
     }
 }
 
@@ -109,6 +142,33 @@ mod tests {
         assert!(!dead_dir.exists(), "a killed run's directory is removed");
         assert!(live_dir.exists(), "a running run's directory is kept");
         assert!(other.exists(), "what is not a run directory is left alone");
+    }
+
+    #[test]
+    fn a_root_that_others_can_write_or_a_link_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let open = root.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(root.path(), &link).unwrap();
+        for shared in [open, link] {
+            let scratch = Scratch::new(&shared);
+            let trial = scratch.trial_dir("otter").unwrap();
+            assert!(
+                !trial.path().starts_with(&shared),
+                "{} used for {}",
+                shared.display(),
+                trial.path().display()
+            );
+            drop(trial);
+            scratch.remove();
+        }
+        let fresh = root.path().join("fresh");
+        assert!(private_dir(&fresh).is_ok());
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]
