@@ -98,7 +98,7 @@ pub fn redact_url(url: &str) -> String {
     let pairs: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if is_secret(name) => format!("{name}=…"),
+            Some((name, _)) if crate::cassette::is_secret_name(name) => format!("{name}=…"),
             _ => pair.to_owned(),
         })
         .collect();
@@ -108,12 +108,6 @@ pub fn redact_url(url: &str) -> String {
         redacted.push_str(fragment);
     }
     redacted
-}
-
-fn is_secret(name: &str) -> bool {
-    ["token", "key", "api_key", "secret"]
-        .iter()
-        .any(|s| name.eq_ignore_ascii_case(s))
 }
 
 #[cfg(test)]

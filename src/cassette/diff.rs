@@ -143,7 +143,7 @@ fn render_one(diff: &FieldDiff, scrub: &Scrub) -> String {
             recorded,
             now,
         } => {
-            if is_secret(path) {
+            if super::scrub::is_secret_name(path) {
                 format!(
                     "{}: <hidden> → <hidden> (the values differ)",
                     label(*place, path)
@@ -185,7 +185,7 @@ fn render_one(diff: &FieldDiff, scrub: &Scrub) -> String {
 }
 
 fn shown_field(path: &str, value: &Value, scrub: &Scrub) -> String {
-    if is_secret(path) {
+    if super::scrub::is_secret_name(path) {
         "<hidden>".into()
     } else {
         shown(value, scrub)
@@ -257,7 +257,7 @@ fn hide_secret_fields(value: &Value) -> Value {
             fields
                 .iter()
                 .map(|(k, v)| {
-                    let v = if is_secret(k) {
+                    let v = if super::scrub::is_secret_name(k) {
                         Value::from("<hidden>")
                     } else {
                         hide_secret_fields(v)
@@ -284,7 +284,7 @@ pub(super) fn hide_query_secrets(text: &str) -> String {
             .unwrap_or(rest.len());
         let (name, after) = rest.split_at(name_end);
         if let Some(value) = after.strip_prefix('=')
-            && is_secret(name)
+            && super::scrub::is_secret_name(name)
         {
             let value_end = value
                 .find(|c: char| matches!(c, '&' | '#' | '"' | '\\') || c.is_whitespace())
@@ -299,31 +299,6 @@ pub(super) fn hide_query_secrets(text: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Whether a field's name says its value is a credential.
-fn is_secret(path: &str) -> bool {
-    const WORDS: [&str; 10] = [
-        "token",
-        "key",
-        "apikey",
-        "secret",
-        "password",
-        "passwd",
-        "authorization",
-        "auth",
-        "signature",
-        "credential",
-    ];
-    path.split(|c: char| !c.is_ascii_alphanumeric())
-        .map(str::to_ascii_lowercase)
-        .any(|word| {
-            WORDS.contains(&word.as_str())
-                || word.ends_with("token")
-                || word.ends_with("apikey")
-                || word.ends_with("secret")
-                || word == "credentials"
-        })
 }
 
 fn bytes_of(body: &BodyShape) -> (Vec<u8>, bool) {

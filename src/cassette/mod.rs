@@ -43,7 +43,7 @@ pub use format::{
     Body, Cassette, FormatError, Intent, Interaction, RecordedRequest, RecordedResponse,
 };
 pub use matching::{MatchRules, Matcher};
-pub use scrub::Scrub;
+pub use scrub::{Scrub, is_secret_name};
 pub use transport::{CassetteOptions, CassetteTransport, Finished};
 
 /// When to replay and when to record, with the meaning VCR.py and pytest-recording

@@ -170,9 +170,70 @@ fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Whether a field's or query parameter's name says its value is a credential
+/// (`token`, `api_keys[0]`, `X-Amz-Security-Token`, `Signature`, `access_token`, …): such
+/// values are never shown in a message or a log line.
+pub fn is_secret_name(path: &str) -> bool {
+    const WORDS: [&str; 10] = [
+        "token",
+        "key",
+        "apikey",
+        "secret",
+        "password",
+        "passwd",
+        "authorization",
+        "auth",
+        "signature",
+        "credential",
+    ];
+    path.split(|c: char| !c.is_ascii_alphanumeric())
+        .map(str::to_ascii_lowercase)
+        .any(|word| {
+            // Plurals too: `tokens`, `keys`, `secrets`.
+            let word = word
+                .strip_suffix('s')
+                .filter(|w| !w.is_empty())
+                .unwrap_or(&word);
+            WORDS.contains(&word)
+                || word.ends_with("token")
+                || word.ends_with("apikey")
+                || word.ends_with("secret")
+                || word.ends_with("password")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_names_are_recognised_plurals_and_compounds_included() {
+        for name in [
+            "token",
+            "tokens",
+            "api_keys[0]",
+            "X-Amz-Security-Token",
+            "Signature",
+            "access_token",
+            "client_secret",
+            "passwords",
+            "texture.auth",
+            "Key-Pair-Id",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "prompt",
+            "mode",
+            "status",
+            "progress",
+            "s",
+            "texture_prompt",
+            "callback_url",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
     use crate::cassette::format::{RecordedRequest, RecordedResponse};
 
     const KEY: &str = "msy_live_key_abcdef123456";
