@@ -167,21 +167,24 @@ fn run_redeliver(parsed: &RedeliverArgs) -> Result<(), Failure> {
         &transport,
     ));
     let total = recording.deliveries.len();
+    // The target URL may carry a token (`?token=…`): never printed.
+    let shown = mesh_toolkit::log_sink::redact_url(&parsed.to);
     for delivery in &report {
         match &delivery.outcome {
             Ok(status) => println!("{}/{total} {} -> {status}", delivery.number, delivery.task),
             Err(error) => println!(
-                "{}/{total} {} -> failed: {error}",
-                delivery.number, delivery.task
+                "{}/{total} {} -> failed: {}",
+                delivery.number,
+                delivery.task,
+                error.to_string().replace(&parsed.to, &shown)
             ),
         }
     }
     let failed = report.iter().filter(|d| !d.ok()).count();
     if failed > 0 {
         return Err(Failure::Run(format!(
-            "{failed} of {} deliveries were not accepted by {}",
+            "{failed} of {} deliveries were not accepted by {shown}",
             report.len(),
-            parsed.to
         )));
     }
     Ok(())

@@ -402,16 +402,46 @@ fn redeliver_session() -> Result<(), Failed> {
     );
 
     let refusing = runtime.block_on(Catcher::answering(500));
+    let secret = "hook-secret-0123456789";
     let output = crate::support::output_within(
         binary()
             .args(["webhooks", "replay"])
             .arg(&path)
-            .args(["--to", &refusing.url]),
+            .args(["--to", &format!("{}?token={secret}", refusing.url)]),
         REPLAY_DEADLINE,
     );
     assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("3 of 3 deliveries were not accepted")
+        stderr.contains("3 of 3 deliveries were not accepted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("?token=…"), "{stderr}");
+    // And a target that cannot be reached: its error names the URL, without the token.
+    let closed = format!("http://127.0.0.1:{}/hook?token={secret}", closed_port());
+    let unreachable = crate::support::output_within(
+        binary()
+            .args(["webhooks", "replay"])
+            .arg(&path)
+            .args(["--to", &closed, "--only-terminal"]),
+        REPLAY_DEADLINE,
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&unreachable.stdout),
+        String::from_utf8_lossy(&unreachable.stderr)
+    );
+    assert_eq!(unreachable.status.code(), Some(1), "{all}");
+    assert!(all.contains("failed"), "{all}");
+    assert!(
+        !stderr.contains(secret) && !all.contains(secret),
+        "{stderr}{all}"
     );
     Ok(())
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
 }
