@@ -93,6 +93,7 @@ fn running(pid: &str) -> bool {
 
 fn interrupt_running() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
+    let _agent = AgentGuard(dir.path().to_owned());
     let port = free_port();
     let mut receive = receive_with_fake_ngrok(dir.path(), "api", port);
     assert!(receive.line().starts_with("listening on "));
@@ -126,6 +127,7 @@ fn interrupt_running() -> Result<(), Failed> {
 
 fn interrupt_starting() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
+    let _agent = AgentGuard(dir.path().to_owned());
     let mut receive = receive_with_fake_ngrok(dir.path(), "silent", free_port());
     assert!(receive.line().starts_with("listening on "));
     assert!(receive.line().starts_with("webhook URL: "));
@@ -152,6 +154,7 @@ pub fn harness_trial() -> Trial {
 fn interrupt_harness() -> Result<(), Failed> {
     use std::io::BufRead;
     let dir = tempfile::tempdir()?;
+    let _agent = AgentGuard(dir.path().to_owned());
     std::fs::create_dir_all(dir.path().join("scenarios"))?;
     std::fs::write(
         dir.path().join("scenarios/otter_slow.toml"),
@@ -294,6 +297,20 @@ fn assert_interrupted_recording(dir: &Path, log: &str) -> Result<(), Failed> {
         "the webhook recording is marked incomplete: {recording}"
     );
     Ok(())
+}
+
+/// Kills the stand-in agent (its pid is in `<dir>/agent`) if a failing test left it
+/// running: the program under test is what should stop it, but a failure must not leak it.
+struct AgentGuard(PathBuf);
+
+impl Drop for AgentGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = agent_pid(&self.0).filter(|pid| running(pid)) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+        }
+    }
 }
 
 /// Kills the process if the test fails before it exits.
