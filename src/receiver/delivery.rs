@@ -118,16 +118,20 @@ pub fn parse_payload(body: &[u8]) -> Result<Value, Refusal> {
 }
 
 /// The whole body: refused once it passes `limit` bytes (whatever Content-Length
-/// said), when the connection ends before it is complete, and when no bytes arrive
-/// for `stall`.
+/// said), when the connection ends before it is complete, when no bytes arrive for
+/// `stall`, and when the whole body takes longer than twice that.
 pub async fn read_body<S, B>(mut body: S, limit: usize, stall: Duration) -> Result<Vec<u8>, Refusal>
 where
     S: futures_util::Stream<Item = Result<B, warp::Error>> + Unpin,
     B: warp::Buf,
 {
     let mut bytes = Vec::new();
+    // A trickle (a byte now and then) must not hold the connection either: the whole
+    // body gets twice the stall time.
+    let deadline = tokio::time::Instant::now() + stall.saturating_mul(2);
     loop {
-        let next = match tokio::time::timeout(stall, body.next()).await {
+        let wait = stall.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let next = match tokio::time::timeout(wait, body.next()).await {
             Ok(next) => next,
             Err(_) => {
                 return Err(Refusal::Stalled(

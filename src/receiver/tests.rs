@@ -662,8 +662,39 @@ async fn a_body_cut_short_is_400_and_a_stalled_body_408() {
     let (status, text) = raw_request(receiver.addr(), head(100).as_bytes(), false).await;
     assert_eq!(status, 408, "{text}");
     assert!(text.contains("the body stalled"), "{text}");
+    // A trickle: a byte every 50 ms never stalls 200 ms, but the body may take 400 ms.
+    let trickle = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(receiver.addr())
+            .await
+            .unwrap();
+        stream.write_all(head(10_000).as_bytes()).await.unwrap();
+        let (mut read, mut write) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            for _ in 0..200 {
+                if write.write_all(b" ").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let mut answer = Vec::new();
+        let _ = read.read_to_end(&mut answer).await;
+        writer.abort();
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let started = std::time::Instant::now();
+    let text = tokio::time::timeout(Duration::from_secs(10), trickle)
+        .await
+        .expect("a trickling body held the connection");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let stats = receiver.stats();
-    assert_eq!((stats.refused, stats.accepted), (2, 0), "{stats:?}");
+    assert_eq!((stats.refused, stats.accepted), (3, 0), "{stats:?}");
     receiver.shutdown().await;
     assert!(files(dir.path()).is_empty());
 }
