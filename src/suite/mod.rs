@@ -599,7 +599,23 @@ impl Suite {
                 rerecord,
             };
         }
-        let rerecord = self.rerecord_command(name, unfinished, against_sim);
+        let never_recorded =
+            matches!(main_disk, resume::Disk::Absent) && matches!(side_disk, resume::Disk::Absent);
+        let rerecord = if never_recorded && self.settings.target == Target::Sim {
+            self.rerecord_command(name, true, true)
+        } else if never_recorded {
+            // Never recorded: nothing to rewrite, and the free way first.
+            let cost = self
+                .scenarios
+                .get(name)
+                .map_or_else(|| "unknown credits".to_owned(), |s| self.chain_cost(s));
+            format!(
+                "{}  # the simulator, free; without --target=sim, the real Meshy API: {cost}",
+                self.rerecord_command(name, true, true)
+            )
+        } else {
+            self.rerecord_command(name, unfinished, against_sim)
+        };
         let resume_command = self.rerecord_command(name, true, against_sim);
         let action = resume::decide(
             self.settings.record_mode,

@@ -301,7 +301,8 @@ fn missing_cassette() -> Result<(), Failed> {
         log.contains(
             "\nno cassette 'cassettes/http/otter_text3d.yaml' to replay POST https://api.meshy.ai/openapi/v2/text-to-3d from \
              (record mode none); record it with `cargo test --test scenarios -- otter_text3d --exact --record-webhooks \
-             --record-mode=rewrite  # real Meshy API: 20 credits`"
+             --record-mode=once --target=sim  # the simulator, free; without --target=sim, the real Meshy API: 20 \
+             credits`"
         ),
         "{log}"
     );
@@ -317,7 +318,7 @@ fn missing_cassette() -> Result<(), Failed> {
     );
     assert!(!output.status.success());
     assert!(
-        text(&output).contains("recording a webhook scenario needs --record-webhooks; record it with `cargo test --test scenarios -- otter_text3d --exact --record-webhooks --record-mode=rewrite --target=sim`"),
+        text(&output).contains("recording a webhook scenario needs --record-webhooks; record it with `cargo test --test scenarios -- otter_text3d --exact --record-webhooks --record-mode=once --target=sim`"),
         "{}",
         text(&output)
     );
