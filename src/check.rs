@@ -286,7 +286,8 @@ pub fn check(options: &CheckOptions) -> Report {
             .or(owner.map(|(v, _)| v))
             .cloned()
             .unwrap_or_else(|| "unknown".into());
-        let against = owner.and_then(|(_, a)| a.as_deref());
+        // Without its cassette (deleted, say): what the rest of the suite was recorded against.
+        let against = owner.map_or(suite_against.as_deref(), |(_, a)| a.as_deref());
         let age = recording
             .deliveries
             .first()

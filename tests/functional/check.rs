@@ -20,6 +20,10 @@ pub fn trials() -> Vec<Trial> {
             clean,
         ),
         Trial::test(
+            "cassettes_check_fixes_a_simulator_suite_with_target_sim_even_without_the_cassette",
+            simulator_suite,
+        ),
+        Trial::test(
             "a_replay_of_an_older_api_version_says_so_in_one_line",
             replay_note,
         ),
@@ -230,6 +234,35 @@ fn clean() -> Result<(), Failed> {
         ),
         "{text}"
     );
+    Ok(())
+}
+
+/// A suite recorded with the simulator: a webhook recording whose cassette is gone is
+/// re-recorded with `--target=sim`, as the rest of the suite was (pasting the command must
+/// not record against the real API).
+fn simulator_suite() -> Result<(), Failed> {
+    let dir = project();
+    let root = dir.path();
+    let now = "Tue, 01 Dec 2026 10:00:00 GMT";
+    for (name, task) in [("a", "task-a"), ("b", "task-b")] {
+        scenario(root, name);
+        let text = cassette(task, "v2026.01.27", now, "", false)
+            .replace("recorded_against: meshy", "recorded_against: simulator");
+        assert!(text.contains("recorded_against: simulator"), "{text}");
+        std::fs::write(root.join(format!("cassettes/http/{name}.yaml")), text)?;
+        recording(root, name, task);
+    }
+    std::fs::remove_file(root.join("cassettes/http/b.yaml"))?;
+    let (code, text) = run(root, &["--max-age", "1h"]);
+    assert_eq!(code, Some(1), "{text}");
+    let aged: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("-- b --exact"))
+        .collect();
+    assert!(!aged.is_empty(), "{text}");
+    for line in aged {
+        assert!(line.contains("--target=sim"), "{line}\n{text}");
+    }
     Ok(())
 }
 
