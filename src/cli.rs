@@ -217,16 +217,12 @@ pub struct RedeliverArgs {
 }
 
 fn task_seconds(text: &str) -> Result<Duration, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(crate::sim::task_time)
-        .ok_or_else(|| {
-            format!(
-                "expected a number of seconds from 0 to {}",
-                crate::sim::MAX_TASK_SECONDS
-            )
-        })
+    crate::sim::task_time_text(text).ok_or_else(|| {
+        format!(
+            "expected a number of seconds from 0 to {}",
+            crate::sim::MAX_TASK_SECONDS
+        )
+    })
 }
 
 fn age(text: &str) -> Result<Duration, String> {

@@ -364,40 +364,12 @@ fn value_diffs(place: Place, path: String, a: &Value, b: &Value, out: &mut Vec<F
             keys.sort();
             keys.dedup();
             for key in keys {
-                let path = child(&path, key);
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => value_diffs(place, path, x, y, out),
-                    (Some(x), None) => out.push(FieldDiff::OnlyRecorded {
-                        place,
-                        path,
-                        value: x.clone(),
-                    }),
-                    (None, Some(y)) => out.push(FieldDiff::OnlyNow {
-                        place,
-                        path,
-                        value: y.clone(),
-                    }),
-                    (None, None) => {}
-                }
+                member_diffs(place, child(&path, key), a.get(key), b.get(key), out);
             }
         }
         (Value::Array(a), Value::Array(b)) => {
             for i in 0..a.len().max(b.len()) {
-                let path = format!("{path}[{i}]");
-                match (a.get(i), b.get(i)) {
-                    (Some(x), Some(y)) => value_diffs(place, path, x, y, out),
-                    (Some(x), None) => out.push(FieldDiff::OnlyRecorded {
-                        place,
-                        path,
-                        value: x.clone(),
-                    }),
-                    (None, Some(y)) => out.push(FieldDiff::OnlyNow {
-                        place,
-                        path,
-                        value: y.clone(),
-                    }),
-                    (None, None) => {}
-                }
+                member_diffs(place, format!("{path}[{i}]"), a.get(i), b.get(i), out);
             }
         }
         _ => out.push(FieldDiff::Changed {
@@ -406,6 +378,30 @@ fn value_diffs(place: Place, path: String, a: &Value, b: &Value, out: &mut Vec<F
             recorded: a.clone(),
             now: b.clone(),
         }),
+    }
+}
+
+/// One member of an object or array on either side: compared, or only on one side.
+fn member_diffs(
+    place: Place,
+    path: String,
+    recorded: Option<&Value>,
+    now: Option<&Value>,
+    out: &mut Vec<FieldDiff>,
+) {
+    match (recorded, now) {
+        (Some(x), Some(y)) => value_diffs(place, path, x, y, out),
+        (Some(x), None) => out.push(FieldDiff::OnlyRecorded {
+            place,
+            path,
+            value: x.clone(),
+        }),
+        (None, Some(y)) => out.push(FieldDiff::OnlyNow {
+            place,
+            path,
+            value: y.clone(),
+        }),
+        (None, None) => {}
     }
 }
 

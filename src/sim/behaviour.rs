@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 
 use crate::meshy::TaskType;
 
+/// [`task_time`] of a number of seconds written as text (a flag, a variable).
+pub fn task_time_text(text: &str) -> Option<Duration> {
+    text.trim().parse::<f64>().ok().and_then(task_time)
+}
+
 fn checked_task_seconds<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<f64>, D::Error> {

@@ -41,7 +41,7 @@ use warp::Filter;
 
 pub use api::API_VERSION;
 pub use assets::{glb, png};
-pub use behaviour::{Behaviour, MAX_TASK_SECONDS, Outcome, Rule, task_time};
+pub use behaviour::{Behaviour, MAX_TASK_SECONDS, Outcome, Rule, task_time, task_time_text};
 pub use delivery::{DeliveryPolicy, DeliveryStats};
 pub use state::QueueStats;
 pub use version::{ApiVersion, UnknownApiVersion};

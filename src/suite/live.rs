@@ -157,12 +157,7 @@ impl Live {
                 // or a silent default.
                 let task_time = match &env.sim_task_seconds {
                     None => std::time::Duration::from_secs(2),
-                    Some(text) => text
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                        .and_then(crate::sim::task_time)
-                        .ok_or_else(|| {
+                    Some(text) => crate::sim::task_time_text(text).ok_or_else(|| {
                             format!(
                                 "MESHY_SIM_TASK_SECONDS: '{text}' is not a number of seconds from 0 to {}; fix or \
                                  unset it",
