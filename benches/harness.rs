@@ -1,52 +1,131 @@
 //! Harness benchmarks (`cargo bench --bench harness`), on the `scenarios` test binary
-//! as `cargo test` builds it, in a temporary directory. Medians of 5 runs, each beside
+//! as `cargo test` builds it, in temporary directories. Medians of 5 runs, each beside
 //! a baseline measured in the same run.
 //!
-//! - replay: 1000 generated scenarios (one recorded with the simulator, its cassette
-//!   copied to the others with their prompts): wall time and peak memory (target
-//!   <= 2 s and <= 150 MB); baseline: the same binary with `--list` (start-up and
-//!   loading the scenario files, no trial).
+//! - replay: 1000 generated text3d webhook scenarios, each with its own cassette (the
+//!   create call and a GLB of 1 KB, 20 KB or 100 KB) and its own webhook recording of
+//!   4 deliveries. Wall time, cassette throughput and peak memory; targets: 20 KB in
+//!   0.4 s, 100 KB in 0.8 s (190 MB/s of cassette), 50 MB peak. Beside each: reading,
+//!   base64-decoding and hashing the same GLBs in one thread, as a ratio, and `--list`
+//!   (start-up and loading the scenario files, no trial). Run with the trial
+//!   repositories in the normal temp dir, then in /dev/shm when there is one, beside
+//!   what the repositories' file operations alone cost in the temp dir.
 //! - record: 50 scenarios against the in-process simulator under Meshy's limits (a
 //!   10-task queue, 20 requests per second) with 2 s tasks (target <= 12 s wall);
 //!   baseline: 5 waves of the 2 s task time, 10 s.
+//!
+//! `cargo bench --bench harness -- replay` or `-- record` runs one of them; `--keep`
+//! keeps the generated replay directories (printed) to profile a run by hand.
+
+#[path = "../tests/common/harness_binary.rs"]
+mod binaries;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use mesh_toolkit::cassette::{Body, Cassette};
+
 const RUNS: usize = 5;
+const SCENARIOS: usize = 1000;
+/// GLB sizes, with the wall-time target of replaying 1000 of them.
+const SIZES: [(usize, Option<f64>); 3] = [
+    (1024, None),
+    (20 * 1024, Some(0.4)),
+    (100 * 1024, Some(0.8)),
+];
+const PEAK_TARGET_MB: f64 = 50.0;
 
 fn main() {
-    let binary = harness_binary();
-    let work = tempfile::tempdir().expect("temp dir");
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    let keep = std::env::args().any(|a| a == "--keep");
+    let binary = binaries::build_harness(|c| c.output().expect("run cargo"));
+    if wanted("replay") {
+        let template = Template::record(&binary);
+        let floor = repository_files_baseline(&std::env::temp_dir());
+        println!(
+            "baseline: the file operations of {SCENARIOS} trial repositories alone (2 directories, 3 manifest writes, \
+             a 20 KB GLB, removed) in {}: {:.2} s",
+            std::env::temp_dir().display(),
+            floor.as_secs_f64()
+        );
+        for (size, target) in SIZES {
+            replay(&binary, &template, size, target, keep, None);
+        }
+        // The same on a RAM file system, when there is one: what the disk costs.
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            for (size, target) in SIZES {
+                replay(&binary, &template, size, target, keep, Some(shm));
+            }
+        }
+    }
+    if wanted("record") {
+        record(&binary);
+    }
+}
 
-    generate_recorded(&binary, work.path(), 1000);
+/// Replays 1000 scenarios with GLBs of `size` bytes and prints the line of figures.
+/// `tmpdir`: where the trial repositories go (`TMPDIR`); the normal temp dir if `None`.
+fn replay(
+    binary: &Path,
+    template: &Template,
+    size: usize,
+    target: Option<f64>,
+    keep: bool,
+    tmpdir: Option<&Path>,
+) {
+    let mut work = tempfile::tempdir().expect("temp dir");
+    if keep {
+        work.disable_cleanup(true);
+        println!("kept: {}", work.path().display());
+    }
+    let cassette_bytes = template.generate(work.path(), SCENARIOS, size);
+    let baselines: Vec<Duration> = (0..RUNS)
+        .map(|_| baseline(&work.path().join("cassettes/http")))
+        .collect();
+    let env: Vec<(&str, &Path)> = tmpdir.map(|d| ("TMPDIR", d)).into_iter().collect();
     let replays: Vec<Sample> = (0..RUNS)
-        .map(|_| run(&binary, work.path(), &[], "0"))
+        .map(|_| run_with(binary, work.path(), &[], "0", &env))
         .collect();
     assert!(replays.iter().all(|s| s.ok), "a replay failed");
     let lists: Vec<Sample> = (0..RUNS)
-        .map(|_| run(&binary, work.path(), &["--list"], "0"))
+        .map(|_| run(binary, work.path(), &["--list"], "0"))
         .collect();
     let (wall, peak) = medians(&replays);
-    let (list_wall, list_peak) = medians(&lists);
+    let (list_wall, _) = medians(&lists);
+    let baseline = median(baselines);
+    let megabytes = cassette_bytes as f64 / 1e6;
+    let target = target.map_or(String::new(), |t| format!("target <= {t} s, "));
+    let place = tmpdir.map_or(String::new(), |d| {
+        format!(" (repositories in {})", d.display())
+    });
     println!(
-        "replay 1000 scenarios: median wall {:.2} s, peak memory {} (targets <= 2 s, <= 150 MB); baseline --list {:.2} s, {}; \
-         ratio {:.1}x wall",
+        "replay {SCENARIOS} scenarios{place}, GLB {} KB ({megabytes:.1} MB of cassettes): median {:.2} s = {:.0} MB/s, peak {} \
+         ({target}<= {PEAK_TARGET_MB} MB); baseline read+base64+sha256 in one thread {:.3} s, ratio {:.1}x; --list {:.2} s",
+        size / 1024,
         wall.as_secs_f64(),
+        megabytes / wall.as_secs_f64(),
         mb(peak),
+        baseline.as_secs_f64(),
+        wall.as_secs_f64() / baseline.as_secs_f64(),
         list_wall.as_secs_f64(),
-        mb(list_peak),
-        wall.as_secs_f64() / list_wall.as_secs_f64()
     );
+}
 
+/// Recording 50 scenarios against the simulator under Meshy's limits.
+fn record(binary: &Path) {
     let fifty = tempfile::tempdir().expect("temp dir");
-    generate(fifty.path(), 50);
+    write_scenarios(fifty.path(), 50, |i| {
+        ["otter", "beaver", "heron", "lynx"][i % 4].to_owned()
+    });
     let records: Vec<Sample> = (0..RUNS)
         .map(|_| {
             let _ = std::fs::remove_dir_all(fifty.path().join("cassettes"));
             run(
-                &binary,
+                binary,
                 fifty.path(),
                 &["--record-webhooks", "--target=sim"],
                 "2",
@@ -63,6 +142,220 @@ fn main() {
     );
 }
 
+/// One scenario recorded against the simulator, to copy 1000 times.
+struct Template {
+    /// The cassette, its GLB answer still the simulator's.
+    cassette: Cassette,
+    /// The webhook recording's text, cut to 4 deliveries.
+    webhook: String,
+    task_id: String,
+    /// The recordings of the harness's trial written in Rust, copied as they are.
+    rust_trial: Vec<(PathBuf, Vec<u8>)>,
+}
+
+const PROMPT: &str = "otter number 0000, sculpture style";
+
+impl Template {
+    fn record(binary: &Path) -> Template {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write_scenarios(dir.path(), 1, |_| "otter".into());
+        // Tasks of 1 s: the simulator sends progress deliveries before the terminal one.
+        let first = run(
+            binary,
+            dir.path(),
+            &["--record-webhooks", "--target=sim"],
+            "1",
+        );
+        assert!(first.ok, "recording the template scenario failed");
+        let http = dir.path().join("cassettes/http");
+        let text =
+            std::fs::read_to_string(http.join("otter_0000.yaml")).expect("the recorded cassette");
+        let cassette = Cassette::parse(&text).expect("the recorded cassette parses");
+        let task_id = mesh_toolkit::suite::created_tasks(&cassette)
+            .into_iter()
+            .next()
+            .expect("the cassette holds the create call's answer");
+        let webhooks = dir.path().join("cassettes/webhooks");
+        let recording = webhooks.join(format!("otter_text3d_{task_id}.json"));
+        let mut webhook: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&recording).expect("the webhook recording"))
+                .expect("JSON");
+        let deliveries = webhook["deliveries"].as_array_mut().expect("deliveries");
+        // Four deliveries: the first ones, then the terminal one (a duplicate of the
+        // first when the simulator sent fewer).
+        let terminal = deliveries.pop().expect("a terminal delivery");
+        while deliveries.len() < 3 {
+            deliveries.push(
+                deliveries
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| terminal.clone()),
+            );
+        }
+        deliveries.truncate(3);
+        deliveries.push(terminal);
+        let rust_trial = std::fs::read_dir(&http)
+            .expect("cassettes")
+            .chain(std::fs::read_dir(&webhooks).expect("webhooks"))
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p != &http.join("otter_0000.yaml") && p != &recording)
+            .map(|p| {
+                let relative = p.strip_prefix(dir.path()).expect("inside").to_owned();
+                (relative, std::fs::read(&p).expect("read"))
+            })
+            .collect();
+        Template {
+            cassette,
+            webhook: serde_json::to_string_pretty(&webhook).expect("JSON"),
+            task_id,
+            rust_trial,
+        }
+    }
+
+    /// `n` scenarios in `dir`, each with its own task, cassette (GLB of `size` bytes)
+    /// and webhook recording. Returns the bytes of cassettes written.
+    fn generate(&self, dir: &Path, n: usize, size: usize) -> u64 {
+        write_scenarios(dir, n, |_| "otter".into());
+        let mut cassette = self.cassette.clone();
+        let glb = glb(size);
+        for interaction in &mut cassette.interactions {
+            if matches!(interaction.response.body, Body::Binary(_)) {
+                interaction.response.body = Body::Binary(glb.clone());
+                for (name, values) in &mut interaction.response.headers {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        *values = vec![glb.len().to_string()];
+                    }
+                }
+            }
+        }
+        let cassette = cassette.to_yaml();
+        let (http, webhooks) = (dir.join("cassettes/http"), dir.join("cassettes/webhooks"));
+        std::fs::create_dir_all(&http).expect("cassettes dir");
+        std::fs::create_dir_all(&webhooks).expect("webhooks dir");
+        let mut total = 0;
+        for i in 0..n {
+            // The same length as the recorded id, unique per scenario.
+            let id = format!("{}{i:012x}", &self.task_id[..self.task_id.len() - 12]);
+            let name = format!("otter_{i:04}");
+            let text = cassette
+                .replace(&self.task_id, &id)
+                .replace(PROMPT, &prompt(i));
+            total += text.len() as u64;
+            std::fs::write(http.join(format!("{name}.yaml")), text).expect("cassette");
+            let webhook = self
+                .webhook
+                .replace(&self.task_id, &id)
+                .replace("otter_0000", &name)
+                .replace(PROMPT, &prompt(i));
+            std::fs::write(webhooks.join(format!("otter_text3d_{id}.json")), webhook)
+                .expect("recording");
+        }
+        for (relative, bytes) in &self.rust_trial {
+            std::fs::write(dir.join(relative), bytes).expect("the Rust trial's recording");
+        }
+        total
+    }
+}
+
+fn prompt(i: usize) -> String {
+    format!("otter number {i:04}, sculpture style")
+}
+
+/// `n` text-to-3D webhook scenarios with distinct prompts.
+fn write_scenarios(dir: &Path, n: usize, species: impl Fn(usize) -> String) {
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).expect("scenarios dir");
+    for i in 0..n {
+        let species = species(i);
+        let text = format!(
+            "species = \"{species}\"\ntask_type = \"text3d\"\nprompt = \"{}\"\n",
+            prompt(i).replace("otter", &species)
+        );
+        std::fs::write(scenarios.join(format!("{species}_{i:04}.toml")), text)
+            .expect("scenario file");
+    }
+}
+
+/// A valid GLB of exactly `size` bytes (a multiple of 4): a JSON chunk naming one
+/// buffer, and a binary chunk of pseudo-random bytes (nothing compresses).
+fn glb(size: usize) -> Vec<u8> {
+    let json = |bin: usize| {
+        format!(r#"{{"asset":{{"version":"2.0"}},"buffers":[{{"byteLength":{bin}}}]}}"#)
+    };
+    // The chunk's length for the longest number the buffer could have, padded to 4.
+    let padded = json(size).len().div_ceil(4) * 4;
+    let bin = size - 28 - padded;
+    let text = format!("{:<padded$}", json(bin));
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(b"glTF");
+    out.extend_from_slice(&2u32.to_le_bytes());
+    out.extend_from_slice(&(size as u32).to_le_bytes());
+    out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"JSON");
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&(bin as u32).to_le_bytes());
+    out.extend_from_slice(b"BIN\0");
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    while out.len() < size {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes()[..(size - out.len()).min(8)]);
+    }
+    assert_eq!(mesh_toolkit::suite::check_glb(&out), Ok(()));
+    out
+}
+
+/// What a replay's trial repositories cost the file system alone, as a trial makes
+/// them (see `Repository::ephemeral`): median of RUNS.
+fn repository_files_baseline(tmp: &Path) -> Duration {
+    let samples = (0..RUNS)
+        .map(|_| {
+            let root = tempfile::tempdir_in(tmp).expect("temp dir");
+            let (manifest, glb) = (vec![b'm'; 2000], vec![b'g'; 20 * 1024]);
+            let start = Instant::now();
+            for i in 0..SCENARIOS {
+                let species = root.path().join(format!("trial-{i}/otter"));
+                std::fs::create_dir_all(&species).expect("directories");
+                for _ in 0..3 {
+                    std::fs::write(species.join("manifest.json"), &manifest).expect("manifest");
+                }
+                std::fs::write(species.join("model.glb"), &glb).expect("GLB");
+                std::fs::remove_dir_all(root.path().join(format!("trial-{i}"))).expect("remove");
+            }
+            start.elapsed()
+        })
+        .collect();
+    median(samples)
+}
+
+/// What the replay cannot beat on one thread: read every cassette, base64-decode its
+/// `!!binary` block and hash the bytes.
+fn baseline(http: &Path) -> Duration {
+    let start = Instant::now();
+    let mut digests = 0usize;
+    for entry in std::fs::read_dir(http).expect("cassettes") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("cassette");
+        let Some(start) = text.find("!!binary |\n") else {
+            continue;
+        };
+        let block = &text[start + "!!binary |\n".len()..];
+        let mut encoded = String::with_capacity(block.len());
+        for line in block.lines() {
+            if !line.starts_with("        ") {
+                break;
+            }
+            encoded.push_str(line.trim_start());
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_bytes())
+            .expect("base64");
+        digests += mesh_toolkit::sha256_hex(&bytes).len();
+    }
+    assert!(digests > 0, "no GLB in the cassettes");
+    start.elapsed()
+}
+
 struct Sample {
     ok: bool,
     wall: Duration,
@@ -71,6 +364,16 @@ struct Sample {
 }
 
 fn run(binary: &Path, dir: &Path, args: &[&str], task_seconds: &str) -> Sample {
+    run_with(binary, dir, args, task_seconds, &[])
+}
+
+fn run_with(
+    binary: &Path,
+    dir: &Path,
+    args: &[&str],
+    task_seconds: &str,
+    env: &[(&str, &Path)],
+) -> Sample {
     let timed = Path::new("/usr/bin/time").is_file();
     let mut command = if timed {
         let mut c = Command::new("/usr/bin/time");
@@ -83,6 +386,7 @@ fn run(binary: &Path, dir: &Path, args: &[&str], task_seconds: &str) -> Sample {
         .current_dir(dir)
         .args(args)
         .env("MESHY_SIM_TASK_SECONDS", task_seconds)
+        .envs(env.iter().copied())
         .env_remove("CI");
     let start = Instant::now();
     let output = command.output().expect("run the harness");
@@ -104,97 +408,20 @@ fn run(binary: &Path, dir: &Path, args: &[&str], task_seconds: &str) -> Sample {
     }
 }
 
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
 fn medians(samples: &[Sample]) -> (Duration, Option<u64>) {
-    let mut walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
-    walls.sort();
+    let walls = samples.iter().map(|s| s.wall).collect();
     let mut peaks: Vec<u64> = samples.iter().filter_map(|s| s.peak_kib).collect();
     peaks.sort();
-    (walls[walls.len() / 2], peaks.get(peaks.len() / 2).copied())
+    (median(walls), peaks.get(peaks.len() / 2).copied())
 }
 
 fn mb(kib: Option<u64>) -> String {
     kib.map_or("n/a (no /usr/bin/time)".into(), |k| {
         format!("{:.1} MB", k as f64 / 1024.0)
     })
-}
-
-/// `n` recorded otter scenarios with distinct prompts: the first recorded against
-/// the simulator, the others given its cassette with their own prompt (one task, one
-/// webhook recording, so the setup does not take 1000 tasks at 20 requests a second).
-fn generate_recorded(binary: &Path, dir: &Path, n: usize) {
-    let scenarios = dir.join("scenarios");
-    std::fs::create_dir_all(&scenarios).expect("scenarios dir");
-    let prompt = |i: usize| format!("otter number {i:04}, sculpture style");
-    for i in 0..n {
-        let text = format!(
-            "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"{}\"\n",
-            prompt(i)
-        );
-        std::fs::write(scenarios.join(format!("otter_{i:04}.toml")), text).expect("scenario file");
-    }
-    let first = run(
-        binary,
-        dir,
-        &["--record-webhooks", "--target=sim", "otter_0000", "--exact"],
-        "0",
-    );
-    assert!(first.ok, "recording the first scenario failed");
-    let http = dir.join("cassettes/http");
-    let cassette =
-        std::fs::read_to_string(http.join("otter_0000.yaml")).expect("the recorded cassette");
-    for i in 1..n {
-        let copy = cassette.replace(&prompt(0), &prompt(i));
-        std::fs::write(http.join(format!("otter_{i:04}.yaml")), copy).expect("cassette copy");
-    }
-    // The Rust trial of the shipped harness records too.
-    let rust = run(
-        binary,
-        dir,
-        &[
-            "--record-webhooks",
-            "--target=sim",
-            "otter_pipeline_in_rust",
-        ],
-        "0",
-    );
-    assert!(rust.ok, "recording the Rust trial failed");
-}
-
-/// `n` text-to-3D webhook scenarios with distinct prompts.
-fn generate(dir: &Path, n: usize) {
-    let scenarios = dir.join("scenarios");
-    std::fs::create_dir_all(&scenarios).expect("scenarios dir");
-    for i in 0..n {
-        let species = ["otter", "beaver", "heron", "lynx"][i % 4];
-        let text = format!(
-            "species = \"{species}\"\ntask_type = \"text3d\"\nprompt = \"{species} number {i}, sculpture style\"\n"
-        );
-        std::fs::write(scenarios.join(format!("{species}_{i:04}.toml")), text)
-            .expect("scenario file");
-    }
-}
-
-/// The `scenarios` test binary, as `cargo test` builds it.
-fn harness_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .args([
-            "test",
-            "--test",
-            "scenarios",
-            "--no-run",
-            "--message-format=json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run cargo");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .find_map(|m| {
-            (m["target"]["name"] == "scenarios")
-                .then(|| m["executable"].as_str().map(PathBuf::from))
-                .flatten()
-        })
-        .expect("cargo built the scenarios harness")
 }

@@ -36,13 +36,6 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// Like [`write`] but without flushing to disk first: still atomic for readers and
-/// crashes of this process, not for power loss. For throwaway directories (a trial's
-/// temporary repository), where a flush per write would dominate the run time.
-pub fn write_unflushed(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_inner(path, false, |file| file.write_all(bytes))
-}
-
 /// Writes `path` atomically with `fill`, which writes the new content into a
 /// temporary file. If `fill` fails, the temporary file is removed and `path` keeps
 /// its old content.

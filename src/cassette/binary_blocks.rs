@@ -24,44 +24,63 @@ pub fn lift(text: &str) -> Option<(String, Vec<Lifted>)> {
     if !text.contains("!!binary |") || text.contains(MARKER) {
         return None;
     }
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut lifted = String::with_capacity(text.len() / 8);
     let mut blobs = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
+    let mut rest = text;
+    // The 0-based index of the next line of `rest`.
+    let mut line_number = 0;
+    while let Some((line, after)) = next_line(rest) {
         lifted.push_str(line);
-        i += 1;
+        rest = after;
+        line_number += 1;
         if !is_header(line) {
             continue;
         }
-        let Some(indent) = lines.get(i).map(|l| indent_of(l)) else {
+        let Some(indent) = next_line(rest).map(|(first, _)| indent_of(first)) else {
             continue;
         };
-        let count = lines[i..]
-            .iter()
-            .take_while(|l| base64_line(l, indent).is_some())
-            .count();
-        if indent <= indent_of(line) || count == 0 {
+        if indent <= indent_of(line) {
             continue;
         }
-        let mut value = String::with_capacity(count * 77);
-        for content in &lines[i..i + count] {
-            value.push_str(base64_line(content, indent).unwrap_or_default());
+        let mut value = String::new();
+        let mut count = 0;
+        let mut cursor = rest;
+        while let Some((content, after)) =
+            next_line(cursor).and_then(|(l, after)| Some((base64_line(l, indent)?, after)))
+        {
+            value.push_str(content);
             value.push('\n');
+            count += 1;
+            cursor = after;
         }
-        lifted.push_str(&lines[i][..indent]);
+        if count == 0 {
+            continue;
+        }
+        lifted.push_str(&rest[..indent]);
         lifted.push_str(MARKER);
         lifted.push_str(&blobs.len().to_string());
         lifted.push('\n');
         for _ in 1..count {
             lifted.push('\n');
         }
-        // `i` is the 0-based index of the first content line: the header is line `i`.
-        blobs.push(Lifted { value, line: i });
-        i += count;
+        // The header is line `line_number` (1-based); the content starts after it.
+        blobs.push(Lifted {
+            value,
+            line: line_number,
+        });
+        line_number += count;
+        rest = cursor;
     }
     (!blobs.is_empty()).then_some((lifted, blobs))
+}
+
+/// The first line of `text` with its `\n` (the last one may lack it), and the rest.
+fn next_line(text: &str) -> Option<(&str, &str)> {
+    if text.is_empty() {
+        return None;
+    }
+    let end = text.find('\n').map_or(text.len(), |i| i + 1);
+    Some(text.split_at(end))
 }
 
 /// Puts the lifted values back; false if the tree does not hold each marker exactly
@@ -127,15 +146,25 @@ fn is_header(line: &str) -> bool {
 
 /// The base64 on a content line at exactly `indent` spaces, with nothing else on it.
 fn base64_line(line: &str, indent: usize) -> Option<&str> {
-    let text = line.strip_suffix('\n')?;
-    let content = text.get(indent..)?;
-    let ok = indent_of(text) == indent
-        && !content.is_empty()
-        && content
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
-    ok.then_some(content)
+    let bytes = line.as_bytes();
+    let content = bytes.strip_suffix(b"\n")?.get(indent..)?;
+    let ok = !content.is_empty()
+        && bytes[..indent].iter().all(|b| *b == b' ')
+        && content.iter().all(|b| BASE64[usize::from(*b)]);
+    ok.then(|| &line[indent..line.len() - 1])
 }
+
+/// The characters of standard base64, padding included.
+const BASE64: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=';
+        i += 1;
+    }
+    table
+};
 
 fn indent_of(line: &str) -> usize {
     line.bytes().take_while(|b| *b == b' ').count()

@@ -44,7 +44,7 @@ pub use format::{
 };
 pub use matching::{MatchRules, Matcher};
 pub use scrub::{Scrub, is_secret_name};
-pub use transport::{CassetteOptions, CassetteTransport, Finished};
+pub use transport::{CassetteFile, CassetteOptions, CassetteTransport, Finished};
 
 /// When to replay and when to record, with the meaning VCR.py and pytest-recording
 /// give these names.

@@ -100,7 +100,27 @@ impl CassetteTransport {
         options: CassetteOptions,
         live: Option<Arc<dyn Transport>>,
     ) -> Result<CassetteTransport, CassetteError> {
-        let loaded = load(&options)?;
+        let file = CassetteFile::read(&options.path);
+        CassetteTransport::open_read(options, file, live)
+    }
+
+    /// [`CassetteTransport::open`] with the file already read (by whoever decided what
+    /// to do with it), so it is parsed once. A `file` of another path is read again.
+    pub fn open_read(
+        options: CassetteOptions,
+        file: CassetteFile,
+        live: Option<Arc<dyn Transport>>,
+    ) -> Result<CassetteTransport, CassetteError> {
+        let file = if file.path == options.path {
+            file
+        } else {
+            CassetteFile::read(&options.path)
+        };
+        // `rewrite` ignores the old file, even one that does not parse.
+        let loaded = match options.mode {
+            RecordMode::Rewrite => None,
+            _ => file.into_result(&options.rerecord_command)?,
+        };
         let existed = loaded.is_some();
         let complete = loaded.as_ref().is_some_and(|c| !c.incomplete);
         let strategy = match options.mode {
@@ -453,30 +473,68 @@ impl Drop for CassetteTransport {
     }
 }
 
-fn load(options: &CassetteOptions) -> Result<Option<Cassette>, CassetteError> {
-    let path = &options.path;
-    if options.mode == RecordMode::Rewrite {
-        return Ok(None);
-    }
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(CassetteError::Read {
-                path: path.clone(),
-                source,
-            });
+/// A cassette file as read from disk, once: absent, parsed, or why not.
+#[derive(Debug)]
+pub struct CassetteFile {
+    path: PathBuf,
+    read: Result<Option<Cassette>, Unreadable>,
+}
+
+#[derive(Debug)]
+enum Unreadable {
+    Io(std::io::Error),
+    Format(super::FormatError),
+}
+
+impl CassetteFile {
+    /// Reads and parses the file at `path` (a missing file is no cassette).
+    pub fn read(path: &Path) -> CassetteFile {
+        let read = match std::fs::read_to_string(path) {
+            Ok(text) => Cassette::parse(&text).map(Some).map_err(Unreadable::Format),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Unreadable::Io(e)),
+        };
+        CassetteFile {
+            path: path.to_owned(),
+            read,
         }
-    };
-    Cassette::parse(&text)
-        .map(Some)
-        .map_err(|e| CassetteError::Corrupt {
-            path: path.clone(),
-            line: e.line,
-            column: e.column,
-            message: e.message,
-            command: options.rerecord_command.clone(),
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The cassette, if the file exists and parses.
+    pub fn cassette(&self) -> Option<&Cassette> {
+        self.read.as_ref().ok().and_then(Option::as_ref)
+    }
+
+    pub fn into_cassette(self) -> Option<Cassette> {
+        self.read.ok().flatten()
+    }
+
+    /// The same contents, now at `path` (the file was renamed there).
+    pub fn moved_to(self, path: &Path) -> CassetteFile {
+        CassetteFile {
+            path: path.to_owned(),
+            read: self.read,
+        }
+    }
+
+    /// The cassette, or the error that names the file and `command` to re-record it.
+    fn into_result(self, command: &str) -> Result<Option<Cassette>, CassetteError> {
+        let path = self.path;
+        self.read.map_err(|e| match e {
+            Unreadable::Io(source) => CassetteError::Read { path, source },
+            Unreadable::Format(e) => CassetteError::Corrupt {
+                path,
+                line: e.line,
+                column: e.column,
+                message: e.message,
+                command: command.to_owned(),
+            },
         })
+    }
 }
 
 fn replay(response: &RecordedResponse) -> HttpResponse {

@@ -4,7 +4,9 @@
 //!
 //! Every change is a locked read-modify-write of one manifest: an exclusive lock on
 //! `<species>/.manifest.lock` (threads and processes alike), then an atomic rewrite.
-//! Readers never lock: they always see a whole manifest, old or new.
+//! Readers never lock: they always see a whole manifest, old or new. An
+//! [ephemeral](Repository::ephemeral) repository (a test's) keeps the same guarantees
+//! for one process with an in-memory lock and in-place writes instead.
 //!
 //! ```no_run
 //! use mesh_toolkit::repository::Repository;
@@ -20,6 +22,7 @@ mod manifest;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
 
@@ -33,8 +36,18 @@ use crate::meshy::{Task, TaskType};
 #[derive(Debug, Clone)]
 pub struct Repository {
     root: PathBuf,
-    /// Flush every write to disk (off for throwaway repositories).
-    durable: bool,
+    /// `None`: durable, locked on disk. `Some`: ephemeral, locked by this in-memory
+    /// lock, which its clones share.
+    ephemeral: Option<Arc<RwLock<()>>>,
+}
+
+/// A held lock of a species' manifest, released when dropped.
+#[allow(dead_code, reason = "the fields are held for their Drop")]
+enum Guard<'a> {
+    File(File),
+    Write(RwLockWriteGuard<'a, ()>),
+    Read(RwLockReadGuard<'a, ()>),
+    None,
 }
 
 /// Where a task is recorded.
@@ -81,25 +94,37 @@ impl Repository {
     pub fn new(root: impl Into<PathBuf>) -> Repository {
         Repository {
             root: root.into(),
-            durable: true,
+            ephemeral: None,
         }
     }
 
-    /// A repository in a throwaway directory (a test's): writes stay atomic but are not
-    /// flushed to disk, which would dominate a test run's time.
+    /// A repository in a throwaway directory of one process (a test's): nothing in it
+    /// needs to survive a crash or be shared with another process. Updates serialize
+    /// on an in-memory lock that this value's clones share (open the directory once and
+    /// clone the value), and files are written in place, unflushed: a test suite's
+    /// thousands of trials would otherwise spend most of their time creating, renaming
+    /// and flushing files. Readers through it still never see a partial manifest.
     pub fn ephemeral(root: impl Into<PathBuf>) -> Repository {
         Repository {
             root: root.into(),
-            durable: false,
+            ephemeral: Some(Arc::default()),
         }
     }
 
-    /// Writes a file of this repository atomically (flushed when durable).
+    /// Writes a file of this repository: atomically and flushed when durable, in place
+    /// when ephemeral (its directory made if missing).
     pub(crate) fn write_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        if self.durable {
-            atomic_file::write(path, bytes)
-        } else {
-            atomic_file::write_unflushed(path, bytes)
+        if self.ephemeral.is_none() {
+            return atomic_file::write(path, bytes);
+        }
+        match fs::write(path, bytes) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                fs::write(path, bytes)
+            }
+            other => other,
         }
     }
 
@@ -123,6 +148,12 @@ impl Repository {
 
     /// The species' manifest; an empty one if nothing was recorded yet.
     pub fn load(&self, species: &str) -> Result<Manifest, RepositoryError> {
+        let _reading = self.read_lock();
+        self.load_locked(species)
+    }
+
+    /// [`Repository::load`] by whoever holds the species' lock already.
+    fn load_locked(&self, species: &str) -> Result<Manifest, RepositoryError> {
         let path = self.manifest_path(species)?;
         match fs::read(&path) {
             Ok(bytes) => {
@@ -150,7 +181,7 @@ impl Repository {
         change: impl FnOnce(&mut Manifest) -> R,
     ) -> Result<R, RepositoryError> {
         let _lock = self.lock(species)?;
-        let mut manifest = self.load(species)?;
+        let mut manifest = self.load_locked(species)?;
         let before = manifest.clone();
         let result = change(&mut manifest);
         if manifest != before {
@@ -292,8 +323,22 @@ impl Repository {
         }
     }
 
-    /// Holds the species' exclusive lock until the returned file is dropped.
-    fn lock(&self, species: &str) -> Result<File, RepositoryError> {
+    /// Readers of an ephemeral repository wait for its writer (it writes in place).
+    fn read_lock(&self) -> Guard<'_> {
+        match &self.ephemeral {
+            Some(lock) => Guard::Read(lock.read().unwrap_or_else(|e| e.into_inner())),
+            None => Guard::None,
+        }
+    }
+
+    /// Holds the species' exclusive lock until the returned guard is dropped.
+    fn lock(&self, species: &str) -> Result<Guard<'_>, RepositoryError> {
+        if let Some(lock) = &self.ephemeral {
+            self.species_dir(species)?;
+            return Ok(Guard::Write(
+                lock.write().unwrap_or_else(|e| e.into_inner()),
+            ));
+        }
         let dir = self.species_dir(species)?;
         let path = dir.join(".manifest.lock");
         let write_error = |source| RepositoryError::Write {
@@ -308,7 +353,7 @@ impl Repository {
             .open(&path)
             .map_err(write_error)?;
         file.lock().map_err(write_error)?;
-        Ok(file)
+        Ok(Guard::File(file))
     }
 }
 
@@ -353,14 +398,40 @@ mod tests {
     }
 
     #[test]
-    fn sixteen_threads_times_a_hundred_updates_lose_nothing() {
+    fn eight_threads_times_fifty_updates_lose_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let repo = Arc::new(Repository::new(dir.path()));
-        let threads: Vec<_> = (0..16)
+        let files = eight_writers_and_a_reader(Repository::new(dir.path()), dir.path());
+        assert_eq!(files, [".manifest.lock", "manifest.json"]);
+    }
+
+    /// Ephemeral: the same guarantees through clones, with no lock file and no
+    /// temporary files (the trial repositories of a suite make thousands).
+    #[test]
+    fn an_ephemeral_repository_loses_nothing_and_writes_only_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = eight_writers_and_a_reader(Repository::ephemeral(dir.path()), dir.path());
+        assert_eq!(files, ["manifest.json"]);
+    }
+
+    /// 8 threads record 50 tasks each while a reader loads the manifest: none is lost
+    /// and every read is a whole manifest. The species directory's files.
+    fn eight_writers_and_a_reader(repo: Repository, dir: &Path) -> Vec<String> {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (repo, done) = (repo.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) || reads == 0 {
+                    repo.load("otter").expect("a whole manifest");
+                    reads += 1;
+                }
+            })
+        };
+        let threads: Vec<_> = (0..8)
             .map(|t| {
-                let repo = Arc::clone(&repo);
+                let repo = repo.clone();
                 std::thread::spawn(move || {
-                    for i in 0..100 {
+                    for i in 0..50 {
                         let task_id = format!("task-{t}-{i}");
                         repo.record_submission(
                             "otter",
@@ -378,15 +449,17 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        reader.join().unwrap();
         let manifest = repo.load("otter").unwrap();
         let tasks: usize = manifest.assets.values().map(|s| s.tasks.len()).sum();
-        assert_eq!(tasks, 1600);
-        let leftovers: Vec<_> = fs::read_dir(dir.path().join("otter"))
+        assert_eq!(tasks, 400);
+        let mut files: Vec<String> = fs::read_dir(dir.join("otter"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.contains(".tmp"))
             .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        files.sort();
+        files
     }
 
     #[test]

@@ -43,16 +43,17 @@ pub use resume::{Action, Disk, Reconciled, ResumeError};
 pub fn created_tasks(cassette: &crate::cassette::Cassette) -> Vec<String> {
     resume::created_tasks(cassette, None)
 }
+pub use resume::{is_recorded, recorded_task_id};
 pub use scenario::{
     Delivery, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
 };
 pub use settings::{Settings, SettingsError, Target};
-pub use trial::{Produced, TrialContext, check_glb, is_recorded, recorded_task_id};
+pub use trial::{Produced, TrialContext, check_glb};
 
-use crate::cassette::RecordMode;
+use crate::cassette::{CassetteFile, RecordMode};
 use crate::meshy::{TaskRequest, TaskStatus, pricing};
 use crate::sim::Rule;
-use crate::webhooks::{Recording as WebhookRecording, recording_path};
+use crate::webhooks::Recording as WebhookRecording;
 use interrupt::Interrupt;
 use live::{Live, Recording};
 use trial::ContextSpec;
@@ -95,6 +96,10 @@ struct Plan {
     action: resume::Action,
     /// The command that records this trial again, right for how it was recorded.
     rerecord: String,
+    /// The file the action reads, as the plan read it: the trial's cassette transport
+    /// opens it without reading it again. `None`: read it when opening (nothing read
+    /// yet, or it changed since).
+    file: Option<CassetteFile>,
 }
 
 impl Plan {
@@ -375,7 +380,7 @@ impl Suite {
         if self.settings.dry_run {
             return self.dry_run(scenario, &request);
         }
-        let plan = self.plan(name, Some((scenario, &request)));
+        let mut plan = self.plan(name, Some((scenario, &request)));
         if plan.records()
             && scenario.delivery == Delivery::Webhook
             && !self.settings.record_webhooks
@@ -386,7 +391,7 @@ impl Suite {
                 self.settings.record_mode, plan.rerecord
             ));
         }
-        let recording = self.prepare(name, &plan)?;
+        let recording = self.prepare(name, &mut plan)?;
         if let (Some(_), Some(behaviour)) = (&recording, &scenario.simulator) {
             self.add_sim_rule(Rule {
                 prompt_contains: scenario.prompt.clone(),
@@ -399,7 +404,7 @@ impl Suite {
         if let (Some(_), Some(input)) = (&recording, replayed_input) {
             self.seed_sim(scenario, input);
         }
-        let ctx = self.context(name, &plan, recording)?;
+        let ctx = self.context(name, &mut plan, recording)?;
         let outcome = ctx.block_on(trial::run_scenario(&ctx, scenario, &request));
         let outcome = outcome.map_err(|message| resumed_hint(message, &plan));
         // A scenario pinned to a version on purpose is not news.
@@ -495,15 +500,15 @@ impl Suite {
     }
 
     fn run_custom(&self, name: &str, body: &CustomTrial) -> Result<(), String> {
-        let plan = self.plan(name, None);
+        let mut plan = self.plan(name, None);
         if plan.records() && !self.settings.record_webhooks {
             return Err(format!(
                 "trial '{name}' has no complete recording; record it with `{}`",
                 plan.rerecord
             ));
         }
-        let recording = self.prepare(name, &plan)?;
-        let ctx = self.context(name, &plan, recording)?;
+        let recording = self.prepare(name, &mut plan)?;
+        let ctx = self.context(name, &mut plan, recording)?;
         let outcome = body(&ctx).map_err(|e| e.to_string());
         let written = self.conclude(name, &ctx, outcome.is_ok())?;
         if ctx.records && outcome.is_ok() {
@@ -538,10 +543,10 @@ impl Suite {
         // Each file is read once; a re-recording that completed but was not swapped
         // in (a crash in between) becomes the cassette.
         let records = self.settings.record_mode != RecordMode::None && !self.settings.dry_run;
-        let mut side_cassette = resume::load(&side);
+        let mut side_file = CassetteFile::read(&side);
         let promote = records
-            && side_cassette
-                .as_ref()
+            && side_file
+                .cassette()
                 .is_some_and(|c| !c.incomplete && c.pending.is_empty());
         let promoted = promote
             && crate::atomic_file::replace(&side, &main)
@@ -553,29 +558,21 @@ impl Suite {
                     );
                 })
                 .is_ok();
-        let main_cassette = if promoted {
-            side_cassette.take()
+        let main_file = if promoted {
+            std::mem::replace(&mut side_file, CassetteFile::read(&side)).moved_to(&main)
         } else {
-            resume::load(&main)
+            CassetteFile::read(&main)
         };
+        let (main_cassette, side_cassette) = (main_file.cassette(), side_file.cassette());
         let disk = |cassette: Option<&crate::cassette::Cassette>| {
-            resume::inspect(cassette, scenario.map(|(_, r)| r), |task_id| {
-                scenario.is_none_or(|(s, _)| {
-                    s.delivery == Delivery::Polling
-                        || crate::webhooks::recording_done(&recording_path(
-                            &webhooks,
-                            &s.species,
-                            s.task_type.as_str(),
-                            task_id,
-                        ))
-                })
-            })
+            let done = resume::webhook_done(&webhooks, scenario.map(|(s, _)| s));
+            resume::inspect(cassette, scenario.map(|(_, r)| r), done)
         };
-        let (main_disk, side_disk) = (disk(main_cassette.as_ref()), disk(side_cassette.as_ref()));
+        let (main_disk, side_disk) = (disk(main_cassette), disk(side_cassette));
         let unfinished = matches!(main_disk, resume::Disk::Unfinished { .. })
             || matches!(side_disk, resume::Disk::Unfinished { .. });
-        let recorded_against = main_cassette.and_then(|c| c.recorded_against);
-        let side_against = side_cassette.and_then(|c| c.recorded_against);
+        let recorded_against = main_cassette.and_then(|c| c.recorded_against.clone());
+        let side_against = side_cassette.and_then(|c| c.recorded_against.clone());
         let against_sim = recorded_against
             .as_deref()
             .map_or(self.settings.target == Target::Sim, |a| a == "simulator");
@@ -597,6 +594,7 @@ impl Suite {
                     main.display()
                 )),
                 rerecord,
+                file: None,
             };
         }
         let never_recorded =
@@ -624,12 +622,25 @@ impl Suite {
             (&side, &side_disk),
             &resume_command,
         );
-        Plan { action, rerecord }
+        let file = match &action {
+            resume::Action::Replay => Some(main_file),
+            resume::Action::Record { path, .. } | resume::Action::Resume { path } => {
+                [main_file, side_file]
+                    .into_iter()
+                    .find(|f| f.path() == path)
+            }
+            resume::Action::Refuse(_) => None,
+        };
+        Plan {
+            action,
+            rerecord,
+            file,
+        }
     }
 
     /// Before a recording trial: the recording context, and every create call of the
     /// cassette that may have reached Meshy reconciled, so nothing is bought twice.
-    fn prepare(&self, name: &str, plan: &Plan) -> Result<Option<Recording>, String> {
+    fn prepare(&self, name: &str, plan: &mut Plan) -> Result<Option<Recording>, String> {
         let path = match &plan.action {
             resume::Action::Refuse(message) => return Err(message.clone()),
             resume::Action::Replay => return Ok(None),
@@ -642,7 +653,10 @@ impl Suite {
             resume::Action::Resume { path } => path.clone(),
         };
         let recording = self.live()?;
-        if resume::load(&path).is_some_and(|c| !c.pending.is_empty()) {
+        let pending = |file: &CassetteFile| file.cassette().is_some_and(|c| !c.pending.is_empty());
+        if plan.file.as_ref().is_some_and(pending) {
+            // Reconciling rewrites the journal: the transport reads it afresh.
+            plan.file = None;
             let client = match &*lock(&self.live) {
                 LiveState::Started(live) => live.client()?,
                 _ => return Err("the recording context is not running".into()),
@@ -702,7 +716,7 @@ impl Suite {
     fn context(
         &self,
         name: &str,
-        plan: &Plan,
+        plan: &mut Plan,
         recording: Option<Recording>,
     ) -> Result<TrialContext, String> {
         let main = self.cassette_path(name);
@@ -722,6 +736,7 @@ impl Suite {
             timeout: self.settings.webhook_timeout,
             interrupt: self.interrupt.receiver(),
             slots: plan.records().then(|| Arc::clone(&self.slots)),
+            file: plan.file.take(),
         };
         TrialContext::new(
             spec,
@@ -1016,11 +1031,11 @@ impl Suite {
             None => None,
         };
         let request = scenario.request(input.as_deref()).ok()?;
-        let cassette = self.cassette_path(&scenario.name);
-        if !is_recorded(&cassette, &self.webhooks_dir(), scenario, &request) {
+        let cassette = resume::load(&self.cassette_path(&scenario.name));
+        if !is_recorded(cassette.as_ref(), &self.webhooks_dir(), scenario, &request) {
             return None;
         }
-        recorded_task_id(&resume::load(&cassette)?, &request)
+        recorded_task_id(cassette.as_ref()?, &request)
     }
 
     fn cassette_path(&self, name: &str) -> PathBuf {

@@ -8,6 +8,7 @@
 //! current request already exists (resume it: no POST), may exist (reconcile: ask the
 //! API's task list), or does not (record).
 
+use super::scenario::{Delivery, Scenario};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -477,6 +478,59 @@ fn adopted(intent: &Intent, task_id: &str) -> Interaction {
             ],
             body: Body::Text(json!({ "result": task_id }).to_string()),
         },
+    }
+}
+
+/// The task id of the recorded create call whose body matches `request` (ignoring
+/// `callback_url`), if the cassette has one.
+pub fn recorded_task_id(cassette: &Cassette, request: &TaskRequest) -> Option<String> {
+    let wanted = request.to_json();
+    let collection = request.task_type().collection();
+    cassette.interactions.iter().find_map(|interaction| {
+        let recorded = &interaction.request;
+        if recorded.method != "POST"
+            || !crate::transport::url_path(&recorded.uri).ends_with(collection)
+        {
+            return None;
+        }
+        let mut body: Value = serde_json::from_slice(recorded.body.as_ref()?.as_bytes()).ok()?;
+        body.as_object_mut()?.remove("callback_url");
+        if body != wanted {
+            return None;
+        }
+        let answer: Value = serde_json::from_slice(interaction.response.body.as_bytes()).ok()?;
+        answer.get("result")?.as_str().map(str::to_owned)
+    })
+}
+
+/// Whether a scenario's recordings are all there: a complete cassette holding this
+/// request, and (for webhook delivery) the task's complete webhook recording.
+pub fn is_recorded(
+    cassette: Option<&Cassette>,
+    webhooks_dir: &Path,
+    scenario: &Scenario,
+    request: &TaskRequest,
+) -> bool {
+    let done = webhook_done(webhooks_dir, Some(scenario));
+    inspect(cassette, Some(request), done) == Disk::Complete
+}
+
+/// Whether a task's webhook recording for `scenario` is complete: always for a polling
+/// scenario, and for a trial written in Rust (`None`), whose tasks are not known.
+pub fn webhook_done<'a>(
+    webhooks_dir: &'a Path,
+    scenario: Option<&'a Scenario>,
+) -> impl Fn(&str) -> bool + 'a {
+    move |task_id| {
+        scenario.is_none_or(|s| {
+            s.delivery == Delivery::Polling
+                || crate::webhooks::recording_done(&crate::webhooks::recording_path(
+                    webhooks_dir,
+                    &s.species,
+                    s.task_type.as_str(),
+                    task_id,
+                ))
+        })
     }
 }
 

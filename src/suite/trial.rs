@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::scenario::{Delivery, Scenario};
-use crate::cassette::{Cassette, CassetteOptions, CassetteTransport, MatchRules, RecordMode};
+use crate::cassette::{CassetteFile, CassetteOptions, CassetteTransport, MatchRules, RecordMode};
 use crate::meshy::{
     Client, ClientConfig, DEFAULT_BASE_URL, PollOptions, Task, TaskRequest, TaskService, TaskStatus,
 };
 use crate::recorder::Recorder;
 use crate::repository::{Repository, UpdateSource};
-use crate::webhooks::{WebhookHandler, recording_path};
+use crate::webhooks::WebhookHandler;
 
 /// What a trial works with. Custom trials get the same.
 pub struct TrialContext {
@@ -77,6 +77,8 @@ pub(crate) struct ContextSpec {
     pub interrupt: tokio::sync::watch::Receiver<bool>,
     /// The run's task queue, when the trial records (see `slots.rs`).
     pub slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// The cassette file as the plan read it (`None`: read it now).
+    pub file: Option<CassetteFile>,
 }
 
 impl TrialContext {
@@ -117,8 +119,11 @@ impl TrialContext {
                 )
             }
         };
-        let cassette =
-            Arc::new(CassetteTransport::open(options, live_transport).map_err(|e| e.to_string())?);
+        let opened = match spec.file {
+            Some(file) => CassetteTransport::open_read(options, file, live_transport),
+            None => CassetteTransport::open(options, live_transport),
+        };
+        let cassette = Arc::new(opened.map_err(|e| e.to_string())?);
         let config = ClientConfig {
             base_url,
             api_key: Some(key),
@@ -419,52 +424,10 @@ pub fn check_glb(bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The task id of the recorded create call whose body matches `request` (ignoring
-/// `callback_url`), if the cassette has one.
-pub fn recorded_task_id(cassette: &Cassette, request: &TaskRequest) -> Option<String> {
-    let wanted = request.to_json();
-    let collection = request.task_type().collection();
-    cassette.interactions.iter().find_map(|interaction| {
-        let recorded = &interaction.request;
-        if recorded.method != "POST"
-            || !crate::transport::url_path(&recorded.uri).ends_with(collection)
-        {
-            return None;
-        }
-        let mut body: Value = serde_json::from_slice(recorded.body.as_ref()?.as_bytes()).ok()?;
-        body.as_object_mut()?.remove("callback_url");
-        if body != wanted {
-            return None;
-        }
-        let answer: Value = serde_json::from_slice(interaction.response.body.as_bytes()).ok()?;
-        answer.get("result")?.as_str().map(str::to_owned)
-    })
-}
-
-/// Whether a scenario's recordings are all there: a complete cassette holding this
-/// request, and (for webhook delivery) the task's complete webhook recording.
-pub fn is_recorded(
-    cassette_path: &Path,
-    webhooks_dir: &Path,
-    scenario: &Scenario,
-    request: &TaskRequest,
-) -> bool {
-    let cassette = super::resume::load(cassette_path);
-    let disk = super::resume::inspect(cassette.as_ref(), Some(request), |task_id| {
-        scenario.delivery == Delivery::Polling
-            || crate::webhooks::recording_done(&recording_path(
-                webhooks_dir,
-                &scenario.species,
-                scenario.task_type.as_str(),
-                task_id,
-            ))
-    });
-    disk == super::resume::Disk::Complete
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cassette::Cassette;
 
     /// A replayed trial whose scenario's prompt changed since it was recorded fails
     /// with the field that changed, not a truncated body to search through.
@@ -517,6 +480,7 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 interrupt: interrupted,
                 slots: None,
+                file: None,
             },
             None,
             dir.path(),

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
 
+#[path = "../common/harness_binary.rs"]
+mod binaries;
+
 pub fn trials() -> Vec<Trial> {
     vec![
         Trial::test(
@@ -58,36 +61,10 @@ pub fn trials() -> Vec<Trial> {
 pub fn harness_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .args([
-                "test",
-                "--test",
-                "scenarios",
-                "--no-run",
-                "--message-format=json",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
         // A cold build of the harness on a busy machine.
-        let output = crate::support::output_within(&mut command, Duration::from_secs(1200));
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        stdout
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .find_map(|message| {
-                let is_harness = message["target"]["name"] == "scenarios";
-                message["executable"]
-                    .as_str()
-                    .filter(|_| is_harness)
-                    .map(PathBuf::from)
-            })
-            .unwrap_or_else(|| {
-                panic!(
-                    "cargo did not build the scenarios harness:\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                )
-            })
+        binaries::build_harness(|command| {
+            crate::support::output_within(command, Duration::from_secs(1200))
+        })
     })
 }
 
