@@ -1,15 +1,18 @@
 //! Atomic, crash-safe file writes shared by everything the toolkit writes to disk
 //! (manifests, artifacts, cassettes, webhook recordings).
 //!
-//! A file is written to a temporary sibling, flushed to disk and renamed over the
-//! target, so a reader (or a crash) sees either the old file or the new one, never a
-//! torn one. The temporary name is unique per process and call, so concurrent
-//! writers of the same file never share a temp file.
+//! A file is written to a temporary sibling (a [`tempfile::NamedTempFile`], removed
+//! if the write fails), flushed to disk and renamed over the target, so a reader (or
+//! a crash) sees either the old file or the new one, never a torn one. The temporary
+//! name is unique per process and call, so concurrent writers of the same file never
+//! share a temp file; [`sweep`] removes those that killed writers left behind.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use tempfile::NamedTempFile;
 
 /// Writes `bytes` to `path` atomically, creating parent directories as needed.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -48,40 +51,62 @@ fn write_inner(
     flush: bool,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> io::Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)?;
-    }
-    let temp = temp_path(path);
-    let result = (|| {
-        let mut file = File::create(&temp)?;
-        fill(&mut file)?;
-        if flush {
-            file.sync_all()?;
+    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => {
+            fs::create_dir_all(parent)?;
+            parent
         }
-        drop(file);
-        fs::rename(&temp, path)?;
-        // The rename itself is durable only once the directory is.
-        if flush {
-            sync_dir(path);
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
+        None => Path::new("."),
+    };
+    // Dropping `temp` on any error (or a panic in `fill`) removes the temporary file.
+    let mut temp = create_temp(path, dir)?;
+    fill(temp.as_file_mut())?;
+    if flush {
+        temp.as_file().sync_all()?;
     }
-    result
+    temp.persist(path).map_err(|e| e.error)?;
+    // The rename itself is durable only once the directory is.
+    if flush {
+        sync_dir(path);
+    }
+    Ok(())
 }
 
-/// `dir/.name.tmp-<pid>-<n>`: hidden, beside the target so the rename stays on one
-/// file system, and unique per process and call.
-fn temp_path(path: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+/// The `<n>` of the next temporary name.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Creates the temporary sibling of `path` in `dir`, named `.name.tmp-<pid>-<n>`
+/// (hidden, beside the target so the rename stays on one file system, unique per
+/// process and call; [`sweep`] reads the pid back). Opened with mode 0666 less the
+/// umask, as `File::create` would, not tempfile's 0600: the file keeps that mode
+/// once renamed.
+fn create_temp(path: &Path, dir: &Path) -> io::Result<NamedTempFile> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+    let mut tries = 0;
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!(".{name}.tmp-{}-{n}", std::process::id());
+        // `make_in`, not `tempfile_in`: that one adds the temporary path to the error
+        // messages, and callers already name the target.
+        let created = tempfile::Builder::new()
+            .prefix(&prefix)
+            .rand_bytes(0)
+            .make_in(dir, |temp| {
+                let mut options = File::options();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o666);
+                options.open(temp)
+            });
+        match created {
+            // A leftover of an earlier process with the same pid: take the next name.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 100 => tries += 1,
+            created => return created,
+        }
+    }
 }
 
 /// Removes the temporary files that writes of processes no longer running left in
@@ -148,6 +173,93 @@ mod tests {
         assert_eq!(err.to_string(), "disk full");
         assert_eq!(fs::read(&path).unwrap(), b"old");
         assert_eq!(entries(dir.path()), vec!["manifest.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_get_0644_under_the_usual_umask_like_a_plainly_created_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        write(&path, b"{}").unwrap();
+        write_unflushed(&dir.path().join("unflushed.json"), b"{}").unwrap();
+        let plain = dir.path().join("plain.json");
+        File::create(&plain).unwrap();
+        assert_eq!(mode(&path), mode(&plain), "not tempfile's 0600");
+        assert_eq!(mode(&dir.path().join("unflushed.json")), mode(&plain));
+        // 0666 less the umask: 0644 under the usual 022.
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if let Some(umask) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .and_then(|u| u32::from_str_radix(u.trim(), 8).ok())
+        {
+            assert_eq!(mode(&path), 0o666 & !umask);
+        }
+    }
+
+    #[test]
+    fn a_failed_rename_keeps_the_target_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A non-empty directory cannot be renamed over.
+        let path = dir.path().join("manifest.json");
+        fs::create_dir(&path).unwrap();
+        fs::write(path.join("inside"), b"x").unwrap();
+        let err = write(&path, b"new").unwrap_err();
+        assert!(
+            err.raw_os_error().is_some(),
+            "the rename's own error: {err}"
+        );
+        assert!(!err.to_string().contains(".tmp-"), "{err}");
+        assert_eq!(entries(dir.path()), vec!["manifest.json"]);
+        assert_eq!(entries(&path), vec!["inside"]);
+    }
+
+    #[test]
+    fn a_panicking_fill_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        write(&path, b"old").unwrap();
+        let panicked = std::panic::catch_unwind(|| {
+            write_with(&path, |file| {
+                file.write_all(b"half")?;
+                panic!("fill panicked")
+            })
+        });
+        assert!(panicked.is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        assert_eq!(entries(dir.path()), vec!["manifest.json"]);
+    }
+
+    #[test]
+    fn the_temp_file_is_named_for_sweep_and_leftovers_of_the_same_name_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        // Leftovers under the next names this process would pick (as after pid reuse).
+        let next = COUNTER.load(Ordering::Relaxed);
+        let pid = std::process::id();
+        let leftovers: Vec<String> = (next..next + 3)
+            .map(|n| format!(".manifest.json.tmp-{pid}-{n}"))
+            .collect();
+        for name in &leftovers {
+            fs::write(dir.path().join(name), b"stale").unwrap();
+        }
+        let mut temp_names = Vec::new();
+        write_with(&path, |file| {
+            temp_names = entries(dir.path())
+                .into_iter()
+                .filter(|n| !leftovers.contains(n))
+                .collect();
+            file.write_all(b"new")
+        })
+        .unwrap();
+        assert_eq!(temp_names.len(), 1, "{temp_names:?}");
+        assert_eq!(temp_owner(&temp_names[0]), Some(pid), "{temp_names:?}");
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        for name in &leftovers {
+            assert_eq!(fs::read(dir.path().join(name)).unwrap(), b"stale");
+        }
     }
 
     #[test]

@@ -50,6 +50,7 @@
 //! - [`workdir`]: where the toolkit keeps its own files (`<target dir>/mesh-toolkit`).
 
 mod atomic_file;
+mod backoff;
 pub mod cassette;
 pub mod check;
 pub mod cli;

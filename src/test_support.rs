@@ -1,6 +1,6 @@
-//! Test-only helpers shared by the unit tests: a scripted HTTP server on loopback and
-//! canned responses. The server stops when its handle is dropped, also when a test
-//! panics.
+//! Test-only helpers shared by the unit tests: a scripted HTTP server on loopback,
+//! canned responses and free loopback ports. The server stops when its handle is
+//! dropped, also when a test panics.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,14 @@ pub fn live_client(base_url: &str, key: &str, attempts: u32) -> Client {
         ..LiveConfig::default()
     };
     Client::new(config, Arc::new(LiveTransport::new(live).unwrap())).unwrap()
+}
+
+/// A loopback port that was free a moment ago: nothing listens there.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
 /// A request the scripted server received.

@@ -588,7 +588,7 @@ fn redact(text: &str, api_key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{Canned, ScriptedServer};
+    use crate::test_support::{Canned, ScriptedServer, free_port};
     use crate::transport::HttpResponse;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -936,12 +936,7 @@ mod tests {
 
     #[tokio::test]
     async fn network_failure_is_a_transport_error_naming_the_request() {
-        // A port that was just free: nothing listens there.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let config = ClientConfig {
             base_url: format!("http://127.0.0.1:{port}"),
             api_key: Some(KEY.into()),

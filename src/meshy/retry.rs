@@ -118,11 +118,7 @@ impl RetryPolicy {
         if let Some(seconds) = seconds.filter(|s| !s.is_nan() && *s >= 0.0) {
             return Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
         }
-        let doublings = attempt.saturating_sub(1).min(30);
-        let backoff = self
-            .initial_backoff
-            .saturating_mul(1 << doublings)
-            .min(self.max_backoff);
+        let backoff = crate::backoff::exponential(self.initial_backoff, attempt, self.max_backoff);
         backoff.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 }

@@ -45,9 +45,13 @@ impl DeliveryCounters {
 pub struct DeliveryPolicy {
     /// Attempts per delivery, the first included. Default: 5.
     pub attempts: u32,
-    /// Wait before the second attempt, doubled for each further one. Default: 200 ms.
+    /// Wait before the second attempt, doubled for each further one (at most 16 times:
+    /// 3.6 h at the default). Default: 200 ms.
     pub backoff: Duration,
 }
+
+/// The doublings after which a delivery's wait stops growing.
+const MAX_DOUBLINGS: u32 = 16;
 
 impl Default for DeliveryPolicy {
     fn default() -> Self {
@@ -105,7 +109,11 @@ async fn deliver(
             Ok(response) => format!("got {}", response.status()),
             Err(error) => format!("got no answer ({})", error_text(&error)),
         };
-        let backoff = policy.backoff.saturating_mul(1 << (attempt - 1).min(16));
+        let backoff = crate::backoff::exponential(
+            policy.backoff,
+            attempt.min(MAX_DOUBLINGS + 1),
+            Duration::MAX,
+        );
         let next = if attempt < attempts {
             format!("retrying in {} ms", backoff.as_millis())
         } else {

@@ -11,7 +11,7 @@ use crate::meshy::{
     TaskType,
 };
 use crate::repository::{Repository, UpdateSource};
-use crate::test_support::{Canned, ScriptedServer};
+use crate::test_support::{Canned, ScriptedServer, free_port};
 use crate::webhooks::WebhookHandler;
 
 const KEY: &str = "msy_simulator_test_key_123456";
@@ -1002,10 +1002,7 @@ async fn list_query_parameters_are_decoded_as_a_server_decodes_them() {
 
 #[tokio::test]
 async fn failed_deliveries_are_logged_with_status_or_error_and_the_token_redacted() {
-    let closed = {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap()
-    };
+    let closed = format!("127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
     let receiver = crate::receiver::Receiver::start(crate::receiver::ReceiverConfig {
         token: Some("the-receivers-own-token".into()),

@@ -572,9 +572,7 @@ fn real_api_path() -> Result<(), Failed> {
             std::fs::remove_file(path)?;
         }
     }
-    let webhook_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let webhook_port = crate::support::free_port();
     let token = "functional-dashboard-token";
     let mut sim_command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
     sim_command.args(["sim", "--port", "0", "--task-seconds", "0", "--webhook-url"]);

@@ -7,7 +7,7 @@ use libtest_mimic::{Failed, Trial};
 use mesh_toolkit::webhooks::Recording;
 use serde_json::{Value, json};
 
-use crate::support::{Catcher, Guarded, binary};
+use crate::support::{Catcher, Guarded, binary, free_port};
 
 /// How long `webhooks replay` may take for a handful of deliveries.
 const REPLAY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -418,7 +418,7 @@ fn redeliver_session() -> Result<(), Failed> {
     );
     assert!(stderr.contains("?token=…"), "{stderr}");
     // And a target that cannot be reached: its error names the URL, without the token.
-    let closed = format!("http://127.0.0.1:{}/hook?token={secret}", closed_port());
+    let closed = format!("http://127.0.0.1:{}/hook?token={secret}", free_port());
     let unreachable = crate::support::output_within(
         binary()
             .args(["webhooks", "replay"])
@@ -438,10 +438,4 @@ fn redeliver_session() -> Result<(), Failed> {
         "{stderr}{all}"
     );
     Ok(())
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }

@@ -93,10 +93,7 @@ impl Project {
             )
             .unwrap();
         }
-        let webhook_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
+        let webhook_port = crate::support::free_port();
         Project { dir, webhook_port }
     }
 
@@ -687,9 +684,7 @@ fn token_file() -> Result<(), Failed> {
         "{}",
         text(&output)
     );
-    let other_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let other_port = crate::support::free_port();
     let output = crate::support::output_within(
         project
             .command(

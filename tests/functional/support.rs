@@ -1,5 +1,5 @@
-//! Helpers for end-to-end tests: running the binary as a guarded child process, and a
-//! loopback webhook catcher.
+//! Helpers for end-to-end tests: running the binary as a guarded child process, a
+//! loopback webhook catcher, and free loopback ports.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -198,6 +198,15 @@ pub fn output_within(command: &mut Command, deadline: Duration) -> std::process:
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     }
+}
+
+/// A loopback port that was free a moment ago: nothing listens there (a URL that
+/// cannot connect), or the binary under test may bind it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
 /// A loopback server that answers every POST with `status` and keeps bodies and headers.

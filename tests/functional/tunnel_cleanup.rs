@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 
-use crate::support::{EXIT_DEADLINE, Guarded, LINE_DEADLINE, binary, wait_within};
+use crate::support::{EXIT_DEADLINE, Guarded, LINE_DEADLINE, binary, free_port, wait_within};
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -48,14 +48,6 @@ fn receive_with_fake_ngrok(dir: &Path, mode: &str, port: u16) -> Guarded {
         // Its own log directory, whatever the outer environment says.
         .env("CARGO_TARGET_DIR", dir.join("target"));
     Guarded::spawn(command)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The agent's pid, if it was started (the stand-in writes it first thing).
