@@ -43,14 +43,10 @@ fn sync_dir(path: &Path) {
 /// temporary file. If `fill` fails, the temporary file is removed and `path` keeps
 /// its old content.
 pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
-    write_inner(path, true, fill)
+    write_inner(path, fill)
 }
 
-fn write_inner(
-    path: &Path,
-    flush: bool,
-    fill: impl FnOnce(&mut File) -> io::Result<()>,
-) -> io::Result<()> {
+fn write_inner(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
     let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) => {
             fs::create_dir_all(parent)?;
@@ -61,14 +57,10 @@ fn write_inner(
     // Dropping `temp` on any error (or a panic in `fill`) removes the temporary file.
     let mut temp = create_temp(path, dir)?;
     fill(temp.as_file_mut())?;
-    if flush {
-        temp.as_file().sync_all()?;
-    }
+    temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
     // The rename itself is durable only once the directory is.
-    if flush {
-        sync_dir(path);
-    }
+    sync_dir(path);
     Ok(())
 }
 
@@ -183,11 +175,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("manifest.json");
         write(&path, b"{}").unwrap();
-        write_unflushed(&dir.path().join("unflushed.json"), b"{}").unwrap();
         let plain = dir.path().join("plain.json");
         File::create(&plain).unwrap();
         assert_eq!(mode(&path), mode(&plain), "not tempfile's 0600");
-        assert_eq!(mode(&dir.path().join("unflushed.json")), mode(&plain));
         // 0666 less the umask: 0644 under the usual 022.
         let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
         if let Some(umask) = status
