@@ -47,7 +47,8 @@ pub use scrub::{Scrub, is_secret_name};
 pub use transport::{CassetteFile, CassetteOptions, CassetteTransport, Finished};
 
 /// When to replay and when to record, with the meaning VCR.py and pytest-recording
-/// give these names.
+/// give these names, for one cassette ([`CassetteTransport`]). The scenario harness
+/// applies the same meanings a trial at a time; its policy is `suite::resume::decide`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RecordMode {
     /// Replay only; any request not in the cassette is an error. The default.
@@ -74,16 +75,6 @@ impl RecordMode {
             RecordMode::NewEpisodes => "new_episodes",
             RecordMode::All => "all",
             RecordMode::Rewrite => "rewrite",
-        }
-    }
-
-    /// Whether a cassette in this mode may send requests live, given whether a
-    /// complete cassette already exists.
-    pub fn records(self, complete_cassette_exists: bool) -> bool {
-        match self {
-            RecordMode::None => false,
-            RecordMode::Once => !complete_cassette_exists,
-            RecordMode::NewEpisodes | RecordMode::All | RecordMode::Rewrite => true,
         }
     }
 }

@@ -720,12 +720,7 @@ impl Suite {
         recording: Option<Recording>,
     ) -> Result<TrialContext, String> {
         let main = self.cassette_path(name);
-        let (cassette, mode) = match &plan.action {
-            resume::Action::Record { path, mode } => (path.clone(), *mode),
-            // Create calls replay from the journal; the rest goes live and is appended.
-            resume::Action::Resume { path } => (path.clone(), RecordMode::NewEpisodes),
-            _ => (main.clone(), RecordMode::None),
-        };
+        let (cassette, mode) = plan.action.cassette(&main);
         let spec = ContextSpec {
             name: name.to_owned(),
             rerecord: plan.rerecord.clone(),

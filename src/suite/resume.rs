@@ -60,16 +60,37 @@ pub enum Action {
     Refuse(String),
 }
 
-/// The record-mode policy of a trial, given its files. `main` is the cassette,
-/// `side` the file a re-recording of a complete cassette journals into.
+impl Action {
+    /// The file the trial's cassette transport opens, and in which mode (VCR.py's
+    /// meaning): a recording rewrites its journal, a resumed one replays the create
+    /// calls on file and appends the rest (`new_episodes`), a replay only replays.
+    pub fn cassette(&self, main: &Path) -> (PathBuf, RecordMode) {
+        match self {
+            Action::Record { path, mode } => (path.clone(), *mode),
+            Action::Resume { path } => (path.clone(), RecordMode::NewEpisodes),
+            Action::Replay | Action::Refuse(_) => (main.to_owned(), RecordMode::None),
+        }
+    }
+}
+
+/// The record-mode policy of a trial, given its files: the one place the harness's
+/// record modes are decided. `main` is the cassette, `side` the file a re-recording of
+/// a complete cassette journals into.
 ///
-/// | files                 | `none`  | `once`, `new_episodes`         | `all`, `rewrite` |
-/// |-----------------------|---------|--------------------------------|------------------|
-/// | complete              | replay  | replay                         | record beside    |
-/// | changed request       | replay (the miss says what to run) | record beside | record beside |
-/// | unfinished (meshy)    | refuse  | resume                         | resume           |
-/// | unfinished (simulator)| refuse  | record afresh                  | record afresh    |
-/// | absent                | replay (the miss says what to run) | record | record  |
+/// | files                 | `none`  | `once`                         | `new_episodes` | `all`, `rewrite` |
+/// |-----------------------|---------|--------------------------------|----------------|------------------|
+/// | complete              | replay  | replay                         | replay         | record beside    |
+/// | changed request       | replay (the miss says what to run) | replay (the miss says) | record beside | record beside |
+/// | unfinished (meshy)    | refuse  | resume                         | resume         | resume           |
+/// | unfinished (simulator)| refuse  | record afresh                  | record afresh  | record afresh    |
+/// | absent                | replay (the miss says what to run) | record | record | record  |
+///
+/// `new_episodes` keeps VCR.py's meaning, at the granularity of a trial: what matches
+/// replays, what does not is recorded. A trial whose request changed is recorded
+/// whole (beside, replacing the old cassette once complete): its old interactions
+/// answer a request that is no longer made. Recording always rewrites the file it
+/// journals into; resuming replays the journal's answers and appends the rest
+/// ([`Action::cassette`]).
 ///
 /// An unfinished re-recording beside a complete cassette is resumed first, in every
 /// recording mode. Against the simulator nothing is paid, so nothing is resumed.
@@ -109,9 +130,9 @@ pub fn decide(
     };
     match (main.1, mode) {
         (Disk::Complete, RecordMode::Once | RecordMode::NewEpisodes) => Action::Replay,
-        (Disk::Complete, _) => beside(RecordMode::Rewrite),
-        (Disk::Changed, RecordMode::NewEpisodes) => beside(RecordMode::NewEpisodes),
-        (Disk::Changed, _) => beside(RecordMode::Rewrite),
+        // `once` records only what was never recorded: the miss names what to run.
+        (Disk::Changed, RecordMode::Once) => Action::Replay,
+        (Disk::Complete | Disk::Changed, _) => beside(RecordMode::Rewrite),
         (Disk::Absent | Disk::Stale | Disk::Unfinished { .. }, _) => Action::Record {
             path: main.0.to_owned(),
             mode: RecordMode::Rewrite,
@@ -537,6 +558,92 @@ pub fn webhook_done<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table of `decide`'s documentation, row by row (no side file).
+    #[test]
+    fn decide_follows_the_record_mode_table() {
+        let (main, side) = (
+            Path::new("http/t.yaml"),
+            Path::new("http/t.rerecording.yaml"),
+        );
+        let unfinished = Disk::Unfinished { pending: false };
+        let code = |action: Action| match action {
+            Action::Replay => "replay".to_owned(),
+            Action::Refuse(_) => "refuse".to_owned(),
+            Action::Resume { path } => format!("resume {}", path.display()),
+            Action::Record { path, mode } => format!("record {} {mode}", path.display()),
+        };
+        let rows: [(&Disk, [&str; 5]); 4] = [
+            (
+                &Disk::Complete,
+                [
+                    "replay",
+                    "replay",
+                    "replay",
+                    "record http/t.rerecording.yaml rewrite",
+                    "record http/t.rerecording.yaml rewrite",
+                ],
+            ),
+            (
+                &Disk::Changed,
+                [
+                    "replay",
+                    "replay",
+                    "record http/t.rerecording.yaml rewrite",
+                    "record http/t.rerecording.yaml rewrite",
+                    "record http/t.rerecording.yaml rewrite",
+                ],
+            ),
+            (
+                &unfinished,
+                [
+                    "refuse",
+                    "resume http/t.yaml",
+                    "resume http/t.yaml",
+                    "resume http/t.yaml",
+                    "resume http/t.yaml",
+                ],
+            ),
+            (
+                &Disk::Absent,
+                [
+                    "replay",
+                    "record http/t.yaml rewrite",
+                    "record http/t.yaml rewrite",
+                    "record http/t.yaml rewrite",
+                    "record http/t.yaml rewrite",
+                ],
+            ),
+        ];
+        let modes = [
+            RecordMode::None,
+            RecordMode::Once,
+            RecordMode::NewEpisodes,
+            RecordMode::All,
+            RecordMode::Rewrite,
+        ];
+        for (disk, expected) in rows {
+            for (mode, expected) in modes.into_iter().zip(expected) {
+                let got = code(decide(
+                    mode,
+                    Target::Meshy,
+                    (main, disk),
+                    (side, &Disk::Absent),
+                    "cmd",
+                ));
+                assert_eq!(got, expected, "{disk:?} under {mode}");
+            }
+        }
+        // Against the simulator nothing is paid: an unfinished recording is recorded afresh.
+        let got = code(decide(
+            RecordMode::Once,
+            Target::Sim,
+            (main, &unfinished),
+            (side, &Disk::Absent),
+            "cmd",
+        ));
+        assert_eq!(got, "record http/t.yaml rewrite");
+    }
     use serde_json::json;
 
     fn preview(prompt: &str) -> TaskRequest {

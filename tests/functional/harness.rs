@@ -47,6 +47,10 @@ pub fn trials() -> Vec<Trial> {
             nextest_protocol,
         ),
         Trial::test(
+            "nextest_partitions_split_the_suite_and_each_shard_replays",
+            nextest_partitions,
+        ),
+        Trial::test(
             "cargo_test_from_the_repo_root_accepts_the_harness_flags",
             cargo_test_from_root,
         ),
@@ -536,6 +540,62 @@ fn nextest_protocol() -> Result<(), Failed> {
             text(&output)
         );
     }
+    Ok(())
+}
+
+/// Sharding across CI machines: `cargo nextest run --test scenarios --partition
+/// hash:k/2` for k = 1, 2 on a recorded suite. Each shard passes on its own (a
+/// dependent whose input is in the other shard replays it too), and together they run
+/// every trial exactly once.
+fn nextest_partitions() -> Result<(), Failed> {
+    let work = Workspace::new();
+    work.record_all();
+    let nextest = mesh_toolkit::workdir::test_tool("bin/cargo-nextest", "cargo-nextest")
+        .ok_or_else(|| {
+            format!(
+                "cargo-nextest is not installed: {}",
+                mesh_toolkit::workdir::TEST_TOOLS_HINT
+            )
+        })?;
+    let mut shards: Vec<Vec<String>> = Vec::new();
+    for k in 1..=2 {
+        let mut command = Command::new(&nextest);
+        command
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["nextest", "run", "--test", "scenarios", "--no-fail-fast"])
+            .args(["--no-tests=pass", "--color=never"])
+            .arg(format!("--partition=hash:{k}/2"))
+            .env("MESHY_SCENARIOS_DIR", work.path("scenarios"))
+            .env("MESHY_CASSETTES_DIR", work.path("cassettes"))
+            .env_remove("CI");
+        let output = crate::support::output_within(&mut command, RUN_DEADLINE);
+        let log = text(&output);
+        assert!(output.status.success(), "shard {k}/2 failed:\n{log}");
+        let passed: Vec<String> = log
+            .lines()
+            .filter(|line| line.trim_start().starts_with("PASS "))
+            .filter_map(|line| line.split_whitespace().last().map(str::to_owned))
+            .collect();
+        assert!(
+            !log.contains("FAIL"),
+            "shard {k}/2 reported a failure:\n{log}"
+        );
+        shards.push(passed);
+    }
+    let mut all: Vec<String> = shards.concat();
+    all.sort();
+    let listed = work.run(&["--list", "--format", "terse"], &[]);
+    let mut expected: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        // `[kind] name`: nextest reports the name.
+        .filter_map(|l| l.split(' ').next_back().map(str::to_owned))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        all, expected,
+        "the two shards run every trial exactly once (shards: {shards:?})"
+    );
     Ok(())
 }
 
