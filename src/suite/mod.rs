@@ -48,7 +48,7 @@ pub use scenario::{
     Delivery, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
 };
 pub use settings::{Settings, SettingsError, Target};
-pub use trial::{Produced, TrialContext, check_glb};
+pub use trial::{CheckFailure, GlbError, Produced, TrialContext, TrialError, check_glb};
 
 use crate::cassette::{CassetteFile, RecordMode};
 use crate::meshy::{TaskRequest, TaskStatus, pricing};
@@ -113,7 +113,7 @@ impl Plan {
 }
 
 /// A scenario's outcome, computed once.
-type Outcome = OnceLock<Result<Produced, String>>;
+type Outcome = OnceLock<Result<Produced, TrialError>>;
 
 /// The body of a trial written in Rust.
 pub type CustomTrial =
@@ -127,20 +127,21 @@ enum LiveState {
 }
 
 /// A resumed trial that fails keeps resuming the same task: say how to give it up.
-fn resumed_hint(message: String, plan: &Plan) -> String {
+fn resumed_hint(error: TrialError, plan: &Plan) -> TrialError {
     match &plan.action {
-        resume::Action::Resume { path } if !message.contains("interrupted") => format!(
-            "{message}\n(this trial resumed the task its journal '{}' holds; if that task can never pass — it \
-             failed, or Meshy expired it — delete the journal and the task's webhook recording to record anew, \
-             which pays again)",
-            path.display()
-        ),
-        _ => message,
+        resume::Action::Resume { path } if !error.to_string().contains("interrupted") => {
+            TrialError::Resumed {
+                source: Box::new(error),
+                journal: path.clone(),
+            }
+        }
+        _ => error,
     }
 }
 
 /// Whether a trial's failure is Meshy refusing its input task (gone, or unknown).
-fn refused_input(message: &str) -> bool {
+fn refused_input(error: &TrialError) -> bool {
+    let message = error.to_string();
     message.contains("bad request (400)") || message.contains("not found (404)")
 }
 
@@ -344,39 +345,46 @@ impl Suite {
 
     /// The scenario's outcome, computed once however many trials need it (a dependent
     /// scenario asks for its input's). Blocks while another thread computes it.
-    fn produce(&self, name: &str) -> Result<Produced, String> {
+    fn produce(&self, name: &str) -> Result<Produced, TrialError> {
         let cell = Arc::clone(lock(&self.produced).entry(name.to_owned()).or_default());
         cell.get_or_init(|| self.run_scenario(name)).clone()
     }
 
-    fn run_scenario(&self, name: &str) -> Result<Produced, String> {
+    fn run_scenario(&self, name: &str) -> Result<Produced, TrialError> {
         // Also when it is another trial's input: it is never recorded against the real API.
         if let Some(reason) = self.skipped(name) {
-            return Err(format!("scenario '{name}' is not run here: {reason}"));
+            return Err(TrialError::NotRun {
+                scenario: name.to_owned(),
+                reason,
+            });
         }
         let scenario = match self.files.iter().find(|(n, _)| n == name) {
             Some((_, Ok(scenario))) if self.scenarios.contains_key(name) => scenario,
-            Some((_, Err(error))) => return Err(error.to_string()),
-            _ => return Err(format!("no scenario '{name}'")),
+            Some((_, Err(error))) => return Err(TrialError::Invalid(error.clone())),
+            _ => return Err(TrialError::NoScenario(name.to_owned())),
         };
         let input = match &scenario.input {
             None => None,
             Some(input) => {
-                let produced = self
-                    .produce(input)
-                    .map_err(|e| format!("input scenario '{input}' failed: {e}"))?;
+                let produced = self.produce(input).map_err(|e| TrialError::InputFailed {
+                    input: input.clone(),
+                    source: Box::new(e),
+                })?;
                 if produced.status != TaskStatus::Succeeded {
-                    return Err(format!(
-                        "input scenario '{input}' ended {}, so its task cannot be an input",
-                        produced.status
-                    ));
+                    return Err(TrialError::InputNotSucceeded {
+                        input: input.clone(),
+                        status: produced.status,
+                    });
                 }
                 Some(produced)
             }
         };
         let request = scenario
             .request(input.as_ref().map(|p| p.task_id.as_str()))
-            .map_err(|e| format!("{}: {e}", scenario.path.display()))?;
+            .map_err(|source| TrialError::Request {
+                path: scenario.path.clone(),
+                source,
+            })?;
         if self.settings.dry_run {
             return self.dry_run(scenario, &request);
         }
@@ -385,11 +393,11 @@ impl Suite {
             && scenario.delivery == Delivery::Webhook
             && !self.settings.record_webhooks
         {
-            return Err(format!(
-                "scenario '{name}' is to be recorded (record mode {}), and recording a webhook scenario needs \
-                 --record-webhooks; record it with `{}`",
-                self.settings.record_mode, plan.rerecord
-            ));
+            return Err(TrialError::NeedsWebhooks {
+                scenario: name.to_owned(),
+                mode: self.settings.record_mode,
+                command: plan.rerecord.clone(),
+            });
         }
         let recording = self.prepare(name, &mut plan)?;
         if let (Some(_), Some(behaviour)) = (&recording, &scenario.simulator) {
@@ -406,7 +414,7 @@ impl Suite {
         }
         let ctx = self.context(name, &mut plan, recording)?;
         let outcome = ctx.block_on(trial::run_scenario(&ctx, scenario, &request));
-        let outcome = outcome.map_err(|message| resumed_hint(message, &plan));
+        let outcome = outcome.map_err(|error| resumed_hint(error, &plan));
         // A scenario pinned to a version on purpose is not news.
         let pinned = scenario
             .simulator
@@ -416,8 +424,8 @@ impl Suite {
             self.note_freshness(name, &ctx, produced);
         }
         let outcome = match (outcome, replayed_input) {
-            (Err(message), Some(input)) if ctx.records && refused_input(&message) => {
-                Err(self.chain_hint(message, scenario, input))
+            (Err(error), Some(input)) if ctx.records && refused_input(&error) => {
+                Err(self.chain_hint(error, scenario, input))
             }
             (outcome, _) => outcome,
         };
@@ -436,14 +444,19 @@ impl Suite {
     /// `--dry-run`: the scenario's request sent with the test-mode key, the task
     /// followed by polling (test mode sends no webhooks) until it ends; nothing is
     /// written, no credit is spent.
-    fn dry_run(&self, scenario: &Scenario, request: &TaskRequest) -> Result<Produced, String> {
+    fn dry_run(&self, scenario: &Scenario, request: &TaskRequest) -> Result<Produced, TrialError> {
         if self.settings.target == Target::Sim {
-            return Err(
+            return Err(TrialError::DryRun(
                 "--dry-run checks the real API with Meshy's test-mode key; against the simulator nothing is paid, \
                  so record with --target=sim instead"
                     .into(),
-            );
+            ));
         }
+        self.dry_run_live(scenario, request)
+            .map_err(TrialError::DryRun)
+    }
+
+    fn dry_run_live(&self, scenario: &Scenario, request: &TaskRequest) -> Result<Produced, String> {
         let started = std::time::Instant::now();
         let base_url = self
             .env
@@ -499,17 +512,17 @@ impl Suite {
         Ok(produced)
     }
 
-    fn run_custom(&self, name: &str, body: &CustomTrial) -> Result<(), String> {
+    fn run_custom(&self, name: &str, body: &CustomTrial) -> Result<(), TrialError> {
         let mut plan = self.plan(name, None);
         if plan.records() && !self.settings.record_webhooks {
-            return Err(format!(
-                "trial '{name}' has no complete recording; record it with `{}`",
-                plan.rerecord
-            ));
+            return Err(TrialError::NotRecorded {
+                trial: name.to_owned(),
+                command: plan.rerecord.clone(),
+            });
         }
         let recording = self.prepare(name, &mut plan)?;
         let ctx = self.context(name, &mut plan, recording)?;
-        let outcome = body(&ctx).map_err(|e| e.to_string());
+        let outcome = body(&ctx).map_err(|e| TrialError::Custom(e.to_string()));
         let written = self.conclude(name, &ctx, outcome.is_ok())?;
         if ctx.records && outcome.is_ok() {
             let claimed: Vec<String> = ctx
@@ -640,14 +653,12 @@ impl Suite {
 
     /// Before a recording trial: the recording context, and every create call of the
     /// cassette that may have reached Meshy reconciled, so nothing is bought twice.
-    fn prepare(&self, name: &str, plan: &mut Plan) -> Result<Option<Recording>, String> {
+    fn prepare(&self, name: &str, plan: &mut Plan) -> Result<Option<Recording>, TrialError> {
         let path = match &plan.action {
-            resume::Action::Refuse(message) => return Err(message.clone()),
+            resume::Action::Refuse(message) => return Err(TrialError::Refused(message.clone())),
             resume::Action::Replay => return Ok(None),
             _ if self.interrupt.is_set() => {
-                return Err(format!(
-                    "trial '{name}' did not start: the run was interrupted"
-                ));
+                return Err(TrialError::NotStarted(name.to_owned()));
             }
             resume::Action::Record { .. } => return self.live().map(Some),
             resume::Action::Resume { path } => path.clone(),
@@ -658,8 +669,14 @@ impl Suite {
             // Reconciling rewrites the journal: the transport reads it afresh.
             plan.file = None;
             let client = match &*lock(&self.live) {
-                LiveState::Started(live) => live.client()?,
-                _ => return Err("the recording context is not running".into()),
+                LiveState::Started(live) => {
+                    live.client().map_err(|e| TrialError::Live(e.to_string()))?
+                }
+                _ => {
+                    return Err(TrialError::Live(
+                        "the recording context is not running".into(),
+                    ));
+                }
             };
             let _one_at_a_time = lock(&self.reconciling);
             // Tasks other create calls on file answered are never this one.
@@ -679,7 +696,10 @@ impl Suite {
             ));
             let outcomes = reconciled.map_err(|e| {
                 lock(&self.unfinished).push((name.to_owned(), path.clone()));
-                format!("trial '{name}': {e}")
+                TrialError::Reconcile {
+                    trial: name.to_owned(),
+                    source: Arc::new(e),
+                }
             })?;
             for outcome in outcomes {
                 match outcome {
@@ -706,7 +726,7 @@ impl Suite {
         name: &str,
         ctx: &TrialContext,
         passed: bool,
-    ) -> Result<Vec<PathBuf>, String> {
+    ) -> Result<Vec<PathBuf>, TrialError> {
         if ctx.records && !passed {
             lock(&self.unfinished).push((name.to_owned(), ctx.cassette_path().to_owned()));
         }
@@ -718,7 +738,7 @@ impl Suite {
         name: &str,
         plan: &mut Plan,
         recording: Option<Recording>,
-    ) -> Result<TrialContext, String> {
+    ) -> Result<TrialContext, TrialError> {
         let main = self.cassette_path(name);
         let (cassette, mode) = plan.action.cassette(&main);
         let spec = ContextSpec {
@@ -743,7 +763,7 @@ impl Suite {
     }
 
     /// The recording context, started on first use.
-    fn live(&self) -> Result<Recording, String> {
+    fn live(&self) -> Result<Recording, TrialError> {
         let mut state = lock(&self.live);
         if let LiveState::NotStarted = *state {
             *state = match self.runtime.block_on(Live::start(
@@ -766,8 +786,10 @@ impl Suite {
         }
         match &*state {
             LiveState::Started(live) => Ok(live.recording()),
-            LiveState::Failed(message) => Err(message.clone()),
-            _ => Err("the run is over: the recording context was stopped".into()),
+            LiveState::Failed(message) => Err(TrialError::Live(message.clone())),
+            _ => Err(TrialError::Live(
+                "the run is over: the recording context was stopped".into(),
+            )),
         }
     }
 
@@ -857,16 +879,17 @@ impl Suite {
 
     /// A dependent scenario whose recorded input Meshy refused: name the chain to
     /// record again, input first.
-    fn chain_hint(&self, message: String, scenario: &Scenario, input: &Produced) -> String {
+    fn chain_hint(&self, error: TrialError, scenario: &Scenario, input: &Produced) -> TrialError {
         // Under `rewrite`, a trial's inputs are recorded again first: one command
         // records the whole chain, each link once.
         let command =
             self.rerecord_command(&scenario.name, false, self.settings.target == Target::Sim);
-        format!(
-            "{message}\nthe input task {} comes from the recording of '{}'; if Meshy no longer knows it (results \
-             are kept 3 days), record the chain again, inputs first, with `{command}`",
-            input.task_id, input.scenario
-        )
+        TrialError::Chain {
+            source: Box::new(error),
+            task_id: input.task_id.clone(),
+            input: input.scenario.clone(),
+            command,
+        }
     }
 
     fn add_sim_rule(&self, rule: Rule) {

@@ -88,7 +88,7 @@ impl TrialContext {
         webhooks_dir: &Path,
         replay_key: &str,
         runtime: tokio::runtime::Handle,
-    ) -> Result<TrialContext, String> {
+    ) -> Result<TrialContext, TrialError> {
         let mut options = CassetteOptions {
             mode: spec.mode,
             rules: MatchRules::with_json_body(),
@@ -123,7 +123,7 @@ impl TrialContext {
             Some(file) => CassetteTransport::open_read(options, file, live_transport),
             None => CassetteTransport::open(options, live_transport),
         };
-        let cassette = Arc::new(opened.map_err(|e| e.to_string())?);
+        let cassette = Arc::new(opened.map_err(|e| TrialError::Cassette(Arc::new(e)))?);
         let config = ClientConfig {
             base_url,
             api_key: Some(key),
@@ -142,10 +142,13 @@ impl TrialContext {
             Some(gate) => gate.clone(),
             None => cassette.clone(),
         };
-        let client = Client::new(config, transport).map_err(|e| e.to_string())?;
+        let client = Client::new(config, transport).map_err(|e| TrialError::Client(Arc::new(e)))?;
         let directory = super::scratch::Scratch::global()
             .trial_dir(&spec.name)
-            .map_err(|e| format!("cannot create a temporary repository: {e}"))?;
+            .map_err(|e| TrialError::Scratch {
+                trial: spec.name.clone(),
+                source: Arc::new(e),
+            })?;
         let repository = Repository::ephemeral(directory.path());
         Ok(TrialContext {
             name: spec.name,
@@ -170,38 +173,38 @@ impl TrialContext {
     /// their `incomplete` mark, then the cassette (the order matters: a complete
     /// cassette implies complete recordings), then a re-recording replaces the old
     /// cassette. Failed: everything stays on disk, marked incomplete. The files written.
-    pub(crate) fn finish(&self, passed: bool) -> Result<Vec<PathBuf>, String> {
+    pub(crate) fn finish(&self, passed: bool) -> Result<Vec<PathBuf>, TrialError> {
         if let Some(gate) = &self.gate {
             gate.release();
         }
         let mut written = Vec::new();
         if passed {
-            written = self.recorder.complete_claimed().map_err(|e| {
-                format!(
-                    "trial '{}': cannot mark its webhook recordings complete: {e}",
-                    self.name
-                )
-            })?;
+            written =
+                self.recorder
+                    .complete_claimed()
+                    .map_err(|message| TrialError::MarkComplete {
+                        trial: self.name.clone(),
+                        message,
+                    })?;
         }
-        let finished = self.cassette.finish(passed).map_err(|e| e.to_string())?;
+        let finished = self
+            .cassette
+            .finish(passed)
+            .map_err(|e| TrialError::Cassette(Arc::new(e)))?;
         if passed && self.records && !finished.complete {
-            return Err(format!(
-                "trial '{}' passed, but its cassette '{}' still holds create calls without an answer; rerun to \
-                 reconcile them from the task list before anything is sent",
-                self.name,
-                self.cassette.path().display()
-            ));
+            return Err(TrialError::Unanswered {
+                trial: self.name.clone(),
+                cassette: self.cassette.path().to_owned(),
+            });
         }
         if let Some(path) = finished.written {
             // A re-recording replaces the complete cassette only when it is complete too.
             match (&self.replaces, passed && finished.complete) {
                 (Some(main), true) => {
-                    crate::atomic_file::replace(&path, main).map_err(|e| {
-                        format!(
-                            "cannot replace cassette '{}' with its new recording '{}': {e}",
-                            main.display(),
-                            path.display()
-                        )
+                    crate::atomic_file::replace(&path, main).map_err(|e| TrialError::Replace {
+                        cassette: main.clone(),
+                        recording: path.clone(),
+                        source: Arc::new(e),
                     })?;
                     written.push(main.clone());
                 }
@@ -242,7 +245,7 @@ pub async fn run_scenario(
     ctx: &TrialContext,
     scenario: &Scenario,
     request: &TaskRequest,
-) -> Result<Produced, String> {
+) -> Result<Produced, TrialError> {
     let started = Instant::now();
     let callback = match scenario.delivery {
         Delivery::Webhook => ctx.callback_url(&scenario.species, scenario.task_type.as_str()),
@@ -253,21 +256,16 @@ pub async fn run_scenario(
         .submit_with_callback(&scenario.species, request, callback.as_deref())
         .await
         .map_err(|e| match e {
-            crate::meshy::ServiceError::Api(crate::meshy::ApiError::MaybeCreated { .. }) => format!(
-                "scenario '{}': {e}. Rerun it: before sending anything, the harness asks the task list whether \
-                 that task exists (and adopts it) or not (and sends it then), so nothing is bought twice",
-                scenario.name
-            ),
-            e => e.to_string(),
+            crate::meshy::ServiceError::Api(crate::meshy::ApiError::MaybeCreated { .. }) => {
+                TrialError::MaybeCreated {
+                    scenario: scenario.name.clone(),
+                    source: Arc::new(e),
+                }
+            }
+            e => TrialError::Submit(Arc::new(e)),
         })?;
     // From here on the task exists: every error names it.
-    let task_error = |message: String| {
-        if message.contains(&submission.task_id) {
-            message
-        } else {
-            format!("task {}: {message}", submission.task_id)
-        }
-    };
+    let task_id = submission.task_id.clone();
     let (task, source) = match scenario.delivery {
         Delivery::Webhook => {
             let (species, task_type) = (&scenario.species, scenario.task_type.as_str());
@@ -283,11 +281,10 @@ pub async fn run_scenario(
                     ctx.timeout,
                 )
                 .await
-                .map_err(|e| e.to_string())?;
-            let task: Task = serde_json::from_value(payload).map_err(|e| {
-                task_error(format!(
-                    "the terminal webhook payload is not a task object: {e}"
-                ))
+                .map_err(|e| TrialError::Payload(Arc::new(e)))?;
+            let task: Task = serde_json::from_value(payload).map_err(|e| TrialError::NotATask {
+                task_id: task_id.clone(),
+                source: Arc::new(e),
             })?;
             (task, UpdateSource::Webhook)
         }
@@ -298,29 +295,34 @@ pub async fn run_scenario(
             };
             let poll = ctx.service.poll(&submission, &options, |_| {});
             let task = tokio::select! {
-                polled = poll => polled.map_err(|e| task_error(e.to_string()))?,
+                polled = poll => polled.map_err(|e| TrialError::Task {
+                    task_id: task_id.clone(),
+                    source: Arc::new(e),
+                })?,
                 () = interrupted(ctx.interrupt.clone()) => {
-                    return Err(task_error(format!(
-                        "scenario '{}': interrupted while polling; what was recorded is on disk, and a rerun \
-                         resumes the task without paying again",
-                        scenario.name
-                    )));
+                    return Err(TrialError::Interrupted {
+                        scenario: scenario.name.clone(),
+                        task_id,
+                    });
                 }
             };
             (task, UpdateSource::Poll)
         }
     };
-    if task.id != submission.task_id {
-        return Err(format!(
-            "the terminal payload is for task {}, but the submission created {}",
-            task.id, submission.task_id
-        ));
+    if task.id != task_id {
+        return Err(TrialError::OtherTask {
+            got: task.id,
+            created: task_id,
+        });
     }
     let handled = ctx
         .handler
         .handle(&task, source)
         .await
-        .map_err(|e| task_error(e.to_string()))?;
+        .map_err(|e| TrialError::Task {
+            task_id: task_id.clone(),
+            source: Arc::new(e),
+        })?;
     check(
         scenario,
         &task,
@@ -328,7 +330,7 @@ pub async fn run_scenario(
         source,
         ctx.handler.repository().root(),
     )
-    .map_err(task_error)?;
+    .map_err(|failure| TrialError::Check { task_id, failure })?;
     Ok(Produced {
         scenario: scenario.name.clone(),
         task_id: task.id.clone(),
@@ -348,86 +350,305 @@ fn check(
     handled: &crate::webhooks::Handled,
     source: UpdateSource,
     root: &Path,
-) -> Result<(), String> {
+) -> Result<(), CheckFailure> {
     if task.status != scenario.expect_status {
-        let why = task
-            .error_message()
-            .map(|m| format!(" ({m})"))
-            .unwrap_or_default();
-        return Err(format!(
-            "task {} ended {}{why}; the scenario expects {}",
-            task.id, task.status, scenario.expect_status
-        ));
+        return Err(CheckFailure::Status {
+            status: task.status.clone(),
+            message: task.error_message().map(str::to_owned),
+            expected: scenario.expect_status.clone(),
+        });
     }
     let formats = task.model_formats();
-    let missing: Vec<&String> = scenario
+    let missing: Vec<String> = scenario
         .expect_formats
         .iter()
         .filter(|f| !formats.contains(&f.as_str()))
+        .cloned()
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "model formats {missing:?} are missing from the result (it has {formats:?})"
-        ));
+        return Err(CheckFailure::Formats {
+            missing,
+            present: formats.iter().map(|f| (*f).to_owned()).collect(),
+        });
     }
     let record = &handled.record;
-    let last = record
-        .history
-        .last()
-        .ok_or("the repository recorded no history")?;
+    let last = record.history.last().ok_or(CheckFailure::NoHistory)?;
     if last.to != task.status || last.source != source {
-        return Err(format!(
-            "the repository's history ends with {} from {:?}, not {} from {source:?}",
-            last.to, last.source, task.status
-        ));
+        return Err(CheckFailure::HistoryEnd {
+            to: last.to.clone(),
+            from: last.source,
+            status: task.status.clone(),
+            via: source,
+        });
     }
     if record.history.first().map(|t| t.source) != Some(UpdateSource::Service) {
-        return Err("the repository's history does not start with the submission".into());
+        return Err(CheckFailure::HistoryStart);
     }
     if task.status == TaskStatus::Succeeded && task.primary_artifact(scenario.task_type).is_some() {
-        let artifact = record
-            .artifacts
-            .first()
-            .ok_or("the task succeeded but no artifact was downloaded")?;
-        let bytes = std::fs::read(root.join(&artifact.path))
-            .map_err(|e| format!("artifact '{}' is not on disk: {e}", artifact.path))?;
+        let artifact = record.artifacts.first().ok_or(CheckFailure::NoArtifact)?;
+        let path = artifact.path.clone();
+        let bytes = std::fs::read(root.join(&path)).map_err(|e| CheckFailure::ArtifactGone {
+            path: path.clone(),
+            source: Arc::new(e),
+        })?;
         if crate::sha256_hex(&bytes) != artifact.sha256 {
-            return Err(format!(
-                "artifact '{}' does not match its recorded sha256",
-                artifact.path
-            ));
+            return Err(CheckFailure::Digest { path });
         }
-        if artifact.path.ends_with(".glb") {
-            check_glb(&bytes)
-                .map_err(|e| format!("artifact '{}' is not a valid GLB: {e}", artifact.path))?;
+        if path.ends_with(".glb") {
+            check_glb(&bytes).map_err(|error| CheckFailure::Glb { path, error })?;
         }
     }
     Ok(())
 }
 
 /// A GLB header: magic `glTF`, version 2, and the total length of the file.
-pub fn check_glb(bytes: &[u8]) -> Result<(), String> {
+pub fn check_glb(bytes: &[u8]) -> Result<(), GlbError> {
     if bytes.len() < 12 || &bytes[..4] != b"glTF" {
-        return Err("no glTF magic".into());
+        return Err(GlbError::Magic);
     }
     let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     if word(4) != 2 {
-        return Err(format!("version {} (expected 2)", word(4)));
+        return Err(GlbError::Version(word(4)));
     }
     if word(8) as usize != bytes.len() {
-        return Err(format!(
-            "header length {} but the file has {} bytes",
-            word(8),
-            bytes.len()
-        ));
+        return Err(GlbError::Length {
+            header: word(8),
+            actual: bytes.len(),
+        });
     }
     Ok(())
+}
+
+/// What is wrong with a GLB's header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GlbError {
+    #[error("no glTF magic")]
+    Magic,
+    #[error("version {0} (expected 2)")]
+    Version(u32),
+    #[error("header length {header} but the file has {actual} bytes")]
+    Length { header: u32, actual: usize },
+}
+
+/// Why a trial failed, naming the scenario, task or file it concerns. Cloned to the
+/// dependents of a scenario that failed, so sources are shared.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TrialError {
+    #[error(
+        "scenario '{scenario}': {source}. Rerun it: before sending anything, the harness asks the task list \
+         whether that task exists (and adopts it) or not (and sends it then), so nothing is bought twice"
+    )]
+    MaybeCreated {
+        scenario: String,
+        source: Arc<crate::meshy::ServiceError>,
+    },
+    #[error(transparent)]
+    Submit(Arc<crate::meshy::ServiceError>),
+    #[error(transparent)]
+    Payload(Arc<crate::recorder::RecorderError>),
+    #[error("task {task_id}: the terminal webhook payload is not a task object: {source}")]
+    NotATask {
+        task_id: String,
+        source: Arc<serde_json::Error>,
+    },
+    /// Following or handling the task failed; the message names the task once.
+    #[error("{}", with_task(task_id, source))]
+    Task {
+        task_id: String,
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(
+        "task {task_id}: scenario '{scenario}': interrupted while polling; what was recorded is on disk, and a \
+         rerun resumes the task without paying again"
+    )]
+    Interrupted { scenario: String, task_id: String },
+    #[error("the terminal payload is for task {got}, but the submission created {created}")]
+    OtherTask { got: String, created: String },
+    #[error("task {task_id}: {failure}")]
+    Check {
+        task_id: String,
+        failure: CheckFailure,
+    },
+    #[error(transparent)]
+    Cassette(Arc<crate::cassette::CassetteError>),
+    #[error(transparent)]
+    Client(Arc<crate::meshy::ApiError>),
+    #[error("trial '{trial}': cannot create a temporary repository: {source}")]
+    Scratch {
+        trial: String,
+        source: Arc<std::io::Error>,
+    },
+    #[error("trial '{trial}': cannot mark its webhook recordings complete: {message}")]
+    MarkComplete { trial: String, message: String },
+    #[error(
+        "trial '{trial}' passed, but its cassette '{}' still holds create calls without an answer; rerun to \
+         reconcile them from the task list before anything is sent",
+        cassette.display()
+    )]
+    Unanswered { trial: String, cassette: PathBuf },
+    #[error(
+        "cannot replace cassette '{}' with its new recording '{}': {source}",
+        cassette.display(),
+        recording.display()
+    )]
+    Replace {
+        cassette: PathBuf,
+        recording: PathBuf,
+        source: Arc<std::io::Error>,
+    },
+
+    // What the suite decides around a trial (`suite/mod.rs`).
+    #[error("scenario '{scenario}' is not run here: {reason}")]
+    NotRun { scenario: String, reason: String },
+    #[error("no scenario '{0}'")]
+    NoScenario(String),
+    #[error(transparent)]
+    Invalid(super::ScenarioError),
+    #[error("input scenario '{input}' failed: {source}")]
+    InputFailed {
+        input: String,
+        source: Box<TrialError>,
+    },
+    #[error("input scenario '{input}' ended {status}, so its task cannot be an input")]
+    InputNotSucceeded { input: String, status: TaskStatus },
+    #[error("{}: {source}", path.display())]
+    Request {
+        path: PathBuf,
+        source: crate::meshy::RequestError,
+    },
+    #[error(
+        "scenario '{scenario}' is to be recorded (record mode {mode}), and recording a webhook scenario needs \
+         --record-webhooks; record it with `{command}`"
+    )]
+    NeedsWebhooks {
+        scenario: String,
+        mode: RecordMode,
+        command: String,
+    },
+    #[error("trial '{trial}' has no complete recording; record it with `{command}`")]
+    NotRecorded { trial: String, command: String },
+    /// The record-mode policy refused the trial ([`super::resume::decide`]).
+    #[error("{0}")]
+    Refused(String),
+    #[error("trial '{0}' did not start: the run was interrupted")]
+    NotStarted(String),
+    /// The recording context (simulator, receiver, tunnel) could not start or is gone.
+    #[error("{0}")]
+    Live(String),
+    #[error("trial '{trial}': {source}")]
+    Reconcile {
+        trial: String,
+        source: Arc<super::ResumeError>,
+    },
+    #[error(
+        "{source}\n(this trial resumed the task its journal '{}' holds; if that task can never pass — it \
+         failed, or Meshy expired it — delete the journal and the task's webhook recording to record anew, \
+         which pays again)",
+        journal.display()
+    )]
+    Resumed {
+        source: Box<TrialError>,
+        journal: PathBuf,
+    },
+    #[error(
+        "{source}\nthe input task {task_id} comes from the recording of '{input}'; if Meshy no longer knows it \
+         (results are kept 3 days), record the chain again, inputs first, with `{command}`"
+    )]
+    Chain {
+        source: Box<TrialError>,
+        task_id: String,
+        input: String,
+        command: String,
+    },
+    #[error("{0}")]
+    DryRun(String),
+    /// A trial written in Rust returned an error.
+    #[error("{0}")]
+    Custom(String),
+}
+
+/// `task <id>: <error>`, unless the error names the task already.
+fn with_task(task_id: &str, error: &dyn std::fmt::Display) -> String {
+    let message = error.to_string();
+    if message.contains(task_id) {
+        message
+    } else {
+        format!("task {task_id}: {message}")
+    }
+}
+
+/// An assertion of a scenario trial that did not hold.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CheckFailure {
+    #[error(
+        "ended {status}{}; the scenario expects {expected}",
+        message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()
+    )]
+    Status {
+        status: TaskStatus,
+        message: Option<String>,
+        expected: TaskStatus,
+    },
+    #[error("model formats {missing:?} are missing from the result (it has {present:?})")]
+    Formats {
+        missing: Vec<String>,
+        present: Vec<String>,
+    },
+    #[error("the repository recorded no history")]
+    NoHistory,
+    #[error("the repository's history ends with {to} from {from:?}, not {status} from {via:?}")]
+    HistoryEnd {
+        to: TaskStatus,
+        from: UpdateSource,
+        status: TaskStatus,
+        via: UpdateSource,
+    },
+    #[error("the repository's history does not start with the submission")]
+    HistoryStart,
+    #[error("the task succeeded but no artifact was downloaded")]
+    NoArtifact,
+    #[error("artifact '{path}' is not on disk: {source}")]
+    ArtifactGone {
+        path: String,
+        source: Arc<std::io::Error>,
+    },
+    #[error("artifact '{path}' does not match its recorded sha256")]
+    Digest { path: String },
+    #[error("artifact '{path}' is not a valid GLB: {error}")]
+    Glb { path: String, error: GlbError },
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cassette::Cassette;
+
+    #[test]
+    fn glb_headers_are_checked_with_the_reason() {
+        let mut glb = b"glTF\x02\0\0\0\x10\0\0\0rest".to_vec();
+        assert_eq!(check_glb(&glb), Ok(()));
+        assert_eq!(check_glb(b"GLTF"), Err(GlbError::Magic));
+        glb[4] = 1;
+        assert_eq!(check_glb(&glb), Err(GlbError::Version(1)));
+        glb[4] = 2;
+        glb.push(0);
+        let err = check_glb(&glb).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "header length 16 but the file has 17 bytes"
+        );
+    }
+
+    /// Errors about a task name it once, whether or not their source does.
+    #[test]
+    fn task_errors_name_the_task_once() {
+        let task = |message: &str| TrialError::Task {
+            task_id: "t-1".into(),
+            source: Arc::new(std::io::Error::other(message.to_owned())),
+        };
+        assert_eq!(task("timed out").to_string(), "task t-1: timed out");
+        assert_eq!(task("task t-1 expired").to_string(), "task t-1 expired");
+    }
 
     /// A replayed trial whose scenario's prompt changed since it was recorded fails
     /// with the field that changed, not a truncated body to search through.
@@ -491,6 +712,8 @@ mod tests {
         let err = ctx
             .block_on(run_scenario(&ctx, &scenario, &request))
             .unwrap_err();
+        assert!(matches!(err, TrialError::Submit(_)), "{err:?}");
+        let err = err.to_string();
         assert!(
             err.contains(
                 "\n  POST https://api.meshy.ai/openapi/v2/text-to-3d (differs in body)\n    \

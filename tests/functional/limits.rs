@@ -220,6 +220,9 @@ fn commands_carry_the_target() -> Result<(), Failed> {
         "{}",
         text(&miss)
     );
+    // Under nextest a scenario that is to be recorded (here: its cassette is gone) is
+    // refused, with the command that records it.
+    std::fs::remove_file(project.path("cassettes/http/plan_preview.yaml"))?;
     let nextest = crate::support::output_within(
         project.command(&sim, &["--target=sim"]).env("NEXTEST", "1"),
         RUN_DEADLINE,
