@@ -350,6 +350,18 @@ impl Suite {
         cell.get_or_init(|| self.run_scenario(name)).clone()
     }
 
+    /// A scenario trial's story, top to bottom, each step a call into the module that
+    /// owns it:
+    /// 1. the scenario (loaded once, in [`Suite::new`]) and its input's outcome, which
+    ///    runs the input first if it has not run ([`Suite::produce`]);
+    /// 2. its request, then the plan: its files read once and the record mode applied
+    ///    ([`Suite::plan`], `resume::inspect` and `resume::decide`);
+    /// 3. the recording context, and create calls that may have reached Meshy
+    ///    reconciled ([`Suite::prepare`]);
+    /// 4. the trial's world on the cassette the plan read ([`Suite::context`],
+    ///    `TrialContext::new`), then submit → terminal payload → handler → assertions
+    ///    (`trial::run_scenario`);
+    /// 5. its journals completed or left to resume ([`Suite::conclude`]).
     fn run_scenario(&self, name: &str) -> Result<Produced, TrialError> {
         // Also when it is another trial's input: it is never recorded against the real API.
         if let Some(reason) = self.skipped(name) {

@@ -527,7 +527,7 @@ pub enum TrialError {
     },
     #[error("trial '{trial}' has no complete recording; record it with `{command}`")]
     NotRecorded { trial: String, command: String },
-    /// The record-mode policy refused the trial ([`super::resume::decide`]).
+    /// The record-mode policy refused the trial (`suite::resume::decide`).
     #[error("{0}")]
     Refused(String),
     #[error("trial '{0}' did not start: the run was interrupted")]
