@@ -45,7 +45,7 @@ pub fn created_tasks(cassette: &crate::cassette::Cassette) -> Vec<String> {
 }
 pub use resume::{is_recorded, recorded_task_id};
 pub use scenario::{
-    Delivery, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
+    Delivery, DiscoverError, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
 };
 pub use settings::{Settings, SettingsError, Target};
 pub use trial::{Produced, TrialContext, check_glb};
@@ -149,8 +149,8 @@ fn refused_input(message: &str) -> bool {
 pub enum StartError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
-    #[error("{0}")]
-    Scenarios(String),
+    #[error(transparent)]
+    Scenarios(#[from] DiscoverError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }
@@ -921,6 +921,7 @@ impl Suite {
         *lock(&self.balance_before) = balance;
         eprint!("{}", plan::render(&entries, &live.base_url, balance));
         plan::check(plan::cost(&entries), balance, self.settings.max_credits)
+            .map_err(|e| e.to_string())
     }
 
     /// The trials this run will send live requests for, after libtest's filters and
