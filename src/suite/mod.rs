@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 
-pub use live::{RunEnv, guards};
+pub use live::{GuardError, RunEnv, guards};
 pub use resume::{Action, Disk, Reconciled, ResumeError};
 
 /// The ids of the tasks a cassette's answered create calls made.
@@ -658,7 +658,7 @@ impl Suite {
             // Reconciling rewrites the journal: the transport reads it afresh.
             plan.file = None;
             let client = match &*lock(&self.live) {
-                LiveState::Started(live) => live.client()?,
+                LiveState::Started(live) => live.client().map_err(|e| e.to_string())?,
                 _ => return Err("the recording context is not running".into()),
             };
             let _one_at_a_time = lock(&self.reconciling);
@@ -761,7 +761,7 @@ impl Suite {
                         LiveState::Failed(refusal)
                     }
                 },
-                Err(message) => LiveState::Failed(message),
+                Err(e) => LiveState::Failed(e.to_string()),
             };
         }
         match &*state {
