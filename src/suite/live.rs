@@ -2,18 +2,103 @@
 //! the tunnel and the recorder, started once — lazily, by the first trial that
 //! records — after the guards that keep a run from spending credits by mistake.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use super::settings::{Settings, Target};
 use crate::cassette::Scrub;
-use crate::meshy::{Client, ClientConfig, DEFAULT_BASE_URL};
-use crate::receiver::{Receiver, ReceiverConfig};
+use crate::meshy::{ApiError, Client, ClientConfig, DEFAULT_BASE_URL};
+use crate::receiver::{Receiver, ReceiverConfig, ReceiverError};
 use crate::recorder::{Recorder, WaitPolicy};
 use crate::sim::{SimConfig, Simulator};
-use crate::transport::{LiveConfig, LiveTransport, Transport};
-use crate::tunnel::{self, Tunnel, TunnelOptions};
+use crate::transport::{LiveConfig, LiveTransport, Transport, TransportError};
+use crate::tunnel::{self, Tunnel, TunnelError, TunnelOptions};
+
+/// A recording [`guards`] refuse before anything is started or sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GuardError {
+    /// `target_flag` is what the command to record with needs (` --target=sim` or nothing).
+    #[error(
+        "recording is refused under cargo-nextest, which runs every test in its own process (each would \
+         start its own receiver and tunnel); record with `cargo test --test scenarios -- --record-webhooks{target_flag}`, \
+         then replay with `cargo nextest run`"
+    )]
+    UnderNextest { target_flag: &'static str },
+    #[error(
+        "recording against the real Meshy API needs MESHY_API_KEY; set it (the test-mode key \
+         msy_dummy_api_key_for_test_mode_12345678 spends no credits), or record with --target=sim"
+    )]
+    NoApiKey,
+    #[error(
+        "MESHY_API_KEY is Meshy's test-mode key: it answers fixed sample results and sends no \
+         webhooks, so a recording made with it would be worthless; check the suite's requests with \
+         --dry-run instead (it uses the test-mode key and writes nothing), or set your real key"
+    )]
+    TestModeKey,
+    #[error(
+        "refusing to record against the real Meshy API on CI (CI is set): it spends credits; set \
+         MESHY_ALLOW_RECORD_ON_CI=1 to allow it, or record with --target=sim"
+    )]
+    OnCi,
+}
+
+/// Why the recording context of a run could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LiveError {
+    #[error(transparent)]
+    Refused(#[from] GuardError),
+    #[error("cannot open the recording lock '{}': {source}", path.display())]
+    LockOpen {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "another recording run is using '{}' (it holds '{}'); wait for it to end, or stop it: two runs \
+         journalling into the same cassettes could pay twice",
+        cassettes.display(),
+        lock.display()
+    )]
+    LockHeld { cassettes: PathBuf, lock: PathBuf },
+    #[error("cannot take the recording lock '{}': {source}", path.display())]
+    LockTake {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// `MESHY_SIM_TASK_SECONDS` holds no task time.
+    #[error(
+        "MESHY_SIM_TASK_SECONDS: '{value}' is not a number of seconds from 0 to {}; fix or unset it",
+        crate::sim::MAX_TASK_SECONDS
+    )]
+    SimTaskSeconds { value: String },
+    #[error("cannot start the simulator: {source}")]
+    Simulator { source: std::io::Error },
+    /// `MESHY_WEBHOOK_TOKEN` is no usable token; `reason` says why without showing it.
+    #[error("{reason}")]
+    WebhookToken { reason: String },
+    #[error(
+        "cannot keep the project's webhook token in '{}': {source}; set MESHY_WEBHOOK_TOKEN instead",
+        path.display()
+    )]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the webhook receiver on 127.0.0.1:{port}: {source}")]
+    Receiver { port: u16, source: ReceiverError },
+    /// The tunnel did not start, or its public URL does not reach the receiver (the
+    /// error names the provider, the URL and the port).
+    #[error(transparent)]
+    Tunnel(#[from] TunnelError),
+    /// The client for status checks cannot be built (its base URL).
+    #[error(transparent)]
+    Client(#[from] ApiError),
+}
 
 /// What the environment says about this run.
 #[derive(Debug, Clone, Default)]
@@ -102,31 +187,21 @@ pub struct Recording {
 }
 
 /// Refusals that come before anything is started or sent.
-pub fn guards(settings: &Settings, env: &RunEnv) -> Result<(), String> {
+pub fn guards(settings: &Settings, env: &RunEnv) -> Result<(), GuardError> {
     if env.nextest {
-        return Err(format!(
-            "recording is refused under cargo-nextest, which runs every test in its own process (each would \
-             start its own receiver and tunnel); record with `cargo test --test scenarios -- --record-webhooks{}`, \
-             then replay with `cargo nextest run`",
-            settings.target_flag()
-        ));
+        return Err(GuardError::UnderNextest {
+            target_flag: settings.target_flag(),
+        });
     }
     if settings.target == Target::Meshy {
         if env.api_key.is_none() {
-            return Err("recording against the real Meshy API needs MESHY_API_KEY; set it (the test-mode key \
-                        msy_dummy_api_key_for_test_mode_12345678 spends no credits), or record with --target=sim"
-                .into());
+            return Err(GuardError::NoApiKey);
         }
         if env.api_key.as_deref() == Some(crate::meshy::TEST_MODE_API_KEY) {
-            return Err("MESHY_API_KEY is Meshy's test-mode key: it answers fixed sample results and sends no \
-                        webhooks, so a recording made with it would be worthless; check the suite's requests with \
-                        --dry-run instead (it uses the test-mode key and writes nothing), or set your real key"
-                .into());
+            return Err(GuardError::TestModeKey);
         }
         if env.ci && !env.allow_record_on_ci {
-            return Err("refusing to record against the real Meshy API on CI (CI is set): it spends credits; set \
-                        MESHY_ALLOW_RECORD_ON_CI=1 to allow it, or record with --target=sim"
-                .into());
+            return Err(GuardError::OnCi);
         }
     }
     Ok(())
@@ -140,7 +215,7 @@ impl Live {
         settings: &Settings,
         env: &RunEnv,
         interrupt: watch::Receiver<bool>,
-    ) -> Result<Live, String> {
+    ) -> Result<Live, LiveError> {
         guards(settings, env)?;
         let lock = recording_lock(&settings.cassettes_dir)?;
         // Ours now: what writes of killed runs left half-done goes (the receiver sweeps
@@ -149,8 +224,7 @@ impl Live {
         // Meshy's 20 requests per second, for the simulator too: the suite is recorded
         // under real limits.
         let live = LiveConfig::default();
-        let transport: Arc<dyn Transport> =
-            Arc::new(LiveTransport::new(live).map_err(|e| e.to_string())?);
+        let transport: Arc<dyn Transport> = Arc::new(LiveTransport::new(live)?);
         let (sim, base_url, api_key) = match settings.target {
             Target::Sim => {
                 // Checked: an outside value (`inf`, `1e300`, `abc`) is an error, not a panic
@@ -158,12 +232,10 @@ impl Live {
                 let task_time = match &env.sim_task_seconds {
                     None => std::time::Duration::from_secs(2),
                     Some(text) => crate::sim::task_time_text(text).ok_or_else(|| {
-                            format!(
-                                "MESHY_SIM_TASK_SECONDS: '{text}' is not a number of seconds from 0 to {}; fix or \
-                                 unset it",
-                                crate::sim::MAX_TASK_SECONDS
-                            )
-                        })?,
+                        LiveError::SimTaskSeconds {
+                            value: text.clone(),
+                        }
+                    })?,
                 };
                 // Meshy's limits: the run's queue share and 20 requests per second.
                 let sim = Simulator::start(SimConfig {
@@ -173,7 +245,7 @@ impl Live {
                     ..SimConfig::unlimited()
                 })
                 .await
-                .map_err(|e| format!("cannot start the simulator: {e}"))?;
+                .map_err(|source| LiveError::Simulator { source })?;
                 let base = sim.base_url().to_owned();
                 (Some(sim), base, SIM_KEY.to_owned())
             }
@@ -195,43 +267,36 @@ impl Live {
         }
         let token = match &env.webhook_token {
             Some(token) => {
-                crate::receiver::token::check(token)?;
+                crate::receiver::token::check(token)
+                    .map_err(|reason| LiveError::WebhookToken { reason })?;
                 token.clone()
             }
             None => {
                 let path = crate::receiver::token::path();
-                crate::receiver::token::load_or_create(&path).map_err(|e| {
-                    format!(
-                        "cannot keep the project's webhook token in '{}': {e}; set MESHY_WEBHOOK_TOKEN instead",
-                        path.display()
-                    )
-                })?
+                crate::receiver::token::load_or_create(&path)
+                    .map_err(|source| LiveError::TokenFile { path, source })?
             }
         };
         let mut config = ReceiverConfig::new(settings.cassettes_dir.join("webhooks"));
         config.port = settings.webhook_port;
         config.token = Some(token);
         config.store.scrub = scrub.clone();
-        let receiver = Receiver::start(config).await.map_err(|e| {
-            format!(
-                "cannot start the webhook receiver on 127.0.0.1:{}: {e}",
-                settings.webhook_port
-            )
-        })?;
+        let receiver = Receiver::start(config)
+            .await
+            .map_err(|source| LiveError::Receiver {
+                port: settings.webhook_port,
+                source,
+            })?;
         let port = receiver.addr().port();
         let tunnel = match &settings.public_url {
             Some(url) => tunnel::public_url(url),
-            None => tunnel::start(TunnelOptions::new(settings.tunnel, port))
-                .await
-                .map_err(|e| e.to_string())?,
+            None => tunnel::start(TunnelOptions::new(settings.tunnel, port)).await?,
         };
         // Callback URLs carry this run's address and token: neither belongs in a cassette.
         let scrub = scrub
             .secret(receiver.token().to_owned(), "<WEBHOOK_TOKEN>")
             .host(tunnel.public_url(), "<WEBHOOK_BASE>");
-        tunnel::preflight(tunnel.public_url(), port)
-            .await
-            .map_err(|e| e.to_string())?;
+        tunnel::preflight(tunnel.public_url(), port).await?;
         let receiver = Arc::new(receiver);
         let status_client = Client::new(
             ClientConfig {
@@ -240,8 +305,7 @@ impl Live {
                 ..ClientConfig::default()
             },
             Arc::clone(&transport),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let recorder = Recorder::recording(
             Arc::clone(&receiver),
             tunnel.public_url(),
@@ -290,7 +354,7 @@ impl Live {
 
     /// A client over the live transport: what it sends is never recorded (status
     /// checks, reconciling a pending create call).
-    pub fn client(&self) -> Result<Client, String> {
+    pub fn client(&self) -> Result<Client, ApiError> {
         Client::new(
             ClientConfig {
                 base_url: self.base_url.clone(),
@@ -299,7 +363,6 @@ impl Live {
             },
             Arc::clone(&self.transport),
         )
-        .map_err(|e| e.to_string())
     }
 
     pub fn recording(&self) -> Recording {
@@ -337,7 +400,7 @@ impl Live {
 
 /// Takes `<target dir>/mesh-toolkit/recording-<cassettes dir hash>.lock`, or says which
 /// run holds it.
-fn recording_lock(cassettes: &std::path::Path) -> Result<std::fs::File, String> {
+fn recording_lock(cassettes: &Path) -> Result<std::fs::File, LiveError> {
     let absolute = std::fs::canonicalize(cassettes).unwrap_or_else(|_| {
         std::env::current_dir()
             .map(|d| d.join(cassettes))
@@ -355,20 +418,17 @@ fn recording_lock(cassettes: &std::path::Path) -> Result<std::fs::File, String> 
             .write(true)
             .open(&path)
     });
-    let file =
-        open.map_err(|e| format!("cannot open the recording lock '{}': {e}", path.display()))?;
+    let file = match open {
+        Ok(file) => file,
+        Err(source) => return Err(LiveError::LockOpen { path, source }),
+    };
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-            "another recording run is using '{}' (it holds '{}'); wait for it to end, or stop it: two runs \
-             journalling into the same cassettes could pay twice",
-            cassettes.display(),
-            path.display()
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(format!(
-            "cannot take the recording lock '{}': {e}",
-            path.display()
-        )),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LiveError::LockHeld {
+            cassettes: cassettes.to_owned(),
+            lock: path,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(LiveError::LockTake { path, source }),
     }
 }
 
@@ -410,7 +470,8 @@ fn url_changed(public_url: &str, token: &str) -> Option<String> {
 
 #[cfg(test)]
 mod env_tests {
-    use super::RunEnv;
+    use super::{GuardError, RunEnv, guards};
+    use crate::suite::Settings;
 
     fn run_env(pairs: &[(&str, &str)]) -> RunEnv {
         RunEnv::from(|name| {
@@ -430,5 +491,47 @@ mod env_tests {
         assert!(!run_env(&[]).ci);
         assert!(run_env(&[("MESHY_ALLOW_RECORD_ON_CI", "TRUE")]).allow_record_on_ci);
         assert!(!run_env(&[("MESHY_ALLOW_RECORD_ON_CI", "no")]).allow_record_on_ci);
+    }
+
+    #[test]
+    fn guards_refuse_with_a_typed_reason_that_names_the_fix() {
+        let settings = |target: &str| {
+            let args = ["scenarios".to_owned(), format!("--target={target}")];
+            Settings::parse(&args, |_| None).unwrap().0
+        };
+        let refused = |target: &str, env: &[(&str, &str)]| guards(&settings(target), &run_env(env));
+        assert_eq!(
+            refused("sim", &[("NEXTEST", "1")]),
+            Err(GuardError::UnderNextest {
+                target_flag: " --target=sim"
+            })
+        );
+        assert!(
+            refused("sim", &[("NEXTEST", "1")])
+                .unwrap_err()
+                .to_string()
+                .contains(
+                    "record with `cargo test --test scenarios -- --record-webhooks --target=sim`"
+                )
+        );
+        assert_eq!(refused("meshy", &[]), Err(GuardError::NoApiKey));
+        let test_key = crate::meshy::TEST_MODE_API_KEY;
+        assert_eq!(
+            refused("meshy", &[("MESHY_API_KEY", test_key)]),
+            Err(GuardError::TestModeKey)
+        );
+        let real_key = ("MESHY_API_KEY", "msy_would_spend_credits_1234");
+        assert_eq!(
+            refused("meshy", &[real_key, ("CI", "true")]),
+            Err(GuardError::OnCi)
+        );
+        assert_eq!(
+            refused(
+                "meshy",
+                &[real_key, ("CI", "true"), ("MESHY_ALLOW_RECORD_ON_CI", "1")]
+            ),
+            Ok(())
+        );
+        assert_eq!(refused("sim", &[("CI", "true")]), Ok(()));
     }
 }

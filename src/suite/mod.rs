@@ -36,7 +36,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use libtest_mimic::{Arguments, Completion, Conclusion, Failed, Trial};
 
-pub use live::{RunEnv, guards};
+pub use live::{GuardError, LiveError, RunEnv, guards};
+pub use plan::PlanError;
 pub use resume::{Action, Disk, Reconciled, ResumeError};
 
 /// The ids of the tasks a cassette's answered create calls made.
@@ -45,7 +46,7 @@ pub fn created_tasks(cassette: &crate::cassette::Cassette) -> Vec<String> {
 }
 pub use resume::{is_recorded, recorded_task_id};
 pub use scenario::{
-    Delivery, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
+    Delivery, DiscoverError, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
 };
 pub use settings::{Settings, SettingsError, Target};
 pub use trial::{CheckFailure, GlbError, Produced, TrialContext, TrialError, check_glb};
@@ -122,7 +123,8 @@ pub type CustomTrial =
 enum LiveState {
     NotStarted,
     Started(Box<Live>),
-    Failed(String),
+    /// Why it could not start; every trial that needs it fails with this.
+    Failed(TrialError),
     Stopped,
 }
 
@@ -150,8 +152,8 @@ fn refused_input(error: &TrialError) -> bool {
 pub enum StartError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
-    #[error("{0}")]
-    Scenarios(String),
+    #[error(transparent)]
+    Scenarios(#[from] DiscoverError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }
@@ -682,11 +684,11 @@ impl Suite {
             plan.file = None;
             let client = match &*lock(&self.live) {
                 LiveState::Started(live) => {
-                    live.client().map_err(|e| TrialError::Live(e.to_string()))?
+                    live.client().map_err(|e| TrialError::Client(Arc::new(e)))?
                 }
                 _ => {
-                    return Err(TrialError::Live(
-                        "the recording context is not running".into(),
+                    return Err(TrialError::NotRunning(
+                        "the recording context is not running",
                     ));
                 }
             };
@@ -790,17 +792,17 @@ impl Suite {
                     }
                     Err(refusal) => {
                         self.runtime.block_on(live.stop());
-                        LiveState::Failed(refusal)
+                        LiveState::Failed(TrialError::Plan(refusal))
                     }
                 },
-                Err(message) => LiveState::Failed(message),
+                Err(e) => LiveState::Failed(TrialError::Live(Arc::new(e))),
             };
         }
         match &*state {
             LiveState::Started(live) => Ok(live.recording()),
-            LiveState::Failed(message) => Err(TrialError::Live(message.clone())),
-            _ => Err(TrialError::Live(
-                "the run is over: the recording context was stopped".into(),
+            LiveState::Failed(error) => Err(error.clone()),
+            _ => Err(TrialError::NotRunning(
+                "the run is over: the recording context was stopped",
             )),
         }
     }
@@ -947,7 +949,7 @@ impl Suite {
 
     /// Before recording against the real API: the plan (what records, at what cost,
     /// the balance), refused when it costs more than `--max-credits` or the balance.
-    fn announce_plan(&self, live: &Live) -> Result<(), String> {
+    fn announce_plan(&self, live: &Live) -> Result<(), PlanError> {
         if self.settings.target != Target::Meshy {
             return Ok(());
         }

@@ -96,25 +96,38 @@ pub fn render(entries: &[Entry], base_url: &str, balance: Option<u64>) -> String
     out
 }
 
+/// A plan refused before anything is spent; `cost` is its known cost in credits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "refusing to record: the plan costs {cost} credits, more than --max-credits={max_credits} \
+         (MESHY_MAX_CREDITS); raise the limit or select fewer scenarios (a filter, --skip)"
+    )]
+    OverBudget { cost: u64, max_credits: u64 },
+    #[error(
+        "refusing to record: the plan costs {cost} credits and the account has {balance}; top up the Meshy \
+         account or select fewer scenarios"
+    )]
+    OverBalance { cost: u64, balance: u64 },
+}
+
 /// Refuses a plan whose known cost is over `max_credits` or over the balance.
-pub fn check(cost: Cost, balance: Option<u64>, max_credits: Option<u64>) -> Result<(), String> {
-    if let Some(max) = max_credits
-        && cost.known > max
+pub fn check(cost: Cost, balance: Option<u64>, max_credits: Option<u64>) -> Result<(), PlanError> {
+    if let Some(max_credits) = max_credits
+        && cost.known > max_credits
     {
-        return Err(format!(
-            "refusing to record: the plan costs {} credits, more than --max-credits={max} (MESHY_MAX_CREDITS); \
-             raise the limit or select fewer scenarios (a filter, --skip)",
-            cost.known
-        ));
+        return Err(PlanError::OverBudget {
+            cost: cost.known,
+            max_credits,
+        });
     }
     if let Some(balance) = balance
         && cost.known > balance
     {
-        return Err(format!(
-            "refusing to record: the plan costs {} credits and the account has {balance}; top up the Meshy \
-             account or select fewer scenarios",
-            cost.known
-        ));
+        return Err(PlanError::OverBalance {
+            cost: cost.known,
+            balance,
+        });
     }
     Ok(())
 }
@@ -172,6 +185,14 @@ mod tests {
         };
         assert_eq!(check(cost, Some(100), Some(25)), Ok(()));
         let err = check(cost, Some(100), Some(20)).unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::OverBudget {
+                cost: 25,
+                max_credits: 20
+            }
+        );
+        let err = err.to_string();
         assert!(
             err.starts_with(
                 "refusing to record: the plan costs 25 credits, more than --max-credits=20"
@@ -179,6 +200,14 @@ mod tests {
             "{err}"
         );
         let err = check(cost, Some(10), None).unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::OverBalance {
+                cost: 25,
+                balance: 10
+            }
+        );
+        let err = err.to_string();
         assert!(
             err.contains("the plan costs 25 credits and the account has 10"),
             "{err}"

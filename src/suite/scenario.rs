@@ -76,6 +76,25 @@ impl fmt::Display for ScenarioError {
     }
 }
 
+/// A scenarios directory that yields no scenario files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoverError {
+    /// Missing, or holds no `*.toml` file: a typo in a directory name must not give a
+    /// green run.
+    #[error(
+        "no scenario files match '{}/*.toml'; add scenario TOML files there, or point --scenarios \
+         (MESHY_SCENARIOS_DIR) at the right directory",
+        dir.display()
+    )]
+    NoneFound { dir: PathBuf },
+    #[error("cannot list the scenarios directory '{}': {source}", dir.display())]
+    CannotList {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -99,22 +118,18 @@ struct ExpectFile {
 /// The `*.toml` files directly under `dir` (hidden ones skipped), sorted. The directory
 /// is listed, not globbed, so a path with `[` or `*` in it works. None found is an
 /// error: a typo in a directory name must not give a green run.
-pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let none = || {
-        format!(
-            "no scenario files match '{}/*.toml'; add scenario TOML files there, or point --scenarios \
-             (MESHY_SCENARIOS_DIR) at the right directory",
-            dir.display()
-        )
+pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
+    let none = || DiscoverError::NoneFound {
+        dir: dir.to_owned(),
     };
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(none()),
-        Err(e) => {
-            return Err(format!(
-                "cannot list the scenarios directory '{}': {e}",
-                dir.display()
-            ));
+        Err(source) => {
+            return Err(DiscoverError::CannotList {
+                dir: dir.to_owned(),
+                source,
+            });
         }
     };
     let mut files: Vec<PathBuf> = entries
@@ -506,6 +521,8 @@ model_formats = ["glb", "fbx"]
     fn an_empty_directory_is_an_error_not_a_green_run() {
         let dir = tempfile::tempdir().unwrap();
         let err = discover(dir.path()).unwrap_err();
+        assert!(matches!(&err, DiscoverError::NoneFound { dir: d } if d == dir.path()));
+        let err = err.to_string();
         assert!(
             err.starts_with(&format!(
                 "no scenario files match '{}/*.toml'",

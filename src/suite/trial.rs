@@ -532,9 +532,15 @@ pub enum TrialError {
     Refused(String),
     #[error("trial '{0}' did not start: the run was interrupted")]
     NotStarted(String),
-    /// The recording context (simulator, receiver, tunnel) could not start or is gone.
+    /// The recording context (simulator, receiver, tunnel) could not start.
+    #[error(transparent)]
+    Live(Arc<super::LiveError>),
+    /// The recording plan was refused before anything was sent.
+    #[error(transparent)]
+    Plan(super::PlanError),
+    /// The recording context is not running (stopped, or never started).
     #[error("{0}")]
-    Live(String),
+    NotRunning(&'static str),
     #[error("trial '{trial}': {source}")]
     Reconcile {
         trial: String,
