@@ -460,17 +460,8 @@ impl Suite {
     /// written, no credit is spent.
     fn dry_run(&self, scenario: &Scenario, request: &TaskRequest) -> Result<Produced, TrialError> {
         if self.settings.target == Target::Sim {
-            return Err(TrialError::DryRun(
-                "--dry-run checks the real API with Meshy's test-mode key; against the simulator nothing is paid, \
-                 so record with --target=sim instead"
-                    .into(),
-            ));
+            return Err(TrialError::DryRunOnSim);
         }
-        self.dry_run_live(scenario, request)
-            .map_err(TrialError::DryRun)
-    }
-
-    fn dry_run_live(&self, scenario: &Scenario, request: &TaskRequest) -> Result<Produced, String> {
         let started = std::time::Instant::now();
         let base_url = self
             .env
@@ -481,7 +472,7 @@ impl Suite {
             Some(transport) => Arc::clone(transport),
             None => {
                 let made = crate::transport::LiveTransport::new(Default::default())
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| TrialError::Transport(Arc::new(e)))?;
                 Arc::clone(self.dry_transport.get_or_init(|| Arc::new(made)))
             }
         };
@@ -490,9 +481,12 @@ impl Suite {
             api_key: Some(crate::meshy::TEST_MODE_API_KEY.into()),
             ..Default::default()
         };
-        let client = crate::meshy::Client::new(config, transport).map_err(|e| e.to_string())?;
-        let scratch =
-            tempfile::tempdir().map_err(|e| format!("cannot create a scratch directory: {e}"))?;
+        let client = crate::meshy::Client::new(config, transport)
+            .map_err(|e| TrialError::Client(Arc::new(e)))?;
+        let scratch = tempfile::tempdir().map_err(|e| TrialError::Scratch {
+            trial: scenario.name.clone(),
+            source: Arc::new(e),
+        })?;
         let service = crate::meshy::TaskService::new(
             client,
             crate::repository::Repository::ephemeral(scratch.path()),
@@ -506,11 +500,17 @@ impl Suite {
             let submission = service
                 .submit(&scenario.species, request)
                 .await
-                .map_err(|e| format!("dry run of '{name}': the request was refused: {e}"))?;
+                .map_err(|e| TrialError::DryRunRefused {
+                    scenario: name.clone(),
+                    source: Arc::new(e),
+                })?;
             service
                 .poll(&submission, &options, |_| {})
                 .await
-                .map_err(|e| format!("dry run of '{name}': the task did not end: {e}"))
+                .map_err(|e| TrialError::DryRunUnfinished {
+                    scenario: name.clone(),
+                    source: Arc::new(e),
+                })
         })?;
         let produced = Produced {
             scenario: name.clone(),

@@ -473,7 +473,7 @@ pub enum TrialError {
     Cassette(Arc<crate::cassette::CassetteError>),
     #[error(transparent)]
     Client(Arc<crate::meshy::ApiError>),
-    #[error("trial '{trial}': cannot create a temporary repository: {source}")]
+    #[error("trial '{trial}': cannot create a temporary directory for its repository: {source}")]
     Scratch {
         trial: String,
         source: Arc<std::io::Error>,
@@ -566,8 +566,23 @@ pub enum TrialError {
         input: String,
         command: String,
     },
-    #[error("{0}")]
-    DryRun(String),
+    #[error(
+        "--dry-run checks the real API with Meshy's test-mode key; against the simulator nothing is paid, \
+         so record with --target=sim instead"
+    )]
+    DryRunOnSim,
+    #[error("dry run of '{scenario}': the request was refused: {source}")]
+    DryRunRefused {
+        scenario: String,
+        source: Arc<crate::meshy::ServiceError>,
+    },
+    #[error("dry run of '{scenario}': the task did not end: {source}")]
+    DryRunUnfinished {
+        scenario: String,
+        source: Arc<crate::meshy::ServiceError>,
+    },
+    #[error(transparent)]
+    Transport(Arc<crate::transport::TransportError>),
     /// A trial written in Rust returned an error.
     #[error("{0}")]
     Custom(String),
