@@ -2,6 +2,7 @@
 //! the tunnel and the recorder, started once — lazily, by the first trial that
 //! records — after the guards that keep a run from spending credits by mistake.
 
+use crate::cassette::RecordMode;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,13 +21,14 @@ use crate::tunnel::{self, Tunnel, TunnelError, TunnelOptions};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GuardError {
-    /// `target_flag` is what the command to record with needs (` --target=sim` or nothing).
+    /// `flags`: what the command to record with needs besides `--record-webhooks`: the
+    /// run's record mode unless it is `once`, and ` --target=sim` (or nothing).
     #[error(
         "recording is refused under cargo-nextest, which runs every test in its own process (each would \
-         start its own receiver and tunnel); record with `cargo test --test scenarios -- --record-webhooks{target_flag}`, \
+         start its own receiver and tunnel); record with `cargo test --test scenarios -- --record-webhooks{flags}`, \
          then replay with `cargo nextest run`"
     )]
-    UnderNextest { target_flag: &'static str },
+    UnderNextest { flags: String },
     #[error(
         "recording against the real Meshy API needs MESHY_API_KEY; set it (the test-mode key \
          msy_dummy_api_key_for_test_mode_12345678 spends no credits), or record with --target=sim"
@@ -189,8 +191,13 @@ pub struct Recording {
 /// Refusals that come before anything is started or sent.
 pub fn guards(settings: &Settings, env: &RunEnv) -> Result<(), GuardError> {
     if env.nextest {
+        // The same mode records the same trials under `cargo test`.
+        let mode = match settings.record_mode {
+            RecordMode::None | RecordMode::Once => String::new(),
+            mode => format!(" --record-mode={mode}"),
+        };
         return Err(GuardError::UnderNextest {
-            target_flag: settings.target_flag(),
+            flags: format!("{mode}{}", settings.target_flag()),
         });
     }
     if settings.target == Target::Meshy {
@@ -503,7 +510,16 @@ mod env_tests {
         assert_eq!(
             refused("sim", &[("NEXTEST", "1")]),
             Err(GuardError::UnderNextest {
-                target_flag: " --target=sim"
+                flags: " --target=sim".into()
+            })
+        );
+        // The command records what this run would have: a mode other than once is kept.
+        let args = ["scenarios", "--record-mode=new_episodes", "--target=sim"].map(String::from);
+        let new_episodes = Settings::parse(&args, |_| None).unwrap().0;
+        assert_eq!(
+            guards(&new_episodes, &run_env(&[("NEXTEST", "1")])),
+            Err(GuardError::UnderNextest {
+                flags: " --record-mode=new_episodes --target=sim".into()
             })
         );
         assert!(
