@@ -44,6 +44,8 @@ pub use format::{
 };
 pub use matching::{MatchRules, Matcher};
 pub use scrub::{Scrub, is_secret_name};
+#[cfg(test)]
+pub(crate) use transport::reads;
 pub use transport::{CassetteFile, CassetteOptions, CassetteTransport, Finished};
 
 /// When to replay and when to record, with the meaning VCR.py and pytest-recording

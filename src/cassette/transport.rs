@@ -489,6 +489,8 @@ enum Unreadable {
 impl CassetteFile {
     /// Reads and parses the file at `path` (a missing file is no cassette).
     pub fn read(path: &Path) -> CassetteFile {
+        #[cfg(test)]
+        reads::count(path);
         let read = match std::fs::read_to_string(path) {
             Ok(text) => Cassette::parse(&text).map(Some).map_err(Unreadable::Format),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -534,6 +536,30 @@ impl CassetteFile {
                 command: command.to_owned(),
             },
         })
+    }
+}
+
+/// How often each cassette file was read, for tests that a trial reads its once.
+#[cfg(test)]
+pub(crate) mod reads {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Mutex, OnceLock};
+
+    fn counts() -> &'static Mutex<HashMap<PathBuf, usize>> {
+        static COUNTS: OnceLock<Mutex<HashMap<PathBuf, usize>>> = OnceLock::new();
+        COUNTS.get_or_init(Mutex::default)
+    }
+
+    pub fn count(path: &Path) {
+        *crate::sync::lock(counts())
+            .entry(path.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Reads of `path` so far (tests use paths of their own temp dirs).
+    pub fn of(path: &Path) -> usize {
+        crate::sync::lock(counts()).get(path).copied().unwrap_or(0)
     }
 }
 

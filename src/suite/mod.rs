@@ -1139,3 +1139,48 @@ impl Suite {
         command
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replayed trial reads and parses its cassette once: the plan's read is the one
+    /// its cassette transport replays from.
+    #[test]
+    fn a_replayed_trial_reads_its_cassette_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir_all(&scenarios).unwrap();
+        std::fs::write(
+            scenarios.join("beaver_polling.toml"),
+            "species = \"beaver\"\ntask_type = \"text3d\"\nprompt = \"Beaver, low poly\"\ndelivery = \"polling\"\n",
+        )
+        .unwrap();
+        let args = |extra: &[&str]| -> Vec<String> {
+            let mut args = vec![
+                "scenarios".to_owned(),
+                format!("--scenarios={}", scenarios.display()),
+                format!("--cassettes={}", dir.path().join("cassettes").display()),
+            ];
+            args.extend(extra.iter().map(|a| (*a).to_owned()));
+            args
+        };
+        let env = |name: &str| (name == "MESHY_SIM_TASK_SECONDS").then(|| "0".to_owned());
+        let (recording, _) =
+            Suite::new(&args(&["--target=sim", "--record-mode=once"]), env).unwrap();
+        let recorded = recording.produce("beaver_polling").unwrap();
+        assert!(recorded.recorded);
+        drop(recording);
+        let cassette = dir.path().join("cassettes/http/beaver_polling.yaml");
+        let (replay, _) = Suite::new(&args(&[]), env).unwrap();
+        let before = crate::cassette::reads::of(&cassette);
+        let replayed = replay.produce("beaver_polling").unwrap();
+        assert!(!replayed.recorded);
+        assert_eq!(replayed.task_id, recorded.task_id);
+        assert_eq!(
+            crate::cassette::reads::of(&cassette) - before,
+            1,
+            "the replay read its cassette once"
+        );
+    }
+}
