@@ -491,8 +491,11 @@ impl CassetteFile {
     pub fn read(path: &Path) -> CassetteFile {
         #[cfg(test)]
         reads::count(path);
-        let read = match std::fs::read_to_string(path) {
-            Ok(text) => Cassette::parse(&text).map(Some).map_err(Unreadable::Format),
+        let read = match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => Cassette::parse(&text).map(Some).map_err(Unreadable::Format),
+                Err(e) => Err(Unreadable::Format(not_utf8(e.as_bytes(), e.utf8_error()))),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Unreadable::Io(e)),
         };
@@ -509,6 +512,19 @@ impl CassetteFile {
     /// The cassette, if the file exists and parses.
     pub fn cassette(&self) -> Option<&Cassette> {
         self.read.as_ref().ok().and_then(Option::as_ref)
+    }
+
+    /// Why the file exists but cannot be used (an I/O error, or where it does not
+    /// parse); `None` when it parsed or is absent.
+    pub fn problem(&self) -> Option<String> {
+        match &self.read {
+            Ok(_) => None,
+            Err(Unreadable::Io(e)) => Some(e.to_string()),
+            Err(Unreadable::Format(e)) => Some(format!(
+                "line {}, column {}: {}",
+                e.line, e.column, e.message
+            )),
+        }
     }
 
     pub fn into_cassette(self) -> Option<Cassette> {
@@ -536,6 +552,20 @@ impl CassetteFile {
                 command: command.to_owned(),
             },
         })
+    }
+}
+
+/// Where a file stops being UTF-8 text, as a format error (so its message carries
+/// the re-record command like any other corrupt cassette).
+fn not_utf8(bytes: &[u8], error: std::str::Utf8Error) -> super::FormatError {
+    let valid = &bytes[..error.valid_up_to()];
+    let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+    let start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&valid[start..]).chars().count() + 1;
+    super::FormatError {
+        line,
+        column,
+        message: "the file is not UTF-8 text".into(),
     }
 }
 

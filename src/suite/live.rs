@@ -22,7 +22,8 @@ use crate::tunnel::{self, Tunnel, TunnelError, TunnelOptions};
 #[non_exhaustive]
 pub enum GuardError {
     /// `flags`: what the command to record with needs besides `--record-webhooks`: the
-    /// run's record mode unless it is `once`, and ` --target=sim` (or nothing).
+    /// run's record mode unless it is `once`, ` --target=sim`, and the run's
+    /// directories when they are not the defaults.
     #[error(
         "recording is refused under cargo-nextest, which runs every test in its own process (each would \
          start its own receiver and tunnel); record with `cargo test --test scenarios -- --record-webhooks{flags}`, \
@@ -196,9 +197,20 @@ pub fn guards(settings: &Settings, env: &RunEnv) -> Result<(), GuardError> {
             RecordMode::None | RecordMode::Once => String::new(),
             mode => format!(" --record-mode={mode}"),
         };
-        return Err(GuardError::UnderNextest {
-            flags: format!("{mode}{}", settings.target_flag()),
-        });
+        let mut flags = format!("{mode}{}", settings.target_flag());
+        if settings.scenarios_dir != std::path::Path::new("scenarios") {
+            flags.push_str(&format!(
+                " --scenarios={}",
+                settings.scenarios_dir.display()
+            ));
+        }
+        if settings.cassettes_dir != std::path::Path::new("cassettes") {
+            flags.push_str(&format!(
+                " --cassettes={}",
+                settings.cassettes_dir.display()
+            ));
+        }
+        return Err(GuardError::UnderNextest { flags });
     }
     if settings.target == Target::Meshy {
         if env.api_key.is_none() {
@@ -514,12 +526,20 @@ mod env_tests {
             })
         );
         // The command records what this run would have: a mode other than once is kept.
-        let args = ["scenarios", "--record-mode=new_episodes", "--target=sim"].map(String::from);
+        let args = [
+            "scenarios",
+            "--record-mode=new_episodes",
+            "--target=sim",
+            "--scenarios=suite/s",
+            "--cassettes=suite/c",
+        ]
+        .map(String::from);
         let new_episodes = Settings::parse(&args, |_| None).unwrap().0;
         assert_eq!(
             guards(&new_episodes, &run_env(&[("NEXTEST", "1")])),
             Err(GuardError::UnderNextest {
-                flags: " --record-mode=new_episodes --target=sim".into()
+                flags: " --record-mode=new_episodes --target=sim --scenarios=suite/s --cassettes=suite/c"
+                    .into()
             })
         );
         assert!(

@@ -54,7 +54,7 @@ pub use trial::{CheckFailure, GlbError, Produced, TrialContext, TrialError, chec
 use crate::cassette::{CassetteFile, RecordMode};
 use crate::meshy::{TaskRequest, TaskStatus, pricing};
 use crate::sim::Rule;
-use crate::webhooks::Recording as WebhookRecording;
+use crate::webhooks::{Recording as WebhookRecording, recording_path};
 use interrupt::Interrupt;
 use live::{Live, Recording};
 use trial::ContextSpec;
@@ -111,6 +111,20 @@ impl Plan {
             resume::Action::Record { .. } | resume::Action::Resume { .. }
         )
     }
+}
+
+/// Why a trial would be recorded again, which picks the record mode of the command
+/// that does it, so that it records only what needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rerecord {
+    /// Its recording is unfinished: `once` resumes it, paying nothing twice.
+    Unfinished,
+    /// Its request changed: `new_episodes` over the suite records it and every other
+    /// changed scenario (its dependents too), replaying unchanged inputs.
+    Changed,
+    /// Its recording is complete and current: `rewrite` records it and its inputs again
+    /// (an input task Meshy no longer knows, an explicit re-record).
+    Again,
 }
 
 /// A scenario's outcome, computed once.
@@ -402,7 +416,7 @@ impl Suite {
         if self.settings.dry_run {
             return self.dry_run(scenario, &request);
         }
-        let mut plan = self.plan(name, Some((scenario, &request)));
+        let plan = self.plan(name, Some((scenario, &request)));
         if plan.records()
             && scenario.delivery == Delivery::Webhook
             && !self.settings.record_webhooks
@@ -413,6 +427,7 @@ impl Suite {
                 command: plan.rerecord.clone(),
             });
         }
+        let mut plan = self.replan_locked(plan, || self.plan(name, Some((scenario, &request))))?;
         let recording = self.prepare(name, &mut plan)?;
         if let (Some(_), Some(behaviour)) = (&recording, &scenario.simulator) {
             self.add_sim_rule(Rule {
@@ -527,13 +542,14 @@ impl Suite {
     }
 
     fn run_custom(&self, name: &str, body: &CustomTrial) -> Result<(), TrialError> {
-        let mut plan = self.plan(name, None);
+        let plan = self.plan(name, None);
         if plan.records() && !self.settings.record_webhooks {
             return Err(TrialError::NotRecorded {
                 trial: name.to_owned(),
                 command: plan.rerecord.clone(),
             });
         }
+        let mut plan = self.replan_locked(plan, || self.plan(name, None))?;
         let recording = self.prepare(name, &mut plan)?;
         let ctx = self.context(name, &mut plan, recording)?;
         let outcome = body(&ctx).map_err(|e| TrialError::Custom(e.to_string()));
@@ -590,6 +606,27 @@ impl Suite {
         } else {
             CassetteFile::read(&main)
         };
+        // A file that cannot be read may hold paid answers: a recording never
+        // overwrites it.
+        if let Some((file, problem)) = [&main_file, &side_file]
+            .into_iter()
+            .find_map(|f| f.problem().map(|p| (f.path(), p)))
+            .filter(|_| records)
+        {
+            return Plan {
+                action: resume::Action::Refuse(format!(
+                    "cassette '{}' cannot be read ({problem}), so it is not recorded over: it may hold answers \
+                     Meshy was paid for. Fix it, or move it away to record the trial afresh",
+                    file.display()
+                )),
+                rerecord: self.rerecord_command(
+                    name,
+                    Rerecord::Unfinished,
+                    self.settings.target == Target::Sim,
+                ),
+                file: None,
+            };
+        }
         let (main_cassette, side_cassette) = (main_file.cassette(), side_file.cassette());
         let disk = |cassette: Option<&crate::cassette::Cassette>| {
             let done = resume::webhook_done(&webhooks, scenario.map(|(s, _)| s));
@@ -612,7 +649,7 @@ impl Suite {
                 || (side_against.as_deref() == Some("meshy")
                     && matches!(side_disk, resume::Disk::Unfinished { .. })))
         {
-            let rerecord = self.rerecord_command(name, true, false);
+            let rerecord = self.rerecord_command(name, Rerecord::Unfinished, false);
             return Plan {
                 action: resume::Action::Refuse(format!(
                     "cassette '{}' holds an unfinished recording against the real Meshy API (paid tasks); a \
@@ -626,22 +663,35 @@ impl Suite {
         }
         let never_recorded =
             matches!(main_disk, resume::Disk::Absent) && matches!(side_disk, resume::Disk::Absent);
+        let simulator_only = scenario.and_then(|(s, _)| s.simulator_only());
         let rerecord = if never_recorded && self.settings.target == Target::Sim {
-            self.rerecord_command(name, true, true)
+            self.rerecord_command(name, Rerecord::Unfinished, true)
         } else if never_recorded {
             // Never recorded: nothing to rewrite, and the free way first.
-            let cost = self
-                .scenarios
-                .get(name)
-                .map_or_else(|| "unknown credits".to_owned(), |s| self.chain_cost(s));
-            format!(
-                "{}  # the simulator, free; without --target=sim, the real Meshy API: {cost}",
-                self.rerecord_command(name, true, true)
-            )
+            let once = self.rerecord_command(name, Rerecord::Unfinished, true);
+            match simulator_only {
+                Some(why) => format!("{once}  # simulator-only ({why})"),
+                None => {
+                    let cost = self
+                        .scenarios
+                        .get(name)
+                        .map_or_else(|| "unknown credits".to_owned(), |s| self.chain_cost(s));
+                    format!(
+                        "{once}  # the simulator, free; without --target=sim, the real Meshy API: {cost}"
+                    )
+                }
+            }
         } else {
-            self.rerecord_command(name, unfinished, against_sim)
+            let why = if unfinished {
+                Rerecord::Unfinished
+            } else if matches!(main_disk, resume::Disk::Changed) {
+                Rerecord::Changed
+            } else {
+                Rerecord::Again
+            };
+            self.rerecord_command(name, why, against_sim)
         };
-        let resume_command = self.rerecord_command(name, true, against_sim);
+        let resume_command = self.rerecord_command(name, Rerecord::Unfinished, against_sim);
         let action = resume::decide(
             self.settings.record_mode,
             self.settings.target,
@@ -649,20 +699,49 @@ impl Suite {
             (&side, &side_disk),
             &resume_command,
         );
-        let file = match &action {
-            resume::Action::Replay => Some(main_file),
-            resume::Action::Record { path, .. } | resume::Action::Resume { path } => {
-                [main_file, side_file]
-                    .into_iter()
-                    .find(|f| f.path() == path)
+        let action = match (action, scenario, main_cassette) {
+            // A complete cassette whose task's webhook recording is what is missing,
+            // unreadable or unfinished: say that, naming the recording's file.
+            (resume::Action::Refuse(message), Some((s, request)), Some(cassette))
+                if !cassette.incomplete
+                    && cassette.pending.is_empty()
+                    && s.delivery == Delivery::Webhook =>
+            {
+                let problem = recorded_task_id(cassette, request).and_then(|task_id| {
+                    let path =
+                        recording_path(&webhooks, &s.species, s.task_type.as_str(), &task_id);
+                    WebhookRecording::load(&path, &resume_command).err()
+                });
+                resume::Action::Refuse(match problem {
+                    Some(problem) => format!(
+                        "trial '{name}': its cassette '{}' is complete, but {problem}",
+                        main.display()
+                    ),
+                    None => message,
+                })
             }
-            resume::Action::Refuse(_) => None,
+            (action, _, _) => action,
         };
+        // Only a replay keeps what was read: it never writes, and nothing else may
+        // write a cassette the run replays. A trial that records re-reads its journal
+        // once the run holds the recording lock (another run may have written it).
+        let file = matches!(action, resume::Action::Replay).then_some(main_file);
         Plan {
             action,
             rerecord,
             file,
         }
+    }
+
+    /// A plan that records is made again once the run holds the recording lock
+    /// (`live` takes it): another run may have written the trial's files since, and a
+    /// decision on what they held before could send a create call twice.
+    fn replan_locked(&self, plan: Plan, again: impl FnOnce() -> Plan) -> Result<Plan, TrialError> {
+        if !plan.records() || self.interrupt.is_set() {
+            return Ok(plan);
+        }
+        self.live()?;
+        Ok(again())
     }
 
     /// Before a recording trial: the recording context, and every create call of the
@@ -678,10 +757,8 @@ impl Suite {
             resume::Action::Resume { path } => path.clone(),
         };
         let recording = self.live()?;
-        let pending = |file: &CassetteFile| file.cassette().is_some_and(|c| !c.pending.is_empty());
-        if plan.file.as_ref().is_some_and(pending) {
-            // Reconciling rewrites the journal: the transport reads it afresh.
-            plan.file = None;
+        // Read under the run's recording lock (taken by `live`), not the plan's copy.
+        if resume::load(&path).is_some_and(|c| !c.pending.is_empty()) {
             let client = match &*lock(&self.live) {
                 LiveState::Started(live) => {
                     live.client().map_err(|e| TrialError::Client(Arc::new(e)))?
@@ -754,7 +831,7 @@ impl Suite {
         recording: Option<Recording>,
     ) -> Result<TrialContext, TrialError> {
         let main = self.cassette_path(name);
-        let (cassette, mode) = plan.action.cassette(&main);
+        let (cassette, mode) = plan.action.cassette(&main, self.settings.record_mode);
         let spec = ContextSpec {
             name: name.to_owned(),
             rerecord: plan.rerecord.clone(),
@@ -896,8 +973,11 @@ impl Suite {
     fn chain_hint(&self, error: TrialError, scenario: &Scenario, input: &Produced) -> TrialError {
         // Under `rewrite`, a trial's inputs are recorded again first: one command
         // records the whole chain, each link once.
-        let command =
-            self.rerecord_command(&scenario.name, false, self.settings.target == Target::Sim);
+        let command = self.rerecord_command(
+            &scenario.name,
+            Rerecord::Again,
+            self.settings.target == Target::Sim,
+        );
         TrialError::Chain {
             source: Box::new(error),
             task_id: input.task_id.clone(),
@@ -1105,13 +1185,23 @@ impl Suite {
     }
 
     /// The command that records one trial again, against what its cassette was
-    /// recorded against: `once` for an unfinished recording (it resumes, paying
-    /// nothing twice), `rewrite` for a complete one.
-    fn rerecord_command(&self, name: &str, unfinished: bool, against_sim: bool) -> String {
-        let mode = if unfinished { "once" } else { "rewrite" };
-        let mut command = format!(
-            "cargo test --test scenarios -- {name} --exact --record-webhooks --record-mode={mode}"
-        );
+    /// recorded against, in the mode that records only what needs it (see [`Rerecord`]).
+    fn rerecord_command(&self, name: &str, why: Rerecord, against_sim: bool) -> String {
+        let mode = match why {
+            Rerecord::Unfinished => RecordMode::Once,
+            Rerecord::Changed => RecordMode::NewEpisodes,
+            Rerecord::Again => RecordMode::Rewrite,
+        };
+        // A changed request: the whole suite under `new_episodes`, which records every
+        // scenario whose request changed, dependents included, and replays the rest.
+        let mut command = match why {
+            Rerecord::Changed => {
+                format!("cargo test --test scenarios -- --record-webhooks --record-mode={mode}")
+            }
+            _ => format!(
+                "cargo test --test scenarios -- {name} --exact --record-webhooks --record-mode={mode}"
+            ),
+        };
         if against_sim {
             command.push_str(" --target=sim");
         }
@@ -1129,10 +1219,14 @@ impl Suite {
         }
         if !against_sim {
             // What the command spends, as a shell comment: it still runs as pasted.
-            let cost = match self.scenarios.get(name) {
-                _ if unfinished => "resumes its task, 0 credits".to_owned(),
-                Some(scenario) => self.chain_cost(scenario),
-                None => "unknown credits".to_owned(),
+            let cost = match (why, self.scenarios.get(name)) {
+                (Rerecord::Unfinished, _) => "resumes its task, 0 credits".to_owned(),
+                (Rerecord::Changed, _) => {
+                    "every scenario whose request changed; the plan shows the cost before anything is sent"
+                        .to_owned()
+                }
+                (Rerecord::Again, Some(scenario)) => self.chain_cost(scenario),
+                (_, None) => "unknown credits".to_owned(),
             };
             command.push_str(&format!("  # real Meshy API: {cost}"));
         }

@@ -63,11 +63,14 @@ pub enum Action {
 impl Action {
     /// The file the trial's cassette transport opens, and in which mode (VCR.py's
     /// meaning): a recording rewrites its journal, a resumed one replays the create
-    /// calls on file and appends the rest (`new_episodes`), a replay only replays.
-    pub fn cassette(&self, main: &Path) -> (PathBuf, RecordMode) {
+    /// calls on file and appends the rest (`new_episodes`), a replay only replays:
+    /// under the run's `once` (a complete cassette: the same, and a miss says `once`),
+    /// else `none`.
+    pub fn cassette(&self, main: &Path, run_mode: RecordMode) -> (PathBuf, RecordMode) {
         match self {
             Action::Record { path, mode } => (path.clone(), *mode),
             Action::Resume { path } => (path.clone(), RecordMode::NewEpisodes),
+            Action::Replay if run_mode == RecordMode::Once => (main.to_owned(), RecordMode::Once),
             Action::Replay | Action::Refuse(_) => (main.to_owned(), RecordMode::None),
         }
     }

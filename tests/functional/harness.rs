@@ -34,6 +34,10 @@ pub fn trials() -> Vec<Trial> {
             new_episodes,
         ),
         Trial::test(
+            "harness_failures_name_what_is_wrong_and_the_command_that_records_only_that",
+            failures_name_the_command,
+        ),
+        Trial::test(
             "harness_lists_trials_and_runs_a_filtered_one",
             list_and_filter,
         ),
@@ -303,6 +307,73 @@ fn missing_cassette() -> Result<(), Failed> {
         "{}",
         text(&output)
     );
+    Ok(())
+}
+
+/// After recording: a missing webhook recording is named as such (its cassette is
+/// complete); a changed dependent under `once` replays, says so, and prints the
+/// `new_episodes` command, which records it and its own dependents without recording
+/// its unchanged input: the suite then replays.
+fn failures_name_the_command() -> Result<(), Failed> {
+    let work = Workspace::new();
+    work.record_all();
+    let webhooks = work.path("cassettes/webhooks");
+    let recording = std::fs::read_dir(&webhooks)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"scenario\": \"otter_text3d\""))
+        })
+        .ok_or("no webhook recording of otter_text3d")?;
+    let kept = std::fs::read(&recording)?;
+    std::fs::remove_file(&recording)?;
+    let log = text(&work.run(&["otter_text3d", "--exact"], &[]));
+    assert!(
+        log.contains("its cassette 'cassettes/http/otter_text3d.yaml' is complete, but no webhook recording '")
+            && log.contains(&recording.file_name().unwrap_or_default().to_string_lossy().into_owned()),
+        "{log}"
+    );
+    std::fs::write(&recording, kept)?;
+
+    let refine = work.path("scenarios/otter_text3d_refine.toml");
+    let changed = std::fs::read_to_string(&refine)?.replace("Soft brown fur", "Sleek grey fur");
+    std::fs::write(&refine, changed)?;
+    let input = std::fs::read(work.path("cassettes/http/otter_text3d.yaml"))?;
+    let once = work.run(
+        &[
+            "otter_text3d_refine",
+            "--exact",
+            "--record-webhooks",
+            "--target=sim",
+        ],
+        &[],
+    );
+    assert!(
+        !once.status.success(),
+        "once does not record a changed scenario"
+    );
+    let log = text(&once);
+    let command =
+        "cargo test --test scenarios -- --record-webhooks --record-mode=new_episodes --target=sim";
+    assert!(
+        log.contains("record mode is once; to re-record run `"),
+        "{log}"
+    );
+    assert!(log.contains(command), "{log}");
+    let args: Vec<&str> = command.split(' ').skip(5).collect();
+    let again = work.run(&args, &[]);
+    assert_success(&again);
+    assert_eq!(
+        std::fs::read(work.path("cassettes/http/otter_text3d.yaml"))?,
+        input,
+        "the unchanged input replayed: its cassette is as it was"
+    );
+    assert!(
+        std::fs::read_to_string(work.path("cassettes/http/otter_text3d_refine.yaml"))?
+            .contains("Sleek grey fur")
+    );
+    assert_success(&work.run(&[], &[]));
     Ok(())
 }
 

@@ -215,7 +215,7 @@ fn commands_carry_the_target() -> Result<(), Failed> {
     assert!(!miss.status.success());
     assert!(
         text(&miss).contains(
-            "`cargo test --test scenarios -- plan_preview --exact --record-webhooks --record-mode=rewrite --target=sim`"
+            "`cargo test --test scenarios -- --record-webhooks --record-mode=new_episodes --target=sim`"
         ),
         "{}",
         text(&miss)
