@@ -382,6 +382,13 @@ fn run_with(
     } else {
         Command::new(binary)
     };
+    // Only what the bench sets: a developer's MESHY_* (a record mode, a real key) must
+    // never turn a replay into a recording.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("MESHY_") {
+            command.env_remove(name);
+        }
+    }
     command
         .current_dir(dir)
         .args(args)

@@ -63,7 +63,11 @@ mod tests {
         }
         // 2^93 ns still fits a Duration; 2^94 ns is past Duration::MAX.
         let nano = Duration::from_nanos(1);
-        assert_eq!(exponential(nano, 94, Duration::MAX), from_nanos(1 << 93),);
+        // 2^93 ns, written out: 9_903_520_314_283 s and 42_199_192_993_792 ns past it.
+        assert_eq!(
+            exponential(nano, 94, Duration::MAX),
+            Duration::new(9_903_520_314_283_042_199, 192_993_792)
+        );
         assert!(exponential(nano, 94, Duration::MAX) < Duration::MAX);
         assert_eq!(exponential(nano, 95, Duration::MAX), Duration::MAX);
         assert_eq!(exponential(nano, u32::MAX, Duration::MAX), Duration::MAX);

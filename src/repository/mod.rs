@@ -103,7 +103,10 @@ impl Repository {
     /// on an in-memory lock that this value's clones share (open the directory once and
     /// clone the value), and files are written in place, unflushed: a test suite's
     /// thousands of trials would otherwise spend most of their time creating, renaming
-    /// and flushing files. Readers through it still never see a partial manifest.
+    /// and flushing files. Readers through it still never see a partial manifest. Its
+    /// lock is not reentrant: an [`update`](Repository::update)'s change must not read
+    /// the repository (it would wait for itself), and a write that fails part-way
+    /// leaves the file cut short.
     pub fn ephemeral(root: impl Into<PathBuf>) -> Repository {
         Repository {
             root: root.into(),

@@ -464,7 +464,7 @@ pub enum TrialError {
     Interrupted { scenario: String, task_id: String },
     #[error("the terminal payload is for task {got}, but the submission created {created}")]
     OtherTask { got: String, created: String },
-    #[error("task {task_id}: {failure}")]
+    #[error("{}", with_task(task_id, failure))]
     Check {
         task_id: String,
         failure: CheckFailure,
@@ -649,6 +649,11 @@ mod tests {
         let mut glb = b"glTF\x02\0\0\0\x10\0\0\0rest".to_vec();
         assert_eq!(check_glb(&glb), Ok(()));
         assert_eq!(check_glb(b"GLTF"), Err(GlbError::Magic));
+        assert_eq!(
+            check_glb(b"GLTF\x02\0\0\0\x10\0\0\0rest"),
+            Err(GlbError::Magic),
+            "a wrong magic on a long enough file"
+        );
         glb[4] = 1;
         assert_eq!(check_glb(&glb), Err(GlbError::Version(1)));
         glb[4] = 2;

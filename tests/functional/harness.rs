@@ -663,6 +663,7 @@ fn nextest_partitions() -> Result<(), Failed> {
         .filter_map(|l| l.split(' ').next_back().map(str::to_owned))
         .collect();
     expected.sort();
+    assert_eq!(expected.len(), work.trial_count(), "{expected:?}");
     assert_eq!(
         all, expected,
         "the two shards run every trial exactly once (shards: {shards:?})"

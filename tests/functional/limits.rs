@@ -115,6 +115,21 @@ fn plan_and_budget() -> Result<(), Failed> {
         "{log}"
     );
     assert_eq!(sim.balance(), 10_000);
+    // Recorded, then the input's prompt changed: under `once` the input replays (and
+    // fails its miss), so neither it nor its dependent is in the plan or the cost.
+    assert_success(&project.run(&sim, &["plan_refine"]));
+    let preview = project.path("scenarios/plan_preview.toml");
+    std::fs::write(
+        &preview,
+        PREVIEW.replace("Planned otter", "Replanned otter"),
+    )?;
+    let once = project.run(&sim, &[]);
+    let log = text(&once);
+    assert!(
+        log.contains("  plan_other  text3d         20 credits\n  total: 20 credits,"),
+        "{log}"
+    );
+    assert!(!log.contains("  plan_refine "), "{log}");
     Ok(())
 }
 
