@@ -31,6 +31,10 @@ pub fn trials() -> Vec<Trial> {
             simulator_only,
         ),
         Trial::test(
+            "limits_an_input_task_meshy_no_longer_knows_names_the_chain_to_record_again",
+            chain_hint,
+        ),
+        Trial::test(
             "limits_rerecord_commands_carry_the_target_they_were_recorded_against",
             commands_carry_the_target,
         ),
@@ -214,6 +218,27 @@ fn simulator_only() -> Result<(), Failed> {
     assert_success(&sim_run);
     drop(sim);
     assert_success(&project.replay());
+    Ok(())
+}
+
+/// Against the real API, a dependent recorded after its input's task is gone (Meshy
+/// keeps results 3 days; here: a fresh Meshy stand-in) is refused, and the failure
+/// names the chain to record again, inputs first, with what it costs.
+fn chain_hint() -> Result<(), Failed> {
+    let project = Project::with_files(&[("plan_preview", PREVIEW), ("plan_refine", REFINE)]);
+    let sim = Sim::start(&project, "0", None);
+    assert_success(&project.run(&sim, &[]));
+    drop(sim);
+    std::fs::remove_file(project.path("cassettes/http/plan_refine.yaml"))?;
+    let fresh = Sim::start(&project, "0", None);
+    let run = project.run(&fresh, &["plan_refine"]);
+    assert!(!run.status.success());
+    let log = text(&run);
+    assert!(
+        log.contains("comes from the recording of 'plan_preview'; if Meshy no longer knows it (results are kept 3 days), record the chain again, inputs first, with `cargo test --test scenarios -- plan_refine --exact --record-webhooks --record-mode=rewrite  # real Meshy API: 30 credits for the chain of 2 tasks`"),
+        "{log}"
+    );
+    assert_eq!(fresh.charges(), 0, "the refused create cost nothing");
     Ok(())
 }
 
