@@ -102,12 +102,15 @@ impl Report {
                 finding.fix
             );
         }
+        let count =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let notes = self.findings.len() - self.problems();
         let _ = writeln!(
             out,
-            "{} recordings checked: {} problems, {} notes",
-            self.rows.len(),
-            self.problems(),
-            self.findings.len() - self.problems()
+            "{} checked: {}, {}",
+            count(self.rows.len(), "recording", "recordings"),
+            count(self.problems(), "problem", "problems"),
+            count(notes, "note", "notes")
         );
         out
     }
@@ -157,6 +160,8 @@ pub fn check(options: &CheckOptions) -> Report {
     let http = options.cassettes.join("http");
     // Task id → the API version and target of the cassette whose create call made it.
     let mut owned_tasks: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    // Task id → the scenario whose cassette made it.
+    let mut task_scenarios: BTreeMap<String, String> = BTreeMap::new();
     let mut recorded = BTreeSet::new();
     for path in list(&http, "yaml") {
         let name = path
@@ -189,6 +194,7 @@ pub fn check(options: &CheckOptions) -> Report {
             .find_map(|i| i.response.header("x-api-version").map(str::to_owned))
             .unwrap_or_else(|| "unknown".into());
         for task in crate::suite::created_tasks(&cassette) {
+            task_scenarios.insert(task.clone(), scenario.clone());
             owned_tasks.insert(task, (version.clone(), cassette.recorded_against.clone()));
         }
         let age = cassette_age(&cassette);
@@ -270,10 +276,23 @@ pub fn check(options: &CheckOptions) -> Report {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         secrets(&path, &text, &mut report);
         let Ok(recording) = Recording::read(&path, "") else {
+            // `<species>_<task type>_<task id>.json`: the task id names its scenario.
+            let task_id = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.rsplit('_').next())
+                .unwrap_or_default();
+            let fix = match (task_scenarios.get(task_id), owned_tasks.get(task_id)) {
+                (Some(scenario), Some((_, against))) => format!(
+                    "delete it and re-record its scenario: {}",
+                    command(scenario, false, against.as_deref(), &dirs)
+                ),
+                _ => format!("delete '{}' (no cassette holds its task)", path.display()),
+            };
             report.findings.push(Finding {
                 file: path.clone(),
                 what: "not a readable webhook recording".into(),
-                fix: "delete it and re-record its scenario".into(),
+                fix,
                 problem: true,
             });
             continue;

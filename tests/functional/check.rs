@@ -170,9 +170,20 @@ fn findings() -> Result<(), Failed> {
             false,
         ),
     )?;
+    // f: a webhook recording that does not parse, of a task f's cassette made.
+    scenario(root, "f");
+    std::fs::write(
+        root.join("cassettes/http/f.yaml"),
+        cassette("task-f", "v2026.01.27", old, "", false),
+    )?;
+    std::fs::write(
+        root.join("cassettes/webhooks/otter_text3d_task-f.json"),
+        "{not json",
+    )?;
     let (code, text) = run(root, &["--max-age", "90d"]);
     assert_eq!(code, Some(1), "{text}");
     for line in [
+        "problem: cassettes/webhooks/otter_text3d_task-f.json: not a readable webhook recording\n  fix: delete it and re-record its scenario: `cargo test --test scenarios -- f --exact --record-webhooks --record-mode=rewrite`\n",
         "cassettes/http/a.yaml                        v2025.11.18   378d\n",
         "drift: text-to-3d-preview tasks of v2025.11.18 carry fields the SDK does not model: brand_new_field\n",
         "problem: cassettes/http/a.yaml: recorded 378d ago, older than the maximum age of 90d\n  fix: re-record it: `cargo test --test scenarios -- a --exact --record-webhooks --record-mode=rewrite`\n",
@@ -226,6 +237,11 @@ fn clean() -> Result<(), Failed> {
         .env("MESHY_CASSETTE_MAX_AGE", "30d");
     let output = crate::support::output_within(&mut command, std::time::Duration::from_secs(60));
     assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("2 recordings checked: 1 problem, 0 notes\n"),
+        "{stdout}"
+    );
     let (code, text) = run(root, &["--max-age", "soon"]);
     assert_eq!(code, Some(2), "{text}");
     assert!(
