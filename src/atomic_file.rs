@@ -43,10 +43,15 @@ fn sync_dir(path: &Path) {
 /// temporary file. If `fill` fails, the temporary file is removed and `path` keeps
 /// its old content.
 pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
-    write_inner(path, fill)
+    write_inner(path, &COUNTER, fill)
 }
 
-fn write_inner(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+/// `counter` numbers the temporary names: the process's [`COUNTER`] (tests pass their own).
+fn write_inner(
+    path: &Path,
+    counter: &AtomicU64,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(parent) => {
             fs::create_dir_all(parent)?;
@@ -55,7 +60,7 @@ fn write_inner(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> i
         None => Path::new("."),
     };
     // Dropping `temp` on any error (or a panic in `fill`) removes the temporary file.
-    let mut temp = create_temp(path, dir)?;
+    let mut temp = create_temp(path, dir, counter)?;
     fill(temp.as_file_mut())?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
@@ -72,14 +77,14 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// process and call; [`sweep`] reads the pid back). Opened with mode 0666 less the
 /// umask, as `File::create` would, not tempfile's 0600: the file keeps that mode
 /// once renamed.
-fn create_temp(path: &Path, dir: &Path) -> io::Result<NamedTempFile> {
+fn create_temp(path: &Path, dir: &Path, counter: &AtomicU64) -> io::Result<NamedTempFile> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let mut tries = 0;
     loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let n = counter.fetch_add(1, Ordering::Relaxed);
         let prefix = format!(".{name}.tmp-{}-{n}", std::process::id());
         // `make_in`, not `tempfile_in`: that one adds the temporary path to the error
         // messages, and callers already name the target.
@@ -226,17 +231,18 @@ mod tests {
     fn the_temp_file_is_named_for_sweep_and_leftovers_of_the_same_name_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("manifest.json");
-        // Leftovers under the next names this process would pick (as after pid reuse).
-        let next = COUNTER.load(Ordering::Relaxed);
+        // Leftovers under the next names this write picks (as after pid reuse); its own
+        // counter, so parallel tests cannot take those numbers first.
+        let counter = AtomicU64::new(7);
         let pid = std::process::id();
-        let leftovers: Vec<String> = (next..next + 3)
+        let leftovers: Vec<String> = (7..10)
             .map(|n| format!(".manifest.json.tmp-{pid}-{n}"))
             .collect();
         for name in &leftovers {
             fs::write(dir.path().join(name), b"stale").unwrap();
         }
         let mut temp_names = Vec::new();
-        write_with(&path, |file| {
+        write_inner(&path, &counter, |file| {
             temp_names = entries(dir.path())
                 .into_iter()
                 .filter(|n| !leftovers.contains(n))
@@ -244,7 +250,11 @@ mod tests {
             file.write_all(b"new")
         })
         .unwrap();
-        assert_eq!(temp_names.len(), 1, "{temp_names:?}");
+        assert_eq!(
+            temp_names,
+            [format!(".manifest.json.tmp-{pid}-10")],
+            "the three taken names were skipped"
+        );
         assert_eq!(temp_owner(&temp_names[0]), Some(pid), "{temp_names:?}");
         assert_eq!(fs::read(&path).unwrap(), b"new");
         for name in &leftovers {
