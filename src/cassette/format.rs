@@ -98,7 +98,8 @@ impl Body {
 }
 
 /// Why a cassette could not be read; the caller adds the file name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
 pub struct FormatError {
     pub line: usize,
     pub column: usize,

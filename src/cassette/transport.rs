@@ -520,10 +520,7 @@ impl CassetteFile {
         match &self.read {
             Ok(_) => None,
             Err(Unreadable::Io(e)) => Some(e.to_string()),
-            Err(Unreadable::Format(e)) => Some(format!(
-                "line {}, column {}: {}",
-                e.line, e.column, e.message
-            )),
+            Err(Unreadable::Format(e)) => Some(e.to_string()),
         }
     }
 

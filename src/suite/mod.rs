@@ -1249,6 +1249,47 @@ impl Suite {
 mod tests {
     use super::*;
 
+    /// A cassette that exists but does not parse may hold paid answers: a recording
+    /// run refuses the trial and leaves the file as it is.
+    #[test]
+    fn a_recording_never_overwrites_a_cassette_it_cannot_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = dir.path().join("scenarios");
+        let http = dir.path().join("cassettes/http");
+        std::fs::create_dir_all(&scenarios).unwrap();
+        std::fs::create_dir_all(&http).unwrap();
+        std::fs::write(
+            scenarios.join("beaver_polling.toml"),
+            "species = \"beaver\"\ntask_type = \"text3d\"\nprompt = \"Beaver\"\ndelivery = \"polling\"\n",
+        )
+        .unwrap();
+        let cassette = http.join("beaver_polling.yaml");
+        for broken in [&b"interactions: [\n"[..], &b"interactions: []\n\xff\n"[..]] {
+            std::fs::write(&cassette, broken).unwrap();
+            let args = [
+                "scenarios".to_owned(),
+                format!("--scenarios={}", scenarios.display()),
+                format!("--cassettes={}", dir.path().join("cassettes").display()),
+                "--target=sim".to_owned(),
+                "--record-mode=once".to_owned(),
+            ];
+            let (suite, _) = Suite::new(&args, |_| None).unwrap();
+            let error = suite.produce("beaver_polling").unwrap_err();
+            let message = error.to_string();
+            assert!(matches!(error, TrialError::Refused(_)), "{error:?}");
+            assert!(
+                message.contains("cannot be read (line ")
+                    && message.contains("so it is not recorded over"),
+                "{message}"
+            );
+            assert_eq!(
+                std::fs::read(&cassette).unwrap(),
+                broken,
+                "the file is kept"
+            );
+        }
+    }
+
     /// A replayed trial reads and parses its cassette once: the plan's read is the one
     /// its cassette transport replays from.
     #[test]
