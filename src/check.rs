@@ -159,9 +159,9 @@ pub fn check(options: &CheckOptions) -> Report {
         .collect();
     let http = options.cassettes.join("http");
     // Task id → the API version and target of the cassette whose create call made it.
-    let mut owned_tasks: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
-    // Task id → the scenario whose cassette made it.
-    let mut task_scenarios: BTreeMap<String, String> = BTreeMap::new();
+    // Task id → the API version, target and scenario of the cassette whose create call
+    // made it.
+    let mut owned_tasks: BTreeMap<String, (String, Option<String>, String)> = BTreeMap::new();
     let mut recorded = BTreeSet::new();
     for path in list(&http, "yaml") {
         let name = path
@@ -194,8 +194,12 @@ pub fn check(options: &CheckOptions) -> Report {
             .find_map(|i| i.response.header("x-api-version").map(str::to_owned))
             .unwrap_or_else(|| "unknown".into());
         for task in crate::suite::created_tasks(&cassette) {
-            task_scenarios.insert(task.clone(), scenario.clone());
-            owned_tasks.insert(task, (version.clone(), cassette.recorded_against.clone()));
+            let owner = (
+                version.clone(),
+                cassette.recorded_against.clone(),
+                scenario.clone(),
+            );
+            owned_tasks.insert(task, owner);
         }
         let age = cassette_age(&cassette);
         let against = cassette.recorded_against.as_deref();
@@ -266,7 +270,8 @@ pub fn check(options: &CheckOptions) -> Report {
         }
     }
     // What every cassette was recorded against, if they agree.
-    let targets: BTreeSet<Option<String>> = owned_tasks.values().map(|(_, a)| a.clone()).collect();
+    let targets: BTreeSet<Option<String>> =
+        owned_tasks.values().map(|(_, a, _)| a.clone()).collect();
     let suite_against = match targets.len() {
         1 => targets.into_iter().next().flatten(),
         _ => None,
@@ -282,8 +287,8 @@ pub fn check(options: &CheckOptions) -> Report {
                 .and_then(|s| s.to_str())
                 .and_then(|s| s.rsplit('_').next())
                 .unwrap_or_default();
-            let fix = match (task_scenarios.get(task_id), owned_tasks.get(task_id)) {
-                (Some(scenario), Some((_, against))) => format!(
+            let fix = match owned_tasks.get(task_id) {
+                Some((_, against, scenario)) => format!(
                     "delete it and re-record its scenario: {}",
                     command(scenario, false, against.as_deref(), &dirs)
                 ),
@@ -302,11 +307,11 @@ pub fn check(options: &CheckOptions) -> Report {
         let version = recording
             .headers
             .get("x-api-version")
-            .or(owner.map(|(v, _)| v))
+            .or(owner.map(|(v, _, _)| v))
             .cloned()
             .unwrap_or_else(|| "unknown".into());
         // Without its cassette (deleted, say): what the rest of the suite was recorded against.
-        let against = owner.map_or(suite_against.as_deref(), |(_, a)| a.as_deref());
+        let against = owner.map_or(suite_against.as_deref(), |(_, a, _)| a.as_deref());
         let age = recording
             .deliveries
             .first()

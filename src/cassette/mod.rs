@@ -91,15 +91,9 @@ impl FromStr for RecordMode {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        let modes = [
-            RecordMode::None,
-            RecordMode::Once,
-            RecordMode::NewEpisodes,
-            RecordMode::All,
-            RecordMode::Rewrite,
-        ];
-        modes
-            .into_iter()
+        <RecordMode as clap::ValueEnum>::value_variants()
+            .iter()
+            .copied()
             .find(|m| m.as_str() == name)
             .ok_or_else(|| {
                 format!(

@@ -97,9 +97,9 @@ struct Plan {
     action: resume::Action,
     /// The command that records this trial again, right for how it was recorded.
     rerecord: String,
-    /// The file the action reads, as the plan read it: the trial's cassette transport
-    /// opens it without reading it again. `None`: read it when opening (nothing read
-    /// yet, or it changed since).
+    /// The cassette a replay reads, as the plan read it: the trial's cassette transport
+    /// opens it without reading it again. `None` for a trial that records: it reads its
+    /// journal when opening, under the run's recording lock.
     file: Option<CassetteFile>,
 }
 
@@ -428,7 +428,7 @@ impl Suite {
             });
         }
         let mut plan = self.replan_locked(plan, || self.plan(name, Some((scenario, &request))))?;
-        let recording = self.prepare(name, &mut plan)?;
+        let recording = self.prepare(name, &plan)?;
         if let (Some(_), Some(behaviour)) = (&recording, &scenario.simulator) {
             self.add_sim_rule(Rule {
                 prompt_contains: scenario.prompt.clone(),
@@ -550,7 +550,7 @@ impl Suite {
             });
         }
         let mut plan = self.replan_locked(plan, || self.plan(name, None))?;
-        let recording = self.prepare(name, &mut plan)?;
+        let recording = self.prepare(name, &plan)?;
         let ctx = self.context(name, &mut plan, recording)?;
         let outcome = body(&ctx).map_err(|e| TrialError::Custom(e.to_string()));
         let written = self.conclude(name, &ctx, outcome.is_ok())?;
@@ -746,7 +746,7 @@ impl Suite {
 
     /// Before a recording trial: the recording context, and every create call of the
     /// cassette that may have reached Meshy reconciled, so nothing is bought twice.
-    fn prepare(&self, name: &str, plan: &mut Plan) -> Result<Option<Recording>, TrialError> {
+    fn prepare(&self, name: &str, plan: &Plan) -> Result<Option<Recording>, TrialError> {
         let path = match &plan.action {
             resume::Action::Refuse(message) => return Err(TrialError::Refused(message.clone())),
             resume::Action::Replay => return Ok(None),

@@ -152,7 +152,7 @@ pub fn side_path(main: &Path) -> PathBuf {
 /// Reads a cassette if there is one; a corrupt one counts as absent here (opening it
 /// for the trial reports it).
 pub fn load(path: &Path) -> Option<Cassette> {
-    Cassette::parse(&std::fs::read_to_string(path).ok()?).ok()
+    crate::cassette::CassetteFile::read(path).into_cassette()
 }
 
 /// What `cassette` holds for `request` (`None`: a trial written in Rust, whose
@@ -618,15 +618,11 @@ mod tests {
                 ],
             ),
         ];
-        let modes = [
-            RecordMode::None,
-            RecordMode::Once,
-            RecordMode::NewEpisodes,
-            RecordMode::All,
-            RecordMode::Rewrite,
-        ];
         for (disk, expected) in rows {
-            for (mode, expected) in modes.into_iter().zip(expected) {
+            let modes = <RecordMode as clap::ValueEnum>::value_variants()
+                .iter()
+                .copied();
+            for (mode, expected) in modes.zip(expected) {
                 let got = code(decide(
                     mode,
                     Target::Meshy,
