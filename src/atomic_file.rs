@@ -43,13 +43,31 @@ fn sync_dir(path: &Path) {
 /// temporary file. If `fill` fails, the temporary file is removed and `path` keeps
 /// its old content.
 pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
-    write_inner(path, &COUNTER, fill)
+    write_inner(path, &COUNTER, Durability::Flushed, fill)
+}
+
+/// Writes `bytes` to `path` atomically, without flushing it to disk: for derived files
+/// a rerun rebuilds (trial results, the HTML report). A crash of the process leaves the
+/// old file or the new, never a torn one; a crash of the machine may leave either or
+/// none. Skipping the two fsyncs keeps a replay of a thousand trials fast.
+pub fn write_derived(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_inner(path, &COUNTER, Durability::Derived, |file| {
+        file.write_all(bytes)
+    })
+}
+
+/// Whether a write waits for the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Flushed,
+    Derived,
 }
 
 /// `counter` numbers the temporary names: the process's [`COUNTER`] (tests pass their own).
 fn write_inner(
     path: &Path,
     counter: &AtomicU64,
+    durability: Durability,
     fill: impl FnOnce(&mut File) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -62,6 +80,10 @@ fn write_inner(
     // Dropping `temp` on any error (or a panic in `fill`) removes the temporary file.
     let mut temp = create_temp(path, dir, counter)?;
     fill(temp.as_file_mut())?;
+    if durability == Durability::Derived {
+        temp.persist(path).map_err(|e| e.error)?;
+        return Ok(());
+    }
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
     // The rename itself is durable only once the directory is.
@@ -242,7 +264,7 @@ mod tests {
             fs::write(dir.path().join(name), b"stale").unwrap();
         }
         let mut temp_names = Vec::new();
-        write_inner(&path, &counter, |file| {
+        write_inner(&path, &counter, Durability::Flushed, |file| {
             temp_names = entries(dir.path())
                 .into_iter()
                 .filter(|n| !leftovers.contains(n))

@@ -67,6 +67,9 @@ pub enum Command {
     /// Cassettes: check the recordings.
     #[command(subcommand)]
     Cassettes(CassettesCommand),
+    /// Write the HTML report of a suite (its scenarios, recordings and the trials' last
+    /// results) to OUT/index.html; with --serve, also serve it on 127.0.0.1 until Ctrl-C.
+    Report(ReportArgs),
     /// Print the version.
     Version,
 }
@@ -170,6 +173,47 @@ impl ReceiveArgs {
                 .map(|()| Some(token))
                 .map_err(|e| CliError::BadToken(e.replacen("MESHY_WEBHOOK_TOKEN", "the token", 1))),
         }
+    }
+}
+
+/// Options of `report`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ReportArgs {
+    #[arg(long, value_name = "DIR", default_value = "cassettes")]
+    pub cassettes: PathBuf,
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Where the trials' results are [default: <target dir>/mesh-toolkit/results].
+    #[arg(long, value_name = "DIR")]
+    pub results: Option<PathBuf>,
+    /// Where index.html goes [default: <target dir>/mesh-toolkit/report].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Serve the report directory on 127.0.0.1 until Ctrl-C (the page also opens from
+    /// file:// as it is).
+    #[arg(long)]
+    pub serve: bool,
+    /// The port --serve listens on (0: any free port; the line printed shows it).
+    #[arg(long, value_name = "P", default_value_t = 0, requires = "serve")]
+    pub port: u16,
+}
+
+impl ReportArgs {
+    /// The report's sources, defaults filled in.
+    pub fn sources(&self) -> crate::report::Sources {
+        crate::report::Sources {
+            scenarios: self.scenarios.clone(),
+            cassettes: self.cassettes.clone(),
+            results: self
+                .results
+                .clone()
+                .unwrap_or_else(crate::report::results::default_dir),
+        }
+    }
+
+    /// Where index.html goes.
+    pub fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(crate::report::default_dir)
     }
 }
 

@@ -62,6 +62,7 @@ mod pid;
 mod random;
 pub mod receiver;
 pub mod recorder;
+pub mod report;
 pub mod repository;
 pub mod sim;
 pub mod suite;

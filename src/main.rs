@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mesh_toolkit::cli::{
-    CassettesCommand, CheckArgs, Cli, Command, ReceiveArgs, RedeliverArgs, SimArgs, WebhooksCommand,
+    CassettesCommand, CheckArgs, Cli, Command, ReceiveArgs, RedeliverArgs, ReportArgs, SimArgs,
+    WebhooksCommand,
 };
 use mesh_toolkit::receiver::{Announce, Receiver, ReceiverConfig, ReceiverError};
 use mesh_toolkit::sim::Simulator;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         Command::Receive(args) => run_receive(args),
         Command::Webhooks(WebhooksCommand::Replay(args)) => run_redeliver(args),
         Command::Cassettes(CassettesCommand::Check(args)) => run_check(args),
+        Command::Report(args) => run_report(args),
         Command::Version => {
             println!("mesh-toolkit {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -65,6 +67,44 @@ fn run_check(args: &CheckArgs) -> Result<(), Failure> {
             options.cassettes.display()
         ))),
     }
+}
+
+fn run_report(args: &ReportArgs) -> Result<(), Failure> {
+    let sources = args.sources();
+    if !sources.scenarios.is_dir() && !sources.cassettes.is_dir() {
+        return Err(Failure::Usage(format!(
+            "neither '{}' nor '{}' is a directory: run from the project's root, or pass --scenarios DIR and \
+             --cassettes DIR",
+            sources.scenarios.display(),
+            sources.cassettes.display()
+        )));
+    }
+    let out = args.out_dir();
+    let path = mesh_toolkit::report::write(
+        &sources,
+        &out,
+        &mesh_toolkit::report::generated_by("mesh-toolkit report"),
+    )
+    .map_err(|e| Failure::Run(e.to_string()))?;
+    eprintln!("{}", mesh_toolkit::report::announce(&path));
+    if !args.serve {
+        return Ok(());
+    }
+    runtime()?.block_on(async {
+        let served = mesh_toolkit::report::serve::serve(
+            out.clone(),
+            args.port,
+            |addr| {
+                println!("serving the report on http://{addr}/index.html (Ctrl-C stops)");
+                let _ = std::io::stdout().flush();
+            },
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        )
+        .await;
+        served.map_err(|e| Failure::Run(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

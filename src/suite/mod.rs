@@ -90,6 +90,10 @@ pub struct Suite {
     /// What replayed trials showed that `cassettes check` would report: API versions
     /// other than today's, by trial, and unmodelled task fields.
     freshness: Mutex<(BTreeMap<String, String>, std::collections::BTreeSet<String>)>,
+    /// How each trial ran (replay, record, …), for its result file.
+    ran: Mutex<HashMap<String, crate::report::Ran>>,
+    /// Whether any trial of this process wrote its result: the report is written then.
+    results_written: std::sync::atomic::AtomicBool,
 }
 
 /// What a trial's files say and what it does with them, decided once before it runs.
@@ -129,6 +133,33 @@ enum Rerecord {
 
 /// A scenario's outcome, computed once.
 type Outcome = OnceLock<Result<Produced, TrialError>>;
+
+/// How a trial ended, as libtest and its result file are told.
+enum Ended {
+    /// What a scenario trial produced (`None` for a Rust trial).
+    Passed(Option<Produced>),
+    Failed(String),
+    Ignored(String),
+}
+
+impl From<Result<Produced, TrialError>> for Ended {
+    fn from(outcome: Result<Produced, TrialError>) -> Ended {
+        match outcome {
+            Ok(produced) => Ended::Passed(Some(produced)),
+            Err(error) => Ended::Failed(error.to_string()),
+        }
+    }
+}
+
+impl Ended {
+    fn into_libtest(self) -> Result<Completion, Failed> {
+        match self {
+            Ended::Passed(_) => Ok(Completion::Completed),
+            Ended::Failed(message) => Err(Failed::from(message)),
+            Ended::Ignored(reason) => Ok(Completion::ignored_with(reason)),
+        }
+    }
+}
 
 /// The body of a trial written in Rust.
 pub type CustomTrial =
@@ -251,6 +282,8 @@ impl Suite {
             dry_transport: OnceLock::new(),
             reconciling: Mutex::default(),
             freshness: Mutex::default(),
+            ran: Mutex::default(),
+            results_written: std::sync::atomic::AtomicBool::new(false),
         };
         Ok((Arc::new(suite), arguments))
     }
@@ -272,13 +305,12 @@ impl Suite {
                 let suite = Arc::clone(self);
                 let name = name.clone();
                 Trial::ignorable_test(name.clone(), move || {
-                    if let Some(reason) = suite.skipped(&name) {
-                        return Ok(Completion::ignored_with(reason));
-                    }
-                    suite
-                        .produce(&name)
-                        .map(|_| Completion::Completed)
-                        .map_err(Failed::from)
+                    let outcome = match suite.skipped(&name) {
+                        Some(reason) => Ended::Ignored(reason),
+                        None => Ended::from(suite.produce(&name)),
+                    };
+                    suite.keep_result(&name, kind, &outcome);
+                    outcome.into_libtest()
                 })
                 .with_kind(kind)
             })
@@ -296,15 +328,19 @@ impl Suite {
         let suite = Arc::clone(self);
         let trial_name = name.to_owned();
         Trial::ignorable_test(name, move || {
-            if suite.settings.dry_run {
-                return Ok(Completion::ignored_with(
-                    "--dry-run sends the requests of scenario files; a trial written in Rust is not dry-run",
-                ));
-            }
-            suite
-                .run_custom(&trial_name, &body)
-                .map(|()| Completion::Completed)
-                .map_err(Failed::from)
+            let outcome = if suite.settings.dry_run {
+                Ended::Ignored(
+                    "--dry-run sends the requests of scenario files; a trial written in Rust is not dry-run"
+                        .into(),
+                )
+            } else {
+                match suite.run_custom(&trial_name, &body) {
+                    Ok(()) => Ended::Passed(None),
+                    Err(error) => Ended::Failed(error.to_string()),
+                }
+            };
+            suite.keep_result(&trial_name, "rust", &outcome);
+            outcome.into_libtest()
         })
         .with_kind("rust")
     }
@@ -336,6 +372,7 @@ impl Suite {
         if let Some(summary) = report::dry_run(&lock(&self.dry_runs)) {
             eprint!("{summary}");
         }
+        self.write_report();
         if self.interrupt.is_set() {
             if self.settings.target == Target::Sim {
                 eprintln!(
@@ -428,6 +465,7 @@ impl Suite {
             });
         }
         let mut plan = self.replan_locked(plan, || self.plan(name, Some((scenario, &request))))?;
+        self.note_ran(name, &plan.action);
         let recording = self.prepare(name, &plan)?;
         if let (Some(_), Some(behaviour)) = (&recording, &scenario.simulator) {
             self.add_sim_rule(Rule {
@@ -477,6 +515,7 @@ impl Suite {
         if self.settings.target == Target::Sim {
             return Err(TrialError::DryRunOnSim);
         }
+        lock(&self.ran).insert(scenario.name.clone(), crate::report::Ran::DryRun);
         let started = std::time::Instant::now();
         let base_url = self
             .env
@@ -550,6 +589,7 @@ impl Suite {
             });
         }
         let mut plan = self.replan_locked(plan, || self.plan(name, None))?;
+        self.note_ran(name, &plan.action);
         let recording = self.prepare(name, &plan)?;
         let ctx = self.context(name, &mut plan, recording)?;
         let outcome = body(&ctx).map_err(|e| TrialError::Custom(e.to_string()));
@@ -1159,6 +1199,101 @@ impl Suite {
             return None;
         }
         recorded_task_id(cassette.as_ref()?, &request)
+    }
+
+    /// How the trial runs, as its plan decided, for its result file.
+    fn note_ran(&self, name: &str, action: &resume::Action) {
+        use crate::report::Ran;
+        let ran = match action {
+            resume::Action::Replay => Ran::Replay,
+            resume::Action::Record { .. } => Ran::Record,
+            resume::Action::Resume { .. } => Ran::Resume,
+            resume::Action::Refuse(_) => Ran::NotRun,
+        };
+        lock(&self.ran).insert(name.to_owned(), ran);
+    }
+
+    /// Writes the trial's result file (`crate::report::results`), unless results are off.
+    /// A result that cannot be written is said once on stderr; the trial's outcome stands.
+    fn keep_result(&self, name: &str, kind: &str, ended: &Ended) {
+        use crate::report::{Ran, Status, TrialResult};
+        if !self.settings.report {
+            return;
+        }
+        let ran = lock(&self.ran).get(name).copied().unwrap_or(Ran::NotRun);
+        let (status, message, produced) = match ended {
+            Ended::Passed(produced) => (Status::Passed, None, produced.as_ref()),
+            Ended::Failed(message) => (Status::Failed, Some(message.clone()), None),
+            Ended::Ignored(reason) => (Status::Ignored, Some(reason.clone()), None),
+        };
+        let sent = matches!(ran, Ran::Record | Ran::Resume | Ran::DryRun);
+        let scenario_file = self
+            .files
+            .iter()
+            .any(|(n, _)| n == name)
+            .then(|| self.settings.scenarios_dir.join(format!("{name}.toml")));
+        let result = TrialResult {
+            trial: name.to_owned(),
+            kind: kind.to_owned(),
+            status,
+            message,
+            ran,
+            target: sent.then(|| match self.settings.target {
+                Target::Sim => "simulator".to_owned(),
+                Target::Meshy => "meshy".to_owned(),
+            }),
+            cassettes: crate::report::collect::absolute(&self.settings.cassettes_dir),
+            scenario_sha256: scenario_file
+                .as_ref()
+                .and_then(|f| std::fs::read(f).ok())
+                .map(|bytes| crate::digest::sha256_hex(&bytes)),
+            scenario_file: scenario_file.map(|f| crate::report::collect::absolute(&f)),
+            task_id: produced.map(|p| p.task_id.clone()).filter(|id| id != "-"),
+            duration_ms: produced
+                .filter(|_| sent)
+                .map(|p| u64::try_from(p.duration.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let dir = crate::report::results::default_dir();
+        match crate::report::results::write(&dir, &result) {
+            Ok(_) => {
+                self.results_written
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(error) => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    eprintln!(
+                        "mesh-toolkit: cannot write trial results under '{}': {error}; the report will miss \
+                         them (--no-report turns results off)",
+                        dir.display()
+                    );
+                });
+            }
+        }
+    }
+
+    /// At the end of a run whose trials wrote results: the HTML report, and the line
+    /// that says where it is. Not under cargo-nextest, whose processes each run one
+    /// trial: `mesh-toolkit report` assembles it once they are done.
+    fn write_report(&self) {
+        if !self.settings.report
+            || self.env.nextest
+            || !self
+                .results_written
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let sources = crate::report::Sources {
+            scenarios: self.settings.scenarios_dir.clone(),
+            cassettes: self.settings.cassettes_dir.clone(),
+            results: crate::report::results::default_dir(),
+        };
+        let generated = crate::report::generated_by("cargo test (the scenarios harness)");
+        match crate::report::write(&sources, &crate::report::default_dir(), &generated) {
+            Ok(path) => eprintln!("{}", crate::report::announce(&path)),
+            Err(error) => eprintln!("mesh-toolkit: {error} (--no-report turns the report off)"),
+        }
     }
 
     fn cassette_path(&self, name: &str) -> PathBuf {

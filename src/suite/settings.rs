@@ -56,6 +56,9 @@ pub struct Settings {
     pub scenarios_dir: PathBuf,
     /// `--cassettes` / `MESHY_CASSETTES_DIR`. Default: `cassettes`.
     pub cassettes_dir: PathBuf,
+    /// Each trial's result file and the HTML report at the end (`crate::report`); off
+    /// with `--no-report` / `MESHY_NO_REPORT=1`. Default: on.
+    pub report: bool,
 }
 
 /// A harness flag or variable that cannot be used, or a request for help.
@@ -171,6 +174,10 @@ pub struct HarnessFlags {
     /// The recordings [env: MESHY_CASSETTES_DIR] [default: cassettes]
     #[arg(long, value_name = "DIR")]
     pub cassettes: Option<PathBuf>,
+    /// Write no trial results and no HTML report (<target dir>/mesh-toolkit/report)
+    /// [env: MESHY_NO_REPORT=1]
+    #[arg(long)]
+    pub no_report: bool,
 }
 
 impl Settings {
@@ -208,6 +215,7 @@ impl Settings {
         let accept_api_payload =
             flags.accept_api_payload || var("MESHY_ACCEPT_API_PAYLOAD").switch()?;
         let dry_run = flags.dry_run || var("MESHY_DRY_RUN").switch()?;
+        let report = !(flags.no_report || var("MESHY_NO_REPORT").switch()?);
         let record_mode = match flags.record_mode {
             Some(mode) => Some(mode),
             None => var("MESHY_RECORD_MODE").choice()?,
@@ -262,6 +270,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from("scenarios")),
             cassettes_dir: or_env(flags.cassettes, var("MESHY_CASSETTES_DIR"), path)?
                 .unwrap_or_else(|| PathBuf::from("cassettes")),
+            report,
         })
     }
 

@@ -1,0 +1,554 @@
+//! What the report shows, gathered from disk: one [`Entry`] per scenario file or
+//! cassette (a trial written in Rust has only the latter), each with its last result,
+//! what its cassette says (API version, date, target, tasks and credits, the models and
+//! images it downloaded, every interaction) and its webhook recordings' deliveries.
+//! Reading only: nothing here writes, and a file that cannot be read becomes a note on
+//! its entry, never an error of the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::results::TrialResult;
+use crate::cassette::{Body, Cassette, CassetteFile, Interaction};
+use crate::meshy::{TaskType, pricing};
+use crate::suite::Scenario;
+use crate::webhooks::Recording;
+
+/// Where a report's inputs are.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub scenarios: PathBuf,
+    pub cassettes: PathBuf,
+    pub results: PathBuf,
+}
+
+/// One scenario (or Rust trial) as the report shows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    /// `webhook`, `polling`, `rust` (a cassette without a scenario file) or `invalid`.
+    pub kind: String,
+    pub task_type: Option<TaskType>,
+    pub scenario_file: Option<PathBuf>,
+    /// Why the scenario file does not load.
+    pub scenario_error: Option<String>,
+    /// The scenario whose task this one takes as input.
+    pub input: Option<String>,
+    /// The scenarios that take this one's task as input.
+    pub dependents: Vec<String>,
+    /// Its last result, when it ran against these cassettes.
+    pub result: Option<TrialResult>,
+    /// The scenario file changed since that result.
+    pub result_stale: bool,
+    pub cassette: Option<CassetteView>,
+    /// Why its cassette exists but cannot be read.
+    pub cassette_problem: Option<String>,
+    pub recordings: Vec<RecordingView>,
+}
+
+/// What a cassette holds, for the report.
+#[derive(Debug, Clone)]
+pub struct CassetteView {
+    pub path: PathBuf,
+    /// `X-Api-Version` of its first response that has one.
+    pub api_version: Option<String>,
+    /// `recorded_at`, else the first response's `date` header.
+    pub recorded_at: Option<String>,
+    /// What it was recorded against: `simulator`, else the real API.
+    pub simulator: bool,
+    pub incomplete: bool,
+    pub pending: usize,
+    /// The tasks its create calls made, with their type.
+    pub tasks: Vec<(TaskType, String)>,
+    /// What those tasks cost at today's prices (`None` when one's price is unknown).
+    pub credits: Option<u64>,
+    pub models: Vec<Asset>,
+    pub images: Vec<Asset>,
+    pub interactions: Vec<Interaction>,
+    /// Task objects read by polling (`GET` of a task, its stream), in order.
+    pub polls: Vec<Mark>,
+}
+
+/// A file a scenario downloaded.
+#[derive(Debug, Clone)]
+pub struct Asset {
+    /// The URL's last path segment (`model.glb`, `rigged_character.glb`).
+    pub name: String,
+    pub content_type: String,
+    pub sha256: String,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+/// A webhook recording of one of the entry's tasks.
+#[derive(Debug, Clone)]
+pub struct RecordingView {
+    pub path: PathBuf,
+    pub task_id: String,
+    pub incomplete: bool,
+    /// The terminal payload came from the API (`--accept-api-payload`).
+    pub from_api: bool,
+    pub marks: Vec<Mark>,
+    pub recording: Recording,
+}
+
+/// One point of a delivery timeline: a webhook delivery or a poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// Milliseconds since the task was submitted (`None`: not known).
+    pub at_ms: Option<i64>,
+    pub status: String,
+    pub progress: Option<u64>,
+    /// The same status and progress arrived before.
+    pub duplicate: bool,
+    /// It arrived after a later state (lower progress, or after the end).
+    pub out_of_order: bool,
+}
+
+/// Everything the report shows: the entries in name order, and the findings of
+/// `cassettes check`.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    pub sources: Sources,
+    pub entries: Vec<Entry>,
+    pub check: crate::check::Report,
+}
+
+/// Reads the scenarios, cassettes, webhook recordings and results. Files are read in
+/// parallel, one cassette per thread at a time.
+pub fn collect(sources: &Sources) -> Collected {
+    let results = super::results::read_all(&sources.results);
+    let cassettes_abs = absolute(&sources.cassettes);
+    let scenario_paths = crate::suite::discover(&sources.scenarios).unwrap_or_default();
+    let mut names: BTreeSet<String> = scenario_paths
+        .iter()
+        .map(|p| crate::suite::name_of(p))
+        .collect();
+    let http = sources.cassettes.join("http");
+    for path in list(&http, "yaml") {
+        let stem = crate::suite::name_of(&path);
+        if !stem.ends_with(".rerecording") {
+            names.insert(stem);
+        }
+    }
+    let recordings = recordings_by_task(&sources.cassettes.join("webhooks"));
+    let names: Vec<String> = names.into_iter().collect();
+    let mut entries: Vec<Entry> = parallel(&names, |name| {
+        let file = sources.scenarios.join(format!("{name}.toml"));
+        let scenario = file.is_file().then(|| Scenario::load(&file));
+        entry(
+            name,
+            scenario.map(|s| (file, s)),
+            &http.join(format!("{name}.yaml")),
+            &recordings,
+            results
+                .get(name)
+                .filter(|r| r.cassettes == cassettes_abs)
+                .cloned(),
+        )
+    });
+    let by_name: BTreeMap<String, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.name.clone(), i))
+        .collect();
+    let links: Vec<(usize, String)> = entries
+        .iter()
+        .filter_map(|e| Some((*by_name.get(e.input.as_ref()?)?, e.name.clone())))
+        .collect();
+    for (input, dependent) in links {
+        entries[input].dependents.push(dependent);
+    }
+    let check = crate::check::check(&crate::check::CheckOptions {
+        cassettes: sources.cassettes.clone(),
+        scenarios: sources.scenarios.clone(),
+        max_age: None,
+    });
+    Collected {
+        sources: sources.clone(),
+        entries,
+        check,
+    }
+}
+
+fn entry(
+    name: &str,
+    scenario: Option<(PathBuf, Result<Scenario, crate::suite::ScenarioError>)>,
+    cassette_path: &Path,
+    recordings: &BTreeMap<String, (PathBuf, Result<Recording, String>)>,
+    result: Option<TrialResult>,
+) -> Entry {
+    let (kind, task_type, input, scenario_file, scenario_error, sha) = match &scenario {
+        Some((file, Ok(s))) => (
+            s.delivery.as_str().to_owned(),
+            Some(s.task_type),
+            s.input.clone(),
+            Some(file.clone()),
+            None,
+            std::fs::read(file)
+                .ok()
+                .map(|b| crate::digest::sha256_hex(&b)),
+        ),
+        Some((file, Err(e))) => (
+            "invalid".to_owned(),
+            None,
+            None,
+            Some(file.clone()),
+            Some(e.to_string()),
+            None,
+        ),
+        None => ("rust".to_owned(), None, None, None, None, None),
+    };
+    let result_stale = result
+        .as_ref()
+        .is_some_and(|r| r.scenario_sha256.is_some() && r.scenario_sha256 != sha);
+    let file = CassetteFile::read(cassette_path);
+    let cassette_problem = file.problem();
+    let cassette = file.into_cassette().map(|c| view(cassette_path, c));
+    let mut entry_recordings = Vec::new();
+    for (_, task_id) in cassette.iter().flat_map(|c| c.tasks.iter()) {
+        if let Some((path, Ok(recording))) = recordings.get(task_id) {
+            entry_recordings.push(RecordingView {
+                path: path.clone(),
+                task_id: task_id.clone(),
+                incomplete: recording.incomplete,
+                from_api: recording.payload_source.as_deref() == Some("api"),
+                marks: delivery_marks(recording),
+                recording: recording.clone(),
+            });
+        }
+    }
+    Entry {
+        name: name.to_owned(),
+        kind,
+        task_type: task_type.or_else(|| cassette.as_ref()?.tasks.first().map(|(t, _)| *t)),
+        scenario_file,
+        scenario_error,
+        input,
+        dependents: Vec::new(),
+        result,
+        result_stale,
+        cassette,
+        cassette_problem,
+        recordings: entry_recordings,
+    }
+}
+
+/// Every webhook recording in `dir`, by task id (read in parallel).
+fn recordings_by_task(dir: &Path) -> BTreeMap<String, (PathBuf, Result<Recording, String>)> {
+    let paths = list(dir, "json");
+    parallel(&paths, |path| {
+        let read = Recording::read(path, "").map_err(|e| e.to_string());
+        let task_id = match &read {
+            Ok(r) => r.task_id.clone(),
+            Err(_) => path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.rsplit('_').next())
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        (task_id, (path.clone(), read))
+    })
+    .into_iter()
+    .collect()
+}
+
+fn view(path: &Path, cassette: Cassette) -> CassetteView {
+    let api_version = cassette
+        .interactions
+        .iter()
+        .find_map(|i| i.response.header("x-api-version").map(str::to_owned));
+    let recorded_at = cassette.recorded_at.clone().or_else(|| {
+        cassette
+            .interactions
+            .iter()
+            .find_map(|i| i.response.header("date"))
+            .and_then(crate::clock::parse_http_date_ms)
+            .map(rfc3339_ms)
+    });
+    let mut tasks = Vec::new();
+    let mut models = Vec::new();
+    let mut images = Vec::new();
+    let mut polls = Vec::new();
+    let mut submitted_ms = None;
+    for interaction in &cassette.interactions {
+        let (request, response) = (&interaction.request, &interaction.response);
+        let path_part = crate::transport::url_path(&request.uri);
+        if request.method == "POST" && (200..300).contains(&response.status) {
+            let body: Value = request
+                .body
+                .as_ref()
+                .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
+                .unwrap_or(Value::Null);
+            let answer: Value =
+                serde_json::from_slice(response.body.as_bytes()).unwrap_or(Value::Null);
+            if let (Some(task_type), Some(id)) = (
+                TaskType::of_create(path_part, &body),
+                answer.get("result").and_then(Value::as_str),
+            ) {
+                tasks.push((task_type, id.to_owned()));
+                submitted_ms = submitted_ms.or_else(|| date_ms(interaction));
+            }
+            continue;
+        }
+        if request.method != "GET" || response.status >= 400 {
+            continue;
+        }
+        let content_type = response
+            .header("content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let bytes = response.body.as_bytes();
+        if content_type.starts_with("model/gltf-binary") || bytes.starts_with(b"glTF") {
+            models.push(asset(&request.uri, "model/gltf-binary", bytes));
+            continue;
+        }
+        if let Some(kind) = image_type(&content_type, bytes) {
+            images.push(asset(&request.uri, kind, bytes));
+            continue;
+        }
+        let is_task_read = TaskType::ALL
+            .into_iter()
+            .any(|t| path_part.contains(t.collection()) && !path_part.ends_with(t.collection()));
+        if !is_task_read {
+            continue;
+        }
+        let objects: Vec<Value> = if path_part.ends_with("/stream") {
+            crate::meshy::sse_data(&String::from_utf8_lossy(bytes))
+                .iter()
+                .filter_map(|d| serde_json::from_str(d).ok())
+                .collect()
+        } else {
+            serde_json::from_slice(bytes).ok().into_iter().collect()
+        };
+        let at = match (date_ms(interaction), submitted_ms) {
+            (Some(at), Some(from)) => Some(at - from),
+            _ => None,
+        };
+        for object in objects.iter().filter(|o| o.get("status").is_some()) {
+            polls.push(mark(object, at));
+        }
+    }
+    flag_order(&mut polls);
+    let credits = tasks
+        .iter()
+        .try_fold(0u64, |sum, (t, _)| Some(sum + pricing::credits(*t)?));
+    CassetteView {
+        path: path.to_owned(),
+        api_version,
+        recorded_at,
+        simulator: cassette.recorded_against.as_deref() == Some("simulator"),
+        incomplete: cassette.incomplete,
+        pending: cassette.pending.len(),
+        tasks,
+        credits,
+        models,
+        images,
+        interactions: cassette.interactions,
+        polls,
+    }
+}
+
+fn asset(uri: &str, content_type: &str, bytes: &[u8]) -> Asset {
+    let name = crate::transport::url_path(uri)
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("download")
+        .to_owned();
+    Asset {
+        name,
+        content_type: content_type.to_owned(),
+        sha256: crate::digest::sha256_hex(bytes),
+        bytes: Arc::new(bytes.to_vec()),
+    }
+}
+
+/// `image/png` or `image/jpeg` for an image body, by type or magic bytes.
+fn image_type(content_type: &str, bytes: &[u8]) -> Option<&'static str> {
+    if content_type.starts_with("image/png") || bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if content_type.starts_with("image/jpeg") || bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else {
+        None
+    }
+}
+
+/// The response's `date` header, in epoch milliseconds.
+fn date_ms(interaction: &Interaction) -> Option<i64> {
+    interaction
+        .response
+        .header("date")
+        .and_then(crate::clock::parse_http_date_ms)
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    let since = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    crate::clock::rfc3339(std::time::UNIX_EPOCH + since)
+}
+
+fn mark(object: &Value, at_ms: Option<i64>) -> Mark {
+    Mark {
+        at_ms,
+        status: object
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned(),
+        progress: object.get("progress").and_then(Value::as_u64),
+        duplicate: false,
+        out_of_order: false,
+    }
+}
+
+/// A recording's deliveries, timed from the task's `created_at` (else the first
+/// delivery).
+fn delivery_marks(recording: &Recording) -> Vec<Mark> {
+    let created = recording
+        .deliveries
+        .iter()
+        .filter_map(|d| d.payload.get("created_at").and_then(Value::as_i64))
+        .find(|ms| *ms > 0);
+    let times: Vec<Option<i64>> = recording
+        .deliveries
+        .iter()
+        .map(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
+        .collect();
+    let from = created.or_else(|| times.iter().flatten().copied().min());
+    let mut marks: Vec<Mark> = recording
+        .deliveries
+        .iter()
+        .zip(times)
+        .map(|(d, at)| {
+            let at = match (at, from) {
+                (Some(at), Some(from)) => Some(at - from),
+                _ => None,
+            };
+            mark(&d.payload, at)
+        })
+        .collect();
+    flag_order(&mut marks);
+    marks
+}
+
+fn is_terminal(status: &str) -> bool {
+    matches!(status, "SUCCEEDED" | "FAILED" | "CANCELED" | "EXPIRED")
+}
+
+/// Marks repeats of an earlier state, and states that arrive after a later one.
+fn flag_order(marks: &mut [Mark]) {
+    let mut seen = BTreeSet::new();
+    let mut highest = None;
+    let mut ended = false;
+    for mark in marks {
+        let state = (mark.status.clone(), mark.progress);
+        mark.duplicate = !seen.insert(state);
+        let terminal = is_terminal(&mark.status);
+        let behind = mark.progress.is_some() && mark.progress < highest;
+        mark.out_of_order = !mark.duplicate && ((ended && !terminal) || behind);
+        highest = highest.max(mark.progress);
+        ended |= terminal;
+    }
+}
+
+/// The files in `dir` ending in `.extension`, sorted.
+fn list(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// `path` made absolute (from the current directory), without resolving links: the
+/// same spelling the harness writes into results.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// `f` over `items` on the machine's cores, results in order.
+pub(super) fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(items.len().max(1));
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// Text of a body for showing: UTF-8 text as is (JSON pretty-printed), else `None`.
+pub fn body_text(body: &Body) -> Option<String> {
+    let Body::Text(text) = body else {
+        return None;
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(value @ (Value::Object(_) | Value::Array(_))) => {
+            serde_json::to_string_pretty(&value).ok()
+        }
+        _ => Some(text.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(status: &str, progress: u64) -> Mark {
+        Mark {
+            at_ms: Some(0),
+            status: status.into(),
+            progress: Some(progress),
+            duplicate: false,
+            out_of_order: false,
+        }
+    }
+
+    #[test]
+    fn repeats_and_late_states_are_flagged() {
+        let mut marks = vec![
+            m("PENDING", 0),
+            m("IN_PROGRESS", 50),
+            m("IN_PROGRESS", 20),
+            m("IN_PROGRESS", 50),
+            m("SUCCEEDED", 100),
+            m("IN_PROGRESS", 90),
+            m("SUCCEEDED", 100),
+        ];
+        flag_order(&mut marks);
+        let flags: Vec<(bool, bool)> = marks
+            .iter()
+            .map(|m| (m.duplicate, m.out_of_order))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                (false, false),
+                (false, false),
+                (false, true),
+                (true, false),
+                (false, false),
+                (false, true),
+                (true, false)
+            ]
+        );
+    }
+}

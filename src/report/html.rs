@@ -1,0 +1,645 @@
+//! The report page: one self-contained `index.html`. A summary on top (counts, credits
+//! represented, oldest recording, API versions, the findings of `cassettes check`),
+//! then one section per scenario: what it is and how it last ran, its models in
+//! `<model-viewer>`, its images, its delivery timelines and, folded, every request and
+//! response body (scrubbed, as in the cassette) and every webhook delivery.
+//!
+//! Models are embedded: each distinct GLB once, base64 in a `<script
+//! type="application/octet-stream">`, turned into a `blob:` URL for its viewer when the
+//! viewer scrolls into view. So the page opens from `file://` with no network (the
+//! browser refuses `fetch` of sibling files there) and a big suite's page stays light
+//! until you scroll. `<model-viewer>` itself (vendored, Apache-2.0) is inlined too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use super::collect::{Asset, Collected, Entry, parallel};
+use super::results::Status;
+use super::timeline;
+
+/// `<model-viewer>`, vendored from the npm package `@google/model-viewer`
+/// (`vendor/model-viewer/`, `scripts/refresh-model-viewer`).
+const MODEL_VIEWER: &str = include_str!("../../vendor/model-viewer/model-viewer-umd.min.js");
+const MODEL_VIEWER_VERSION: &str = include_str!("../../vendor/model-viewer/VERSION");
+
+/// Bodies longer than this are cut in the page (the cassette has them whole).
+const BODY_LIMIT: usize = 16 * 1024;
+
+/// HTML-escapes text for element content and quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The whole page. `generated` says when and by what (`cargo test`, `mesh-toolkit report`).
+pub fn page(collected: &Collected, generated: &str) -> String {
+    // Each distinct model once, by sha256; viewers point at it.
+    let mut models: BTreeMap<&str, &Asset> = BTreeMap::new();
+    for entry in &collected.entries {
+        for model in entry.cassette.iter().flat_map(|c| c.models.iter()) {
+            models.entry(model.sha256.as_str()).or_insert(model);
+        }
+    }
+    let sections = parallel(&collected.entries, section);
+    let model_list: Vec<&Asset> = models.into_values().collect();
+    let blobs = parallel(&model_list, |model| {
+        format!(
+            "<script type=\"application/octet-stream\" id=\"glb-{}\">{}</script>\n",
+            &model.sha256,
+            base64::engine::general_purpose::STANDARD.encode(model.bytes.as_slice())
+        )
+    });
+    let mut out = String::with_capacity(
+        MODEL_VIEWER.len()
+            + sections
+                .iter()
+                .chain(&blobs)
+                .map(String::len)
+                .sum::<usize>()
+            + 16_384,
+    );
+    out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    out.push_str("<title>mesh-toolkit report</title>\n<style>");
+    out.push_str(STYLE);
+    out.push_str("</style>\n</head>\n<body>\n");
+    summary(&mut out, collected, generated);
+    out.push_str("<main>\n");
+    for s in &sections {
+        out.push_str(s);
+    }
+    out.push_str("</main>\n");
+    for blob in &blobs {
+        out.push_str(blob);
+    }
+    let _ = write!(
+        out,
+        "<!-- {} -->\n<script>",
+        escape(MODEL_VIEWER_VERSION.lines().next().unwrap_or_default())
+    );
+    // A `</script` inside the library would end the element early.
+    out.push_str(&MODEL_VIEWER.replace("</script", "<\\/script"));
+    out.push_str("</script>\n<script>");
+    out.push_str(LOADER);
+    out.push_str("</script>\n</body>\n</html>\n");
+    out
+}
+
+fn summary(out: &mut String, collected: &Collected, generated: &str) {
+    let entries = &collected.entries;
+    let count = |status: Status| {
+        entries
+            .iter()
+            .filter(|e| e.result.as_ref().map(|r| r.status) == Some(status))
+            .count()
+    };
+    let not_run = entries.iter().filter(|e| e.result.is_none()).count();
+    let recorded: Vec<&Entry> = entries.iter().filter(|e| e.cassette.is_some()).collect();
+    let (mut real, mut sim, mut unknown_price) = (0u64, 0u64, 0usize);
+    for entry in &recorded {
+        let Some(cassette) = &entry.cassette else {
+            continue;
+        };
+        match cassette.credits {
+            Some(n) if cassette.simulator => sim += n,
+            Some(n) => real += n,
+            None => unknown_price += 1,
+        }
+    }
+    let oldest = recorded
+        .iter()
+        .filter_map(|e| {
+            let at = e.cassette.as_ref()?.recorded_at.as_deref()?;
+            Some((crate::clock::parse_rfc3339_ms(at)?, at, e.name.as_str()))
+        })
+        .min();
+    let mut versions: BTreeMap<&str, usize> = BTreeMap::new();
+    for entry in &recorded {
+        let version = entry
+            .cassette
+            .as_ref()
+            .and_then(|c| c.api_version.as_deref())
+            .unwrap_or("unknown");
+        *versions.entry(version).or_default() += 1;
+    }
+    let _ = write!(
+        out,
+        "<header>\n<h1>mesh-toolkit report</h1>\n<p class=\"sources\">scenarios <code>{}</code> · cassettes \
+         <code>{}</code> · {}</p>\n",
+        escape(&collected.sources.scenarios.display().to_string()),
+        escape(&collected.sources.cassettes.display().to_string()),
+        escape(generated)
+    );
+    let _ = write!(
+        out,
+        "<section id=\"summary\">\n<dl class=\"counts\">\
+         <div><dt>scenarios</dt><dd id=\"count-all\">{}</dd></div>\
+         <div class=\"passed\"><dt>passed</dt><dd id=\"count-passed\">{}</dd></div>\
+         <div class=\"failed\"><dt>failed</dt><dd id=\"count-failed\">{}</dd></div>\
+         <div class=\"ignored\"><dt>ignored</dt><dd id=\"count-ignored\">{}</dd></div>\
+         <div class=\"not-run\"><dt>not run</dt><dd id=\"count-not-run\">{not_run}</dd></div>\
+         </dl>\n<ul class=\"facts\">\n",
+        entries.len(),
+        count(Status::Passed),
+        count(Status::Failed),
+        count(Status::Ignored),
+    );
+    let mut credits = format!(
+        "<li id=\"credits\">credits represented: <b>{real}</b> recorded against the real API"
+    );
+    if sim > 0 {
+        let _ = write!(credits, ", {sim} more against the simulator (nothing paid)");
+    }
+    if unknown_price > 0 {
+        let _ = write!(credits, ", {unknown_price} recordings of unknown price");
+    }
+    credits.push_str(" (at today's prices)</li>\n");
+    out.push_str(&credits);
+    match oldest {
+        Some((_, at, name)) => {
+            let _ = writeln!(
+                out,
+                "<li id=\"oldest\">oldest recording: {} (<a href=\"#s-{}\">{}</a>)</li>",
+                escape(at),
+                escape(name),
+                escape(name)
+            );
+        }
+        None => out.push_str("<li id=\"oldest\">oldest recording: none</li>\n"),
+    }
+    let versions: Vec<String> = versions
+        .iter()
+        .map(|(v, n)| format!("<code>{}</code> ({n})", escape(v)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "<li id=\"versions\">API versions: {}</li>",
+        if versions.is_empty() {
+            "none".to_owned()
+        } else {
+            versions.join(", ")
+        }
+    );
+    out.push_str("</ul>\n");
+    let check = &collected.check;
+    let _ = write!(
+        out,
+        "<details id=\"check\" class=\"check\"{}><summary>cassettes check: {} problem{}, {} note{}</summary><ul>",
+        if check.problems() > 0 { " open" } else { "" },
+        check.problems(),
+        if check.problems() == 1 { "" } else { "s" },
+        check.findings.len() - check.problems(),
+        if check.findings.len() - check.problems() == 1 {
+            ""
+        } else {
+            "s"
+        },
+    );
+    for ((task_type, version), fields) in &check.drift {
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let _ = write!(
+            out,
+            "<li class=\"note\">drift: {} tasks of {} carry fields the SDK does not model: {}</li>",
+            escape(task_type),
+            escape(version),
+            escape(&fields.join(", "))
+        );
+    }
+    for finding in &check.findings {
+        let _ = write!(
+            out,
+            "<li class=\"{}\"><code>{}</code>: {}<br>fix: <code>{}</code></li>",
+            if finding.problem { "problem" } else { "note" },
+            escape(&finding.file.display().to_string()),
+            escape(&finding.what),
+            escape(&finding.fix)
+        );
+    }
+    out.push_str("</ul></details>\n<nav><ol>");
+    for entry in entries {
+        let _ = write!(
+            out,
+            "<li><a href=\"#s-{0}\"><span class=\"badge {1}\">{2}</span> {0}</a></li>",
+            escape(&entry.name),
+            status_class(entry),
+            status_text(entry)
+        );
+    }
+    out.push_str("</ol></nav>\n</section>\n</header>\n");
+}
+
+fn status_class(entry: &Entry) -> &'static str {
+    match entry.result.as_ref().map(|r| r.status) {
+        Some(Status::Passed) => "passed",
+        Some(Status::Failed) => "failed",
+        Some(Status::Ignored) => "ignored",
+        None => "not-run",
+    }
+}
+
+fn status_text(entry: &Entry) -> &'static str {
+    match entry.result.as_ref().map(|r| r.status) {
+        Some(status) => status.as_str(),
+        None => "not run",
+    }
+}
+
+/// One scenario's `<article>`.
+fn section(entry: &Entry) -> String {
+    let mut out = String::new();
+    let name = escape(&entry.name);
+    let _ = write!(
+        out,
+        "<article class=\"scenario\" id=\"s-{name}\" data-status=\"{}\">\n<h2>{name} <span class=\"badge {}\">{}</span></h2>\n<dl class=\"facts\">",
+        status_class(entry),
+        status_class(entry),
+        status_text(entry)
+    );
+    let mut fact = |label: &str, value: String| {
+        let _ = write!(out, "<dt>{label}</dt><dd>{value}</dd>");
+    };
+    fact("kind", escape(&entry.kind));
+    if let Some(task_type) = entry.task_type {
+        fact("task type", escape(task_type.as_str()));
+    }
+    match &entry.result {
+        Some(result) => {
+            let mut last = format!("{} ({}", result.status.as_str(), result.ran.as_str());
+            if let Some(target) = &result.target {
+                let _ = write!(
+                    last,
+                    " against the {}",
+                    if target == "simulator" {
+                        "simulator"
+                    } else {
+                        "API"
+                    }
+                );
+            }
+            last.push(')');
+            if let Some(ms) = result.duration_ms {
+                let _ = write!(last, " in {:.1} s", ms as f64 / 1000.0);
+            }
+            if entry.result_stale {
+                last.push_str(" <em>— the scenario file changed since</em>");
+            }
+            fact("last run", last);
+        }
+        None => fact("last run", "not run against these cassettes".into()),
+    }
+    if let Some(cassette) = &entry.cassette {
+        let ids: Vec<String> = cassette
+            .tasks
+            .iter()
+            .map(|(t, id)| {
+                if cassette.tasks.len() > 1 {
+                    format!("<code>{}</code> ({})", escape(id), t.as_str())
+                } else {
+                    format!("<code>{}</code>", escape(id))
+                }
+            })
+            .collect();
+        if !ids.is_empty() {
+            fact(
+                if ids.len() > 1 { "task ids" } else { "task id" },
+                ids.join(", "),
+            );
+        }
+        fact(
+            "API version",
+            escape(cassette.api_version.as_deref().unwrap_or("unknown")),
+        );
+        fact(
+            "recorded",
+            escape(cassette.recorded_at.as_deref().unwrap_or("unknown")),
+        );
+        fact(
+            "target",
+            if cassette.simulator {
+                "simulator".into()
+            } else {
+                "real API".into()
+            },
+        );
+        fact(
+            "credits",
+            match cassette.credits {
+                Some(n) if cassette.simulator => format!("{n} (simulator: none paid)"),
+                Some(n) => n.to_string(),
+                None => "unknown".into(),
+            },
+        );
+        if cassette.incomplete || cassette.pending > 0 {
+            fact(
+                "journal",
+                format!(
+                    "incomplete{}",
+                    if cassette.pending > 0 {
+                        format!(
+                            ", {} create call(s) with no answer on file",
+                            cassette.pending
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
+        fact(
+            "cassette",
+            format!(
+                "<code>{}</code>",
+                escape(&cassette.path.display().to_string())
+            ),
+        );
+    } else {
+        fact("cassette", "none recorded".into());
+    }
+    if let Some(input) = &entry.input {
+        fact(
+            "input",
+            format!("<a href=\"#s-{0}\">{0}</a>", escape(input)),
+        );
+    }
+    if !entry.dependents.is_empty() {
+        let links: Vec<String> = entry
+            .dependents
+            .iter()
+            .map(|d| format!("<a href=\"#s-{0}\">{0}</a>", escape(d)))
+            .collect();
+        fact("input of", links.join(", "));
+    }
+    out.push_str("</dl>\n");
+    let problems = [
+        entry.scenario_error.as_ref(),
+        entry.cassette_problem.as_ref(),
+        entry.result.as_ref().and_then(|r| r.message.as_ref()),
+    ];
+    for message in problems.into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "<pre class=\"message {}\">{}</pre>",
+            status_class(entry),
+            escape(message)
+        );
+    }
+    if let Some(cassette) = &entry.cassette {
+        if !cassette.models.is_empty() || !cassette.images.is_empty() {
+            out.push_str("<div class=\"assets\">");
+            let mut shown = BTreeSet::new();
+            for model in &cassette.models {
+                if !shown.insert(&model.sha256) {
+                    continue;
+                }
+                let _ = write!(
+                    out,
+                    "<figure class=\"model\"><model-viewer data-glb=\"glb-{sha}\" data-name=\"{file}\" \
+                     alt=\"{file} of {name}\" camera-controls interaction-prompt=\"none\" \
+                     shadow-intensity=\"0.6\" touch-action=\"pan-y\"></model-viewer><figcaption><b>{file}</b> · \
+                     {size} · sha256 <code>{sha}</code></figcaption></figure>",
+                    sha = escape(&model.sha256),
+                    file = escape(&model.name),
+                    size = size(model.bytes.len()),
+                );
+            }
+            for image in &cassette.images {
+                let _ = write!(
+                    out,
+                    "<figure class=\"image\"><img loading=\"lazy\" alt=\"{file} of {name}\" \
+                     src=\"data:{kind};base64,{data}\"><figcaption><b>{file}</b> · {size} · sha256 \
+                     <code>{sha}</code></figcaption></figure>",
+                    file = escape(&image.name),
+                    kind = image.content_type,
+                    data = base64::engine::general_purpose::STANDARD.encode(image.bytes.as_slice()),
+                    size = size(image.bytes.len()),
+                    sha = escape(&image.sha256),
+                );
+            }
+            out.push_str("</div>\n");
+        }
+        if !cassette.polls.is_empty() {
+            let _ = writeln!(
+                out,
+                "<figure class=\"timeline\"><figcaption>polls: {} task reads</figcaption>{}</figure>",
+                cassette.polls.len(),
+                timeline::svg(&cassette.polls, "poll")
+            );
+        }
+    }
+    for recording in &entry.recordings {
+        let mut caption = format!(
+            "webhook deliveries of <code>{}</code>: {}",
+            escape(&recording.task_id),
+            recording.marks.len()
+        );
+        let repeats = recording.marks.iter().filter(|m| m.duplicate).count();
+        let late = recording.marks.iter().filter(|m| m.out_of_order).count();
+        if repeats > 0 {
+            let _ = write!(caption, ", {repeats} repeated");
+        }
+        if late > 0 {
+            let _ = write!(caption, ", {late} out of order");
+        }
+        if recording.from_api {
+            caption.push_str("; terminal payload from the API (payload_source: api)");
+        }
+        if recording.incomplete {
+            caption.push_str("; <em>incomplete</em>");
+        }
+        let _ = writeln!(
+            out,
+            "<figure class=\"timeline\"><figcaption>{caption}</figcaption>{}</figure>",
+            timeline::svg(&recording.marks, "delivery")
+        );
+    }
+    bodies(&mut out, entry);
+    out.push_str("</article>\n");
+    out
+}
+
+/// The folded request/response bodies and webhook deliveries.
+fn bodies(out: &mut String, entry: &Entry) {
+    if let Some(cassette) = &entry.cassette {
+        let _ = write!(
+            out,
+            "<details class=\"bodies\"><summary>HTTP interactions ({})</summary>",
+            cassette.interactions.len()
+        );
+        for interaction in &cassette.interactions {
+            let (request, response) = (&interaction.request, &interaction.response);
+            let _ = write!(
+                out,
+                "<details class=\"interaction\"><summary><code>{} {}</code> → {} {}</summary>",
+                escape(&request.method),
+                escape(&request.uri),
+                response.status,
+                escape(&response.message)
+            );
+            out.push_str("<h4>request body</h4>");
+            match &request.body {
+                Some(body) => body_block(out, body, None),
+                None => out.push_str("<p class=\"none\">none</p>"),
+            }
+            out.push_str("<h4>response body</h4>");
+            body_block(out, &response.body, response.header("content-type"));
+            out.push_str("</details>");
+        }
+        out.push_str("</details>\n");
+    }
+    for recording in &entry.recordings {
+        let deliveries = &recording.recording.deliveries;
+        let _ = write!(
+            out,
+            "<details class=\"bodies\"><summary>webhook deliveries of <code>{}</code> ({}) · <code>{}</code></summary>",
+            escape(&recording.task_id),
+            deliveries.len(),
+            escape(&recording.path.display().to_string())
+        );
+        for (i, delivery) in deliveries.iter().enumerate() {
+            let status = delivery
+                .payload
+                .get("status")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?");
+            let _ = write!(
+                out,
+                "<details class=\"delivery\"><summary>#{} {} at {}</summary><pre>{}</pre></details>",
+                i + 1,
+                escape(status),
+                escape(&delivery.received_at),
+                escape(&cut(
+                    &serde_json::to_string_pretty(&delivery.payload).unwrap_or_default()
+                ))
+            );
+        }
+        out.push_str("</details>\n");
+    }
+}
+
+fn body_block(out: &mut String, body: &crate::cassette::Body, content_type: Option<&str>) {
+    match super::collect::body_text(body) {
+        Some(text) if text.is_empty() => out.push_str("<p class=\"none\">empty</p>"),
+        Some(text) => {
+            let _ = write!(out, "<pre>{}</pre>", escape(&cut(&text)));
+        }
+        None => {
+            let _ = write!(
+                out,
+                "<p class=\"none\">binary, {}{}</p>",
+                size(body.as_bytes().len()),
+                content_type
+                    .map(|t| format!(" of {}", escape(t)))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// `text` cut at [`BODY_LIMIT`] on a character boundary.
+fn cut(text: &str) -> String {
+    if text.len() <= BODY_LIMIT {
+        return text.to_owned();
+    }
+    let mut end = BODY_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n… cut: {} more (the recording has it whole)",
+        &text[..end],
+        size(text.len() - end)
+    )
+}
+
+fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1024 * 1024 => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+        b if b >= 1024 => format!("{:.1} KB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}
+
+const STYLE: &str = r#"
+:root { --bg: #ffffff; --fg: #1d2330; --muted: #5b6475; --line: #d9dee7; --viewer: #e8edf3;
+  --passed: #1a7f37; --failed: #cf222e; --ignored: #9a6700; --not-run: #6e7781; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
+header, main { max-width: 1100px; margin: 0 auto; padding: 0 20px; }
+h1 { margin: 20px 0 4px; font-size: 22px; }
+h2 { font-size: 18px; margin: 0 0 8px; }
+h4 { margin: 8px 0 2px; font-size: 12px; color: var(--muted); }
+code { font: 12px/1.4 ui-monospace, "SFMono-Regular", Menlo, monospace; }
+.sources { color: var(--muted); margin: 0 0 12px; }
+.counts { display: flex; gap: 12px; margin: 0 0 8px; }
+.counts div { border: 1px solid var(--line); border-radius: 6px; padding: 6px 14px; min-width: 90px; }
+.counts dt { font-size: 12px; color: var(--muted); }
+.counts dd { margin: 0; font-size: 22px; font-weight: 600; }
+.counts .passed dd { color: var(--passed); } .counts .failed dd { color: var(--failed); }
+.counts .ignored dd { color: var(--ignored); } .counts .not-run dd { color: var(--not-run); }
+ul.facts { margin: 4px 0 8px; padding-left: 18px; }
+.check li.problem { color: var(--failed); } .check li { margin: 4px 0; }
+nav ol { columns: 3; padding-left: 18px; margin: 8px 0 16px; }
+nav a { text-decoration: none; color: inherit; }
+.badge { display: inline-block; font-size: 11px; font-weight: 600; padding: 1px 7px; border-radius: 10px; color: #fff; vertical-align: middle; }
+.badge.passed { background: var(--passed); } .badge.failed { background: var(--failed); }
+.badge.ignored { background: var(--ignored); } .badge.not-run { background: var(--not-run); }
+article.scenario { border-top: 1px solid var(--line); padding: 16px 0; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 0 0 8px; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px; overflow: auto; max-height: 360px; font: 12px/1.4 ui-monospace, Menlo, monospace; white-space: pre-wrap; overflow-wrap: anywhere; }
+pre.message.failed { border-color: var(--failed); color: var(--failed); background: #fff5f5; }
+pre.message.ignored { border-color: var(--ignored); }
+.assets { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 8px 0; }
+figure.model model-viewer { width: 340px; height: 260px; background-color: var(--viewer); border-radius: 6px; display: block; }
+figure.image img { max-width: 340px; max-height: 260px; border-radius: 6px; background: var(--viewer); display: block; }
+figcaption { font-size: 12px; color: var(--muted); max-width: 560px; overflow-wrap: anywhere; }
+svg.timeline { display: block; background: #fbfcfd; border: 1px solid var(--line); border-radius: 6px; }
+svg .grid { stroke: var(--line); stroke-width: 1; } svg .axis { font-size: 10px; fill: var(--muted); }
+svg .path { fill: none; stroke: #9aa4b2; stroke-width: 1; }
+svg .mark { stroke: #fff; stroke-width: 1.5; }
+svg .s-pending { fill: #8c959f; } svg .s-in_progress { fill: #0969da; } svg .s-succeeded { fill: var(--passed); }
+svg .s-failed { fill: var(--failed); } svg .s-canceled, svg .s-expired { fill: #bc4c00; }
+svg .mark.duplicate { fill: #fff; stroke: #57606a; stroke-width: 2; stroke-dasharray: 2 1; }
+svg .mark.out-of-order { stroke: var(--failed); stroke-width: 3; }
+details.bodies { margin: 6px 0; } details.bodies > summary { cursor: pointer; color: var(--muted); }
+details.interaction, details.delivery { margin: 4px 0 4px 16px; }
+p.none { color: var(--muted); margin: 2px 0; }
+"#;
+
+/// Gives each viewer its model when it comes near the viewport (`blob:` URL from the
+/// embedded base64).
+const LOADER: &str = r#"
+(function () {
+  function load(viewer) {
+    var source = document.getElementById(viewer.dataset.glb);
+    if (!source) { viewer.dataset.error = 'no embedded model'; return; }
+    var text = atob(source.textContent.trim());
+    var bytes = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    viewer.src = URL.createObjectURL(new Blob([bytes], { type: 'model/gltf-binary' }));
+  }
+  var viewers = document.querySelectorAll('model-viewer[data-glb]');
+  if (!('IntersectionObserver' in window)) { viewers.forEach(load); return; }
+  var observer = new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (!entry.isIntersecting) return;
+      observer.unobserve(entry.target);
+      load(entry.target);
+    });
+  }, { rootMargin: '300px' });
+  viewers.forEach(function (viewer) { observer.observe(viewer); });
+})();
+"#;

@@ -1,0 +1,200 @@
+//! Trial results: what each trial's last run ended with, one small JSON file per trial
+//! under `<target dir>/mesh-toolkit/results/<trial>.json`, written by the harness as
+//! the trial ends (every process writes its own trials', so cargo-nextest's one
+//! process per trial and `--partition` shards add up) and read by the report.
+//!
+//! A result holds only what the run knows and the recordings do not: passed, failed
+//! or ignored (with the message), how the trial ran (replay, record, resume, dry run)
+//! and, for a trial that recorded, how long it took. It names the scenario file (with
+//! its sha256) and the cassettes directory it ran against, so the report leaves out
+//! results of another suite that shares the target dir and marks a result whose
+//! scenario changed since. A replay that ends as the last one did leaves the file
+//! untouched: an unchanged suite rewrites nothing.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How a trial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Passed,
+    Failed,
+    Ignored,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Ignored => "ignored",
+        }
+    }
+}
+
+/// How a trial ran: from its recordings, or sending requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ran {
+    /// Answered from its cassette and webhook recording.
+    Replay,
+    /// Recorded from the start.
+    Record,
+    /// Went on with an unfinished recording (nothing paid twice).
+    Resume,
+    /// `--dry-run`: sent with Meshy's test-mode key, nothing written.
+    DryRun,
+    /// Ended before it sent or replayed anything (an invalid file, a refusal, a failed
+    /// input, ignored).
+    NotRun,
+}
+
+impl Ran {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ran::Replay => "replayed",
+            Ran::Record => "recorded",
+            Ran::Resume => "resumed",
+            Ran::DryRun => "dry run",
+            Ran::NotRun => "not run",
+        }
+    }
+}
+
+/// One trial's result file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialResult {
+    /// The trial's name: its scenario file's stem, or a Rust trial's name.
+    pub trial: String,
+    /// `webhook`, `polling`, `rust` or `invalid`.
+    pub kind: String,
+    pub status: Status,
+    /// The failure message, or why it was ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub ran: Ran,
+    /// Where a trial that sent requests sent them: `simulator`, or `meshy` (the real
+    /// API, or what `MESHY_BASE_URL` stands in for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The cassettes directory it ran against, absolute.
+    pub cassettes: PathBuf,
+    /// Its scenario file, absolute (`None` for a Rust trial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_file: Option<PathBuf>,
+    /// The sha256 of the scenario file it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_sha256: Option<String>,
+    /// The task it made or replayed, when it got that far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// How long a trial that sent requests took; a replay's milliseconds are noise
+    /// and would rewrite every file on every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// `<target dir>/mesh-toolkit/results`.
+pub fn default_dir() -> PathBuf {
+    crate::workdir::dir().join("results")
+}
+
+/// A trial's result file in `dir`. Trial names are file stems already; anything else
+/// a Rust trial might be called is kept to a safe file name.
+pub fn path(dir: &Path, trial: &str) -> PathBuf {
+    let safe: String = trial
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' | '.' => c,
+            _ => '_',
+        })
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    dir.join(format!("{safe}.json"))
+}
+
+/// Writes `result` into `dir` unless the file already says the same (atomic, not
+/// flushed: results are rebuilt by running again).
+pub fn write(dir: &Path, result: &TrialResult) -> io::Result<PathBuf> {
+    let path = path(dir, &result.trial);
+    let mut text = serde_json::to_vec_pretty(result).map_err(io::Error::other)?;
+    text.push(b'\n');
+    if std::fs::read(&path).is_ok_and(|old| old == text) {
+        return Ok(path);
+    }
+    crate::atomic_file::write_derived(&path, &text)?;
+    Ok(path)
+}
+
+/// Every readable result in `dir`, by trial name. A missing directory is no results;
+/// a file that does not parse (another version's, a stray file) is left out.
+pub fn read_all(dir: &Path) -> BTreeMap<String, TrialResult> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeMap::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| serde_json::from_slice::<TrialResult>(&std::fs::read(&p).ok()?).ok())
+        .map(|r| (r.trial.clone(), r))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(trial: &str) -> TrialResult {
+        TrialResult {
+            trial: trial.into(),
+            kind: "webhook".into(),
+            status: Status::Failed,
+            message: Some("expected SUCCEEDED, got FAILED".into()),
+            ran: Ran::Replay,
+            target: None,
+            cassettes: "/suite/cassettes".into(),
+            scenario_file: Some("/suite/scenarios/otter.toml".into()),
+            scenario_sha256: Some("ab".repeat(32)),
+            task_id: Some("01a23262-1d76-7000-8a26-8999a1faa88d".into()),
+            duration_ms: None,
+        }
+    }
+
+    #[test]
+    fn results_round_trip_and_an_unchanged_result_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write(dir.path(), &result("otter")).unwrap();
+        assert_eq!(written, dir.path().join("otter.json"));
+        let modified = std::fs::metadata(&written).unwrap().modified().unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&written).unwrap());
+        write(dir.path(), &result("otter")).unwrap();
+        let again = std::fs::metadata(&written).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&again), inode);
+        assert_eq!(again.modified().unwrap(), modified);
+        let mut passed = result("otter");
+        passed.status = Status::Passed;
+        passed.message = None;
+        write(dir.path(), &passed).unwrap();
+        write(dir.path(), &result("beaver")).unwrap();
+        std::fs::write(dir.path().join("stray.json"), b"{").unwrap();
+        let all = read_all(dir.path());
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["beaver", "otter"]);
+        assert_eq!(all["otter"], passed);
+        assert!(read_all(&dir.path().join("absent")).is_empty());
+    }
+
+    #[test]
+    fn odd_trial_names_stay_inside_the_results_dir() {
+        let dir = Path::new("/r");
+        assert_eq!(path(dir, "../etc/passwd"), Path::new("/r/_etc_passwd.json"));
+        assert_eq!(
+            path(dir, "pipeline in rust"),
+            Path::new("/r/pipeline_in_rust.json")
+        );
+    }
+}
