@@ -107,69 +107,85 @@ pub struct Mark {
     pub out_of_order: bool,
 }
 
-/// Everything the report shows: the entries in name order, and the findings of
-/// `cassettes check`.
-#[derive(Debug, Clone)]
-pub struct Collected {
+/// What the report reads before its entries: the names (scenario files and
+/// cassettes), the results, the webhook recordings by task, and which scenario takes
+/// which one's task as input. Entries are then read one at a time ([`Index::entry`]),
+/// so a big suite's models are never all in memory at once.
+#[derive(Debug)]
+pub struct Index {
     pub sources: Sources,
-    pub entries: Vec<Entry>,
-    pub check: crate::check::Report,
+    /// Every entry's name, sorted.
+    pub names: Vec<String>,
+    results: BTreeMap<String, TrialResult>,
+    recordings: BTreeMap<String, (PathBuf, Result<Recording, String>)>,
+    /// Scenario name → the scenarios that take its task as input.
+    dependents: BTreeMap<String, Vec<String>>,
+    /// Scenario name → its file, loaded.
+    scenarios: BTreeMap<String, (PathBuf, Result<Scenario, crate::suite::ScenarioError>)>,
 }
 
-/// Reads the scenarios, cassettes, webhook recordings and results. Files are read in
-/// parallel, one cassette per thread at a time.
-pub fn collect(sources: &Sources) -> Collected {
-    let results = super::results::read_all(&sources.results);
-    let cassettes_abs = absolute(&sources.cassettes);
-    let scenario_paths = crate::suite::discover(&sources.scenarios).unwrap_or_default();
-    let mut names: BTreeSet<String> = scenario_paths
-        .iter()
-        .map(|p| crate::suite::name_of(p))
+impl Index {
+    /// Reads the scenario files, the names of the cassettes, the webhook recordings and
+    /// the results (those of runs against these cassettes).
+    pub fn read(sources: &Sources) -> Index {
+        let cassettes_abs = absolute(&sources.cassettes);
+        let results = super::results::read_all(&sources.results)
+            .into_iter()
+            .filter(|(_, r)| absolute(&r.cassettes) == cassettes_abs)
+            .collect();
+        let scenario_paths = crate::suite::discover(&sources.scenarios).unwrap_or_default();
+        let scenarios: BTreeMap<_, _> = parallel(&scenario_paths, |path| {
+            (
+                crate::suite::name_of(path),
+                (path.clone(), Scenario::load(path)),
+            )
+        })
+        .into_iter()
         .collect();
-    let http = sources.cassettes.join("http");
-    for path in list(&http, "yaml") {
-        let stem = crate::suite::name_of(&path);
-        if !stem.ends_with(".rerecording") {
-            names.insert(stem);
+        let mut names: BTreeSet<String> = scenarios.keys().cloned().collect();
+        for path in list(&sources.cassettes.join("http"), "yaml") {
+            let stem = crate::suite::name_of(&path);
+            if !stem.ends_with(".rerecording") {
+                names.insert(stem);
+            }
+        }
+        let mut dependents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, (_, loaded)) in &scenarios {
+            if let Ok(Scenario {
+                input: Some(input), ..
+            }) = loaded
+            {
+                dependents
+                    .entry(input.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
+        Index {
+            sources: sources.clone(),
+            names: names.into_iter().collect(),
+            results,
+            recordings: recordings_by_task(&sources.cassettes.join("webhooks")),
+            dependents,
+            scenarios,
         }
     }
-    let recordings = recordings_by_task(&sources.cassettes.join("webhooks"));
-    let names: Vec<String> = names.into_iter().collect();
-    let mut entries: Vec<Entry> = parallel(&names, |name| {
-        let file = sources.scenarios.join(format!("{name}.toml"));
-        let scenario = file.is_file().then(|| Scenario::load(&file));
-        entry(
+
+    /// The entry `name`: its scenario, its cassette read and its recordings matched.
+    pub fn entry(&self, name: &str) -> Entry {
+        let mut entry = entry(
             name,
-            scenario.map(|s| (file, s)),
-            &http.join(format!("{name}.yaml")),
-            &recordings,
-            results
-                .get(name)
-                .filter(|r| r.cassettes == cassettes_abs)
-                .cloned(),
-        )
-    });
-    let by_name: BTreeMap<String, usize> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.name.clone(), i))
-        .collect();
-    let links: Vec<(usize, String)> = entries
-        .iter()
-        .filter_map(|e| Some((*by_name.get(e.input.as_ref()?)?, e.name.clone())))
-        .collect();
-    for (input, dependent) in links {
-        entries[input].dependents.push(dependent);
-    }
-    let check = crate::check::check(&crate::check::CheckOptions {
-        cassettes: sources.cassettes.clone(),
-        scenarios: sources.scenarios.clone(),
-        max_age: None,
-    });
-    Collected {
-        sources: sources.clone(),
-        entries,
-        check,
+            self.scenarios.get(name).cloned(),
+            &self
+                .sources
+                .cassettes
+                .join("http")
+                .join(format!("{name}.yaml")),
+            &self.recordings,
+            self.results.get(name).cloned(),
+        );
+        entry.dependents = self.dependents.get(name).cloned().unwrap_or_default();
+        entry
     }
 }
 

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use super::collect::{Asset, Collected, Entry, parallel};
+use super::collect::{Asset, Entry};
 use super::results::Status;
 use super::timeline;
 
@@ -43,47 +43,68 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// The whole page. `generated` says when and by what (`cargo test`, `mesh-toolkit report`).
-pub fn page(collected: &Collected, generated: &str) -> String {
-    // Each distinct model once, by sha256; viewers point at it.
-    let mut models: BTreeMap<&str, &Asset> = BTreeMap::new();
-    for entry in &collected.entries {
-        for model in entry.cassette.iter().flat_map(|c| c.models.iter()) {
-            models.entry(model.sha256.as_str()).or_insert(model);
+/// What the summary counts of one entry, kept once its section is rendered (its
+/// models need not stay in memory).
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub name: String,
+    pub status: Option<Status>,
+    /// Whether it has a cassette; then its credits, target, date and API version.
+    pub recorded: bool,
+    pub credits: Option<u64>,
+    pub simulator: bool,
+    pub recorded_at: Option<String>,
+    pub api_version: Option<String>,
+}
+
+impl Facts {
+    pub fn of(entry: &Entry) -> Facts {
+        let cassette = entry.cassette.as_ref();
+        Facts {
+            name: entry.name.clone(),
+            status: entry.result.as_ref().map(|r| r.status),
+            recorded: cassette.is_some(),
+            credits: cassette.and_then(|c| c.credits),
+            simulator: cassette.is_some_and(|c| c.simulator),
+            recorded_at: cassette.and_then(|c| c.recorded_at.clone()),
+            api_version: cassette.and_then(|c| c.api_version.clone()),
         }
     }
-    let sections = parallel(&collected.entries, section);
-    let model_list: Vec<&Asset> = models.into_values().collect();
-    let blobs = parallel(&model_list, |model| {
-        format!(
-            "<script type=\"application/octet-stream\" id=\"glb-{}\">{}</script>\n",
-            &model.sha256,
-            base64::engine::general_purpose::STANDARD.encode(model.bytes.as_slice())
-        )
-    });
+}
+
+/// The file `models/<sha256>.js` that hands one model to the page: a script, because
+/// a page opened from `file://` may load sibling scripts but not `fetch` sibling files.
+pub fn model_script(model: &Asset) -> String {
+    format!(
+        "meshToolkitModel(\"{}\", \"{}\");\n",
+        model.sha256,
+        base64::engine::general_purpose::STANDARD.encode(model.bytes.as_slice())
+    )
+}
+
+/// The whole page around the entries' `sections` (in `facts`' order). `generated`
+/// says when and by what (`cargo test`, `mesh-toolkit report`).
+pub fn page(
+    sources: &super::Sources,
+    facts: &[Facts],
+    sections: &[String],
+    check: &crate::check::Report,
+    generated: &str,
+) -> String {
     let mut out = String::with_capacity(
-        MODEL_VIEWER.len()
-            + sections
-                .iter()
-                .chain(&blobs)
-                .map(String::len)
-                .sum::<usize>()
-            + 16_384,
+        MODEL_VIEWER.len() + sections.iter().map(String::len).sum::<usize>() + 16_384,
     );
     out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     out.push_str("<title>mesh-toolkit report</title>\n<style>");
     out.push_str(STYLE);
     out.push_str("</style>\n</head>\n<body>\n");
-    summary(&mut out, collected, generated);
+    summary(&mut out, sources, facts, check, generated);
     out.push_str("<main>\n");
-    for s in &sections {
+    for s in sections {
         out.push_str(s);
     }
     out.push_str("</main>\n");
-    for blob in &blobs {
-        out.push_str(blob);
-    }
     let _ = write!(
         out,
         "<!-- {} -->\n<script>",
@@ -97,49 +118,43 @@ pub fn page(collected: &Collected, generated: &str) -> String {
     out
 }
 
-fn summary(out: &mut String, collected: &Collected, generated: &str) {
-    let entries = &collected.entries;
-    let count = |status: Status| {
-        entries
-            .iter()
-            .filter(|e| e.result.as_ref().map(|r| r.status) == Some(status))
-            .count()
-    };
-    let not_run = entries.iter().filter(|e| e.result.is_none()).count();
-    let recorded: Vec<&Entry> = entries.iter().filter(|e| e.cassette.is_some()).collect();
+fn summary(
+    out: &mut String,
+    sources: &super::Sources,
+    facts: &[Facts],
+    check: &crate::check::Report,
+    generated: &str,
+) {
+    let count = |status: Status| facts.iter().filter(|f| f.status == Some(status)).count();
+    let not_run = facts.iter().filter(|f| f.status.is_none()).count();
+    let recorded: Vec<&Facts> = facts.iter().filter(|f| f.recorded).collect();
     let (mut real, mut sim, mut unknown_price) = (0u64, 0u64, 0usize);
-    for entry in &recorded {
-        let Some(cassette) = &entry.cassette else {
-            continue;
-        };
-        match cassette.credits {
-            Some(n) if cassette.simulator => sim += n,
+    for f in &recorded {
+        match f.credits {
+            Some(n) if f.simulator => sim += n,
             Some(n) => real += n,
             None => unknown_price += 1,
         }
     }
     let oldest = recorded
         .iter()
-        .filter_map(|e| {
-            let at = e.cassette.as_ref()?.recorded_at.as_deref()?;
-            Some((crate::clock::parse_rfc3339_ms(at)?, at, e.name.as_str()))
+        .filter_map(|f| {
+            let at = f.recorded_at.as_deref()?;
+            Some((crate::clock::parse_rfc3339_ms(at)?, at, f.name.as_str()))
         })
         .min();
     let mut versions: BTreeMap<&str, usize> = BTreeMap::new();
-    for entry in &recorded {
-        let version = entry
-            .cassette
-            .as_ref()
-            .and_then(|c| c.api_version.as_deref())
-            .unwrap_or("unknown");
-        *versions.entry(version).or_default() += 1;
+    for f in &recorded {
+        *versions
+            .entry(f.api_version.as_deref().unwrap_or("unknown"))
+            .or_default() += 1;
     }
     let _ = write!(
         out,
         "<header>\n<h1>mesh-toolkit report</h1>\n<p class=\"sources\">scenarios <code>{}</code> · cassettes \
          <code>{}</code> · {}</p>\n",
-        escape(&collected.sources.scenarios.display().to_string()),
-        escape(&collected.sources.cassettes.display().to_string()),
+        escape(&sources.scenarios.display().to_string()),
+        escape(&sources.cassettes.display().to_string()),
         escape(generated)
     );
     let _ = write!(
@@ -151,7 +166,7 @@ fn summary(out: &mut String, collected: &Collected, generated: &str) {
          <div class=\"ignored\"><dt>ignored</dt><dd id=\"count-ignored\">{}</dd></div>\
          <div class=\"not-run\"><dt>not run</dt><dd id=\"count-not-run\">{not_run}</dd></div>\
          </dl>\n<ul class=\"facts\">\n",
-        entries.len(),
+        facts.len(),
         count(Status::Passed),
         count(Status::Failed),
         count(Status::Ignored),
@@ -193,7 +208,6 @@ fn summary(out: &mut String, collected: &Collected, generated: &str) {
         }
     );
     out.push_str("</ul>\n");
-    let check = &collected.check;
     let _ = write!(
         out,
         "<details id=\"check\" class=\"check\"{}><summary>cassettes check: {} problem{}, {} note{}</summary><ul>",
@@ -228,20 +242,20 @@ fn summary(out: &mut String, collected: &Collected, generated: &str) {
         );
     }
     out.push_str("</ul></details>\n<nav><ol>");
-    for entry in entries {
+    for f in facts {
         let _ = write!(
             out,
             "<li><a href=\"#s-{0}\"><span class=\"badge {1}\">{2}</span> {0}</a></li>",
-            escape(&entry.name),
-            status_class(entry),
-            status_text(entry)
+            escape(&f.name),
+            class_of(f.status),
+            text_of(f.status)
         );
     }
     out.push_str("</ol></nav>\n</section>\n</header>\n");
 }
 
-fn status_class(entry: &Entry) -> &'static str {
-    match entry.result.as_ref().map(|r| r.status) {
+fn class_of(status: Option<Status>) -> &'static str {
+    match status {
         Some(Status::Passed) => "passed",
         Some(Status::Failed) => "failed",
         Some(Status::Ignored) => "ignored",
@@ -249,15 +263,23 @@ fn status_class(entry: &Entry) -> &'static str {
     }
 }
 
-fn status_text(entry: &Entry) -> &'static str {
-    match entry.result.as_ref().map(|r| r.status) {
+fn text_of(status: Option<Status>) -> &'static str {
+    match status {
         Some(status) => status.as_str(),
         None => "not run",
     }
 }
 
+fn status_class(entry: &Entry) -> &'static str {
+    class_of(entry.result.as_ref().map(|r| r.status))
+}
+
+fn status_text(entry: &Entry) -> &'static str {
+    text_of(entry.result.as_ref().map(|r| r.status))
+}
+
 /// One scenario's `<article>`.
-fn section(entry: &Entry) -> String {
+pub fn section(entry: &Entry) -> String {
     let mut out = String::new();
     let name = escape(&entry.name);
     let _ = write!(
@@ -405,7 +427,7 @@ fn section(entry: &Entry) -> String {
                 }
                 let _ = write!(
                     out,
-                    "<figure class=\"model\"><model-viewer data-glb=\"glb-{sha}\" data-name=\"{file}\" \
+                    "<figure class=\"model\"><model-viewer data-sha256=\"{sha}\" data-name=\"{file}\" \
                      alt=\"{file} of {name}\" camera-controls interaction-prompt=\"none\" \
                      shadow-intensity=\"0.6\" touch-action=\"pan-y\"></model-viewer><figcaption><b>{file}</b> · \
                      {size} · sha256 <code>{sha}</code></figcaption></figure>",
@@ -619,19 +641,33 @@ details.interaction, details.delivery { margin: 4px 0 4px 16px; }
 p.none { color: var(--muted); margin: 2px 0; }
 "#;
 
-/// Gives each viewer its model when it comes near the viewport (`blob:` URL from the
-/// embedded base64).
+/// Gives each viewer its model when it comes near the viewport: loads
+/// `models/<sha256>.js`, which calls `meshToolkitModel` with the model's base64, and
+/// hands the viewer a `blob:` URL of it.
 const LOADER: &str = r#"
 (function () {
-  function load(viewer) {
-    var source = document.getElementById(viewer.dataset.glb);
-    if (!source) { viewer.dataset.error = 'no embedded model'; return; }
-    var text = atob(source.textContent.trim());
+  var waiting = {};
+  window.meshToolkitModel = function (sha, base64) {
+    var text = atob(base64);
     var bytes = new Uint8Array(text.length);
     for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-    viewer.src = URL.createObjectURL(new Blob([bytes], { type: 'model/gltf-binary' }));
+    var url = URL.createObjectURL(new Blob([bytes], { type: 'model/gltf-binary' }));
+    (waiting[sha] || []).forEach(function (viewer) { viewer.src = url; });
+    waiting[sha] = null;
+  };
+  function load(viewer) {
+    var sha = viewer.dataset.sha256;
+    if (waiting[sha]) { waiting[sha].push(viewer); return; }
+    waiting[sha] = [viewer];
+    var script = document.createElement('script');
+    script.src = 'models/' + sha + '.js';
+    script.onerror = function () {
+      viewer.dataset.error = 'missing';
+      console.error('mesh-toolkit report: cannot load models/' + sha + '.js: keep the models directory beside index.html');
+    };
+    document.body.appendChild(script);
   }
-  var viewers = document.querySelectorAll('model-viewer[data-glb]');
+  var viewers = document.querySelectorAll('model-viewer[data-sha256]');
   if (!('IntersectionObserver' in window)) { viewers.forEach(load); return; }
   var observer = new IntersectionObserver(function (entries) {
     entries.forEach(function (entry) {

@@ -3,7 +3,8 @@
 //! self-contained `<target dir>/mesh-toolkit/report/index.html`.
 //!
 //! - [`results`]: the per-trial result files the harness writes as trials end.
-//! - [`collect`]: reads scenarios, cassettes, webhook recordings and results.
+//! - [`collect`]: reads scenarios, cassettes, webhook recordings and results, an
+//!   entry at a time.
 //! - [`html`] and [`timeline`]: render the page.
 //! - [`serve`]: `mesh-toolkit report --serve`, the report on 127.0.0.1.
 //!
@@ -20,7 +21,7 @@ pub mod timeline;
 
 use std::path::{Path, PathBuf};
 
-pub use collect::{Collected, Sources, collect};
+pub use collect::{Index, Sources};
 pub use results::{Ran, Status, TrialResult};
 
 /// A report that could not be written.
@@ -40,17 +41,71 @@ pub fn default_dir() -> PathBuf {
     crate::workdir::dir().join("report")
 }
 
-/// Builds the report of `sources` into `out/index.html` (atomically); returns its path.
-/// `generated` says by what and when, for the page's header.
+/// Entries read and rendered at once (in parallel): bounds the models in memory.
+const CHUNK: usize = 64;
+
+/// Builds the report of `sources` into `out`: `index.html` and `models/<sha256>.js`,
+/// one per distinct model (written when absent: a model's file never changes; those
+/// no entry shows any more are removed). Returns the page's path. `generated` says by
+/// what and when, for the page's header.
 pub fn write(sources: &Sources, out: &Path, generated: &str) -> Result<PathBuf, ReportError> {
-    let collected = collect(sources);
-    let page = html::page(&collected, generated);
+    let failed = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ReportError { path, source }
+    };
+    let index = Index::read(sources);
+    let models = out.join("models");
+    std::fs::create_dir_all(&models).map_err(failed(&models))?;
+    let mut facts = Vec::with_capacity(index.names.len());
+    let mut sections = Vec::with_capacity(index.names.len());
+    let mut shown = std::collections::BTreeSet::new();
+    for chunk in index.names.chunks(CHUNK) {
+        let rendered = collect::parallel(chunk, |name| {
+            let entry = index.entry(name);
+            let mut written = Vec::new();
+            for model in entry.cassette.iter().flat_map(|c| c.models.iter()) {
+                let path = models.join(format!("{}.js", model.sha256));
+                if !path.is_file() {
+                    crate::atomic_file::write_derived(&path, html::model_script(model).as_bytes())
+                        .map_err(failed(&path))?;
+                }
+                written.push(model.sha256.clone());
+            }
+            Ok::<_, ReportError>((html::Facts::of(&entry), html::section(&entry), written))
+        });
+        for done in rendered {
+            let (fact, section, written) = done?;
+            facts.push(fact);
+            sections.push(section);
+            shown.extend(written);
+        }
+    }
+    sweep_models(&models, &shown);
+    let check = crate::check::check(&crate::check::CheckOptions {
+        cassettes: sources.cassettes.clone(),
+        scenarios: sources.scenarios.clone(),
+        max_age: None,
+    });
+    let page = html::page(sources, &facts, &sections, &check, generated);
     let path = out.join("index.html");
-    crate::atomic_file::write_derived(&path, page.as_bytes()).map_err(|source| ReportError {
-        path: path.clone(),
-        source,
-    })?;
+    crate::atomic_file::write_derived(&path, page.as_bytes()).map_err(failed(&path))?;
     Ok(path)
+}
+
+/// Removes the model files of `dir` that no entry shows (best effort).
+fn sweep_models(dir: &Path, shown: &std::collections::BTreeSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_model = name
+            .strip_suffix(".js")
+            .is_some_and(|sha| !shown.contains(sha));
+        if is_model {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The line that tells where the report is.

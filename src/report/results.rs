@@ -6,7 +6,8 @@
 //! A result holds only what the run knows and the recordings do not: passed, failed
 //! or ignored (with the message), how the trial ran (replay, record, resume, dry run)
 //! and, for a trial that recorded, how long it took. It names the scenario file (with
-//! its sha256) and the cassettes directory it ran against, so the report leaves out
+//! its sha256) and the cassettes directory it ran against (as given, so a project
+//! that moves keeps its results), so the report leaves out
 //! results of another suite that shares the target dir and marks a result whose
 //! scenario changed since. A replay that ends as the last one did leaves the file
 //! untouched: an unchanged suite rewrites nothing.
@@ -81,9 +82,10 @@ pub struct TrialResult {
     /// API, or what `MESHY_BASE_URL` stands in for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// The cassettes directory it ran against, absolute.
+    /// The cassettes directory it ran against, as the run was given it (relative to
+    /// where it ran, the package root under `cargo test`).
     pub cassettes: PathBuf,
-    /// Its scenario file, absolute (`None` for a Rust trial).
+    /// Its scenario file, likewise (`None` for a Rust trial).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_file: Option<PathBuf>,
     /// The sha256 of the scenario file it ran.

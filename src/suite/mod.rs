@@ -1242,12 +1242,12 @@ impl Suite {
                 Target::Sim => "simulator".to_owned(),
                 Target::Meshy => "meshy".to_owned(),
             }),
-            cassettes: crate::report::collect::absolute(&self.settings.cassettes_dir),
+            cassettes: self.settings.cassettes_dir.clone(),
             scenario_sha256: scenario_file
                 .as_ref()
                 .and_then(|f| std::fs::read(f).ok())
                 .map(|bytes| crate::digest::sha256_hex(&bytes)),
-            scenario_file: scenario_file.map(|f| crate::report::collect::absolute(&f)),
+            scenario_file,
             task_id: produced.map(|p| p.task_id.clone()).filter(|id| id != "-"),
             duration_ms: produced
                 .filter(|_| sent)

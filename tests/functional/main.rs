@@ -6,6 +6,7 @@ mod check;
 mod harness;
 mod limits;
 mod receive_command;
+mod report;
 mod resume;
 mod sim_command;
 mod support;
@@ -21,6 +22,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(harness::trials());
     trials.extend(limits::trials());
     trials.extend(receive_command::trials());
+    trials.extend(report::trials());
     trials.extend(resume::trials());
     trials.extend(sim_command::trials());
     trials.extend(support::trials());
