@@ -290,6 +290,16 @@ impl Browser {
         }
     }
 
+    /// The browser's process id, which is also its process group's.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The tempdir holding the user-data dir (`profile/`) and the browser's stderr.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The events received so far, oldest first.
     pub fn take_events(&mut self) -> Vec<Event> {
         self.events.drain(..).collect()

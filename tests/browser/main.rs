@@ -15,7 +15,11 @@ mod self_test;
 use libtest_mimic::{Arguments, Trial};
 
 fn main() -> std::process::ExitCode {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // One check at a time unless asked (`--test-threads`): each browser renders with
+    // SwiftShader on every core; on 2 cores two at once were slower (71 s, against 60 s
+    // one after the other).
+    args.test_threads.get_or_insert(1);
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(self_test::trials());
     libtest_mimic::run(&args, trials).exit_code()

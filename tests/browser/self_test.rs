@@ -1,13 +1,16 @@
 //! The check checked: pages written into a tempdir, one that must pass and one for each
 //! way a report can fail (a model that does not load, one that loads and draws nothing, a
 //! console error, a request off the file, no viewers at all, no browser), each with the
-//! problem it must report.
+//! problem it must report; and the teardown of a browser whose check panicked.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 
 use crate::check::{self, Findings, MIN_DIFFERING};
+use crate::devtools::Browser;
 use crate::page::{self, Model};
 
 /// A directory to write each viewer's screenshot into (`<label>.png`), to see what the
@@ -34,6 +37,10 @@ pub fn trials() -> Vec<Trial> {
         Trial::test(
             "a_missing_browser_fails_with_the_command_that_installs_it",
             missing_browser,
+        ),
+        Trial::test(
+            "a_browser_dropped_by_a_panicking_check_leaves_no_process_and_no_profile",
+            teardown,
         ),
     ]
 }
@@ -166,6 +173,64 @@ fn missing_browser() -> Result<(), Failed> {
          MESH_TOOLKIT_CHROMIUM to a Chromium binary"
     );
     Ok(())
+}
+
+fn teardown() -> Result<(), Failed> {
+    let browser = Browser::launch(&Browser::locate().map_err(|e| e.to_string())?)
+        .map_err(|e| error_chain(&e))?;
+    let (pid, dir) = (browser.pid(), browser.dir().to_owned());
+    let alive = processes_mentioning(&dir);
+    assert!(
+        alive.len() > 1,
+        "not several processes of {dir:?}: {alive:?}"
+    );
+    let unwound = std::panic::catch_unwind(AssertUnwindSafe(move || {
+        let _browser = browser;
+        panic!("a failing check (this panic is the trial's own)");
+    }));
+    assert!(unwound.is_err());
+    assert!(!dir.exists(), "{dir:?} left behind");
+    // SIGKILL is delivered asynchronously and the group's other processes are not our
+    // children (no exit event to wait for), so this polls, with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_mentioning(&dir);
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("browser {pid} left processes behind: {left:?}").into());
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// The live (not zombie) processes whose command line mentions `dir`, as `pid: state`.
+fn processes_mentioning(dir: &Path) -> Vec<String> {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline
+                .windows(needle.len())
+                .any(|w| w == needle)
+                .then_some(())?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) S ...`: the state follows the last ')'.
+            let state = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .next()?
+                .to_owned();
+            (state != "Z").then(|| format!("{pid}: {state}"))
+        })
+        .collect()
 }
 
 /// `label` with every character but ASCII letters, digits, `-` and `_` made `_`.
