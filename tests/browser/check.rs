@@ -171,6 +171,11 @@ pub fn check_report_with(
     path: &Path,
     expected_viewers: usize,
 ) -> Result<Findings, BrowserError> {
+    if !path.is_file() {
+        return Err(BrowserError::NoPage {
+            path: path.to_owned(),
+        });
+    }
     let started = Instant::now();
     let mut browser = Browser::launch(program)?;
     let launch = started.elapsed();
@@ -188,6 +193,8 @@ pub fn check_report_with(
         "Page.addScriptToEvaluateOnNewDocument",
         json!({"source": WATCH_VIEWERS}),
     )?;
+    // Whatever about:blank caused is not the page's.
+    drop(page.browser.take_events());
     let url = file_url(path);
     let navigated = page.call("Page.navigate", json!({"url": url}))?;
     if let Some(error) = navigated["errorText"].as_str() {

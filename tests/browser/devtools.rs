@@ -46,6 +46,8 @@ pub enum BrowserError {
          (Debian's package; `.ci/run` does this) or set {BROWSER_VARIABLE} to a Chromium binary"
     )]
     NotInstalled { program: PathBuf },
+    #[error("no page to check at '{path}'")]
+    NoPage { path: PathBuf },
     #[error("error starting '{program}'")]
     Launch {
         program: PathBuf,

@@ -35,7 +35,7 @@ pub fn trials() -> Vec<Trial> {
             no_viewers,
         ),
         Trial::test(
-            "a_missing_browser_fails_with_the_command_that_installs_it",
+            "a_missing_browser_or_page_fails_naming_it_and_the_fix",
             missing_browser,
         ),
         Trial::test(
@@ -171,6 +171,15 @@ fn missing_browser() -> Result<(), Failed> {
         "no chromium: '/nonexistent/chromium' not found; install it with \
          `apt-get install chromium` (Debian's package; `.ci/run` does this) or set \
          MESH_TOOLKIT_CHROMIUM to a Chromium binary"
+    );
+    // A page that is not there is named before any browser is looked for.
+    let missing = dir.path().join("missing.html");
+    let Err(error) = check::check_report_with(program, &missing, 0) else {
+        return Err("a check of a missing page passed".into());
+    };
+    assert_eq!(
+        error.to_string(),
+        format!("no page to check at '{}'", missing.display())
     );
     Ok(())
 }
