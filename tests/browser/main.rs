@@ -1,0 +1,26 @@
+//! The browser check: HTML pages opened in the system's headless Chromium (Debian package
+//! `chromium`), network off, driven through the DevTools protocol. Its own target, outside
+//! plain `cargo test` and the README's main commands because it needs that browser:
+//! `cargo test --test browser` (`.ci/run` installs chromium first). Without chromium every
+//! check fails with the command that installs it.
+//!
+//! `check::check_report(path, expected_viewers)` is the entry point for trials of real
+//! report files; the trials here check the check on pages they write (`self_test.rs`).
+
+mod check;
+mod devtools;
+mod page;
+mod self_test;
+
+use libtest_mimic::{Arguments, Trial};
+
+fn main() -> std::process::ExitCode {
+    let mut args = Arguments::from_args();
+    // One check at a time unless asked (`--test-threads`): each browser renders with
+    // SwiftShader on every core; on 2 cores two at once were slower (71 s, against 60 s
+    // one after the other).
+    args.test_threads.get_or_insert(1);
+    let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(self_test::trials());
+    libtest_mimic::run(&args, trials).exit_code()
+}
