@@ -4,12 +4,14 @@
 //! `cargo test --test browser` (`.ci/run` installs chromium first). Without chromium every
 //! check fails with the command that installs it.
 //!
-//! `check::check_report(path, expected_viewers)` is the entry point for trials of real
-//! report files; the trials here check the check on pages they write (`self_test.rs`).
+//! `check::check_report(path, expected_viewers)` checks a page; `report.rs` runs it on the
+//! real reports (the shipped suite's, and a fixture's), `self_test.rs` checks the check on
+//! pages it writes.
 
 mod check;
 mod devtools;
 mod page;
+mod report;
 mod self_test;
 
 use libtest_mimic::{Arguments, Trial};
@@ -22,5 +24,6 @@ fn main() -> std::process::ExitCode {
     args.test_threads.get_or_insert(1);
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(self_test::trials());
+    trials.extend(report::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }
