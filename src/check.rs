@@ -60,6 +60,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds `other`'s rows, findings and drift after this one's.
+    fn merge(&mut self, other: Report) {
+        self.rows.extend(other.rows);
+        self.findings.extend(other.findings);
+        for (key, fields) in other.drift {
+            self.drift.entry(key).or_default().extend(fields);
+        }
+    }
+
     pub fn problems(&self) -> usize {
         self.findings.iter().filter(|f| f.problem).count()
     }
@@ -158,116 +167,20 @@ pub fn check(options: &CheckOptions) -> Report {
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .collect();
     let http = options.cassettes.join("http");
-    // Task id → the API version and target of the cassette whose create call made it.
+    // Each file on its own (in parallel), then what only the whole suite tells.
+    let cassettes = crate::parallel::map(&list(&http, "yaml"), |path| {
+        check_cassette(path, &scenarios, options, &dirs)
+    });
     // Task id → the API version, target and scenario of the cassette whose create call
     // made it.
-    let mut owned_tasks: BTreeMap<String, (String, Option<String>, String)> = BTreeMap::new();
+    let mut owned_tasks: BTreeMap<String, Owner> = BTreeMap::new();
     let mut recorded = BTreeSet::new();
-    for path in list(&http, "yaml") {
-        let name = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        secrets(&path, &text, &mut report);
-        let cassette = match Cassette::parse(&text) {
-            Ok(cassette) => cassette,
-            Err(e) => {
-                report.findings.push(Finding {
-                    file: path.clone(),
-                    what: format!("not a readable cassette (line {}: {})", e.line, e.message),
-                    fix: format!("re-record it: {}", command(&name, false, None, &dirs)),
-                    problem: true,
-                });
-                continue;
-            }
-        };
-        let scenario = name
-            .strip_suffix(".rerecording")
-            .unwrap_or(&name)
-            .to_owned();
-        recorded.insert(scenario.clone());
-        let version = cassette
-            .interactions
-            .iter()
-            .find_map(|i| i.response.header("x-api-version").map(str::to_owned))
-            .unwrap_or_else(|| "unknown".into());
-        for task in crate::suite::created_tasks(&cassette) {
-            let owner = (
-                version.clone(),
-                cassette.recorded_against.clone(),
-                scenario.clone(),
-            );
-            owned_tasks.insert(task, owner);
+    for checked in cassettes {
+        report.merge(checked.report);
+        if let Some(scenario) = checked.scenario {
+            recorded.insert(scenario);
         }
-        let age = cassette_age(&cassette);
-        let against = cassette.recorded_against.as_deref();
-        aged(
-            &path,
-            &scenario,
-            (age, options.max_age),
-            against,
-            &dirs,
-            &mut report,
-        );
-        report.rows.push(Row {
-            file: path.clone(),
-            api_version: version.clone(),
-            age_secs: age,
-        });
-        if cassette.incomplete || !cassette.pending.is_empty() {
-            report.findings.push(Finding {
-                file: path.clone(),
-                what: if cassette.pending.is_empty() {
-                    "incomplete: its recording was interrupted or its trial failed".into()
-                } else {
-                    "incomplete, with create calls that may have reached Meshy and have no answer on file".into()
-                },
-                fix: format!(
-                    "resume it (nothing is paid twice): {}",
-                    command(&scenario, true, cassette.recorded_against.as_deref(), &dirs)
-                ),
-                problem: true,
-            });
-        }
-        if !scenarios.contains(&scenario) {
-            report.findings.push(Finding {
-                file: path.clone(),
-                what: format!(
-                    "no scenario file '{}' owns it (expected for a trial written in Rust)",
-                    options.scenarios.join(format!("{scenario}.toml")).display()
-                ),
-                fix: "delete the cassette if its scenario is gone".into(),
-                problem: false,
-            });
-        }
-        for interaction in &cassette.interactions {
-            let body = interaction.response.body.as_bytes();
-            let uri = &interaction.request.uri;
-            let task_type = TaskType::ALL
-                .into_iter()
-                .find(|t| crate::transport::url_path(uri).contains(t.collection()));
-            let is_task_read = interaction.request.method == "GET"
-                && interaction.response.status < 400
-                && task_type.is_some()
-                && !crate::transport::url_path(uri)
-                    .ends_with(task_type.map_or("", |t| t.collection()));
-            if !is_task_read {
-                continue;
-            }
-            let objects: Vec<Value> = if uri.ends_with("/stream") {
-                crate::meshy::sse_data(&String::from_utf8_lossy(body))
-                    .iter()
-                    .filter_map(|d| serde_json::from_str(d).ok())
-                    .collect()
-            } else {
-                serde_json::from_slice(body).ok().into_iter().collect()
-            };
-            for object in objects {
-                drift(&path, &object, &version, &mut report);
-            }
-        }
+        owned_tasks.extend(checked.owned);
     }
     // What every cassette was recorded against, if they agree.
     let targets: BTreeSet<Option<String>> =
@@ -277,85 +190,11 @@ pub fn check(options: &CheckOptions) -> Report {
         _ => None,
     };
     let webhooks = options.cassettes.join("webhooks");
-    for path in list(&webhooks, "json") {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        secrets(&path, &text, &mut report);
-        let Ok(recording) = Recording::read(&path, "") else {
-            // `<species>_<task type>_<task id>.json`: the task id names its scenario.
-            let task_id = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.rsplit('_').next())
-                .unwrap_or_default();
-            let fix = match owned_tasks.get(task_id) {
-                Some((_, against, scenario)) => format!(
-                    "delete it and re-record its scenario: {}",
-                    command(scenario, false, against.as_deref(), &dirs)
-                ),
-                _ => format!("delete '{}' (no cassette holds its task)", path.display()),
-            };
-            report.findings.push(Finding {
-                file: path.clone(),
-                what: "not a readable webhook recording".into(),
-                fix,
-                problem: true,
-            });
-            continue;
-        };
-        // Deliveries carry no version header: the creating cassette's version.
-        let owner = owned_tasks.get(&recording.task_id);
-        let version = recording
-            .headers
-            .get("x-api-version")
-            .or(owner.map(|(v, _, _)| v))
-            .cloned()
-            .unwrap_or_else(|| "unknown".into());
-        // Without its cassette (deleted, say): what the rest of the suite was recorded against.
-        let against = owner.map_or(suite_against.as_deref(), |(_, a, _)| a.as_deref());
-        let age = recording
-            .deliveries
-            .first()
-            .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
-            .and_then(ms_ago);
-        report.rows.push(Row {
-            file: path.clone(),
-            api_version: version.clone(),
-            age_secs: age,
-        });
-        drift(&path, &recording.payload, &version, &mut report);
-        let scenario = recording.scenario.clone().unwrap_or_default();
-        if !scenario.is_empty() {
-            aged(
-                &path,
-                &scenario,
-                (age, options.max_age),
-                against,
-                &dirs,
-                &mut report,
-            );
-        }
-        if recording.incomplete && !scenario.is_empty() {
-            report.findings.push(Finding {
-                file: path.clone(),
-                what: "incomplete: its trial did not pass".into(),
-                fix: format!("resume it: {}", command(&scenario, true, against, &dirs)),
-                problem: true,
-            });
-        }
-        if !owned_tasks.contains_key(&recording.task_id) {
-            report.findings.push(Finding {
-                file: path.clone(),
-                what: format!(
-                    "no cassette holds the create call of task {}",
-                    recording.task_id
-                ),
-                fix: format!(
-                    "delete '{}' (its scenario was recorded anew or removed)",
-                    path.display()
-                ),
-                problem: true,
-            });
-        }
+    let recordings = crate::parallel::map(&list(&webhooks, "json"), |path| {
+        check_recording(path, &owned_tasks, suite_against.as_deref(), options, &dirs)
+    });
+    for checked in recordings {
+        report.merge(checked);
     }
     for scenario in &scenarios {
         if !recorded.contains(scenario) {
@@ -372,6 +211,223 @@ pub fn check(options: &CheckOptions) -> Report {
                 problem: true,
             });
         }
+    }
+    report
+}
+
+/// Who created a task: the API version, target and scenario of its cassette.
+type Owner = (String, Option<String>, String);
+
+/// What one cassette says about itself.
+#[derive(Default)]
+struct CassetteChecked {
+    report: Report,
+    /// The scenario it records, when it parses.
+    scenario: Option<String>,
+    /// The tasks its create calls made, with their owner.
+    owned: Vec<(String, Owner)>,
+}
+
+fn check_cassette(
+    path: &Path,
+    scenarios: &BTreeSet<String>,
+    options: &CheckOptions,
+    dirs: &str,
+) -> CassetteChecked {
+    let mut checked = CassetteChecked::default();
+    let name = path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    secrets(path, &text, &mut checked.report);
+    let cassette = match Cassette::parse(&text) {
+        Ok(cassette) => cassette,
+        Err(e) => {
+            checked.report.findings.push(Finding {
+                file: path.to_owned(),
+                what: format!("not a readable cassette (line {}: {})", e.line, e.message),
+                fix: format!("re-record it: {}", command(&name, false, None, dirs)),
+                problem: true,
+            });
+            return checked;
+        }
+    };
+    let scenario = name
+        .strip_suffix(".rerecording")
+        .unwrap_or(&name)
+        .to_owned();
+    checked.scenario = Some(scenario.clone());
+    let version = cassette
+        .interactions
+        .iter()
+        .find_map(|i| i.response.header("x-api-version").map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    for task in crate::suite::created_tasks(&cassette) {
+        let owner = (
+            version.clone(),
+            cassette.recorded_against.clone(),
+            scenario.clone(),
+        );
+        checked.owned.push((task, owner));
+    }
+    let age = cassette_age(&cassette);
+    let against = cassette.recorded_against.as_deref();
+    aged(
+        path,
+        &scenario,
+        (age, options.max_age),
+        against,
+        dirs,
+        &mut checked.report,
+    );
+    checked.report.rows.push(Row {
+        file: path.to_owned(),
+        api_version: version.clone(),
+        age_secs: age,
+    });
+    if cassette.incomplete || !cassette.pending.is_empty() {
+        checked.report.findings.push(Finding {
+                file: path.to_owned(),
+                what: if cassette.pending.is_empty() {
+                    "incomplete: its recording was interrupted or its trial failed".into()
+                } else {
+                    "incomplete, with create calls that may have reached Meshy and have no answer on file".into()
+                },
+                fix: format!(
+                    "resume it (nothing is paid twice): {}",
+                    command(&scenario, true, cassette.recorded_against.as_deref(), dirs)
+                ),
+                problem: true,
+            });
+    }
+    if !scenarios.contains(&scenario) {
+        checked.report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!(
+                "no scenario file '{}' owns it (expected for a trial written in Rust)",
+                options.scenarios.join(format!("{scenario}.toml")).display()
+            ),
+            fix: "delete the cassette if its scenario is gone".into(),
+            problem: false,
+        });
+    }
+    for interaction in &cassette.interactions {
+        let body = interaction.response.body.as_bytes();
+        let uri = &interaction.request.uri;
+        let task_type = TaskType::ALL
+            .into_iter()
+            .find(|t| crate::transport::url_path(uri).contains(t.collection()));
+        let is_task_read = interaction.request.method == "GET"
+            && interaction.response.status < 400
+            && task_type.is_some()
+            && !crate::transport::url_path(uri).ends_with(task_type.map_or("", |t| t.collection()));
+        if !is_task_read {
+            return checked;
+        }
+        let objects: Vec<Value> = if uri.ends_with("/stream") {
+            crate::meshy::sse_data(&String::from_utf8_lossy(body))
+                .iter()
+                .filter_map(|d| serde_json::from_str(d).ok())
+                .collect()
+        } else {
+            serde_json::from_slice(body).ok().into_iter().collect()
+        };
+        for object in objects {
+            drift(path, &object, &version, &mut checked.report);
+        }
+    }
+    checked
+}
+
+/// What one webhook recording says about itself, knowing which cassettes created
+/// which tasks.
+fn check_recording(
+    path: &Path,
+    owned_tasks: &BTreeMap<String, Owner>,
+    suite_against: Option<&str>,
+    options: &CheckOptions,
+    dirs: &str,
+) -> Report {
+    let mut report = Report::default();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    secrets(path, &text, &mut report);
+    let Ok(recording) = Recording::read(path, "") else {
+        // `<species>_<task type>_<task id>.json`: the task id names its scenario.
+        let task_id = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.rsplit('_').next())
+            .unwrap_or_default();
+        let fix = match owned_tasks.get(task_id) {
+            Some((_, against, scenario)) => format!(
+                "delete it and re-record its scenario: {}",
+                command(scenario, false, against.as_deref(), dirs)
+            ),
+            _ => format!("delete '{}' (no cassette holds its task)", path.display()),
+        };
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: "not a readable webhook recording".into(),
+            fix,
+            problem: true,
+        });
+        return report;
+    };
+    // Deliveries carry no version header: the creating cassette's version.
+    let owner = owned_tasks.get(&recording.task_id);
+    let version = recording
+        .headers
+        .get("x-api-version")
+        .or(owner.map(|(v, _, _)| v))
+        .cloned()
+        .unwrap_or_else(|| "unknown".into());
+    // Without its cassette (deleted, say): what the rest of the suite was recorded against.
+    let against = owner.map_or(suite_against, |(_, a, _)| a.as_deref());
+    let age = recording
+        .deliveries
+        .first()
+        .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
+        .and_then(ms_ago);
+    report.rows.push(Row {
+        file: path.to_owned(),
+        api_version: version.clone(),
+        age_secs: age,
+    });
+    drift(path, &recording.payload, &version, &mut report);
+    let scenario = recording.scenario.clone().unwrap_or_default();
+    if !scenario.is_empty() {
+        aged(
+            path,
+            &scenario,
+            (age, options.max_age),
+            against,
+            dirs,
+            &mut report,
+        );
+    }
+    if recording.incomplete && !scenario.is_empty() {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: "incomplete: its trial did not pass".into(),
+            fix: format!("resume it: {}", command(&scenario, true, against, dirs)),
+            problem: true,
+        });
+    }
+    if !owned_tasks.contains_key(&recording.task_id) {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!(
+                "no cassette holds the create call of task {}",
+                recording.task_id
+            ),
+            fix: format!(
+                "delete '{}' (its scenario was recorded anew or removed)",
+                path.display()
+            ),
+            problem: true,
+        });
     }
     report
 }

@@ -58,6 +58,7 @@ mod clock;
 mod digest;
 pub mod log_sink;
 pub mod meshy;
+mod parallel;
 mod pid;
 mod random;
 pub mod receiver;

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::results::TrialResult;
 use crate::cassette::{Body, Cassette, CassetteFile, Interaction};
 use crate::meshy::{TaskType, pricing};
 use crate::suite::Scenario;
@@ -39,10 +38,8 @@ pub struct Entry {
     pub input: Option<String>,
     /// The scenarios that take this one's task as input.
     pub dependents: Vec<String>,
-    /// Its last result, when it ran against these cassettes.
-    pub result: Option<TrialResult>,
-    /// The scenario file changed since that result.
-    pub result_stale: bool,
+    /// The sha256 of its scenario file (a result of another one is stale).
+    pub scenario_sha256: Option<String>,
     pub cassette: Option<CassetteView>,
     /// Why its cassette exists but cannot be read.
     pub cassette_problem: Option<String>,
@@ -108,7 +105,7 @@ pub struct Mark {
 }
 
 /// What the report reads before its entries: the names (scenario files and
-/// cassettes), the results, the webhook recordings by task, and which scenario takes
+/// cassettes), the webhook recordings by task, and which scenario takes
 /// which one's task as input. Entries are then read one at a time ([`Index::entry`]),
 /// so a big suite's models are never all in memory at once.
 #[derive(Debug)]
@@ -116,7 +113,6 @@ pub struct Index {
     pub sources: Sources,
     /// Every entry's name, sorted.
     pub names: Vec<String>,
-    results: BTreeMap<String, TrialResult>,
     recordings: BTreeMap<String, (PathBuf, Result<Recording, String>)>,
     /// Scenario name → the scenarios that take its task as input.
     dependents: BTreeMap<String, Vec<String>>,
@@ -125,16 +121,10 @@ pub struct Index {
 }
 
 impl Index {
-    /// Reads the scenario files, the names of the cassettes, the webhook recordings and
-    /// the results (those of runs against these cassettes).
+    /// Reads the scenario files, the names of the cassettes and the webhook recordings.
     pub fn read(sources: &Sources) -> Index {
-        let cassettes_abs = absolute(&sources.cassettes);
-        let results = super::results::read_all(&sources.results)
-            .into_iter()
-            .filter(|(_, r)| absolute(&r.cassettes) == cassettes_abs)
-            .collect();
         let scenario_paths = crate::suite::discover(&sources.scenarios).unwrap_or_default();
-        let scenarios: BTreeMap<_, _> = parallel(&scenario_paths, |path| {
+        let scenarios: BTreeMap<_, _> = crate::parallel::map(&scenario_paths, |path| {
             (
                 crate::suite::name_of(path),
                 (path.clone(), Scenario::load(path)),
@@ -164,7 +154,6 @@ impl Index {
         Index {
             sources: sources.clone(),
             names: names.into_iter().collect(),
-            results,
             recordings: recordings_by_task(&sources.cassettes.join("webhooks")),
             dependents,
             scenarios,
@@ -182,7 +171,6 @@ impl Index {
                 .join("http")
                 .join(format!("{name}.yaml")),
             &self.recordings,
-            self.results.get(name).cloned(),
         );
         entry.dependents = self.dependents.get(name).cloned().unwrap_or_default();
         entry
@@ -194,7 +182,6 @@ fn entry(
     scenario: Option<(PathBuf, Result<Scenario, crate::suite::ScenarioError>)>,
     cassette_path: &Path,
     recordings: &BTreeMap<String, (PathBuf, Result<Recording, String>)>,
-    result: Option<TrialResult>,
 ) -> Entry {
     let (kind, task_type, input, scenario_file, scenario_error, sha) = match &scenario {
         Some((file, Ok(s))) => (
@@ -217,9 +204,6 @@ fn entry(
         ),
         None => ("rust".to_owned(), None, None, None, None, None),
     };
-    let result_stale = result
-        .as_ref()
-        .is_some_and(|r| r.scenario_sha256.is_some() && r.scenario_sha256 != sha);
     let file = CassetteFile::read(cassette_path);
     let cassette_problem = file.problem();
     let cassette = file.into_cassette().map(|c| view(cassette_path, c));
@@ -244,8 +228,7 @@ fn entry(
         scenario_error,
         input,
         dependents: Vec::new(),
-        result,
-        result_stale,
+        scenario_sha256: sha,
         cassette,
         cassette_problem,
         recordings: entry_recordings,
@@ -255,7 +238,7 @@ fn entry(
 /// Every webhook recording in `dir`, by task id (read in parallel).
 fn recordings_by_task(dir: &Path) -> BTreeMap<String, (PathBuf, Result<Recording, String>)> {
     let paths = list(dir, "json");
-    parallel(&paths, |path| {
+    crate::parallel::map(&paths, |path| {
         let read = Recording::read(path, "").map_err(|e| e.to_string());
         let task_id = match &read {
             Ok(r) => r.task_id.clone(),
@@ -488,27 +471,6 @@ fn list(dir: &Path, extension: &str) -> Vec<PathBuf> {
 /// same spelling the harness writes into results.
 pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
-}
-
-/// `f` over `items` on the machine's cores, results in order.
-pub(super) fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(items.len().max(1));
-    if threads <= 1 {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
 }
 
 /// Text of a body for showing: UTF-8 text as is (JSON pretty-printed), else `None`.

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 
 use super::collect::{Asset, Entry};
-use super::results::Status;
+use super::results::{Status, TrialResult};
 use super::timeline;
 
 /// `<model-viewer>`, vendored from the npm package `@google/model-viewer`
@@ -58,11 +58,12 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// The entry's facts; `status` is its result's, set once the results are read.
     pub fn of(entry: &Entry) -> Facts {
         let cassette = entry.cassette.as_ref();
         Facts {
             name: entry.name.clone(),
-            status: entry.result.as_ref().map(|r| r.status),
+            status: None,
             recorded: cassette.is_some(),
             credits: cassette.and_then(|c| c.credits),
             simulator: cassette.is_some_and(|c| c.simulator),
@@ -82,7 +83,8 @@ pub fn model_script(model: &Asset) -> String {
     )
 }
 
-/// The whole page around the entries' `sections` (in `facts`' order). `generated`
+/// The whole page around the entries' `sections` (in `facts`' order: each a [`head`]
+/// and a [`body`]). `generated`
 /// says when and by what (`cargo test`, `mesh-toolkit report`).
 pub fn page(
     sources: &super::Sources,
@@ -270,56 +272,62 @@ fn text_of(status: Option<Status>) -> &'static str {
     }
 }
 
-fn status_class(entry: &Entry) -> &'static str {
-    class_of(entry.result.as_ref().map(|r| r.status))
-}
 
-fn status_text(entry: &Entry) -> &'static str {
-    text_of(entry.result.as_ref().map(|r| r.status))
-}
 
-/// One scenario's `<article>`.
-pub fn section(entry: &Entry) -> String {
+/// The part of a scenario's `<article>` its last result decides: its status, how it
+/// ran, and its failure message or reason for being ignored.
+pub fn head(name: &str, result: Option<&TrialResult>, stale: bool) -> String {
+    let status = result.map(|r| r.status);
     let mut out = String::new();
-    let name = escape(&entry.name);
+    let name = escape(name);
     let _ = write!(
         out,
-        "<article class=\"scenario\" id=\"s-{name}\" data-status=\"{}\">\n<h2>{name} <span class=\"badge {}\">{}</span></h2>\n<dl class=\"facts\">",
-        status_class(entry),
-        status_class(entry),
-        status_text(entry)
+        "<article class=\"scenario\" id=\"s-{name}\" data-status=\"{0}\">\n<h2>{name} <span class=\"badge {0}\">{1}</span></h2>\n",
+        class_of(status),
+        text_of(status)
     );
+    let Some(result) = result else {
+        out.push_str("<p class=\"last-run\">last run: not run against these cassettes</p>\n");
+        return out;
+    };
+    let mut last = format!("{} ({}", result.status.as_str(), result.ran.as_str());
+    if let Some(target) = &result.target {
+        let _ = write!(
+            last,
+            " against the {}",
+            if target == "simulator" { "simulator" } else { "API" }
+        );
+    }
+    last.push(')');
+    if let Some(ms) = result.duration_ms {
+        let _ = write!(last, " in {:.1} s", ms as f64 / 1000.0);
+    }
+    if stale {
+        last.push_str(" <em>— the scenario file changed since</em>");
+    }
+    let _ = writeln!(out, "<p class=\"last-run\">last run: {last}</p>");
+    if let Some(message) = &result.message {
+        let _ = writeln!(
+            out,
+            "<pre class=\"message {}\">{}</pre>",
+            class_of(status),
+            escape(message)
+        );
+    }
+    out
+}
+
+/// The rest of a scenario's `<article>`, from its files alone: what it is, its models
+/// and images, its timelines and its bodies.
+pub fn body(entry: &Entry) -> String {
+    let name = escape(&entry.name);
+    let mut out = String::from("<dl class=\"facts\">");
     let mut fact = |label: &str, value: String| {
         let _ = write!(out, "<dt>{label}</dt><dd>{value}</dd>");
     };
     fact("kind", escape(&entry.kind));
     if let Some(task_type) = entry.task_type {
         fact("task type", escape(task_type.as_str()));
-    }
-    match &entry.result {
-        Some(result) => {
-            let mut last = format!("{} ({}", result.status.as_str(), result.ran.as_str());
-            if let Some(target) = &result.target {
-                let _ = write!(
-                    last,
-                    " against the {}",
-                    if target == "simulator" {
-                        "simulator"
-                    } else {
-                        "API"
-                    }
-                );
-            }
-            last.push(')');
-            if let Some(ms) = result.duration_ms {
-                let _ = write!(last, " in {:.1} s", ms as f64 / 1000.0);
-            }
-            if entry.result_stale {
-                last.push_str(" <em>— the scenario file changed since</em>");
-            }
-            fact("last run", last);
-        }
-        None => fact("last run", "not run against these cassettes".into()),
     }
     if let Some(cassette) = &entry.cassette {
         let ids: Vec<String> = cassette
@@ -404,18 +412,9 @@ pub fn section(entry: &Entry) -> String {
         fact("input of", links.join(", "));
     }
     out.push_str("</dl>\n");
-    let problems = [
-        entry.scenario_error.as_ref(),
-        entry.cassette_problem.as_ref(),
-        entry.result.as_ref().and_then(|r| r.message.as_ref()),
-    ];
+    let problems = [entry.scenario_error.as_ref(), entry.cassette_problem.as_ref()];
     for message in problems.into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "<pre class=\"message {}\">{}</pre>",
-            status_class(entry),
-            escape(message)
-        );
+        let _ = writeln!(out, "<pre class=\"message problem\">{}</pre>", escape(message));
     }
     if let Some(cassette) = &entry.cassette {
         if !cassette.models.is_empty() || !cassette.images.is_empty() {
@@ -623,6 +622,8 @@ dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: any
 pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px; overflow: auto; max-height: 360px; font: 12px/1.4 ui-monospace, Menlo, monospace; white-space: pre-wrap; overflow-wrap: anywhere; }
 pre.message.failed { border-color: var(--failed); color: var(--failed); background: #fff5f5; }
 pre.message.ignored { border-color: var(--ignored); }
+pre.message.problem { border-color: var(--failed); color: var(--failed); }
+.last-run { margin: 0 0 6px; }
 .assets { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 8px 0; }
 figure.model model-viewer { width: 340px; height: 260px; background-color: var(--viewer); border-radius: 6px; display: block; }

@@ -44,23 +44,32 @@ pub fn default_dir() -> PathBuf {
 /// Entries read and rendered at once (in parallel): bounds the models in memory.
 const CHUNK: usize = 64;
 
-/// Builds the report of `sources` into `out`: `index.html` and `models/<sha256>.js`,
-/// one per distinct model (written when absent: a model's file never changes; those
-/// no entry shows any more are removed). Returns the page's path. `generated` says by
-/// what and when, for the page's header.
-pub fn write(sources: &Sources, out: &Path, generated: &str) -> Result<PathBuf, ReportError> {
-    let failed = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ReportError { path, source }
-    };
+/// A report read and rendered but for what the trials' results decide: each entry's
+/// [`html::body`], the findings of `cassettes check`, and the model files written. The
+/// harness prepares it while a replay's trials run (they change no recording), then
+/// [`complete`]s it with their results.
+pub struct Prepared {
+    sources: Sources,
+    entries: Vec<PreparedEntry>,
+    check: crate::check::Report,
+}
+
+struct PreparedEntry {
+    facts: html::Facts,
+    scenario_sha256: Option<String>,
+    body: String,
+}
+
+/// Reads `sources` and writes `out/models/<sha256>.js`, one per distinct model (when
+/// absent: a model's file never changes; those no entry shows any more are removed).
+pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
     let index = Index::read(sources);
     let models = out.join("models");
     std::fs::create_dir_all(&models).map_err(failed(&models))?;
-    let mut facts = Vec::with_capacity(index.names.len());
-    let mut sections = Vec::with_capacity(index.names.len());
+    let mut entries = Vec::with_capacity(index.names.len());
     let mut shown = std::collections::BTreeSet::new();
     for chunk in index.names.chunks(CHUNK) {
-        let rendered = collect::parallel(chunk, |name| {
+        let rendered = crate::parallel::map(chunk, |name| {
             let entry = index.entry(name);
             let mut written = Vec::new();
             for model in entry.cassette.iter().flat_map(|c| c.models.iter()) {
@@ -71,12 +80,16 @@ pub fn write(sources: &Sources, out: &Path, generated: &str) -> Result<PathBuf, 
                 }
                 written.push(model.sha256.clone());
             }
-            Ok::<_, ReportError>((html::Facts::of(&entry), html::section(&entry), written))
+            let prepared = PreparedEntry {
+                facts: html::Facts::of(&entry),
+                scenario_sha256: entry.scenario_sha256.clone(),
+                body: html::body(&entry),
+            };
+            Ok::<_, ReportError>((prepared, written))
         });
         for done in rendered {
-            let (fact, section, written) = done?;
-            facts.push(fact);
-            sections.push(section);
+            let (prepared, written) = done?;
+            entries.push(prepared);
             shown.extend(written);
         }
     }
@@ -86,10 +99,49 @@ pub fn write(sources: &Sources, out: &Path, generated: &str) -> Result<PathBuf, 
         scenarios: sources.scenarios.clone(),
         max_age: None,
     });
-    let page = html::page(sources, &facts, &sections, &check, generated);
+    Ok(Prepared {
+        sources: sources.clone(),
+        entries,
+        check,
+    })
+}
+
+/// Adds the results (those of runs against these cassettes) and writes
+/// `out/index.html` atomically; returns its path. `generated` says by what and when.
+pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<PathBuf, ReportError> {
+    let Prepared {
+        sources,
+        mut entries,
+        check,
+    } = prepared;
+    let results = results::of_cassettes(&sources.results, &sources.cassettes);
+    let mut sections = Vec::with_capacity(entries.len());
+    for entry in &mut entries {
+        let result = results.get(&entry.facts.name);
+        entry.facts.status = result.map(|r| r.status);
+        let stale = result.is_some_and(|r| {
+            r.scenario_sha256.is_some() && r.scenario_sha256 != entry.scenario_sha256
+        });
+        sections.push(html::head(&entry.facts.name, result, stale) + &entry.body);
+    }
+    let facts: Vec<html::Facts> = entries.into_iter().map(|e| e.facts).collect();
+    let page = html::page(&sources, &facts, &sections, &check, generated);
     let path = out.join("index.html");
     crate::atomic_file::write_derived(&path, page.as_bytes()).map_err(failed(&path))?;
     Ok(path)
+}
+
+/// Builds the report of `sources` into `out` ([`prepare`], then [`complete`]).
+pub fn write(sources: &Sources, out: &Path, generated: &str) -> Result<PathBuf, ReportError> {
+    complete(prepare(sources, out)?, out, generated)
+}
+
+fn failed(path: &Path) -> impl Fn(std::io::Error) -> ReportError + use<> {
+    let path = path.to_owned();
+    move |source| ReportError {
+        path: path.clone(),
+        source,
+    }
 }
 
 /// Removes the model files of `dir` that no entry shows (best effort).

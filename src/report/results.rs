@@ -147,6 +147,16 @@ pub fn read_all(dir: &Path) -> BTreeMap<String, TrialResult> {
         .collect()
 }
 
+/// The results in `dir` of runs against the cassettes directory `cassettes` (compared
+/// as absolute paths from the current directory).
+pub fn of_cassettes(dir: &Path, cassettes: &Path) -> BTreeMap<String, TrialResult> {
+    let wanted = super::collect::absolute(cassettes);
+    read_all(dir)
+        .into_iter()
+        .filter(|(_, r)| super::collect::absolute(&r.cassettes) == wanted)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

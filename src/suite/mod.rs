@@ -94,7 +94,13 @@ pub struct Suite {
     ran: Mutex<HashMap<String, crate::report::Ran>>,
     /// Whether any trial of this process wrote its result: the report is written then.
     results_written: std::sync::atomic::AtomicBool,
+    /// The report, read and rendered while a replay's trials run (`report::prepare`).
+    report_job: Mutex<Option<ReportJob>>,
 }
+
+/// The thread that prepares the report during a replay.
+type ReportJob =
+    std::thread::JoinHandle<Result<crate::report::Prepared, crate::report::ReportError>>;
 
 /// What a trial's files say and what it does with them, decided once before it runs.
 struct Plan {
@@ -284,6 +290,7 @@ impl Suite {
             freshness: Mutex::default(),
             ran: Mutex::default(),
             results_written: std::sync::atomic::AtomicBool::new(false),
+            report_job: Mutex::default(),
         };
         Ok((Arc::new(suite), arguments))
     }
@@ -295,6 +302,7 @@ impl Suite {
     /// One trial per scenario file, named by its stem, of kind `webhook` or `polling`.
     /// A file that does not load is a failing trial with the file's error.
     pub fn trials(self: &Arc<Self>) -> Vec<Trial> {
+        self.start_report();
         self.files
             .iter()
             .map(|(name, loaded)| {
@@ -1272,25 +1280,57 @@ impl Suite {
         }
     }
 
+    /// Whether this run writes the report at its end: results on, trials to run, and
+    /// not under cargo-nextest, whose processes each run one trial (`mesh-toolkit
+    /// report` assembles it once they are done).
+    fn reports(&self) -> bool {
+        self.settings.report && !self.env.nextest && !self.arguments.list
+    }
+
+    fn report_sources(&self) -> crate::report::Sources {
+        crate::report::Sources {
+            scenarios: self.settings.scenarios_dir.clone(),
+            cassettes: self.settings.cassettes_dir.clone(),
+            results: crate::report::results::default_dir(),
+        }
+    }
+
+    /// A replay changes no recording, so the report's reading and rendering run beside
+    /// its trials; only their results are added at the end.
+    fn start_report(&self) {
+        if !self.reports() || self.settings.may_record() {
+            return;
+        }
+        let sources = self.report_sources();
+        let spawned = std::thread::Builder::new()
+            .name("report".into())
+            .spawn(move || crate::report::prepare(&sources, &crate::report::default_dir()));
+        // Without a thread, the report is made at the end instead.
+        *lock(&self.report_job) = spawned.ok();
+    }
+
     /// At the end of a run whose trials wrote results: the HTML report, and the line
     /// that says where it is. Not under cargo-nextest, whose processes each run one
     /// trial: `mesh-toolkit report` assembles it once they are done.
     fn write_report(&self) {
-        if !self.settings.report
-            || self.env.nextest
-            || !self
-                .results_written
-                .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        let job = lock(&self.report_job).take();
+        let prepared = job.map(|job| {
+            job.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        let written = self
+            .results_written
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !self.reports() || !written {
             return;
         }
-        let sources = crate::report::Sources {
-            scenarios: self.settings.scenarios_dir.clone(),
-            cassettes: self.settings.cassettes_dir.clone(),
-            results: crate::report::results::default_dir(),
+        let out = crate::report::default_dir();
+        let prepared = match prepared {
+            Some(prepared) => prepared,
+            None => crate::report::prepare(&self.report_sources(), &out),
         };
         let generated = crate::report::generated_by("cargo test (the scenarios harness)");
-        match crate::report::write(&sources, &crate::report::default_dir(), &generated) {
+        match prepared.and_then(|p| crate::report::complete(p, &out, &generated)) {
             Ok(path) => eprintln!("{}", crate::report::announce(&path)),
             Err(error) => eprintln!("mesh-toolkit: {error} (--no-report turns the report off)"),
         }

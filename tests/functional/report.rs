@@ -132,7 +132,12 @@ fn fixture_report() -> Result<(), Failed> {
     assert_eq!(passed.matches("<model-viewer ").count(), 1, "{passed}");
     assert_eq!(failed.matches("<model-viewer ").count(), 0, "{failed}");
     // Secrets stay out of the report and the results.
-    for file in walk(&fixture.path("target/mesh-toolkit")) {
+    let written = [
+        walk(&fixture.path("target/mesh-toolkit/results")),
+        walk(&fixture.path("target/mesh-toolkit/report")),
+    ];
+    assert!(written.iter().all(|files| !files.is_empty()));
+    for file in written.iter().flatten() {
         let text = String::from_utf8_lossy(&std::fs::read(&file)?).into_owned();
         for secret in [
             "msy_report_fixture_key_1234",
