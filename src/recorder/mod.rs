@@ -227,6 +227,11 @@ impl Recorder {
         self
     }
 
+    /// Where this recorder's events go (the suite's notes about a trial go there too).
+    pub fn reporter(&self) -> Reporter {
+        Arc::clone(&self.report)
+    }
+
     pub fn is_recording(&self) -> bool {
         matches!(self.mode, Mode::Recording { .. })
     }

@@ -5,6 +5,7 @@
 mod check;
 mod harness;
 mod limits;
+mod progress;
 mod receive_command;
 mod resume;
 mod sim_command;
@@ -20,6 +21,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(check::trials());
     trials.extend(harness::trials());
     trials.extend(limits::trials());
+    trials.extend(progress::trials());
     trials.extend(receive_command::trials());
     trials.extend(resume::trials());
     trials.extend(sim_command::trials());
