@@ -41,6 +41,7 @@
 //! - [`cassette`]: VCR.py-compatible HTTP record and replay behind the transport seam.
 //! - [`receiver`] and [`recorder`]: taking Meshy's webhook deliveries and handing trials
 //!   their terminal payloads, recorded or replayed.
+//! - [`progress`]: live progress lines while recording, or plain ones in a log.
 //! - [`tunnel`]: making the receiver public (ngrok, cloudflared, bore, a URL you bring).
 //! - [`sim`]: the Meshy simulator.
 //! - [`suite`]: the scenario suite the `scenarios` test target runs.
@@ -60,6 +61,7 @@ pub mod log_sink;
 pub mod meshy;
 mod parallel;
 mod pid;
+pub mod progress;
 mod random;
 pub mod receiver;
 pub mod recorder;

@@ -340,7 +340,10 @@ async fn deliveries_that_beat_the_claim_are_not_lost() {
     assert!(files(dir.path()).is_empty());
     let recorder = Recorder::recording(Arc::new(receiver), "http://127.0.0.1:1", dir.path())
         .for_trial()
-        .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
+        .with_reporter(
+            Arc::new(|_: &crate::progress::Event| {}),
+            Duration::from_secs(30),
+        );
     let payload = recorder
         .payload("beaver_remesh", "beaver", "remesh", "early", WAIT)
         .await
@@ -411,7 +414,10 @@ async fn replaying_hands_back_the_recorded_payload_and_names_missing_files() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Arc::new(start(dir.path()).await);
     let recorder = Recorder::recording(Arc::clone(&receiver), receiver.local_url(), dir.path())
-        .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
+        .with_reporter(
+            Arc::new(|_: &crate::progress::Event| {}),
+            Duration::from_secs(30),
+        );
     let hook = recorder.callback_url("otter", "rigging");
     let waiting = recorder.payload("otter_rig", "otter", "rigging", "r1", WAIT);
     let deliver = async {
@@ -452,7 +458,11 @@ async fn a_silent_task_times_out_naming_scenario_task_and_what_to_check() {
     let sink = Arc::clone(&lines);
     let recorder = Recorder::recording(Arc::clone(&receiver), "https://tunnel.example", dir.path())
         .with_reporter(
-            Arc::new(move |line: &str| sink.lock().unwrap().push(line.to_owned())),
+            Arc::new(move |event: &crate::progress::Event| {
+                if let Some(line) = event.plain() {
+                    sink.lock().unwrap().push(line);
+                }
+            }),
             Duration::from_millis(20),
         );
     post(
@@ -505,7 +515,10 @@ async fn the_simulator_delivers_to_the_receiver_end_to_end() {
         .host(sim.base_url(), "https://api.meshy.ai");
     let receiver = Arc::new(Receiver::start(config).await.unwrap());
     let recorder = Recorder::recording(Arc::clone(&receiver), receiver.local_url(), dir.path())
-        .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
+        .with_reporter(
+            Arc::new(|_: &crate::progress::Event| {}),
+            Duration::from_secs(30),
+        );
     let client = crate::test_support::live_client(sim.base_url(), "msy_e2e_key_12345678", 1);
     let body = json!({"mode": "preview", "prompt": "otter", "callback_url": recorder.callback_url("otter", "text3d")});
     let id = client.create_task(TaskType::Text3d, &body).await.unwrap();

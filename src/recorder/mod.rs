@@ -1,8 +1,8 @@
 //! The recorder: what a trial calls to get a task's terminal webhook payload.
 //!
 //! Recording, it claims the task at the [`Receiver`] and waits — woken by the
-//! receiver itself — reporting progress on stderr as deliveries arrive and at least
-//! every 30 s, until the terminal delivery is written to `cassettes/webhooks/`. With
+//! receiver itself — reporting progress ([`crate::progress::Event`]s: plain lines on
+//! stderr by default) as deliveries arrive and at least every 30 s, until the terminal delivery is written to `cassettes/webhooks/`. With
 //! a client ([`Recorder::with_status_checks`]) it also asks the API how the task is
 //! doing, so a webhook that never comes is diagnosed within the grace ([`WaitPolicy`],
 //! in `wait.rs`). Replaying, it loads that file and hands back the same payload.
@@ -27,13 +27,12 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::meshy::{Client, TaskStatus};
+use crate::meshy::Client;
 use crate::receiver::{Claim, Progress, Receiver};
 use crate::webhooks::{Recording, RecordingError, recording_path};
 pub use wait::WaitPolicy;
 
-/// Where progress lines go. Default: stderr.
-pub type Reporter = Arc<dyn Fn(&str) + Send + Sync>;
+pub use crate::progress::Reporter;
 
 /// Hands trials their terminal webhook payloads, recording or replaying.
 #[derive(Clone)]
@@ -158,7 +157,7 @@ impl Recorder {
             dir,
             command: "cargo test --test scenarios -- {scenario} --exact --record-webhooks".into(),
             progress_every: Duration::from_secs(30),
-            report: Arc::new(|line: &str| eprintln!("{line}")),
+            report: crate::progress::Console::plain().reporter(),
             policy: WaitPolicy::default(),
             interrupt: None,
             claimed: Arc::default(),
@@ -220,11 +219,17 @@ impl Recorder {
         self
     }
 
-    /// Where progress lines go, and the longest silence between two. Default: stderr, 30 s.
+    /// Where progress events go, and the longest silence between two updates. Default:
+    /// plain lines on stderr, 30 s.
     pub fn with_reporter(mut self, report: Reporter, every: Duration) -> Recorder {
         self.report = report;
         self.progress_every = every;
         self
+    }
+
+    /// Where this recorder's events go (the suite's notes about a trial go there too).
+    pub fn reporter(&self) -> Reporter {
+        Arc::clone(&self.report)
     }
 
     pub fn is_recording(&self) -> bool {
@@ -348,31 +353,6 @@ fn claim(scenario: &str, species: &str, task_type: &str, task_id: &str) -> Claim
     }
 }
 
-/// `otter_text3d 019a97e6… IN_PROGRESS 66% 1m30s`
-pub fn progress_line(
-    scenario: &str,
-    task_id: &str,
-    progress: &Progress,
-    elapsed: Duration,
-) -> String {
-    let short: String = task_id.chars().take(8).collect();
-    let state = match (&progress.status, progress.progress) {
-        (None, _) => "waiting for the first webhook".to_owned(),
-        (Some(status), Some(p)) if *status != TaskStatus::Pending => format!("{status} {p}%"),
-        (Some(status), _) => status.to_string(),
-    };
-    format!("{scenario} {short}… {state} {}", elapsed_text(elapsed))
-}
-
-fn elapsed_text(elapsed: Duration) -> String {
-    let secs = elapsed.as_secs();
-    if secs < 60 {
-        format!("{secs}s")
-    } else {
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    }
-}
-
 fn seen(progress: &Progress) -> String {
     match (&progress.status, progress.deliveries) {
         (None, _) => "no delivery arrived at all".into(),
@@ -383,38 +363,5 @@ fn seen(progress: &Progress) -> String {
                 .unwrap_or_default();
             format!("last status seen: {status}{percent}, after {n} deliveries")
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_lines_read_like_the_spec() {
-        let progress = Progress {
-            deliveries: 3,
-            status: Some(TaskStatus::InProgress),
-            progress: Some(66),
-            ..Progress::default()
-        };
-        assert_eq!(
-            progress_line(
-                "otter_text3d",
-                "019a97e6-58dc-7430",
-                &progress,
-                Duration::from_secs(90)
-            ),
-            "otter_text3d 019a97e6… IN_PROGRESS 66% 1m30s"
-        );
-        assert_eq!(
-            progress_line(
-                "otter_text3d",
-                "019a97e6-58dc-7430",
-                &Progress::default(),
-                Duration::from_secs(30)
-            ),
-            "otter_text3d 019a97e6… waiting for the first webhook 30s"
-        );
     }
 }

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::{RecorderError, progress_line, seen};
+use super::{RecorderError, seen};
 use crate::meshy::{Client, Task, TaskType};
+use crate::progress::{Ending, Event, TaskProgress, short_id};
 use crate::receiver::{Progress, Receiver};
 
 /// How long to wait, and what to do when the API knows more than the webhooks.
@@ -64,7 +65,7 @@ pub(super) struct Wait<'a> {
     /// Asks the API; `None` when the recorder has no client (then only webhooks count).
     pub api: Option<&'a Client>,
     pub interrupt: Option<watch::Receiver<bool>>,
-    pub report: &'a (dyn Fn(&str) + Send + Sync),
+    pub report: &'a (dyn Fn(&Event) + Send + Sync),
     pub progress_every: Duration,
 }
 
@@ -84,11 +85,44 @@ pub(super) struct Ended {
 }
 
 impl Wait<'_> {
+    /// Waits, with the wait's live line from start to end: `Started`, an `Update` per
+    /// delivery and per `progress_every` of silence, then `Ended` with how it ended.
     pub(super) async fn run(
         self,
-        mut progress: watch::Receiver<Progress>,
+        progress: watch::Receiver<Progress>,
     ) -> Result<Ended, RecorderError> {
         let started = Instant::now();
+        let snapshot =
+            |p: &Progress| TaskProgress::new(self.scenario, self.task_id, p, started.elapsed());
+        (self.report)(&Event::Started(snapshot(&progress.borrow())));
+        let last = progress.clone();
+        let result = self.wait(progress, started).await;
+        let ending = match &result {
+            Ok(Ended {
+                from_api: false, ..
+            }) => Ending::Webhook,
+            Ok(Ended { from_api: true, .. }) => Ending::FromApi,
+            Err(error) => Ending::Failed(
+                match error {
+                    RecorderError::Timeout { .. } => "timed out",
+                    RecorderError::NoWebhook { .. } => "no terminal webhook",
+                    RecorderError::Interrupted { .. } => "interrupted",
+                    RecorderError::WriteFailed { .. } => "could not be written",
+                    RecorderError::Stopped { .. } => "the receiver stopped",
+                    _ => "failed",
+                }
+                .to_owned(),
+            ),
+        };
+        (self.report)(&Event::Ended(snapshot(&last.borrow()), ending));
+        result
+    }
+
+    async fn wait(
+        &self,
+        mut progress: watch::Receiver<Progress>,
+        started: Instant,
+    ) -> Result<Ended, RecorderError> {
         // Checked: `--webhook-timeout=18446744073709551615` must not panic.
         let far = |from: Instant, wait: Duration| {
             from.checked_add(wait)
@@ -105,12 +139,12 @@ impl Wait<'_> {
             if now.deliveries > reported {
                 reported = now.deliveries;
                 last_report = Instant::now();
-                (self.report)(&progress_line(
+                (self.report)(&Event::Update(TaskProgress::new(
                     self.scenario,
                     self.task_id,
                     &now,
                     started.elapsed(),
-                ));
+                )));
             }
             if let Some(message) = now.write_error {
                 return Err(RecorderError::WriteFailed {
@@ -178,7 +212,12 @@ impl Wait<'_> {
                 () = tokio::time::sleep_until(wake.into()) => {
                     if Instant::now() >= last_report + self.progress_every {
                         last_report = Instant::now();
-                        (self.report)(&progress_line(self.scenario, self.task_id, &now, started.elapsed()));
+                        (self.report)(&Event::Update(TaskProgress::new(
+                            self.scenario,
+                            self.task_id,
+                            &now,
+                            started.elapsed(),
+                        )));
                     }
                 }
             }
@@ -215,14 +254,14 @@ impl Wait<'_> {
                     task_id: self.task_id.into(),
                     message,
                 })?;
-            (self.report)(&format!(
+            (self.report)(&Event::Note(format!(
                 "{} {}… no terminal webhook within {} s of the task ending {}; completed the recording \
                  with the API's task object (payload_source: api)",
                 self.scenario,
-                short(self.task_id),
+                short_id(self.task_id),
                 self.policy.grace.as_secs(),
                 view.task.status
-            ));
+            )));
             return Ok(Ended {
                 payload: view.raw.clone(),
                 from_api: true,
@@ -293,8 +332,4 @@ fn finished_text(finished_at: Option<i64>) -> String {
         Some(ago) => format!("{} s ago", ago.as_secs()),
         None => "at an unknown time".into(),
     }
-}
-
-fn short(task_id: &str) -> String {
-    task_id.chars().take(8).collect()
 }

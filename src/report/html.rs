@@ -272,8 +272,6 @@ fn text_of(status: Option<Status>) -> &'static str {
     }
 }
 
-
-
 /// The part of a scenario's `<article>` its last result decides: its status, how it
 /// ran, and its failure message or reason for being ignored.
 pub fn head(name: &str, result: Option<&TrialResult>, stale: bool) -> String {
@@ -295,7 +293,11 @@ pub fn head(name: &str, result: Option<&TrialResult>, stale: bool) -> String {
         let _ = write!(
             last,
             " against the {}",
-            if target == "simulator" { "simulator" } else { "API" }
+            if target == "simulator" {
+                "simulator"
+            } else {
+                "API"
+            }
         );
     }
     last.push(')');
@@ -412,9 +414,16 @@ pub fn body(entry: &Entry) -> String {
         fact("input of", links.join(", "));
     }
     out.push_str("</dl>\n");
-    let problems = [entry.scenario_error.as_ref(), entry.cassette_problem.as_ref()];
+    let problems = [
+        entry.scenario_error.as_ref(),
+        entry.cassette_problem.as_ref(),
+    ];
     for message in problems.into_iter().flatten() {
-        let _ = writeln!(out, "<pre class=\"message problem\">{}</pre>", escape(message));
+        let _ = writeln!(
+            out,
+            "<pre class=\"message problem\">{}</pre>",
+            escape(message)
+        );
     }
     if let Some(cassette) = &entry.cassette {
         if !cassette.models.is_empty() || !cassette.images.is_empty() {

@@ -29,17 +29,21 @@ impl Interrupt {
         self.sender.subscribe()
     }
 
-    /// Starts listening for Ctrl-C on `runtime` (once per run).
-    pub fn watch_ctrl_c(&self, runtime: &tokio::runtime::Handle) {
+    /// Starts listening for Ctrl-C on `runtime` (once per run); says so on `console`.
+    pub fn watch_ctrl_c(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        console: crate::progress::Console,
+    ) {
         let sender = self.sender.clone();
         runtime.spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 sender.send_replace(true);
                 crate::tunnel::stop_all();
                 restore_default_sigint();
-                eprintln!(
+                console.line(
                     "interrupted: waits stopped, tunnel stopped; everything recorded so far is on disk and a rerun \
-                     resumes it (Ctrl-C again leaves at once)"
+                     resumes it (Ctrl-C again leaves at once)",
                 );
             }
         });

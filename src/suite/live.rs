@@ -229,11 +229,13 @@ pub fn guards(settings: &Settings, env: &RunEnv) -> Result<(), GuardError> {
 impl Live {
     /// Starts everything a recording needs, in order: simulator, receiver, tunnel,
     /// preflight. Prints what a user must know (the dashboard URL, warnings).
-    /// Every wait of the run's recorder ends once `interrupt` turns true.
+    /// Every wait of the run's recorder ends once `interrupt` turns true; its progress,
+    /// and the receiver's and simulator's log lines, go to `console`.
     pub async fn start(
         settings: &Settings,
         env: &RunEnv,
         interrupt: watch::Receiver<bool>,
+        console: &crate::progress::Console,
     ) -> Result<Live, LiveError> {
         guards(settings, env)?;
         let lock = recording_lock(&settings.cassettes_dir)?;
@@ -261,6 +263,7 @@ impl Live {
                     task_time,
                     max_queued_tasks: settings.max_tasks_in_flight,
                     requests_per_second: LiveConfig::default().requests_per_second,
+                    log: console.log_sink(),
                     ..SimConfig::unlimited()
                 })
                 .await
@@ -300,6 +303,7 @@ impl Live {
         config.port = settings.webhook_port;
         config.token = Some(token);
         config.store.scrub = scrub.clone();
+        config.log = console.log_sink();
         let receiver = Receiver::start(config)
             .await
             .map_err(|source| LiveError::Receiver {
@@ -336,7 +340,8 @@ impl Live {
             grace: settings.webhook_grace,
             accept_api_payload: settings.accept_api_payload,
         })
-        .with_interrupt(interrupt);
+        .with_interrupt(interrupt)
+        .with_reporter(console.reporter(), std::time::Duration::from_secs(30));
         if settings.target == Target::Meshy {
             if let Some(warning) = tunnel::https_warning(tunnel.public_url()) {
                 eprintln!("{warning}");

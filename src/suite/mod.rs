@@ -87,6 +87,8 @@ pub struct Suite {
     dry_transport: OnceLock<Arc<crate::transport::LiveTransport>>,
     /// Held while a trial reconciles: two never adopt the same task.
     reconciling: Mutex<()>,
+    /// Where progress and the notes printed during trials go: live lines or plain.
+    console: crate::progress::Console,
     /// What replayed trials showed that `cassettes check` would report: API versions
     /// other than today's, by trial, and unmodelled task fields.
     freshness: Mutex<(BTreeMap<String, String>, std::collections::BTreeSet<String>)>,
@@ -207,6 +209,8 @@ pub enum StartError {
     Scenarios(#[from] DiscoverError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Progress(#[from] crate::progress::StyleError),
 }
 
 impl StartError {
@@ -230,7 +234,31 @@ impl Suite {
     /// Reads the process's arguments and environment, and loads the scenarios.
     pub fn from_env() -> Result<(Arc<Suite>, Arguments), StartError> {
         let args: Vec<String> = std::env::args().collect();
-        Suite::new(&args, |name| std::env::var(name).ok())
+        let (suite, mut arguments) = Suite::new(&args, |name| std::env::var(name).ok())?;
+        suite.share_stdout(&mut arguments);
+        Ok((suite, arguments))
+    }
+
+    /// Live lines on the terminal libtest prints to: from now on libtest's lines go
+    /// through the console, which prints each whole above the live lines (see
+    /// `progress::Console::forward_stdout`). libtest's colours are decided first, on
+    /// the real stdout, since it will write into a pipe.
+    fn share_stdout(&self, arguments: &mut Arguments) {
+        use std::io::IsTerminal as _;
+        let shared = self.console.is_live()
+            && self.settings.may_record()
+            && arguments.logfile.is_none()
+            && std::io::stdout().is_terminal();
+        if !shared {
+            return;
+        }
+        arguments
+            .color
+            .get_or_insert(match anstream::AutoStream::choice(&std::io::stdout()) {
+                anstream::ColorChoice::Never => libtest_mimic::ColorSetting::Never,
+                _ => libtest_mimic::ColorSetting::Always,
+            });
+        self.console.forward_stdout();
     }
 
     /// Builds a run from `args` (program name first) and an environment.
@@ -269,6 +297,8 @@ impl Suite {
             .build()
             .map_err(StartError::Runtime)?;
         let settings_slots = settings.max_tasks_in_flight;
+        use std::io::IsTerminal as _;
+        let style = crate::progress::Style::choose(&env, std::io::stderr().is_terminal())?;
         let suite = Suite {
             env: RunEnv::from(&env),
             settings,
@@ -291,6 +321,7 @@ impl Suite {
             ran: Mutex::default(),
             results_written: std::sync::atomic::AtomicBool::new(false),
             report_job: Mutex::default(),
+            console: crate::progress::Console::of(style),
         };
         Ok((Arc::new(suite), arguments))
     }
@@ -358,6 +389,8 @@ impl Suite {
     /// returns the exit code: 130 when interrupted, else the trials'. Call it after
     /// the last trial; return its code from `main` so every destructor runs.
     pub fn finish(&self, conclusion: &Conclusion) -> std::process::ExitCode {
+        // Live lines gone, libtest's last lines printed: the summary comes after them.
+        self.console.finish();
         scratch::Scratch::global().remove();
         let state = std::mem::replace(&mut *lock(&self.live), LiveState::Stopped);
         if let LiveState::Started(live) = state {
@@ -642,11 +675,11 @@ impl Suite {
         let promoted = promote
             && crate::atomic_file::replace(&side, &main)
                 .map_err(|e| {
-                    eprintln!(
+                    self.console.line(&format!(
                         "mesh-toolkit: cannot replace '{}' with its complete re-recording '{}': {e}",
                         main.display(),
                         side.display()
-                    );
+                    ));
                 })
                 .is_ok();
         let main_file = if promoted {
@@ -842,15 +875,15 @@ impl Suite {
             })?;
             for outcome in outcomes {
                 match outcome {
-                    resume::Reconciled::Adopted { task_id } => eprintln!(
+                    resume::Reconciled::Adopted { task_id } => self.console.line(&format!(
                         "{name}: the create call without an answer on file did create task {task_id}: adopted, \
                          no new task"
-                    ),
-                    resume::Reconciled::NotCreated => eprintln!(
+                    )),
+                    resume::Reconciled::NotCreated => self.console.line(&format!(
                         "{name}: the create call without an answer on file created no task (the task list shows \
                          none {} s later): sending it again",
                         resume::LISTING_SETTLES.as_secs()
-                    ),
+                    )),
                 }
             }
         }
@@ -909,10 +942,12 @@ impl Suite {
                 &self.settings,
                 &self.env,
                 self.interrupt.receiver(),
+                &self.console,
             )) {
                 Ok(live) => match self.announce_plan(&live) {
                     Ok(()) => {
-                        self.interrupt.watch_ctrl_c(self.runtime.handle());
+                        self.interrupt
+                            .watch_ctrl_c(self.runtime.handle(), self.console.clone());
                         LiveState::Started(Box::new(live))
                     }
                     Err(refusal) => {
@@ -946,10 +981,10 @@ impl Suite {
             let stale = WebhookRecording::read(&entry.path(), "")
                 .is_ok_and(|r| r.scenario.as_deref() == Some(trial) && !keep.contains(&r.task_id));
             if stale && std::fs::remove_file(entry.path()).is_ok() {
-                eprintln!(
+                self.console.line(&format!(
                     "{trial}: removed '{}', the webhook recording of its earlier task",
                     entry.path().display()
-                );
+                ));
             }
         }
     }
@@ -1270,11 +1305,11 @@ impl Suite {
             Err(error) => {
                 static SAID: std::sync::Once = std::sync::Once::new();
                 SAID.call_once(|| {
-                    eprintln!(
+                    self.console.line(&format!(
                         "mesh-toolkit: cannot write trial results under '{}': {error}; the report will miss \
                          them (--no-report turns results off)",
                         dir.display()
-                    );
+                    ));
                 });
             }
         }

@@ -25,6 +25,8 @@ pub struct SlotGate {
     pub interrupt: watch::Receiver<bool>,
     /// For the line printed when the trial has to wait.
     pub trial: String,
+    /// Where that line goes (the run's console, above any live lines).
+    pub report: crate::progress::Reporter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +57,10 @@ impl SlotGate {
         let permit = match Arc::clone(&self.slots).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                eprintln!(
+                (self.report)(&crate::progress::Event::Note(format!(
                     "{} waiting for a task slot: the run has its --max-tasks-in-flight tasks unfinished",
                     self.trial
-                );
+                )));
                 let mut interrupt = self.interrupt.clone();
                 tokio::select! {
                     permit = Arc::clone(&self.slots).acquire_owned() => {
@@ -114,6 +116,7 @@ mod tests {
             held: Default::default(),
             interrupt,
             trial: "otter".into(),
+            report: crate::progress::Console::plain().reporter(),
         }
     }
 

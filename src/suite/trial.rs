@@ -136,6 +136,7 @@ impl TrialContext {
                 held: Default::default(),
                 interrupt: spec.interrupt.clone(),
                 trial: spec.name.clone(),
+                report: recorder.reporter(),
             })
         });
         let transport: Arc<dyn crate::transport::Transport> = match &gate {

@@ -338,7 +338,10 @@ async fn bore_tunnels_a_simulator_delivery_into_a_recording() {
     .await
     .unwrap();
     let recorder = Recorder::recording(Arc::clone(&receiver), tunnel.public_url(), dir.path())
-        .with_reporter(Arc::new(|_: &str| {}), Duration::from_secs(30));
+        .with_reporter(
+            Arc::new(|_: &crate::progress::Event| {}),
+            Duration::from_secs(30),
+        );
     let client = crate::test_support::live_client(sim.base_url(), "msy_bore_test_key_1234", 1);
     let callback = recorder.callback_url("otter", "text3d");
     assert!(callback.starts_with(tunnel.public_url()));

@@ -5,6 +5,7 @@
 mod check;
 mod harness;
 mod limits;
+mod progress;
 mod receive_command;
 mod report;
 mod resume;
@@ -21,6 +22,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(check::trials());
     trials.extend(harness::trials());
     trials.extend(limits::trials());
+    trials.extend(progress::trials());
     trials.extend(receive_command::trials());
     trials.extend(report::trials());
     trials.extend(resume::trials());
