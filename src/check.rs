@@ -151,76 +151,171 @@ fn age_text(secs: u64) -> String {
     }
 }
 
-/// Runs the check.
+/// Runs the check, reading each file once (in parallel).
 pub fn check(options: &CheckOptions) -> Report {
-    let mut report = Report::default();
-    // Fix commands name the directories checked when they are not the defaults.
-    let mut dirs = String::new();
-    if options.cassettes != Path::new("cassettes") {
-        dirs.push_str(&format!(" --cassettes={}", options.cassettes.display()));
-    }
-    if options.scenarios != Path::new("scenarios") {
-        dirs.push_str(&format!(" --scenarios={}", options.scenarios.display()));
-    }
-    let scenarios: BTreeSet<String> = list(&options.scenarios, "toml")
-        .iter()
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    let http = options.cassettes.join("http");
-    // Each file on its own (in parallel), then what only the whole suite tells.
-    let cassettes = crate::parallel::map(&list(&http, "yaml"), |path| {
-        check_cassette(path, &scenarios, options, &dirs)
+    let mut checker = Checker::new(options);
+    let cassettes = crate::parallel::map(&list(&options.cassettes.join("http"), "yaml"), |path| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        checker.cassette(path, &text, Cassette::parse(&text).as_ref())
     });
-    // Task id → the API version, target and scenario of the cassette whose create call
-    // made it.
-    let mut owned_tasks: BTreeMap<String, Owner> = BTreeMap::new();
-    let mut recorded = BTreeSet::new();
     for checked in cassettes {
-        report.merge(checked.report);
-        if let Some(scenario) = checked.scenario {
-            recorded.insert(scenario);
-        }
-        owned_tasks.extend(checked.owned);
+        checker.add_cassette(checked);
     }
-    // What every cassette was recorded against, if they agree.
-    let targets: BTreeSet<Option<String>> =
-        owned_tasks.values().map(|(_, a, _)| a.clone()).collect();
-    let suite_against = match targets.len() {
-        1 => targets.into_iter().next().flatten(),
-        _ => None,
-    };
-    let webhooks = options.cassettes.join("webhooks");
-    let recordings = crate::parallel::map(&list(&webhooks, "json"), |path| {
-        check_recording(path, &owned_tasks, suite_against.as_deref(), options, &dirs)
-    });
+    let recordings =
+        crate::parallel::map(&list(&options.cassettes.join("webhooks"), "json"), |path| {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            checker.recording(
+                path,
+                &bytes,
+                Recording::parse(path, &bytes, "").as_ref().ok(),
+            )
+        });
     for checked in recordings {
-        report.merge(checked);
+        checker.add_recording(checked);
     }
-    for scenario in &scenarios {
-        if !recorded.contains(scenario) {
-            let file = options.scenarios.join(format!("{scenario}.toml"));
+    checker.finish()
+}
+
+/// The check fed with files someone else read: the HTML report reads each cassette and
+/// recording once for itself and for the check. Each file is checked on its own
+/// ([`Checker::cassette`], [`Checker::recording`]: `&self`, so in parallel), then added
+/// in file order (every cassette before any recording: a recording's owner is the
+/// cassette that created its task); [`Checker::finish`] adds what only the whole suite
+/// tells (scenarios without a recording).
+pub struct Checker<'a> {
+    options: &'a CheckOptions,
+    /// The directories, as flags of the fix commands, when they are not the defaults.
+    dirs: String,
+    scenarios: BTreeSet<String>,
+    report: Report,
+    /// Task id → who created it.
+    owned_tasks: BTreeMap<String, Owner>,
+    recorded: BTreeSet<String>,
+    /// What the cassettes were recorded against.
+    targets: BTreeSet<Option<String>>,
+}
+
+impl CassetteChecked {
+    /// The cassette checked.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(options: &'a CheckOptions) -> Checker<'a> {
+        let mut dirs = String::new();
+        if options.cassettes != Path::new("cassettes") {
+            dirs.push_str(&format!(" --cassettes={}", options.cassettes.display()));
+        }
+        if options.scenarios != Path::new("scenarios") {
+            dirs.push_str(&format!(" --scenarios={}", options.scenarios.display()));
+        }
+        let scenarios = list(&options.scenarios, "toml")
+            .iter()
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        Checker {
+            options,
+            dirs,
+            scenarios,
+            report: Report::default(),
+            owned_tasks: BTreeMap::new(),
+            recorded: BTreeSet::new(),
+            targets: BTreeSet::new(),
+        }
+    }
+
+    /// What the cassette at `path` says about itself: its `text`, and what parsing
+    /// it gave.
+    pub fn cassette(
+        &self,
+        path: &Path,
+        text: &str,
+        parsed: Result<&Cassette, &crate::cassette::FormatError>,
+    ) -> CassetteChecked {
+        check_cassette(
+            path,
+            text,
+            parsed,
+            &self.scenarios,
+            self.options,
+            &self.dirs,
+        )
+    }
+
+    pub fn add_cassette(&mut self, checked: CassetteChecked) {
+        self.report.merge(checked.report);
+        if let Some(scenario) = checked.scenario {
+            self.recorded.insert(scenario);
+        }
+        for (task, owner) in checked.owned {
+            self.targets.insert(owner.1.clone());
+            self.owned_tasks.insert(task, owner);
+        }
+    }
+
+    /// What every cassette was recorded against, if they agree.
+    fn suite_against(&self) -> Option<&str> {
+        match self.targets.len() {
+            1 => self.targets.first().and_then(Option::as_deref),
+            _ => None,
+        }
+    }
+
+    /// What the webhook recording at `path` says about itself (`None`: it does not
+    /// parse), knowing which cassettes created which tasks: call it once every cassette
+    /// is added.
+    pub fn recording(&self, path: &Path, bytes: &[u8], parsed: Option<&Recording>) -> Report {
+        check_recording(
+            path,
+            bytes,
+            parsed,
+            &self.owned_tasks,
+            self.suite_against(),
+            self.options,
+            &self.dirs,
+        )
+    }
+
+    pub fn add_recording(&mut self, checked: Report) {
+        self.report.merge(checked);
+    }
+
+    /// The report, with the scenarios that have no recording.
+    pub fn finish(mut self) -> Report {
+        let suite_against = self.suite_against().map(str::to_owned);
+        for scenario in &self.scenarios {
+            if self.recorded.contains(scenario) {
+                continue;
+            }
+            let file = self.options.scenarios.join(format!("{scenario}.toml"));
             // A simulator-only scenario records only against the simulator.
             let sim_only =
                 crate::suite::Scenario::load(&file).is_ok_and(|s| s.simulator_only().is_some());
             let against =
                 (sim_only || suite_against.as_deref() == Some("simulator")).then_some("simulator");
-            report.findings.push(Finding {
+            self.report.findings.push(Finding {
                 file,
                 what: "has no recording".into(),
-                fix: format!("record it: {}", command(scenario, false, against, &dirs)),
+                fix: format!(
+                    "record it: {}",
+                    command(scenario, false, against, &self.dirs)
+                ),
                 problem: true,
             });
         }
+        self.report
     }
-    report
 }
 
 /// Who created a task: the API version, target and scenario of its cassette.
 type Owner = (String, Option<String>, String);
 
-/// What one cassette says about itself.
+/// What one cassette says about itself ([`Checker::cassette`]).
 #[derive(Default)]
-struct CassetteChecked {
+pub struct CassetteChecked {
+    path: PathBuf,
     report: Report,
     /// The scenario it records, when it parses.
     scenario: Option<String>,
@@ -230,19 +325,23 @@ struct CassetteChecked {
 
 fn check_cassette(
     path: &Path,
+    text: &str,
+    parsed: Result<&Cassette, &crate::cassette::FormatError>,
     scenarios: &BTreeSet<String>,
     options: &CheckOptions,
     dirs: &str,
 ) -> CassetteChecked {
-    let mut checked = CassetteChecked::default();
+    let mut checked = CassetteChecked {
+        path: path.to_owned(),
+        ..CassetteChecked::default()
+    };
     let name = path
         .file_stem()
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned();
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    secrets(path, &text, &mut checked.report);
-    let cassette = match Cassette::parse(&text) {
+    secrets(path, text, &mut checked.report);
+    let cassette = match parsed {
         Ok(cassette) => cassette,
         Err(e) => {
             checked.report.findings.push(Finding {
@@ -264,7 +363,7 @@ fn check_cassette(
         .iter()
         .find_map(|i| i.response.header("x-api-version").map(str::to_owned))
         .unwrap_or_else(|| "unknown".into());
-    for task in crate::suite::created_tasks(&cassette) {
+    for task in crate::suite::created_tasks(cassette) {
         let owner = (
             version.clone(),
             cassette.recorded_against.clone(),
@@ -272,7 +371,7 @@ fn check_cassette(
         );
         checked.owned.push((task, owner));
     }
-    let age = cassette_age(&cassette);
+    let age = cassette_age(cassette);
     let against = cassette.recorded_against.as_deref();
     aged(
         path,
@@ -324,7 +423,7 @@ fn check_cassette(
             && task_type.is_some()
             && !crate::transport::url_path(uri).ends_with(task_type.map_or("", |t| t.collection()));
         if !is_task_read {
-            return checked;
+            continue;
         }
         let objects: Vec<Value> = if uri.ends_with("/stream") {
             crate::meshy::sse_data(&String::from_utf8_lossy(body))
@@ -345,15 +444,16 @@ fn check_cassette(
 /// which tasks.
 fn check_recording(
     path: &Path,
+    bytes: &[u8],
+    parsed: Option<&Recording>,
     owned_tasks: &BTreeMap<String, Owner>,
     suite_against: Option<&str>,
     options: &CheckOptions,
     dirs: &str,
 ) -> Report {
     let mut report = Report::default();
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    secrets(path, &text, &mut report);
-    let Ok(recording) = Recording::read(path, "") else {
+    secrets(path, &String::from_utf8_lossy(bytes), &mut report);
+    let Some(recording) = parsed else {
         // `<species>_<task type>_<task id>.json`: the task id names its scenario.
         let task_id = path
             .file_stem()
@@ -523,6 +623,8 @@ fn drift(path: &Path, object: &Value, version: &str, report: &mut Report) {
 /// asset URLs (`Signature=`) are expected; the test-mode key is public.
 fn secrets(path: &Path, text: &str, report: &mut Report) {
     let mut found = Vec::new();
+    // Base64 holds no `:`, `"` or `_`: a `!!binary` block cannot spell a header or a key.
+    let text = &*without_binary_blocks(text);
     let lower = text.to_ascii_lowercase();
     for (pattern, name) in [
         ("authorization:", "authorization"),
@@ -577,6 +679,31 @@ fn secrets(path: &Path, text: &str, report: &mut Report) {
     }
 }
 
+/// `text` without the content lines of its YAML `!!binary |` blocks (the lines more
+/// indented than the block's key), which only base64 fills.
+fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("!!binary |") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
+    let mut kept = String::with_capacity(text.len() / 4);
+    // The indentation of the block whose content lines are being skipped.
+    let mut block: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        if let Some(key) = block {
+            if line.trim().is_empty() || indent(line) > key {
+                continue;
+            }
+            block = None;
+        }
+        kept.push_str(line);
+        if line.trim_end().ends_with("!!binary |") {
+            block = Some(indent(line));
+        }
+    }
+    std::borrow::Cow::Owned(kept)
+}
+
 /// `msy_…` keys in a message replaced (a serde error may quote a value).
 fn redact_keys(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -604,4 +731,26 @@ fn command(scenario: &str, unfinished: bool, against: Option<&str>, dirs: &str) 
     format!(
         "`cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode={mode}{target}{dirs}`"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn binary_blocks_are_left_out_of_the_secret_scan_and_nothing_else() {
+        let text = "- response:\n    body:\n      string: !!binary |\n        Z2xURgIA\n        bXN5X2Fi\n\n    headers:\n      authorization:\n      - msy_leakedrealkey0123456789\n";
+        let kept = super::without_binary_blocks(text);
+        assert_eq!(
+            kept,
+            "- response:\n    body:\n      string: !!binary |\n    headers:\n      authorization:\n      - msy_leakedrealkey0123456789\n"
+        );
+        let mut report = super::Report::default();
+        super::secrets(std::path::Path::new("c.yaml"), text, &mut report);
+        assert_eq!(report.findings.len(), 1, "{report:?}");
+        assert!(
+            report.findings[0].what.contains("authorization")
+                && report.findings[0].what.contains("msy_"),
+            "{report:?}"
+        );
+        assert_eq!(super::without_binary_blocks("plain: 1\n"), "plain: 1\n");
+    }
 }

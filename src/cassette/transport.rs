@@ -489,19 +489,40 @@ enum Unreadable {
 impl CassetteFile {
     /// Reads and parses the file at `path` (a missing file is no cassette).
     pub fn read(path: &Path) -> CassetteFile {
+        CassetteFile::read_with_text(path).0
+    }
+
+    /// [`CassetteFile::read`], also giving the file's text when it exists (not UTF-8:
+    /// lossily), for a reader that scans it too (`cassettes check`, the report).
+    pub fn read_with_text(path: &Path) -> (CassetteFile, Option<String>) {
         #[cfg(test)]
         reads::count(path);
-        let read = match std::fs::read(path) {
+        let (read, text) = match std::fs::read(path) {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => Cassette::parse(&text).map(Some).map_err(Unreadable::Format),
-                Err(e) => Err(Unreadable::Format(not_utf8(e.as_bytes(), e.utf8_error()))),
+                Ok(text) => (
+                    Cassette::parse(&text).map(Some).map_err(Unreadable::Format),
+                    Some(text),
+                ),
+                Err(e) => (
+                    Err(Unreadable::Format(not_utf8(e.as_bytes(), e.utf8_error()))),
+                    Some(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                ),
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Unreadable::Io(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Ok(None), None),
+            Err(e) => (Err(Unreadable::Io(e)), None),
         };
-        CassetteFile {
+        let file = CassetteFile {
             path: path.to_owned(),
             read,
+        };
+        (file, text)
+    }
+
+    /// Where the file does not parse, when it does not.
+    pub fn format_error(&self) -> Option<&super::FormatError> {
+        match &self.read {
+            Err(Unreadable::Format(e)) => Some(e),
+            _ => None,
         }
     }
 

@@ -88,7 +88,7 @@ pub struct RecordingView {
     /// The terminal payload came from the API (`--accept-api-payload`).
     pub from_api: bool,
     pub marks: Vec<Mark>,
-    pub recording: Recording,
+    pub recording: Arc<Recording>,
 }
 
 /// One point of a delivery timeline: a webhook delivery or a poll.
@@ -113,7 +113,10 @@ pub struct Index {
     pub sources: Sources,
     /// Every entry's name, sorted.
     pub names: Vec<String>,
-    recordings: BTreeMap<String, (PathBuf, Result<Recording, String>)>,
+    /// Unfinished re-recordings beside cassettes (`<name>.rerecording.yaml`): only
+    /// `cassettes check` reads them.
+    pub rerecordings: Vec<PathBuf>,
+    recordings: BTreeMap<String, RecordingFile>,
     /// Scenario name → the scenarios that take its task as input.
     dependents: BTreeMap<String, Vec<String>>,
     /// Scenario name → its file, loaded.
@@ -133,9 +136,12 @@ impl Index {
         .into_iter()
         .collect();
         let mut names: BTreeSet<String> = scenarios.keys().cloned().collect();
+        let mut rerecordings = Vec::new();
         for path in list(&sources.cassettes.join("http"), "yaml") {
             let stem = crate::suite::name_of(&path);
-            if !stem.ends_with(".rerecording") {
+            if stem.ends_with(".rerecording") {
+                rerecordings.push(path);
+            } else {
                 names.insert(stem);
             }
         }
@@ -154,34 +160,65 @@ impl Index {
         Index {
             sources: sources.clone(),
             names: names.into_iter().collect(),
+            rerecordings,
             recordings: recordings_by_task(&sources.cassettes.join("webhooks")),
             dependents,
             scenarios,
         }
     }
 
-    /// The entry `name`: its scenario, its cassette read and its recordings matched.
-    pub fn entry(&self, name: &str) -> Entry {
+    /// The entry `name`: its scenario, its cassette read (and checked by `checker`)
+    /// and its recordings matched.
+    pub fn entry(
+        &self,
+        name: &str,
+        checker: &crate::check::Checker,
+    ) -> (Entry, Option<crate::check::CassetteChecked>) {
+        let path = self
+            .sources
+            .cassettes
+            .join("http")
+            .join(format!("{name}.yaml"));
+        let (file, text) = CassetteFile::read_with_text(&path);
+        let checked = match (&text, file.cassette(), file.format_error()) {
+            (Some(text), Some(cassette), _) => Some(checker.cassette(&path, text, Ok(cassette))),
+            (Some(text), None, Some(error)) => Some(checker.cassette(&path, text, Err(error))),
+            _ => None,
+        };
         let mut entry = entry(
             name,
             self.scenarios.get(name).cloned(),
-            &self
-                .sources
-                .cassettes
-                .join("http")
-                .join(format!("{name}.yaml")),
+            &path,
+            file,
             &self.recordings,
         );
         entry.dependents = self.dependents.get(name).cloned().unwrap_or_default();
-        entry
+        (entry, checked)
     }
+
+    /// Every webhook recording, in file order, for `cassettes check`: its path, its
+    /// bytes and what parsing them gave.
+    pub fn recording_files(&self) -> Vec<&RecordingFile> {
+        let mut files: Vec<&RecordingFile> = self.recordings.values().collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    }
+}
+
+/// A webhook recording file as read: its bytes (for `cassettes check`) and recording.
+#[derive(Debug)]
+pub struct RecordingFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub recording: Option<Arc<Recording>>,
 }
 
 fn entry(
     name: &str,
     scenario: Option<(PathBuf, Result<Scenario, crate::suite::ScenarioError>)>,
     cassette_path: &Path,
-    recordings: &BTreeMap<String, (PathBuf, Result<Recording, String>)>,
+    file: CassetteFile,
+    recordings: &BTreeMap<String, RecordingFile>,
 ) -> Entry {
     let (kind, task_type, input, scenario_file, scenario_error, sha) = match &scenario {
         Some((file, Ok(s))) => (
@@ -204,19 +241,23 @@ fn entry(
         ),
         None => ("rust".to_owned(), None, None, None, None, None),
     };
-    let file = CassetteFile::read(cassette_path);
     let cassette_problem = file.problem();
     let cassette = file.into_cassette().map(|c| view(cassette_path, c));
     let mut entry_recordings = Vec::new();
     for (_, task_id) in cassette.iter().flat_map(|c| c.tasks.iter()) {
-        if let Some((path, Ok(recording))) = recordings.get(task_id) {
+        if let Some(RecordingFile {
+            path,
+            recording: Some(recording),
+            ..
+        }) = recordings.get(task_id)
+        {
             entry_recordings.push(RecordingView {
                 path: path.clone(),
                 task_id: task_id.clone(),
                 incomplete: recording.incomplete,
                 from_api: recording.payload_source.as_deref() == Some("api"),
                 marks: delivery_marks(recording),
-                recording: recording.clone(),
+                recording: Arc::clone(recording),
             });
         }
     }
@@ -236,20 +277,28 @@ fn entry(
 }
 
 /// Every webhook recording in `dir`, by task id (read in parallel).
-fn recordings_by_task(dir: &Path) -> BTreeMap<String, (PathBuf, Result<Recording, String>)> {
+fn recordings_by_task(dir: &Path) -> BTreeMap<String, RecordingFile> {
     let paths = list(dir, "json");
     crate::parallel::map(&paths, |path| {
-        let read = Recording::read(path, "").map_err(|e| e.to_string());
-        let task_id = match &read {
-            Ok(r) => r.task_id.clone(),
-            Err(_) => path
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let recording = Recording::parse(path, &bytes, "").ok().map(Arc::new);
+        let task_id = match &recording {
+            Some(r) => r.task_id.clone(),
+            None => path
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .and_then(|s| s.rsplit('_').next())
                 .unwrap_or_default()
                 .to_owned(),
         };
-        (task_id, (path.clone(), read))
+        (
+            task_id,
+            RecordingFile {
+                path: path.clone(),
+                bytes,
+                recording,
+            },
+        )
     })
     .into_iter()
     .collect()

@@ -62,15 +62,23 @@ struct PreparedEntry {
 
 /// Reads `sources` and writes `out/models/<sha256>.js`, one per distinct model (when
 /// absent: a model's file never changes; those no entry shows any more are removed).
+/// Each file is read once, for the page and for `cassettes check`.
 pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
     let index = Index::read(sources);
     let models = out.join("models");
     std::fs::create_dir_all(&models).map_err(failed(&models))?;
+    let options = crate::check::CheckOptions {
+        cassettes: sources.cassettes.clone(),
+        scenarios: sources.scenarios.clone(),
+        max_age: None,
+    };
+    let mut checker = crate::check::Checker::new(&options);
     let mut entries = Vec::with_capacity(index.names.len());
     let mut shown = std::collections::BTreeSet::new();
+    let mut checked = Vec::with_capacity(index.names.len());
     for chunk in index.names.chunks(CHUNK) {
         let rendered = crate::parallel::map(chunk, |name| {
-            let entry = index.entry(name);
+            let (entry, cassette_checked) = index.entry(name, &checker);
             let mut written = Vec::new();
             for model in entry.cassette.iter().flat_map(|c| c.models.iter()) {
                 let path = models.join(format!("{}.js", model.sha256));
@@ -85,20 +93,42 @@ pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
                 scenario_sha256: entry.scenario_sha256.clone(),
                 body: html::body(&entry),
             };
-            Ok::<_, ReportError>((prepared, written))
+            Ok::<_, ReportError>((prepared, written, cassette_checked))
         });
         for done in rendered {
-            let (prepared, written) = done?;
+            let (prepared, written, cassette_checked) = done?;
             entries.push(prepared);
             shown.extend(written);
+            checked.extend(cassette_checked);
         }
     }
     sweep_models(&models, &shown);
-    let check = crate::check::check(&crate::check::CheckOptions {
-        cassettes: sources.cassettes.clone(),
-        scenarios: sources.scenarios.clone(),
-        max_age: None,
+    checked.extend(
+        crate::parallel::map(&index.rerecordings, |path| {
+            let (file, text) = crate::cassette::CassetteFile::read_with_text(path);
+            let text = text.unwrap_or_default();
+            match (file.cassette(), file.format_error()) {
+                (Some(cassette), _) => Some(checker.cassette(path, &text, Ok(cassette))),
+                (None, Some(error)) => Some(checker.cassette(path, &text, Err(error))),
+                (None, None) => None,
+            }
+        })
+        .into_iter()
+        .flatten(),
+    );
+    // In file order, as `cassettes check` adds them.
+    checked.sort_by(|a, b| a.path().cmp(b.path()));
+    for cassette in checked {
+        checker.add_cassette(cassette);
+    }
+    let recordings = index.recording_files();
+    let recordings_checked = crate::parallel::map(&recordings, |file| {
+        checker.recording(&file.path, &file.bytes, file.recording.as_deref())
     });
+    for recording in recordings_checked {
+        checker.add_recording(recording);
+    }
+    let check = checker.finish();
     Ok(Prepared {
         sources: sources.clone(),
         entries,

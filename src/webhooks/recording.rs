@@ -159,7 +159,12 @@ impl Recording {
                 });
             }
         };
-        serde_json::from_slice(&bytes).map_err(|e| RecordingError::Invalid {
+        Recording::parse(path, &bytes, command)
+    }
+
+    /// A recording from the bytes of the file at `path` (named in errors), read already.
+    pub fn parse(path: &Path, bytes: &[u8], command: &str) -> Result<Recording, RecordingError> {
+        serde_json::from_slice(bytes).map_err(|e| RecordingError::Invalid {
             path: path.to_owned(),
             line: e.line(),
             column: e.column(),

@@ -197,6 +197,63 @@ fn findings() -> Result<(), Failed> {
         let line = line.replace("378d", &age_of(old));
         assert!(text.contains(&line), "missing {line:?} in:\n{text}");
     }
+    // The HTML report shows the same findings: it reads each file once for its page and
+    // for the check, and must come to what `cassettes check` says.
+    let (_, plain) = run(root, &[]);
+    let mut command = crate::support::binary();
+    command
+        .current_dir(root)
+        .args(["report", "--out", "out", "--results", "no-results"]);
+    let output = crate::support::output_within(&mut command, std::time::Duration::from_secs(60));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let html = std::fs::read_to_string(root.join("out/index.html"))?;
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;")
+    };
+    let mut findings = 0;
+    for line in plain.lines() {
+        let Some((kind, rest)) = line.split_once(": ") else {
+            continue;
+        };
+        if kind != "problem" && kind != "note" {
+            continue;
+        }
+        let (file, what) = rest.split_once(": ").expect("file: what");
+        let shown = format!(
+            "<li class=\"{kind}\"><code>{}</code>: {}<br>",
+            escape(file),
+            escape(what)
+        );
+        assert!(
+            html.contains(&shown),
+            "the report misses {shown:?}:\n{plain}"
+        );
+        findings += 1;
+    }
+    assert_eq!(findings, 6, "5 problems and a note: {plain}");
+    assert!(
+        html.contains("drift: text-to-3d-preview tasks of v2025.11.18 carry fields the SDK does not model: brand_new_field"),
+        "the report shows the drift"
+    );
+    let summary = plain
+        .lines()
+        .find_map(|l| {
+            l.split_once(" checked: ")
+                .map(|(_, counts)| counts.to_owned())
+        })
+        .expect("a summary line");
+    assert!(
+        html.contains(&format!("cassettes check: {summary}</summary>")),
+        "{summary}"
+    );
     Ok(())
 }
 
