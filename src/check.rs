@@ -164,7 +164,7 @@ pub fn check(options: &CheckOptions) -> Report {
     let recordings =
         crate::parallel::map(&list(&options.cassettes.join("webhooks"), "json"), |path| {
             let bytes = std::fs::read(path).unwrap_or_default();
-            checker.recording(
+            Checker::recording(
                 path,
                 &bytes,
                 Recording::parse(path, &bytes, "").as_ref().ok(),
@@ -263,23 +263,46 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// What the webhook recording at `path` says about itself (`None`: it does not
-    /// parse), knowing which cassettes created which tasks: call it once every cassette
-    /// is added.
-    pub fn recording(&self, path: &Path, bytes: &[u8], parsed: Option<&Recording>) -> Report {
-        check_recording(
-            path,
-            bytes,
-            parsed,
+    /// What the webhook recording at `path` says about itself, from its `bytes` and
+    /// what parsing them gave (`None`: they do not parse). Needs no other file, so it
+    /// can run before the cassettes are added, and what it keeps is small.
+    pub fn recording(path: &Path, bytes: &[u8], parsed: Option<&Recording>) -> RecordingChecked {
+        let mut early = Report::default();
+        secrets(path, &String::from_utf8_lossy(bytes), &mut early);
+        let facts = parsed.map(|recording| {
+            // The version is the creating cassette's, known once they are all added.
+            drift(path, &recording.payload, VERSION_LATER, &mut early);
+            RecordingFacts {
+                task_id: recording.task_id.clone(),
+                version: recording.headers.get("x-api-version").cloned(),
+                age: recording
+                    .deliveries
+                    .first()
+                    .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
+                    .and_then(ms_ago),
+                scenario: recording.scenario.clone().unwrap_or_default(),
+                incomplete: recording.incomplete,
+            }
+        });
+        RecordingChecked {
+            path: path.to_owned(),
+            early,
+            facts,
+        }
+    }
+
+    /// Adds what [`Checker::recording`] found and what the recording's owner tells
+    /// (its version, target, whether a cassette created its task): call it once every
+    /// cassette is added.
+    pub fn add_recording(&mut self, checked: RecordingChecked) {
+        let report = finish_recording(
+            checked,
             &self.owned_tasks,
             self.suite_against(),
             self.options,
             &self.dirs,
-        )
-    }
-
-    pub fn add_recording(&mut self, checked: Report) {
-        self.report.merge(checked);
+        );
+        self.report.merge(report);
     }
 
     /// The report, with the scenarios that have no recording.
@@ -440,20 +463,48 @@ fn check_cassette(
     checked
 }
 
-/// What one webhook recording says about itself, knowing which cassettes created
-/// which tasks.
-fn check_recording(
-    path: &Path,
-    bytes: &[u8],
-    parsed: Option<&Recording>,
+/// The version a recording's drift is filed under until its owner is known.
+const VERSION_LATER: &str = "";
+
+/// What one webhook recording says about itself ([`Checker::recording`]).
+pub struct RecordingChecked {
+    path: PathBuf,
+    /// Its secrets and drift (drift filed under [`VERSION_LATER`]).
+    early: Report,
+    /// `None` when it does not parse.
+    facts: Option<RecordingFacts>,
+}
+
+impl RecordingChecked {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What the rest of the check needs of a parsed recording.
+struct RecordingFacts {
+    task_id: String,
+    /// Its `x-api-version` header, when it has one.
+    version: Option<String>,
+    /// Seconds since its first delivery.
+    age: Option<u64>,
+    scenario: String,
+    incomplete: bool,
+}
+
+/// A recording's findings, knowing which cassettes created which tasks.
+fn finish_recording(
+    checked: RecordingChecked,
     owned_tasks: &BTreeMap<String, Owner>,
     suite_against: Option<&str>,
     options: &CheckOptions,
     dirs: &str,
 ) -> Report {
+    let RecordingChecked { path, early, facts } = checked;
+    let path = path.as_path();
     let mut report = Report::default();
-    secrets(path, &String::from_utf8_lossy(bytes), &mut report);
-    let Some(recording) = parsed else {
+    report.findings.extend(early.findings);
+    let Some(facts) = facts else {
         // `<species>_<task type>_<task id>.json`: the task id names its scenario.
         let task_id = path
             .file_stem()
@@ -476,38 +527,37 @@ fn check_recording(
         return report;
     };
     // Deliveries carry no version header: the creating cassette's version.
-    let owner = owned_tasks.get(&recording.task_id);
-    let version = recording
-        .headers
-        .get("x-api-version")
-        .or(owner.map(|(v, _, _)| v))
-        .cloned()
+    let owner = owned_tasks.get(&facts.task_id);
+    let version = facts
+        .version
+        .or_else(|| owner.map(|(v, _, _)| v.clone()))
         .unwrap_or_else(|| "unknown".into());
+    for ((kind, _), fields) in early.drift {
+        report
+            .drift
+            .entry((kind, version.clone()))
+            .or_default()
+            .extend(fields);
+    }
     // Without its cassette (deleted, say): what the rest of the suite was recorded against.
     let against = owner.map_or(suite_against, |(_, a, _)| a.as_deref());
-    let age = recording
-        .deliveries
-        .first()
-        .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
-        .and_then(ms_ago);
     report.rows.push(Row {
         file: path.to_owned(),
-        api_version: version.clone(),
-        age_secs: age,
+        api_version: version,
+        age_secs: facts.age,
     });
-    drift(path, &recording.payload, &version, &mut report);
-    let scenario = recording.scenario.clone().unwrap_or_default();
+    let scenario = facts.scenario;
     if !scenario.is_empty() {
         aged(
             path,
             &scenario,
-            (age, options.max_age),
+            (facts.age, options.max_age),
             against,
             dirs,
             &mut report,
         );
     }
-    if recording.incomplete && !scenario.is_empty() {
+    if facts.incomplete && !scenario.is_empty() {
         report.findings.push(Finding {
             file: path.to_owned(),
             what: "incomplete: its trial did not pass".into(),
@@ -515,12 +565,12 @@ fn check_recording(
             problem: true,
         });
     }
-    if !owned_tasks.contains_key(&recording.task_id) {
+    if !owned_tasks.contains_key(&facts.task_id) {
         report.findings.push(Finding {
             file: path.to_owned(),
             what: format!(
                 "no cassette holds the create call of task {}",
-                recording.task_id
+                facts.task_id
             ),
             fix: format!(
                 "delete '{}' (its scenario was recorded anew or removed)",

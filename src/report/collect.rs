@@ -116,7 +116,9 @@ pub struct Index {
     /// Unfinished re-recordings beside cassettes (`<name>.rerecording.yaml`): only
     /// `cassettes check` reads them.
     pub rerecordings: Vec<PathBuf>,
-    recordings: BTreeMap<String, RecordingFile>,
+    /// The webhook recordings by task id (named `<species>_<task type>_<task id>.json`),
+    /// read when their entry is.
+    recordings: BTreeMap<String, PathBuf>,
     /// Scenario name → the scenarios that take its task as input.
     dependents: BTreeMap<String, Vec<String>>,
     /// Scenario name → its file, loaded.
@@ -161,19 +163,18 @@ impl Index {
             sources: sources.clone(),
             names: names.into_iter().collect(),
             rerecordings,
-            recordings: recordings_by_task(&sources.cassettes.join("webhooks")),
+            recordings: list(&sources.cassettes.join("webhooks"), "json")
+                .into_iter()
+                .map(|path| (task_of(&path).to_owned(), path))
+                .collect(),
             dependents,
             scenarios,
         }
     }
 
-    /// The entry `name`: its scenario, its cassette read (and checked by `checker`)
-    /// and its recordings matched.
-    pub fn entry(
-        &self,
-        name: &str,
-        checker: &crate::check::Checker,
-    ) -> (Entry, Option<crate::check::CassetteChecked>) {
+    /// The entry `name`: its scenario, its cassette and the webhook recordings of its
+    /// tasks read, and checked for `cassettes check` (by `checker`).
+    pub fn entry(&self, name: &str, checker: &crate::check::Checker) -> Checked<Entry> {
         let path = self
             .sources
             .cassettes
@@ -185,32 +186,72 @@ impl Index {
             (Some(text), None, Some(error)) => Some(checker.cassette(&path, text, Err(error))),
             _ => None,
         };
-        let mut entry = entry(
-            name,
-            self.scenarios.get(name).cloned(),
-            &path,
-            file,
-            &self.recordings,
-        );
+        let mut entry = entry(name, self.scenarios.get(name).cloned(), &path, file);
         entry.dependents = self.dependents.get(name).cloned().unwrap_or_default();
-        (entry, checked)
+        let mut recordings = Vec::new();
+        let tasks: Vec<String> = entry
+            .cassette
+            .iter()
+            .flat_map(|c| c.tasks.iter().map(|(_, id)| id.clone()))
+            .collect();
+        for task_id in tasks {
+            let Some(path) = self.recordings.get(&task_id) else {
+                continue;
+            };
+            let (view, checked) = read_recording(path);
+            recordings.push(checked);
+            entry.recordings.extend(view);
+        }
+        Checked {
+            item: entry,
+            cassette: checked,
+            recordings,
+        }
     }
 
-    /// Every webhook recording, in file order, for `cassettes check`: its path, its
-    /// bytes and what parsing them gave.
-    pub fn recording_files(&self) -> Vec<&RecordingFile> {
-        let mut files: Vec<&RecordingFile> = self.recordings.values().collect();
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        files
+    /// The webhook recordings no entry reads (of tasks no cassette created), checked.
+    pub fn other_recordings(
+        &self,
+        read: &BTreeSet<PathBuf>,
+    ) -> Vec<crate::check::RecordingChecked> {
+        let others: Vec<&PathBuf> = self
+            .recordings
+            .values()
+            .filter(|p| !read.contains(*p))
+            .collect();
+        crate::parallel::map(&others, |path| read_recording(path).1)
     }
 }
 
-/// A webhook recording file as read: its bytes (for `cassettes check`) and recording.
-#[derive(Debug)]
-pub struct RecordingFile {
-    pub path: PathBuf,
-    pub bytes: Vec<u8>,
-    pub recording: Option<Arc<Recording>>,
+/// Something read, with what `cassettes check` found in the files it read.
+pub struct Checked<T> {
+    pub item: T,
+    pub cassette: Option<crate::check::CassetteChecked>,
+    pub recordings: Vec<crate::check::RecordingChecked>,
+}
+
+/// The task id in a webhook recording's name, `<species>_<task type>_<task id>.json`.
+fn task_of(path: &Path) -> &str {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.rsplit('_').next())
+        .unwrap_or_default()
+}
+
+/// A webhook recording read once: its view, if it parses, and its check.
+fn read_recording(path: &Path) -> (Option<RecordingView>, crate::check::RecordingChecked) {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let recording = Recording::parse(path, &bytes, "").ok();
+    let checked = crate::check::Checker::recording(path, &bytes, recording.as_ref());
+    let view = recording.map(|recording| RecordingView {
+        path: path.to_owned(),
+        task_id: recording.task_id.clone(),
+        incomplete: recording.incomplete,
+        from_api: recording.payload_source.as_deref() == Some("api"),
+        marks: delivery_marks(&recording),
+        recording: Arc::new(recording),
+    });
+    (view, checked)
 }
 
 fn entry(
@@ -218,7 +259,6 @@ fn entry(
     scenario: Option<(PathBuf, Result<Scenario, crate::suite::ScenarioError>)>,
     cassette_path: &Path,
     file: CassetteFile,
-    recordings: &BTreeMap<String, RecordingFile>,
 ) -> Entry {
     let (kind, task_type, input, scenario_file, scenario_error, sha) = match &scenario {
         Some((file, Ok(s))) => (
@@ -243,24 +283,6 @@ fn entry(
     };
     let cassette_problem = file.problem();
     let cassette = file.into_cassette().map(|c| view(cassette_path, c));
-    let mut entry_recordings = Vec::new();
-    for (_, task_id) in cassette.iter().flat_map(|c| c.tasks.iter()) {
-        if let Some(RecordingFile {
-            path,
-            recording: Some(recording),
-            ..
-        }) = recordings.get(task_id)
-        {
-            entry_recordings.push(RecordingView {
-                path: path.clone(),
-                task_id: task_id.clone(),
-                incomplete: recording.incomplete,
-                from_api: recording.payload_source.as_deref() == Some("api"),
-                marks: delivery_marks(recording),
-                recording: Arc::clone(recording),
-            });
-        }
-    }
     Entry {
         name: name.to_owned(),
         kind,
@@ -272,36 +294,8 @@ fn entry(
         scenario_sha256: sha,
         cassette,
         cassette_problem,
-        recordings: entry_recordings,
+        recordings: Vec::new(),
     }
-}
-
-/// Every webhook recording in `dir`, by task id (read in parallel).
-fn recordings_by_task(dir: &Path) -> BTreeMap<String, RecordingFile> {
-    let paths = list(dir, "json");
-    crate::parallel::map(&paths, |path| {
-        let bytes = std::fs::read(path).unwrap_or_default();
-        let recording = Recording::parse(path, &bytes, "").ok().map(Arc::new);
-        let task_id = match &recording {
-            Some(r) => r.task_id.clone(),
-            None => path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .and_then(|s| s.rsplit('_').next())
-                .unwrap_or_default()
-                .to_owned(),
-        };
-        (
-            task_id,
-            RecordingFile {
-                path: path.clone(),
-                bytes,
-                recording,
-            },
-        )
-    })
-    .into_iter()
-    .collect()
 }
 
 fn view(path: &Path, cassette: Cassette) -> CassetteView {

@@ -75,10 +75,12 @@ pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
     let mut checker = crate::check::Checker::new(&options);
     let mut entries = Vec::with_capacity(index.names.len());
     let mut shown = std::collections::BTreeSet::new();
-    let mut checked = Vec::with_capacity(index.names.len());
+    let mut cassettes_checked = Vec::with_capacity(index.names.len());
+    let mut recordings_checked = Vec::with_capacity(index.names.len());
     for chunk in index.names.chunks(CHUNK) {
         let rendered = crate::parallel::map(chunk, |name| {
-            let (entry, cassette_checked) = index.entry(name, &checker);
+            let checked = index.entry(name, &checker);
+            let entry = &checked.item;
             let mut written = Vec::new();
             for model in entry.cassette.iter().flat_map(|c| c.models.iter()) {
                 let path = models.join(format!("{}.js", model.sha256));
@@ -89,21 +91,23 @@ pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
                 written.push(model.sha256.clone());
             }
             let prepared = PreparedEntry {
-                facts: html::Facts::of(&entry),
+                facts: html::Facts::of(entry),
                 scenario_sha256: entry.scenario_sha256.clone(),
-                body: html::body(&entry),
+                body: html::body(entry),
             };
-            Ok::<_, ReportError>((prepared, written, cassette_checked))
+            // The entry (its models, its recordings) is dropped here: only its page stays.
+            Ok::<_, ReportError>((prepared, written, checked.cassette, checked.recordings))
         });
         for done in rendered {
-            let (prepared, written, cassette_checked) = done?;
+            let (prepared, written, cassette, recordings) = done?;
             entries.push(prepared);
             shown.extend(written);
-            checked.extend(cassette_checked);
+            cassettes_checked.extend(cassette);
+            recordings_checked.extend(recordings);
         }
     }
     sweep_models(&models, &shown);
-    checked.extend(
+    cassettes_checked.extend(
         crate::parallel::map(&index.rerecordings, |path| {
             let (file, text) = crate::cassette::CassetteFile::read_with_text(path);
             let text = text.unwrap_or_default();
@@ -116,15 +120,17 @@ pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
         .into_iter()
         .flatten(),
     );
-    // In file order, as `cassettes check` adds them.
-    checked.sort_by(|a, b| a.path().cmp(b.path()));
-    for cassette in checked {
+    // In file order, as `cassettes check` adds them; every cassette before any recording.
+    cassettes_checked.sort_by(|a, b| a.path().cmp(b.path()));
+    for cassette in cassettes_checked {
         checker.add_cassette(cassette);
     }
-    let recordings = index.recording_files();
-    let recordings_checked = crate::parallel::map(&recordings, |file| {
-        checker.recording(&file.path, &file.bytes, file.recording.as_deref())
-    });
+    let read: std::collections::BTreeSet<PathBuf> = recordings_checked
+        .iter()
+        .map(|r| r.path().to_owned())
+        .collect();
+    recordings_checked.extend(index.other_recordings(&read));
+    recordings_checked.sort_by(|a, b| a.path().cmp(b.path()));
     for recording in recordings_checked {
         checker.add_recording(recording);
     }
