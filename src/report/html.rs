@@ -73,14 +73,20 @@ impl Facts {
     }
 }
 
-/// The file `models/<sha256>.js` that hands one model to the page: a script, because
-/// a page opened from `file://` may load sibling scripts but not `fetch` sibling files.
-pub fn model_script(model: &Asset) -> String {
-    format!(
-        "meshToolkitModel(\"{}\", \"{}\");\n",
-        model.sha256,
-        base64::engine::general_purpose::STANDARD.encode(model.bytes.as_slice())
-    )
+/// The file `models/<bundle>.js` that hands a few models to the page: a script,
+/// because a page opened from `file://` may load sibling scripts but not `fetch`
+/// sibling files. One line per model: `meshToolkitModel("<sha256>", "<base64>");`.
+pub fn bundle_script(models: &[&Asset]) -> String {
+    let mut out = String::new();
+    for model in models {
+        let _ = writeln!(
+            out,
+            "meshToolkitModel(\"{}\", \"{}\");",
+            model.sha256,
+            base64::engine::general_purpose::STANDARD.encode(model.bytes.as_slice())
+        );
+    }
+    out
 }
 
 /// The whole page around the entries' `sections` (in `facts`' order: each a [`head`]
@@ -320,8 +326,9 @@ pub fn head(name: &str, result: Option<&TrialResult>, stale: bool) -> String {
 }
 
 /// The rest of a scenario's `<article>`, from its files alone: what it is, its models
-/// and images, its timelines and its bodies.
-pub fn body(entry: &Entry) -> String {
+/// and images, its timelines and its bodies. `bundle_of` names the model bundle
+/// (`models/<bundle>.js`) that holds a model, by its sha256.
+pub fn body(entry: &Entry, bundle_of: &dyn Fn(&str) -> String) -> String {
     let name = escape(&entry.name);
     let mut out = String::from("<dl class=\"facts\">");
     let mut fact = |label: &str, value: String| {
@@ -435,11 +442,12 @@ pub fn body(entry: &Entry) -> String {
                 }
                 let _ = write!(
                     out,
-                    "<figure class=\"model\"><model-viewer data-sha256=\"{sha}\" data-name=\"{file}\" \
+                    "<figure class=\"model\"><model-viewer data-sha256=\"{sha}\" data-bundle=\"{bundle}\" data-name=\"{file}\" \
                      alt=\"{file} of {name}\" camera-controls interaction-prompt=\"none\" \
                      shadow-intensity=\"0.6\" touch-action=\"pan-y\"></model-viewer><figcaption><b>{file}</b> · \
                      {size} · sha256 <code>{sha}</code></figcaption></figure>",
                     sha = escape(&model.sha256),
+                    bundle = escape(&bundle_of(&model.sha256)),
                     file = escape(&model.name),
                     size = size(model.bytes.len()),
                 );
@@ -651,29 +659,41 @@ details.interaction, details.delivery { margin: 4px 0 4px 16px; }
 p.none { color: var(--muted); margin: 2px 0; }
 "#;
 
-/// Gives each viewer its model when it comes near the viewport: loads
-/// `models/<sha256>.js`, which calls `meshToolkitModel` with the model's base64, and
-/// hands the viewer a `blob:` URL of it.
+/// Gives each viewer its model when it comes near the viewport: loads its bundle,
+/// `models/<bundle>.js` (once), which hands over each of its models' base64; a model is
+/// decoded into a `blob:` URL only when a viewer of it is near.
 const LOADER: &str = r#"
 (function () {
-  var waiting = {};
+  var sources = {};   // sha256 -> base64, once its bundle ran
+  var urls = {};      // sha256 -> blob: URL, once decoded
+  var waiting = {};   // sha256 -> the viewers waiting for it
+  var requested = {}; // bundle -> its script was added
+  function url(sha) {
+    if (!urls[sha]) {
+      var text = atob(sources[sha]);
+      var bytes = new Uint8Array(text.length);
+      for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+      urls[sha] = URL.createObjectURL(new Blob([bytes], { type: 'model/gltf-binary' }));
+      delete sources[sha];
+    }
+    return urls[sha];
+  }
   window.meshToolkitModel = function (sha, base64) {
-    var text = atob(base64);
-    var bytes = new Uint8Array(text.length);
-    for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-    var url = URL.createObjectURL(new Blob([bytes], { type: 'model/gltf-binary' }));
-    (waiting[sha] || []).forEach(function (viewer) { viewer.src = url; });
-    waiting[sha] = null;
+    if (urls[sha] || sources[sha]) return;
+    sources[sha] = base64;
+    (waiting[sha] || []).forEach(function (viewer) { viewer.src = url(sha); });
+    delete waiting[sha];
   };
   function load(viewer) {
-    var sha = viewer.dataset.sha256;
-    if (waiting[sha]) { waiting[sha].push(viewer); return; }
-    waiting[sha] = [viewer];
+    var sha = viewer.dataset.sha256, bundle = viewer.dataset.bundle;
+    if (urls[sha] || sources[sha]) { viewer.src = url(sha); return; }
+    (waiting[sha] = waiting[sha] || []).push(viewer);
+    if (requested[bundle]) return;
+    requested[bundle] = true;
     var script = document.createElement('script');
-    script.src = 'models/' + sha + '.js';
+    script.src = 'models/' + bundle + '.js';
     script.onerror = function () {
-      viewer.dataset.error = 'missing';
-      console.error('mesh-toolkit report: cannot load models/' + sha + '.js: keep the models directory beside index.html');
+      console.error('mesh-toolkit report: cannot load models/' + bundle + '.js: keep the models directory beside index.html');
     };
     document.body.appendChild(script);
   }

@@ -43,6 +43,50 @@ pub fn default_dir() -> PathBuf {
 
 /// Entries read and rendered at once (in parallel): bounds the models in memory.
 const CHUNK: usize = 64;
+/// A bundle of models (one file the page loads at once) stops growing at this size,
+/// unless it holds a single model.
+const BUNDLE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The models of some entries grouped into bundles, in order: bundle id → its models,
+/// and model sha256 → its bundle's id.
+struct Bundles<'a> {
+    members: Vec<(String, Vec<&'a collect::Asset>)>,
+    of: std::collections::BTreeMap<String, String>,
+}
+
+/// Groups the distinct models of `entries` into bundles of up to [`BUNDLE_BYTES`]; a
+/// bundle's id is the sha256 of its models' sha256s (so a bundle file never changes).
+fn bundle<'a>(entries: impl Iterator<Item = &'a collect::Entry>) -> Bundles<'a> {
+    let mut groups: Vec<Vec<&collect::Asset>> = Vec::new();
+    let mut size = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for model in entries.flat_map(|e| e.cassette.iter().flat_map(|c| c.models.iter())) {
+        if !seen.insert(model.sha256.as_str()) {
+            continue;
+        }
+        match groups.last_mut() {
+            Some(group) if size + model.bytes.len() <= BUNDLE_BYTES => group.push(model),
+            _ => {
+                groups.push(vec![model]);
+                size = 0;
+            }
+        }
+        size += model.bytes.len();
+    }
+    let mut bundles = Bundles {
+        members: Vec::new(),
+        of: std::collections::BTreeMap::new(),
+    };
+    for group in groups {
+        let names: String = group.iter().map(|m| m.sha256.as_str()).collect();
+        let id = crate::digest::sha256_hex(names.as_bytes())[..32].to_owned();
+        for model in &group {
+            bundles.of.insert(model.sha256.clone(), id.clone());
+        }
+        bundles.members.push((id, group));
+    }
+    bundles
+}
 
 /// A report read and rendered but for what the trials' results decide: each entry's
 /// [`html::body`], the findings of `cassettes check`, and the model files written. The
@@ -60,8 +104,9 @@ struct PreparedEntry {
     body: String,
 }
 
-/// Reads `sources` and writes `out/models/<sha256>.js`, one per distinct model (when
-/// absent: a model's file never changes; those no entry shows any more are removed).
+/// Reads `sources` and writes `out/models/<bundle>.js`, each holding the distinct
+/// models of some entries (written when absent: a bundle is named by its models'
+/// hashes, so its file never changes; those no entry shows any more are removed).
 /// Each file is read once, for the page and for `cassettes check`.
 pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
     let index = Index::read(sources);
@@ -78,32 +123,31 @@ pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
     let mut cassettes_checked = Vec::with_capacity(index.names.len());
     let mut recordings_checked = Vec::with_capacity(index.names.len());
     for chunk in index.names.chunks(CHUNK) {
-        let rendered = crate::parallel::map(chunk, |name| {
-            let checked = index.entry(name, &checker);
-            let entry = &checked.item;
-            let mut written = Vec::new();
-            for model in entry.cassette.iter().flat_map(|c| c.models.iter()) {
-                let path = models.join(format!("{}.js", model.sha256));
-                if !path.is_file() {
-                    crate::atomic_file::write_derived(&path, html::model_script(model).as_bytes())
-                        .map_err(failed(&path))?;
-                }
-                written.push(model.sha256.clone());
+        let read = crate::parallel::map(chunk, |name| index.entry(name, &checker));
+        let bundles = bundle(read.iter().map(|c| &c.item));
+        for (id, members) in &bundles.members {
+            let path = models.join(format!("{id}.js"));
+            // Named by its models' hashes: one already there holds the same.
+            if !path.is_file() {
+                crate::atomic_file::write_derived(&path, html::bundle_script(members).as_bytes())
+                    .map_err(failed(&path))?;
             }
-            let prepared = PreparedEntry {
+            shown.insert(id.clone());
+        }
+        let bundle_of = |sha: &str| bundles.of.get(sha).cloned().unwrap_or_default();
+        let rendered = crate::parallel::map(&read, |checked| {
+            let entry = &checked.item;
+            PreparedEntry {
                 facts: html::Facts::of(entry),
                 scenario_sha256: entry.scenario_sha256.clone(),
-                body: html::body(entry),
-            };
-            // The entry (its models, its recordings) is dropped here: only its page stays.
-            Ok::<_, ReportError>((prepared, written, checked.cassette, checked.recordings))
+                body: html::body(entry, &bundle_of),
+            }
         });
-        for done in rendered {
-            let (prepared, written, cassette, recordings) = done?;
-            entries.push(prepared);
-            shown.extend(written);
-            cassettes_checked.extend(cassette);
-            recordings_checked.extend(recordings);
+        entries.extend(rendered);
+        // The entries (their models, their recordings) go: only their pages stay.
+        for checked in read {
+            cassettes_checked.extend(checked.cassette);
+            recordings_checked.extend(checked.recordings);
         }
     }
     sweep_models(&models, &shown);

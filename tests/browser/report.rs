@@ -1,7 +1,7 @@
 //! The real reports in the browser: the one `mesh-toolkit report` writes for a copy of
 //! the shipped suite, and the one the harness writes for the fixture with a resumed, a
 //! failed and an ignored scenario (`tests/common/report_fixture.rs`). Every viewer
-//! scrolled into view loads its model from `models/<sha256>.js` and draws it, the
+//! scrolled into view loads its model from its bundle (`models/<bundle>.js`) and draws it, the
 //! console shows no error, and nothing is requested off the files.
 
 #[path = "../common/harness_binary.rs"]

@@ -292,23 +292,31 @@ fn assert_models_and_timelines(html: &str, cassettes: &Path, report: &Path) -> u
             "{name}: one viewer per model"
         );
         for sha in &glbs {
-            assert!(
-                section.contains(&format!("data-sha256=\"{sha}\"")),
-                "{name}: viewer of {sha}"
-            );
-            let script = std::fs::read_to_string(report.join(format!("models/{sha}.js")))
-                .unwrap_or_else(|e| panic!("{name}: models/{sha}.js: {e}"));
+            let at = section
+                .find(&format!("data-sha256=\"{sha}\" data-bundle=\""))
+                .unwrap_or_else(|| panic!("{name}: no viewer of {sha}"));
+            let bundle: String = section[at + 92..]
+                .chars()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .collect();
+            let file = report.join(format!("models/{bundle}.js"));
+            let script = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{name}: {}: {e}", file.display()));
             let base64 = script
-                .strip_prefix(&format!("meshToolkitModel(\"{sha}\", \""))
-                .and_then(|s| s.strip_suffix("\");\n"))
-                .unwrap_or_else(|| panic!("{name}: models/{sha}.js is not a model script"));
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix(&format!("meshToolkitModel(\"{sha}\", \""))?
+                        .strip_suffix("\");")
+                })
+                .unwrap_or_else(|| panic!("{name}: {} does not hand over {sha}", file.display()));
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(base64)
                 .unwrap();
             assert_eq!(
                 hex_sha256(&bytes),
                 *sha,
-                "{name}: models/{sha}.js holds that model"
+                "{name}: {} holds that model",
+                file.display()
             );
         }
         viewers += glbs.len();
