@@ -98,14 +98,18 @@ fn replay(
     let mut off_env = env.clone();
     off_env.push(("MESHY_NO_REPORT", OsStr::new("1")));
     // Interleaved, so the machine's noise falls on all three alike: without the report;
-    // with it, from nothing on disk (a fresh CI checkout); with it again (results and
-    // model files already there).
+    // with it into a target dir never used (a fresh CI checkout: no results, no model
+    // files); with it again into one that has them (a developer's second run).
     let (mut replays, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
     let toolkit_dir = work.path().join("target/mesh-toolkit");
-    for _ in 0..RUNS {
+    warm.push(run_with(binary, work.path(), &[], "0", &env));
+    warm.clear();
+    for i in 0..RUNS {
         replays.push(run_with(binary, work.path(), &[], "0", &off_env));
-        let _ = std::fs::remove_dir_all(&toolkit_dir);
-        cold.push(run_with(binary, work.path(), &[], "0", &env));
+        let fresh = work.path().join(format!("fresh-target-{i}"));
+        let mut cold_env = env.clone();
+        cold_env.push(("CARGO_TARGET_DIR", fresh.as_os_str()));
+        cold.push(run_with(binary, work.path(), &[], "0", &cold_env));
         warm.push(run_with(binary, work.path(), &[], "0", &env));
     }
     assert!(
@@ -428,6 +432,8 @@ fn run_with(
         .current_dir(dir)
         .args(args)
         .env("MESHY_SIM_TASK_SECONDS", task_seconds)
+        // The results and report go under the work dir's `target`, unless `env` says.
+        .env_remove("CARGO_TARGET_DIR")
         .envs(env.iter().copied())
         .env_remove("CI");
     let start = Instant::now();

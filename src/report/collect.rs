@@ -543,6 +543,71 @@ mod tests {
         }
     }
 
+    fn get(uri: &str, content_type: &str, body: Vec<u8>) -> Interaction {
+        Interaction {
+            request: crate::cassette::RecordedRequest {
+                method: "GET".into(),
+                uri: uri.into(),
+                headers: Vec::new(),
+                body: None,
+            },
+            response: crate::cassette::RecordedResponse {
+                status: 200,
+                message: "OK".into(),
+                headers: vec![("content-type".into(), vec![content_type.into()])],
+                body: Body::from_bytes(body),
+            },
+        }
+    }
+
+    #[test]
+    fn downloaded_models_and_images_are_found_by_type_and_named_by_their_url() {
+        let glb = crate::sim::assets::glb("task-a");
+        let png = crate::sim::assets::png("task-a");
+        let cassette = Cassette {
+            interactions: vec![
+                get(
+                    "https://assets.meshy.ai/t/output/model.glb?Signature=x",
+                    "model/gltf-binary",
+                    glb.clone(),
+                ),
+                // No content type: the magic bytes tell.
+                get(
+                    "https://assets.meshy.ai/t/output/rigged_character.glb",
+                    "",
+                    glb.clone(),
+                ),
+                get(
+                    "https://assets.meshy.ai/t/output/preview.png?Expires=1",
+                    "image/png",
+                    png.clone(),
+                ),
+                get(
+                    "https://assets.meshy.ai/t/output/notes.txt",
+                    "text/plain",
+                    b"hello".to_vec(),
+                ),
+            ],
+            recorded_against: Some("simulator".into()),
+            incomplete: false,
+            pending: Vec::new(),
+            recorded_at: None,
+        };
+        let view = view(Path::new("c.yaml"), cassette);
+        let names: Vec<&str> = view.models.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["model.glb", "rigged_character.glb"]);
+        assert_eq!(view.models[0].sha256, crate::digest::sha256_hex(&glb));
+        assert_eq!(view.images.len(), 1);
+        assert_eq!(
+            (
+                view.images[0].name.as_str(),
+                view.images[0].content_type.as_str()
+            ),
+            ("preview.png", "image/png")
+        );
+        assert!(view.simulator);
+    }
+
     #[test]
     fn repeats_and_late_states_are_flagged() {
         let mut marks = vec![

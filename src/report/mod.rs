@@ -42,7 +42,7 @@ pub fn default_dir() -> PathBuf {
 }
 
 /// Entries read and rendered at once (in parallel): bounds the models in memory.
-const CHUNK: usize = 64;
+const CHUNK: usize = 32;
 /// A bundle of models (one file the page loads at once) stops growing at this size,
 /// unless it holds a single model.
 const BUNDLE_BYTES: usize = 4 * 1024 * 1024;

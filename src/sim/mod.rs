@@ -22,7 +22,7 @@
 //! `POST /_sim/rules`, never by fields a client would also send to the real API.
 
 mod api;
-mod assets;
+pub(crate) mod assets;
 mod behaviour;
 mod delivery;
 mod state;
