@@ -155,10 +155,10 @@ fn age_text(secs: u64) -> String {
 pub fn check(options: &CheckOptions) -> Report {
     let mut checker = Checker::new(options);
     let cassettes = crate::parallel::map(&list(&options.cassettes.join("http"), "yaml"), |path| {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        checker.cassette(path, &text, Cassette::parse(&text).as_ref())
+        let (file, text) = crate::cassette::CassetteFile::read_with_text(path);
+        checker.cassette_file(&file, text.as_deref())
     });
-    for checked in cassettes {
+    for checked in cassettes.into_iter().flatten() {
         checker.add_cassette(checked);
     }
     let recordings =
@@ -191,8 +191,9 @@ pub struct Checker<'a> {
     /// Task id → who created it.
     owned_tasks: BTreeMap<String, Owner>,
     recorded: BTreeSet<String>,
-    /// What the cassettes were recorded against.
-    targets: BTreeSet<Option<String>>,
+    /// What every cassette was recorded against, if they agree: computed from the final
+    /// owners once the first recording is added (every cassette is added by then).
+    suite_against: Option<Option<String>>,
 }
 
 impl CassetteChecked {
@@ -222,7 +223,29 @@ impl<'a> Checker<'a> {
             report: Report::default(),
             owned_tasks: BTreeMap::new(),
             recorded: BTreeSet::new(),
-            targets: BTreeSet::new(),
+            suite_against: None,
+        }
+    }
+
+    /// What the cassette `file` says about itself, given its `text` as
+    /// `CassetteFile::read_with_text` read it (`None` when it is absent or cannot be
+    /// read); `None` for an absent file. The one way both `check` and the report check
+    /// a cassette file.
+    pub fn cassette_file(
+        &self,
+        file: &crate::cassette::CassetteFile,
+        text: Option<&str>,
+    ) -> Option<CassetteChecked> {
+        let path = file.path();
+        match (text, file.cassette(), file.format_error()) {
+            (Some(text), Some(cassette), _) => Some(self.cassette(path, text, Ok(cassette))),
+            (Some(text), None, Some(error)) => Some(self.cassette(path, text, Err(error))),
+            // Unreadable (a directory, no permission): as a file holding nothing.
+            (None, None, None) if file.problem().is_some() => {
+                let nothing = Cassette::parse("");
+                Some(self.cassette(path, "", nothing.as_ref()))
+            }
+            _ => None,
         }
     }
 
@@ -249,18 +272,22 @@ impl<'a> Checker<'a> {
         if let Some(scenario) = checked.scenario {
             self.recorded.insert(scenario);
         }
-        for (task, owner) in checked.owned {
-            self.targets.insert(owner.1.clone());
-            self.owned_tasks.insert(task, owner);
-        }
+        self.owned_tasks.extend(checked.owned);
     }
 
     /// What every cassette was recorded against, if they agree.
-    fn suite_against(&self) -> Option<&str> {
-        match self.targets.len() {
-            1 => self.targets.first().and_then(Option::as_deref),
-            _ => None,
-        }
+    fn suite_against(&mut self) -> Option<String> {
+        let owned = &self.owned_tasks;
+        self.suite_against
+            .get_or_insert_with(|| {
+                let targets: BTreeSet<&Option<String>> =
+                    owned.values().map(|(_, a, _)| a).collect();
+                match targets.len() {
+                    1 => targets.into_iter().next().cloned().flatten(),
+                    _ => None,
+                }
+            })
+            .clone()
     }
 
     /// What the webhook recording at `path` says about itself, from its `bytes` and
@@ -295,10 +322,11 @@ impl<'a> Checker<'a> {
     /// (its version, target, whether a cassette created its task): call it once every
     /// cassette is added.
     pub fn add_recording(&mut self, checked: RecordingChecked) {
+        let suite_against = self.suite_against();
         let report = finish_recording(
             checked,
             &self.owned_tasks,
-            self.suite_against(),
+            suite_against.as_deref(),
             self.options,
             &self.dirs,
         );
@@ -307,7 +335,7 @@ impl<'a> Checker<'a> {
 
     /// The report, with the scenarios that have no recording.
     pub fn finish(mut self) -> Report {
-        let suite_against = self.suite_against().map(str::to_owned);
+        let suite_against = self.suite_against();
         for scenario in &self.scenarios {
             if self.recorded.contains(scenario) {
                 continue;
@@ -463,6 +491,15 @@ fn check_cassette(
     checked
 }
 
+/// The task id in a webhook recording's file name, `<species>_<task type>_<task id>.json`
+/// (its task id names its scenario).
+pub(crate) fn task_of_recording(path: &Path) -> &str {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.rsplit('_').next())
+        .unwrap_or_default()
+}
+
 /// The version a recording's drift is filed under until its owner is known.
 const VERSION_LATER: &str = "";
 
@@ -505,12 +542,7 @@ fn finish_recording(
     let mut report = Report::default();
     report.findings.extend(early.findings);
     let Some(facts) = facts else {
-        // `<species>_<task type>_<task id>.json`: the task id names its scenario.
-        let task_id = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.rsplit('_').next())
-            .unwrap_or_default();
+        let task_id = task_of_recording(path);
         let fix = match owned_tasks.get(task_id) {
             Some((_, against, scenario)) => format!(
                 "delete it and re-record its scenario: {}",
@@ -582,7 +614,8 @@ fn finish_recording(
     report
 }
 
-fn list(dir: &Path, extension: &str) -> Vec<PathBuf> {
+/// The files in `dir` ending in `.extension`, sorted.
+pub(crate) fn list(dir: &Path, extension: &str) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -730,7 +763,8 @@ fn secrets(path: &Path, text: &str, report: &mut Report) {
 }
 
 /// `text` without the content lines of its YAML `!!binary |` blocks (the lines more
-/// indented than the block's key), which only base64 fills.
+/// indented than the block's key that hold only base64); any other line ends the block
+/// and is scanned.
 fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains("!!binary |") {
         return std::borrow::Cow::Borrowed(text);
@@ -741,7 +775,11 @@ fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
     let mut block: Option<usize> = None;
     for line in text.split_inclusive('\n') {
         if let Some(key) = block {
-            if line.trim().is_empty() || indent(line) > key {
+            let content = line.trim();
+            let base64 = content
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+            if content.is_empty() || (indent(line) > key && base64) {
                 continue;
             }
             block = None;
@@ -755,7 +793,7 @@ fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `msy_…` keys in a message replaced (a serde error may quote a value).
-fn redact_keys(text: &str) -> String {
+pub(crate) fn redact_keys(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("msy_") {
@@ -802,5 +840,11 @@ mod tests {
             "{report:?}"
         );
         assert_eq!(super::without_binary_blocks("plain: 1\n"), "plain: 1\n");
+        // A line in a block that is not base64 is scanned: it cannot hide a secret.
+        let hidden = "      string: !!binary |\n        Z2xURgIA\n        Authorization: Bearer msy_leakedrealkey0123456789\n";
+        let mut report = super::Report::default();
+        super::secrets(std::path::Path::new("c.yaml"), hidden, &mut report);
+        assert_eq!(report.findings.len(), 1, "{report:?}");
+        assert!(report.findings[0].what.contains("msy_"), "{report:?}");
     }
 }

@@ -44,9 +44,18 @@ impl Forwarding {
         }
         drop(write);
         drop(stdout);
-        let thread = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("mesh-toolkit-stdout".into())
-            .spawn(move || forward(&read, &stop_read, &mut real, &mut printer))?;
+            .spawn(move || forward(&read, &stop_read, &mut real, &mut printer));
+        let thread = match spawned {
+            Ok(thread) => thread,
+            Err(error) => {
+                // No thread reads the pipe: fd 1 goes back to the real stdout.
+                // SAFETY: `dup2` on two open descriptors.
+                unsafe { libc::dup2(saved.as_raw_fd(), libc::STDOUT_FILENO) };
+                return Err(error);
+            }
+        };
         Ok(Forwarding {
             saved,
             stop: Some(stop_write),

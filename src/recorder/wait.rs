@@ -94,7 +94,10 @@ impl Wait<'_> {
         let started = Instant::now();
         let snapshot =
             |p: &Progress| TaskProgress::new(self.scenario, self.task_id, p, started.elapsed());
-        (self.report)(&Event::Started(snapshot(&progress.borrow())));
+        // Copied first: reporting must not hold the watch's lock, which the receiver
+        // takes before it writes a delivery to disk.
+        let now = progress.borrow().clone();
+        (self.report)(&Event::Started(snapshot(&now)));
         let last = progress.clone();
         let result = self.wait(progress, started).await;
         let ending = match &result {
@@ -114,7 +117,8 @@ impl Wait<'_> {
                 .to_owned(),
             ),
         };
-        (self.report)(&Event::Ended(snapshot(&last.borrow()), ending));
+        let now = last.borrow().clone();
+        (self.report)(&Event::Ended(snapshot(&now), ending));
         result
     }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::cassette::{Body, Cassette, CassetteFile, Interaction};
+use crate::check::list;
 use crate::meshy::{TaskType, pricing};
 use crate::suite::Scenario;
 use crate::webhooks::Recording;
@@ -118,7 +119,7 @@ pub struct Index {
     pub rerecordings: Vec<PathBuf>,
     /// The webhook recordings by task id (named `<species>_<task type>_<task id>.json`),
     /// read when their entry is.
-    recordings: BTreeMap<String, PathBuf>,
+    recordings: BTreeMap<String, Vec<PathBuf>>,
     /// Scenario name → the scenarios that take its task as input.
     dependents: BTreeMap<String, Vec<String>>,
     /// Scenario name → its file, loaded.
@@ -163,10 +164,7 @@ impl Index {
             sources: sources.clone(),
             names: names.into_iter().collect(),
             rerecordings,
-            recordings: list(&sources.cassettes.join("webhooks"), "json")
-                .into_iter()
-                .map(|path| (task_of(&path).to_owned(), path))
-                .collect(),
+            recordings: by_task(list(&sources.cassettes.join("webhooks"), "json")),
             dependents,
             scenarios,
         }
@@ -181,11 +179,7 @@ impl Index {
             .join("http")
             .join(format!("{name}.yaml"));
         let (file, text) = CassetteFile::read_with_text(&path);
-        let checked = match (&text, file.cassette(), file.format_error()) {
-            (Some(text), Some(cassette), _) => Some(checker.cassette(&path, text, Ok(cassette))),
-            (Some(text), None, Some(error)) => Some(checker.cassette(&path, text, Err(error))),
-            _ => None,
-        };
+        let checked = checker.cassette_file(&file, text.as_deref());
         let mut entry = entry(name, self.scenarios.get(name).cloned(), &path, file);
         entry.dependents = self.dependents.get(name).cloned().unwrap_or_default();
         let mut recordings = Vec::new();
@@ -194,10 +188,7 @@ impl Index {
             .iter()
             .flat_map(|c| c.tasks.iter().map(|(_, id)| id.clone()))
             .collect();
-        for task_id in tasks {
-            let Some(path) = self.recordings.get(&task_id) else {
-                continue;
-            };
+        for path in tasks.iter().flat_map(|t| self.recordings.get(t)).flatten() {
             let (view, checked) = read_recording(path);
             recordings.push(checked);
             entry.recordings.extend(view);
@@ -217,6 +208,7 @@ impl Index {
         let others: Vec<&PathBuf> = self
             .recordings
             .values()
+            .flatten()
             .filter(|p| !read.contains(*p))
             .collect();
         crate::parallel::map(&others, |path| read_recording(path).1)
@@ -230,12 +222,15 @@ pub struct Checked<T> {
     pub recordings: Vec<crate::check::RecordingChecked>,
 }
 
-/// The task id in a webhook recording's name, `<species>_<task type>_<task id>.json`.
-fn task_of(path: &Path) -> &str {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.rsplit('_').next())
-        .unwrap_or_default()
+/// Webhook recordings by the task id in their names (several may name one task).
+fn by_task(paths: Vec<PathBuf>) -> BTreeMap<String, Vec<PathBuf>> {
+    let mut map: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for path in paths {
+        map.entry(crate::check::task_of_recording(&path).to_owned())
+            .or_default()
+            .push(path);
+    }
+    map
 }
 
 /// A webhook recording read once: its view, if it parses, and its check.
@@ -367,7 +362,7 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
             serde_json::from_slice(bytes).ok().into_iter().collect()
         };
         let at = match (date_ms(interaction), submitted_ms) {
-            (Some(at), Some(from)) => Some(at - from),
+            (Some(at), Some(from)) => at.checked_sub(from),
             _ => None,
         };
         for object in objects.iter().filter(|o| o.get("status").is_some()) {
@@ -467,7 +462,7 @@ fn delivery_marks(recording: &Recording) -> Vec<Mark> {
         .zip(times)
         .map(|(d, at)| {
             let at = match (at, from) {
-                (Some(at), Some(from)) => Some(at - from),
+                (Some(at), Some(from)) => at.checked_sub(from),
                 _ => None,
             };
             mark(&d.payload, at)
@@ -495,19 +490,6 @@ fn flag_order(marks: &mut [Mark]) {
         highest = highest.max(mark.progress);
         ended |= terminal;
     }
-}
-
-/// The files in `dir` ending in `.extension`, sorted.
-fn list(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == extension))
-        .collect();
-    paths.sort();
-    paths
 }
 
 /// `path` made absolute (from the current directory), without resolving links: the

@@ -1,14 +1,15 @@
-//! The report page: one self-contained `index.html`. A summary on top (counts, credits
-//! represented, oldest recording, API versions, the findings of `cassettes check`),
-//! then one section per scenario: what it is and how it last ran, its models in
-//! `<model-viewer>`, its images, its delivery timelines and, folded, every request and
-//! response body (scrubbed, as in the cassette) and every webhook delivery.
+//! The report page: `index.html`. A summary on top (counts, credits represented,
+//! oldest recording, API versions, the findings of `cassettes check`), then one section
+//! per scenario: what it is and how it last ran, its models in `<model-viewer>`, its
+//! images, its delivery timelines and, folded, every request and response body (as in
+//! the cassette, scrubbed, with anything that still looks like a Meshy key masked) and
+//! every webhook delivery.
 //!
-//! Models are embedded: each distinct GLB once, base64 in a `<script
-//! type="application/octet-stream">`, turned into a `blob:` URL for its viewer when the
-//! viewer scrolls into view. So the page opens from `file://` with no network (the
-//! browser refuses `fetch` of sibling files there) and a big suite's page stays light
-//! until you scroll. `<model-viewer>` itself (vendored, Apache-2.0) is inlined too.
+//! Models live in bundles beside the page, `models/<bundle>.js` ([`bundle_script`]):
+//! scripts, because a page opened from `file://` may load sibling scripts but not
+//! `fetch` sibling files. The page loads a bundle when one of its viewers scrolls into
+//! view and hands the viewer a `blob:` URL of its model, so a big suite's page stays
+//! light until you scroll. `<model-viewer>` itself (vendored, Apache-2.0) is inlined.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -557,9 +558,9 @@ fn bodies(out: &mut String, entry: &Entry) {
                 i + 1,
                 escape(status),
                 escape(&delivery.received_at),
-                escape(&cut(
+                escape(&crate::check::redact_keys(&cut(
                     &serde_json::to_string_pretty(&delivery.payload).unwrap_or_default()
-                ))
+                )))
             );
         }
         out.push_str("</details>\n");
@@ -570,7 +571,11 @@ fn body_block(out: &mut String, body: &crate::cassette::Body, content_type: Opti
     match super::collect::body_text(body) {
         Some(text) if text.is_empty() => out.push_str("<p class=\"none\">empty</p>"),
         Some(text) => {
-            let _ = write!(out, "<pre>{}</pre>", escape(&cut(&text)));
+            let _ = write!(
+                out,
+                "<pre>{}</pre>",
+                escape(&crate::check::redact_keys(&cut(&text)))
+            );
         }
         None => {
             let _ = write!(

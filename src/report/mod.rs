@@ -1,6 +1,6 @@
 //! The HTML report: every scenario of a suite with its last result, its models in an
-//! interactive 3D viewer, its delivery timelines and its bodies, in one
-//! self-contained `<target dir>/mesh-toolkit/report/index.html`.
+//! interactive 3D viewer, its delivery timelines and its bodies:
+//! `<target dir>/mesh-toolkit/report/index.html`, with the models in `models/` beside it.
 //!
 //! - [`results`]: the per-trial result files the harness writes as trials end.
 //! - [`collect`]: reads scenarios, cassettes, webhook recordings and results, an
@@ -10,7 +10,7 @@
 //!
 //! The harness writes the report at the end of each run (not under cargo-nextest, where
 //! each process runs one trial: `mesh-toolkit report` assembles it afterwards); the
-//! harness's `--no-report` or `MESH_TOOLKIT_REPORT=off` turns both the results and the
+//! harness's `--no-report` or `MESHY_NO_REPORT=1` turns both the results and the
 //! report off.
 
 pub mod collect;
@@ -154,12 +154,7 @@ pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
     cassettes_checked.extend(
         crate::parallel::map(&index.rerecordings, |path| {
             let (file, text) = crate::cassette::CassetteFile::read_with_text(path);
-            let text = text.unwrap_or_default();
-            match (file.cassette(), file.format_error()) {
-                (Some(cassette), _) => Some(checker.cassette(path, &text, Ok(cassette))),
-                (None, Some(error)) => Some(checker.cassette(path, &text, Err(error))),
-                (None, None) => None,
-            }
+            checker.cassette_file(&file, text.as_deref())
         })
         .into_iter()
         .flatten(),
@@ -224,17 +219,26 @@ fn failed(path: &Path) -> impl Fn(std::io::Error) -> ReportError + use<> {
     }
 }
 
-/// Removes the model files of `dir` that no entry shows (best effort).
+/// Removes the bundles of `dir` that no entry shows and that are older than the
+/// report last written beside it (best effort): a bundle newer than that page may be
+/// another process's, written for the page it is about to write.
 fn sweep_models(dir: &Path, shown: &std::collections::BTreeSet<String>) {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let Some(page) = dir
+        .parent()
+        .and_then(|out| modified(&out.join("index.html")))
+    else {
+        return;
+    };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_model = name
+        let unshown = name
             .strip_suffix(".js")
-            .is_some_and(|sha| !shown.contains(sha));
-        if is_model {
+            .is_some_and(|id| !shown.contains(id));
+        if unshown && modified(&entry.path()).is_some_and(|at| at < page) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -88,7 +88,14 @@ pub fn svg(marks: &[Mark], what: &str) -> String {
         );
     }
     for (i, m) in marks.iter().enumerate() {
-        let mut class = format!("mark {what} s-{}", m.status.to_ascii_lowercase());
+        // A status is outside input: only its letters and `_` name a class.
+        let status_class: String = m
+            .status
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let mut class = format!("mark {what} s-{status_class}");
         let mut notes = String::new();
         if m.duplicate {
             class.push_str(" duplicate");
@@ -162,6 +169,17 @@ mod tests {
         assert!(svg.contains("cx=\"40.0\" cy=\"122.0\""), "{svg}");
         assert!(svg.contains("cx=\"544.0\" cy=\"12.0\""), "{svg}");
         assert!(svg.contains("2.0 s since submission"));
+    }
+
+    #[test]
+    fn a_status_cannot_break_out_of_its_attribute() {
+        let marks = [mark(Some(0), "X\" onload=\"alert(1)", 10, false)];
+        let svg = svg(&marks, "delivery");
+        assert!(!svg.contains("onload=\""), "{svg}");
+        assert!(
+            svg.contains("class=\"mark delivery s-xonloadalert1\""),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -1349,10 +1349,17 @@ impl Suite {
     /// trial: `mesh-toolkit report` assembles it once they are done.
     fn write_report(&self) {
         let job = lock(&self.report_job).take();
-        let prepared = job.map(|job| {
-            job.join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
+        // A report that went wrong is said once; the run's outcome and summary stand.
+        let prepared = match job.map(std::thread::JoinHandle::join) {
+            Some(Err(_)) => {
+                eprintln!(
+                    "mesh-toolkit: the report could not be made (a bug: please report it); --no-report turns it off"
+                );
+                return;
+            }
+            Some(Ok(prepared)) => Some(prepared),
+            None => None,
+        };
         let written = self
             .results_written
             .load(std::sync::atomic::Ordering::Relaxed);
