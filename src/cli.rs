@@ -183,7 +183,8 @@ pub struct ReportArgs {
     pub cassettes: PathBuf,
     #[arg(long, value_name = "DIR", default_value = "scenarios")]
     pub scenarios: PathBuf,
-    /// Where the trials' results are [default: <target dir>/mesh-toolkit/results].
+    /// Where the trials' results are [default: <target dir>/mesh-toolkit/results; a
+    /// suite with other cassettes than ./cassettes has its own directory in it].
     #[arg(long, value_name = "DIR")]
     pub results: Option<PathBuf>,
     /// Where index.html goes [default: <target dir>/mesh-toolkit/report].
@@ -204,10 +205,13 @@ impl ReportArgs {
         crate::report::Sources {
             scenarios: self.scenarios.clone(),
             cassettes: self.cassettes.clone(),
-            results: self
-                .results
-                .clone()
-                .unwrap_or_else(crate::report::results::default_dir),
+            results: crate::report::results::dir_for(
+                &self
+                    .results
+                    .clone()
+                    .unwrap_or_else(crate::report::results::default_dir),
+                &self.cassettes,
+            ),
         }
     }
 

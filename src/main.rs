@@ -86,7 +86,7 @@ fn run_report(args: &ReportArgs) -> Result<(), Failure> {
         &mesh_toolkit::report::generated_by("mesh-toolkit report"),
     )
     .map_err(|e| Failure::Run(e.to_string()))?;
-    eprintln!("{}", mesh_toolkit::report::announce(&path));
+    eprintln!("{}", path.announce());
     if !args.serve {
         return Ok(());
     }
@@ -103,7 +103,12 @@ fn run_report(args: &ReportArgs) -> Result<(), Failure> {
             },
         )
         .await;
-        served.map_err(|e| Failure::Run(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))
+        served.map_err(|e| {
+            Failure::Run(format!(
+                "cannot listen on 127.0.0.1:{}: {e}; pick another --port, or --port 0 for any free one",
+                args.port
+            ))
+        })
     })
 }
 

@@ -55,6 +55,20 @@ pub struct StyleError {
     pub value: String,
 }
 
+/// Whether stderr is a terminal live lines can be drawn on: a terminal that reports no
+/// width (a pseudo-terminal nobody sized, as `script` run without one makes) would
+/// have them padded into one long line, so it gets plain lines.
+pub fn stderr_is_drawable() -> bool {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return false;
+    }
+    // SAFETY: TIOCGWINSZ fills a `winsize` for a terminal descriptor; fd 2 is one.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    let asked = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) };
+    asked != 0 || size.ws_col > 0
+}
+
 impl Style {
     /// Live when stderr is a terminal and `CI` is unset, empty, `false` or `0`;
     /// otherwise plain. `MESH_TOOLKIT_PROGRESS=plain` is always plain; `=live` is live

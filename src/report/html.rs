@@ -28,6 +28,18 @@ const MODEL_VIEWER_VERSION: &str = include_str!("../../vendor/model-viewer/VERSI
 /// Bodies longer than this are cut in the page (the cassette has them whole).
 const BODY_LIMIT: usize = 16 * 1024;
 
+/// `text` escaped, its `` `command` `` spans as `<code>`.
+fn code_spans(text: &str) -> String {
+    escape(text)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| match i % 2 {
+            1 => format!("<code>{part}</code>"),
+            _ => part.to_owned(),
+        })
+        .collect()
+}
+
 /// HTML-escapes text for element content and quoted attributes.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -169,7 +181,7 @@ fn summary(
     let _ = write!(
         out,
         "<section id=\"summary\">\n<dl class=\"counts\">\
-         <div><dt>scenarios</dt><dd id=\"count-all\">{}</dd></div>\
+         <div><dt>trials</dt><dd id=\"count-all\">{}</dd></div>\
          <div class=\"passed\"><dt>passed</dt><dd id=\"count-passed\">{}</dd></div>\
          <div class=\"failed\"><dt>failed</dt><dd id=\"count-failed\">{}</dd></div>\
          <div class=\"ignored\"><dt>ignored</dt><dd id=\"count-ignored\">{}</dd></div>\
@@ -181,15 +193,22 @@ fn summary(
         count(Status::Ignored),
     );
     let mut credits = format!(
-        "<li id=\"credits\">credits represented: <b>{real}</b> recorded against the real API"
+        "<li id=\"credits\">credits represented, at today's prices: <b>{real}</b> by recordings of the real API"
     );
     if sim > 0 {
-        let _ = write!(credits, ", {sim} more against the simulator (nothing paid)");
+        let _ = write!(
+            credits,
+            "; {sim} by recordings of the simulator, where nothing was paid"
+        );
     }
     if unknown_price > 0 {
-        let _ = write!(credits, ", {unknown_price} recordings of unknown price");
+        let _ = write!(
+            credits,
+            "; {unknown_price} recording{} of unknown price",
+            if unknown_price == 1 { "" } else { "s" }
+        );
     }
-    credits.push_str(" (at today's prices)</li>\n");
+    credits.push_str("</li>\n");
     out.push_str(&credits);
     match oldest {
         Some((_, at, name)) => {
@@ -205,7 +224,10 @@ fn summary(
     }
     let versions: Vec<String> = versions
         .iter()
-        .map(|(v, n)| format!("<code>{}</code> ({n})", escape(v)))
+        .map(|(v, n)| {
+            let plural = if *n == 1 { "" } else { "s" };
+            format!("<code>{}</code> ({n} cassette{plural})", escape(v))
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -243,11 +265,11 @@ fn summary(
     for finding in &check.findings {
         let _ = write!(
             out,
-            "<li class=\"{}\"><code>{}</code>: {}<br>fix: <code>{}</code></li>",
+            "<li class=\"{}\"><code>{}</code>: {}<br>fix: {}</li>",
             if finding.problem { "problem" } else { "note" },
             escape(&finding.file.display().to_string()),
             escape(&finding.what),
-            escape(&finding.fix)
+            code_spans(&finding.fix)
         );
     }
     out.push_str("</ul></details>\n<nav><ol>");

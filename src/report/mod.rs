@@ -27,7 +27,8 @@ pub use results::{Ran, Status, TrialResult};
 /// A report that could not be written.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot write the report '{}': {source}; check that its directory is writable, or pass --out DIR",
+    "cannot write '{}' of the report: {source}; the report's directory (--out, default <target \
+     dir>/mesh-toolkit/report) must be a directory you can write",
     path.display()
 )]
 pub struct ReportError {
@@ -181,9 +182,37 @@ pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
     })
 }
 
+/// A report written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Its `index.html`.
+    pub path: PathBuf,
+    /// How many of its entries have a result (the others show "not run").
+    pub with_results: usize,
+    pub entries: usize,
+    /// Where the results were looked for.
+    pub results: PathBuf,
+}
+
+impl Written {
+    /// The line that tells where the report is, and a note when no result was found.
+    pub fn announce(&self) -> String {
+        let mut text = announce(&self.path);
+        if self.with_results == 0 && self.entries > 0 {
+            text.push_str(&format!(
+                "\nnote: no trial results for these cassettes in '{}', so every trial shows as not run: run \
+                 `cargo test` first (it writes them under <target dir>/mesh-toolkit/results; set CARGO_TARGET_DIR \
+                 as for cargo), or pass --results DIR",
+                self.results.display()
+            ));
+        }
+        text
+    }
+}
+
 /// Adds the results (those of runs against these cassettes) and writes
-/// `out/index.html` atomically; returns its path. `generated` says by what and when.
-pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<PathBuf, ReportError> {
+/// `out/index.html` atomically. `generated` says by what and when.
+pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Written, ReportError> {
     let Prepared {
         sources,
         mut entries,
@@ -200,14 +229,20 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<PathB
         sections.push(html::head(&entry.facts.name, result, stale) + &entry.body);
     }
     let facts: Vec<html::Facts> = entries.into_iter().map(|e| e.facts).collect();
+    let with_results = facts.iter().filter(|f| f.status.is_some()).count();
     let page = html::page(&sources, &facts, &sections, &check, generated);
     let path = out.join("index.html");
     crate::atomic_file::write_derived(&path, page.as_bytes()).map_err(failed(&path))?;
-    Ok(path)
+    Ok(Written {
+        path,
+        with_results,
+        entries: facts.len(),
+        results: sources.results,
+    })
 }
 
 /// Builds the report of `sources` into `out` ([`prepare`], then [`complete`]).
-pub fn write(sources: &Sources, out: &Path, generated: &str) -> Result<PathBuf, ReportError> {
+pub fn write(sources: &Sources, out: &Path, generated: &str) -> Result<Written, ReportError> {
     complete(prepare(sources, out)?, out, generated)
 }
 

@@ -105,6 +105,32 @@ pub fn default_dir() -> PathBuf {
     crate::workdir::dir().join("results")
 }
 
+/// Where the results of runs against `cassettes` go under `base`: `base` itself for
+/// the project's `cassettes/` (from the current directory), else
+/// `base/<dir name>-<8 hex digits of its absolute path>`, so two suites sharing a target
+/// dir keep their results apart.
+pub fn dir_for(base: &Path, cassettes: &Path) -> PathBuf {
+    let absolute = super::collect::absolute(cassettes);
+    if absolute == super::collect::absolute(Path::new("cassettes")) {
+        return base.to_owned();
+    }
+    let name: String = absolute
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let digest = crate::digest::sha256_hex(absolute.to_string_lossy().as_bytes());
+    base.join(format!("{name}-{}", &digest[..8]))
+}
+
 /// A trial's result file in `dir`. Trial names are file stems already; anything else
 /// a Rust trial might be called is kept to a safe file name.
 pub fn path(dir: &Path, trial: &str) -> PathBuf {
@@ -198,6 +224,22 @@ mod tests {
         assert_eq!(all.keys().collect::<Vec<_>>(), ["beaver", "otter"]);
         assert_eq!(all["otter"], passed);
         assert!(read_all(&dir.path().join("absent")).is_empty());
+    }
+
+    #[test]
+    fn suites_with_other_cassettes_keep_their_results_apart() {
+        let base = Path::new("/t/results");
+        assert_eq!(dir_for(base, Path::new("cassettes")), base);
+        assert_eq!(dir_for(base, Path::new("./cassettes")), base);
+        let other = dir_for(base, Path::new("/elsewhere/suite/cassettes"));
+        let again = dir_for(base, Path::new("/elsewhere/suite/cassettes"));
+        assert_eq!(other, again);
+        assert!(
+            other.starts_with(base) && other != base,
+            "{}",
+            other.display()
+        );
+        assert_ne!(other, dir_for(base, Path::new("/another/suite/cassettes")));
     }
 
     #[test]

@@ -297,8 +297,7 @@ impl Suite {
             .build()
             .map_err(StartError::Runtime)?;
         let settings_slots = settings.max_tasks_in_flight;
-        use std::io::IsTerminal as _;
-        let style = crate::progress::Style::choose(&env, std::io::stderr().is_terminal())?;
+        let style = crate::progress::Style::choose(&env, crate::progress::stderr_is_drawable())?;
         let suite = Suite {
             env: RunEnv::from(&env),
             settings,
@@ -1296,7 +1295,10 @@ impl Suite {
                 .filter(|_| sent)
                 .map(|p| u64::try_from(p.duration.as_millis()).unwrap_or(u64::MAX)),
         };
-        let dir = crate::report::results::default_dir();
+        let dir = crate::report::results::dir_for(
+            &crate::report::results::default_dir(),
+            &self.settings.cassettes_dir,
+        );
         match crate::report::results::write(&dir, &result) {
             Ok(_) => {
                 self.results_written
@@ -1326,7 +1328,10 @@ impl Suite {
         crate::report::Sources {
             scenarios: self.settings.scenarios_dir.clone(),
             cassettes: self.settings.cassettes_dir.clone(),
-            results: crate::report::results::default_dir(),
+            results: crate::report::results::dir_for(
+                &crate::report::results::default_dir(),
+                &self.settings.cassettes_dir,
+            ),
         }
     }
 
@@ -1373,7 +1378,7 @@ impl Suite {
         };
         let generated = crate::report::generated_by("cargo test (the scenarios harness)");
         match prepared.and_then(|p| crate::report::complete(p, &out, &generated)) {
-            Ok(path) => eprintln!("{}", crate::report::announce(&path)),
+            Ok(written) => eprintln!("{}", crate::report::announce(&written.path)),
             Err(error) => eprintln!("mesh-toolkit: {error} (--no-report turns the report off)"),
         }
     }

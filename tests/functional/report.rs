@@ -246,6 +246,47 @@ fn report_command() -> Result<(), Failed> {
             "{name}"
         );
     }
+    // Another suite in the same target dir keeps its results apart: this one's stay.
+    copy_tree(
+        &root.join("scenarios"),
+        &work.path().join("other/scenarios"),
+    );
+    copy_tree(
+        &root.join("cassettes"),
+        &work.path().join("other/cassettes"),
+    );
+    let other = harness(
+        work.path(),
+        &["--scenarios=other/scenarios", "--cassettes=other/cassettes"],
+        &[],
+    );
+    assert!(other.status.success(), "{}", text(&other));
+    let output = crate::support::output_within(&mut command, RUN_DEADLINE);
+    assert!(output.status.success(), "{}", text(&output));
+    let html = std::fs::read_to_string(&report)?;
+    assert!(
+        html.contains("<dd id=\"count-passed\">2</dd>"),
+        "the other suite's run replaced this one's results"
+    );
+    // No results at all: said, with what to do.
+    let mut empty = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
+    empty
+        .args([
+            "report",
+            "--results",
+            "no-such-results",
+            "--out",
+            "empty-report",
+        ])
+        .current_dir(work.path());
+    let output = crate::support::output_within(&mut empty, RUN_DEADLINE);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("note: no trial results for these cassettes in 'no-such-results'")
+            && text(&output).contains("run `cargo test` first"),
+        "{}",
+        text(&output)
+    );
     // --serve hands out the same files on 127.0.0.1 until stopped.
     let mut serve = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
     serve
