@@ -464,31 +464,36 @@ fn check_cassette(
         });
     }
     for interaction in &cassette.interactions {
-        let body = interaction.response.body.as_bytes();
-        let uri = &interaction.request.uri;
-        let task_type = TaskType::ALL
-            .into_iter()
-            .find(|t| crate::transport::url_path(uri).contains(t.collection()));
-        let is_task_read = interaction.request.method == "GET"
-            && interaction.response.status < 400
-            && task_type.is_some()
-            && !crate::transport::url_path(uri).ends_with(task_type.map_or("", |t| t.collection()));
-        if !is_task_read {
-            continue;
-        }
-        let objects: Vec<Value> = if uri.ends_with("/stream") {
-            crate::meshy::sse_data(&String::from_utf8_lossy(body))
-                .iter()
-                .filter_map(|d| serde_json::from_str(d).ok())
-                .collect()
-        } else {
-            serde_json::from_slice(body).ok().into_iter().collect()
-        };
-        for object in objects {
+        for object in task_objects(interaction) {
             drift(path, &object, &version, &mut checked.report);
         }
     }
     checked
+}
+
+/// The task objects a read of a task answered (`GET` of a task, or its event stream,
+/// one per frame); none for any other interaction.
+pub(crate) fn task_objects(interaction: &crate::cassette::Interaction) -> Vec<Value> {
+    let body = interaction.response.body.as_bytes();
+    let uri = &interaction.request.uri;
+    let task_type = TaskType::ALL
+        .into_iter()
+        .find(|t| crate::transport::url_path(uri).contains(t.collection()));
+    let is_task_read = interaction.request.method == "GET"
+        && interaction.response.status < 400
+        && task_type.is_some()
+        && !crate::transport::url_path(uri).ends_with(task_type.map_or("", |t| t.collection()));
+    if !is_task_read {
+        return Vec::new();
+    }
+    if uri.ends_with("/stream") {
+        crate::meshy::sse_data(&String::from_utf8_lossy(body))
+            .iter()
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect()
+    } else {
+        serde_json::from_slice(body).ok().into_iter().collect()
+    }
 }
 
 /// The task id in a webhook recording's file name, `<species>_<task type>_<task id>.json`

@@ -313,20 +313,9 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
     let mut submitted_ms = None;
     for interaction in &cassette.interactions {
         let (request, response) = (&interaction.request, &interaction.response);
-        let path_part = crate::transport::url_path(&request.uri);
-        if request.method == "POST" && (200..300).contains(&response.status) {
-            let body: Value = request
-                .body
-                .as_ref()
-                .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
-                .unwrap_or(Value::Null);
-            let answer: Value =
-                serde_json::from_slice(response.body.as_bytes()).unwrap_or(Value::Null);
-            if let (Some(task_type), Some(id)) = (
-                TaskType::of_create(path_part, &body),
-                answer.get("result").and_then(Value::as_str),
-            ) {
-                tasks.push((task_type, id.to_owned()));
+        if request.method == "POST" {
+            if let Some(task) = crate::suite::created_task(interaction) {
+                tasks.push(task);
                 submitted_ms = submitted_ms.or_else(|| date_ms(interaction));
             }
             continue;
@@ -347,20 +336,10 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
             images.push(asset(&request.uri, kind, bytes));
             continue;
         }
-        let is_task_read = TaskType::ALL
-            .into_iter()
-            .any(|t| path_part.contains(t.collection()) && !path_part.ends_with(t.collection()));
-        if !is_task_read {
+        let objects = crate::check::task_objects(interaction);
+        if objects.is_empty() {
             continue;
         }
-        let objects: Vec<Value> = if path_part.ends_with("/stream") {
-            crate::meshy::sse_data(&String::from_utf8_lossy(bytes))
-                .iter()
-                .filter_map(|d| serde_json::from_str(d).ok())
-                .collect()
-        } else {
-            serde_json::from_slice(bytes).ok().into_iter().collect()
-        };
         let at = match (date_ms(interaction), submitted_ms) {
             (Some(at), Some(from)) => at.checked_sub(from),
             _ => None,

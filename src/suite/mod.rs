@@ -44,7 +44,7 @@ pub use resume::{Action, Disk, Reconciled, ResumeError};
 pub fn created_tasks(cassette: &crate::cassette::Cassette) -> Vec<String> {
     resume::created_tasks(cassette, None)
 }
-pub use resume::{is_recorded, recorded_task_id};
+pub use resume::{created_task, is_recorded, recorded_task_id};
 pub use scenario::{
     Delivery, DiscoverError, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
 };

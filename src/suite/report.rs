@@ -5,10 +5,8 @@ use std::fmt::Write as _;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use super::trial::Produced;
-use crate::meshy::{TaskType, pricing};
+use crate::meshy::pricing;
 
 /// A table of the recorded scenarios, or `None` when nothing was recorded.
 pub fn summary(produced: &[Produced]) -> Option<String> {
@@ -103,21 +101,7 @@ pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path, rerun: &st
             continue;
         };
         for interaction in &cassette.interactions {
-            let request = &interaction.request;
-            if request.method != "POST" || !(200..300).contains(&interaction.response.status) {
-                continue;
-            }
-            let body: Value = request
-                .body
-                .as_ref()
-                .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
-                .unwrap_or(Value::Null);
-            let answer: Value =
-                serde_json::from_slice(interaction.response.body.as_bytes()).unwrap_or(Value::Null);
-            let (Some(task_type), Some(task_id)) = (
-                TaskType::of_create(crate::transport::url_path(&request.uri), &body),
-                answer.get("result").and_then(Value::as_str),
-            ) else {
+            let Some((task_type, task_id)) = super::resume::created_task(interaction) else {
                 continue;
             };
             let done = std::fs::read_dir(webhooks_dir).ok().is_some_and(|entries| {

@@ -186,6 +186,23 @@ pub fn inspect(
     }
 }
 
+/// The task an answered create call made: its type (from the path and body) and id.
+/// `None` for any other interaction.
+pub fn created_task(interaction: &crate::cassette::Interaction) -> Option<(TaskType, String)> {
+    let (request, response) = (&interaction.request, &interaction.response);
+    if request.method != "POST" || !(200..300).contains(&response.status) {
+        return None;
+    }
+    let body: Value = request
+        .body
+        .as_ref()
+        .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
+        .unwrap_or(Value::Null);
+    let answer: Value = serde_json::from_slice(response.body.as_bytes()).ok()?;
+    let task_type = TaskType::of_create(crate::transport::url_path(&request.uri), &body)?;
+    Some((task_type, answer.get("result")?.as_str()?.to_owned()))
+}
+
 /// The ids of the tasks the cassette's answered create calls made (for `request`
 /// only, when given), in recorded order.
 pub fn created_tasks(cassette: &Cassette, request: Option<&TaskRequest>) -> Vec<String> {

@@ -99,7 +99,7 @@ fn scenario_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Copies the directory tree `from` into `to`.
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

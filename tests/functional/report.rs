@@ -19,7 +19,7 @@ use mesh_toolkit::cassette::Cassette;
 use mesh_toolkit::webhooks::Recording;
 use sha2::Digest as _;
 
-use crate::harness::harness_binary;
+use crate::harness::{copy_tree, harness_binary};
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -470,19 +470,6 @@ fn modified(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
         .collect();
     all.sort();
     all
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// A plain HTTP/1.0 GET of `path` on `addr`; the body.
