@@ -161,15 +161,18 @@ pub fn check(options: &CheckOptions) -> Report {
     for checked in cassettes.into_iter().flatten() {
         checker.add_cassette(checked);
     }
-    let recordings =
-        crate::parallel::map(&list(&options.cassettes.join("webhooks"), "json"), |path| {
-            let bytes = std::fs::read(path).unwrap_or_default();
-            Checker::recording(
-                path,
-                &bytes,
-                Recording::parse(path, &bytes, "").as_ref().ok(),
-            )
-        });
+    // `unrouted/` too: the standalone receiver's dashboard deliveries can leak secrets.
+    // In path order, as the report adds them.
+    let mut files = crate::webhooks::recording_files(&options.cassettes.join("webhooks"));
+    files.sort();
+    let recordings = crate::parallel::map(&files, |path| {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        Checker::recording(
+            path,
+            &bytes,
+            Recording::parse(path, &bytes, "").as_ref().ok(),
+        )
+    });
     for checked in recordings {
         checker.add_recording(checked);
     }
@@ -295,7 +298,19 @@ impl<'a> Checker<'a> {
     /// can run before the cassettes are added, and what it keeps is small.
     pub fn recording(path: &Path, bytes: &[u8], parsed: Option<&Recording>) -> RecordingChecked {
         let mut early = Report::default();
-        secrets(path, &String::from_utf8_lossy(bytes), &mut early);
+        let text = String::from_utf8_lossy(bytes);
+        secrets(path, &text, &mut early);
+        leaked_headers(path, &text, parsed, &mut early);
+        // The standalone receiver's deliveries to `/webhook`: checked for secrets only
+        // (no scenario owns them).
+        if is_unrouted(path) {
+            return RecordingChecked {
+                path: path.to_owned(),
+                early,
+                facts: None,
+                unrouted: true,
+            };
+        }
         let facts = parsed.map(|recording| {
             // The version is the creating cassette's, known once they are all added.
             drift(path, &recording.payload, VERSION_LATER, &mut early);
@@ -315,6 +330,7 @@ impl<'a> Checker<'a> {
             path: path.to_owned(),
             early,
             facts,
+            unrouted: false,
         }
     }
 
@@ -515,6 +531,8 @@ pub struct RecordingChecked {
     early: Report,
     /// `None` when it does not parse.
     facts: Option<RecordingFacts>,
+    /// Under `webhooks/unrouted/`: only its secret findings count.
+    unrouted: bool,
 }
 
 impl RecordingChecked {
@@ -542,10 +560,18 @@ fn finish_recording(
     options: &CheckOptions,
     dirs: &str,
 ) -> Report {
-    let RecordingChecked { path, early, facts } = checked;
+    let RecordingChecked {
+        path,
+        early,
+        facts,
+        unrouted,
+    } = checked;
     let path = path.as_path();
     let mut report = Report::default();
     report.findings.extend(early.findings);
+    if unrouted {
+        return report;
+    }
     let Some(facts) = facts else {
         let task_id = task_of_recording(path);
         let fix = match owned_tasks.get(task_id) {
@@ -761,9 +787,90 @@ fn secrets(path: &Path, text: &str, report: &mut Report) {
         report.findings.push(Finding {
             file: path.to_owned(),
             what: format!("looks like it holds a secret: {}", found.join(", ")),
-            fix: "remove the value by hand (or delete the file and re-record it), then rotate the secret".into(),
+            fix: "remove the value by hand (keep the file: it may have been paid for), then rotate the secret".into(),
             problem: true,
         });
+    }
+}
+
+/// A webhook recording that holds the value of a secret-bearing header
+/// (`x-meshy-api-webhook-secret-key`, …) rather than its placeholder: today's receiver
+/// never writes one, older ones did. The fix mends the file in place — never "delete and
+/// re-record", which would throw away a recording that may have been paid for.
+fn leaked_headers(path: &Path, text: &str, parsed: Option<&Recording>, report: &mut Report) {
+    let scrub = scrub_command(path);
+    let rotate = "then rotate the webhook secret in the Meshy dashboard (API settings → Webhooks): whoever \
+                  read the file has it";
+    let (what, fix) = match parsed {
+        Some(recording) => {
+            let leaked = recording.leaked_headers();
+            if leaked.is_empty() {
+                return;
+            }
+            let names: Vec<String> = leaked.iter().map(|n| format!("'{n}'")).collect();
+            (
+                format!(
+                    "holds the value of the secret header {}: whoever can read this file can forge webhook \
+                     deliveries to your endpoint",
+                    names.join(", ")
+                ),
+                format!(
+                    "`{scrub}` replaces it with a placeholder in place (the deliveries are kept), {rotate}"
+                ),
+            )
+        }
+        None if crate::webhooks::text_may_leak(text) => (
+            "seems to hold the value of a secret header (the file does not parse, so it cannot be mended \
+             by `mesh-toolkit cassettes scrub`)"
+                .to_owned(),
+            format!(
+                "replace the header's value by hand with {}, {rotate}",
+                crate::secrets::WEBHOOK_SECRET_PLACEHOLDER
+            ),
+        ),
+        None => return,
+    };
+    report.findings.push(Finding {
+        file: path.to_owned(),
+        what,
+        fix,
+        problem: true,
+    });
+}
+
+/// Whether a webhook recording is one of `webhooks/unrouted/`.
+fn is_unrouted(path: &Path) -> bool {
+    path.parent()
+        .and_then(Path::file_name)
+        .is_some_and(|name| name == "unrouted")
+}
+
+/// `mesh-toolkit cassettes scrub`, with `--cassettes` when the recording at `path` is not
+/// under `cassettes/webhooks/`.
+fn scrub_command(path: &Path) -> String {
+    let webhooks = match path.parent() {
+        Some(dir) if is_unrouted(path) => dir.parent(),
+        dir => dir,
+    };
+    match webhooks.and_then(Path::parent) {
+        Some(cassettes) if cassettes == Path::new("cassettes") => {
+            "mesh-toolkit cassettes scrub".to_owned()
+        }
+        Some(cassettes) if cassettes.as_os_str().is_empty() => {
+            "mesh-toolkit cassettes scrub --cassettes=.".to_owned()
+        }
+        Some(cassettes) => {
+            let shown = cassettes.display().to_string();
+            if shown.contains(|c: char| c.is_whitespace() || c == '\'') {
+                format!(
+                    "mesh-toolkit cassettes scrub --cassettes='{}'",
+                    shown.replace('\'', "'\\''")
+                )
+            } else {
+                format!("mesh-toolkit cassettes scrub --cassettes={shown}")
+            }
+        }
+        None => "mesh-toolkit cassettes scrub".to_owned(),
     }
 }
 

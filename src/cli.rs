@@ -38,6 +38,19 @@ pub enum CliError {
         "MESHY_CASSETTE_MAX_AGE: '{0}' is not an age such as 90d, 12h or 3600; fix or unset it, or pass --max-age"
     )]
     BadMaxAgeEnv(String),
+    /// The webhook secret cannot be read or used; never shows the value.
+    #[error(transparent)]
+    WebhookSecret(#[from] crate::secrets::SecretError),
+}
+
+/// The webhook secret of a command: `--webhook-secret-file`, else the file
+/// `MESHY_WEBHOOK_SECRET_FILE` names, else `MESHY_WEBHOOK_SECRET` (read through `env`);
+/// never a value on the command line, where `ps` and shell history would keep it.
+pub fn webhook_secret(
+    file: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::secrets::WebhookSecret>, CliError> {
+    Ok(crate::secrets::WebhookSecret::resolve(file, env)?)
 }
 
 /// `mesh-toolkit`: the Meshy simulator, the webhook receiver and tools for recordings.
@@ -87,6 +100,17 @@ pub enum CassettesCommand {
     /// journals, orphans, unrecorded scenarios and leaked secrets, each with the command
     /// that fixes it; exit 1 on problems.
     Check(CheckArgs),
+    /// Mend webhook recordings (CASSETTES/webhooks, unrouted/ included) that hold the
+    /// value of a secret header such as x-meshy-api-webhook-secret-key: the value becomes
+    /// a placeholder, in place, and every delivery is kept. Rotate the secret afterwards.
+    Scrub(ScrubArgs),
+}
+
+/// Options of `cassettes scrub`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ScrubArgs {
+    #[arg(long, value_name = "DIR", default_value = "cassettes")]
+    pub cassettes: PathBuf,
 }
 
 /// Options of `sim`.
@@ -119,6 +143,11 @@ pub struct SimArgs {
     /// The API version spoken: v2026.01.27 (today's shapes) or v2025.11.18.
     #[arg(long, value_name = "V", default_value_t = ApiVersion::default())]
     pub api_version: ApiVersion,
+    /// A file holding the webhook secret every delivery carries in
+    /// x-meshy-api-webhook-secret-key [env: MESHY_WEBHOOK_SECRET_FILE, else
+    /// MESHY_WEBHOOK_SECRET; default: a random secret]
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 impl SimArgs {
@@ -161,6 +190,11 @@ pub struct ReceiveArgs {
     /// A public URL you already forward to the receiver (no tunnel started).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// A file holding Meshy's webhook secret: deliveries without it in
+    /// x-meshy-api-webhook-secret-key are refused (401) [env: MESHY_WEBHOOK_SECRET_FILE,
+    /// else MESHY_WEBHOOK_SECRET; default: not checked]. Never stored either way.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 impl ReceiveArgs {
@@ -262,6 +296,11 @@ pub struct RedeliverArgs {
     /// Only the final delivery.
     #[arg(long)]
     pub only_terminal: bool,
+    /// A file holding the webhook secret to send in x-meshy-api-webhook-secret-key, for
+    /// an endpoint that checks it (recordings hold a placeholder) [env:
+    /// MESHY_WEBHOOK_SECRET_FILE, else MESHY_WEBHOOK_SECRET; default: the placeholder]
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 fn task_seconds(text: &str) -> Result<Duration, String> {
@@ -388,6 +427,7 @@ mod tests {
                 token: Some("t0123456789abcdef".into()),
                 tunnel: Provider::Bore,
                 public_url: None,
+                webhook_secret_file: None,
             }
         );
         assert_eq!(receive.checked_token().unwrap(), Some("t0123456789abcdef"));
@@ -414,7 +454,8 @@ mod tests {
             RedeliverArgs {
                 recording: "r.json".into(),
                 to: "http://127.0.0.1:9/hook".into(),
-                only_terminal: true
+                only_terminal: true,
+                webhook_secret_file: None,
             }
         );
         let err = parse(&["webhooks", "replay", "r.json"]).unwrap_err();
@@ -430,6 +471,7 @@ mod tests {
             token: Some(value.into()),
             tunnel: Provider::None,
             public_url: None,
+            webhook_secret_file: None,
         };
         let empty = token("").checked_token().unwrap_err().to_string();
         assert!(empty.starts_with("--token is empty"), "{empty}");

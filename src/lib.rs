@@ -48,6 +48,7 @@
 //! - [`check`]: `mesh-toolkit cassettes check`, API versions, age, drift and hygiene of recordings.
 //! - [`cli`]: argument parsing of the `mesh-toolkit` binary.
 //! - [`log_sink`]: where the receiver's and the simulator's operational lines go.
+//! - [`secrets`]: which names carry credentials, their placeholders, Meshy's webhook secret.
 //! - [`workdir`]: where the toolkit keeps its own files (`<target dir>/mesh-toolkit`).
 
 mod atomic_file;
@@ -67,6 +68,7 @@ pub mod receiver;
 pub mod recorder;
 pub mod report;
 pub mod repository;
+pub mod secrets;
 pub mod sim;
 pub mod suite;
 mod sync;

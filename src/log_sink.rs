@@ -98,7 +98,7 @@ pub fn redact_url(url: &str) -> String {
     let pairs: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if crate::cassette::is_secret_name(name) => format!("{name}=…"),
+            Some((name, _)) if crate::secrets::is_secret_name(name) => format!("{name}=…"),
             _ => pair.to_owned(),
         })
         .collect();

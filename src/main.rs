@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mesh_toolkit::cli::{
-    CassettesCommand, CheckArgs, Cli, Command, ReceiveArgs, RedeliverArgs, ReportArgs, SimArgs,
-    WebhooksCommand,
+    CassettesCommand, CheckArgs, Cli, Command, ReceiveArgs, RedeliverArgs, ReportArgs, ScrubArgs,
+    SimArgs, WebhooksCommand,
 };
 use mesh_toolkit::receiver::{Announce, Receiver, ReceiverConfig, ReceiverError};
 use mesh_toolkit::sim::Simulator;
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Receive(args) => run_receive(args),
         Command::Webhooks(WebhooksCommand::Replay(args)) => run_redeliver(args),
         Command::Cassettes(CassettesCommand::Check(args)) => run_check(args),
+        Command::Cassettes(CassettesCommand::Scrub(args)) => run_scrub(args),
         Command::Report(args) => run_report(args),
         Command::Version => {
             println!("mesh-toolkit {}", env!("CARGO_PKG_VERSION"));
@@ -65,6 +66,48 @@ fn run_check(args: &CheckArgs) -> Result<(), Failure> {
         n => Err(Failure::Run(format!(
             "cassettes check found {n} problems in '{}'",
             options.cassettes.display()
+        ))),
+    }
+}
+
+fn run_scrub(args: &ScrubArgs) -> Result<(), Failure> {
+    let dir = args.cassettes.join("webhooks");
+    if !dir.is_dir() {
+        return Err(Failure::Usage(format!(
+            "'{}' is not a directory: run from the project's root, or pass --cassettes DIR",
+            dir.display()
+        )));
+    }
+    let (scrubbed, errors) = mesh_toolkit::webhooks::scrub_recordings(&dir);
+    for mended in &scrubbed {
+        let headers: Vec<&str> = mended.headers.iter().map(String::as_str).collect();
+        println!(
+            "scrubbed '{}': {} now hold a placeholder",
+            mended.path.display(),
+            headers.join(", ")
+        );
+    }
+    for error in &errors {
+        eprintln!("error: {error}");
+    }
+    if scrubbed.is_empty() {
+        println!(
+            "nothing to scrub: no webhook recording under '{}' holds a secret header's value",
+            dir.display()
+        );
+    } else {
+        println!(
+            "{} recording(s) mended, every delivery kept. Now rotate the webhook secret in the Meshy dashboard \
+             (API settings → Webhooks): the old one was in these files (and in your repository's history, if \
+             they were committed).",
+            scrubbed.len()
+        );
+    }
+    match errors.len() {
+        0 => Ok(()),
+        n => Err(Failure::Run(format!(
+            "{n} recording(s) under '{}' could not be read or written; mend them by hand (see above)",
+            dir.display()
         ))),
     }
 }
@@ -117,8 +160,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Run(format!("cannot start the async runtime: {e}")))
 }
 
+/// `--webhook-secret-file`, else `MESHY_WEBHOOK_SECRET_FILE`, else `MESHY_WEBHOOK_SECRET`.
+fn webhook_secret(
+    file: Option<&std::path::Path>,
+) -> Result<Option<mesh_toolkit::secrets::WebhookSecret>, Failure> {
+    mesh_toolkit::cli::webhook_secret(file, |name| std::env::var(name).ok())
+        .map_err(|e| Failure::Usage(e.to_string()))
+}
+
 fn run_sim(args: &SimArgs) -> Result<(), Failure> {
-    let config = args.config().map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut config = args.config().map_err(|e| Failure::Usage(e.to_string()))?;
+    config.webhook_secret = webhook_secret(args.webhook_secret_file.as_deref())?;
     runtime()?.block_on(async {
         let port = config.port;
         let sim = Simulator::start(config)
@@ -144,8 +196,10 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
     let mut config = ReceiverConfig::new(parsed.cassettes.join("webhooks"));
     config.port = parsed.port;
     config.token = token.map(str::to_owned);
+    config.secret = webhook_secret(parsed.webhook_secret_file.as_deref())?;
     config.store.record_all = true;
     config.announce = Announce::Every;
+    let checks_secret = config.secret.is_some();
     runtime()?.block_on(async {
         // Registered first, so a Ctrl-C at any point (even while a tunnel starts) is ours
         // to handle, and the tunnel agent is stopped with us.
@@ -160,6 +214,15 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
                 other => Failure::Usage(other.to_string()),
             })?;
         println!("listening on {}", receiver.local_url());
+        // Said on stderr (stdout's first lines are the URLs): whether deliveries are checked.
+        eprintln!(
+            "{}",
+            if checks_secret {
+                "checking the webhook secret: deliveries without the matching x-meshy-api-webhook-secret-key are refused (401)"
+            } else {
+                "not checking the webhook secret (set MESHY_WEBHOOK_SECRET or --webhook-secret-file to check it); its value is never stored"
+            }
+        );
         // Printed on purpose: this is the URL to paste into the Meshy dashboard.
         println!("webhook URL: {}", receiver.webhook_url(receiver.local_url()));
         let _ = std::io::stdout().flush();
@@ -201,6 +264,7 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
 }
 
 fn run_redeliver(parsed: &RedeliverArgs) -> Result<(), Failure> {
+    let secret = webhook_secret(parsed.webhook_secret_file.as_deref())?;
     let recording = Recording::read(&parsed.recording, "mesh-toolkit receive")
         .map_err(|e| Failure::Run(e.to_string()))?;
     let transport =
@@ -209,6 +273,7 @@ fn run_redeliver(parsed: &RedeliverArgs) -> Result<(), Failure> {
         &recording,
         &parsed.to,
         parsed.only_terminal,
+        secret.as_ref(),
         &transport,
     ));
     let total = recording.deliveries.len();
@@ -226,6 +291,12 @@ fn run_redeliver(parsed: &RedeliverArgs) -> Result<(), Failure> {
         }
     }
     let failed = report.iter().filter(|d| !d.ok()).count();
+    if secret.is_none() && report.iter().any(|d| d.outcome == Ok(401)) {
+        eprintln!(
+            "the endpoint answered 401: if it checks Meshy's webhook secret, set MESHY_WEBHOOK_SECRET (or \
+             --webhook-secret-file) so the deliveries carry it instead of the recorded placeholder"
+        );
+    }
     if failed > 0 {
         return Err(Failure::Run(format!(
             "{failed} of {} deliveries were not accepted by {shown}",

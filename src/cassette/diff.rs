@@ -143,7 +143,7 @@ fn render_one(diff: &FieldDiff, scrub: &Scrub) -> String {
             recorded,
             now,
         } => {
-            if super::scrub::is_secret_name(path) {
+            if crate::secrets::is_secret_name(path) {
                 format!(
                     "{}: <hidden> → <hidden> (the values differ)",
                     label(*place, path)
@@ -185,7 +185,7 @@ fn render_one(diff: &FieldDiff, scrub: &Scrub) -> String {
 }
 
 fn shown_field(path: &str, value: &Value, scrub: &Scrub) -> String {
-    if super::scrub::is_secret_name(path) {
+    if crate::secrets::is_secret_name(path) {
         "<hidden>".into()
     } else {
         shown(value, scrub)
@@ -257,7 +257,7 @@ fn hide_secret_fields(value: &Value) -> Value {
             fields
                 .iter()
                 .map(|(k, v)| {
-                    let v = if super::scrub::is_secret_name(k) {
+                    let v = if crate::secrets::is_secret_name(k) {
                         Value::from("<hidden>")
                     } else {
                         hide_secret_fields(v)
@@ -284,7 +284,7 @@ pub(super) fn hide_query_secrets(text: &str) -> String {
             .unwrap_or(rest.len());
         let (name, after) = rest.split_at(name_end);
         if let Some(value) = after.strip_prefix('=')
-            && super::scrub::is_secret_name(name)
+            && crate::secrets::is_secret_name(name)
         {
             let value_end = value
                 .find(|c: char| matches!(c, '&' | '#' | '"' | '\\') || c.is_whitespace())

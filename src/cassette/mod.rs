@@ -39,11 +39,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use crate::secrets::is_secret_name;
 pub use format::{
     Body, Cassette, FormatError, Intent, Interaction, RecordedRequest, RecordedResponse,
 };
 pub use matching::{MatchRules, Matcher};
-pub use scrub::{Scrub, is_secret_name};
+pub use scrub::Scrub;
 #[cfg(test)]
 pub(crate) use transport::reads;
 pub use transport::{CassetteFile, CassetteOptions, CassetteTransport, Finished};

@@ -1,7 +1,9 @@
 //! What never reaches a cassette file, and how recorded hosts are made portable.
 //! Applied at write time only: the live response the code sees is untouched.
 //!
-//! - `Authorization` (and any configured header) is dropped.
+//! - `Authorization`, cookies (and any configured header) are dropped; a header whose
+//!   name says it is a credential (`crate::secrets::is_secret_header`) keeps its name
+//!   with a placeholder value.
 //! - Secret values (the API key, the webhook token) are replaced wherever they
 //!   appear: URI, header values, text bodies, binary bodies.
 //! - Configured query parameters are dropped or replaced.
@@ -9,6 +11,7 @@
 //!   `https://api.meshy.ai`), so a cassette replays whatever port it was recorded on.
 
 use super::format::{Body, Interaction};
+use crate::secrets::{CREDENTIAL_HEADERS, is_secret_header, placeholder};
 
 /// Write-time rules for cassettes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,14 +29,6 @@ pub struct Scrub {
     /// Prefix → replacement, applied in order to URIs, header values and text bodies.
     pub hosts: Vec<(String, String)>,
 }
-
-/// Headers that are credentials whatever the configuration says.
-const ALWAYS_DROPPED: [&str; 4] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-];
 
 impl Scrub {
     /// Adds a secret value (ignored when empty, so an unset key scrubs nothing).
@@ -110,11 +105,29 @@ impl Scrub {
         out
     }
 
+    /// Every string in a JSON value passed through [`Scrub::text`] (keys untouched).
+    pub fn value(&self, value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(self.text(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.value(v)).collect()),
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.value(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
     fn headers(&self, headers: &[(String, Vec<String>)]) -> Vec<(String, Vec<String>)> {
         headers
             .iter()
             .filter(|(name, _)| {
-                !ALWAYS_DROPPED.iter().any(|d| name.eq_ignore_ascii_case(d))
+                !CREDENTIAL_HEADERS
+                    .iter()
+                    .any(|d| name.eq_ignore_ascii_case(d))
                     && !self
                         .drop_headers
                         .iter()
@@ -129,6 +142,12 @@ impl Scrub {
                     Some((_, placeholder)) => {
                         (name.clone(), vec![placeholder.clone(); values.len()])
                     }
+                    // A header whose name says it is a credential keeps its name, not
+                    // its value (`X-Api-Key`, `X-Amz-Security-Token`, …).
+                    None if is_secret_header(name) => (
+                        name.clone(),
+                        vec![placeholder(name).to_owned(); values.len()],
+                    ),
                     None => (name.clone(), values.iter().map(|v| self.text(v)).collect()),
                 }
             })
@@ -170,70 +189,10 @@ fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Whether a field's or query parameter's name says its value is a credential
-/// (`token`, `api_keys[0]`, `X-Amz-Security-Token`, `Signature`, `access_token`, …): such
-/// values are never shown in a message or a log line.
-pub fn is_secret_name(path: &str) -> bool {
-    const WORDS: [&str; 10] = [
-        "token",
-        "key",
-        "apikey",
-        "secret",
-        "password",
-        "passwd",
-        "authorization",
-        "auth",
-        "signature",
-        "credential",
-    ];
-    path.split(|c: char| !c.is_ascii_alphanumeric())
-        .map(str::to_ascii_lowercase)
-        .any(|word| {
-            // Plurals too: `tokens`, `keys`, `secrets`.
-            let word = word
-                .strip_suffix('s')
-                .filter(|w| !w.is_empty())
-                .unwrap_or(&word);
-            WORDS.contains(&word)
-                || word.ends_with("token")
-                || word.ends_with("apikey")
-                || word.ends_with("secret")
-                || word.ends_with("password")
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn credential_names_are_recognised_plurals_and_compounds_included() {
-        for name in [
-            "token",
-            "tokens",
-            "api_keys[0]",
-            "X-Amz-Security-Token",
-            "Signature",
-            "access_token",
-            "client_secret",
-            "passwords",
-            "texture.auth",
-            "Key-Pair-Id",
-        ] {
-            assert!(is_secret_name(name), "{name}");
-        }
-        for name in [
-            "prompt",
-            "mode",
-            "status",
-            "progress",
-            "s",
-            "texture_prompt",
-            "callback_url",
-        ] {
-            assert!(!is_secret_name(name), "{name}");
-        }
-    }
     use crate::cassette::format::{RecordedRequest, RecordedResponse};
 
     const KEY: &str = "msy_live_key_abcdef123456";
@@ -249,6 +208,10 @@ mod tests {
                     ("Authorization".into(), vec![format!("Bearer {KEY}")]),
                     ("X-Trace".into(), vec!["abc".into()]),
                     ("X-Echo".into(), vec![format!("k={KEY}")]),
+                    (
+                        "X-Api-Key".into(),
+                        vec!["k1-value".into(), "k2-value".into()],
+                    ),
                 ],
                 body: Some(Body::Text(format!(
                     r#"{{"prompt":"otter","note":"{KEY}","callback_url":"http://127.0.0.1:9/webhook?token=tok123"}}"#
@@ -289,8 +252,13 @@ mod tests {
             .iter()
             .map(|(n, _)| n.as_str())
             .collect();
-        assert_eq!(names, ["X-Echo"]);
+        assert_eq!(names, ["X-Echo", "X-Api-Key"]);
         assert_eq!(written.request.headers[0].1, ["k=<MESHY_API_KEY>"]);
+        assert_eq!(written.request.headers[1].1, ["<REDACTED>", "<REDACTED>"]);
+        assert!(
+            !dump.contains("k1-value") && !dump.contains("k2-value"),
+            "{dump}"
+        );
         assert!(
             written.response.headers.is_empty(),
             "cookies are credentials"

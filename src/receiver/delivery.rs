@@ -30,6 +30,13 @@ pub enum Refusal {
     Method,
     #[error("missing or wrong token")]
     Token,
+    /// The receiver checks Meshy's webhook secret and the delivery's
+    /// `x-meshy-api-webhook-secret-key` is missing, wrong, or repeated with a wrong value.
+    #[error(
+        "missing or wrong webhook secret (x-meshy-api-webhook-secret-key): the receiver's MESHY_WEBHOOK_SECRET \
+         must be the secret the Meshy dashboard shows for this webhook"
+    )]
+    Secret,
     #[error(
         "species and task type must each be 1 to 64 characters of [a-z0-9_-], the task type a known one \
          (/webhook/{{species}}/{{task_type}})"
@@ -59,7 +66,7 @@ impl Refusal {
     pub fn status(&self) -> u16 {
         match self {
             Refusal::Method => 405,
-            Refusal::Token => 401,
+            Refusal::Token | Refusal::Secret => 401,
             Refusal::Route | Refusal::Truncated | Refusal::NotJson | Refusal::BadId => 400,
             Refusal::TooLarge => 413,
             Refusal::Stalled(_) => 408,
@@ -72,6 +79,7 @@ impl Refusal {
         match self {
             Refusal::Method => "method",
             Refusal::Token => "token",
+            Refusal::Secret => "webhook secret",
             Refusal::Route => "route",
             Refusal::TooLarge => "too large",
             Refusal::Truncated => "body ended early",

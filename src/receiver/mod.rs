@@ -8,11 +8,14 @@
 //! - `GET /health[?nonce=…]`: liveness, echoing the nonce (the tunnel preflight).
 //!
 //! Refusals, none of them ever written (see [`Refusal`]): 401 without the run's
-//! token, 413 over 1 MiB, 400 for a body cut short, a body that is not a JSON object
+//! token, or — when a webhook secret is configured ([`ReceiverConfig::secret`]) — without
+//! the matching `x-meshy-api-webhook-secret-key` (checked as well as the token), 413 over 1 MiB, 400 for a body cut short, a body that is not a JSON object
 //! with a valid string `id`, or a path segment that cannot be a file name, 408 for a
 //! body that stalls, 503 when the recording could not be written (Meshy delivers
 //! again). Each refusal is logged with its reason, one line per reason per second.
 //! Authentic deliveries that were stored get 200, so Meshy never disables the webhook.
+//! The secret header's value is never stored or logged: a recording keeps its name
+//! with a placeholder (see `store.rs`).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), mesh_toolkit::receiver::ReceiverError> {
@@ -24,6 +27,8 @@
 //! ```
 
 mod delivery;
+#[cfg(test)]
+mod secret_tests;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -46,6 +51,7 @@ pub use store::{Accepted, Claim, Progress, StoreConfig};
 
 use crate::cassette::Scrub;
 use crate::log_sink::{LogSink, RateLimit};
+use crate::secrets::{WEBHOOK_SECRET_HEADER, WebhookSecret, constant_time_eq};
 use store::Store;
 
 /// What the receiver prints about deliveries.
@@ -67,6 +73,11 @@ pub struct ReceiverConfig {
     /// else a random token for this run. An empty one is refused
     /// ([`ReceiverError::EmptyToken`]).
     pub token: Option<String>,
+    /// Meshy's webhook secret: when set, a delivery is taken only with this value in
+    /// `x-meshy-api-webhook-secret-key` (else 401, nothing stored). Default: `None`, not
+    /// checked; the command line and the harness read `MESHY_WEBHOOK_SECRET` or a file
+    /// ([`WebhookSecret::resolve`]). Either way the value is never written.
+    pub secret: Option<WebhookSecret>,
     pub store: StoreConfig,
     pub announce: Announce,
     /// A delivery whose body sends no bytes for this long is answered 408. Default: 30 s.
@@ -82,6 +93,7 @@ impl ReceiverConfig {
         ReceiverConfig {
             port: 0,
             token: None,
+            secret: None,
             store: StoreConfig {
                 dir: dir.into(),
                 record_all: false,
@@ -186,10 +198,18 @@ impl Receiver {
             .await
             .map_err(listen)?;
         let addr = listener.local_addr().map_err(listen)?;
-        let store = Arc::new(Store::new(config.store.clone(), token.clone()));
+        let mut store_config = config.store.clone();
+        if let Some(secret) = &config.secret {
+            // Wherever else it might appear (a proxy's header, a payload), it is replaced.
+            store_config.scrub = store_config
+                .scrub
+                .secret(secret.expose(), crate::secrets::WEBHOOK_SECRET_PLACEHOLDER);
+        }
+        let store = Arc::new(Store::new(store_config, token.clone()));
         let counters = Arc::new(Counters::default());
         let context = Arc::new(Context {
             token: token.clone(),
+            secret: config.secret.clone(),
             store: Arc::clone(&store),
             counters: Arc::clone(&counters),
             announce: config.announce,
@@ -346,6 +366,7 @@ impl Drop for Receiver {
 
 struct Context {
     token: String,
+    secret: Option<WebhookSecret>,
     store: Arc<Store>,
     counters: Arc<Counters>,
     announce: Announce,
@@ -480,8 +501,15 @@ where
     B: warp::Buf,
 {
     let refused = |refusal| (refusal, None);
-    if !param(query, "token").is_some_and(|t| same(&t, &context.token)) {
+    if !param(query, "token")
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), context.token.as_bytes()))
+    {
         return Err(refused(Refusal::Token));
+    }
+    if let Some(secret) = &context.secret
+        && !carries(headers, secret)
+    {
+        return Err(refused(Refusal::Secret));
     }
     if let Some((species, task_type)) = route {
         check_route(species, task_type).map_err(refused)?;
@@ -545,13 +573,12 @@ fn param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Compares in time independent of where the strings differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// Whether the delivery carries the webhook secret: at least one
+/// `x-meshy-api-webhook-secret-key` (any spelling: header names are case-insensitive),
+/// and every one of them the secret.
+fn carries(headers: &warp::http::HeaderMap, secret: &WebhookSecret) -> bool {
+    let mut values = headers.get_all(WEBHOOK_SECRET_HEADER).iter().peekable();
+    values.peek().is_some() && values.all(|value| secret.matches(value.as_bytes()))
 }
 
 /// 32 hex characters from the OS's random source.

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use crate::cassette::Scrub;
 use crate::clock::now_rfc3339;
 use crate::meshy::TaskStatus;
+use crate::secrets::{CREDENTIAL_HEADERS, MIN_SCRUBBED_ELSEWHERE, is_secret_header, placeholder};
 use crate::webhooks::{Delivery, Recording, RecordingError, recording_path, status_of};
 
 /// A trial's claim on a task's deliveries.
@@ -117,15 +118,9 @@ struct Kept {
     incomplete: bool,
 }
 
-/// Credentials, and `host` (this run's tunnel or port: it would make every re-record
-/// differ).
-const NEVER_WRITTEN: [&str; 5] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "host",
-];
+/// Besides the credential headers (`secrets::CREDENTIAL_HEADERS`): `host`, this run's
+/// tunnel or port (it would make every re-record differ).
+const NEVER_WRITTEN: [&str; 1] = ["host"];
 
 impl Store {
     pub fn new(config: StoreConfig, token: String) -> Store {
@@ -305,9 +300,16 @@ impl Store {
             if status.is_terminal() && state.terminal.is_none() {
                 state.terminal = Some(state.deliveries.len());
             }
+            let (headers, secrets) = self.clean(headers);
+            // A secret header's value never travels on inside the payload either.
+            let payload = if secrets.secrets.is_empty() {
+                payload
+            } else {
+                secrets.value(&payload)
+            };
             state.deliveries.push(Delivery {
                 received_at: now_rfc3339(),
-                headers: self.clean(headers),
+                headers,
                 payload,
             });
             let terminal = state.terminal.map(|i| state.deliveries[i].payload.clone());
@@ -416,11 +418,7 @@ impl Store {
             .then_some(())
             .and(state.api_payload.as_ref());
         let (received_at, headers, payload) = match (from_api, shown) {
-            (Some(api), _) => (
-                now_rfc3339(),
-                BTreeMap::new(),
-                scrub_value(api, &self.config.scrub),
-            ),
+            (Some(api), _) => (now_rfc3339(), BTreeMap::new(), self.config.scrub.value(api)),
             (None, Some(i)) => (
                 deliveries[i].received_at.clone(),
                 deliveries[i].headers.clone(),
@@ -455,33 +453,52 @@ impl Store {
                 .iter()
                 .map(|(k, v)| (k.clone(), self.config.scrub.text(v)))
                 .collect(),
-            payload: scrub_value(&delivery.payload, &self.config.scrub),
+            payload: self.config.scrub.value(&delivery.payload),
         }
     }
 
-    /// Headers as written: lower-case names; credentials, `host`, configured names and
-    /// any header carrying the token removed; repeated headers joined with ", ".
-    fn clean(&self, headers: &[(String, String)]) -> BTreeMap<String, String> {
+    /// Headers as written, and the rule that replaces the secret values they carried
+    /// wherever else those appear. Lower-case names; credentials, `host`, configured
+    /// names and any header carrying the token removed; a secret-bearing header
+    /// (`x-meshy-api-webhook-secret-key`, any name `secrets::is_secret_header` flags)
+    /// keeps its name with one fixed placeholder, however often and in whatever
+    /// spelling it came, so a replay still shows it was sent; other repeated headers
+    /// joined with ", ".
+    fn clean(&self, headers: &[(String, String)]) -> (BTreeMap<String, String>, Scrub) {
+        let mut secrets = Scrub::default();
+        for (name, value) in headers {
+            if is_secret_header(name) && value.len() >= MIN_SCRUBBED_ELSEWHERE {
+                secrets = secrets.secret(value.clone(), placeholder(name));
+            }
+        }
         let mut kept: BTreeMap<String, String> = BTreeMap::new();
         for (name, value) in headers {
             let name = name.to_ascii_lowercase();
-            let secret = NEVER_WRITTEN.contains(&name.as_str())
+            let dropped = NEVER_WRITTEN.contains(&name.as_str())
+                || CREDENTIAL_HEADERS.contains(&name.as_str())
                 || self
                     .config
                     .drop_headers
                     .iter()
                     .any(|d| d.eq_ignore_ascii_case(&name))
                 || (!self.token.is_empty() && value.contains(&self.token));
-            if !secret {
-                kept.entry(name)
-                    .and_modify(|v| {
-                        v.push_str(", ");
-                        v.push_str(value);
-                    })
-                    .or_insert_with(|| value.clone());
+            if dropped {
+                continue;
             }
+            if is_secret_header(&name) {
+                let shown = placeholder(&name).to_owned();
+                kept.insert(name, shown);
+                continue;
+            }
+            let value = secrets.text(value);
+            kept.entry(name)
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert(value);
         }
-        kept
+        (kept, secrets)
     }
 }
 
@@ -509,19 +526,4 @@ fn merge(state: &mut SlotState, earlier: Recording, progress: &watch::Sender<Pro
             .and_then(Value::as_u64);
         p.terminal = terminal;
     });
-}
-
-/// Every string in a JSON value passed through the scrubber.
-fn scrub_value(value: &Value, scrub: &Scrub) -> Value {
-    match value {
-        Value::String(s) => Value::String(scrub.text(s)),
-        Value::Array(items) => Value::Array(items.iter().map(|v| scrub_value(v, scrub)).collect()),
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), scrub_value(v, scrub)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }

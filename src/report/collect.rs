@@ -120,6 +120,9 @@ pub struct Index {
     /// The webhook recordings by task id (named `<species>_<task type>_<task id>.json`),
     /// read when their entry is.
     recordings: BTreeMap<String, Vec<PathBuf>>,
+    /// The standalone receiver's `webhooks/unrouted/` recordings: only `cassettes check`
+    /// reads them (for leaked secrets).
+    unrouted: Vec<PathBuf>,
     /// Scenario name → the scenarios that take its task as input.
     dependents: BTreeMap<String, Vec<String>>,
     /// Scenario name → its file, loaded.
@@ -165,6 +168,7 @@ impl Index {
             names: names.into_iter().collect(),
             rerecordings,
             recordings: by_task(list(&sources.cassettes.join("webhooks"), "json")),
+            unrouted: list(&sources.cassettes.join("webhooks").join("unrouted"), "json"),
             dependents,
             scenarios,
         }
@@ -200,7 +204,8 @@ impl Index {
         }
     }
 
-    /// The webhook recordings no entry reads (of tasks no cassette created), checked.
+    /// The webhook recordings no entry reads (of tasks no cassette created, and those
+    /// under `unrouted/`), checked.
     pub fn other_recordings(
         &self,
         read: &BTreeSet<PathBuf>,
@@ -210,6 +215,7 @@ impl Index {
             .values()
             .flatten()
             .filter(|p| !read.contains(*p))
+            .chain(&self.unrouted)
             .collect();
         crate::parallel::map(&others, |path| read_recording(path).1)
     }

@@ -1,5 +1,6 @@
 //! Webhook delivery: POSTs every update of a task, the bare task object, to each
-//! target URL. Updates of one task leave in order; a delivery answered ≥ 400 or that
+//! target URL, with the headers Meshy's deliveries carry (the webhook secret in plain
+//! text and the account id). Updates of one task leave in order; a delivery answered ≥ 400 or that
 //! cannot connect is retried with exponential backoff a bounded number of times, and
 //! each such attempt is logged (status or error, URL with its token redacted).
 
@@ -10,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::log_sink::{LogSink, redact_url};
+use crate::secrets::{WEBHOOK_SECRET_HEADER, WEBHOOK_USER_HEADER, WebhookSecret};
 
 /// Counters of what the simulator delivered, for tests and the CLI.
 #[derive(Debug, Default)]
@@ -62,13 +64,24 @@ impl Default for DeliveryPolicy {
     }
 }
 
+/// Who the deliveries come from: the headers every Meshy delivery carries.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// Sent in `x-meshy-api-webhook-secret-key` (plain text, as Meshy does).
+    pub secret: Option<WebhookSecret>,
+    /// Sent in `x-meshy-api-webhook-user-id`.
+    pub user_id: String,
+}
+
 /// Delivers the updates arriving on `updates` to every URL in `targets`, in order;
 /// each update twice when `duplicate`. Ends when the sender is dropped.
+#[allow(clippy::too_many_arguments)]
 pub async fn deliver_updates(
     http: reqwest::Client,
     policy: DeliveryPolicy,
     counters: std::sync::Arc<DeliveryCounters>,
     log: LogSink,
+    sender: Sender,
     targets: Vec<String>,
     duplicate: bool,
     mut updates: mpsc::UnboundedReceiver<Value>,
@@ -78,7 +91,7 @@ pub async fn deliver_updates(
         for _ in 0..if duplicate { 2 } else { 1 } {
             let sends = targets
                 .iter()
-                .map(|url| deliver(&http, &policy, &counters, &log, url, &body));
+                .map(|url| deliver(&http, &policy, &counters, &log, &sender, url, &body));
             futures_util::future::join_all(sends).await;
         }
     }
@@ -89,18 +102,21 @@ async fn deliver(
     policy: &DeliveryPolicy,
     counters: &DeliveryCounters,
     log: &LogSink,
+    sender: &Sender,
     url: &str,
     body: &str,
 ) {
     let attempts = policy.attempts.max(1);
     for attempt in 1..=attempts {
-        let sent = http
+        let mut request = http
             .post(url)
             .header("Content-Type", "application/json")
             .header("User-Agent", "Meshy-Webhook (mesh-toolkit simulator)")
-            .body(body.to_owned())
-            .send()
-            .await;
+            .header(WEBHOOK_USER_HEADER, &sender.user_id);
+        if let Some(secret) = &sender.secret {
+            request = request.header(WEBHOOK_SECRET_HEADER, secret.expose());
+        }
+        let sent = request.body(body.to_owned()).send().await;
         let failure = match sent {
             Ok(response) if response.status().as_u16() < 400 => {
                 counters.delivered.fetch_add(1, Ordering::SeqCst);

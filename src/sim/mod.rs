@@ -1,8 +1,9 @@
 //! The Meshy simulator: a local stand-in for `api.meshy.ai` that speaks the API of
 //! `meshy-api.md` — create, get, list, stream, delete, balance — moves tasks through
 //! PENDING → IN_PROGRESS → a terminal status, POSTs every update to the configured
-//! webhook URLs (and to a task's `callback_url`, a simulator-only extension), and
-//! serves real GLB and PNG files for the result URLs.
+//! webhook URLs (and to a task's `callback_url`, a simulator-only extension) with the
+//! webhook secret and account headers Meshy sends, and serves real GLB and PNG files
+//! for the result URLs.
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -79,7 +80,17 @@ pub struct SimConfig {
     /// Where failed webhook deliveries are logged (answered ≥ 400 or not at all; the
     /// URL's token redacted). Default: stderr.
     pub log: crate::log_sink::LogSink,
+    /// The webhook secret every delivery carries in `x-meshy-api-webhook-secret-key`,
+    /// as Meshy's do. Default: `None`, a random secret for this simulator (never shown);
+    /// set it to the one a receiver checks.
+    pub webhook_secret: Option<crate::secrets::WebhookSecret>,
+    /// The account id every delivery carries in `x-meshy-api-webhook-user-id`. Default:
+    /// [`SIM_USER_ID`] (the shape of Meshy's ids here is unconfirmed).
+    pub webhook_user_id: String,
 }
+
+/// The simulator's account id, sent with every webhook delivery.
+pub const SIM_USER_ID: &str = "sim-user-0000000000000001";
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -96,6 +107,8 @@ impl Default for SimConfig {
             rules: Vec::new(),
             api_version: ApiVersion::default(),
             log: crate::log_sink::LogSink::default(),
+            webhook_secret: None,
+            webhook_user_id: SIM_USER_ID.to_owned(),
         }
     }
 }
@@ -126,7 +139,10 @@ pub struct Simulator {
 impl Simulator {
     /// Binds 127.0.0.1 on the configured port and starts serving on the current
     /// tokio runtime.
-    pub async fn start(config: SimConfig) -> std::io::Result<Simulator> {
+    pub async fn start(mut config: SimConfig) -> std::io::Result<Simulator> {
+        if config.webhook_secret.is_none() {
+            config.webhook_secret = Some(crate::secrets::WebhookSecret::random()?);
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::SimConfig;
 use super::behaviour::{Rule, behaviour_for};
-use super::delivery::{DeliveryCounters, deliver_updates};
+use super::delivery::{DeliveryCounters, Sender, deliver_updates};
 use super::task::{SimTask, Step, now_ms, step_delay};
 use crate::meshy::{TaskStatus, TaskType};
 use crate::transport::RateLimiter;
@@ -189,10 +189,14 @@ impl SimState {
         if !targets.is_empty() {
             let http = self.http.clone();
             let counters = Arc::clone(&self.counters);
+            let sender = Sender {
+                secret: self.config.webhook_secret.clone(),
+                user_id: self.config.webhook_user_id.clone(),
+            };
             let policy = self.config.delivery.clone();
             let log = self.config.log.clone();
             workers.spawn(deliver_updates(
-                http, policy, counters, log, targets, duplicate, receiver,
+                http, policy, counters, log, sender, targets, duplicate, receiver,
             ));
         }
         workers.spawn(drive(Arc::clone(self), id, updates));

@@ -13,6 +13,7 @@ use crate::cassette::Scrub;
 use crate::meshy::{ApiError, Client, ClientConfig, DEFAULT_BASE_URL};
 use crate::receiver::{Receiver, ReceiverConfig, ReceiverError};
 use crate::recorder::{Recorder, WaitPolicy};
+use crate::secrets::{SecretError, WEBHOOK_SECRET_PLACEHOLDER, WebhookSecret};
 use crate::sim::{SimConfig, Simulator};
 use crate::transport::{LiveConfig, LiveTransport, Transport, TransportError};
 use crate::tunnel::{self, Tunnel, TunnelError, TunnelOptions};
@@ -94,6 +95,9 @@ pub enum LiveError {
     },
     #[error("cannot start the webhook receiver on 127.0.0.1:{port}: {source}")]
     Receiver { port: u16, source: ReceiverError },
+    /// The webhook secret cannot be read or used (the error never shows it).
+    #[error(transparent)]
+    WebhookSecret(#[from] SecretError),
     /// The tunnel did not start, or its public URL does not reach the receiver (the
     /// error names the provider, the URL and the port).
     #[error(transparent)]
@@ -104,7 +108,7 @@ pub enum LiveError {
 }
 
 /// What the environment says about this run.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunEnv {
     pub api_key: Option<String>,
     /// `CI` set and not `false`/`0`.
@@ -116,13 +120,52 @@ pub struct RunEnv {
     pub sim_task_seconds: Option<String>,
     /// `MESHY_WEBHOOK_TOKEN`; without it, the project's token file is used.
     pub webhook_token: Option<String>,
+    /// `MESHY_WEBHOOK_SECRET`: the receiver checks it (a file given with
+    /// `--webhook-secret-file` wins). Never shown: see the `Debug` impl.
+    pub webhook_secret: Option<String>,
     pub ngrok_domain: bool,
     /// `MESHY_BASE_URL`: where `--target=meshy` records (default `https://api.meshy.ai`;
     /// e.g. a `mesh-toolkit sim` standing in for the real API).
     pub base_url: Option<String>,
 }
 
+/// Never shows the key, the token or the webhook secret, only whether they are set.
+impl std::fmt::Debug for RunEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunEnv")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("ci", &self.ci)
+            .field("allow_record_on_ci", &self.allow_record_on_ci)
+            .field("nextest", &self.nextest)
+            .field("sim_task_seconds", &self.sim_task_seconds)
+            .field(
+                "webhook_token",
+                &self.webhook_token.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<set>"),
+            )
+            .field("ngrok_domain", &self.ngrok_domain)
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
 impl RunEnv {
+    /// The webhook secret the receiver checks: the file of `--webhook-secret-file` /
+    /// `MESHY_WEBHOOK_SECRET_FILE`, else `MESHY_WEBHOOK_SECRET`; `None` when neither is set.
+    pub fn webhook_secret(
+        &self,
+        settings: &Settings,
+    ) -> Result<Option<WebhookSecret>, SecretError> {
+        WebhookSecret::resolve(settings.webhook_secret_file.as_deref(), |name| {
+            (name == crate::secrets::WEBHOOK_SECRET_ENV)
+                .then(|| self.webhook_secret.clone())
+                .flatten()
+        })
+    }
+
     pub fn from(env: impl Fn(&str) -> Option<String>) -> RunEnv {
         let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         RunEnv {
@@ -133,6 +176,7 @@ impl RunEnv {
             base_url: set("MESHY_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
             sim_task_seconds: set("MESHY_SIM_TASK_SECONDS"),
             webhook_token: set("MESHY_WEBHOOK_TOKEN"),
+            webhook_secret: set(crate::secrets::WEBHOOK_SECRET_ENV),
             ngrok_domain: set("NGROK_DOMAIN").is_some(),
         }
     }
@@ -238,6 +282,7 @@ impl Live {
         console: &crate::progress::Console,
     ) -> Result<Live, LiveError> {
         guards(settings, env)?;
+        let secret = env.webhook_secret(settings)?;
         let lock = recording_lock(&settings.cassettes_dir)?;
         // Ours now: what writes of killed runs left half-done goes (the receiver sweeps
         // its own directory when it starts).
@@ -264,6 +309,9 @@ impl Live {
                     max_queued_tasks: settings.max_tasks_in_flight,
                     requests_per_second: LiveConfig::default().requests_per_second,
                     log: console.log_sink(),
+                    // Meshy's deliveries carry the secret: so do the simulator's (a random
+                    // one when none is configured), and the receiver checks it if asked.
+                    webhook_secret: secret.clone(),
                     ..SimConfig::unlimited()
                 })
                 .await
@@ -280,6 +328,9 @@ impl Live {
             ),
         };
         let mut scrub = Scrub::default().secret(api_key.clone(), "<MESHY_API_KEY>");
+        if let Some(secret) = &secret {
+            scrub = scrub.secret(secret.expose(), WEBHOOK_SECRET_PLACEHOLDER);
+        }
         if base_url != DEFAULT_BASE_URL {
             // The simulator, or another deployment of the API: recordings use the canonical
             // hosts so they replay anywhere (the simulator serves assets under /assets).
@@ -302,6 +353,7 @@ impl Live {
         let mut config = ReceiverConfig::new(settings.cassettes_dir.join("webhooks"));
         config.port = settings.webhook_port;
         config.token = Some(token);
+        config.secret = secret;
         config.store.scrub = scrub.clone();
         config.log = console.log_sink();
         let receiver = Receiver::start(config)

@@ -59,6 +59,10 @@ pub struct Settings {
     /// Each trial's result file and the HTML report at the end (`crate::report`); off
     /// with `--no-report` / `MESHY_NO_REPORT=1`. Default: on.
     pub report: bool,
+    /// `--webhook-secret-file` / `MESHY_WEBHOOK_SECRET_FILE`: a file holding Meshy's
+    /// webhook secret, which the receiver then checks (as it checks `MESHY_WEBHOOK_SECRET`,
+    /// the value itself, which has no flag). Default: none, not checked.
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 /// A harness flag or variable that cannot be used, or a request for help.
@@ -178,6 +182,11 @@ pub struct HarnessFlags {
     /// [env: MESHY_NO_REPORT=1]
     #[arg(long)]
     pub no_report: bool,
+    /// A file holding Meshy's webhook secret: deliveries without it are refused (401)
+    /// [env: MESHY_WEBHOOK_SECRET_FILE, else the value in MESHY_WEBHOOK_SECRET; default:
+    /// not checked]. Its value is never stored either way.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -271,6 +280,11 @@ impl Settings {
             cassettes_dir: or_env(flags.cassettes, var("MESHY_CASSETTES_DIR"), path)?
                 .unwrap_or_else(|| PathBuf::from("cassettes")),
             report,
+            webhook_secret_file: or_env(
+                flags.webhook_secret_file,
+                var(crate::secrets::WEBHOOK_SECRET_FILE_ENV),
+                path,
+            )?,
         })
     }
 

@@ -1,11 +1,14 @@
 //! Webhook payloads: what the pipeline does with them ([`WebhookHandler`]), how they
-//! are recorded ([`Recording`]), and re-delivering a recording ([`redeliver`]).
+//! are recorded ([`Recording`]), secret values found and mended in recordings
+//! ([`scrub_recordings`]), and re-delivering a recording ([`redeliver`]).
 
 mod handler;
+mod leaks;
 mod recording;
 mod redeliver;
 
 pub use handler::{Handled, HandlerError, WebhookHandler};
+pub use leaks::{Scrubbed, recording_files, scrub_recordings, text_may_leak};
 pub use recording::{
     Delivery, Recording, RecordingError, recording_done, recording_path, status_of,
 };

@@ -1,8 +1,11 @@
 //! Re-delivery: POSTs a recording's deliveries, in order and with their recorded
 //! headers, to any endpoint — a user's own service under test — and reports what
 //! each answered. Hop-by-hop headers are not replayed: they described the original
-//! connection, not the delivery.
+//! connection, not the delivery. Recordings hold a placeholder for Meshy's webhook
+//! secret; given the real one, every delivery carries it instead, for an endpoint
+//! that checks it.
 
+use crate::secrets::{WEBHOOK_SECRET_HEADER, WebhookSecret};
 use crate::transport::{HttpRequest, Transport};
 
 use super::{Recording, status_of};
@@ -41,11 +44,13 @@ impl Redelivered {
 }
 
 /// POSTs the deliveries of `recording` (only the terminal one with `only_terminal`)
-/// to `url` through `transport`, one after the other.
+/// to `url` through `transport`, one after the other; with `secret`, each carries it in
+/// `x-meshy-api-webhook-secret-key` in place of the recorded placeholder.
 pub async fn redeliver(
     recording: &Recording,
     url: &str,
     only_terminal: bool,
+    secret: Option<&WebhookSecret>,
     transport: &dyn Transport,
 ) -> Vec<Redelivered> {
     let chosen: Vec<(
@@ -71,9 +76,13 @@ pub async fn redeliver(
     for (number, payload, headers) in chosen {
         let mut request = HttpRequest::new("POST", url);
         for (name, value) in headers {
-            if !HOP_BY_HOP.contains(&name.as_str()) {
+            let replaced = secret.is_some() && name.eq_ignore_ascii_case(WEBHOOK_SECRET_HEADER);
+            if !HOP_BY_HOP.contains(&name.as_str()) && !replaced {
                 request = request.with_header(name.clone(), value.clone());
             }
+        }
+        if let Some(secret) = secret {
+            request = request.with_header(WEBHOOK_SECRET_HEADER, secret.expose());
         }
         if request.header("content-type").is_none() {
             request = request.with_header("Content-Type", "application/json");

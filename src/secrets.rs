@@ -1,0 +1,350 @@
+//! Secrets, in one place: the one rule for which names carry credentials, the fixed
+//! placeholders that stand in for their values in everything the toolkit writes, the
+//! comparison that takes the same time wherever two secrets differ, and Meshy's webhook
+//! secret — read from `MESHY_WEBHOOK_SECRET` or a file, never from a command line.
+//!
+//! Meshy sends the webhook's secret in plain text with every delivery, in the header
+//! [`WEBHOOK_SECRET_HEADER`] (`../shared/docs/meshy-api-v2.md`, "Webhooks"): it is a
+//! credential, so a recording keeps the header's name with [`WEBHOOK_SECRET_PLACEHOLDER`]
+//! as its value, and no log line, report or message ever shows it.
+
+use std::path::{Path, PathBuf};
+
+/// The header that carries the webhook's secret in every Meshy delivery (compared for
+/// equality; Meshy documents no HMAC). Seen on v1-payload deliveries of May 2026;
+/// whether v2 deliveries use the same name is unconfirmed.
+pub const WEBHOOK_SECRET_HEADER: &str = "x-meshy-api-webhook-secret-key";
+
+/// The header beside it naming the Meshy account (not a credential).
+pub const WEBHOOK_USER_HEADER: &str = "x-meshy-api-webhook-user-id";
+
+/// What a recording holds instead of the webhook secret; `webhooks replay` puts the
+/// real one back from `MESHY_WEBHOOK_SECRET`.
+pub const WEBHOOK_SECRET_PLACEHOLDER: &str = "<MESHY_WEBHOOK_SECRET>";
+
+/// What a recording holds instead of the value of any other secret-bearing header.
+pub const SECRET_PLACEHOLDER: &str = "<REDACTED>";
+
+/// The environment variable holding the webhook secret.
+pub const WEBHOOK_SECRET_ENV: &str = "MESHY_WEBHOOK_SECRET";
+
+/// The environment variable naming a file that holds the webhook secret.
+pub const WEBHOOK_SECRET_FILE_ENV: &str = "MESHY_WEBHOOK_SECRET_FILE";
+
+/// Headers that are credentials whatever their name says: never written at all.
+pub const CREDENTIAL_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+/// Whether a field's, header's or query parameter's name says its value is a credential
+/// (`token`, `api_keys[0]`, `X-Amz-Security-Token`, `Signature`, `access_token`,
+/// `x-meshy-api-webhook-secret-key`, …): such values are never shown in a message or a
+/// log line, nor written into a recording.
+pub fn is_secret_name(path: &str) -> bool {
+    const WORDS: [&str; 10] = [
+        "token",
+        "key",
+        "apikey",
+        "secret",
+        "password",
+        "passwd",
+        "authorization",
+        "auth",
+        "signature",
+        "credential",
+    ];
+    path.split(|c: char| !c.is_ascii_alphanumeric())
+        .map(str::to_ascii_lowercase)
+        .any(|word| {
+            // Plurals too: `tokens`, `keys`, `secrets`.
+            let word = word
+                .strip_suffix('s')
+                .filter(|w| !w.is_empty())
+                .unwrap_or(&word);
+            WORDS.contains(&word)
+                || word.ends_with("token")
+                || word.ends_with("apikey")
+                || word.ends_with("secret")
+                || word.ends_with("password")
+        })
+}
+
+/// Whether a header's value is a credential: [`CREDENTIAL_HEADERS`] and every
+/// [secret name](is_secret_name), in any case.
+pub fn is_secret_header(name: &str) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
+        || is_secret_name(name)
+}
+
+/// The placeholder a recording holds for a secret header's value.
+pub fn placeholder(header: &str) -> &'static str {
+    if header.eq_ignore_ascii_case(WEBHOOK_SECRET_HEADER) {
+        WEBHOOK_SECRET_PLACEHOLDER
+    } else {
+        SECRET_PLACEHOLDER
+    }
+}
+
+/// Whether a recorded value is a placeholder (or several, joined as repeated headers
+/// are), not a secret.
+pub fn is_placeholder(value: &str) -> bool {
+    value.split(',').map(str::trim).all(|part| {
+        part == WEBHOOK_SECRET_PLACEHOLDER || part == SECRET_PLACEHOLDER || part.is_empty()
+    }) && !value.trim().is_empty()
+}
+
+/// Shortest secret value that is also replaced where it appears outside its header
+/// (a shorter one would mangle ordinary text).
+pub const MIN_SCRUBBED_ELSEWHERE: usize = 8;
+
+/// Equality in time independent of where the two differ (only their lengths show).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Meshy's webhook secret. Its `Debug` never shows the value, and it has no `Display`:
+/// the value leaves only through [`WebhookSecret::expose`], into a header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(String);
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
+/// Where a webhook secret was read from, named in errors (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `MESHY_WEBHOOK_SECRET`.
+    Env,
+    /// A file (`--webhook-secret-file`, `MESHY_WEBHOOK_SECRET_FILE`).
+    File(PathBuf),
+    /// Given by code.
+    Value,
+}
+
+impl std::fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Env => write!(f, "{WEBHOOK_SECRET_ENV}"),
+            SecretSource::File(path) => write!(f, "the file '{}'", path.display()),
+            SecretSource::Value => f.write_str("the value given"),
+        }
+    }
+}
+
+/// A webhook secret that cannot be used. No variant holds or shows the value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    #[error(
+        "cannot read the webhook secret from '{}': {source}; check the path given with --webhook-secret-file \
+         or {WEBHOOK_SECRET_FILE_ENV}",
+        path.display()
+    )]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the webhook secret in {from} is empty; copy it from the Meshy dashboard (API settings → Webhooks), \
+         or unset it to accept deliveries without checking their secret"
+    )]
+    Empty { from: SecretSource },
+    #[error(
+        "the webhook secret in {from} cannot be sent as an HTTP header value (it holds a control or non-ASCII \
+         character); copy it again from the Meshy dashboard (API settings → Webhooks)"
+    )]
+    NotAHeaderValue { from: SecretSource },
+}
+
+impl WebhookSecret {
+    /// A secret from its value: surrounding blanks and line ends are dropped (a file
+    /// ends with a newline), and what is left must be a non-empty header value.
+    pub fn new(value: &str, source: SecretSource) -> Result<WebhookSecret, SecretError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(SecretError::Empty { from: source });
+        }
+        if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(SecretError::NotAHeaderValue { from: source });
+        }
+        Ok(WebhookSecret(value.to_owned()))
+    }
+
+    /// The configured secret: the file given (`--webhook-secret-file`), else the file
+    /// `MESHY_WEBHOOK_SECRET_FILE` names, else `MESHY_WEBHOOK_SECRET`; `None` when none is
+    /// set (blank variables count as unset). `env` reads an environment variable.
+    pub fn resolve(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<WebhookSecret>, SecretError> {
+        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let file = file
+            .map(Path::to_owned)
+            .or_else(|| set(WEBHOOK_SECRET_FILE_ENV).map(PathBuf::from));
+        if let Some(path) = file {
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| SecretError::Unreadable {
+                    path: path.clone(),
+                    source,
+                })?;
+            return WebhookSecret::new(&text, SecretSource::File(path)).map(Some);
+        }
+        match set(WEBHOOK_SECRET_ENV) {
+            Some(value) => WebhookSecret::new(&value, SecretSource::Env).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A fresh random secret (the simulator's, when none is configured).
+    pub fn random() -> std::io::Result<WebhookSecret> {
+        crate::random::secret_hex(24).map(WebhookSecret)
+    }
+
+    /// The value, for the one header that carries it. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a delivery's header value is this secret (constant time).
+    pub fn matches(&self, value: &[u8]) -> bool {
+        constant_time_eq(self.0.as_bytes(), value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_names_are_recognised_plurals_and_compounds_included() {
+        for name in [
+            "token",
+            "tokens",
+            "api_keys[0]",
+            "X-Amz-Security-Token",
+            "Signature",
+            "access_token",
+            "client_secret",
+            "passwords",
+            "texture.auth",
+            "Key-Pair-Id",
+            "x-meshy-api-webhook-secret-key",
+            "X-Meshy-Api-Webhook-Secret-Key",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "prompt",
+            "mode",
+            "status",
+            "progress",
+            "s",
+            "texture_prompt",
+            "callback_url",
+            WEBHOOK_USER_HEADER,
+            "content-type",
+            "user-agent",
+            "keep-alive",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        assert!(is_secret_header("Cookie") && is_secret_header("AUTHORIZATION"));
+        assert!(!is_secret_header("x-forwarded-for"));
+    }
+
+    #[test]
+    fn the_webhook_secret_header_has_its_own_placeholder() {
+        assert_eq!(
+            placeholder("X-MESHY-API-WEBHOOK-SECRET-KEY"),
+            WEBHOOK_SECRET_PLACEHOLDER
+        );
+        assert_eq!(placeholder("x-api-key"), SECRET_PLACEHOLDER);
+        assert!(is_placeholder(WEBHOOK_SECRET_PLACEHOLDER));
+        assert!(is_placeholder(
+            "<MESHY_WEBHOOK_SECRET>, <MESHY_WEBHOOK_SECRET>"
+        ));
+        assert!(!is_placeholder("<MESHY_WEBHOOK_SECRET>, s3cr3t"));
+        assert!(!is_placeholder("") && !is_placeholder("s3cr3t"));
+    }
+
+    #[test]
+    fn comparison_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn the_secret_comes_from_a_file_then_the_environment_and_is_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "from-the-file-0123\n").unwrap();
+        let env = |file_env: Option<&str>, value: Option<&str>| {
+            let file_env = file_env.map(str::to_owned);
+            let value = value.map(str::to_owned);
+            move |name: &str| match name {
+                WEBHOOK_SECRET_FILE_ENV => file_env.clone(),
+                WEBHOOK_SECRET_ENV => value.clone(),
+                _ => None,
+            }
+        };
+        let read = |flag: Option<&Path>, file_env, value| {
+            WebhookSecret::resolve(flag, env(file_env, value))
+                .unwrap()
+                .map(|s| s.expose().to_owned())
+        };
+        assert_eq!(read(None, None, None), None);
+        assert_eq!(read(None, None, Some("  ")), None, "blank is unset");
+        assert_eq!(
+            read(None, None, Some("from-the-env-0123")).as_deref(),
+            Some("from-the-env-0123")
+        );
+        let path = file.to_str().unwrap();
+        assert_eq!(
+            read(None, Some(path), Some("from-the-env-0123")).as_deref(),
+            Some("from-the-file-0123"),
+            "a file wins over the value"
+        );
+        assert_eq!(
+            read(Some(&file), None, None).as_deref(),
+            Some("from-the-file-0123")
+        );
+
+        let missing = dir.path().join("nope");
+        let err = WebhookSecret::resolve(Some(&missing), env(None, None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "cannot read the webhook secret from '{}'",
+                missing.display()
+            )),
+            "{err}"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        let err = WebhookSecret::resolve(Some(&file), env(None, None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is empty"), "{err}");
+        let err = WebhookSecret::resolve(None, env(None, Some("bad\u{7f}secret-ü")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("the webhook secret in MESHY_WEBHOOK_SECRET cannot be sent"),
+            "{err}"
+        );
+        assert!(!err.contains("bad"), "{err}");
+        let secret = WebhookSecret::new("hunter2-hunter2", SecretSource::Value).unwrap();
+        assert_eq!(format!("{secret:?}"), "WebhookSecret(<redacted>)");
+        assert!(secret.matches(b"hunter2-hunter2") && !secret.matches(b"hunter2"));
+    }
+}
