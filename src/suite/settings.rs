@@ -576,6 +576,26 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_secret_file_comes_from_the_flag_then_the_environment_never_a_value() {
+        assert_eq!(parse(&[], &[]).unwrap().0.webhook_secret_file, None);
+        let env = [("MESHY_WEBHOOK_SECRET_FILE", "/run/secrets/meshy")];
+        let (settings, _) = parse(&[], &env).unwrap();
+        assert_eq!(
+            settings.webhook_secret_file,
+            Some(PathBuf::from("/run/secrets/meshy"))
+        );
+        let (settings, _) = parse(&["--webhook-secret-file=own"], &env).unwrap();
+        assert_eq!(settings.webhook_secret_file, Some(PathBuf::from("own")));
+        // The value itself has no flag: a command line would leave it in `ps` and history.
+        let refused = err(&["--webhook-secret=s3cr3t-value"], &[]);
+        assert!(
+            refused.contains("unexpected argument '--webhook-secret'"),
+            "{refused}"
+        );
+        assert!(!refused.contains("s3cr3t-value"), "{refused}");
+    }
+
+    #[test]
     fn unknown_flags_and_bad_values_name_what_is_accepted() {
         let first_lines = |args: &[&str]| -> String {
             err(args, &[])

@@ -189,7 +189,7 @@ fn findings() -> Result<(), Failed> {
         "problem: cassettes/http/a.yaml: recorded 378d ago, older than the maximum age of 90d\n  fix: re-record it: `cargo test --test scenarios -- a --exact --record-webhooks --record-mode=rewrite`\n",
         "problem: cassettes/http/c.yaml: incomplete: its recording was interrupted or its trial failed\n  fix: resume it (nothing is paid twice): `cargo test --test scenarios -- c --exact --record-webhooks --record-mode=once`\n",
         "note: cassettes/http/c.yaml: no scenario file 'scenarios/c.toml' owns it (expected for a trial written in Rust)\n",
-        "problem: cassettes/http/e.yaml: looks like it holds a secret: a Meshy API key (msy_…)\n  fix: remove the value by hand (or delete the file and re-record it), then rotate the secret\n",
+        "problem: cassettes/http/e.yaml: looks like it holds a secret: a Meshy API key (msy_…)\n  fix: remove the value by hand (keep the file: it may have been paid for), then rotate the secret\n",
         "problem: cassettes/webhooks/otter_text3d_task-d.json: no cassette holds the create call of task task-d\n",
         "problem: scenarios/b.toml: has no recording\n  fix: record it: `cargo test --test scenarios -- b --exact --record-webhooks --record-mode=rewrite`\n",
         "error: cassettes check found ",

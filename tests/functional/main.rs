@@ -13,6 +13,7 @@ mod sim_command;
 mod support;
 mod tunnel_cleanup;
 mod vcrpy;
+mod webhook_secret;
 
 use libtest_mimic::{Arguments, Trial};
 
@@ -31,5 +32,6 @@ fn main() -> std::process::ExitCode {
     trials.extend(tunnel_cleanup::trials());
     trials.push(tunnel_cleanup::harness_trial());
     trials.extend(vcrpy::trials());
+    trials.extend(webhook_secret::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }
