@@ -2,10 +2,11 @@
 //! each beside a baseline measured in the same run.
 //!
 //! - store: deliveries accepted per second under concurrent load on loopback (2000
-//!   deliveries for 100 claimed tasks, 64 in flight), once as the harness records
-//!   (written at the terminal delivery) and once as the standalone receiver does
-//!   (every delivery written); baseline: a warp server that answers 200 and stores
-//!   nothing.
+//!   deliveries for 100 claimed tasks, 64 in flight, each carrying Meshy's webhook secret
+//!   and account headers as real ones do), as the harness records (written at the
+//!   terminal delivery), the same with the secret checked, and as the standalone
+//!   receiver does (every delivery written); baseline: a warp server that answers 200
+//!   and stores nothing.
 //! - wake: latency from a delivery being accepted to the waiting trial waking
 //!   (target p99 <= 5 ms; the original design polled every 2 s); baseline: a bare
 //!   tokio watch channel's send-to-wake latency.
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use mesh_toolkit::receiver::{Claim, Receiver, ReceiverConfig};
+use mesh_toolkit::secrets::{SecretSource, WebhookSecret};
 use warp::Filter;
 
 const RUNS: usize = 5;
@@ -47,13 +49,16 @@ fn main() {
 }
 
 async fn store_bench() {
-    let harness = median(|| store_rate(false)).await;
-    let standalone = median(|| store_rate(true)).await;
+    let harness = median(|| store_rate(false, false)).await;
+    let checked = median(|| store_rate(false, true)).await;
+    let standalone = median(|| store_rate(true, false)).await;
     let baseline = median(bare_rate).await;
     println!(
         "store {DELIVERIES} deliveries for {TASKS} tasks, 64 in flight: median {harness:.0}/s written at terminal, \
-             {standalone:.0}/s every delivery written; baseline bare warp 200 {baseline:.0}/s; ratios {:.2}x and {:.2}x",
+             {checked:.0}/s with the webhook secret checked, {standalone:.0}/s every delivery written; baseline bare \
+             warp 200 {baseline:.0}/s; ratios {:.2}x, {:.2}x and {:.2}x",
         harness / baseline,
+        checked / baseline,
         standalone / baseline
     );
 }
@@ -197,6 +202,8 @@ async fn send(http: &reqwest::Client, url: &str, bodies: impl Iterator<Item = St
             .post(url)
             .header("Content-Type", "application/json")
             .header("User-Agent", "Meshy-Webhook")
+            .header("x-meshy-api-webhook-secret-key", SECRET)
+            .header("x-meshy-api-webhook-user-id", "bench-user")
             .body(body);
         async move { request.send().await.map(|r| r.status().as_u16()) }
     });
@@ -223,11 +230,16 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-async fn store_rate(every_delivery: bool) -> f64 {
+/// The webhook secret every benchmark delivery carries.
+const SECRET: &str = "bench-webhook-secret-0123456789abcdef";
+
+async fn store_rate(every_delivery: bool, check_secret: bool) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = ReceiverConfig::new(dir.path());
     config.token = Some("bench".into());
     config.store.record_all = every_delivery;
+    config.secret = check_secret
+        .then(|| WebhookSecret::new(SECRET, SecretSource::Value).expect("a usable secret"));
     let receiver = Receiver::start(config).await.expect("receiver");
     if !every_delivery {
         for i in 0..TASKS {
@@ -277,6 +289,8 @@ async fn load(url: &str) -> f64 {
         let request = http
             .post(url)
             .header("Content-Type", "application/json")
+            .header("x-meshy-api-webhook-secret-key", SECRET)
+            .header("x-meshy-api-webhook-user-id", "bench-user")
             .body(body);
         async move { request.send().await.map(|r| r.status().as_u16()) }
     });
