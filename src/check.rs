@@ -359,7 +359,7 @@ impl<'a> Checker<'a> {
             let file = self.options.scenarios.join(format!("{scenario}.toml"));
             // A simulator-only scenario records only against the simulator.
             let sim_only =
-                crate::suite::Scenario::load(&file).is_ok_and(|s| s.simulator_only().is_some());
+                crate::scenario::Scenario::load(&file).is_ok_and(|s| s.simulator_only().is_some());
             let against =
                 (sim_only || suite_against.as_deref() == Some("simulator")).then_some("simulator");
             self.report.findings.push(Finding {
@@ -430,7 +430,7 @@ fn check_cassette(
         .iter()
         .find_map(|i| i.response.header("x-api-version").map(str::to_owned))
         .unwrap_or_else(|| "unknown".into());
-    for task in crate::suite::created_tasks(cassette) {
+    for task in crate::cassette::created_tasks(cassette, None) {
         let owner = (
             version.clone(),
             cassette.recorded_against.clone(),

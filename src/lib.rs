@@ -48,6 +48,7 @@
 //! - [`check`]: `mesh-toolkit cassettes check`, API versions, age, drift and hygiene of recordings.
 //! - [`cli`]: argument parsing of the `mesh-toolkit` binary.
 //! - [`log_sink`]: where the receiver's and the simulator's operational lines go.
+//! - [`scenario`]: scenario files (`scenarios/<name>.toml`): what to send, what to expect.
 //! - [`secrets`]: which names carry credentials, their placeholders, Meshy's webhook secret.
 //! - [`workdir`]: where the toolkit keeps its own files (`<target dir>/mesh-toolkit`).
 
@@ -58,6 +59,8 @@ pub mod check;
 pub mod cli;
 mod clock;
 mod digest;
+#[cfg(test)]
+mod layers;
 pub mod log_sink;
 pub mod meshy;
 mod parallel;
@@ -68,6 +71,7 @@ pub mod receiver;
 pub mod recorder;
 pub mod report;
 pub mod repository;
+pub mod scenario;
 pub mod secrets;
 pub mod sim;
 pub mod suite;

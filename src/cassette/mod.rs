@@ -26,6 +26,7 @@
 //! [`Transport`]: crate::transport::Transport
 
 mod binary_blocks;
+mod created;
 mod diff;
 mod format;
 #[cfg(test)]
@@ -40,6 +41,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 pub use crate::secrets::is_secret_name;
+pub use created::{created_task, created_tasks, is_create_for, recorded_task_id};
 pub use format::{
     Body, Cassette, FormatError, Intent, Interaction, RecordedRequest, RecordedResponse,
 };

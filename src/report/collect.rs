@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::cassette::{Body, Cassette, CassetteFile, Interaction};
 use crate::check::list;
 use crate::meshy::{TaskType, pricing};
-use crate::suite::Scenario;
+use crate::scenario::Scenario;
 use crate::webhooks::Recording;
 
 /// Where a report's inputs are.
@@ -126,16 +126,16 @@ pub struct Index {
     /// Scenario name → the scenarios that take its task as input.
     dependents: BTreeMap<String, Vec<String>>,
     /// Scenario name → its file, loaded.
-    scenarios: BTreeMap<String, (PathBuf, Result<Scenario, crate::suite::ScenarioError>)>,
+    scenarios: BTreeMap<String, (PathBuf, Result<Scenario, crate::scenario::ScenarioError>)>,
 }
 
 impl Index {
     /// Reads the scenario files, the names of the cassettes and the webhook recordings.
     pub fn read(sources: &Sources) -> Index {
-        let scenario_paths = crate::suite::discover(&sources.scenarios).unwrap_or_default();
+        let scenario_paths = crate::scenario::discover(&sources.scenarios).unwrap_or_default();
         let scenarios: BTreeMap<_, _> = crate::parallel::map(&scenario_paths, |path| {
             (
-                crate::suite::name_of(path),
+                crate::scenario::name_of(path),
                 (path.clone(), Scenario::load(path)),
             )
         })
@@ -144,7 +144,7 @@ impl Index {
         let mut names: BTreeSet<String> = scenarios.keys().cloned().collect();
         let mut rerecordings = Vec::new();
         for path in list(&sources.cassettes.join("http"), "yaml") {
-            let stem = crate::suite::name_of(&path);
+            let stem = crate::scenario::name_of(&path);
             if stem.ends_with(".rerecording") {
                 rerecordings.push(path);
             } else {
@@ -257,7 +257,7 @@ fn read_recording(path: &Path) -> (Option<RecordingView>, crate::check::Recordin
 
 fn entry(
     name: &str,
-    scenario: Option<(PathBuf, Result<Scenario, crate::suite::ScenarioError>)>,
+    scenario: Option<(PathBuf, Result<Scenario, crate::scenario::ScenarioError>)>,
     cassette_path: &Path,
     file: CassetteFile,
 ) -> Entry {
@@ -320,7 +320,7 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
     for interaction in &cassette.interactions {
         let (request, response) = (&interaction.request, &interaction.response);
         if request.method == "POST" {
-            if let Some(task) = crate::suite::created_task(interaction) {
+            if let Some(task) = crate::cassette::created_task(interaction) {
                 tasks.push(task);
                 submitted_ms = submitted_ms.or_else(|| date_ms(interaction));
             }

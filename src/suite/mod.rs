@@ -21,12 +21,11 @@
 mod interrupt;
 mod live;
 mod plan;
-mod report;
 mod resume;
-mod scenario;
 mod scratch;
 mod settings;
 mod slots;
+mod summary;
 mod trial;
 
 use crate::sync::lock;
@@ -42,12 +41,13 @@ pub use resume::{Action, Disk, Reconciled, ResumeError};
 
 /// The ids of the tasks a cassette's answered create calls made.
 pub fn created_tasks(cassette: &crate::cassette::Cassette) -> Vec<String> {
-    resume::created_tasks(cassette, None)
+    crate::cassette::created_tasks(cassette, None)
 }
-pub use resume::{created_task, is_recorded, recorded_task_id};
-pub use scenario::{
+pub use crate::cassette::{created_task, recorded_task_id};
+pub use crate::scenario::{
     Delivery, DiscoverError, Scenario, ScenarioError, check_inputs, discover, name_of, prompt_field,
 };
+pub use resume::is_recorded;
 pub use settings::{Settings, SettingsError, Target};
 pub use trial::{CheckFailure, GlbError, Produced, TrialContext, TrialError, check_glb};
 
@@ -403,13 +403,13 @@ impl Suite {
             }
             self.runtime.block_on(live.stop());
         }
-        if let Some(table) = report::summary(&lock(&self.recorded)) {
+        if let Some(table) = summary::summary(&lock(&self.recorded)) {
             eprint!("{table}");
         }
         if let Some(line) = self.freshness_line() {
             eprintln!("{line}");
         }
-        if let Some(summary) = report::dry_run(&lock(&self.dry_runs)) {
+        if let Some(summary) = summary::dry_run(&lock(&self.dry_runs)) {
             eprint!("{summary}");
         }
         self.write_report();
@@ -428,7 +428,7 @@ impl Suite {
                 };
                 eprint!(
                     "{}",
-                    report::running(&lock(&self.unfinished), &self.webhooks_dir(), rerun)
+                    summary::running(&lock(&self.unfinished), &self.webhooks_dir(), rerun)
                 );
             }
             return std::process::ExitCode::from(130);
@@ -857,7 +857,7 @@ impl Suite {
                     .flatten()
                     .filter_map(Result::ok)
                     .filter_map(|e| resume::load(&e.path()))
-                    .flat_map(|c| resume::created_tasks(&c, None))
+                    .flat_map(|c| crate::cassette::created_tasks(&c, None))
                     .collect();
             let reconciled = self.runtime.block_on(resume::reconcile_all(
                 &path,

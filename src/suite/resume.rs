@@ -8,7 +8,6 @@
 //! current request already exists (resume it: no POST), may exist (reconcile: ask the
 //! API's task list), or does not (record).
 
-use super::scenario::{Delivery, Scenario};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,9 +18,11 @@ use tokio::sync::watch;
 use super::settings::Target;
 use crate::cassette::{
     Body, Cassette, Intent, Interaction, RecordMode, RecordedRequest, RecordedResponse,
+    created_tasks, is_create_for,
 };
 use crate::clock::{now_ms, now_rfc3339, parse_rfc3339_ms};
 use crate::meshy::{ApiError, Client, ListPage, TaskRequest, TaskType};
+use crate::scenario::{Delivery, Scenario};
 
 /// A create call's answer may take this long to show in the task list; a listing
 /// made later that shows no match proves the call created nothing.
@@ -186,62 +187,8 @@ pub fn inspect(
     }
 }
 
-/// The task an answered create call made: its type (from the path and body) and id.
-/// `None` for any other interaction.
-pub fn created_task(interaction: &crate::cassette::Interaction) -> Option<(TaskType, String)> {
-    let (request, response) = (&interaction.request, &interaction.response);
-    if request.method != "POST" || !(200..300).contains(&response.status) {
-        return None;
-    }
-    let body: Value = request
-        .body
-        .as_ref()
-        .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
-        .unwrap_or(Value::Null);
-    let answer: Value = serde_json::from_slice(response.body.as_bytes()).ok()?;
-    let task_type = TaskType::of_create(crate::transport::url_path(&request.uri), &body)?;
-    Some((task_type, answer.get("result")?.as_str()?.to_owned()))
-}
-
-/// The ids of the tasks the cassette's answered create calls made (for `request`
-/// only, when given), in recorded order.
-pub fn created_tasks(cassette: &Cassette, request: Option<&TaskRequest>) -> Vec<String> {
-    cassette
-        .interactions
-        .iter()
-        .filter(|i| i.request.method == "POST" && (200..300).contains(&i.response.status))
-        .filter(|i| {
-            request.is_none_or(|r| {
-                let body = i
-                    .request
-                    .body
-                    .as_ref()
-                    .map(|b| b.as_bytes())
-                    .unwrap_or_default();
-                body_is_for(&i.request.uri, body, r)
-            })
-        })
-        .filter_map(|i| {
-            let answer: Value = serde_json::from_slice(i.response.body.as_bytes()).ok()?;
-            answer.get("result")?.as_str().map(str::to_owned)
-        })
-        .collect()
-}
-
 fn intent_is_for(intent: &Intent, request: &TaskRequest) -> bool {
-    body_is_for(&intent.uri, intent.body.as_bytes(), request)
-}
-
-/// Whether a recorded create (URI and body) is `request` (`callback_url` aside).
-fn body_is_for(uri: &str, body: &[u8], request: &TaskRequest) -> bool {
-    let Ok(mut body) = serde_json::from_slice::<Value>(body) else {
-        return false;
-    };
-    if let Some(fields) = body.as_object_mut() {
-        fields.remove("callback_url");
-    }
-    crate::transport::url_path(uri).ends_with(request.task_type().collection())
-        && body == request.to_json()
+    is_create_for(&intent.uri, intent.body.as_bytes(), request)
 }
 
 /// How reconciling an intent ended.
@@ -520,28 +467,6 @@ fn adopted(intent: &Intent, task_id: &str) -> Interaction {
             body: Body::Text(json!({ "result": task_id }).to_string()),
         },
     }
-}
-
-/// The task id of the recorded create call whose body matches `request` (ignoring
-/// `callback_url`), if the cassette has one.
-pub fn recorded_task_id(cassette: &Cassette, request: &TaskRequest) -> Option<String> {
-    let wanted = request.to_json();
-    let collection = request.task_type().collection();
-    cassette.interactions.iter().find_map(|interaction| {
-        let recorded = &interaction.request;
-        if recorded.method != "POST"
-            || !crate::transport::url_path(&recorded.uri).ends_with(collection)
-        {
-            return None;
-        }
-        let mut body: Value = serde_json::from_slice(recorded.body.as_ref()?.as_bytes()).ok()?;
-        body.as_object_mut()?.remove("callback_url");
-        if body != wanted {
-            return None;
-        }
-        let answer: Value = serde_json::from_slice(interaction.response.body.as_bytes()).ok()?;
-        answer.get("result")?.as_str().map(str::to_owned)
-    })
 }
 
 /// Whether a scenario's recordings are all there: a complete cassette holding this

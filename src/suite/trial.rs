@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::scenario::{Delivery, Scenario};
 use crate::cassette::{CassetteFile, CassetteOptions, CassetteTransport, MatchRules, RecordMode};
 use crate::meshy::{
     Client, ClientConfig, DEFAULT_BASE_URL, PollOptions, Task, TaskRequest, TaskService, TaskStatus,
 };
 use crate::recorder::Recorder;
 use crate::repository::{Repository, UpdateSource};
+use crate::scenario::{Delivery, Scenario};
 use crate::webhooks::WebhookHandler;
 
 /// What a trial works with. Custom trials get the same.

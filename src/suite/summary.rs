@@ -101,7 +101,7 @@ pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path, rerun: &st
             continue;
         };
         for interaction in &cassette.interactions {
-            let Some((task_type, task_id)) = super::resume::created_task(interaction) else {
+            let Some((task_type, task_id)) = crate::cassette::created_task(interaction) else {
                 continue;
             };
             let done = std::fs::read_dir(webhooks_dir).ok().is_some_and(|entries| {
