@@ -725,7 +725,7 @@ fn drift(path: &Path, object: &Value, version: &str, report: &mut Report) {
             file: path.to_owned(),
             what: format!(
                 "a recorded task object the SDK cannot read: {}",
-                redact_keys(&e.to_string())
+                crate::secrets::redact_keys(&e.to_string())
             ),
             fix: "update the SDK's task model (src/meshy/task.rs), or re-record it".into(),
             problem: true,
@@ -902,22 +902,6 @@ fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(kept)
-}
-
-/// `msy_…` keys in a message replaced (a serde error may quote a value).
-pub(crate) fn redact_keys(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("msy_") {
-        out.push_str(&rest[..i]);
-        let key_len = rest[i..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len() - i);
-        out.push_str("<redacted>");
-        rest = &rest[i + key_len..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The command that records a scenario again, right for how it was recorded.

@@ -278,7 +278,7 @@ fn run_redeliver(parsed: &RedeliverArgs) -> Result<(), Failure> {
     ));
     let total = recording.deliveries.len();
     // The target URL may carry a token (`?token=…`): never printed.
-    let shown = mesh_toolkit::log_sink::redact_url(&parsed.to);
+    let shown = mesh_toolkit::secrets::redact_url(&parsed.to);
     for delivery in &report {
         match &delivery.outcome {
             Ok(status) => println!("{}/{total} {} -> {status}", delivery.number, delivery.task),

@@ -1,7 +1,8 @@
 //! Secrets, in one place: the one rule for which names carry credentials, the fixed
-//! placeholders that stand in for their values in everything the toolkit writes, the
-//! comparison that takes the same time wherever two secrets differ, and Meshy's webhook
-//! secret — read from `MESHY_WEBHOOK_SECRET` or a file, never from a command line.
+//! placeholders that stand in for their values in everything the toolkit writes, the one
+//! redaction of keys in messages and of secret query values in URLs, the comparison that
+//! takes the same time wherever two secrets differ, and Meshy's webhook secret — read from
+//! `MESHY_WEBHOOK_SECRET` or a file, never from a command line.
 //!
 //! Meshy sends the webhook's secret in plain text with every delivery, in the header
 //! [`WEBHOOK_SECRET_HEADER`] (`../shared/docs/meshy-api-v2.md`, "Webhooks"): it is a
@@ -105,6 +106,57 @@ pub const MIN_SCRUBBED_ELSEWHERE: usize = 8;
 /// Equality in time independent of where the two differ (only their lengths show).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `text` with `key` (when not empty) and every `msy_…` API key replaced by `<redacted>`:
+/// for messages that quote what a server echoed or a parser saw.
+pub fn redact(text: &str, key: &str) -> String {
+    if key.is_empty() || !text.contains(key) {
+        redact_keys(text)
+    } else {
+        redact_keys(&text.replace(key, "<redacted>"))
+    }
+}
+
+/// `msy_…` keys in a message replaced (a serde error may quote a value).
+pub fn redact_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("msy_") {
+        out.push_str(&rest[..i]);
+        let key_len = rest[i..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len() - i);
+        out.push_str("<redacted>");
+        rest = &rest[i + key_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `url` with the value of every `token` query parameter replaced by `…`, so a log
+/// line never carries the webhook secret.
+pub fn redact_url(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_name(name) => format!("{name}=…"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    let mut redacted = format!("{base}?{}", pairs.join("&"));
+    if let Some(fragment) = fragment {
+        redacted.push('#');
+        redacted.push_str(fragment);
+    }
+    redacted
 }
 
 /// Meshy's webhook secret. Its `Debug` never shows the value, and it has no `Display`:
@@ -346,5 +398,31 @@ mod tests {
         let secret = WebhookSecret::new("hunter2-hunter2", SecretSource::Value).unwrap();
         assert_eq!(format!("{secret:?}"), "WebhookSecret(<redacted>)");
         assert!(secret.matches(b"hunter2-hunter2") && !secret.matches(b"hunter2"));
+    }
+
+    #[test]
+    fn webhook_urls_lose_their_token() {
+        assert_eq!(
+            redact_url("https://h.example/webhook/otter/text3d?token=s3cret&x=1"),
+            "https://h.example/webhook/otter/text3d?token=…&x=1"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:9/webhook?a=b&TOKEN=s3cret#f"),
+            "http://127.0.0.1:9/webhook?a=b&TOKEN=…#f"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:9/webhook"),
+            "http://127.0.0.1:9/webhook"
+        );
+    }
+
+    #[test]
+    fn keys_in_messages_are_redacted_the_known_one_and_any_msy_key() {
+        assert_eq!(
+            redact("bad key msy_abc123 and sk-custom-key", "sk-custom-key"),
+            "bad key <redacted> and <redacted>"
+        );
+        assert_eq!(redact("nothing here", ""), "nothing here");
+        assert_eq!(redact_keys("k=msy_live_0123456789,x"), "k=<redacted>,x");
     }
 }

@@ -561,7 +561,7 @@ fn message_of(body: &[u8], api_key: &str) -> String {
         .and_then(|v| v.get("message"))
         .and_then(Value::as_str)
     {
-        Some(message) => redact(message, api_key),
+        Some(message) => crate::secrets::redact(message, api_key),
         None if body.is_empty() => "(empty body)".into(),
         None => excerpt(body, api_key),
     }
@@ -569,20 +569,12 @@ fn message_of(body: &[u8], api_key: &str) -> String {
 
 /// The first 200 characters of a body, with the API key (if a server echoed it) removed.
 fn excerpt(body: &[u8], api_key: &str) -> String {
-    let text = redact(&String::from_utf8_lossy(body), api_key);
+    let text = crate::secrets::redact(&String::from_utf8_lossy(body), api_key);
     let mut short: String = text.chars().take(200).collect();
     if short.len() < text.len() {
         short.push('…');
     }
     short
-}
-
-fn redact(text: &str, api_key: &str) -> String {
-    if api_key.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(api_key, "<redacted>")
-    }
 }
 
 #[cfg(test)]

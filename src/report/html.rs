@@ -583,7 +583,7 @@ fn bodies(out: &mut String, entry: &Entry) {
                 i + 1,
                 escape(status),
                 escape(&delivery.received_at),
-                escape(&crate::check::redact_keys(&cut(&leaks.text(
+                escape(&crate::secrets::redact_keys(&cut(&leaks.text(
                     &serde_json::to_string_pretty(&delivery.payload).unwrap_or_default()
                 ))))
             );
@@ -599,7 +599,7 @@ fn body_block(out: &mut String, body: &crate::cassette::Body, content_type: Opti
             let _ = write!(
                 out,
                 "<pre>{}</pre>",
-                escape(&crate::check::redact_keys(&cut(&text)))
+                escape(&crate::secrets::redact_keys(&cut(&text)))
             );
         }
         None => {

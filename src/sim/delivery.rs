@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::log_sink::{LogSink, redact_url};
-use crate::secrets::{WEBHOOK_SECRET_HEADER, WEBHOOK_USER_HEADER, WebhookSecret};
+use crate::log_sink::LogSink;
+use crate::secrets::{WEBHOOK_SECRET_HEADER, WEBHOOK_USER_HEADER, WebhookSecret, redact_url};
 
 /// Counters of what the simulator delivered, for tests and the CLI.
 #[derive(Debug, Default)]

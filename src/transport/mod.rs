@@ -168,26 +168,13 @@ pub(crate) fn url_path(url: &str) -> &str {
     after_scheme.find('/').map_or("/", |i| &after_scheme[i..])
 }
 
-/// Headers whose values are credentials and never appear in logs or errors.
-pub(crate) fn is_secret_header(name: &str) -> bool {
-    [
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-        "x-api-key",
-    ]
-    .iter()
-    .any(|secret| name.eq_ignore_ascii_case(secret))
-}
-
 struct RedactedHeaders<'a>(&'a [(String, String)]);
 
 impl fmt::Debug for RedactedHeaders<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
             .entries(self.0.iter().map(|(name, value)| {
-                let shown = if is_secret_header(name) {
+                let shown = if crate::secrets::is_secret_header(name) {
                     "<redacted>"
                 } else {
                     value
