@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cassette::Cassette;
+use crate::cassette::{Cassette, RecordedAgainst};
 use crate::meshy::{Task, TaskType};
 use crate::webhooks::Recording;
 
@@ -196,7 +196,7 @@ pub struct Checker<'a> {
     recorded: BTreeSet<String>,
     /// What every cassette was recorded against, if they agree: computed from the final
     /// owners once the first recording is added (every cassette is added by then).
-    suite_against: Option<Option<String>>,
+    suite_against: Option<Option<RecordedAgainst>>,
 }
 
 impl CassetteChecked {
@@ -279,11 +279,11 @@ impl<'a> Checker<'a> {
     }
 
     /// What every cassette was recorded against, if they agree.
-    fn suite_against(&mut self) -> Option<String> {
+    fn suite_against(&mut self) -> Option<RecordedAgainst> {
         let owned = &self.owned_tasks;
         self.suite_against
             .get_or_insert_with(|| {
-                let targets: BTreeSet<&Option<String>> =
+                let targets: BTreeSet<&Option<RecordedAgainst>> =
                     owned.values().map(|(_, a, _)| a).collect();
                 match targets.len() {
                     1 => targets.into_iter().next().cloned().flatten(),
@@ -342,7 +342,7 @@ impl<'a> Checker<'a> {
         let report = finish_recording(
             checked,
             &self.owned_tasks,
-            suite_against.as_deref(),
+            suite_against.as_ref(),
             self.options,
             &self.dirs,
         );
@@ -360,8 +360,11 @@ impl<'a> Checker<'a> {
             // A simulator-only scenario records only against the simulator.
             let sim_only =
                 crate::scenario::Scenario::load(&file).is_ok_and(|s| s.simulator_only().is_some());
-            let against =
-                (sim_only || suite_against.as_deref() == Some("simulator")).then_some("simulator");
+            let against = (sim_only
+                || suite_against
+                    .as_ref()
+                    .is_some_and(RecordedAgainst::is_simulator))
+            .then_some(&RecordedAgainst::Simulator);
             self.report.findings.push(Finding {
                 file,
                 what: "has no recording".into(),
@@ -377,7 +380,7 @@ impl<'a> Checker<'a> {
 }
 
 /// Who created a task: the API version, target and scenario of its cassette.
-type Owner = (String, Option<String>, String);
+type Owner = (String, Option<RecordedAgainst>, String);
 
 /// What one cassette says about itself ([`Checker::cassette`]).
 #[derive(Default)]
@@ -439,7 +442,7 @@ fn check_cassette(
         checked.owned.push((task, owner));
     }
     let age = cassette_age(cassette);
-    let against = cassette.recorded_against.as_deref();
+    let against = cassette.recorded_against.as_ref();
     aged(
         path,
         &scenario,
@@ -463,7 +466,7 @@ fn check_cassette(
                 },
                 fix: format!(
                     "resume it (nothing is paid twice): {}",
-                    command(&scenario, true, cassette.recorded_against.as_deref(), dirs)
+                    command(&scenario, true, cassette.recorded_against.as_ref(), dirs)
                 ),
                 problem: true,
             });
@@ -556,7 +559,7 @@ struct RecordingFacts {
 fn finish_recording(
     checked: RecordingChecked,
     owned_tasks: &BTreeMap<String, Owner>,
-    suite_against: Option<&str>,
+    suite_against: Option<&RecordedAgainst>,
     options: &CheckOptions,
     dirs: &str,
 ) -> Report {
@@ -577,7 +580,7 @@ fn finish_recording(
         let fix = match owned_tasks.get(task_id) {
             Some((_, against, scenario)) => format!(
                 "delete it and re-record its scenario: {}",
-                command(scenario, false, against.as_deref(), dirs)
+                command(scenario, false, against.as_ref(), dirs)
             ),
             _ => format!("delete '{}' (no cassette holds its task)", path.display()),
         };
@@ -603,7 +606,7 @@ fn finish_recording(
             .extend(fields);
     }
     // Without its cassette (deleted, say): what the rest of the suite was recorded against.
-    let against = owner.map_or(suite_against, |(_, a, _)| a.as_deref());
+    let against = owner.map_or(suite_against, |(_, a, _)| a.as_ref());
     report.rows.push(Row {
         file: path.to_owned(),
         api_version: version,
@@ -679,7 +682,7 @@ fn aged(
     path: &Path,
     scenario: &str,
     (age, max): (Option<u64>, Option<Duration>),
-    against: Option<&str>,
+    against: Option<&RecordedAgainst>,
     dirs: &str,
     report: &mut Report,
 ) {
@@ -905,9 +908,14 @@ fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The command that records a scenario again, right for how it was recorded.
-fn command(scenario: &str, unfinished: bool, against: Option<&str>, dirs: &str) -> String {
+fn command(
+    scenario: &str,
+    unfinished: bool,
+    against: Option<&RecordedAgainst>,
+    dirs: &str,
+) -> String {
     let mode = if unfinished { "once" } else { "rewrite" };
-    let target = if against == Some("simulator") {
+    let target = if against.is_some_and(RecordedAgainst::is_simulator) {
         " --target=sim"
     } else {
         ""

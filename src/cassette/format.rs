@@ -11,8 +11,8 @@ use super::yaml::{self, Node};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cassette {
     pub interactions: Vec<Interaction>,
-    /// What the cassette was recorded against (`simulator`); VCR.py ignores the field.
-    pub recorded_against: Option<String>,
+    /// What the cassette was recorded against; VCR.py ignores the field.
+    pub recorded_against: Option<RecordedAgainst>,
     /// The recording run failed or is still going: `once` resumes or records this
     /// cassette again.
     pub incomplete: bool,
@@ -23,6 +23,63 @@ pub struct Cassette {
     /// When the recording was made (RFC 3339 UTC); older files have none, and
     /// `cassettes check` falls back to the first response's `date` header.
     pub recorded_at: Option<String>,
+}
+
+/// What a cassette was recorded against: its `recorded_against` field (`simulator` or
+/// `meshy`; another value is kept as it was written).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(from = "String", into = "String")]
+pub enum RecordedAgainst {
+    /// The bundled simulator: re-recording it is free.
+    Simulator,
+    /// The real Meshy API: its tasks were paid for.
+    Meshy,
+    /// A value this version does not know.
+    Other(String),
+}
+
+impl RecordedAgainst {
+    /// The field's value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RecordedAgainst::Simulator => "simulator",
+            RecordedAgainst::Meshy => "meshy",
+            RecordedAgainst::Other(other) => other,
+        }
+    }
+
+    /// The value read from a cassette.
+    pub fn parse(value: &str) -> RecordedAgainst {
+        match value {
+            "simulator" => RecordedAgainst::Simulator,
+            "meshy" => RecordedAgainst::Meshy,
+            other => RecordedAgainst::Other(other.to_owned()),
+        }
+    }
+
+    pub fn is_simulator(&self) -> bool {
+        *self == RecordedAgainst::Simulator
+    }
+}
+
+impl From<String> for RecordedAgainst {
+    fn from(value: String) -> RecordedAgainst {
+        RecordedAgainst::parse(&value)
+    }
+}
+
+impl From<RecordedAgainst> for String {
+    fn from(value: RecordedAgainst) -> String {
+        value.as_str().to_owned()
+    }
+}
+
+impl std::fmt::Display for RecordedAgainst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A request sent (or about to be sent) whose answer is not on file: the journal's
@@ -135,7 +192,9 @@ impl Cassette {
             }
         };
         let recorded_against = match root.get("recorded_against") {
-            Some(node) if !node.is_null() => Some(scalar(node, "recorded_against")?.to_owned()),
+            Some(node) if !node.is_null() => {
+                Some(RecordedAgainst::parse(scalar(node, "recorded_against")?))
+            }
             _ => None,
         };
         let incomplete = root
@@ -186,7 +245,7 @@ impl Cassette {
             }
         }
         if let Some(against) = &self.recorded_against {
-            let _ = writeln!(out, "recorded_against: {}", yaml::quote(against));
+            let _ = writeln!(out, "recorded_against: {}", yaml::quote(against.as_str()));
         }
         if let Some(at) = &self.recorded_at {
             let _ = writeln!(out, "recorded_at: {}", yaml::quote(at));
@@ -396,6 +455,27 @@ fn at(node: &Node, message: String) -> FormatError {
 mod tests {
     use super::*;
 
+    #[test]
+    fn recorded_against_is_typed_and_an_unknown_value_round_trips() {
+        for (text, typed) in [
+            ("simulator", RecordedAgainst::Simulator),
+            ("meshy", RecordedAgainst::Meshy),
+            ("staging", RecordedAgainst::Other("staging".into())),
+        ] {
+            assert_eq!(RecordedAgainst::parse(text), typed);
+            assert_eq!(typed.as_str(), text);
+            let json = serde_json::to_string(&typed).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(
+                serde_json::from_str::<RecordedAgainst>(&json).unwrap(),
+                typed
+            );
+        }
+        assert!(
+            RecordedAgainst::Simulator.is_simulator() && !RecordedAgainst::Meshy.is_simulator()
+        );
+    }
+
     fn sample() -> Cassette {
         Cassette {
             interactions: vec![Interaction {
@@ -420,7 +500,7 @@ mod tests {
                     body: Body::Binary(vec![0x67, 0x6c, 0x54, 0x46, 0xff, 0x00, 0x80]),
                 },
             }],
-            recorded_against: Some("simulator".into()),
+            recorded_against: Some(RecordedAgainst::Simulator),
             incomplete: true,
             pending: Vec::new(),
             recorded_at: None,

@@ -58,7 +58,7 @@ fn valid() -> String {
                 },
             },
         ],
-        recorded_against: Some("simulator".into()),
+        recorded_against: Some(crate::cassette::RecordedAgainst::Simulator),
         incomplete: true,
         pending: vec![Intent {
             method: "POST".into(),

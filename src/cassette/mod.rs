@@ -43,7 +43,8 @@ use std::str::FromStr;
 pub use crate::secrets::is_secret_name;
 pub use created::{created_task, created_tasks, is_create_for, recorded_task_id};
 pub use format::{
-    Body, Cassette, FormatError, Intent, Interaction, RecordedRequest, RecordedResponse,
+    Body, Cassette, FormatError, Intent, Interaction, RecordedAgainst, RecordedRequest,
+    RecordedResponse,
 };
 pub use matching::{MatchRules, Matcher};
 pub use scrub::Scrub;

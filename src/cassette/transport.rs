@@ -21,7 +21,7 @@ pub struct CassetteOptions {
     /// Default: only the always-dropped credential headers.
     pub scrub: Scrub,
     /// Written as the cassette's `recorded_against` field when it records.
-    pub recorded_against: Option<String>,
+    pub recorded_against: Option<super::RecordedAgainst>,
     /// The command that re-records this cassette, quoted in errors.
     pub rerecord_command: String,
     /// Keep the file as a journal while recording: rewritten atomically after every
@@ -1001,7 +1001,7 @@ mod tests {
             .scrub
             .host(format!("{sim}/assets"), "https://assets.meshy.ai")
             .host(sim, "https://api.meshy.ai");
-        recording.recorded_against = Some("simulator".into());
+        recording.recorded_against = Some(crate::cassette::RecordedAgainst::Simulator);
         let cassette = CassetteTransport::open(recording, Some(live(Arc::default()))).unwrap();
         let live_answer = cassette
             .send(HttpRequest::new("GET", format!("{sim}/openapi/v1/balance")))

@@ -362,7 +362,10 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
         path: path.to_owned(),
         api_version,
         recorded_at,
-        simulator: cassette.recorded_against.as_deref() == Some("simulator"),
+        simulator: cassette
+            .recorded_against
+            .as_ref()
+            .is_some_and(crate::cassette::RecordedAgainst::is_simulator),
         incomplete: cassette.incomplete,
         pending: cassette.pending.len(),
         tasks,
@@ -555,7 +558,7 @@ mod tests {
                     b"hello".to_vec(),
                 ),
             ],
-            recorded_against: Some("simulator".into()),
+            recorded_against: Some(crate::cassette::RecordedAgainst::Simulator),
             incomplete: false,
             pending: Vec::new(),
             recorded_at: None,

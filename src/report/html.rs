@@ -322,7 +322,7 @@ pub fn head(name: &str, result: Option<&TrialResult>, stale: bool) -> String {
         let _ = write!(
             last,
             " against the {}",
-            if target == "simulator" {
+            if target.is_simulator() {
                 "simulator"
             } else {
                 "API"

@@ -81,7 +81,7 @@ pub struct TrialResult {
     /// Where a trial that sent requests sent them: `simulator`, or `meshy` (the real
     /// API, or what `MESHY_BASE_URL` stands in for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub target: Option<crate::cassette::RecordedAgainst>,
     /// The cassettes directory it ran against, as the run was given it (relative to
     /// where it ran, the package root under `cargo test`).
     pub cassettes: PathBuf,

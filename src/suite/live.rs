@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::settings::{Settings, Target};
-use crate::cassette::Scrub;
+use crate::cassette::{RecordedAgainst, Scrub};
 use crate::meshy::{ApiError, Client, ClientConfig, DEFAULT_BASE_URL};
 use crate::receiver::{Receiver, ReceiverConfig, ReceiverError};
 use crate::recorder::{Recorder, WaitPolicy};
@@ -229,8 +229,8 @@ pub struct Recording {
     pub recorder: Recorder,
     pub base_url: String,
     pub api_key: String,
-    /// `simulator` or `meshy`, written into cassettes.
-    pub against: &'static str,
+    /// Written into cassettes as `recorded_against`.
+    pub against: RecordedAgainst,
 }
 
 /// Refusals that come before anything is started or sent.
@@ -449,9 +449,9 @@ impl Live {
             base_url: self.base_url.clone(),
             api_key: self.api_key.clone(),
             against: if self.sim.is_some() {
-                "simulator"
+                RecordedAgainst::Simulator
             } else {
-                "meshy"
+                RecordedAgainst::Meshy
             },
         }
     }

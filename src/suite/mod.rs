@@ -51,7 +51,7 @@ pub use resume::is_recorded;
 pub use settings::{Settings, SettingsError, Target};
 pub use trial::{CheckFailure, GlbError, Produced, TrialContext, TrialError, check_glb};
 
-use crate::cassette::{CassetteFile, RecordMode};
+use crate::cassette::{CassetteFile, RecordMode, RecordedAgainst};
 use crate::meshy::{TaskRequest, TaskStatus, pricing};
 use crate::sim::Rule;
 use crate::webhooks::{Recording as WebhookRecording, recording_path};
@@ -184,20 +184,12 @@ enum LiveState {
 /// A resumed trial that fails keeps resuming the same task: say how to give it up.
 fn resumed_hint(error: TrialError, plan: &Plan) -> TrialError {
     match &plan.action {
-        resume::Action::Resume { path } if !error.to_string().contains("interrupted") => {
-            TrialError::Resumed {
-                source: Box::new(error),
-                journal: path.clone(),
-            }
-        }
+        resume::Action::Resume { path } if !error.is_interrupted() => TrialError::Resumed {
+            source: Box::new(error),
+            journal: path.clone(),
+        },
         _ => error,
     }
-}
-
-/// Whether a trial's failure is Meshy refusing its input task (gone, or unknown).
-fn refused_input(error: &TrialError) -> bool {
-    let message = error.to_string();
-    message.contains("bad request (400)") || message.contains("not found (404)")
 }
 
 /// Why a run could not start; [`StartError::report`] prints it and gives the exit code.
@@ -531,7 +523,7 @@ impl Suite {
             self.note_freshness(name, &ctx, produced);
         }
         let outcome = match (outcome, replayed_input) {
-            (Err(error), Some(input)) if ctx.records && refused_input(&error) => {
+            (Err(error), Some(input)) if ctx.records && error.is_refused_request() => {
                 Err(self.chain_hint(error, scenario, input))
             }
             (outcome, _) => outcome,
@@ -717,16 +709,17 @@ impl Suite {
             || matches!(side_disk, resume::Disk::Unfinished { .. });
         let recorded_against = main_cassette.and_then(|c| c.recorded_against.clone());
         let side_against = side_cassette.and_then(|c| c.recorded_against.clone());
-        let against_sim = recorded_against
-            .as_deref()
-            .map_or(self.settings.target == Target::Sim, |a| a == "simulator");
+        let against_sim = recorded_against.as_ref().map_or(
+            self.settings.target == Target::Sim,
+            RecordedAgainst::is_simulator,
+        );
         // An unfinished journal of the real API holds paid tasks: a simulator run must
         // not overwrite it.
         if self.settings.target == Target::Sim
             && self.settings.record_mode != RecordMode::None
-            && ((recorded_against.as_deref() == Some("meshy")
+            && ((recorded_against == Some(RecordedAgainst::Meshy)
                 && matches!(main_disk, resume::Disk::Unfinished { .. }))
-                || (side_against.as_deref() == Some("meshy")
+                || (side_against == Some(RecordedAgainst::Meshy)
                     && matches!(side_disk, resume::Disk::Unfinished { .. })))
         {
             let rerecord = self.rerecord_command(name, Rerecord::Unfinished, false);
@@ -1280,9 +1273,9 @@ impl Suite {
             status,
             message,
             ran,
-            target: sent.then(|| match self.settings.target {
-                Target::Sim => "simulator".to_owned(),
-                Target::Meshy => "meshy".to_owned(),
+            target: sent.then_some(match self.settings.target {
+                Target::Sim => RecordedAgainst::Simulator,
+                Target::Meshy => RecordedAgainst::Meshy,
             }),
             cassettes: self.settings.cassettes_dir.clone(),
             scenario_sha256: scenario_file

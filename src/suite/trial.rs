@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::cassette::{CassetteFile, CassetteOptions, CassetteTransport, MatchRules, RecordMode};
 use crate::meshy::{
-    Client, ClientConfig, DEFAULT_BASE_URL, PollOptions, Task, TaskRequest, TaskService, TaskStatus,
+    ApiError, Client, ClientConfig, DEFAULT_BASE_URL, PollOptions, ServiceError, Task, TaskRequest,
+    TaskService, TaskStatus,
 };
 use crate::recorder::Recorder;
 use crate::repository::{Repository, UpdateSource};
@@ -96,11 +97,11 @@ impl TrialContext {
             journal: spec.records,
             ..CassetteOptions::new(&spec.cassette)
         };
-        let sim_callbacks = live.as_ref().is_some_and(|l| l.against == "simulator");
+        let sim_callbacks = live.as_ref().is_some_and(|l| l.against.is_simulator());
         let (base_url, key, live_transport, recorder) = match live {
             Some(live) => {
                 options.scrub = live.scrub;
-                options.recorded_against = Some(live.against.into());
+                options.recorded_against = Some(live.against);
                 (
                     live.base_url,
                     live.api_key,
@@ -589,6 +590,50 @@ pub enum TrialError {
     Custom(String),
 }
 
+impl TrialError {
+    /// Whether the run's interruption (Ctrl-C) ended the trial, here or in its input:
+    /// nothing failed, and a rerun resumes it.
+    pub fn is_interrupted(&self) -> bool {
+        match self {
+            TrialError::Interrupted { .. } | TrialError::NotStarted(_) => true,
+            TrialError::Payload(error) => {
+                matches!(**error, crate::recorder::RecorderError::Interrupted { .. })
+            }
+            TrialError::Resumed { source, .. } | TrialError::InputFailed { source, .. } => {
+                source.is_interrupted()
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether Meshy refused a request of the trial as a bad request (400) or an unknown
+    /// task (404), here or in its input: what an input task that is gone gets.
+    pub fn is_refused_request(&self) -> bool {
+        let refused = |error: &ApiError| {
+            matches!(
+                error,
+                ApiError::BadRequest { .. } | ApiError::NotFound { .. }
+            )
+        };
+        let service =
+            |error: &ServiceError| matches!(error, ServiceError::Api(api) if refused(api));
+        match self {
+            TrialError::Submit(error) | TrialError::MaybeCreated { source: error, .. } => {
+                service(error)
+            }
+            TrialError::Client(error) => refused(error),
+            TrialError::Task { source, .. } => {
+                source.downcast_ref::<ServiceError>().is_some_and(service)
+                    || source.downcast_ref::<ApiError>().is_some_and(refused)
+            }
+            TrialError::Resumed { source, .. } | TrialError::InputFailed { source, .. } => {
+                source.is_refused_request()
+            }
+            _ => false,
+        }
+    }
+}
+
 /// `task <id>: <error>`, unless the error names the task already.
 fn with_task(task_id: &str, error: &dyn std::fmt::Display) -> String {
     let message = error.to_string();
@@ -644,6 +689,56 @@ pub enum CheckFailure {
 mod tests {
     use super::*;
     use crate::cassette::Cassette;
+
+    #[test]
+    fn hints_are_decided_on_error_variants_not_on_their_text() {
+        let api = |error: ApiError| TrialError::Submit(Arc::new(ServiceError::Api(error)));
+        let bad = || ApiError::BadRequest {
+            request: "POST /openapi/v1/rigging".into(),
+            message: "input task expired".into(),
+        };
+        assert!(api(bad()).is_refused_request());
+        assert!(
+            api(ApiError::NotFound {
+                request: "GET /openapi/v1/rigging/t".into(),
+                message: "Task not found".into(),
+            })
+            .is_refused_request()
+        );
+        assert!(
+            TrialError::Resumed {
+                source: Box::new(api(bad())),
+                journal: "j.yaml".into(),
+            }
+            .is_refused_request()
+        );
+        let task = TrialError::Task {
+            task_id: "t".into(),
+            source: Arc::new(bad()),
+        };
+        assert!(task.is_refused_request());
+        // The words alone decide nothing: a message that quotes them is not the error.
+        let quoted =
+            TrialError::Refused("the server said: bad request (400), not found (404)".into());
+        assert!(!quoted.is_refused_request());
+        assert!(!TrialError::NotStarted("interrupted trial".into()).is_refused_request());
+
+        let interrupted = TrialError::Interrupted {
+            scenario: "s".into(),
+            task_id: "t".into(),
+        };
+        assert!(interrupted.is_interrupted());
+        assert!(TrialError::NotStarted("s".into()).is_interrupted());
+        assert!(
+            TrialError::InputFailed {
+                input: "i".into(),
+                source: Box::new(interrupted),
+            }
+            .is_interrupted()
+        );
+        assert!(!TrialError::Refused("it was interrupted".into()).is_interrupted());
+        assert!(!api(bad()).is_interrupted());
+    }
 
     #[test]
     fn glb_headers_are_checked_with_the_reason() {
