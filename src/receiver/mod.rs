@@ -47,7 +47,7 @@ use warp::Filter;
 use warp::http::Response;
 
 pub use delivery::{MAX_BODY, MAX_NAME, Refusal, check_route, is_valid_task_id, parse_payload};
-pub use store::{Accepted, Claim, Progress, StoreConfig};
+pub use store::{Accepted, Claim, Progress, StoreConfig, StoreError};
 
 use crate::cassette::Scrub;
 use crate::log_sink::{LogSink, RateLimit};
@@ -275,7 +275,7 @@ impl Receiver {
     }
 
     /// The claiming trial passed: the task's recording loses its `incomplete` mark.
-    pub fn complete(&self, task_id: &str) -> Result<PathBuf, String> {
+    pub fn complete(&self, task_id: &str) -> Result<PathBuf, StoreError> {
         self.store.complete(task_id)
     }
 
@@ -285,7 +285,7 @@ impl Receiver {
         &self,
         task_id: &str,
         payload: serde_json::Value,
-    ) -> Result<PathBuf, String> {
+    ) -> Result<PathBuf, StoreError> {
         self.store.accept_api_payload(task_id, payload)
     }
 

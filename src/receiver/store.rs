@@ -55,7 +55,7 @@ pub struct Progress {
     /// Whether a write that includes the terminal delivery has reached the disk.
     pub terminal_written: bool,
     /// Why the recording could not be written, if it could not.
-    pub write_error: Option<String>,
+    pub write_error: Option<Arc<RecordingError>>,
 }
 
 /// The outcome of accepting one delivery.
@@ -66,6 +66,16 @@ pub struct Accepted {
     pub progress: Option<u64>,
     pub claimed: bool,
     pub file: Option<PathBuf>,
+}
+
+/// Why a task's recording could not be completed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("task {task_id}: the task has no deliveries or claim to record")]
+    NothingToRecord { task_id: String },
+    #[error(transparent)]
+    Write(Arc<RecordingError>),
 }
 
 /// Settings of the store.
@@ -179,25 +189,27 @@ impl Store {
 
     /// The trial that claimed `task_id` passed: its recording is written once more,
     /// without `incomplete`. The file, or why it could not be written.
-    pub fn complete(&self, task_id: &str) -> Result<PathBuf, String> {
+    pub fn complete(&self, task_id: &str) -> Result<PathBuf, StoreError> {
         let slot = self.slot(task_id);
         lock(&slot.state).complete = true;
-        self.write_checked(&slot)
+        self.write_checked(task_id, &slot)
     }
 
     /// No terminal webhook came, and the run accepts the API's task object instead:
     /// the recording's payload becomes `payload`, marked `payload_source: "api"`.
-    pub fn accept_api_payload(&self, task_id: &str, payload: Value) -> Result<PathBuf, String> {
+    pub fn accept_api_payload(&self, task_id: &str, payload: Value) -> Result<PathBuf, StoreError> {
         let slot = self.slot(task_id);
         lock(&slot.state).api_payload = Some(payload);
-        self.write_checked(&slot)
+        self.write_checked(task_id, &slot)
     }
 
-    fn write_checked(&self, slot: &Slot) -> Result<PathBuf, String> {
+    fn write_checked(&self, task_id: &str, slot: &Slot) -> Result<PathBuf, StoreError> {
         match self.write(slot) {
             Ok(Some(path)) => Ok(path),
-            Ok(None) => Err("the task has no deliveries or claim to record".into()),
-            Err(e) => Err(e.to_string()),
+            Ok(None) => Err(StoreError::NothingToRecord {
+                task_id: task_id.to_owned(),
+            }),
+            Err(e) => Err(StoreError::Write(e)),
         }
     }
 
@@ -256,7 +268,7 @@ impl Store {
         route: Option<(String, String)>,
         headers: &[(String, String)],
         payload: Value,
-    ) -> Result<Accepted, RecordingError> {
+    ) -> Result<Accepted, Arc<RecordingError>> {
         let task_id = payload
             .get("id")
             .and_then(Value::as_str)
@@ -284,16 +296,16 @@ impl Store {
                         merge(&mut state, earlier, &slot.progress);
                     }
                     Ok(other) => {
-                        return Err(RecordingError::Invalid {
+                        return Err(Arc::new(RecordingError::Invalid {
                             path,
                             line: 1,
                             column: 1,
                             message: format!("it holds task '{}', not '{task_id}'", other.task_id),
                             command: "move the file aside".into(),
-                        });
+                        }));
                     }
                     Err(RecordingError::Missing { .. }) => {}
-                    Err(error) => return Err(error),
+                    Err(error) => return Err(Arc::new(error)),
                 }
                 state.loaded = true;
             }
@@ -339,7 +351,7 @@ impl Store {
     /// Writes the task's recording from its latest state: the file, `None` when there
     /// is nothing to record yet, or why it could not be written (also left in the
     /// task's progress for its waiter, until a later write succeeds).
-    fn write(&self, slot: &Slot) -> Result<Option<PathBuf>, RecordingError> {
+    fn write(&self, slot: &Slot) -> Result<Option<PathBuf>, Arc<RecordingError>> {
         let _writing = lock(&slot.file);
         let (path, recording, has_terminal) = {
             let state = lock(&slot.state);
@@ -348,14 +360,14 @@ impl Store {
             };
             (path, recording, state.terminal.is_some())
         };
-        let result = recording.save(&path);
+        let result = recording.save(&path).map_err(Arc::new);
         slot.progress.send_modify(|p| match &result {
             Ok(()) => {
                 p.file = Some(path.clone());
                 p.terminal_written |= has_terminal;
                 p.write_error = None;
             }
-            Err(e) => p.write_error = Some(e.to_string()),
+            Err(e) => p.write_error = Some(Arc::clone(e)),
         });
         result.map(|()| Some(path))
     }

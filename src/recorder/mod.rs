@@ -103,12 +103,12 @@ pub enum RecorderError {
     )]
     Interrupted { scenario: String, task_id: String },
     #[error(
-        "scenario '{scenario}': the terminal webhook of task {task_id} arrived but could not be written: {message}"
+        "scenario '{scenario}': the terminal webhook of task {task_id} arrived but could not be written: {source}"
     )]
     WriteFailed {
         scenario: String,
         task_id: String,
-        message: String,
+        source: crate::receiver::StoreError,
     },
     #[error("scenario '{scenario}': the receiver stopped while waiting for task {task_id}")]
     Stopped { scenario: String, task_id: String },
@@ -203,7 +203,7 @@ impl Recorder {
 
     /// Marks the recordings of every claimed task complete (the trial passed). The
     /// files written.
-    pub fn complete_claimed(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn complete_claimed(&self) -> Result<Vec<PathBuf>, crate::receiver::StoreError> {
         let Mode::Recording { receiver, .. } = &self.mode else {
             return Ok(Vec::new());
         };

@@ -150,11 +150,11 @@ impl Wait<'_> {
                     started.elapsed(),
                 )));
             }
-            if let Some(message) = now.write_error {
+            if let Some(error) = now.write_error {
                 return Err(RecorderError::WriteFailed {
                     scenario: self.scenario.into(),
                     task_id: self.task_id.into(),
-                    message,
+                    source: crate::receiver::StoreError::Write(error),
                 });
             }
             if let (Some(terminal), true) = (now.terminal.clone(), now.terminal_written) {
@@ -253,10 +253,10 @@ impl Wait<'_> {
         if self.policy.accept_api_payload {
             self.receiver
                 .accept_api_payload(self.task_id, view.raw.clone())
-                .map_err(|message| RecorderError::WriteFailed {
+                .map_err(|source| RecorderError::WriteFailed {
                     scenario: self.scenario.into(),
                     task_id: self.task_id.into(),
-                    message,
+                    source,
                 })?;
             (self.report)(&Event::Note(format!(
                 "{} {}… no terminal webhook within {} s of the task ending {}; completed the recording \

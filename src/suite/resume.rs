@@ -221,7 +221,7 @@ pub enum ResumeError {
     },
     #[error(
         "cassette '{}': the create call {request} sent at {sent} may have reached Meshy ({outcome}), and the API \
-         cannot list {task_type} tasks to find out ({reason}); nothing was sent. Look for a {task_type} task created \
+         cannot list {task_type} tasks to find out ({source}); nothing was sent. Look for a {task_type} task created \
          at about {sent} in the Meshy dashboard: if there is none, delete the `pending:` entry from the cassette and \
          rerun; if there is one, it is paid for, and deleting the entry records anew (that pays again)",
         path.display()
@@ -232,7 +232,7 @@ pub enum ResumeError {
         sent: String,
         outcome: String,
         task_type: TaskType,
-        reason: String,
+        source: ListingError,
     },
     #[error(
         "cassette '{}': the pending create call {request} cannot be reconciled: {reason}; nothing was sent. Delete \
@@ -344,7 +344,7 @@ pub async fn reconcile(
                 sent: intent.recorded_at.clone(),
                 outcome: outcome.clone(),
                 task_type,
-                reason: e.to_string(),
+                source: e,
             })?;
         match ids.len() {
             1 => {
@@ -391,7 +391,7 @@ async fn matching_tasks(
     body: &Value,
     sent_ms: i64,
     known: &BTreeSet<String>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ListingError> {
     let mut ids = Vec::new();
     for page_num in 1..=MAX_PAGES {
         let page = ListPage {
@@ -402,7 +402,7 @@ async fn matching_tasks(
         let tasks = client
             .list_tasks(task_type, &page)
             .await
-            .map_err(|e: ApiError| e.to_string())?;
+            .map_err(ListingError::Api)?;
         let full = tasks.len() == 50;
         let mut older_seen = false;
         for task in tasks {
@@ -421,10 +421,21 @@ async fn matching_tasks(
         }
     }
     // Never "not created" on a listing that did not reach back to the intent.
-    Err(format!(
-        "more than {} tasks were created since the call; the listing did not reach back to it",
-        MAX_PAGES * 50
-    ))
+    Err(ListingError::TooMany {
+        listed: MAX_PAGES * 50,
+    })
+}
+
+/// Why the task list could not tell whether a create call made a task.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListingError {
+    #[error(transparent)]
+    Api(ApiError),
+    #[error(
+        "more than {listed} tasks were created since the call; the listing did not reach back to it"
+    )]
+    TooMany { listed: u32 },
 }
 
 /// Whether every identity field the task echoes equals the request's.

@@ -184,9 +184,9 @@ impl TrialContext {
             written =
                 self.recorder
                     .complete_claimed()
-                    .map_err(|message| TrialError::MarkComplete {
+                    .map_err(|source| TrialError::MarkComplete {
                         trial: self.name.clone(),
-                        message,
+                        source,
                     })?;
         }
         let finished = self
@@ -480,8 +480,11 @@ pub enum TrialError {
         trial: String,
         source: Arc<std::io::Error>,
     },
-    #[error("trial '{trial}': cannot mark its webhook recordings complete: {message}")]
-    MarkComplete { trial: String, message: String },
+    #[error("trial '{trial}': cannot mark its webhook recordings complete: {source}")]
+    MarkComplete {
+        trial: String,
+        source: crate::receiver::StoreError,
+    },
     #[error(
         "trial '{trial}' passed, but its cassette '{}' still holds create calls without an answer; rerun to \
          reconcile them from the task list before anything is sent",
