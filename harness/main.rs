@@ -3,7 +3,7 @@
 //! `mesh_toolkit::suite`; this file only wires it to libtest-mimic.
 //!
 //! `cargo test` replays every scenario offline; `cargo test -- --record-webhooks`
-//! records the missing ones (see README.md for every flag).
+//! records the missing ones (`cargo test -- --help` lists every flag; docs/ is the manual).
 
 mod custom;
 

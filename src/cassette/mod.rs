@@ -6,21 +6,7 @@
 //! format version 1 ([`Cassette`]): Python users can read ours, and ours replays theirs.
 //!
 //! ```no_run
-//! # async fn example(live: std::sync::Arc<dyn mesh_toolkit::transport::Transport>) -> Result<(), Box<dyn std::error::Error>> {
-//! use mesh_toolkit::cassette::{CassetteOptions, CassetteTransport, MatchRules, RecordMode, Scrub};
-//! let cassette = CassetteTransport::open(
-//!     CassetteOptions {
-//!         mode: RecordMode::Once,
-//!         rules: MatchRules::with_json_body(),
-//!         scrub: Scrub::default().secret(std::env::var("MESHY_API_KEY")?, "<MESHY_API_KEY>"),
-//!         ..CassetteOptions::new("cassettes/http/otter_text3d.yaml")
-//!     },
-//!     Some(live),
-//! )?;
-//! // … build a Client over Arc::new(cassette) and run the scenario …
-//! # let cassette: CassetteTransport = cassette;
-//! cassette.finish(true)?; // writes what was recorded (nothing in replay)
-//! # Ok(()) }
+#![doc = include_str!("../../examples/cassette_transport.rs")]
 //! ```
 //!
 //! [`Transport`]: crate::transport::Transport

@@ -163,13 +163,7 @@ impl ApiError {
 /// A Meshy API client. Cheap to clone; clones share the transport.
 ///
 /// ```no_run
-/// # async fn example() -> Result<(), mesh_toolkit::meshy::ApiError> {
-/// use mesh_toolkit::meshy::{Client, TaskType};
-/// let client = Client::from_env()?; // MESHY_API_KEY, MESHY_BASE_URL
-/// let balance = client.balance().await?;
-/// let task = client.get_task(TaskType::Text3d, "019a97e6-58dc-7430-85a1-9bf2d9e97430").await?;
-/// println!("{balance} credits; task is {}", task.status);
-/// # Ok(()) }
+#[doc = include_str!("../../examples/client.rs")]
 /// ```
 #[derive(Clone)]
 pub struct Client {

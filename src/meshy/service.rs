@@ -11,15 +11,7 @@ use crate::repository::{Repository, RepositoryError};
 /// Submits tasks and keeps the repository's record of them.
 ///
 /// ```no_run
-/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-/// use mesh_toolkit::meshy::{Client, PollOptions, TaskRequest, TaskService, TaskType};
-/// use mesh_toolkit::repository::Repository;
-/// let service = TaskService::new(Client::from_env()?, Repository::new("assets"));
-/// let request = TaskRequest::from_json(TaskType::Text3d, serde_json::json!({"prompt": "otter"}))?;
-/// let submission = service.submit("otter", &request).await?;
-/// let task = service.poll(&submission, &PollOptions::default(), |t| eprintln!("{} {:?}", t.status, t.progress)).await?;
-/// println!("{} ended {}", submission.task_id, task.status);
-/// # Ok(()) }
+#[doc = include_str!("../../examples/task_service.rs")]
 /// ```
 #[derive(Debug, Clone)]
 pub struct TaskService {

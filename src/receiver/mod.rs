@@ -18,12 +18,7 @@
 //! with a placeholder (see `store.rs`).
 //!
 //! ```no_run
-//! # async fn example() -> Result<(), mesh_toolkit::receiver::ReceiverError> {
-//! use mesh_toolkit::receiver::{Receiver, ReceiverConfig};
-//! let receiver = Receiver::start(ReceiverConfig::new("cassettes/webhooks")).await?;
-//! println!("dashboard URL: {}", receiver.webhook_url(receiver.local_url()));
-//! receiver.shutdown().await;
-//! # Ok(()) }
+#![doc = include_str!("../../examples/receiver.rs")]
 //! ```
 
 mod delivery;

@@ -8,14 +8,7 @@
 //! in `wait.rs`). Replaying, it loads that file and hands back the same payload.
 //!
 //! ```no_run
-//! # async fn example(receiver: std::sync::Arc<mesh_toolkit::receiver::Receiver>) -> Result<(), Box<dyn std::error::Error>> {
-//! use mesh_toolkit::recorder::Recorder;
-//! use std::time::Duration;
-//! let recorder = Recorder::recording(receiver, "https://example.ngrok.app", "cassettes/webhooks");
-//! let callback = recorder.callback_url("otter", "text3d"); // send with the task
-//! # let task_id = "019a97e6";
-//! let payload = recorder.payload("otter_text3d", "otter", "text3d", task_id, Duration::from_secs(300)).await?;
-//! # Ok(()) }
+#![doc = include_str!("../../examples/recorder.rs")]
 //! ```
 
 mod wait;

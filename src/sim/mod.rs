@@ -6,16 +6,7 @@
 //! for the result URLs.
 //!
 //! ```no_run
-//! # async fn example() -> std::io::Result<()> {
-//! use mesh_toolkit::sim::{SimConfig, Simulator};
-//! let sim = Simulator::start(SimConfig {
-//!     webhook_urls: vec!["http://127.0.0.1:8000/webhook?token=t".into()],
-//!     ..SimConfig::default()
-//! })
-//! .await?;
-//! println!("Meshy API at {}", sim.base_url()); // point MESHY_BASE_URL here
-//! sim.shutdown().await;
-//! # Ok(()) }
+#![doc = include_str!("../../examples/simulator.rs")]
 //! ```
 //!
 //! Outcomes other than success (FAILED, CANCELED, slow tasks, duplicated or reordered

@@ -5,17 +5,7 @@
 //! The harness binary stays a few lines:
 //!
 //! ```no_run
-//! use mesh_toolkit::suite::Suite;
-//! fn main() -> std::process::ExitCode {
-//!     let (suite, args) = match Suite::from_env() {
-//!         Ok(parts) => parts,
-//!         // `--help` (exit 0) or a mistake (exit 2), printed.
-//!         Err(error) => return error.report(),
-//!     };
-//!     let conclusion = libtest_mimic::run(&args, suite.trials());
-//!     // Stops the receiver, tunnel and simulator, prints the summary; 130 after Ctrl-C.
-//!     suite.finish(&conclusion)
-//! }
+#![doc = include_str!("../../examples/suite.rs")]
 //! ```
 
 mod interrupt;

@@ -1,6 +1,6 @@
 //! The browser check: HTML pages opened in the system's headless Chromium (Debian package
 //! `chromium`), network off, driven through the DevTools protocol. Its own target, outside
-//! plain `cargo test` and the README's main commands because it needs that browser:
+//! plain `cargo test` and the project's main test commands because it needs that browser:
 //! `cargo test --test browser` (`.ci/run` installs chromium first). Without chromium every
 //! check fails with the command that installs it.
 //!

@@ -6,6 +6,7 @@ mod check;
 mod harness;
 mod limits;
 mod progress;
+mod readme;
 mod receive_command;
 mod report;
 mod resume;
@@ -24,6 +25,7 @@ fn main() -> std::process::ExitCode {
     trials.extend(harness::trials());
     trials.extend(limits::trials());
     trials.extend(progress::trials());
+    trials.extend(readme::trials());
     trials.extend(receive_command::trials());
     trials.extend(report::trials());
     trials.extend(resume::trials());
