@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use libtest_mimic::{Failed, Trial};
-use mesh_toolkit::cassette::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
+use mesh_toolkit::cassette::{
+    Body, Cassette, Interaction, RecordedAgainst, RecordedRequest, RecordedResponse,
+};
 use mesh_toolkit::webhooks::{Delivery, Recording};
 
 pub fn trials() -> Vec<Trial> {
@@ -71,7 +73,7 @@ fn cassette(task: &str, version: &str, date: &str, extra: &str, incomplete: bool
                 ),
             ),
         ],
-        recorded_against: Some("meshy".into()),
+        recorded_against: Some(RecordedAgainst::Meshy),
         incomplete,
         ..Cassette::default()
     }

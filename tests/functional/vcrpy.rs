@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
 use mesh_toolkit::cassette::{
-    Cassette, CassetteOptions, CassetteTransport, MatchRules, RecordMode, Scrub,
+    Cassette, CassetteOptions, CassetteTransport, MatchRules, RecordMode, RecordedAgainst, Scrub,
 };
 use mesh_toolkit::meshy::{Client, ClientConfig, TaskStatus, TaskType};
 use mesh_toolkit::sim::{SimConfig, Simulator};
@@ -127,7 +127,7 @@ fn vcrpy_replays_ours() -> Result<(), Failed> {
                 .secret(KEY, "<MESHY_API_KEY>")
                 .host(sim.assets_url(), "https://assets.meshy.ai")
                 .host(sim.base_url(), "https://api.meshy.ai"),
-            recorded_against: Some("simulator".into()),
+            recorded_against: Some(RecordedAgainst::Simulator),
             ..CassetteOptions::new(&path)
         };
         let live: Arc<dyn Transport> = Arc::new(LiveTransport::new(LiveConfig::default())?);
