@@ -299,11 +299,23 @@ impl<'a> Checker<'a> {
     pub fn recording(path: &Path, bytes: &[u8], parsed: Option<&Recording>) -> RecordingChecked {
         let mut early = Report::default();
         let text = String::from_utf8_lossy(bytes);
-        secrets(path, &text, &mut early);
+        // A leaked webhook secret is one finding (with its scrub), not also "a key".
+        let unleaked = parsed.map(|r| r.leak_scrub().text(&text));
+        secrets(path, unleaked.as_deref().unwrap_or(&text), &mut early);
         leaked_headers(path, &text, parsed, &mut early);
-        // The standalone receiver's deliveries to `/webhook`: checked for secrets only
-        // (no scenario owns them).
+        // The standalone receiver's deliveries to `/webhook`: a row, and checked for
+        // secrets only (no scenario owns them).
         if is_unrouted(path) {
+            early.rows.push(Row {
+                file: path.to_owned(),
+                api_version: parsed
+                    .and_then(|r| r.headers.get("x-api-version").cloned())
+                    .unwrap_or_else(|| "unknown".into()),
+                age_secs: parsed
+                    .and_then(|r| r.deliveries.first())
+                    .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
+                    .and_then(ms_ago),
+            });
             return RecordingChecked {
                 path: path.to_owned(),
                 early,
@@ -573,6 +585,7 @@ fn finish_recording(
     let mut report = Report::default();
     report.findings.extend(early.findings);
     if unrouted {
+        report.rows.extend(early.rows);
         return report;
     }
     let Some(facts) = facts else {
@@ -824,7 +837,7 @@ fn leaked_headers(path: &Path, text: &str, parsed: Option<&Recording>, report: &
         }
         None if crate::webhooks::text_may_leak(text) => (
             "seems to hold the value of a secret header (the file does not parse, so it cannot be mended \
-             by `mesh-toolkit cassettes scrub`)"
+             by `cargo run -- cassettes scrub`)"
                 .to_owned(),
             format!(
                 "replace the header's value by hand with {}, {rotate}",
@@ -848,8 +861,8 @@ fn is_unrouted(path: &Path) -> bool {
         .is_some_and(|name| name == "unrouted")
 }
 
-/// `mesh-toolkit cassettes scrub`, with `--cassettes` when the recording at `path` is not
-/// under `cassettes/webhooks/`.
+/// The scrub command, as this project's commands are printed (`cargo run -- …`), with
+/// `--cassettes` when the recording at `path` is not under `cassettes/webhooks/`.
 fn scrub_command(path: &Path) -> String {
     let webhooks = match path.parent() {
         Some(dir) if is_unrouted(path) => dir.parent(),
@@ -857,23 +870,27 @@ fn scrub_command(path: &Path) -> String {
     };
     match webhooks.and_then(Path::parent) {
         Some(cassettes) if cassettes == Path::new("cassettes") => {
-            "mesh-toolkit cassettes scrub".to_owned()
+            "cargo run -- cassettes scrub".to_owned()
         }
         Some(cassettes) if cassettes.as_os_str().is_empty() => {
-            "mesh-toolkit cassettes scrub --cassettes=.".to_owned()
+            "cargo run -- cassettes scrub --cassettes=.".to_owned()
         }
-        Some(cassettes) => {
-            let shown = cassettes.display().to_string();
-            if shown.contains(|c: char| c.is_whitespace() || c == '\'') {
-                format!(
-                    "mesh-toolkit cassettes scrub --cassettes='{}'",
-                    shown.replace('\'', "'\\''")
-                )
-            } else {
-                format!("mesh-toolkit cassettes scrub --cassettes={shown}")
-            }
-        }
-        None => "mesh-toolkit cassettes scrub".to_owned(),
+        Some(cassettes) => format!(
+            "cargo run -- cassettes scrub --cassettes={}",
+            shell_word(&cassettes.display().to_string())
+        ),
+        None => "cargo run -- cassettes scrub".to_owned(),
+    }
+}
+
+/// `word` as a shell reads it back: unchanged when it holds only safe characters, else
+/// single-quoted.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_./:@%+=,-".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -927,6 +944,35 @@ fn command(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_scrub_command_names_the_cassettes_dir_as_a_shell_reads_it() {
+        let command = |path: &str| super::scrub_command(std::path::Path::new(path));
+        assert_eq!(
+            command("cassettes/webhooks/a_b_c.json"),
+            "cargo run -- cassettes scrub"
+        );
+        assert_eq!(
+            command("cassettes/webhooks/unrouted/c.json"),
+            "cargo run -- cassettes scrub"
+        );
+        assert_eq!(
+            command("/srv/rec/webhooks/unrouted/c.json"),
+            "cargo run -- cassettes scrub --cassettes=/srv/rec"
+        );
+        assert_eq!(
+            command("my rec$/webhooks/a_b_c.json"),
+            "cargo run -- cassettes scrub --cassettes='my rec$'"
+        );
+        assert_eq!(
+            command("it's/webhooks/a_b_c.json"),
+            "cargo run -- cassettes scrub --cassettes='it'\\''s'"
+        );
+        assert_eq!(
+            command("webhooks/a_b_c.json"),
+            "cargo run -- cassettes scrub --cassettes=."
+        );
+    }
+
     #[test]
     fn binary_blocks_are_left_out_of_the_secret_scan_and_nothing_else() {
         let text = "- response:\n    body:\n      string: !!binary |\n        Z2xURgIA\n        bXN5X2Fi\n\n    headers:\n      authorization:\n      - msy_leakedrealkey0123456789\n";

@@ -82,9 +82,10 @@ fn run_scrub(args: &ScrubArgs) -> Result<(), Failure> {
     for mended in &scrubbed {
         let headers: Vec<&str> = mended.headers.iter().map(String::as_str).collect();
         println!(
-            "scrubbed '{}': {} now hold a placeholder",
+            "scrubbed '{}': {} now {} a placeholder",
             mended.path.display(),
-            headers.join(", ")
+            headers.join(", "),
+            if headers.len() == 1 { "holds" } else { "hold" }
         );
     }
     for error in &errors {
@@ -171,6 +172,13 @@ fn webhook_secret(
 fn run_sim(args: &SimArgs) -> Result<(), Failure> {
     let mut config = args.config().map_err(|e| Failure::Usage(e.to_string()))?;
     config.webhook_secret = webhook_secret(args.webhook_secret_file.as_deref())?;
+    if config.webhook_secret.is_none() {
+        // Its deliveries carry a random secret: a receiver that checks one refuses them.
+        eprintln!(
+            "webhook secret: a random one for this run (set MESHY_WEBHOOK_SECRET or --webhook-secret-file \
+             to send the one your receiver checks)"
+        );
+    }
     runtime()?.block_on(async {
         let port = config.port;
         let sim = Simulator::start(config)
@@ -199,7 +207,7 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
     config.secret = webhook_secret(parsed.webhook_secret_file.as_deref())?;
     config.store.record_all = true;
     config.announce = Announce::Every;
-    let checks_secret = config.secret.is_some();
+    let checks_secret = config.secret.as_ref().map(|s| s.source().to_string());
     runtime()?.block_on(async {
         // Registered first, so a Ctrl-C at any point (even while a tunnel starts) is ours
         // to handle, and the tunnel agent is stopped with us.
@@ -215,14 +223,16 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
             })?;
         println!("listening on {}", receiver.local_url());
         // Said on stderr (stdout's first lines are the URLs): whether deliveries are checked.
-        eprintln!(
-            "{}",
-            if checks_secret {
-                "checking the webhook secret: deliveries without the matching x-meshy-api-webhook-secret-key are refused (401)"
-            } else {
-                "not checking the webhook secret (set MESHY_WEBHOOK_SECRET or --webhook-secret-file to check it); its value is never stored"
-            }
-        );
+        match &checks_secret {
+            Some(source) => eprintln!(
+                "checking the webhook secret from {source}: deliveries without the matching \
+                 x-meshy-api-webhook-secret-key are refused (401)"
+            ),
+            None => eprintln!(
+                "not checking the webhook secret (set MESHY_WEBHOOK_SECRET or --webhook-secret-file to check \
+                 it); its value is never stored"
+            ),
+        }
         // Printed on purpose: this is the URL to paste into the Meshy dashboard.
         println!("webhook URL: {}", receiver.webhook_url(receiver.local_url()));
         let _ = std::io::stdout().flush();
@@ -267,6 +277,12 @@ fn run_redeliver(parsed: &RedeliverArgs) -> Result<(), Failure> {
     let secret = webhook_secret(parsed.webhook_secret_file.as_deref())?;
     let recording = Recording::read(&parsed.recording, "mesh-toolkit receive")
         .map_err(|e| Failure::Run(e.to_string()))?;
+    // The target URL may carry a token (`?token=…`): never printed.
+    let shown = mesh_toolkit::secrets::redact_url(&parsed.to);
+    if secret.is_some() {
+        mesh_toolkit::webhooks::secret_may_go_to(&parsed.to, &shown)
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+    }
     let transport =
         LiveTransport::new(LiveConfig::default()).map_err(|e| Failure::Run(e.to_string()))?;
     let report = runtime()?.block_on(redeliver(
@@ -277,8 +293,6 @@ fn run_redeliver(parsed: &RedeliverArgs) -> Result<(), Failure> {
         &transport,
     ));
     let total = recording.deliveries.len();
-    // The target URL may carry a token (`?token=…`): never printed.
-    let shown = mesh_toolkit::secrets::redact_url(&parsed.to);
     for delivery in &report {
         match &delivery.outcome {
             Ok(status) => println!("{}/{total} {} -> {status}", delivery.number, delivery.task),
@@ -291,11 +305,18 @@ fn run_redeliver(parsed: &RedeliverArgs) -> Result<(), Failure> {
         }
     }
     let failed = report.iter().filter(|d| !d.ok()).count();
-    if secret.is_none() && report.iter().any(|d| d.outcome == Ok(401)) {
-        eprintln!(
-            "the endpoint answered 401: if it checks Meshy's webhook secret, set MESHY_WEBHOOK_SECRET (or \
-             --webhook-secret-file) so the deliveries carry it instead of the recorded placeholder"
-        );
+    if report.iter().any(|d| d.outcome == Ok(401)) {
+        match &secret {
+            None => eprintln!(
+                "the endpoint answered 401: if it checks Meshy's webhook secret, set MESHY_WEBHOOK_SECRET (or \
+                 --webhook-secret-file) so the deliveries carry it instead of the recorded placeholder"
+            ),
+            Some(secret) => eprintln!(
+                "the endpoint answered 401: the deliveries carried the webhook secret from {}; check it is the \
+                 one the endpoint expects (and its URL token, if it takes one)",
+                secret.source()
+            ),
+        }
     }
     if failed > 0 {
         return Err(Failure::Run(format!(

@@ -100,8 +100,8 @@ pub fn is_placeholder(value: &str) -> bool {
 }
 
 /// Shortest secret value that is also replaced where it appears outside its header
-/// (a shorter one would mangle ordinary text).
-pub const MIN_SCRUBBED_ELSEWHERE: usize = 8;
+/// (a shorter one, `glb` say, would mangle ordinary text such as a model URL).
+pub const MIN_SCRUBBED_ELSEWHERE: usize = 16;
 
 /// Equality in time independent of where the two differ (only their lengths show).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -159,14 +159,19 @@ pub fn redact_url(url: &str) -> String {
     redacted
 }
 
-/// Meshy's webhook secret. Its `Debug` never shows the value, and it has no `Display`:
-/// the value leaves only through [`WebhookSecret::expose`], into a header.
-#[derive(Clone, PartialEq, Eq)]
-pub struct WebhookSecret(String);
+/// Meshy's webhook secret, and where it was read from. Its `Debug` never shows the
+/// value, and it has no `Display` nor `PartialEq` (compare with [`WebhookSecret::matches`],
+/// in constant time): the value leaves only through [`WebhookSecret::expose`], into a
+/// header.
+#[derive(Clone)]
+pub struct WebhookSecret {
+    value: String,
+    source: SecretSource,
+}
 
 impl std::fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WebhookSecret(<redacted>)")
+        write!(f, "WebhookSecret(<redacted>, from {})", self.source)
     }
 }
 
@@ -185,9 +190,22 @@ impl std::fmt::Display for SecretSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SecretSource::Env => write!(f, "{WEBHOOK_SECRET_ENV}"),
-            SecretSource::File(path) => write!(f, "the file '{}'", path.display()),
+            SecretSource::File(path) => write!(f, "the file {}", shown_path(path)),
             SecretSource::Value => f.write_str("the value given"),
         }
+    }
+}
+
+/// A secret file's path as messages show it: quoted when it names a directory
+/// (`./secret`, `/run/secrets/meshy`); a bare name is not shown, since a secret pasted
+/// where its file's path belongs would be one.
+fn shown_path(path: &Path) -> String {
+    if path.to_string_lossy().contains('/') {
+        format!("'{}'", path.display())
+    } else {
+        "given without a directory (not shown: it may be the secret itself; write ./NAME for a file \
+         in this directory)"
+            .to_owned()
     }
 }
 
@@ -196,14 +214,19 @@ impl std::fmt::Display for SecretSource {
 #[non_exhaustive]
 pub enum SecretError {
     #[error(
-        "cannot read the webhook secret from '{}': {source}; check the path given with --webhook-secret-file \
-         or {WEBHOOK_SECRET_FILE_ENV}",
-        path.display()
+        "cannot read the webhook secret from the file {}: {source}; check the path given with \
+         --webhook-secret-file or {WEBHOOK_SECRET_FILE_ENV}",
+        shown_path(path)
     )]
     Unreadable {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{name} is set but empty (is the variable it was copied from unset?); set it, or unset it to accept \
+         deliveries without checking their secret"
+    )]
+    EmptyVariable { name: &'static str },
     #[error(
         "the webhook secret in {from} is empty; copy it from the Meshy dashboard (API settings → Webhooks), \
          or unset it to accept deliveries without checking their secret"
@@ -227,20 +250,28 @@ impl WebhookSecret {
         if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             return Err(SecretError::NotAHeaderValue { from: source });
         }
-        Ok(WebhookSecret(value.to_owned()))
+        Ok(WebhookSecret {
+            value: value.to_owned(),
+            source,
+        })
     }
 
     /// The configured secret: the file given (`--webhook-secret-file`), else the file
     /// `MESHY_WEBHOOK_SECRET_FILE` names, else `MESHY_WEBHOOK_SECRET`; `None` when none is
-    /// set (blank variables count as unset). `env` reads an environment variable.
+    /// set. A variable that is set but blank is an error, not "unset": a typo such as
+    /// `"$UNSET_VARIABLE"` must not turn the check off unnoticed. `env` reads a variable.
     pub fn resolve(
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<WebhookSecret>, SecretError> {
-        let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let file = file
-            .map(Path::to_owned)
-            .or_else(|| set(WEBHOOK_SECRET_FILE_ENV).map(PathBuf::from));
+        let set = |name: &'static str| match env(name) {
+            Some(value) if value.trim().is_empty() => Err(SecretError::EmptyVariable { name }),
+            other => Ok(other),
+        };
+        let file = match file {
+            Some(file) => Some(file.to_owned()),
+            None => set(WEBHOOK_SECRET_FILE_ENV)?.map(PathBuf::from),
+        };
         if let Some(path) = file {
             let text =
                 std::fs::read_to_string(&path).map_err(|source| SecretError::Unreadable {
@@ -249,7 +280,7 @@ impl WebhookSecret {
                 })?;
             return WebhookSecret::new(&text, SecretSource::File(path)).map(Some);
         }
-        match set(WEBHOOK_SECRET_ENV) {
+        match set(WEBHOOK_SECRET_ENV)? {
             Some(value) => WebhookSecret::new(&value, SecretSource::Env).map(Some),
             None => Ok(None),
         }
@@ -257,17 +288,25 @@ impl WebhookSecret {
 
     /// A fresh random secret (the simulator's, when none is configured).
     pub fn random() -> std::io::Result<WebhookSecret> {
-        crate::random::secret_hex(24).map(WebhookSecret)
+        crate::random::secret_hex(24).map(|value| WebhookSecret {
+            value,
+            source: SecretSource::Value,
+        })
     }
 
     /// The value, for the one header that carries it. Never log it.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+
+    /// Where it was read from (for messages: never the value).
+    pub fn source(&self) -> &SecretSource {
+        &self.source
     }
 
     /// Whether a delivery's header value is this secret (constant time).
     pub fn matches(&self, value: &[u8]) -> bool {
-        constant_time_eq(self.0.as_bytes(), value)
+        constant_time_eq(self.value.as_bytes(), value)
     }
 }
 
@@ -355,7 +394,22 @@ mod tests {
                 .map(|s| s.expose().to_owned())
         };
         assert_eq!(read(None, None, None), None);
-        assert_eq!(read(None, None, Some("  ")), None, "blank is unset");
+        for blank in ["", "  "] {
+            let err = WebhookSecret::resolve(None, env(None, Some(blank)))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("MESHY_WEBHOOK_SECRET is set but empty"),
+                "a blank variable is a mistake, not 'unset': {err}"
+            );
+            let err = WebhookSecret::resolve(None, env(Some(blank), None))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("MESHY_WEBHOOK_SECRET_FILE is set but empty"),
+                "{err}"
+            );
+        }
         assert_eq!(
             read(None, None, Some("from-the-env-0123")).as_deref(),
             Some("from-the-env-0123")
@@ -377,11 +431,18 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with(&format!(
-                "cannot read the webhook secret from '{}'",
+                "cannot read the webhook secret from the file '{}'",
                 missing.display()
             )),
             "{err}"
         );
+        // A bare name may be the secret pasted where its path belongs: never shown.
+        let pasted = Path::new("whsec-pasted-by-mistake-0123");
+        let err = WebhookSecret::resolve(Some(pasted), env(None, None))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("whsec-pasted"), "{err}");
+        assert!(err.contains("write ./NAME"), "{err}");
         std::fs::write(&file, "\n").unwrap();
         let err = WebhookSecret::resolve(Some(&file), env(None, None))
             .unwrap_err()
@@ -396,7 +457,10 @@ mod tests {
         );
         assert!(!err.contains("bad"), "{err}");
         let secret = WebhookSecret::new("hunter2-hunter2", SecretSource::Value).unwrap();
-        assert_eq!(format!("{secret:?}"), "WebhookSecret(<redacted>)");
+        assert_eq!(
+            format!("{secret:?}"),
+            "WebhookSecret(<redacted>, from the value given)"
+        );
         assert!(secret.matches(b"hunter2-hunter2") && !secret.matches(b"hunter2"));
     }
 

@@ -13,8 +13,8 @@
 use super::format::{Body, Interaction};
 use crate::secrets::{CREDENTIAL_HEADERS, is_secret_header, placeholder};
 
-/// Write-time rules for cassettes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Write-time rules for cassettes. Its `Debug` shows the placeholders, never the secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Scrub {
     /// Secret value → placeholder, replaced everywhere.
     pub secrets: Vec<(String, String)>,
@@ -30,7 +30,36 @@ pub struct Scrub {
     pub hosts: Vec<(String, String)>,
 }
 
+impl std::fmt::Debug for Scrub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets: Vec<&str> = self
+            .secrets
+            .iter()
+            .map(|(_, shown)| shown.as_str())
+            .collect();
+        f.debug_struct("Scrub")
+            .field("secrets", &secrets)
+            .field("drop_headers", &self.drop_headers)
+            .field("replace_headers", &self.replace_headers)
+            .field("drop_query", &self.drop_query)
+            .field("replace_query", &self.replace_query)
+            .field("hosts", &self.hosts)
+            .finish()
+    }
+}
+
 impl Scrub {
+    /// Meshy's webhook secret, replaced by its placeholder wherever it appears — when it
+    /// is long enough not to mangle ordinary text (`secrets::MIN_SCRUBBED_ELSEWHERE`);
+    /// a shorter one is still never written where it travels, its header.
+    pub fn webhook_secret(self, secret: &crate::secrets::WebhookSecret) -> Scrub {
+        if secret.expose().len() >= crate::secrets::MIN_SCRUBBED_ELSEWHERE {
+            self.secret(secret.expose(), crate::secrets::WEBHOOK_SECRET_PLACEHOLDER)
+        } else {
+            self
+        }
+    }
+
     /// Adds a secret value (ignored when empty, so an unset key scrubs nothing).
     pub fn secret(mut self, value: impl Into<String>, placeholder: impl Into<String>) -> Scrub {
         let value = value.into();

@@ -32,10 +32,7 @@ pub enum Refusal {
     Token,
     /// The receiver checks Meshy's webhook secret and the delivery's
     /// `x-meshy-api-webhook-secret-key` is missing, wrong, or repeated with a wrong value.
-    #[error(
-        "missing or wrong webhook secret (x-meshy-api-webhook-secret-key): the receiver's MESHY_WEBHOOK_SECRET \
-         must be the secret the Meshy dashboard shows for this webhook"
-    )]
+    #[error("missing or wrong webhook secret (x-meshy-api-webhook-secret-key)")]
     Secret,
     #[error(
         "species and task type must each be 1 to 64 characters of [a-z0-9_-], the task type a known one \

@@ -59,8 +59,8 @@ pub enum Announce {
     Every,
 }
 
-/// How to run the receiver.
-#[derive(Debug, Clone)]
+/// How to run the receiver. Its `Debug` shows neither the token nor any secret.
+#[derive(Clone)]
 pub struct ReceiverConfig {
     /// Port on 127.0.0.1. Default: 0, any free port.
     pub port: u16,
@@ -80,6 +80,19 @@ pub struct ReceiverConfig {
     /// Where refusals and write errors are logged (one line per reason per second).
     /// Default: stderr.
     pub log: LogSink,
+}
+
+impl std::fmt::Debug for ReceiverConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverConfig")
+            .field("port", &self.port)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("secret", &self.secret)
+            .field("store", &self.store)
+            .field("announce", &self.announce)
+            .field("body_stall", &self.body_stall)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReceiverConfig {
@@ -153,6 +166,8 @@ pub struct ReceiverStats {
     pub failed: u64,
     /// Deliveries whose recording file was written (included in `accepted`).
     pub recorded: u64,
+    /// Deliveries refused for a missing or wrong webhook secret (included in `refused`).
+    pub secret_refused: u64,
 }
 
 #[derive(Default)]
@@ -161,6 +176,7 @@ struct Counters {
     refused: AtomicU64,
     failed: AtomicU64,
     recorded: AtomicU64,
+    secret_refused: AtomicU64,
 }
 
 /// A running receiver. Dropping it stops the server; [`Receiver::shutdown`] also waits
@@ -195,10 +211,9 @@ impl Receiver {
         let addr = listener.local_addr().map_err(listen)?;
         let mut store_config = config.store.clone();
         if let Some(secret) = &config.secret {
-            // Wherever else it might appear (a proxy's header, a payload), it is replaced.
-            store_config.scrub = store_config
-                .scrub
-                .secret(secret.expose(), crate::secrets::WEBHOOK_SECRET_PLACEHOLDER);
+            // Wherever else it might appear (a proxy's header, a payload), it is replaced;
+            // a short one only in its header (it would mangle ordinary text).
+            store_config.scrub = store_config.scrub.webhook_secret(secret);
         }
         let store = Arc::new(Store::new(store_config, token.clone()));
         let counters = Arc::new(Counters::default());
@@ -290,6 +305,7 @@ impl Receiver {
             refused: self.counters.refused.load(Ordering::SeqCst),
             failed: self.counters.failed.load(Ordering::SeqCst),
             recorded: self.counters.recorded.load(Ordering::SeqCst),
+            secret_refused: self.counters.secret_refused.load(Ordering::SeqCst),
         }
     }
 
@@ -439,6 +455,9 @@ fn routes(
                                 &context.counters.refused
                             };
                             counter.fetch_add(1, Ordering::SeqCst);
+                            if refusal == Refusal::Secret {
+                                context.counters.secret_refused.fetch_add(1, Ordering::SeqCst);
+                            }
                             context.log_refusal(&path, &refusal, detail.as_deref());
                             answer(refusal.status(), json!({"error": refusal.to_string()}))
                         }
@@ -504,7 +523,11 @@ where
     if let Some(secret) = &context.secret
         && !carries(headers, secret)
     {
-        return Err(refused(Refusal::Secret));
+        let detail = format!(
+            "the receiver checks the secret from {}; it must be the one the Meshy dashboard shows",
+            secret.source()
+        );
+        return Err((Refusal::Secret, Some(detail)));
     }
     if let Some((species, task_type)) = route {
         check_route(species, task_type).map_err(refused)?;
@@ -570,10 +593,18 @@ fn param(query: &str, name: &str) -> Option<String> {
 
 /// Whether the delivery carries the webhook secret: at least one
 /// `x-meshy-api-webhook-secret-key` (any spelling: header names are case-insensitive),
-/// and every one of them the secret.
+/// and every one of them the secret — also when a proxy folded repeated headers into
+/// one value (`s, s`).
 fn carries(headers: &warp::http::HeaderMap, secret: &WebhookSecret) -> bool {
     let mut values = headers.get_all(WEBHOOK_SECRET_HEADER).iter().peekable();
-    values.peek().is_some() && values.all(|value| secret.matches(value.as_bytes()))
+    values.peek().is_some()
+        && values.all(|value| {
+            let value = value.as_bytes();
+            secret.matches(value)
+                || value
+                    .split(|&b| b == b',')
+                    .all(|part| secret.matches(part.trim_ascii()))
+        })
 }
 
 /// 32 hex characters from the OS's random source.

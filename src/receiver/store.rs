@@ -46,7 +46,8 @@ pub struct Progress {
     pub deliveries: usize,
     pub status: Option<TaskStatus>,
     pub progress: Option<u64>,
-    /// The first terminal task object, once it arrived (as received: not scrubbed).
+    /// The first terminal task object, once it arrived (as received, but for the values
+    /// of secret headers it repeated).
     pub terminal: Option<Value>,
     /// When the latest delivery was accepted (for wake-up latency measurements).
     pub accepted_at: Option<Instant>,
@@ -516,7 +517,10 @@ impl Store {
 
 /// Puts the deliveries an earlier write of the task's file holds before those in
 /// memory, and tells the task's waiter.
-fn merge(state: &mut SlotState, earlier: Recording, progress: &watch::Sender<Progress>) {
+fn merge(state: &mut SlotState, mut earlier: Recording, progress: &watch::Sender<Progress>) {
+    // A file an older receiver wrote may hold a secret header's value: it is mended
+    // before its deliveries join, so no rewrite carries it on.
+    earlier.scrub_leaks();
     let mut deliveries = earlier.deliveries;
     deliveries.append(&mut state.deliveries);
     state.deliveries = deliveries;

@@ -229,6 +229,15 @@ impl Recorder {
         matches!(self.mode, Mode::Recording { .. })
     }
 
+    /// Deliveries the run's receiver refused for a missing or wrong webhook secret (0 when
+    /// replaying): once there are any, every further task's webhooks would be too.
+    pub fn secret_refusals(&self) -> u64 {
+        match &self.mode {
+            Mode::Recording { receiver, .. } => receiver.stats().secret_refused,
+            Mode::Replaying => 0,
+        }
+    }
+
     /// The per-task callback URL to send with a task (a placeholder when replaying:
     /// cassettes ignore `callback_url` when matching).
     pub fn callback_url(&self, species: &str, task_type: &str) -> String {

@@ -279,7 +279,7 @@ impl Wait<'_> {
                 view.task.status,
                 finished_text(view.task.finished_at),
                 self.policy.grace.as_secs(),
-                seen(now)
+                self.seen(now)
             ),
             url: self.url.clone(),
         })
@@ -305,8 +305,27 @@ impl Wait<'_> {
             scenario: self.scenario.into(),
             task_id: self.task_id.into(),
             waited_secs: self.policy.timeout.as_secs(),
-            seen: format!("{}{api_state}", seen(now)),
+            seen: format!("{}{api_state}", self.seen(now)),
             url: self.url.clone(),
+        }
+    }
+
+    /// What the receiver saw of the task, and why deliveries may be missing: it refused
+    /// some (of this run, whatever their task) for the webhook secret.
+    fn seen(&self, now: &Progress) -> String {
+        let refused = match self.receiver.stats().secret_refused {
+            0 => return seen(now),
+            1 => "1 delivery".to_owned(),
+            n => format!("{n} deliveries"),
+        };
+        let why = format!(
+            "the receiver refused {refused} in this run for a missing or wrong webhook secret \
+             (x-meshy-api-webhook-secret-key): the secret it checks (MESHY_WEBHOOK_SECRET or \
+             --webhook-secret-file) must be the one the Meshy dashboard shows"
+        );
+        match now.status {
+            None => format!("none was accepted: {why}"),
+            Some(_) => format!("{}; {why}", seen(now)),
         }
     }
 

@@ -120,8 +120,8 @@ pub struct Index {
     /// The webhook recordings by task id (named `<species>_<task type>_<task id>.json`),
     /// read when their entry is.
     recordings: BTreeMap<String, Vec<PathBuf>>,
-    /// The standalone receiver's `webhooks/unrouted/` recordings: only `cassettes check`
-    /// reads them (for leaked secrets).
+    /// The standalone receiver's `webhooks/unrouted/` recordings: no entry reads them;
+    /// `cassettes check` and the report's check list them (for leaked secrets).
     unrouted: Vec<PathBuf>,
     /// Scenario name → the scenarios that take its task as input.
     dependents: BTreeMap<String, Vec<String>>,

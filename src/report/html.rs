@@ -583,9 +583,10 @@ fn bodies(out: &mut String, entry: &Entry) {
                 i + 1,
                 escape(status),
                 escape(&delivery.received_at),
-                escape(&crate::secrets::redact_keys(&cut(&leaks.text(
-                    &serde_json::to_string_pretty(&delivery.payload).unwrap_or_default()
-                ))))
+                escape(&crate::secrets::redact_keys(&cut(
+                    &serde_json::to_string_pretty(&leaks.value(&delivery.payload))
+                        .unwrap_or_default()
+                )))
             );
         }
         out.push_str("</details>\n");

@@ -13,7 +13,7 @@ use crate::cassette::{RecordedAgainst, Scrub};
 use crate::meshy::{ApiError, Client, ClientConfig, DEFAULT_BASE_URL};
 use crate::receiver::{Receiver, ReceiverConfig, ReceiverError};
 use crate::recorder::{Recorder, WaitPolicy};
-use crate::secrets::{SecretError, WEBHOOK_SECRET_PLACEHOLDER, WebhookSecret};
+use crate::secrets::{SecretError, WebhookSecret};
 use crate::sim::{SimConfig, Simulator};
 use crate::transport::{LiveConfig, LiveTransport, Transport, TransportError};
 use crate::tunnel::{self, Tunnel, TunnelError, TunnelOptions};
@@ -123,6 +123,8 @@ pub struct RunEnv {
     /// `MESHY_WEBHOOK_SECRET`: the receiver checks it (a file given with
     /// `--webhook-secret-file` wins). Never shown: see the `Debug` impl.
     pub webhook_secret: Option<String>,
+    /// `MESHY_WEBHOOK_SECRET_FILE` as set (blank included: that is an error).
+    pub webhook_secret_file: Option<String>,
     pub ngrok_domain: bool,
     /// `MESHY_BASE_URL`: where `--target=meshy` records (default `https://api.meshy.ai`;
     /// e.g. a `mesh-toolkit sim` standing in for the real API).
@@ -159,10 +161,10 @@ impl RunEnv {
         &self,
         settings: &Settings,
     ) -> Result<Option<WebhookSecret>, SecretError> {
-        WebhookSecret::resolve(settings.webhook_secret_file.as_deref(), |name| {
-            (name == crate::secrets::WEBHOOK_SECRET_ENV)
-                .then(|| self.webhook_secret.clone())
-                .flatten()
+        WebhookSecret::resolve(settings.webhook_secret_file.as_deref(), |name| match name {
+            crate::secrets::WEBHOOK_SECRET_ENV => self.webhook_secret.clone(),
+            crate::secrets::WEBHOOK_SECRET_FILE_ENV => self.webhook_secret_file.clone(),
+            _ => None,
         })
     }
 
@@ -176,7 +178,9 @@ impl RunEnv {
             base_url: set("MESHY_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
             sim_task_seconds: set("MESHY_SIM_TASK_SECONDS"),
             webhook_token: set("MESHY_WEBHOOK_TOKEN"),
-            webhook_secret: set(crate::secrets::WEBHOOK_SECRET_ENV),
+            // Raw: a variable set but blank is an error, not "unset" (`WebhookSecret::resolve`).
+            webhook_secret: env(crate::secrets::WEBHOOK_SECRET_ENV),
+            webhook_secret_file: env(crate::secrets::WEBHOOK_SECRET_FILE_ENV),
             ngrok_domain: set("NGROK_DOMAIN").is_some(),
         }
     }
@@ -329,7 +333,7 @@ impl Live {
         };
         let mut scrub = Scrub::default().secret(api_key.clone(), "<MESHY_API_KEY>");
         if let Some(secret) = &secret {
-            scrub = scrub.secret(secret.expose(), WEBHOOK_SECRET_PLACEHOLDER);
+            scrub = scrub.webhook_secret(secret);
         }
         if base_url != DEFAULT_BASE_URL {
             // The simulator, or another deployment of the API: recordings use the canonical

@@ -8,6 +8,11 @@
 //! slot too, since it occupies one at Meshy. Waiting for a slot does not count against
 //! the webhook timeout, which counts from the task's creation. A trial written in Rust
 //! that keeps several tasks unfinished at once holds one slot for all of them.
+//!
+//! The gate is also where a create is stopped once it cannot be worth its price: after
+//! Ctrl-C, and once the run's receiver has refused deliveries for the webhook secret
+//! (every new task's webhooks would be refused too) — checked after the wait for a
+//! slot, so a trial that waited behind the one that found out sends nothing.
 
 use std::sync::Arc;
 
@@ -27,12 +32,29 @@ pub struct SlotGate {
     pub trial: String,
     /// Where that line goes (the run's console, above any live lines).
     pub report: crate::progress::Reporter,
+    /// Deliveries the run's receiver refused so far for a missing or wrong webhook
+    /// secret.
+    pub secret_refusals: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("trial '{trial}': interrupted before its create call; nothing was sent")]
 pub struct SlotInterrupted {
     trial: String,
+}
+
+/// A create not sent: the webhook secret does not match what Meshy sends.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "trial '{trial}' was not sent: the webhook receiver refused {refused} {} for a missing or wrong webhook \
+     secret (x-meshy-api-webhook-secret-key), so this task's webhooks would be refused too; set \
+     MESHY_WEBHOOK_SECRET (or --webhook-secret-file) to the secret the Meshy dashboard shows, or unset it to \
+     not check, then rerun (tasks already created resume without paying again)",
+    if *refused == 1 { "delivery" } else { "deliveries" }
+)]
+pub struct SecretRefused {
+    trial: String,
+    refused: u64,
 }
 
 impl SlotGate {
@@ -77,6 +99,17 @@ impl SlotGate {
         *held = Some(permit);
         Ok(())
     }
+
+    /// Refuses a create once deliveries were refused for the webhook secret.
+    fn check_secret(&self) -> Result<(), TransportError> {
+        match (self.secret_refusals)() {
+            0 => Ok(()),
+            refused => Err(TransportError::Layer(Box::new(SecretRefused {
+                trial: self.trial.clone(),
+                refused,
+            }))),
+        }
+    }
 }
 
 impl Transport for SlotGate {
@@ -84,6 +117,7 @@ impl Transport for SlotGate {
         Box::pin(async move {
             if request.method == "POST" {
                 self.take_slot().await?;
+                self.check_secret()?;
             }
             self.inner.send(request).await
         })
@@ -99,6 +133,15 @@ mod tests {
         slots: &Arc<Semaphore>,
         calls: &Arc<AtomicUsize>,
         interrupt: watch::Receiver<bool>,
+    ) -> SlotGate {
+        gate_refusing(slots, calls, interrupt, Arc::default())
+    }
+
+    fn gate_refusing(
+        slots: &Arc<Semaphore>,
+        calls: &Arc<AtomicUsize>,
+        interrupt: watch::Receiver<bool>,
+        refusals: Arc<AtomicUsize>,
     ) -> SlotGate {
         let calls = Arc::clone(calls);
         let inner = move |_: HttpRequest| {
@@ -117,6 +160,7 @@ mod tests {
             interrupt,
             trial: "otter".into(),
             report: crate::progress::Console::plain().reporter(),
+            secret_refusals: Box::new(move || refusals.load(Ordering::SeqCst) as u64),
         }
     }
 
@@ -160,5 +204,46 @@ mod tests {
             "trial 'otter': interrupted before its create call; nothing was sent"
         );
         assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_trial_waiting_for_a_slot_sends_nothing_once_deliveries_were_refused_for_the_secret()
+    {
+        let slots = Arc::new(Semaphore::new(1));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let refusals = Arc::new(AtomicUsize::new(0));
+        let (_stop, interrupt) = watch::channel(false);
+        let first = gate_refusing(&slots, &calls, interrupt.clone(), Arc::clone(&refusals));
+        let second = gate_refusing(&slots, &calls, interrupt, Arc::clone(&refusals));
+        let post = || HttpRequest::new("POST", "https://api.meshy.ai/openapi/v2/text-to-3d");
+        first.send(post()).await.unwrap();
+        let waiting = second.send(post());
+        tokio::pin!(waiting);
+        assert!(futures_util::FutureExt::now_or_never(waiting.as_mut()).is_none());
+        // While the first trial waited for its webhooks, the receiver refused them.
+        refusals.store(3, Ordering::SeqCst);
+        first.release();
+        let err = waiting.await.unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "trial 'otter' was not sent: the webhook receiver refused 3 deliveries for a missing or wrong \
+                 webhook secret"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the second create was not sent"
+        );
+        // Reads still go through (a resumed task's state, the balance).
+        second
+            .send(HttpRequest::new(
+                "GET",
+                "https://api.meshy.ai/openapi/v1/balance",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

@@ -138,6 +138,10 @@ impl TrialContext {
                 interrupt: spec.interrupt.clone(),
                 trial: spec.name.clone(),
                 report: recorder.reporter(),
+                secret_refusals: {
+                    let recorder = recorder.clone();
+                    Box::new(move || recorder.secret_refusals())
+                },
             })
         });
         let transport: Arc<dyn crate::transport::Transport> = match &gate {

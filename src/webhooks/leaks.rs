@@ -104,15 +104,17 @@ impl Recording {
 }
 
 /// Whether the text of a recording that does not parse seems to hold a secret header's
-/// value: one of its lines names such a header without a placeholder beside it.
+/// value: some `"name": "value"` pair in it (anywhere: pretty-printed or on one line)
+/// names such a header without a placeholder.
 pub fn text_may_leak(text: &str) -> bool {
-    text.lines().any(|line| {
-        let Some((name, value)) = line.trim().split_once("\":") else {
+    text.match_indices("\":").any(|(at, _)| {
+        let name = text[..at].rsplit('"').next().unwrap_or_default();
+        let value = text[at + 2..].trim_start();
+        let Some(value) = value.strip_prefix('"') else {
             return false;
         };
-        let name = name.trim_start_matches('"');
-        let value = value.trim().trim_end_matches(',').trim_matches('"');
-        is_secret_header(name) && !value.starts_with('{') && !is_placeholder(value)
+        let value = &value[..value.find('"').unwrap_or(value.len())];
+        is_secret_header(name) && !is_placeholder(value)
     })
 }
 
@@ -124,31 +126,76 @@ pub struct Scrubbed {
     pub headers: BTreeSet<String>,
 }
 
+/// A recording [`scrub_recordings`] could not mend. No message quotes the file's content.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScrubError {
+    #[error("cannot read '{}': {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "'{}' is not a webhook recording this version can read (line {line}, column {column}), so it was not \
+         mended; if `cassettes check` says it holds a secret, replace the header's value by hand with {}",
+        path.display(),
+        crate::secrets::WEBHOOK_SECRET_PLACEHOLDER
+    )]
+    Unreadable {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+    },
+    #[error("'{}' changed while it was being mended (a receiver or a recording run is writing it); run the scrub again once it is done", path.display())]
+    Changed { path: PathBuf },
+    #[error(transparent)]
+    Write(RecordingError),
+}
+
 /// Mends every webhook recording under `dir` (see [`recording_files`]) that holds a
 /// secret header's value, each written atomically; the others are not touched. What
 /// was mended, and the files that could not be read, parsed or written (the rest are
-/// mended all the same).
-pub fn scrub_recordings(dir: &Path) -> (Vec<Scrubbed>, Vec<RecordingError>) {
+/// mended all the same). A file that changed while it was mended (a receiver wrote it)
+/// is left as the writer left it.
+pub fn scrub_recordings(dir: &Path) -> (Vec<Scrubbed>, Vec<ScrubError>) {
     let mut scrubbed = Vec::new();
     let mut errors = Vec::new();
     for path in recording_files(dir) {
-        let mut recording = match Recording::read(&path, "mend it by hand") {
-            Ok(recording) => recording,
-            Err(error) => {
-                errors.push(error);
-                continue;
-            }
-        };
-        let headers = recording.scrub_leaks();
-        if headers.is_empty() {
-            continue;
-        }
-        match recording.save(&path) {
-            Ok(()) => scrubbed.push(Scrubbed { path, headers }),
+        match scrub_file(&path) {
+            Ok(Some(headers)) => scrubbed.push(Scrubbed { path, headers }),
+            Ok(None) => {}
             Err(error) => errors.push(error),
         }
     }
     (scrubbed, errors)
+}
+
+/// Mends one file: the headers mended, `None` when it held no secret value.
+fn scrub_file(path: &Path) -> Result<Option<BTreeSet<String>>, ScrubError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| ScrubError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let before = read(path)?;
+    let mut recording: Recording =
+        serde_json::from_slice(&before).map_err(|e| ScrubError::Unreadable {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+        })?;
+    let headers = recording.scrub_leaks();
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    if read(path)? != before {
+        return Err(ScrubError::Changed {
+            path: path.to_owned(),
+        });
+    }
+    recording.save(path).map_err(ScrubError::Write)?;
+    Ok(Some(headers))
 }
 
 #[cfg(test)]
@@ -219,9 +266,12 @@ mod tests {
     }
 
     #[test]
-    fn unparsable_text_is_judged_line_by_line() {
+    fn unparsable_text_is_judged_pair_by_pair() {
         assert!(text_may_leak(
             "{\n  \"X-Meshy-Api-Webhook-Secret-Key\": \"abc\",\n oops"
+        ));
+        assert!(text_may_leak(
+            r#"{"species": "otter", "headers": {"a": "b", "x-meshy-api-webhook-secret-key": "abc"}, oops"#
         ));
         assert!(!text_may_leak(
             "{\n  \"x-meshy-api-webhook-secret-key\": \"<MESHY_WEBHOOK_SECRET>\",\n oops"
@@ -241,7 +291,8 @@ mod tests {
         let mut fine = leaking();
         fine.scrub_leaks();
         fine.save(&clean).unwrap();
-        let before = std::fs::metadata(&clean).unwrap().modified().unwrap();
+        let before = std::fs::read(&clean).unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&clean).unwrap());
         std::fs::write(dir.path().join("broken.json"), "{ nope").unwrap();
 
         let (scrubbed, errors) = scrub_recordings(dir.path());
@@ -249,14 +300,25 @@ mod tests {
         assert_eq!(paths, [routed.as_path(), unrouted.as_path()]);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].to_string().contains("broken.json"));
+        assert!(
+            !errors[0].to_string().contains("re-record"),
+            "mending never says re-record: {}",
+            errors[0]
+        );
         for path in [&routed, &unrouted] {
             let text = std::fs::read_to_string(path).unwrap();
             assert!(!text.contains(SECRET), "{text}");
             assert!(Recording::read(path, "").is_ok());
         }
         assert_eq!(
-            std::fs::metadata(&clean).unwrap().modified().unwrap(),
-            before
+            std::fs::read(&clean).unwrap(),
+            before,
+            "a clean file is not rewritten"
+        );
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&clean).unwrap()),
+            inode,
+            "not even with the same content (an atomic write renames a new file into place)"
         );
     }
 }

@@ -8,8 +8,8 @@ mod recording;
 mod redeliver;
 
 pub use handler::{Handled, HandlerError, WebhookHandler};
-pub use leaks::{Scrubbed, recording_files, scrub_recordings, text_may_leak};
+pub use leaks::{ScrubError, Scrubbed, recording_files, scrub_recordings, text_may_leak};
 pub use recording::{
     Delivery, Recording, RecordingError, recording_done, recording_path, status_of,
 };
-pub use redeliver::{Redelivered, redeliver};
+pub use redeliver::{Redelivered, SecretTransportError, redeliver, secret_may_go_to};

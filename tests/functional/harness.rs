@@ -62,6 +62,10 @@ pub fn trials() -> Vec<Trial> {
             "harness_records_the_real_api_path_through_the_dashboard_webhook",
             real_api_path,
         ),
+        Trial::test(
+            "harness_checks_the_webhook_secret_of_real_deliveries",
+            real_api_secret,
+        ),
     ]
 }
 
@@ -163,6 +167,8 @@ impl Workspace {
             "MESHY_RECORD_MODE",
             "MESHY_RECORD_WEBHOOKS",
             "MESHY_TARGET",
+            "MESHY_WEBHOOK_SECRET",
+            "MESHY_WEBHOOK_SECRET_FILE",
         ] {
             command.env_remove(name);
         }
@@ -766,5 +772,108 @@ fn real_api_path() -> Result<(), Failed> {
     drop(sim);
     let replay = work.run(&[], &[]);
     assert_success(&replay);
+    Ok(())
+}
+
+/// Against a stand-in for the real API (`mesh-toolkit sim`, delivering like Meshy to the
+/// dashboard's URL with its webhook secret): a harness configured with another secret
+/// refuses the deliveries, the trial's failure says so (without either value), and the
+/// scenario waiting for its task slot is not sent (one task paid for, not two); with the
+/// same secret the recording passes and holds only the placeholder.
+fn real_api_secret() -> Result<(), Failed> {
+    let sent = "whsec-functional-sim-secret-0123456789";
+    let checked_wrong = "whsec-functional-other-secret-98765";
+    for (checked, passes) in [(checked_wrong, false), (sent, true)] {
+        let work = Workspace::new();
+        for entry in std::fs::read_dir(work.path("scenarios"))? {
+            let path = entry?.path();
+            if !path.ends_with("otter_text3d.toml") {
+                std::fs::remove_file(path)?;
+            }
+        }
+        if !passes {
+            let again = std::fs::read_to_string(work.path("scenarios/otter_text3d.toml"))?
+                .replace("Cute otter", "Another otter");
+            std::fs::write(work.path("scenarios/otter_text3d_again.toml"), again)?;
+        }
+        let webhook_port = crate::support::free_port();
+        let token = "functional-secret-token";
+        let mut sim_command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
+        sim_command
+            .args(["sim", "--port", "0", "--task-seconds", "0", "--webhook-url"])
+            .arg(format!(
+                "http://127.0.0.1:{webhook_port}/webhook?token={token}"
+            ))
+            .env_remove("MESHY_WEBHOOK_SECRET_FILE")
+            .env("MESHY_WEBHOOK_SECRET", sent);
+        let mut sim = crate::support::Guarded::spawn(sim_command);
+        let base = sim
+            .line()
+            .strip_prefix("listening on ")
+            .ok_or("no listening line")?
+            .to_owned();
+        let port = webhook_port.to_string();
+        let output = work.run(
+            &[
+                "--record-webhooks",
+                "--tunnel=none",
+                &format!("--webhook-port={port}"),
+                // Ends the wait soon after the API shows the task done (the simulator
+                // delivers the moment it is).
+                "--webhook-grace=5",
+                // One task at a time: the second scenario waits for the first's slot.
+                "--max-tasks-in-flight=1",
+                // Both scenario files (and not the Rust trial).
+                "otter_text3d",
+            ],
+            &[
+                ("MESHY_BASE_URL", base.as_str()),
+                ("MESHY_API_KEY", "msy_functional_secret_key_42"),
+                ("MESHY_WEBHOOK_TOKEN", token),
+                ("MESHY_WEBHOOK_SECRET", checked),
+            ],
+        );
+        let log = text(&output);
+        assert!(
+            !log.contains(sent) && !log.contains(checked),
+            "no secret value in the output:\n{log}"
+        );
+        let recordings = work.path("cassettes/webhooks");
+        if passes {
+            assert_success(&output);
+            let mut files = 0;
+            for entry in std::fs::read_dir(&recordings)? {
+                let written = std::fs::read_to_string(entry?.path())?;
+                assert!(!written.contains(sent), "{written}");
+                assert!(
+                    written
+                        .contains(r#""x-meshy-api-webhook-secret-key": "<MESHY_WEBHOOK_SECRET>""#),
+                    "{written}"
+                );
+                files += 1;
+            }
+            assert_eq!(files, 1, "one recording, of otter_text3d's task");
+        } else {
+            assert!(!output.status.success(), "{log}");
+            assert!(
+                log.contains("no terminal webhook arrived within 5 s (none was accepted: the receiver refused ")
+                    && log.contains(" in this run for a missing or wrong webhook secret"),
+                "the failure names the secret:\n{log}"
+            );
+            assert!(
+                log.contains("was not sent: the webhook receiver refused "),
+                "the second scenario is not paid for:\n{log}"
+            );
+            assert!(
+                log.contains("spent: 20 credits (balance 10000 before the run, 9980 after)"),
+                "{log}"
+            );
+            assert!(
+                !recordings.exists() || std::fs::read_dir(&recordings)?.next().is_none(),
+                "a refused delivery is not stored"
+            );
+        }
+        drop(sim);
+    }
     Ok(())
 }

@@ -254,7 +254,10 @@ fn receive_with_check() -> Result<(), Failed> {
     let (code, stderr) = receiver.interrupt();
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        stderr.contains("checking the webhook secret: deliveries without"),
+        stderr.contains(&format!(
+            "checking the webhook secret from the file '{}': deliveries without",
+            secret_file.display()
+        )),
         "{stderr}"
     );
     assert!(
@@ -291,7 +294,7 @@ fn receive_with_check() -> Result<(), Failed> {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.starts_with(&format!(
-            "error: cannot read the webhook secret from '{}'",
+            "error: cannot read the webhook secret from the file '{}'",
             missing.display()
         )),
         "{stderr}"
@@ -454,7 +457,7 @@ fn harness_recording() -> Result<(), Failed> {
     assert!(!refused.status.success(), "{log}");
     assert!(
         log.contains(&format!(
-            "cannot read the webhook secret from '{}'",
+            "cannot read the webhook secret from the file '{}'",
             missing.display()
         )),
         "{log}"
@@ -539,11 +542,12 @@ fn check_and_scrub() -> Result<(), Failed> {
     // The fix, as printed, run as printed (with this build's binary).
     let fix = out
         .lines()
-        .find_map(|l| l.trim().strip_prefix("fix: `mesh-toolkit cassettes scrub"))
+        .find_map(|l| l.trim().strip_prefix("fix: `cargo run -- cassettes scrub"))
         .and_then(|rest| rest.split('`').next())
         .ok_or(format!("no scrub command in:\n{out}"))?
         .to_owned();
     assert_eq!(fix, "", "the default cassettes dir needs no flag");
+    // (`cargo run --` is this build's binary.)
     let scrubbed = output_within(
         binary().current_dir(dir).args(["cassettes", "scrub"]),
         DEADLINE,
@@ -593,7 +597,9 @@ fn replay_with_secret() -> Result<(), Failed> {
                            "x-meshy-api-webhook-user-id": "user-7"},
                "payload": {"id": "t1", "status": status}})
     };
-    let deliveries = vec![delivery("IN_PROGRESS"), delivery("SUCCEEDED")];
+    let mut deliveries = vec![delivery("IN_PROGRESS"), delivery("SUCCEEDED")];
+    // A payload that repeated the secret holds its placeholder: the real one goes back.
+    deliveries[1]["payload"]["echo"] = json!(format!("signed with {PLACEHOLDER}"));
     let recording = json!({"species": "otter", "task_type": "text3d", "task_id": "t1",
         "received_at": "2026-11-28T15:00:00.000Z", "headers": deliveries[1]["headers"],
         "payload": deliveries[1]["payload"], "deliveries": deliveries});
@@ -614,7 +620,9 @@ fn replay_with_secret() -> Result<(), Failed> {
     let with = replay(Some(SECRET), &catcher.url);
     assert!(with.status.success(), "{}", text(&with));
     assert!(!text(&with).contains(SECRET));
-    runtime.block_on(catcher.wait_until(|b| b.len() == 2));
+    let bodies = runtime.block_on(catcher.wait_until(|b| b.len() == 2));
+    assert_eq!(bodies[1]["echo"], format!("signed with {SECRET}"));
+    assert_eq!(bodies[0], json!({"id": "t1", "status": "IN_PROGRESS"}));
     for headers in catcher.headers() {
         let values: Vec<&[u8]> = headers
             .get_all(HEADER)
@@ -634,7 +642,30 @@ fn replay_with_secret() -> Result<(), Failed> {
         out.contains("the endpoint answered 401: if it checks Meshy's webhook secret, set MESHY_WEBHOOK_SECRET"),
         "{out}"
     );
-    runtime.block_on(checking.wait_until(|b| b.len() == 2));
+    let bodies = runtime.block_on(checking.wait_until(|b| b.len() == 2));
     assert_eq!(checking.headers()[0][HEADER], PLACEHOLDER);
+    assert_eq!(bodies[1]["echo"], format!("signed with {PLACEHOLDER}"));
+    // With a secret the endpoint still refuses, the hint names where it came from.
+    let wrong = replay(Some(WRONG), &checking.url);
+    let out = text(&wrong);
+    assert_eq!(wrong.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("the endpoint answered 401: the deliveries carried the webhook secret from MESHY_WEBHOOK_SECRET; check it"),
+        "{out}"
+    );
+    assert!(!out.contains(WRONG), "{out}");
+    // Plain HTTP beyond this machine would show the secret to the network: refused
+    // before anything is sent (`.invalid` never resolves, so nothing could leave).
+    let far = replay(
+        Some(SECRET),
+        "http://meshy-endpoint.invalid/webhook?token=tok123",
+    );
+    let out = text(&far);
+    assert_eq!(far.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("refusing to send the webhook secret over plain HTTP to 'http://meshy-endpoint.invalid/webhook?token="),
+        "{out}"
+    );
+    assert!(!out.contains("tok123") && !out.contains(SECRET), "{out}");
     Ok(())
 }
