@@ -333,7 +333,7 @@ impl Page<'_> {
         )?;
         let png = shot["data"]
             .as_str()
-            .and_then(|data| base64_decode(data))
+            .and_then(base64_decode)
             .ok_or_else(|| BrowserError::Unexpected {
                 method: "Page.captureScreenshot".into(),
                 detail: "no base64 'data'".into(),

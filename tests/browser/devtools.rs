@@ -244,7 +244,7 @@ impl Browser {
             COMMAND_DEADLINE,
         )?;
         self.call(session, "Network.enable", json!({}), COMMAND_DEADLINE)?;
-        Ok(session.unwrap_or_default().to_owned())
+        Ok(session.map(str::to_owned).unwrap_or_default())
     }
 
     /// Sends a command and waits for its reply; events that arrive meanwhile are kept for

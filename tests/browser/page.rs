@@ -95,7 +95,7 @@ pub fn invisible_creature(seed: &str) -> Vec<u8> {
         material["alphaMode"] = "BLEND".into();
     }
     let mut chunk = serde_json::to_vec(&json).expect("JSON serialises");
-    while chunk.len() % 4 != 0 {
+    while !chunk.len().is_multiple_of(4) {
         chunk.push(b' ');
     }
     let rest = &glb[json_end..]; // the BIN chunk, header and all

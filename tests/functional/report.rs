@@ -138,7 +138,7 @@ fn fixture_report() -> Result<(), Failed> {
     ];
     assert!(written.iter().all(|files| !files.is_empty()));
     for file in written.iter().flatten() {
-        let text = String::from_utf8_lossy(&std::fs::read(&file)?).into_owned();
+        let text = String::from_utf8_lossy(&std::fs::read(file)?).into_owned();
         for secret in [
             "msy_report_fixture_key_1234",
             "reportfixturetoken0123456789",
