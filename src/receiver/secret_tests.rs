@@ -414,3 +414,20 @@ async fn the_simulator_sends_the_secret_and_the_recording_holds_the_placeholder(
         }
     }
 }
+
+#[tokio::test]
+async fn the_tunnel_check_passes_with_a_secret_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = Lines::default();
+    let receiver = receiver(dir.path(), false, Some(SECRET), &lines).await;
+    // The preflight carries no secret: it asks /health, which the secret does not guard.
+    let checked = tokio::time::timeout(
+        WAIT,
+        crate::tunnel::preflight(&receiver.local_url(), receiver.addr().port()),
+    )
+    .await
+    .expect("the preflight ends within its deadline");
+    assert!(checked.is_ok(), "{checked:?}");
+    assert_eq!(receiver.stats().refused, 0);
+    receiver.shutdown().await;
+}

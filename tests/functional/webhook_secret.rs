@@ -417,7 +417,7 @@ fn harness_recording() -> Result<(), Failed> {
     let work = workspace();
     let dir = work.path();
     // The secret from the environment: the in-process simulator sends it, the receiver
-    // checks it (its tunnel preflight included), nothing keeps it.
+    // checks it, nothing keeps it.
     let recorded = harness(
         dir,
         &["--record-webhooks", "--target=sim"],
