@@ -176,6 +176,18 @@ impl Workspace {
         crate::support::output_within(&mut command, RUN_DEADLINE)
     }
 
+    /// The fixture suite's `otter_text3d` alone.
+    fn only_otter_text3d() -> Result<Workspace, Failed> {
+        let work = Workspace::new();
+        for entry in std::fs::read_dir(work.path("scenarios"))? {
+            let path = entry?.path();
+            if !path.ends_with("otter_text3d.toml") {
+                std::fs::remove_file(path)?;
+            }
+        }
+        Ok(work)
+    }
+
     fn record_all(&self) {
         let output = self.run(&["--record-webhooks", "--target=sim"], &[]);
         assert_success(&output);
@@ -703,26 +715,10 @@ fn cargo_test_from_root() -> Result<(), Failed> {
 /// (`MESHY_BASE_URL`) and delivering to the dashboard route, as Meshy does: the plan
 /// with the balance, the dashboard URL, the http warning, a cassette without the key.
 fn real_api_path() -> Result<(), Failed> {
-    let work = Workspace::new();
-    for entry in std::fs::read_dir(work.path("scenarios"))? {
-        let path = entry?.path();
-        if !path.ends_with("otter_text3d.toml") {
-            std::fs::remove_file(path)?;
-        }
-    }
+    let work = Workspace::only_otter_text3d()?;
     let webhook_port = crate::support::free_port();
     let token = "functional-dashboard-token";
-    let mut sim_command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
-    sim_command.args(["sim", "--port", "0", "--task-seconds", "0", "--webhook-url"]);
-    sim_command.arg(format!(
-        "http://127.0.0.1:{webhook_port}/webhook?token={token}"
-    ));
-    let mut sim = crate::support::Guarded::spawn(sim_command);
-    let base = sim
-        .line()
-        .strip_prefix("listening on ")
-        .ok_or("no listening line")?
-        .to_owned();
+    let (sim, base) = dashboard_sim(webhook_port, token, None)?;
     let key = "msy_functional_real_path_key_42";
     let env = [
         ("MESHY_BASE_URL", base.as_str()),
@@ -775,6 +771,34 @@ fn real_api_path() -> Result<(), Failed> {
     Ok(())
 }
 
+/// `mesh-toolkit sim` standing in for the real API: tasks done at once, every delivery
+/// to the dashboard URL `http://127.0.0.1:{webhook_port}/webhook?token={token}` carrying
+/// `secret` (a random one without). The running simulator and its base URL.
+fn dashboard_sim(
+    webhook_port: u16,
+    token: &str,
+    secret: Option<&str>,
+) -> Result<(crate::support::Guarded, String), Failed> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
+    command
+        .args(["sim", "--port", "0", "--task-seconds", "0", "--webhook-url"])
+        .arg(format!(
+            "http://127.0.0.1:{webhook_port}/webhook?token={token}"
+        ))
+        .env_remove("MESHY_WEBHOOK_SECRET_FILE")
+        .env_remove("MESHY_WEBHOOK_SECRET");
+    if let Some(secret) = secret {
+        command.env("MESHY_WEBHOOK_SECRET", secret);
+    }
+    let mut sim = crate::support::Guarded::spawn(command);
+    let base = sim
+        .line()
+        .strip_prefix("listening on ")
+        .ok_or("no listening line")?
+        .to_owned();
+    Ok((sim, base))
+}
+
 /// Against a stand-in for the real API (`mesh-toolkit sim`, delivering like Meshy to the
 /// dashboard's URL with its webhook secret): a harness configured with another secret
 /// refuses the deliveries, the trial's failure says so (without either value), and the
@@ -784,13 +808,7 @@ fn real_api_secret() -> Result<(), Failed> {
     let sent = "whsec-functional-sim-secret-0123456789";
     let checked_wrong = "whsec-functional-other-secret-98765";
     for (checked, passes) in [(checked_wrong, false), (sent, true)] {
-        let work = Workspace::new();
-        for entry in std::fs::read_dir(work.path("scenarios"))? {
-            let path = entry?.path();
-            if !path.ends_with("otter_text3d.toml") {
-                std::fs::remove_file(path)?;
-            }
-        }
+        let work = Workspace::only_otter_text3d()?;
         if !passes {
             let again = std::fs::read_to_string(work.path("scenarios/otter_text3d.toml"))?
                 .replace("Cute otter", "Another otter");
@@ -798,20 +816,7 @@ fn real_api_secret() -> Result<(), Failed> {
         }
         let webhook_port = crate::support::free_port();
         let token = "functional-secret-token";
-        let mut sim_command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
-        sim_command
-            .args(["sim", "--port", "0", "--task-seconds", "0", "--webhook-url"])
-            .arg(format!(
-                "http://127.0.0.1:{webhook_port}/webhook?token={token}"
-            ))
-            .env_remove("MESHY_WEBHOOK_SECRET_FILE")
-            .env("MESHY_WEBHOOK_SECRET", sent);
-        let mut sim = crate::support::Guarded::spawn(sim_command);
-        let base = sim
-            .line()
-            .strip_prefix("listening on ")
-            .ok_or("no listening line")?
-            .to_owned();
+        let (sim, base) = dashboard_sim(webhook_port, token, Some(sent))?;
         let port = webhook_port.to_string();
         let output = work.run(
             &[
