@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::error_body::{ErrorBody, ErrorCode, ErrorKind, excerpt, shown};
 use super::retry::{Attempt, Decision, RetryPolicy};
 use super::{Task, TaskType};
 use crate::transport::{
@@ -75,38 +76,77 @@ pub enum ApiError {
          test-mode key {TEST_MODE_API_KEY}"
     )]
     MissingApiKey,
-    #[error("{request}: bad request (400): {message}")]
-    BadRequest { request: String, message: String },
-    #[error("{request}: the API key was refused (401): {message}; check MESHY_API_KEY")]
-    Unauthorized { request: String, message: String },
+    // Each answered error keeps a v2 body's `type`, `code` and `doc_url` in `v2` (`None`
+    // for a v1 body): decide on `ApiError::code`, never on the message.
+    #[error("{request}: bad request (400): {message}{}", shown(v2))]
+    BadRequest {
+        request: String,
+        message: String,
+        v2: Option<Box<ErrorKind>>,
+    },
     #[error(
-        "{request}: not enough credits (402): {message}; top up the Meshy account or use the test-mode key"
+        "{request}: the API key was refused (401): {message}{}; check MESHY_API_KEY",
+        shown(v2)
     )]
-    PaymentRequired { request: String, message: String },
-    #[error("{request}: forbidden (403): {message}")]
-    Forbidden { request: String, message: String },
-    #[error("{request}: not found (404): {message}")]
-    NotFound { request: String, message: String },
-    #[error("{request}: unprocessable (422): {message}")]
-    Unprocessable { request: String, message: String },
-    #[error("{request}: rate limited (429) after {attempts} attempts: {message}")]
+    Unauthorized {
+        request: String,
+        message: String,
+        v2: Option<Box<ErrorKind>>,
+    },
+    #[error(
+        "{request}: not enough credits (402): {message}{}; top up the Meshy account or use the test-mode key",
+        shown(v2)
+    )]
+    PaymentRequired {
+        request: String,
+        message: String,
+        v2: Option<Box<ErrorKind>>,
+    },
+    #[error("{request}: forbidden (403): {message}{}", shown(v2))]
+    Forbidden {
+        request: String,
+        message: String,
+        v2: Option<Box<ErrorKind>>,
+    },
+    #[error("{request}: not found (404): {message}{}", shown(v2))]
+    NotFound {
+        request: String,
+        message: String,
+        v2: Option<Box<ErrorKind>>,
+    },
+    #[error("{request}: unprocessable (422): {message}{}", shown(v2))]
+    Unprocessable {
+        request: String,
+        message: String,
+        v2: Option<Box<ErrorKind>>,
+    },
+    #[error(
+        "{request}: rate limited (429) after {attempts} attempts: {message}{}",
+        shown(v2)
+    )]
     RateLimited {
         request: String,
         message: String,
         attempts: u32,
+        v2: Option<Box<ErrorKind>>,
     },
-    #[error("{request}: server error ({status}) after {attempts} attempts: {message}")]
+    #[error(
+        "{request}: server error ({status}) after {attempts} attempts: {message}{}",
+        shown(v2)
+    )]
     Server {
         request: String,
         status: u16,
         message: String,
         attempts: u32,
+        v2: Option<Box<ErrorKind>>,
     },
-    #[error("{request}: unexpected status {status}: {message}")]
+    #[error("{request}: unexpected status {status}: {message}{}", shown(v2))]
     UnexpectedStatus {
         request: String,
         status: u16,
         message: String,
+        v2: Option<Box<ErrorKind>>,
     },
     /// No response: the transport's error names the request.
     #[error("{source}")]
@@ -157,6 +197,27 @@ impl ApiError {
             }
             _ => None,
         }
+    }
+
+    /// The v2 error's `type`, `code` and `doc_url` (`None` for a v1 body, or no answer).
+    pub fn v2(&self) -> Option<&ErrorKind> {
+        match self {
+            ApiError::BadRequest { v2, .. }
+            | ApiError::Unauthorized { v2, .. }
+            | ApiError::PaymentRequired { v2, .. }
+            | ApiError::Forbidden { v2, .. }
+            | ApiError::NotFound { v2, .. }
+            | ApiError::Unprocessable { v2, .. }
+            | ApiError::RateLimited { v2, .. }
+            | ApiError::Server { v2, .. }
+            | ApiError::UnexpectedStatus { v2, .. } => v2.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The v2 error's `code`: what decisions branch on.
+    pub fn code(&self) -> Option<&ErrorCode> {
+        self.v2().and_then(|v2| v2.code.as_ref())
     }
 }
 
@@ -309,10 +370,11 @@ impl Client {
         let mut tasks = Vec::new();
         for event in super::sse::parse(&text) {
             if event.name == "error" {
-                let message = message_of(event.data.as_bytes(), &self.api_key);
+                let body = ErrorBody::parse(event.data.as_bytes(), &self.api_key);
                 return Err(ApiError::NotFound {
                     request: label,
-                    message,
+                    message: body.message,
+                    v2: body.kind,
                 });
             }
             tasks.push(
@@ -406,8 +468,12 @@ impl Client {
                 }
                 Ok(response) => {
                     let retry_after = response.header("Retry-After");
-                    let outcome = if response.status == 429 && queue_full(&response.body) {
+                    let body = ErrorBody::parse(&response.body, "");
+                    let outcome = if response.status == 429 && body.queue_full() {
                         Attempt::QueueFull { retry_after }
+                    } else if body.code() == Some(&ErrorCode::ConcurrentTaskLimitReached) {
+                        // Waiting a few seconds changes nothing: the account must top up.
+                        Attempt::Final
                     } else {
                         Attempt::Answered {
                             status: response.status,
@@ -475,29 +541,56 @@ impl Client {
     }
 
     fn status_error(&self, request: String, response: &HttpResponse, attempts: u32) -> ApiError {
-        let message = message_of(&response.body, &self.api_key);
+        let ErrorBody { message, kind: v2 } = ErrorBody::parse(&response.body, &self.api_key);
         match response.status {
-            400 => ApiError::BadRequest { request, message },
-            401 => ApiError::Unauthorized { request, message },
-            402 => ApiError::PaymentRequired { request, message },
-            403 => ApiError::Forbidden { request, message },
-            404 => ApiError::NotFound { request, message },
-            422 => ApiError::Unprocessable { request, message },
+            400 => ApiError::BadRequest {
+                request,
+                message,
+                v2,
+            },
+            401 => ApiError::Unauthorized {
+                request,
+                message,
+                v2,
+            },
+            402 => ApiError::PaymentRequired {
+                request,
+                message,
+                v2,
+            },
+            403 => ApiError::Forbidden {
+                request,
+                message,
+                v2,
+            },
+            404 => ApiError::NotFound {
+                request,
+                message,
+                v2,
+            },
+            422 => ApiError::Unprocessable {
+                request,
+                message,
+                v2,
+            },
             429 => ApiError::RateLimited {
                 request,
                 message,
                 attempts,
+                v2,
             },
             status @ 500.. => ApiError::Server {
                 request,
                 status,
                 message,
                 attempts,
+                v2,
             },
             status => ApiError::UnexpectedStatus {
                 request,
                 status,
                 message,
+                v2,
             },
         }
     }
@@ -539,36 +632,6 @@ impl Default for ListPage {
             newest_first: true,
         }
     }
-}
-
-/// Whether a 429's body says the account's task queue is full (not the request rate).
-fn queue_full(body: &[u8]) -> bool {
-    let message = message_of(body, "");
-    message.contains("NoMoreConcurrentTasks") || message.contains("NoMorePendingTasks")
-}
-
-/// Meshy's `{"message": …}`, or the start of the body when it is not that shape.
-fn message_of(body: &[u8], api_key: &str) -> String {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    match parsed
-        .as_ref()
-        .and_then(|v| v.get("message"))
-        .and_then(Value::as_str)
-    {
-        Some(message) => crate::secrets::redact(message, api_key),
-        None if body.is_empty() => "(empty body)".into(),
-        None => excerpt(body, api_key),
-    }
-}
-
-/// The first 200 characters of a body, with the API key (if a server echoed it) removed.
-fn excerpt(body: &[u8], api_key: &str) -> String {
-    let text = crate::secrets::redact(&String::from_utf8_lossy(body), api_key);
-    let mut short: String = text.chars().take(200).collect();
-    if short.len() < text.len() {
-        short.push('…');
-    }
-    short
 }
 
 #[cfg(test)]
@@ -618,6 +681,101 @@ mod tests {
                 .pop_front()
                 .expect("no more canned responses"))
         })
+    }
+
+    fn v2_error(status: u16, kind: &str, code: &str) -> HttpResponse {
+        Canned::json(
+            status,
+            json!({"type": kind, "code": code, "message": format!("{code} happened"),
+                   "doc_url": format!("https://docs.meshy.ai/en/api/errors#{code}")}),
+        )
+        .response(false)
+    }
+
+    fn canned_client(answers: Vec<HttpResponse>, calls: &Arc<AtomicUsize>) -> Client {
+        Client::new(
+            ClientConfig {
+                api_key: Some(KEY.into()),
+                retry: fast_retry(),
+                ..ClientConfig::default()
+            },
+            canned_transport(answers, Arc::clone(calls)),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn v2_429s_are_told_apart_by_their_code() {
+        let create = |client: Client| async move {
+            client
+                .create_task(TaskType::Image3d, &json!({"image_url": "https://x/y.png"}))
+                .await
+        };
+        // The queue is full: waited out like v1's NoMoreConcurrentTasks, past the
+        // ordinary attempt bound (4 here).
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut answers: Vec<HttpResponse> = (0..5)
+            .map(|_| v2_error(429, "rate_limited", "pending_task_limit_reached"))
+            .collect();
+        answers.push(Canned::json(202, json!({"result": "t1"})).response(false));
+        create(canned_client(answers, &calls)).await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 6);
+        // The request rate: retried within the ordinary bound.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let answers = (0..4)
+            .map(|_| v2_error(429, "rate_limited", "rate_limit_exceeded"))
+            .collect();
+        let err = create(canned_client(answers, &calls)).await.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(err.code(), Some(&ErrorCode::RateLimitExceeded));
+        // No credits on an unlimited plan: no retry changes it; the advice says what does.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let answers = vec![v2_error(
+            429,
+            "rate_limited",
+            "concurrent_task_limit_reached",
+        )];
+        let err = create(canned_client(answers, &calls)).await.unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "not sent again");
+        assert_eq!(err.code(), Some(&ErrorCode::ConcurrentTaskLimitReached));
+        assert_eq!(
+            err.to_string(),
+            "POST https://api.meshy.ai/openapi/v1/image-to-3d: rate limited (429) after 1 attempts: \
+             concurrent_task_limit_reached happened [rate_limited/concurrent_task_limit_reached; see \
+             https://docs.meshy.ai/en/api/errors#concurrent_task_limit_reached]; the account runs tasks without \
+             credits up to its plan's concurrent limit: wait for a task to finish, or top up credits"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_v2_error_carries_its_type_code_and_page_and_a_v1_error_reads_as_before() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let answers = vec![v2_error(400, "invalid_input", "parameters_conflict")];
+        let err = canned_client(answers, &calls)
+            .create_task(TaskType::Retexture, &json!({"input_task_id": "t"}))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::BadRequest { .. }), "{err:?}");
+        let v2 = err.v2().expect("the v2 fields");
+        assert_eq!(
+            (v2.kind.as_str(), v2.code.as_ref(), v2.doc_url.as_deref()),
+            (
+                "invalid_input",
+                Some(&ErrorCode::ParametersConflict),
+                Some("https://docs.meshy.ai/en/api/errors#parameters_conflict")
+            )
+        );
+        let calls = Arc::new(AtomicUsize::new(0));
+        let answers = vec![Canned::json(400, json!({"message": "Invalid model"})).response(false)];
+        let err = canned_client(answers, &calls)
+            .create_task(TaskType::Retexture, &json!({"input_task_id": "t"}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.v2(), None);
+        assert_eq!(
+            err.to_string(),
+            "POST https://api.meshy.ai/openapi/v1/retexture: bad request (400): Invalid model"
+        );
     }
 
     #[tokio::test]

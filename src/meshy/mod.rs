@@ -2,6 +2,7 @@
 //! service that submits, fetches and polls tasks.
 
 mod client;
+mod error_body;
 pub mod pricing;
 mod request;
 mod retry;
@@ -13,6 +14,7 @@ mod task_type;
 pub use client::{
     AnimationAction, ApiError, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY,
 };
+pub use error_body::{ErrorCode, ErrorKind};
 pub use request::{
     Animation, Image3d, ImageToImage, MAX_PROMPT_CHARS, ModelJob, MultiImage3d, Params,
     PostProcess, Remesh, RequestError, Retexture, Rigging, TaskRequest, Text3dPreview,

@@ -49,6 +49,9 @@ pub enum Attempt<'a> {
     },
     /// 429 because the account's task queue is full: not created; wait for a slot.
     QueueFull { retry_after: Option<&'a str> },
+    /// An answer no retry changes (429 `concurrent_task_limit_reached`: the account
+    /// must wait for a task to end or top up).
+    Final,
     /// No connection was made: nothing was sent.
     NotSent,
     /// Sent, then no answer (timeout, connection reset).
@@ -97,6 +100,7 @@ impl RetryPolicy {
                 }
                 return Decision::Retry(self.delay(attempt, retry_after, jitter));
             }
+            Attempt::Final => return Decision::Stop,
             Attempt::NotSent => None,
             Attempt::Lost if creates => return Decision::MaybeApplied,
             Attempt::Lost => None,

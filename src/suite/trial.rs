@@ -614,13 +614,14 @@ impl TrialError {
     }
 
     /// Whether Meshy refused a request of the trial as a bad request (400) or an unknown
-    /// task (404), here or in its input: what an input task that is gone gets.
+    /// task (404), here or in its input: what an input task that is gone gets. A v2
+    /// `route_not_found` is a wrong path, never a task that is gone.
     pub fn is_refused_request(&self) -> bool {
         let refused = |error: &ApiError| {
             matches!(
                 error,
                 ApiError::BadRequest { .. } | ApiError::NotFound { .. }
-            )
+            ) && error.code() != Some(&crate::meshy::ErrorCode::RouteNotFound)
         };
         let service =
             |error: &ServiceError| matches!(error, ServiceError::Api(api) if refused(api));
@@ -703,14 +704,29 @@ mod tests {
         let bad = || ApiError::BadRequest {
             request: "POST /openapi/v1/rigging".into(),
             message: "input task expired".into(),
+            v2: None,
         };
         assert!(api(bad()).is_refused_request());
         assert!(
             api(ApiError::NotFound {
                 request: "GET /openapi/v1/rigging/t".into(),
                 message: "Task not found".into(),
+                v2: None,
             })
             .is_refused_request()
+        );
+        let no_route = ApiError::NotFound {
+            request: "GET /openapi/v2/image-to-3d/t".into(),
+            message: "NoMatchingRoute: GET /openapi/v2/image-to-3d/t".into(),
+            v2: Some(Box::new(crate::meshy::ErrorKind {
+                kind: "not_found".into(),
+                code: Some(crate::meshy::ErrorCode::RouteNotFound),
+                doc_url: None,
+            })),
+        };
+        assert!(
+            !api(no_route).is_refused_request(),
+            "a wrong route is not an input task that is gone"
         );
         assert!(
             TrialError::Resumed {
