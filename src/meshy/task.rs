@@ -4,6 +4,14 @@
 //! `meshy-api.md`): every field but `id` and `status` is optional, `task_error` may be
 //! null or `{"message": ""}`, `model_urls.glb` is `""` while pending, and fields we do
 //! not model are kept in [`Task::extra`] and written back unchanged.
+//!
+//! One type for both API generations: v1 puts results at the top level (and rigging's
+//! and animation's in `result`), v2 in `output` (with the request echoed in `input`,
+//! and `null` timestamps while unset). The accessors ([`Task::model_url`],
+//! [`Task::thumbnail`], [`Task::result_url`], [`Task::images`], [`Task::result_urls`],
+//! [`Task::primary_artifact`]) read either, so user code reads a task the same whatever
+//! produced it. The names inside a v2 rigging or animation `output` are unconfirmed
+//! (`meshy-api-v2.md`): the accessors take v1's names there (`output.rigged_character_glb_url`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -80,6 +88,13 @@ pub struct Task {
     /// A `print/analyze` task's report (`status`, `issue_count`, `metrics`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub printability: Option<Map<String, Value>>,
+    /// API v2: the request, echoed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Map<String, Value>>,
+    /// API v2: the results (`model_urls`, `thumbnail_url`, `texture_urls`, `image_urls`,
+    /// …); `null` until the task is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Map<String, Value>>,
     /// Every field not modelled above, kept as received.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -118,24 +133,67 @@ impl Task {
         self.status.is_terminal()
     }
 
-    /// The URL of model `format` (`glb`, `fbx`, …), if present and not empty.
+    /// A field of the v2 `output`.
+    fn output_field(&self, name: &str) -> Option<&Value> {
+        self.output.as_ref()?.get(name)
+    }
+
+    /// A non-empty string field of the v2 `output`.
+    fn output_url(&self, name: &str) -> Option<&str> {
+        non_empty(self.output_field(name)?.as_str())
+    }
+
+    /// The URL of model `format` (`glb`, `fbx`, …), if present and not empty (v1's
+    /// `model_urls`, else v2's `output.model_urls`).
     pub fn model_url(&self, format: &str) -> Option<&str> {
-        let url = self.model_urls.as_ref()?.get(format)?.as_deref()?;
-        (!url.is_empty()).then_some(url)
+        let v1 = self
+            .model_urls
+            .as_ref()
+            .and_then(|urls| urls.get(format)?.as_deref());
+        non_empty(v1).or_else(|| non_empty(self.output_field("model_urls")?.get(format)?.as_str()))
     }
 
     /// Formats with a non-empty model URL, sorted.
     pub fn model_formats(&self) -> Vec<&str> {
-        let urls = self.model_urls.iter().flatten();
-        urls.filter(|(_, url)| url.as_deref().is_some_and(|u| !u.is_empty()))
+        let v1 = self.model_urls.iter().flatten();
+        let mut formats: Vec<&str> = v1
+            .filter(|(_, url)| url.as_deref().is_some_and(|u| !u.is_empty()))
             .map(|(format, _)| format.as_str())
-            .collect()
+            .collect();
+        if let Some(Value::Object(urls)) = self.output_field("model_urls") {
+            formats.extend(
+                urls.iter()
+                    .filter(|(_, url)| url.as_str().is_some_and(|u| !u.is_empty()))
+                    .map(|(format, _)| format.as_str()),
+            );
+        }
+        formats.sort_unstable();
+        formats.dedup();
+        formats
     }
 
-    /// A string field of `result` (rigging and animation), if present and not empty.
+    /// The thumbnail's URL (v1's `thumbnail_url`, else v2's `output.thumbnail_url`).
+    pub fn thumbnail(&self) -> Option<&str> {
+        non_empty(self.thumbnail_url.as_deref()).or_else(|| self.output_url("thumbnail_url"))
+    }
+
+    /// A result URL of rigging, animation or text-to-motion: v1's `result.<field>`, else
+    /// v2's `output.<field>` (names unconfirmed), if present and not empty.
     pub fn result_url(&self, field: &str) -> Option<&str> {
-        let url = self.result.as_ref()?.get(field)?.as_str()?;
-        (!url.is_empty()).then_some(url)
+        let v1 = self.result.as_ref().and_then(|r| r.get(field)?.as_str());
+        non_empty(v1).or_else(|| self.output_url(field))
+    }
+
+    /// Generated images (text-to-image, image-to-image): v1's `image_urls`, else v2's
+    /// `output.image_urls`.
+    pub fn images(&self) -> Vec<&str> {
+        if let Some(urls) = &self.image_urls {
+            return urls.iter().map(String::as_str).collect();
+        }
+        match self.output_field("image_urls") {
+            Some(Value::Array(urls)) => urls.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The error message of a failed task; `None` when absent or empty.
@@ -150,12 +208,9 @@ impl Task {
         let (url, extension) = match task_type {
             TaskType::Rigging => (self.result_url("rigged_character_glb_url")?, "glb"),
             TaskType::Animation => (self.result_url("animation_glb_url")?, "glb"),
-            TaskType::TextToImage | TaskType::ImageToImage => {
-                let first = self.image_urls.as_ref()?.first()?;
-                (first.as_str(), "png")
-            }
+            TaskType::TextToImage | TaskType::ImageToImage => (*self.images().first()?, "png"),
             TaskType::TextToMotion => {
-                let bvh = self.result.as_ref()?.get("motion_format")?.as_str() == Some("bvh");
+                let bvh = self.result_url("motion_format") == Some("bvh");
                 (
                     self.result_url("motion_url")?,
                     if bvh { "bvh" } else { "fbx" },
@@ -196,20 +251,40 @@ impl Task {
             ("thumbnail_url", &self.thumbnail_url),
             ("video_url", &self.video_url),
         ] {
-            if let Some(url) = value.as_deref().filter(|u| !u.is_empty()) {
+            let url = non_empty(value.as_deref()).or_else(|| self.output_url(name));
+            if let Some(url) = url {
                 urls.insert(name.to_owned(), url.to_owned());
             }
         }
-        for (name, value) in self.result.iter().flatten() {
+        // v1's `result` fields, and v2's other `output` URLs under the same names, so a
+        // repository's manifest reads alike whatever produced the task.
+        let known = [
+            "model_urls",
+            "thumbnail_url",
+            "video_url",
+            "texture_urls",
+            "image_urls",
+        ];
+        let v2_results = self
+            .output
+            .iter()
+            .flatten()
+            .filter(|(name, _)| !known.contains(&name.as_str()));
+        for (name, value) in self.result.iter().flatten().chain(v2_results) {
             if let Some(url) = value.as_str().filter(|u| !u.is_empty()) {
-                urls.insert(format!("result.{name}"), url.to_owned());
+                urls.entry(format!("result.{name}"))
+                    .or_insert_with(|| url.to_owned());
             }
         }
-        for (i, url) in self.image_urls.iter().flatten().enumerate() {
-            urls.insert(format!("image_urls[{i}]"), url.clone());
+        for (i, url) in self.images().into_iter().enumerate() {
+            urls.insert(format!("image_urls[{i}]"), url.to_owned());
         }
         urls
     }
+}
+
+fn non_empty(url: Option<&str>) -> Option<&str> {
+    url.filter(|u| !u.is_empty())
 }
 
 /// A task's status. Unknown values are kept (never rejected) and count as not
@@ -423,5 +498,110 @@ mod tests {
         });
         let task: Task = serde_json::from_value(body.clone()).unwrap();
         assert_eq!(serde_json::to_value(&task).unwrap(), body);
+    }
+
+    /// A v2 task object as Meshy's v2 pages show it: results in `output`, the request
+    /// in `input`, `null` timestamps while unset.
+    fn v2_succeeded() -> Value {
+        json!({
+            "id": "019b0000-0000-7000-8000-000000000001", "type": "image-to-3d",
+            "status": "SUCCEEDED", "progress": 100,
+            "created_at": 1780000000000u64, "started_at": 1780000001000u64,
+            "finished_at": 1780000060000u64, "expires_at": null,
+            "preceding_tasks": 0, "consumed_credits": 30, "task_error": null,
+            "input": {"image_url": "https://example.com/otter.png", "should_texture": true,
+                      "texture_model": "meshy-6-lite"},
+            "output": {"model_urls": {"glb": "https://assets.meshy.ai/t/model.glb", "fbx": ""},
+                       "thumbnail_url": "https://assets.meshy.ai/t/preview.png",
+                       "texture_urls": [{"base_color": "https://assets.meshy.ai/t/c.png"}]},
+            "future_field": {"kept": true}
+        })
+    }
+
+    #[test]
+    fn a_v2_task_reads_like_a_v1_task_and_round_trips() {
+        let body = v2_succeeded();
+        let task: Task = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert_eq!(task.expires_at, None, "null is unset");
+        assert_eq!(
+            task.model_url("glb"),
+            Some("https://assets.meshy.ai/t/model.glb")
+        );
+        assert_eq!(task.model_url("fbx"), None, "an empty URL is no URL");
+        assert_eq!(task.model_formats(), ["glb"]);
+        assert_eq!(
+            task.thumbnail(),
+            Some("https://assets.meshy.ai/t/preview.png")
+        );
+        assert_eq!(
+            task.primary_artifact(TaskType::Image3d).map(|a| a.url),
+            Some("https://assets.meshy.ai/t/model.glb".to_owned())
+        );
+        let urls = task.result_urls();
+        assert_eq!(urls["glb"], "https://assets.meshy.ai/t/model.glb");
+        assert_eq!(
+            urls["thumbnail_url"],
+            "https://assets.meshy.ai/t/preview.png"
+        );
+        assert_eq!(urls.len(), 2, "{urls:?}");
+        // Nothing lost (a `null` is written as an absent field, as for v1).
+        let written = serde_json::to_value(&task).unwrap();
+        for field in [
+            "input",
+            "output",
+            "future_field",
+            "type",
+            "consumed_credits",
+        ] {
+            assert_eq!(written[field], body[field], "{field}");
+        }
+        assert_eq!(serde_json::from_value::<Task>(written).unwrap(), task);
+        // A pending one: `output: null`, nothing to read yet.
+        let mut pending = body;
+        pending["status"] = json!("PENDING");
+        pending["output"] = Value::Null;
+        pending["finished_at"] = Value::Null;
+        let task: Task = serde_json::from_value(pending).unwrap();
+        assert_eq!(task.finished_at, None);
+        assert_eq!(task.model_url("glb"), None);
+        assert!(task.result_urls().is_empty());
+    }
+
+    #[test]
+    fn v2_rigging_animation_and_image_results_read_through_the_same_accessors() {
+        let task: Task = serde_json::from_value(json!({
+            "id": "r", "type": "rig", "status": "SUCCEEDED",
+            "output": {"rigged_character_glb_url": "https://a/rig.glb",
+                       "rigged_character_fbx_url": "https://a/rig.fbx"}
+        }))
+        .unwrap();
+        assert_eq!(
+            task.result_url("rigged_character_glb_url"),
+            Some("https://a/rig.glb")
+        );
+        assert_eq!(
+            task.primary_artifact(TaskType::Rigging).map(|a| a.url),
+            Some("https://a/rig.glb".to_owned())
+        );
+        assert_eq!(
+            task.result_urls()["result.rigged_character_fbx_url"],
+            "https://a/rig.fbx"
+        );
+        let image: Task = serde_json::from_value(json!({
+            "id": "i", "status": "SUCCEEDED",
+            "output": {"image_urls": ["https://a/1.png", "https://a/2.png"]}
+        }))
+        .unwrap();
+        assert_eq!(image.images(), ["https://a/1.png", "https://a/2.png"]);
+        assert_eq!(
+            image.primary_artifact(TaskType::TextToImage).map(|a| a.url),
+            Some("https://a/1.png".to_owned())
+        );
+        assert_eq!(image.result_urls()["image_urls[1]"], "https://a/2.png");
+        let canceled: Task =
+            serde_json::from_value(json!({"id": "c", "status": "CANCELED", "output": null}))
+                .unwrap();
+        assert!(canceled.is_terminal(), "CANCELED is final");
     }
 }
