@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{Cassette, Interaction};
-use crate::meshy::{TaskRequest, TaskType};
+use crate::meshy::{TaskRequest, TaskType, created_task_id};
 
 /// The task an answered create call made: its type (from the path and body) and id.
 /// `None` for any other interaction.
@@ -21,7 +21,7 @@ pub fn created_task(interaction: &Interaction) -> Option<(TaskType, String)> {
         .unwrap_or(Value::Null);
     let answer: Value = serde_json::from_slice(response.body.as_bytes()).ok()?;
     let task_type = TaskType::of_create(crate::transport::url_path(&request.uri), &body)?;
-    Some((task_type, answer.get("result")?.as_str()?.to_owned()))
+    Some((task_type, created_task_id(&answer)?.to_owned()))
 }
 
 /// The ids of the tasks the cassette's answered create calls made (for `request`
@@ -44,7 +44,7 @@ pub fn created_tasks(cassette: &Cassette, request: Option<&TaskRequest>) -> Vec<
         })
         .filter_map(|i| {
             let answer: Value = serde_json::from_slice(i.response.body.as_bytes()).ok()?;
-            answer.get("result")?.as_str().map(str::to_owned)
+            created_task_id(&answer).map(str::to_owned)
         })
         .collect()
 }

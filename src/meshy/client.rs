@@ -290,11 +290,11 @@ impl Client {
             .with_json(body);
         let label = request.label();
         let answer: Value = self.call_json(request).await?;
-        match answer.get("result").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => Ok(id.to_owned()),
-            _ => Err(ApiError::Decode {
+        match super::created_task_id(&answer) {
+            Some(id) => Ok(id.to_owned()),
+            None => Err(ApiError::Decode {
                 request: label,
-                reason: "no string field 'result' holding the task id".into(),
+                reason: "no task id in it (neither v1's string field 'result' nor v2's task object with 'id' and 'status')".into(),
                 excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
             }),
         }

@@ -22,7 +22,7 @@ pub use request::{
 };
 pub use retry::{Attempt, Decision, RetryPolicy};
 pub use service::{PollOptions, ServiceError, Submission, TaskService};
-pub use task::{PrimaryArtifact, Task, TaskError, TaskStatus};
+pub use task::{PrimaryArtifact, Task, TaskError, TaskStatus, created_task_id};
 pub use task_type::{TaskType, UnknownTaskType};
 
 /// The `data` of every frame of a server-sent event stream, in order (comment frames

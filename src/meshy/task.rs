@@ -283,6 +283,20 @@ impl Task {
     }
 }
 
+/// The id of the task a create call's answer made: v1 answers `{"result": "<id>"}`, v2
+/// the whole task object (202, `id`). The one reader of a create answer, for the client
+/// and for recordings alike. `None` for another shape or an empty id.
+pub fn created_task_id(answer: &Value) -> Option<&str> {
+    let id = match answer.get("result") {
+        Some(result) => result.as_str(),
+        None => answer
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|_| answer.get("status").is_some()),
+    };
+    id.filter(|id| !id.is_empty())
+}
+
 fn non_empty(url: Option<&str>) -> Option<&str> {
     url.filter(|u| !u.is_empty())
 }
@@ -603,5 +617,21 @@ mod tests {
             serde_json::from_value(json!({"id": "c", "status": "CANCELED", "output": null}))
                 .unwrap();
         assert!(canceled.is_terminal(), "CANCELED is final");
+    }
+
+    #[test]
+    fn a_create_answer_names_its_task_in_either_generation() {
+        assert_eq!(created_task_id(&json!({"result": "t1"})), Some("t1"));
+        let v2 = json!({"id": "t2", "status": "PENDING", "output": null, "input": {"prompt": "x"}});
+        assert_eq!(created_task_id(&v2), Some("t2"));
+        for other in [
+            json!({"result": ""}),
+            json!({"result": 7}),
+            json!({"id": "t3"}),
+            json!({"message": "Invalid API key"}),
+            json!([]),
+        ] {
+            assert_eq!(created_task_id(&other), None, "{other}");
+        }
     }
 }
