@@ -9,14 +9,16 @@
 //! scripts, because a page opened from `file://` may load sibling scripts but not
 //! `fetch` sibling files. The page loads a bundle when one of its viewers scrolls into
 //! view and hands the viewer a `blob:` URL of its model, so a big suite's page stays
-//! light until you scroll. `<model-viewer>` itself (vendored, Apache-2.0) is inlined.
+//! light until you scroll. `<model-viewer>` itself (vendored, Apache-2.0) is inlined, and so
+//! are the page's style sheet and that loader, `report.css` and `report.js` beside this file.
+//! One function renders each part of the page.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use super::collect::{Asset, Entry};
+use super::collect::{Asset, CassetteView, Entry};
 use super::results::{Status, TrialResult};
 use super::timeline;
 
@@ -117,7 +119,7 @@ pub fn page(
     );
     out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str("<title>mesh-toolkit report</title>\n<style>");
+    out.push_str("<title>mesh-toolkit report</title>\n<style>\n");
     out.push_str(STYLE);
     out.push_str("</style>\n</head>\n<body>\n");
     summary(&mut out, sources, facts, check, generated);
@@ -133,12 +135,14 @@ pub fn page(
     );
     // A `</script` inside the library would end the element early.
     out.push_str(&MODEL_VIEWER.replace("</script", "<\\/script"));
-    out.push_str("</script>\n<script>");
+    out.push_str("</script>\n<script>\n");
     out.push_str(LOADER);
     out.push_str("</script>\n</body>\n</html>\n");
     out
 }
 
+/// The page's header: where its files came from, the summary of the suite and the
+/// table of contents, one function per part.
 fn summary(
     out: &mut String,
     sources: &super::Sources,
@@ -146,30 +150,6 @@ fn summary(
     check: &crate::check::Report,
     generated: &str,
 ) {
-    let count = |status: Status| facts.iter().filter(|f| f.status == Some(status)).count();
-    let not_run = facts.iter().filter(|f| f.status.is_none()).count();
-    let recorded: Vec<&Facts> = facts.iter().filter(|f| f.recorded).collect();
-    let (mut real, mut sim, mut unknown_price) = (0u64, 0u64, 0usize);
-    for f in &recorded {
-        match f.credits {
-            Some(n) if f.simulator => sim += n,
-            Some(n) => real += n,
-            None => unknown_price += 1,
-        }
-    }
-    let oldest = recorded
-        .iter()
-        .filter_map(|f| {
-            let at = f.recorded_at.as_deref()?;
-            Some((crate::clock::parse_rfc3339_ms(at)?, at, f.name.as_str()))
-        })
-        .min();
-    let mut versions: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in &recorded {
-        *versions
-            .entry(f.api_version.as_deref().unwrap_or("unknown"))
-            .or_default() += 1;
-    }
     let _ = write!(
         out,
         "<header>\n<h1>mesh-toolkit report</h1>\n<p class=\"sources\">scenarios <code>{}</code> · cassettes \
@@ -178,20 +158,50 @@ fn summary(
         escape(&sources.cassettes.display().to_string()),
         escape(generated)
     );
-    let _ = write!(
+    out.push_str("<section id=\"summary\">\n");
+    counts(out, facts);
+    out.push_str("<ul class=\"facts\">\n");
+    let recorded: Vec<&Facts> = facts.iter().filter(|f| f.recorded).collect();
+    credits(out, &recorded);
+    oldest(out, &recorded);
+    versions(out, &recorded);
+    out.push_str("</ul>\n");
+    check_findings(out, check);
+    contents(out, facts);
+    out.push_str("</section>\n</header>\n");
+}
+
+/// The trials by status.
+fn counts(out: &mut String, facts: &[Facts]) {
+    let count = |status: Status| facts.iter().filter(|f| f.status == Some(status)).count();
+    let not_run = facts.iter().filter(|f| f.status.is_none()).count();
+    let _ = writeln!(
         out,
-        "<section id=\"summary\">\n<dl class=\"counts\">\
+        "<dl class=\"counts\">\
          <div><dt>trials</dt><dd id=\"count-all\">{}</dd></div>\
          <div class=\"passed\"><dt>passed</dt><dd id=\"count-passed\">{}</dd></div>\
          <div class=\"failed\"><dt>failed</dt><dd id=\"count-failed\">{}</dd></div>\
          <div class=\"ignored\"><dt>ignored</dt><dd id=\"count-ignored\">{}</dd></div>\
          <div class=\"not-run\"><dt>not run</dt><dd id=\"count-not-run\">{not_run}</dd></div>\
-         </dl>\n<ul class=\"facts\">\n",
+         </dl>",
         facts.len(),
         count(Status::Passed),
         count(Status::Failed),
         count(Status::Ignored),
     );
+}
+
+/// The credits the `recorded` entries represent: of the real API, of the simulator, and
+/// how many are of unknown price.
+fn credits(out: &mut String, recorded: &[&Facts]) {
+    let (mut real, mut sim, mut unknown_price) = (0u64, 0u64, 0usize);
+    for f in recorded {
+        match f.credits {
+            Some(n) if f.simulator => sim += n,
+            Some(n) => real += n,
+            None => unknown_price += 1,
+        }
+    }
     let mut credits = format!(
         "<li id=\"credits\">credits represented, at today's prices: <b>{real}</b> by recordings of the real API"
     );
@@ -210,6 +220,17 @@ fn summary(
     }
     credits.push_str("</li>\n");
     out.push_str(&credits);
+}
+
+/// The oldest of the `recorded` entries, linked to its section.
+fn oldest(out: &mut String, recorded: &[&Facts]) {
+    let oldest = recorded
+        .iter()
+        .filter_map(|f| {
+            let at = f.recorded_at.as_deref()?;
+            Some((crate::clock::parse_rfc3339_ms(at)?, at, f.name.as_str()))
+        })
+        .min();
     match oldest {
         Some((_, at, name)) => {
             let _ = writeln!(
@@ -221,6 +242,16 @@ fn summary(
             );
         }
         None => out.push_str("<li id=\"oldest\">oldest recording: none</li>\n"),
+    }
+}
+
+/// The API versions of the `recorded` entries, with how many cassettes have each.
+fn versions(out: &mut String, recorded: &[&Facts]) {
+    let mut versions: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in recorded {
+        *versions
+            .entry(f.api_version.as_deref().unwrap_or("unknown"))
+            .or_default() += 1;
     }
     let versions: Vec<String> = versions
         .iter()
@@ -238,7 +269,10 @@ fn summary(
             versions.join(", ")
         }
     );
-    out.push_str("</ul>\n");
+}
+
+/// The findings of `cassettes check`, folded unless there is a problem.
+fn check_findings(out: &mut String, check: &crate::check::Report) {
     let _ = write!(
         out,
         "<details id=\"check\" class=\"check\"{}><summary>cassettes check: {} problem{}, {} note{}</summary><ul>",
@@ -272,7 +306,12 @@ fn summary(
             code_spans(&finding.fix)
         );
     }
-    out.push_str("</ul></details>\n<nav><ol>");
+    out.push_str("</ul></details>\n");
+}
+
+/// The table of contents: every scenario with its status.
+fn contents(out: &mut String, facts: &[Facts]) {
+    out.push_str("<nav><ol>");
     for f in facts {
         let _ = write!(
             out,
@@ -282,7 +321,7 @@ fn summary(
             text_of(f.status)
         );
     }
-    out.push_str("</ol></nav>\n</section>\n</header>\n");
+    out.push_str("</ol></nav>\n");
 }
 
 fn class_of(status: Option<Status>) -> &'static str {
@@ -352,8 +391,23 @@ pub fn head(name: &str, result: Option<&TrialResult>, stale: bool) -> String {
 /// and images, its timelines and its bodies. `bundle_of` names the model bundle
 /// (`models/<bundle>.js`) that holds a model, by its sha256.
 pub fn body(entry: &Entry, bundle_of: &dyn Fn(&str) -> String) -> String {
-    let name = escape(&entry.name);
-    let mut out = String::from("<dl class=\"facts\">");
+    let mut out = String::new();
+    facts_list(&mut out, entry);
+    problems(&mut out, entry);
+    if let Some(cassette) = &entry.cassette {
+        assets(&mut out, &entry.name, cassette, bundle_of);
+        polls(&mut out, cassette);
+    }
+    delivery_timelines(&mut out, entry);
+    bodies(&mut out, entry);
+    out.push_str("</article>\n");
+    out
+}
+
+/// What the scenario is: its kind and task type, its cassette's facts, and the
+/// scenarios it takes its input from or gives its output to.
+fn facts_list(out: &mut String, entry: &Entry) {
+    out.push_str("<dl class=\"facts\">");
     let mut fact = |label: &str, value: String| {
         let _ = write!(out, "<dt>{label}</dt><dd>{value}</dd>");
     };
@@ -362,70 +416,7 @@ pub fn body(entry: &Entry, bundle_of: &dyn Fn(&str) -> String) -> String {
         fact("task type", escape(task_type.as_str()));
     }
     if let Some(cassette) = &entry.cassette {
-        let ids: Vec<String> = cassette
-            .tasks
-            .iter()
-            .map(|(t, id)| {
-                if cassette.tasks.len() > 1 {
-                    format!("<code>{}</code> ({})", escape(id), t.as_str())
-                } else {
-                    format!("<code>{}</code>", escape(id))
-                }
-            })
-            .collect();
-        if !ids.is_empty() {
-            fact(
-                if ids.len() > 1 { "task ids" } else { "task id" },
-                ids.join(", "),
-            );
-        }
-        fact(
-            "API version",
-            escape(cassette.api_version.as_deref().unwrap_or("unknown")),
-        );
-        fact(
-            "recorded",
-            escape(cassette.recorded_at.as_deref().unwrap_or("unknown")),
-        );
-        fact(
-            "target",
-            if cassette.simulator {
-                "simulator".into()
-            } else {
-                "real API".into()
-            },
-        );
-        fact(
-            "credits",
-            match cassette.credits {
-                Some(n) if cassette.simulator => format!("{n} (simulator: none paid)"),
-                Some(n) => n.to_string(),
-                None => "unknown".into(),
-            },
-        );
-        if cassette.incomplete || cassette.pending > 0 {
-            fact(
-                "journal",
-                format!(
-                    "incomplete{}",
-                    if cassette.pending > 0 {
-                        format!(
-                            ", {} create call(s) with no answer on file",
-                            cassette.pending
-                        )
-                    } else {
-                        String::new()
-                    }
-                ),
-            );
-        }
-        fact(
-            "cassette",
-            format!(
-                "<code>{}</code>",
-                escape(&cassette.path.display().to_string())
-            ),
-        );
+        cassette_facts(cassette, &mut fact);
     } else {
         fact("cassette", "none recorded".into());
     }
@@ -444,6 +435,78 @@ pub fn body(entry: &Entry, bundle_of: &dyn Fn(&str) -> String) -> String {
         fact("input of", links.join(", "));
     }
     out.push_str("</dl>\n");
+}
+
+/// The facts of a scenario's cassette, each handed to `fact` as a label and its HTML.
+fn cassette_facts(cassette: &CassetteView, fact: &mut dyn FnMut(&str, String)) {
+    let ids: Vec<String> = cassette
+        .tasks
+        .iter()
+        .map(|(t, id)| {
+            if cassette.tasks.len() > 1 {
+                format!("<code>{}</code> ({})", escape(id), t.as_str())
+            } else {
+                format!("<code>{}</code>", escape(id))
+            }
+        })
+        .collect();
+    if !ids.is_empty() {
+        fact(
+            if ids.len() > 1 { "task ids" } else { "task id" },
+            ids.join(", "),
+        );
+    }
+    fact(
+        "API version",
+        escape(cassette.api_version.as_deref().unwrap_or("unknown")),
+    );
+    fact(
+        "recorded",
+        escape(cassette.recorded_at.as_deref().unwrap_or("unknown")),
+    );
+    fact(
+        "target",
+        if cassette.simulator {
+            "simulator".into()
+        } else {
+            "real API".into()
+        },
+    );
+    fact(
+        "credits",
+        match cassette.credits {
+            Some(n) if cassette.simulator => format!("{n} (simulator: none paid)"),
+            Some(n) => n.to_string(),
+            None => "unknown".into(),
+        },
+    );
+    if cassette.incomplete || cassette.pending > 0 {
+        fact(
+            "journal",
+            format!(
+                "incomplete{}",
+                if cassette.pending > 0 {
+                    format!(
+                        ", {} create call(s) with no answer on file",
+                        cassette.pending
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+    fact(
+        "cassette",
+        format!(
+            "<code>{}</code>",
+            escape(&cassette.path.display().to_string())
+        ),
+    );
+}
+
+/// The scenario file's and the cassette's problems, when they have one.
+fn problems(out: &mut String, entry: &Entry) {
     let problems = [
         entry.scenario_error.as_ref(),
         entry.cassette_problem.as_ref(),
@@ -455,50 +518,67 @@ pub fn body(entry: &Entry, bundle_of: &dyn Fn(&str) -> String) -> String {
             escape(message)
         );
     }
-    if let Some(cassette) = &entry.cassette {
-        if !cassette.models.is_empty() || !cassette.images.is_empty() {
-            out.push_str("<div class=\"assets\">");
-            let mut shown = BTreeSet::new();
-            for model in &cassette.models {
-                if !shown.insert(&model.sha256) {
-                    continue;
-                }
-                let _ = write!(
-                    out,
-                    "<figure class=\"model\"><model-viewer data-sha256=\"{sha}\" data-bundle=\"{bundle}\" data-name=\"{file}\" \
-                     alt=\"{file} of {name}\" camera-controls interaction-prompt=\"none\" \
-                     shadow-intensity=\"0.6\" touch-action=\"pan-y\"></model-viewer><figcaption><b>{file}</b> · \
-                     {size} · sha256 <code>{sha}</code></figcaption></figure>",
-                    sha = escape(&model.sha256),
-                    bundle = escape(&bundle_of(&model.sha256)),
-                    file = escape(&model.name),
-                    size = size(model.bytes.len()),
-                );
+}
+
+/// The cassette's models, each in a `<model-viewer>` that loads it from its bundle
+/// ([`bundle_script`]), and its images, inlined; `name` is the scenario's.
+fn assets(
+    out: &mut String,
+    name: &str,
+    cassette: &CassetteView,
+    bundle_of: &dyn Fn(&str) -> String,
+) {
+    let name = escape(name);
+    if !cassette.models.is_empty() || !cassette.images.is_empty() {
+        out.push_str("<div class=\"assets\">");
+        let mut shown = BTreeSet::new();
+        for model in &cassette.models {
+            if !shown.insert(&model.sha256) {
+                continue;
             }
-            for image in &cassette.images {
-                let _ = write!(
-                    out,
-                    "<figure class=\"image\"><img loading=\"lazy\" alt=\"{file} of {name}\" \
-                     src=\"data:{kind};base64,{data}\"><figcaption><b>{file}</b> · {size} · sha256 \
-                     <code>{sha}</code></figcaption></figure>",
-                    file = escape(&image.name),
-                    kind = image.content_type,
-                    data = base64::engine::general_purpose::STANDARD.encode(image.bytes.as_slice()),
-                    size = size(image.bytes.len()),
-                    sha = escape(&image.sha256),
-                );
-            }
-            out.push_str("</div>\n");
-        }
-        if !cassette.polls.is_empty() {
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "<figure class=\"timeline\"><figcaption>polls: {} task reads</figcaption>{}</figure>",
-                cassette.polls.len(),
-                timeline::svg(&cassette.polls, "poll")
+                "<figure class=\"model\"><model-viewer data-sha256=\"{sha}\" data-bundle=\"{bundle}\" data-name=\"{file}\" \
+                 alt=\"{file} of {name}\" camera-controls interaction-prompt=\"none\" \
+                 shadow-intensity=\"0.6\" touch-action=\"pan-y\"></model-viewer><figcaption><b>{file}</b> · \
+                 {size} · sha256 <code>{sha}</code></figcaption></figure>",
+                sha = escape(&model.sha256),
+                bundle = escape(&bundle_of(&model.sha256)),
+                file = escape(&model.name),
+                size = size(model.bytes.len()),
             );
         }
+        for image in &cassette.images {
+            let _ = write!(
+                out,
+                "<figure class=\"image\"><img loading=\"lazy\" alt=\"{file} of {name}\" \
+                 src=\"data:{kind};base64,{data}\"><figcaption><b>{file}</b> · {size} · sha256 \
+                 <code>{sha}</code></figcaption></figure>",
+                file = escape(&image.name),
+                kind = image.content_type,
+                data = base64::engine::general_purpose::STANDARD.encode(image.bytes.as_slice()),
+                size = size(image.bytes.len()),
+                sha = escape(&image.sha256),
+            );
+        }
+        out.push_str("</div>\n");
     }
+}
+
+/// The timeline of the cassette's task reads.
+fn polls(out: &mut String, cassette: &CassetteView) {
+    if !cassette.polls.is_empty() {
+        let _ = writeln!(
+            out,
+            "<figure class=\"timeline\"><figcaption>polls: {} task reads</figcaption>{}</figure>",
+            cassette.polls.len(),
+            timeline::svg(&cassette.polls, "poll")
+        );
+    }
+}
+
+/// The timeline of each webhook recording's deliveries.
+fn delivery_timelines(out: &mut String, entry: &Entry) {
     for recording in &entry.recordings {
         let mut caption = format!(
             "webhook deliveries of <code>{}</code>: {}",
@@ -525,9 +605,6 @@ pub fn body(entry: &Entry, bundle_of: &dyn Fn(&str) -> String) -> String {
             timeline::svg(&recording.marks, "delivery")
         );
     }
-    bodies(&mut out, entry);
-    out.push_str("</article>\n");
-    out
 }
 
 /// The folded request/response bodies and webhook deliveries.
@@ -640,103 +717,10 @@ fn size(bytes: usize) -> String {
     }
 }
 
-const STYLE: &str = r#"
-:root { --bg: #ffffff; --fg: #1d2330; --muted: #5b6475; --line: #d9dee7; --viewer: #e8edf3;
-  --passed: #1a7f37; --failed: #cf222e; --ignored: #9a6700; --not-run: #6e7781; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
-header, main { max-width: 1100px; margin: 0 auto; padding: 0 20px; }
-h1 { margin: 20px 0 4px; font-size: 22px; }
-h2 { font-size: 18px; margin: 0 0 8px; }
-h4 { margin: 8px 0 2px; font-size: 12px; color: var(--muted); }
-code { font: 12px/1.4 ui-monospace, "SFMono-Regular", Menlo, monospace; }
-.sources { color: var(--muted); margin: 0 0 12px; }
-.counts { display: flex; gap: 12px; margin: 0 0 8px; }
-.counts div { border: 1px solid var(--line); border-radius: 6px; padding: 6px 14px; min-width: 90px; }
-.counts dt { font-size: 12px; color: var(--muted); }
-.counts dd { margin: 0; font-size: 22px; font-weight: 600; }
-.counts .passed dd { color: var(--passed); } .counts .failed dd { color: var(--failed); }
-.counts .ignored dd { color: var(--ignored); } .counts .not-run dd { color: var(--not-run); }
-ul.facts { margin: 4px 0 8px; padding-left: 18px; }
-.check li.problem { color: var(--failed); } .check li { margin: 4px 0; }
-nav ol { columns: 3; padding-left: 18px; margin: 8px 0 16px; }
-nav a { text-decoration: none; color: inherit; }
-.badge { display: inline-block; font-size: 11px; font-weight: 600; padding: 1px 7px; border-radius: 10px; color: #fff; vertical-align: middle; }
-.badge.passed { background: var(--passed); } .badge.failed { background: var(--failed); }
-.badge.ignored { background: var(--ignored); } .badge.not-run { background: var(--not-run); }
-article.scenario { border-top: 1px solid var(--line); padding: 16px 0; }
-dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 0 0 8px; }
-dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; overflow-wrap: anywhere; }
-pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px; overflow: auto; max-height: 360px; font: 12px/1.4 ui-monospace, Menlo, monospace; white-space: pre-wrap; overflow-wrap: anywhere; }
-pre.message.failed { border-color: var(--failed); color: var(--failed); background: #fff5f5; }
-pre.message.ignored { border-color: var(--ignored); }
-pre.message.problem { border-color: var(--failed); color: var(--failed); }
-.last-run { margin: 0 0 6px; }
-.assets { display: flex; flex-wrap: wrap; gap: 12px; }
-figure { margin: 8px 0; }
-figure.model model-viewer { width: 340px; height: 260px; background-color: var(--viewer); border-radius: 6px; display: block; }
-figure.image img { max-width: 340px; max-height: 260px; border-radius: 6px; background: var(--viewer); display: block; }
-figcaption { font-size: 12px; color: var(--muted); max-width: 560px; overflow-wrap: anywhere; }
-svg.timeline { display: block; background: #fbfcfd; border: 1px solid var(--line); border-radius: 6px; }
-svg .grid { stroke: var(--line); stroke-width: 1; } svg .axis { font-size: 10px; fill: var(--muted); }
-svg .path { fill: none; stroke: #9aa4b2; stroke-width: 1; }
-svg .mark { stroke: #fff; stroke-width: 1.5; }
-svg .s-pending { fill: #8c959f; } svg .s-in_progress { fill: #0969da; } svg .s-succeeded { fill: var(--passed); }
-svg .s-failed { fill: var(--failed); } svg .s-canceled, svg .s-expired { fill: #bc4c00; }
-svg .mark.duplicate { fill: #fff; stroke: #57606a; stroke-width: 2; stroke-dasharray: 2 1; }
-svg .mark.out-of-order { stroke: var(--failed); stroke-width: 3; }
-details.bodies { margin: 6px 0; } details.bodies > summary { cursor: pointer; color: var(--muted); }
-details.interaction, details.delivery { margin: 4px 0 4px 16px; }
-p.none { color: var(--muted); margin: 2px 0; }
-"#;
+/// The page's style sheet.
+const STYLE: &str = include_str!("report.css");
 
 /// Gives each viewer its model when it comes near the viewport: loads its bundle,
 /// `models/<bundle>.js` (once), which hands over each of its models' base64; a model is
 /// decoded into a `blob:` URL only when a viewer of it is near.
-const LOADER: &str = r#"
-(function () {
-  var sources = {};   // sha256 -> base64, once its bundle ran
-  var urls = {};      // sha256 -> blob: URL, once decoded
-  var waiting = {};   // sha256 -> the viewers waiting for it
-  var requested = {}; // bundle -> its script was added
-  function url(sha) {
-    if (!urls[sha]) {
-      var text = atob(sources[sha]);
-      var bytes = new Uint8Array(text.length);
-      for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-      urls[sha] = URL.createObjectURL(new Blob([bytes], { type: 'model/gltf-binary' }));
-      delete sources[sha];
-    }
-    return urls[sha];
-  }
-  window.meshToolkitModel = function (sha, base64) {
-    if (urls[sha] || sources[sha]) return;
-    sources[sha] = base64;
-    (waiting[sha] || []).forEach(function (viewer) { viewer.src = url(sha); });
-    delete waiting[sha];
-  };
-  function load(viewer) {
-    var sha = viewer.dataset.sha256, bundle = viewer.dataset.bundle;
-    if (urls[sha] || sources[sha]) { viewer.src = url(sha); return; }
-    (waiting[sha] = waiting[sha] || []).push(viewer);
-    if (requested[bundle]) return;
-    requested[bundle] = true;
-    var script = document.createElement('script');
-    script.src = 'models/' + bundle + '.js';
-    script.onerror = function () {
-      console.error('mesh-toolkit report: cannot load models/' + bundle + '.js: keep the models directory beside index.html');
-    };
-    document.body.appendChild(script);
-  }
-  var viewers = document.querySelectorAll('model-viewer[data-sha256]');
-  if (!('IntersectionObserver' in window)) { viewers.forEach(load); return; }
-  var observer = new IntersectionObserver(function (entries) {
-    entries.forEach(function (entry) {
-      if (!entry.isIntersecting) return;
-      observer.unobserve(entry.target);
-      load(entry.target);
-    });
-  }, { rootMargin: '300px' });
-  viewers.forEach(function (viewer) { observer.observe(viewer); });
-})();
-"#;
+const LOADER: &str = include_str!("report.js");

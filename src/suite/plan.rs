@@ -1,12 +1,20 @@
 //! The recording plan printed before anything is spent against the real API: exactly
 //! the trials that will send live requests after filters and record modes, what each
 //! costs (from the one price table, `meshy::pricing`), the total and the balance — and
-//! the refusals of a plan over `--max-credits` or over the balance. The suite gathers
-//! the entries (it knows the files and filters); this file only prices and words them.
+//! the refusals of a plan over `--max-credits` or over the balance. The entries are
+//! gathered here too, from what the suite knows (its files, libtest's filters, each
+//! trial's planned action: `Suite::plan_entries`), then priced and worded.
 
 use std::fmt::Write as _;
 
+use libtest_mimic::Trial;
+
+use super::live::Live;
+use super::{Suite, Target, is_recorded, resume};
+use crate::cassette::recorded_task_id;
 use crate::meshy::{TaskType, pricing};
+use crate::scenario::{Delivery, Scenario};
+use crate::sync::lock;
 
 /// One line of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +138,169 @@ pub fn check(cost: Cost, balance: Option<u64>, max_credits: Option<u64>) -> Resu
         });
     }
     Ok(())
+}
+
+impl Suite {
+    /// What a scenario will do in this run, resolving its input from the recordings
+    /// (`None`: its input is not recorded, so both record).
+    pub(super) fn planned_action(&self, scenario: &Scenario) -> Option<resume::Action> {
+        let input = match &scenario.input {
+            Some(input) => {
+                let required = self.scenarios.get(input)?;
+                match self.recorded_task(required) {
+                    Some(task) => Some(task),
+                    // An input that replays without a recording (`once` on a changed
+                    // request) fails its miss: its dependents record nothing either.
+                    None if matches!(
+                        self.planned_action(required),
+                        Some(resume::Action::Replay)
+                    ) =>
+                    {
+                        return Some(resume::Action::Replay);
+                    }
+                    None => return None,
+                }
+            }
+            None => None,
+        };
+        let request = scenario.request(input.as_deref()).ok()?;
+        Some(self.plan(&scenario.name, Some((scenario, &request))).action)
+    }
+
+    /// Why a scenario's trial is skipped in this run: one the real API cannot be asked
+    /// for (a `[simulator]` outcome or task error) that would record against it.
+    pub(super) fn skipped(&self, name: &str) -> Option<String> {
+        let scenario = self.scenarios.get(name)?;
+        let why = scenario.simulator_only()?;
+        if self.settings.target != Target::Meshy || !self.settings.may_record() {
+            return None;
+        }
+        match self.planned_action(scenario) {
+            Some(resume::Action::Replay | resume::Action::Refuse(_)) => None,
+            _ => Some(format!(
+                "simulator-only ({why}: the real Meshy API cannot be asked for it); record it with --target=sim"
+            )),
+        }
+    }
+
+    /// Before recording against the real API: the plan (what records, at what cost,
+    /// the balance), refused when it costs more than `--max-credits` or the balance.
+    pub(super) fn announce_plan(&self, live: &Live) -> Result<(), PlanError> {
+        if self.settings.target != Target::Meshy {
+            return Ok(());
+        }
+        let entries = self.plan_entries();
+        let balance = self.runtime.block_on(live.balance());
+        *lock(&self.balance_before) = balance;
+        eprint!("{}", render(&entries, &live.base_url, balance));
+        check(cost(&entries), balance, self.settings.max_credits)
+    }
+
+    /// The trials this run will send live requests for, after libtest's filters and
+    /// the record modes: selected scenarios, the unrecorded inputs they require, and
+    /// trials written in Rust.
+    pub(super) fn plan_entries(&self) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut listed = std::collections::BTreeSet::new();
+        for (name, loaded) in &self.files {
+            let Ok(scenario) = loaded else { continue };
+            if self.filtered_out(name, scenario.delivery.as_str()) || !listed.insert(name.clone()) {
+                continue;
+            }
+            let why = self.skipped(name).or_else(|| {
+                (scenario.delivery == Delivery::Webhook && !self.settings.record_webhooks)
+                    .then(|| "a webhook scenario records only with --record-webhooks".to_owned())
+            });
+            if let Some(why) = why {
+                entries.push(Entry {
+                    name: name.clone(),
+                    what: What::Skipped(why),
+                    required_by: None,
+                });
+                continue;
+            }
+            let what = match self.planned_action(scenario) {
+                Some(resume::Action::Replay | resume::Action::Refuse(_)) => continue,
+                Some(resume::Action::Resume { path })
+                    if resume::load(&path).is_some_and(|c| !c.pending.is_empty()) =>
+                {
+                    What::Reconciles(Some(scenario.task_type))
+                }
+                Some(resume::Action::Resume { .. }) => What::Resumes(Some(scenario.task_type)),
+                _ => What::Records(Some(scenario.task_type)),
+            };
+            // Inputs run first, selected or not: unrecorded ones record (and under
+            // `all`/`rewrite` recorded ones too), unfinished ones resume.
+            let mut input = scenario.input.clone();
+            while let Some(input_name) = input {
+                let Some(required) = self.scenarios.get(&input_name) else {
+                    break;
+                };
+                input = required.input.clone();
+                let what = match self.planned_action(required) {
+                    Some(resume::Action::Replay | resume::Action::Refuse(_)) => break,
+                    Some(resume::Action::Resume { .. }) => What::Resumes(Some(required.task_type)),
+                    _ => What::Records(Some(required.task_type)),
+                };
+                let what = match self.skipped(&input_name) {
+                    Some(why) => What::Skipped(why),
+                    None => what,
+                };
+                if listed.insert(input_name.clone()) {
+                    entries.push(Entry {
+                        name: input_name,
+                        what,
+                        required_by: Some(name.clone()),
+                    });
+                }
+            }
+            entries.push(Entry {
+                name: name.clone(),
+                what,
+                required_by: None,
+            });
+        }
+        for name in lock(&self.customs).iter() {
+            if self.filtered_out(name, "rust") || !self.settings.record_webhooks {
+                continue;
+            }
+            match self.plan(name, None).action {
+                resume::Action::Record { .. } => entries.push(Entry {
+                    name: name.clone(),
+                    what: What::Records(None),
+                    required_by: None,
+                }),
+                resume::Action::Resume { .. } => entries.push(Entry {
+                    name: name.clone(),
+                    what: What::Resumes(None),
+                    required_by: None,
+                }),
+                _ => {}
+            }
+        }
+        entries
+    }
+
+    /// Whether libtest's filters leave this trial out of the run.
+    pub(super) fn filtered_out(&self, name: &str, kind: &str) -> bool {
+        let probe = Trial::test(name, || Ok(())).with_kind(kind);
+        self.arguments.is_filtered_out(&probe)
+    }
+
+    /// The task id a scenario's complete recordings hold, following its inputs'
+    /// recordings (a dependent is recorded only if its input is).
+    pub(super) fn recorded_task(&self, scenario: &Scenario) -> Option<String> {
+        let input = match &scenario.input {
+            Some(input) => Some(self.recorded_task(self.scenarios.get(input)?)?),
+            None => None,
+        };
+        let request = scenario.request(input.as_deref()).ok()?;
+        let cassette = resume::load(&self.cassette_path(&scenario.name));
+        if !is_recorded(cassette.as_ref(), &self.webhooks_dir(), scenario, &request) {
+            return None;
+        }
+        recorded_task_id(cassette.as_ref()?, &request)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,140 @@
+//! What one cassette says about itself: its row, its age, whether it is incomplete or owned
+//! by no scenario, its secrets and drift, and the tasks it created (so that the checker can
+//! name each webhook recording's owner).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::checker::{Owner, aged, command, ms_ago};
+use super::drift::{drift, task_objects};
+use super::leaks::secrets;
+use super::report::{CheckOptions, Finding, Report, Row};
+use crate::cassette::Cassette;
+
+/// What one cassette says about itself ([`Checker::cassette`](super::Checker::cassette)).
+#[derive(Default)]
+pub struct CassetteChecked {
+    pub(super) path: PathBuf,
+    pub(super) report: Report,
+    /// The scenario it records, when it parses.
+    pub(super) scenario: Option<String>,
+    /// The tasks its create calls made, with their owner.
+    pub(super) owned: Vec<(String, Owner)>,
+}
+
+impl CassetteChecked {
+    /// The cassette checked.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+pub(super) fn check_cassette(
+    path: &Path,
+    text: &str,
+    parsed: Result<&Cassette, &crate::cassette::FormatError>,
+    scenarios: &BTreeSet<String>,
+    options: &CheckOptions,
+    dirs: &str,
+) -> CassetteChecked {
+    let mut checked = CassetteChecked {
+        path: path.to_owned(),
+        ..CassetteChecked::default()
+    };
+    let name = path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    secrets(path, text, &mut checked.report);
+    let cassette = match parsed {
+        Ok(cassette) => cassette,
+        Err(e) => {
+            checked.report.findings.push(Finding {
+                file: path.to_owned(),
+                what: format!("not a readable cassette (line {}: {})", e.line, e.message),
+                fix: format!("re-record it: {}", command(&name, false, None, dirs)),
+                problem: true,
+            });
+            return checked;
+        }
+    };
+    let scenario = name
+        .strip_suffix(".rerecording")
+        .unwrap_or(&name)
+        .to_owned();
+    checked.scenario = Some(scenario.clone());
+    let version = cassette
+        .interactions
+        .iter()
+        .find_map(|i| i.response.header("x-api-version").map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    for task in crate::cassette::created_tasks(cassette, None) {
+        let owner = (
+            version.clone(),
+            cassette.recorded_against.clone(),
+            scenario.clone(),
+        );
+        checked.owned.push((task, owner));
+    }
+    let age = cassette_age(cassette);
+    let against = cassette.recorded_against.as_ref();
+    aged(
+        path,
+        &scenario,
+        (age, options.max_age),
+        against,
+        dirs,
+        &mut checked.report,
+    );
+    checked.report.rows.push(Row {
+        file: path.to_owned(),
+        api_version: version.clone(),
+        age_secs: age,
+    });
+    if cassette.incomplete || !cassette.pending.is_empty() {
+        checked.report.findings.push(Finding {
+                file: path.to_owned(),
+                what: if cassette.pending.is_empty() {
+                    "incomplete: its recording was interrupted or its trial failed".into()
+                } else {
+                    "incomplete, with create calls that may have reached Meshy and have no answer on file".into()
+                },
+                fix: format!(
+                    "resume it (nothing is paid twice): {}",
+                    command(&scenario, true, cassette.recorded_against.as_ref(), dirs)
+                ),
+                problem: true,
+            });
+    }
+    if !scenarios.contains(&scenario) {
+        checked.report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!(
+                "no scenario file '{}' owns it (expected for a trial written in Rust)",
+                options.scenarios.join(format!("{scenario}.toml")).display()
+            ),
+            fix: "delete the cassette if its scenario is gone".into(),
+            problem: false,
+        });
+    }
+    for interaction in &cassette.interactions {
+        for object in task_objects(interaction) {
+            drift(path, &object, &version, &mut checked.report);
+        }
+    }
+    checked
+}
+
+/// `recorded_at`, else the first response's `date` header.
+fn cassette_age(cassette: &Cassette) -> Option<u64> {
+    if let Some(at) = cassette.recorded_at.as_deref() {
+        return crate::clock::parse_rfc3339_ms(at).and_then(ms_ago);
+    }
+    cassette
+        .interactions
+        .iter()
+        .find_map(|i| i.response.header("date"))
+        .and_then(crate::clock::parse_http_date_ms)
+        .and_then(ms_ago)
+}

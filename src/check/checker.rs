@@ -1,0 +1,314 @@
+//! The [`Checker`]: the check fed file by file, in parallel, then added in order (every
+//! cassette before any recording), and [`check`], which reads the files for it. What one
+//! file says is in `cassettes` and `recordings`; what only the whole suite tells (owners,
+//! scenarios without a recording) and the fix commands are here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::cassettes::{CassetteChecked, check_cassette};
+use super::drift::drift;
+use super::leaks::{leaked_headers, secrets};
+use super::recordings::{
+    RecordingChecked, RecordingFacts, VERSION_LATER, finish_recording, is_unrouted,
+};
+use super::report::{CheckOptions, Finding, Report, Row, age_text};
+use crate::cassette::{Cassette, RecordedAgainst};
+use crate::webhooks::Recording;
+
+/// Runs the check, reading each file once (in parallel).
+pub fn check(options: &CheckOptions) -> Report {
+    let mut checker = Checker::new(options);
+    let cassettes = crate::parallel::map(&list(&options.cassettes.join("http"), "yaml"), |path| {
+        let (file, text) = crate::cassette::CassetteFile::read_with_text(path);
+        checker.cassette_file(&file, text.as_deref())
+    });
+    for checked in cassettes.into_iter().flatten() {
+        checker.add_cassette(checked);
+    }
+    // `unrouted/` too: the standalone receiver's dashboard deliveries can leak secrets.
+    // In path order, as the report adds them.
+    let mut files = crate::webhooks::recording_files(&options.cassettes.join("webhooks"));
+    files.sort();
+    let recordings = crate::parallel::map(&files, |path| {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        Checker::recording(
+            path,
+            &bytes,
+            Recording::parse(path, &bytes, "").as_ref().ok(),
+        )
+    });
+    for checked in recordings {
+        checker.add_recording(checked);
+    }
+    checker.finish()
+}
+
+/// The check fed with files someone else read: the HTML report reads each cassette and
+/// recording once for itself and for the check. Each file is checked on its own
+/// ([`Checker::cassette`], [`Checker::recording`]: `&self`, so in parallel), then added
+/// in file order (every cassette before any recording: a recording's owner is the
+/// cassette that created its task); [`Checker::finish`] adds what only the whole suite
+/// tells (scenarios without a recording).
+pub struct Checker<'a> {
+    options: &'a CheckOptions,
+    /// The directories, as flags of the fix commands, when they are not the defaults.
+    dirs: String,
+    scenarios: BTreeSet<String>,
+    report: Report,
+    /// Task id → who created it.
+    owned_tasks: BTreeMap<String, Owner>,
+    recorded: BTreeSet<String>,
+    /// What every cassette was recorded against, if they agree: computed from the final
+    /// owners once the first recording is added (every cassette is added by then).
+    suite_against: Option<Option<RecordedAgainst>>,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(options: &'a CheckOptions) -> Checker<'a> {
+        let mut dirs = String::new();
+        if options.cassettes != Path::new("cassettes") {
+            dirs.push_str(&format!(" --cassettes={}", options.cassettes.display()));
+        }
+        if options.scenarios != Path::new("scenarios") {
+            dirs.push_str(&format!(" --scenarios={}", options.scenarios.display()));
+        }
+        let scenarios = list(&options.scenarios, "toml")
+            .iter()
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
+        Checker {
+            options,
+            dirs,
+            scenarios,
+            report: Report::default(),
+            owned_tasks: BTreeMap::new(),
+            recorded: BTreeSet::new(),
+            suite_against: None,
+        }
+    }
+
+    /// What the cassette `file` says about itself, given its `text` as
+    /// `CassetteFile::read_with_text` read it (`None` when it is absent or cannot be
+    /// read); `None` for an absent file. The one way both `check` and the report check
+    /// a cassette file.
+    pub fn cassette_file(
+        &self,
+        file: &crate::cassette::CassetteFile,
+        text: Option<&str>,
+    ) -> Option<CassetteChecked> {
+        let path = file.path();
+        match (text, file.cassette(), file.format_error()) {
+            (Some(text), Some(cassette), _) => Some(self.cassette(path, text, Ok(cassette))),
+            (Some(text), None, Some(error)) => Some(self.cassette(path, text, Err(error))),
+            // Unreadable (a directory, no permission): as a file holding nothing.
+            (None, None, None) if file.problem().is_some() => {
+                let nothing = Cassette::parse("");
+                Some(self.cassette(path, "", nothing.as_ref()))
+            }
+            _ => None,
+        }
+    }
+
+    /// What the cassette at `path` says about itself: its `text`, and what parsing
+    /// it gave.
+    pub fn cassette(
+        &self,
+        path: &Path,
+        text: &str,
+        parsed: Result<&Cassette, &crate::cassette::FormatError>,
+    ) -> CassetteChecked {
+        check_cassette(
+            path,
+            text,
+            parsed,
+            &self.scenarios,
+            self.options,
+            &self.dirs,
+        )
+    }
+
+    pub fn add_cassette(&mut self, checked: CassetteChecked) {
+        self.report.merge(checked.report);
+        if let Some(scenario) = checked.scenario {
+            self.recorded.insert(scenario);
+        }
+        self.owned_tasks.extend(checked.owned);
+    }
+
+    /// What every cassette was recorded against, if they agree.
+    fn suite_against(&mut self) -> Option<RecordedAgainst> {
+        let owned = &self.owned_tasks;
+        self.suite_against
+            .get_or_insert_with(|| {
+                let targets: BTreeSet<&Option<RecordedAgainst>> =
+                    owned.values().map(|(_, a, _)| a).collect();
+                match targets.len() {
+                    1 => targets.into_iter().next().cloned().flatten(),
+                    _ => None,
+                }
+            })
+            .clone()
+    }
+
+    /// What the webhook recording at `path` says about itself, from its `bytes` and
+    /// what parsing them gave (`None`: they do not parse). Needs no other file, so it
+    /// can run before the cassettes are added, and what it keeps is small.
+    pub fn recording(path: &Path, bytes: &[u8], parsed: Option<&Recording>) -> RecordingChecked {
+        let mut early = Report::default();
+        let text = String::from_utf8_lossy(bytes);
+        // A leaked webhook secret is one finding (with its scrub), not also "a key".
+        let unleaked = parsed.map(|r| r.leak_scrub().text(&text));
+        secrets(path, unleaked.as_deref().unwrap_or(&text), &mut early);
+        leaked_headers(path, &text, parsed, &mut early);
+        // The standalone receiver's deliveries to `/webhook`: a row, and checked for
+        // secrets only (no scenario owns them).
+        if is_unrouted(path) {
+            early.rows.push(Row {
+                file: path.to_owned(),
+                api_version: parsed
+                    .and_then(|r| r.headers.get("x-api-version").cloned())
+                    .unwrap_or_else(|| "unknown".into()),
+                age_secs: parsed
+                    .and_then(|r| r.deliveries.first())
+                    .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
+                    .and_then(ms_ago),
+            });
+            return RecordingChecked {
+                path: path.to_owned(),
+                early,
+                facts: None,
+                unrouted: true,
+            };
+        }
+        let facts = parsed.map(|recording| {
+            // The version is the creating cassette's, known once they are all added.
+            drift(path, &recording.payload, VERSION_LATER, &mut early);
+            RecordingFacts {
+                task_id: recording.task_id.clone(),
+                version: recording.headers.get("x-api-version").cloned(),
+                age: recording
+                    .deliveries
+                    .first()
+                    .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
+                    .and_then(ms_ago),
+                scenario: recording.scenario.clone().unwrap_or_default(),
+                incomplete: recording.incomplete,
+            }
+        });
+        RecordingChecked {
+            path: path.to_owned(),
+            early,
+            facts,
+            unrouted: false,
+        }
+    }
+
+    /// Adds what [`Checker::recording`] found and what the recording's owner tells
+    /// (its version, target, whether a cassette created its task): call it once every
+    /// cassette is added.
+    pub fn add_recording(&mut self, checked: RecordingChecked) {
+        let suite_against = self.suite_against();
+        let report = finish_recording(
+            checked,
+            &self.owned_tasks,
+            suite_against.as_ref(),
+            self.options,
+            &self.dirs,
+        );
+        self.report.merge(report);
+    }
+
+    /// The report, with the scenarios that have no recording.
+    pub fn finish(mut self) -> Report {
+        let suite_against = self.suite_against();
+        for scenario in &self.scenarios {
+            if self.recorded.contains(scenario) {
+                continue;
+            }
+            let file = self.options.scenarios.join(format!("{scenario}.toml"));
+            // A simulator-only scenario records only against the simulator.
+            let sim_only =
+                crate::scenario::Scenario::load(&file).is_ok_and(|s| s.simulator_only().is_some());
+            let against = (sim_only
+                || suite_against
+                    .as_ref()
+                    .is_some_and(RecordedAgainst::is_simulator))
+            .then_some(&RecordedAgainst::Simulator);
+            self.report.findings.push(Finding {
+                file,
+                what: "has no recording".into(),
+                fix: format!(
+                    "record it: {}",
+                    command(scenario, false, against, &self.dirs)
+                ),
+                problem: true,
+            });
+        }
+        self.report
+    }
+}
+
+/// Who created a task: the API version, target and scenario of its cassette.
+pub(super) type Owner = (String, Option<RecordedAgainst>, String);
+
+/// The files in `dir` ending in `.extension`, sorted.
+pub(crate) fn list(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
+        .collect();
+    paths.sort();
+    paths
+}
+
+pub(super) fn ms_ago(ms: i64) -> Option<u64> {
+    crate::clock::ago(ms).map(|d| d.as_secs())
+}
+
+pub(super) fn aged(
+    path: &Path,
+    scenario: &str,
+    (age, max): (Option<u64>, Option<Duration>),
+    against: Option<&RecordedAgainst>,
+    dirs: &str,
+    report: &mut Report,
+) {
+    let (Some(age), Some(max)) = (age, max) else {
+        return;
+    };
+    if age > max.as_secs() {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!(
+                "recorded {} ago, older than the maximum age of {}",
+                age_text(age),
+                age_text(max.as_secs())
+            ),
+            fix: format!("re-record it: {}", command(scenario, false, against, dirs)),
+            problem: true,
+        });
+    }
+}
+
+/// The command that records a scenario again, right for how it was recorded.
+pub(super) fn command(
+    scenario: &str,
+    unfinished: bool,
+    against: Option<&RecordedAgainst>,
+    dirs: &str,
+) -> String {
+    let mode = if unfinished { "once" } else { "rewrite" };
+    let target = if against.is_some_and(RecordedAgainst::is_simulator) {
+        " --target=sim"
+    } else {
+        ""
+    };
+    format!(
+        "`cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode={mode}{target}{dirs}`"
+    )
+}

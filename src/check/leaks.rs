@@ -1,0 +1,239 @@
+//! Secrets in recordings: anything that looks like a credential the scrubber should have
+//! removed (headers, Meshy keys, webhook tokens; `!!binary` blocks skipped), a webhook
+//! secret header's value left in a recording, and the scrub command that mends it.
+
+use std::path::Path;
+
+use super::recordings::is_unrouted;
+use super::report::{Finding, Report};
+use crate::webhooks::Recording;
+
+/// Anything that looks like a credential the scrubber should have removed. Signed CDN
+/// asset URLs (`Signature=`) are expected; the test-mode key is public.
+pub(super) fn secrets(path: &Path, text: &str, report: &mut Report) {
+    let mut found = Vec::new();
+    // Base64 holds no `:`, `"` or `_`: a `!!binary` block cannot spell a header or a key.
+    let text = &*without_binary_blocks(text);
+    let lower = text.to_ascii_lowercase();
+    for (pattern, name) in [
+        ("authorization:", "authorization"),
+        ("\"authorization\"", "authorization"),
+        ("\\\"authorization\\\"", "authorization"),
+        ("cookie:", "cookie"),
+        ("\"cookie\"", "cookie"),
+        ("\\\"cookie\\\"", "cookie"),
+    ] {
+        let header = format!("a '{name}' header");
+        if lower.contains(pattern) && !found.contains(&header) {
+            found.push(header);
+        }
+    }
+    for (i, _) in text.match_indices("msy_") {
+        let key: String = text[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if key.len() >= 12 && key != crate::meshy::TEST_MODE_API_KEY {
+            found.push("a Meshy API key (msy_…)".into());
+            break;
+        }
+    }
+    for (i, _) in text.match_indices("token=") {
+        // Only webhook URLs carry this toolkit's token; a user's input URL may have
+        // its own `token=` (a storage link), which is not ours to judge.
+        let before = &text[..i];
+        let url_start = before
+            .rfind(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+            .map_or(0, |p| p + 1);
+        if !before[url_start..].contains("/webhook") {
+            continue;
+        }
+        let value: String = text[i + 6..]
+            .chars()
+            .take_while(|c| !matches!(c, '&' | '"' | '\'' | ' ' | '\n' | '\\'))
+            .collect();
+        if !value.is_empty() && value != "<WEBHOOK_TOKEN>" && value != "…" && value != "replay" {
+            found.push("a token= query value".into());
+            break;
+        }
+    }
+    found.dedup();
+    if !found.is_empty() {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!("looks like it holds a secret: {}", found.join(", ")),
+            fix: "remove the value by hand (keep the file: it may have been paid for), then rotate the secret".into(),
+            problem: true,
+        });
+    }
+}
+
+/// A webhook recording that holds the value of a secret-bearing header
+/// (`x-meshy-api-webhook-secret-key`, …) rather than its placeholder: today's receiver
+/// never writes one, older ones did. The fix mends the file in place — never "delete and
+/// re-record", which would throw away a recording that may have been paid for.
+pub(super) fn leaked_headers(
+    path: &Path,
+    text: &str,
+    parsed: Option<&Recording>,
+    report: &mut Report,
+) {
+    let scrub = scrub_command(path);
+    let rotate = "then rotate the webhook secret in the Meshy dashboard (API settings → Webhooks): whoever \
+                  read the file has it";
+    let (what, fix) = match parsed {
+        Some(recording) => {
+            let leaked = recording.leaked_headers();
+            if leaked.is_empty() {
+                return;
+            }
+            let names: Vec<String> = leaked.iter().map(|n| format!("'{n}'")).collect();
+            (
+                format!(
+                    "holds the value of the secret header {}: whoever can read this file can forge webhook \
+                     deliveries to your endpoint",
+                    names.join(", ")
+                ),
+                format!(
+                    "`{scrub}` replaces it with a placeholder in place (the deliveries are kept), {rotate}"
+                ),
+            )
+        }
+        None if crate::webhooks::text_may_leak(text) => (
+            "seems to hold the value of a secret header (the file does not parse, so it cannot be mended \
+             by `cargo run -- cassettes scrub`)"
+                .to_owned(),
+            format!(
+                "replace the header's value by hand with {}, {rotate}",
+                crate::secrets::WEBHOOK_SECRET_PLACEHOLDER
+            ),
+        ),
+        None => return,
+    };
+    report.findings.push(Finding {
+        file: path.to_owned(),
+        what,
+        fix,
+        problem: true,
+    });
+}
+
+/// The scrub command, as this project's commands are printed (`cargo run -- …`), with
+/// `--cassettes` when the recording at `path` is not under `cassettes/webhooks/`.
+fn scrub_command(path: &Path) -> String {
+    let webhooks = match path.parent() {
+        Some(dir) if is_unrouted(path) => dir.parent(),
+        dir => dir,
+    };
+    match webhooks.and_then(Path::parent) {
+        Some(cassettes) if cassettes == Path::new("cassettes") => {
+            "cargo run -- cassettes scrub".to_owned()
+        }
+        Some(cassettes) if cassettes.as_os_str().is_empty() => {
+            "cargo run -- cassettes scrub --cassettes=.".to_owned()
+        }
+        Some(cassettes) => format!(
+            "cargo run -- cassettes scrub --cassettes={}",
+            shell_word(&cassettes.display().to_string())
+        ),
+        None => "cargo run -- cassettes scrub".to_owned(),
+    }
+}
+
+/// `word` as a shell reads it back: unchanged when it holds only safe characters, else
+/// single-quoted.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_./:@%+=,-".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// `text` without the content lines of its YAML `!!binary |` blocks (the lines more
+/// indented than the block's key that hold only base64); any other line ends the block
+/// and is scanned.
+fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("!!binary |") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
+    let mut kept = String::with_capacity(text.len() / 4);
+    // The indentation of the block whose content lines are being skipped.
+    let mut block: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        if let Some(key) = block {
+            let content = line.trim();
+            let base64 = content
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+            if content.is_empty() || (indent(line) > key && base64) {
+                continue;
+            }
+            block = None;
+        }
+        kept.push_str(line);
+        if line.trim_end().ends_with("!!binary |") {
+            block = Some(indent(line));
+        }
+    }
+    std::borrow::Cow::Owned(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_scrub_command_names_the_cassettes_dir_as_a_shell_reads_it() {
+        let command = |path: &str| super::scrub_command(std::path::Path::new(path));
+        assert_eq!(
+            command("cassettes/webhooks/a_b_c.json"),
+            "cargo run -- cassettes scrub"
+        );
+        assert_eq!(
+            command("cassettes/webhooks/unrouted/c.json"),
+            "cargo run -- cassettes scrub"
+        );
+        assert_eq!(
+            command("/srv/rec/webhooks/unrouted/c.json"),
+            "cargo run -- cassettes scrub --cassettes=/srv/rec"
+        );
+        assert_eq!(
+            command("my rec$/webhooks/a_b_c.json"),
+            "cargo run -- cassettes scrub --cassettes='my rec$'"
+        );
+        assert_eq!(
+            command("it's/webhooks/a_b_c.json"),
+            "cargo run -- cassettes scrub --cassettes='it'\\''s'"
+        );
+        assert_eq!(
+            command("webhooks/a_b_c.json"),
+            "cargo run -- cassettes scrub --cassettes=."
+        );
+    }
+
+    #[test]
+    fn binary_blocks_are_left_out_of_the_secret_scan_and_nothing_else() {
+        let text = "- response:\n    body:\n      string: !!binary |\n        Z2xURgIA\n        bXN5X2Fi\n\n    headers:\n      authorization:\n      - msy_leakedrealkey0123456789\n";
+        let kept = super::without_binary_blocks(text);
+        assert_eq!(
+            kept,
+            "- response:\n    body:\n      string: !!binary |\n    headers:\n      authorization:\n      - msy_leakedrealkey0123456789\n"
+        );
+        let mut report = super::Report::default();
+        super::secrets(std::path::Path::new("c.yaml"), text, &mut report);
+        assert_eq!(report.findings.len(), 1, "{report:?}");
+        assert!(
+            report.findings[0].what.contains("authorization")
+                && report.findings[0].what.contains("msy_"),
+            "{report:?}"
+        );
+        assert_eq!(super::without_binary_blocks("plain: 1\n"), "plain: 1\n");
+        // A line in a block that is not base64 is scanned: it cannot hide a secret.
+        let hidden = "      string: !!binary |\n        Z2xURgIA\n        Authorization: Bearer msy_leakedrealkey0123456789\n";
+        let mut report = super::Report::default();
+        super::secrets(std::path::Path::new("c.yaml"), hidden, &mut report);
+        assert_eq!(report.findings.len(), 1, "{report:?}");
+        assert!(report.findings[0].what.contains("msy_"), "{report:?}");
+    }
+}

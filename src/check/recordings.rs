@@ -1,0 +1,151 @@
+//! What one webhook recording says about itself, in two steps: what the file alone tells
+//! (read in parallel, before any cassette is added), then its findings once the cassettes
+//! that created the tasks are known (version, target, owner).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::checker::{Owner, aged, command};
+use super::report::{CheckOptions, Finding, Report, Row};
+use crate::cassette::RecordedAgainst;
+
+/// The task id in a webhook recording's file name, `<species>_<task type>_<task id>.json`
+/// (its task id names its scenario).
+pub(crate) fn task_of_recording(path: &Path) -> &str {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.rsplit('_').next())
+        .unwrap_or_default()
+}
+
+/// The version a recording's drift is filed under until its owner is known.
+pub(super) const VERSION_LATER: &str = "";
+
+/// What one webhook recording says about itself ([`Checker::recording`](super::Checker::recording)).
+pub struct RecordingChecked {
+    pub(super) path: PathBuf,
+    /// Its secrets and drift (drift filed under [`VERSION_LATER`]).
+    pub(super) early: Report,
+    /// `None` when it does not parse.
+    pub(super) facts: Option<RecordingFacts>,
+    /// Under `webhooks/unrouted/`: only its secret findings count.
+    pub(super) unrouted: bool,
+}
+
+impl RecordingChecked {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What the rest of the check needs of a parsed recording.
+pub(super) struct RecordingFacts {
+    pub(super) task_id: String,
+    /// Its `x-api-version` header, when it has one.
+    pub(super) version: Option<String>,
+    /// Seconds since its first delivery.
+    pub(super) age: Option<u64>,
+    pub(super) scenario: String,
+    pub(super) incomplete: bool,
+}
+
+/// A recording's findings, knowing which cassettes created which tasks.
+pub(super) fn finish_recording(
+    checked: RecordingChecked,
+    owned_tasks: &BTreeMap<String, Owner>,
+    suite_against: Option<&RecordedAgainst>,
+    options: &CheckOptions,
+    dirs: &str,
+) -> Report {
+    let RecordingChecked {
+        path,
+        early,
+        facts,
+        unrouted,
+    } = checked;
+    let path = path.as_path();
+    let mut report = Report::default();
+    report.findings.extend(early.findings);
+    if unrouted {
+        report.rows.extend(early.rows);
+        return report;
+    }
+    let Some(facts) = facts else {
+        let task_id = task_of_recording(path);
+        let fix = match owned_tasks.get(task_id) {
+            Some((_, against, scenario)) => format!(
+                "delete it and re-record its scenario: {}",
+                command(scenario, false, against.as_ref(), dirs)
+            ),
+            _ => format!("delete '{}' (no cassette holds its task)", path.display()),
+        };
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: "not a readable webhook recording".into(),
+            fix,
+            problem: true,
+        });
+        return report;
+    };
+    // Deliveries carry no version header: the creating cassette's version.
+    let owner = owned_tasks.get(&facts.task_id);
+    let version = facts
+        .version
+        .or_else(|| owner.map(|(v, _, _)| v.clone()))
+        .unwrap_or_else(|| "unknown".into());
+    for ((kind, _), fields) in early.drift {
+        report
+            .drift
+            .entry((kind, version.clone()))
+            .or_default()
+            .extend(fields);
+    }
+    // Without its cassette (deleted, say): what the rest of the suite was recorded against.
+    let against = owner.map_or(suite_against, |(_, a, _)| a.as_ref());
+    report.rows.push(Row {
+        file: path.to_owned(),
+        api_version: version,
+        age_secs: facts.age,
+    });
+    let scenario = facts.scenario;
+    if !scenario.is_empty() {
+        aged(
+            path,
+            &scenario,
+            (facts.age, options.max_age),
+            against,
+            dirs,
+            &mut report,
+        );
+    }
+    if facts.incomplete && !scenario.is_empty() {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: "incomplete: its trial did not pass".into(),
+            fix: format!("resume it: {}", command(&scenario, true, against, dirs)),
+            problem: true,
+        });
+    }
+    if !owned_tasks.contains_key(&facts.task_id) {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!(
+                "no cassette holds the create call of task {}",
+                facts.task_id
+            ),
+            fix: format!(
+                "delete '{}' (its scenario was recorded anew or removed)",
+                path.display()
+            ),
+            problem: true,
+        });
+    }
+    report
+}
+
+/// Whether a webhook recording is one of `webhooks/unrouted/`.
+pub(super) fn is_unrouted(path: &Path) -> bool {
+    path.parent()
+        .and_then(Path::file_name)
+        .is_some_and(|name| name == "unrouted")
+}

@@ -1,0 +1,109 @@
+//! The commands a run prints for the user to run next: the one that records a trial
+//! again, in the record mode that records only what needs it and against what it was
+//! recorded against, with what it costs as a shell comment; and the paths they name.
+
+use std::path::PathBuf;
+
+use super::Suite;
+use crate::cassette::RecordMode;
+use crate::meshy::pricing;
+use crate::scenario::Scenario;
+
+/// Why a trial would be recorded again, which picks the record mode of the command
+/// that does it, so that it records only what needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rerecord {
+    /// Its recording is unfinished: `once` resumes it, paying nothing twice.
+    Unfinished,
+    /// Its request changed: `new_episodes` over the suite records it and every other
+    /// changed scenario (its dependents too), replaying unchanged inputs.
+    Changed,
+    /// Its recording is complete and current: `rewrite` records it and its inputs again
+    /// (an input task Meshy no longer knows, an explicit re-record).
+    Again,
+}
+
+impl Suite {
+    pub(super) fn cassette_path(&self, name: &str) -> PathBuf {
+        self.settings
+            .cassettes_dir
+            .join("http")
+            .join(format!("{name}.yaml"))
+    }
+
+    pub(super) fn webhooks_dir(&self) -> PathBuf {
+        self.settings.cassettes_dir.join("webhooks")
+    }
+
+    /// What `--record-mode=rewrite` of `scenario` spends: its task and, recorded again
+    /// first, its inputs'.
+    pub(super) fn chain_cost(&self, scenario: &Scenario) -> String {
+        let mut total = Some(0);
+        let mut links = 0;
+        let mut next = Some(scenario);
+        while let Some(link) = next {
+            links += 1;
+            total = total
+                .zip(pricing::credits(link.task_type))
+                .map(|(t, c)| t + c);
+            next = link.input.as_ref().and_then(|i| self.scenarios.get(i));
+            if links > self.scenarios.len() {
+                break;
+            }
+        }
+        match (total, links) {
+            (Some(credits), 1) => format!("{credits} credits"),
+            (Some(credits), n) => format!("{credits} credits for the chain of {n} tasks"),
+            (None, _) => "unknown credits".to_owned(),
+        }
+    }
+
+    /// The command that records one trial again, against what its cassette was
+    /// recorded against, in the mode that records only what needs it (see [`Rerecord`]).
+    pub(super) fn rerecord_command(&self, name: &str, why: Rerecord, against_sim: bool) -> String {
+        let mode = match why {
+            Rerecord::Unfinished => RecordMode::Once,
+            Rerecord::Changed => RecordMode::NewEpisodes,
+            Rerecord::Again => RecordMode::Rewrite,
+        };
+        // A changed request: the whole suite under `new_episodes`, which records every
+        // scenario whose request changed, dependents included, and replays the rest.
+        let mut command = match why {
+            Rerecord::Changed => {
+                format!("cargo test --test scenarios -- --record-webhooks --record-mode={mode}")
+            }
+            _ => format!(
+                "cargo test --test scenarios -- {name} --exact --record-webhooks --record-mode={mode}"
+            ),
+        };
+        if against_sim {
+            command.push_str(" --target=sim");
+        }
+        if self.settings.cassettes_dir != std::path::Path::new("cassettes") {
+            command.push_str(&format!(
+                " --cassettes={}",
+                self.settings.cassettes_dir.display()
+            ));
+        }
+        if self.settings.scenarios_dir != std::path::Path::new("scenarios") {
+            command.push_str(&format!(
+                " --scenarios={}",
+                self.settings.scenarios_dir.display()
+            ));
+        }
+        if !against_sim {
+            // What the command spends, as a shell comment: it still runs as pasted.
+            let cost = match (why, self.scenarios.get(name)) {
+                (Rerecord::Unfinished, _) => "resumes its task, 0 credits".to_owned(),
+                (Rerecord::Changed, _) => {
+                    "every scenario whose request changed; the plan shows the cost before anything is sent"
+                        .to_owned()
+                }
+                (Rerecord::Again, Some(scenario)) => self.chain_cost(scenario),
+                (_, None) => "unknown credits".to_owned(),
+            };
+            command.push_str(&format!("  # real Meshy API: {cost}"));
+        }
+        command
+    }
+}

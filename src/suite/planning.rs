@@ -1,0 +1,310 @@
+//! A trial's plan: what its files say and what the record mode makes of them, decided
+//! once before it runs ([`Suite::plan`], with `resume::inspect` and `resume::decide`),
+//! made again under the run's recording lock when it records ([`Suite::replan_locked`]);
+//! then the recording context ([`Suite::live`], started on first use) and the create
+//! calls that may have reached Meshy reconciled ([`Suite::prepare`]). The run's plan
+//! printed before recording against the real API is `plan`'s.
+
+use std::sync::Arc;
+
+use super::commands::Rerecord;
+use super::live::{Live, Recording};
+use super::{LiveState, Suite, Target, TrialError, resume};
+use crate::cassette::{CassetteFile, RecordMode, RecordedAgainst, recorded_task_id};
+use crate::meshy::TaskRequest;
+use crate::scenario::{Delivery, Scenario};
+use crate::sync::lock;
+use crate::webhooks::{Recording as WebhookRecording, recording_path};
+
+/// What a trial's files say and what it does with them, decided once before it runs.
+pub(super) struct Plan {
+    pub(super) action: resume::Action,
+    /// The command that records this trial again, right for how it was recorded.
+    pub(super) rerecord: String,
+    /// The cassette a replay reads, as the plan read it: the trial's cassette transport
+    /// opens it without reading it again. `None` for a trial that records: it reads its
+    /// journal when opening, under the run's recording lock.
+    pub(super) file: Option<CassetteFile>,
+}
+
+impl Plan {
+    /// Whether the trial sends anything live (records or resumes).
+    pub(super) fn records(&self) -> bool {
+        matches!(
+            self.action,
+            resume::Action::Record { .. } | resume::Action::Resume { .. }
+        )
+    }
+}
+
+impl Suite {
+    /// What the trial's files say, and what the record mode makes of it
+    /// ([`resume::decide`]). `scenario` is `None` for a trial written in Rust.
+    pub(super) fn plan(&self, name: &str, scenario: Option<(&Scenario, &TaskRequest)>) -> Plan {
+        let main = self.cassette_path(name);
+        let side = resume::side_path(&main);
+        let webhooks = self.webhooks_dir();
+        // Each file is read once; a re-recording that completed but was not swapped
+        // in (a crash in between) becomes the cassette.
+        let records = self.settings.record_mode != RecordMode::None && !self.settings.dry_run;
+        let mut side_file = CassetteFile::read(&side);
+        let promote = records
+            && side_file
+                .cassette()
+                .is_some_and(|c| !c.incomplete && c.pending.is_empty());
+        let promoted = promote
+            && crate::atomic_file::replace(&side, &main)
+                .map_err(|e| {
+                    self.console.line(&format!(
+                        "mesh-toolkit: cannot replace '{}' with its complete re-recording '{}': {e}",
+                        main.display(),
+                        side.display()
+                    ));
+                })
+                .is_ok();
+        let main_file = if promoted {
+            std::mem::replace(&mut side_file, CassetteFile::read(&side)).moved_to(&main)
+        } else {
+            CassetteFile::read(&main)
+        };
+        // A file that cannot be read may hold paid answers: a recording never
+        // overwrites it.
+        if let Some((file, problem)) = [&main_file, &side_file]
+            .into_iter()
+            .find_map(|f| f.problem().map(|p| (f.path(), p)))
+            .filter(|_| records)
+        {
+            return Plan {
+                action: resume::Action::Refuse(format!(
+                    "cassette '{}' cannot be read ({problem}), so it is not recorded over: it may hold answers \
+                     Meshy was paid for. Fix it, or move it away to record the trial afresh",
+                    file.display()
+                )),
+                rerecord: self.rerecord_command(
+                    name,
+                    Rerecord::Unfinished,
+                    self.settings.target == Target::Sim,
+                ),
+                file: None,
+            };
+        }
+        let (main_cassette, side_cassette) = (main_file.cassette(), side_file.cassette());
+        let disk = |cassette: Option<&crate::cassette::Cassette>| {
+            let done = resume::webhook_done(&webhooks, scenario.map(|(s, _)| s));
+            resume::inspect(cassette, scenario.map(|(_, r)| r), done)
+        };
+        let (main_disk, side_disk) = (disk(main_cassette), disk(side_cassette));
+        let unfinished = matches!(main_disk, resume::Disk::Unfinished { .. })
+            || matches!(side_disk, resume::Disk::Unfinished { .. });
+        let recorded_against = main_cassette.and_then(|c| c.recorded_against.clone());
+        let side_against = side_cassette.and_then(|c| c.recorded_against.clone());
+        let against_sim = recorded_against.as_ref().map_or(
+            self.settings.target == Target::Sim,
+            RecordedAgainst::is_simulator,
+        );
+        // An unfinished journal of the real API holds paid tasks: a simulator run must
+        // not overwrite it.
+        if self.settings.target == Target::Sim
+            && self.settings.record_mode != RecordMode::None
+            && ((recorded_against == Some(RecordedAgainst::Meshy)
+                && matches!(main_disk, resume::Disk::Unfinished { .. }))
+                || (side_against == Some(RecordedAgainst::Meshy)
+                    && matches!(side_disk, resume::Disk::Unfinished { .. })))
+        {
+            let rerecord = self.rerecord_command(name, Rerecord::Unfinished, false);
+            return Plan {
+                action: resume::Action::Refuse(format!(
+                    "cassette '{}' holds an unfinished recording against the real Meshy API (paid tasks); a \
+                     --target=sim run would overwrite it. Resume it first with `{rerecord}`, or delete it to \
+                     give those tasks up",
+                    main.display()
+                )),
+                rerecord,
+                file: None,
+            };
+        }
+        let never_recorded =
+            matches!(main_disk, resume::Disk::Absent) && matches!(side_disk, resume::Disk::Absent);
+        let simulator_only = scenario.and_then(|(s, _)| s.simulator_only());
+        let rerecord = if never_recorded && self.settings.target == Target::Sim {
+            self.rerecord_command(name, Rerecord::Unfinished, true)
+        } else if never_recorded {
+            // Never recorded: nothing to rewrite, and the free way first.
+            let once = self.rerecord_command(name, Rerecord::Unfinished, true);
+            match simulator_only {
+                Some(why) => format!("{once}  # simulator-only ({why})"),
+                None => {
+                    let cost = self
+                        .scenarios
+                        .get(name)
+                        .map_or_else(|| "unknown credits".to_owned(), |s| self.chain_cost(s));
+                    format!(
+                        "{once}  # the simulator, free; without --target=sim, the real Meshy API: {cost}"
+                    )
+                }
+            }
+        } else {
+            let why = if unfinished {
+                Rerecord::Unfinished
+            } else if matches!(main_disk, resume::Disk::Changed) {
+                Rerecord::Changed
+            } else {
+                Rerecord::Again
+            };
+            self.rerecord_command(name, why, against_sim)
+        };
+        let resume_command = self.rerecord_command(name, Rerecord::Unfinished, against_sim);
+        let action = resume::decide(
+            self.settings.record_mode,
+            self.settings.target,
+            (&main, &main_disk),
+            (&side, &side_disk),
+            &resume_command,
+        );
+        let action = match (action, scenario, main_cassette) {
+            // A complete cassette whose task's webhook recording is what is missing,
+            // unreadable or unfinished: say that, naming the recording's file.
+            (resume::Action::Refuse(message), Some((s, request)), Some(cassette))
+                if !cassette.incomplete
+                    && cassette.pending.is_empty()
+                    && s.delivery == Delivery::Webhook =>
+            {
+                let problem = recorded_task_id(cassette, request).and_then(|task_id| {
+                    let path =
+                        recording_path(&webhooks, &s.species, s.task_type.as_str(), &task_id);
+                    WebhookRecording::load(&path, &resume_command).err()
+                });
+                resume::Action::Refuse(match problem {
+                    Some(problem) => format!(
+                        "trial '{name}': its cassette '{}' is complete, but {problem}",
+                        main.display()
+                    ),
+                    None => message,
+                })
+            }
+            (action, _, _) => action,
+        };
+        // Only a replay keeps what was read: it never writes, and nothing else may
+        // write a cassette the run replays. A trial that records re-reads its journal
+        // once the run holds the recording lock (another run may have written it).
+        let file = matches!(action, resume::Action::Replay).then_some(main_file);
+        Plan {
+            action,
+            rerecord,
+            file,
+        }
+    }
+
+    /// A plan that records is made again once the run holds the recording lock
+    /// (`live` takes it): another run may have written the trial's files since, and a
+    /// decision on what they held before could send a create call twice.
+    pub(super) fn replan_locked(
+        &self,
+        plan: Plan,
+        again: impl FnOnce() -> Plan,
+    ) -> Result<Plan, TrialError> {
+        if !plan.records() || self.interrupt.is_set() {
+            return Ok(plan);
+        }
+        self.live()?;
+        Ok(again())
+    }
+
+    /// Before a recording trial: the recording context, and every create call of the
+    /// cassette that may have reached Meshy reconciled, so nothing is bought twice.
+    pub(super) fn prepare(&self, name: &str, plan: &Plan) -> Result<Option<Recording>, TrialError> {
+        let path = match &plan.action {
+            resume::Action::Refuse(message) => return Err(TrialError::Refused(message.clone())),
+            resume::Action::Replay => return Ok(None),
+            _ if self.interrupt.is_set() => {
+                return Err(TrialError::NotStarted(name.to_owned()));
+            }
+            resume::Action::Record { .. } => return self.live().map(Some),
+            resume::Action::Resume { path } => path.clone(),
+        };
+        let recording = self.live()?;
+        // Read under the run's recording lock (taken by `live`), not the plan's copy.
+        if resume::load(&path).is_some_and(|c| !c.pending.is_empty()) {
+            let client = match &*lock(&self.live) {
+                LiveState::Started(live) => {
+                    live.client().map_err(|e| TrialError::Client(Arc::new(e)))?
+                }
+                _ => {
+                    return Err(TrialError::NotRunning(
+                        "the recording context is not running",
+                    ));
+                }
+            };
+            let _one_at_a_time = lock(&self.reconciling);
+            // Tasks other create calls on file answered are never this one.
+            let known: std::collections::BTreeSet<String> =
+                std::fs::read_dir(self.settings.cassettes_dir.join("http"))
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .filter_map(|e| resume::load(&e.path()))
+                    .flat_map(|c| crate::cassette::created_tasks(&c, None))
+                    .collect();
+            let reconciled = self.runtime.block_on(resume::reconcile_all(
+                &path,
+                &client,
+                &known,
+                Some(self.interrupt.receiver()),
+            ));
+            let outcomes = reconciled.map_err(|e| {
+                lock(&self.unfinished).push((name.to_owned(), path.clone()));
+                TrialError::Reconcile {
+                    trial: name.to_owned(),
+                    source: Arc::new(e),
+                }
+            })?;
+            for outcome in outcomes {
+                match outcome {
+                    resume::Reconciled::Adopted { task_id } => self.console.line(&format!(
+                        "{name}: the create call without an answer on file did create task {task_id}: adopted, \
+                         no new task"
+                    )),
+                    resume::Reconciled::NotCreated => self.console.line(&format!(
+                        "{name}: the create call without an answer on file created no task (the task list shows \
+                         none {} s later): sending it again",
+                        resume::LISTING_SETTLES.as_secs()
+                    )),
+                }
+            }
+        }
+        Ok(Some(recording))
+    }
+
+    /// The recording context, started on first use.
+    pub(super) fn live(&self) -> Result<Recording, TrialError> {
+        let mut state = lock(&self.live);
+        if let LiveState::NotStarted = *state {
+            *state = match self.runtime.block_on(Live::start(
+                &self.settings,
+                &self.env,
+                self.interrupt.receiver(),
+                &self.console,
+            )) {
+                Ok(live) => match self.announce_plan(&live) {
+                    Ok(()) => {
+                        self.interrupt
+                            .watch_ctrl_c(self.runtime.handle(), self.console.clone());
+                        LiveState::Started(Box::new(live))
+                    }
+                    Err(refusal) => {
+                        self.runtime.block_on(live.stop());
+                        LiveState::Failed(TrialError::Plan(refusal))
+                    }
+                },
+                Err(e) => LiveState::Failed(TrialError::Live(Arc::new(e))),
+            };
+        }
+        match &*state {
+            LiveState::Started(live) => Ok(live.recording()),
+            LiveState::Failed(error) => Err(error.clone()),
+            _ => Err(TrialError::NotRunning(
+                "the run is over: the recording context was stopped",
+            )),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! How each trial ended, written to its result file (`report::results`), and the HTML
+//! report: prepared beside a replay's trials (the report job) and completed, with the
+//! results, at the end of the run.
+
+use libtest_mimic::{Completion, Failed};
+
+use super::{Produced, Suite, Target, TrialError, resume};
+use crate::cassette::RecordedAgainst;
+use crate::sync::lock;
+
+/// The thread that prepares the report during a replay.
+pub(super) type ReportJob =
+    std::thread::JoinHandle<Result<crate::report::Prepared, crate::report::ReportError>>;
+
+/// How a trial ended, as libtest and its result file are told.
+pub(super) enum Ended {
+    /// What a scenario trial produced (`None` for a Rust trial).
+    Passed(Option<Produced>),
+    Failed(String),
+    Ignored(String),
+}
+
+impl From<Result<Produced, TrialError>> for Ended {
+    fn from(outcome: Result<Produced, TrialError>) -> Ended {
+        match outcome {
+            Ok(produced) => Ended::Passed(Some(produced)),
+            Err(error) => Ended::Failed(error.to_string()),
+        }
+    }
+}
+
+impl Ended {
+    pub(super) fn into_libtest(self) -> Result<Completion, Failed> {
+        match self {
+            Ended::Passed(_) => Ok(Completion::Completed),
+            Ended::Failed(message) => Err(Failed::from(message)),
+            Ended::Ignored(reason) => Ok(Completion::ignored_with(reason)),
+        }
+    }
+}
+
+impl Suite {
+    /// How the trial runs, as its plan decided, for its result file.
+    pub(super) fn note_ran(&self, name: &str, action: &resume::Action) {
+        use crate::report::Ran;
+        let ran = match action {
+            resume::Action::Replay => Ran::Replay,
+            resume::Action::Record { .. } => Ran::Record,
+            resume::Action::Resume { .. } => Ran::Resume,
+            resume::Action::Refuse(_) => Ran::NotRun,
+        };
+        lock(&self.ran).insert(name.to_owned(), ran);
+    }
+
+    /// Writes the trial's result file (`crate::report::results`), unless results are off.
+    /// A result that cannot be written is said once on stderr; the trial's outcome stands.
+    pub(super) fn keep_result(&self, name: &str, kind: &str, ended: &Ended) {
+        use crate::report::{Ran, Status, TrialResult};
+        if !self.settings.report {
+            return;
+        }
+        let ran = lock(&self.ran).get(name).copied().unwrap_or(Ran::NotRun);
+        let (status, message, produced) = match ended {
+            Ended::Passed(produced) => (Status::Passed, None, produced.as_ref()),
+            Ended::Failed(message) => (Status::Failed, Some(message.clone()), None),
+            Ended::Ignored(reason) => (Status::Ignored, Some(reason.clone()), None),
+        };
+        let sent = matches!(ran, Ran::Record | Ran::Resume | Ran::DryRun);
+        let scenario_file = self
+            .files
+            .iter()
+            .any(|(n, _)| n == name)
+            .then(|| self.settings.scenarios_dir.join(format!("{name}.toml")));
+        let result = TrialResult {
+            trial: name.to_owned(),
+            kind: kind.to_owned(),
+            status,
+            message,
+            ran,
+            target: sent.then_some(match self.settings.target {
+                Target::Sim => RecordedAgainst::Simulator,
+                Target::Meshy => RecordedAgainst::Meshy,
+            }),
+            cassettes: self.settings.cassettes_dir.clone(),
+            scenario_sha256: scenario_file
+                .as_ref()
+                .and_then(|f| std::fs::read(f).ok())
+                .map(|bytes| crate::digest::sha256_hex(&bytes)),
+            scenario_file,
+            task_id: produced.map(|p| p.task_id.clone()).filter(|id| id != "-"),
+            duration_ms: produced
+                .filter(|_| sent)
+                .map(|p| u64::try_from(p.duration.as_millis()).unwrap_or(u64::MAX)),
+        };
+        let dir = crate::report::results::dir_for(
+            &crate::report::results::default_dir(),
+            &self.settings.cassettes_dir,
+        );
+        match crate::report::results::write(&dir, &result) {
+            Ok(_) => {
+                self.results_written
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(error) => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    self.console.line(&format!(
+                        "mesh-toolkit: cannot write trial results under '{}': {error}; the report will miss \
+                         them (--no-report turns results off)",
+                        dir.display()
+                    ));
+                });
+            }
+        }
+    }
+
+    /// Whether this run writes the report at its end: results on, trials to run, and
+    /// not under cargo-nextest, whose processes each run one trial (`mesh-toolkit
+    /// report` assembles it once they are done).
+    pub(super) fn reports(&self) -> bool {
+        self.settings.report && !self.env.nextest && !self.arguments.list
+    }
+
+    pub(super) fn report_sources(&self) -> crate::report::Sources {
+        crate::report::Sources {
+            scenarios: self.settings.scenarios_dir.clone(),
+            cassettes: self.settings.cassettes_dir.clone(),
+            results: crate::report::results::dir_for(
+                &crate::report::results::default_dir(),
+                &self.settings.cassettes_dir,
+            ),
+        }
+    }
+
+    /// A replay changes no recording, so the report's reading and rendering run beside
+    /// its trials; only their results are added at the end.
+    pub(super) fn start_report(&self) {
+        if !self.reports() || self.settings.may_record() {
+            return;
+        }
+        let sources = self.report_sources();
+        let spawned = std::thread::Builder::new()
+            .name("report".into())
+            .spawn(move || crate::report::prepare(&sources, &crate::report::default_dir()));
+        // Without a thread, the report is made at the end instead.
+        *lock(&self.report_job) = spawned.ok();
+    }
+
+    /// At the end of a run whose trials wrote results: the HTML report, and the line
+    /// that says where it is. Not under cargo-nextest, whose processes each run one
+    /// trial: `mesh-toolkit report` assembles it once they are done.
+    pub(super) fn write_report(&self) {
+        let job = lock(&self.report_job).take();
+        // A report that went wrong is said once; the run's outcome and summary stand.
+        let prepared = match job.map(std::thread::JoinHandle::join) {
+            Some(Err(_)) => {
+                eprintln!(
+                    "mesh-toolkit: the report could not be made (a bug: please report it); --no-report turns it off"
+                );
+                return;
+            }
+            Some(Ok(prepared)) => Some(prepared),
+            None => None,
+        };
+        let written = self
+            .results_written
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !self.reports() || !written {
+            return;
+        }
+        let out = crate::report::default_dir();
+        let prepared = match prepared {
+            Some(prepared) => prepared,
+            None => crate::report::prepare(&self.report_sources(), &out),
+        };
+        let generated = crate::report::generated_by("cargo test (the scenarios harness)");
+        match prepared.and_then(|p| crate::report::complete(p, &out, &generated)) {
+            Ok(written) => eprintln!("{}", crate::report::announce(&written.path)),
+            Err(error) => eprintln!("mesh-toolkit: {error} (--no-report turns the report off)"),
+        }
+    }
+}
