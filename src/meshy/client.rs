@@ -1066,7 +1066,9 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            err.to_string().contains("no string field 'result'"),
+            err.to_string().contains(
+                "no task id in it (neither v1's string field 'result' nor v2's task object"
+            ),
             "{err}"
         );
         let err = client.get_task(TaskType::Text3d, "t").await.unwrap_err();
