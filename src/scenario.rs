@@ -331,7 +331,8 @@ pub fn prompt_field(task_type: TaskType) -> Option<&'static str> {
         | TaskType::UvUnwrap
         | TaskType::PrintAnalyze
         | TaskType::PrintRepair
-        | TaskType::PrintMultiColor => None,
+        | TaskType::PrintMultiColor
+        | TaskType::RigCheck => None,
     }
 }
 

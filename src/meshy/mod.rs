@@ -3,6 +3,7 @@
 
 mod client;
 mod error_body;
+mod generation;
 pub mod pricing;
 mod request;
 mod retry;
@@ -15,6 +16,7 @@ pub use client::{
     AnimationAction, ApiError, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY,
 };
 pub use error_body::{ErrorCode, ErrorKind};
+pub use generation::{ApiGeneration, GENERATION_ENV, TASKS_PATH, UnknownApiGeneration, V1_SUNSET};
 pub use request::{
     Animation, Image3d, ImageToImage, MAX_PROMPT_CHARS, ModelJob, MultiImage3d, Params,
     PostProcess, Remesh, RequestError, Retexture, Rigging, TaskRequest, Text3dPreview,

@@ -16,6 +16,7 @@ pub fn credits(task_type: TaskType) -> Option<u64> {
         TaskType::Animation => Some(3),
         TaskType::TextToMotion => Some(10),
         TaskType::PrintAnalyze => Some(0),
+        TaskType::RigCheck => Some(1),
         // Not known here (meshy-api.md): the balance before and after a run tells.
         TaskType::MultiImage3d
         | TaskType::TextToImage

@@ -245,7 +245,7 @@ pub struct TextToMotion {
 /// A request on an existing model: `input_task_id` (a SUCCEEDED task) or `model_url`,
 /// and the endpoint's own fields in `params`. Used by `convert` (`target_formats`),
 /// `resize` (`resize_height`, `resize_longest_side` or `auto_size`; `origin_at`),
-/// `uv_unwrap`, `print_analyze` and `print_repair` (`printer_type`,
+/// `uv_unwrap`, `rig_check`, `print_analyze` and `print_repair` (`printer_type`,
 /// `intended_print_height_mm`), `print_multi_color` (`max_colors`, `max_depth`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelJob {
@@ -272,7 +272,7 @@ pub enum TaskRequest {
     ImageToImage(ImageToImage),
     TextToMotion(TextToMotion),
     /// `convert`, `resize`, `uv_unwrap`, `print_analyze`, `print_repair`,
-    /// `print_multi_color`: a model job of that type.
+    /// `print_multi_color`, `rig_check`: a model job of that type.
     ModelJob(TaskType, ModelJob),
 }
 
@@ -308,9 +308,8 @@ impl TaskRequest {
             | TaskType::UvUnwrap
             | TaskType::PrintAnalyze
             | TaskType::PrintRepair
-            | TaskType::PrintMultiColor => {
-                TaskRequest::ModelJob(task_type, typed(task_type, fields)?)
-            }
+            | TaskType::PrintMultiColor
+            | TaskType::RigCheck => TaskRequest::ModelJob(task_type, typed(task_type, fields)?),
         };
         request.validate()?;
         Ok(request)

@@ -217,7 +217,7 @@ impl Task {
                 )
             }
             // A report, no file.
-            TaskType::PrintAnalyze => return None,
+            TaskType::PrintAnalyze | TaskType::RigCheck => return None,
             TaskType::PrintMultiColor => (self.model_url("3mf")?, "3mf"),
             // A conversion may not produce a GLB: its first format, then.
             TaskType::Convert if self.model_url("glb").is_none() => {

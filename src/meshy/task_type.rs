@@ -39,10 +39,13 @@ pub enum TaskType {
     PrintRepair,
     /// `print/multi-color`: a 3MF for multi-color printing.
     PrintMultiColor,
+    /// `rigging/check` (API v2 only): whether a model can be rigged (`output.riggable`);
+    /// 1 credit.
+    RigCheck,
 }
 
 impl TaskType {
-    pub const ALL: [TaskType; 17] = [
+    pub const ALL: [TaskType; 18] = [
         TaskType::Text3d,
         TaskType::Text3dRefine,
         TaskType::Image3d,
@@ -60,6 +63,7 @@ impl TaskType {
         TaskType::PrintAnalyze,
         TaskType::PrintRepair,
         TaskType::PrintMultiColor,
+        TaskType::RigCheck,
     ];
 
     /// The name used in scenario files, file names and URLs.
@@ -82,16 +86,19 @@ impl TaskType {
             TaskType::PrintAnalyze => "print_analyze",
             TaskType::PrintRepair => "print_repair",
             TaskType::PrintMultiColor => "print_multi_color",
+            TaskType::RigCheck => "rig_check",
         }
     }
 
-    /// The task type a create call is for: its path (`/openapi/v2/text-to-3d`, any
-    /// host before it) and, for text-to-3d, the body's `mode`.
+    /// The task type a create call is for: its path (`/openapi/v2/text-to-3d`,
+    /// `/openapi/v1/remesh` or `/openapi/v2/remesh`, any host before it) and, for
+    /// text-to-3d, the body's `mode`.
     pub fn of_create(path: &str, body: &serde_json::Value) -> Option<TaskType> {
         let path = path.trim_end_matches('/');
-        let mut matching = TaskType::ALL
-            .into_iter()
-            .filter(|t| path.ends_with(t.collection()));
+        let endpoint = |t: TaskType| t.v2_endpoint().map(|e| format!("/openapi/v2/{e}"));
+        let mut matching = TaskType::ALL.into_iter().filter(|t| {
+            path.ends_with(t.collection()) || endpoint(*t).is_some_and(|e| path.ends_with(&e))
+        });
         let first = matching.next()?;
         if first.collection() != TaskType::Text3d.collection() {
             return Some(first);
@@ -122,6 +129,8 @@ impl TaskType {
             TaskType::PrintAnalyze => "/openapi/v1/print/analyze",
             TaskType::PrintRepair => "/openapi/v1/print/repair",
             TaskType::PrintMultiColor => "/openapi/v1/print/multi-color",
+            // v2 only: its one route.
+            TaskType::RigCheck => "/openapi/v2/rigging/check",
         }
     }
 
@@ -147,6 +156,31 @@ impl TaskType {
             TaskType::PrintAnalyze => "print-analyze",
             TaskType::PrintRepair => "print-repair",
             TaskType::PrintMultiColor => "print-multi-color",
+            TaskType::RigCheck => "rig-check",
+        }
+    }
+
+    /// The API v2 endpoint under `/openapi/v2/` that creates this type (Meshy's "same
+    /// path" rule), `None` for `text3d_refine`, which v2 does not have.
+    pub fn v2_endpoint(self) -> Option<&'static str> {
+        let collection = match self {
+            TaskType::Text3dRefine => return None,
+            TaskType::RigCheck => return Some("rigging/check"),
+            other => other.collection(),
+        };
+        collection
+            .split_once("/openapi/v")
+            .map(|(_, rest)| &rest[2..])
+    }
+
+    /// The task object's `type` under API v2, also the list's `?type=`: v1's value,
+    /// with text-to-3d one type (`text-to-3d`), since v2 has no preview and refine.
+    /// Documented for `image-to-3d` and `rig-check`; the rest is unconfirmed
+    /// (docs/unconfirmed.md).
+    pub fn v2_type(self) -> &'static str {
+        match self {
+            TaskType::Text3d | TaskType::Text3dRefine => "text-to-3d",
+            other => other.api_type(),
         }
     }
 
@@ -168,9 +202,11 @@ impl TaskType {
     pub fn input_field(self) -> Option<&'static str> {
         match self {
             TaskType::Text3dRefine => Some("preview_task_id"),
-            TaskType::Image3d | TaskType::Remesh | TaskType::Retexture | TaskType::Rigging => {
-                Some("input_task_id")
-            }
+            TaskType::Image3d
+            | TaskType::Remesh
+            | TaskType::Retexture
+            | TaskType::Rigging
+            | TaskType::RigCheck => Some("input_task_id"),
             t if t.is_model_job() => Some("input_task_id"),
             TaskType::Animation => Some("rig_task_id"),
             _ => None,
@@ -195,7 +231,9 @@ impl TaskType {
             TaskType::Image3d => &[TaskType::TextToImage],
             TaskType::PrintRepair => PRINTABLE,
             TaskType::Animation => &[TaskType::Rigging],
-            TaskType::Remesh | TaskType::Retexture | TaskType::Rigging => MODELS,
+            TaskType::Remesh | TaskType::Retexture | TaskType::Rigging | TaskType::RigCheck => {
+                MODELS
+            }
             t if t.is_model_job() => MODELS,
             _ => &[],
         }
@@ -255,7 +293,7 @@ mod tests {
             err.to_string(),
             "unknown task type 'text_3d'; expected one of: text3d, text3d_refine, image3d, \
              multi_image3d, remesh, retexture, rigging, animation, text_to_image, image_to_image, \
-             text_to_motion, convert, resize, uv_unwrap, print_analyze, print_repair, print_multi_color"
+             text_to_motion, convert, resize, uv_unwrap, print_analyze, print_repair, print_multi_color, rig_check"
         );
     }
 }

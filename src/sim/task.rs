@@ -506,7 +506,11 @@ mod tests {
     fn every_task_types_field_set_is_pinned_for_both_api_versions() {
         let mut table = String::new();
         for version in crate::sim::ApiVersion::ALL {
-            for task_type in TaskType::ALL {
+            // rig_check exists only under API v2, whose task objects have their own pins.
+            for task_type in TaskType::ALL
+                .into_iter()
+                .filter(|t| *t != TaskType::RigCheck)
+            {
                 table.push_str(&format!(
                     "{version} {task_type}: {}\n",
                     key_paths(task_type, version)
