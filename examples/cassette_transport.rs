@@ -11,7 +11,7 @@ use mesh_toolkit::transport::{LiveConfig, LiveTransport};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = ClientConfig::from_env(); // MESHY_API_KEY; MESHY_BASE_URL optional
+    let config = ClientConfig::from_env()?; // MESHY_API_KEY; MESHY_BASE_URL, MESHY_API_GENERATION optional
     let key = config.api_key.clone().unwrap_or_default();
     let live = Arc::new(LiveTransport::new(LiveConfig::default())?);
     let options = CassetteOptions {

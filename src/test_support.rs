@@ -23,6 +23,7 @@ pub fn live_client(base_url: &str, key: &str, attempts: u32) -> Client {
             max_backoff: std::time::Duration::from_millis(5),
             ..RetryPolicy::default()
         },
+        generation: crate::meshy::ApiGeneration::V1,
     };
     let live = LiveConfig {
         requests_per_second: 10_000,

@@ -57,12 +57,58 @@ pub fn is_create_for(uri: &str, body: &[u8], request: &TaskRequest) -> bool {
     if let Some(fields) = body.as_object_mut() {
         fields.remove("callback_url");
     }
-    crate::transport::url_path(uri).ends_with(request.task_type().collection())
-        && body == request.to_json()
+    let path = crate::transport::url_path(uri);
+    // Either generation's create call: its route and its body.
+    crate::meshy::ApiGeneration::ALL
+        .into_iter()
+        .any(|generation| {
+            generation
+                .create_path(request.task_type())
+                .is_some_and(|create| path.ends_with(&create))
+                && request.body(generation).is_ok_and(|sent| sent == body)
+        })
 }
 
 /// The task id of the recorded create call whose body is `request`'s (ignoring
 /// `callback_url`), if the cassette has one.
 pub fn recorded_task_id(cassette: &Cassette, request: &TaskRequest) -> Option<String> {
     created_tasks(cassette, Some(request)).into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_create_call_of_either_generation_is_the_requests() {
+        let request =
+            TaskRequest::from_json(TaskType::Image3d, json!({"image_url": "https://x/y.png"}))
+                .unwrap();
+        let body = br#"{"image_url":"https://x/y.png","callback_url":"http://127.0.0.1:1/w"}"#;
+        for uri in [
+            "https://api.meshy.ai/openapi/v1/image-to-3d",
+            "https://api.meshy.ai/openapi/v2/image-to-3d",
+        ] {
+            assert!(is_create_for(uri, body, &request), "{uri}");
+        }
+        assert!(!is_create_for(
+            "https://api.meshy.ai/openapi/v1/remesh",
+            body,
+            &request
+        ));
+        let text3d = TaskRequest::from_json(TaskType::Text3d, json!({"prompt": "otter"})).unwrap();
+        let uri = "https://api.meshy.ai/openapi/v2/text-to-3d";
+        assert!(is_create_for(
+            uri,
+            br#"{"mode":"preview","prompt":"otter"}"#,
+            &text3d
+        ));
+        assert!(is_create_for(
+            uri,
+            br#"{"prompt":"otter","should_texture":false}"#,
+            &text3d
+        ));
+        assert!(!is_create_for(uri, br#"{"prompt":"otter"}"#, &text3d));
+    }
 }

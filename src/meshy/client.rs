@@ -9,13 +9,17 @@ use serde_json::Value;
 
 use super::error_body::{ErrorBody, ErrorCode, ErrorKind, excerpt, shown};
 use super::retry::{Attempt, Decision, RetryPolicy};
-use super::{Task, TaskType};
+use super::{ApiGeneration, GENERATION_ENV, Task, TaskType, UnknownApiGeneration, V1_SUNSET};
 use crate::transport::{
     HttpRequest, HttpResponse, LiveConfig, LiveTransport, Transport, TransportError,
 };
 
 /// Meshy's production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.meshy.ai";
+
+/// The longest `Retry-After` of a create answer waited before the first read (a task's
+/// webhook or a poll tells the rest).
+const MAX_FIRST_READ_WAIT_SECS: u64 = 60;
 /// Meshy's documented test-mode key: works everywhere, spends no credits, and always
 /// returns the same sample results.
 pub const TEST_MODE_API_KEY: &str = "msy_dummy_api_key_for_test_mode_12345678";
@@ -28,6 +32,9 @@ pub struct ClientConfig {
     /// Default: none, or `MESHY_API_KEY` with [`ClientConfig::from_env`].
     pub api_key: Option<String>,
     pub retry: RetryPolicy,
+    /// The API generation spoken. Default: v2, or `MESHY_API_GENERATION` (`v1`, `v2`)
+    /// with [`ClientConfig::from_env`]. v1 stops working on [`V1_SUNSET`].
+    pub generation: ApiGeneration,
 }
 
 impl Default for ClientConfig {
@@ -36,23 +43,27 @@ impl Default for ClientConfig {
             base_url: DEFAULT_BASE_URL.into(),
             api_key: None,
             retry: RetryPolicy::default(),
+            generation: ApiGeneration::default(),
         }
     }
 }
 
 impl ClientConfig {
-    /// Defaults, with `MESHY_BASE_URL` and `MESHY_API_KEY` applied when set and not empty.
-    pub fn from_env() -> Self {
+    /// Defaults, with `MESHY_BASE_URL`, `MESHY_API_KEY` and `MESHY_API_GENERATION`
+    /// applied when set and not empty. Fails when `MESHY_API_GENERATION` names neither
+    /// generation.
+    pub fn from_env() -> Result<Self, ApiError> {
         let var = |name| {
             std::env::var(name)
                 .ok()
                 .filter(|v: &String| !v.trim().is_empty())
         };
-        ClientConfig {
+        Ok(ClientConfig {
             base_url: var("MESHY_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into()),
             api_key: var("MESHY_API_KEY"),
             retry: RetryPolicy::default(),
-        }
+            generation: ApiGeneration::from_env()?.unwrap_or_default(),
+        })
     }
 }
 
@@ -63,6 +74,7 @@ impl fmt::Debug for ClientConfig {
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("retry", &self.retry)
+            .field("generation", &self.generation)
             .finish()
     }
 }
@@ -179,6 +191,32 @@ pub enum ApiError {
         reason: String,
         excerpt: String,
     },
+    /// `MESHY_API_GENERATION` names neither generation.
+    #[error("{GENERATION_ENV}: {0}")]
+    Generation(#[from] UnknownApiGeneration),
+    /// The task type has no endpoint in the client's API generation (`text3d_refine`
+    /// under v2, `rig_check` under v1); nothing was sent.
+    #[error(
+        "{task_type} has no endpoint in Meshy API {generation}{}",
+        match (task_type, generation) {
+            (TaskType::Text3dRefine, ApiGeneration::V2) =>
+                ": v2's text-to-3d is one call (a textured text3d names a texture_model); \
+                 use v1 for a refine until it stops on 2027-03-15",
+            (_, ApiGeneration::V1) => ": it exists only in v2",
+            _ => "",
+        }
+    )]
+    NotInGeneration {
+        task_type: TaskType,
+        generation: ApiGeneration,
+    },
+    /// A v1 request refused once v1 has stopped (on [`V1_SUNSET`], or by a simulator
+    /// acting it out): whatever Meshy answers then, the request will not work again.
+    #[error(
+        "{cause}; Meshy API v1 stopped working on {V1_SUNSET}: move this to v2 (docs/api-v2.md: \
+         `mesh-toolkit` scenarios pin `api = \"v2\"`, SDK users set ClientConfig::generation)"
+    )]
+    V1Stopped { cause: Box<ApiError> },
 }
 
 impl ApiError {
@@ -219,6 +257,30 @@ impl ApiError {
     pub fn code(&self) -> Option<&ErrorCode> {
         self.v2().and_then(|v2| v2.code.as_ref())
     }
+
+    /// Whether this answer to a v1 request says v1 has stopped: 410 Gone or
+    /// `route_not_found` (what a retired route most likely answers; unconfirmed), the
+    /// simulator's `api_v1_sunset`, or any client error on or after [`V1_SUNSET`].
+    fn says_v1_stopped(&self, today: &str) -> bool {
+        let Some(status) = self.status() else {
+            return false;
+        };
+        status == 410
+            || matches!(self.code(), Some(ErrorCode::RouteNotFound))
+            || self.code().map(ErrorCode::as_str) == Some("api_v1_sunset")
+            || ((400..500).contains(&status) && status != 429 && today >= V1_SUNSET)
+    }
+}
+
+/// What a create call answered: the new task's id, and under v2 the whole task (a
+/// `print/analyze` may be SUCCEEDED already) with the wait before its first read.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: String,
+    /// v2's task object (`None` under v1, whose answer is the id alone).
+    pub task: Option<Task>,
+    /// `Retry-After` of a live v2 answer: when the first read is worth making.
+    pub first_read_after: Option<Duration>,
 }
 
 /// A Meshy API client. Cheap to clone; clones share the transport.
@@ -231,6 +293,7 @@ pub struct Client {
     base_url: String,
     api_key: String,
     retry: RetryPolicy,
+    generation: ApiGeneration,
     transport: Arc<dyn Transport>,
 }
 
@@ -239,13 +302,15 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base_url", &self.base_url)
             .field("retry", &self.retry)
+            .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
 }
 
-/// A response body that passed status handling, and whether it came from a recording.
+/// A response that passed status handling, and whether it came from a recording.
 pub(crate) struct Answer {
     pub body: Vec<u8>,
+    pub headers: Vec<(String, String)>,
     pub replayed: bool,
 }
 
@@ -261,6 +326,7 @@ impl Client {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             api_key,
             retry: config.retry,
+            generation: config.generation,
             transport,
         })
     }
@@ -272,46 +338,82 @@ impl Client {
                 request: "starting the HTTP client".into(),
                 source,
             })?;
-        Client::new(ClientConfig::from_env(), Arc::new(transport))
+        Client::new(ClientConfig::from_env()?, Arc::new(transport))
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
+    /// The API generation this client speaks.
+    pub fn generation(&self) -> ApiGeneration {
+        self.generation
+    }
+
     pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.transport
     }
 
-    /// Creates a task: `POST <collection>` with `body`, answering the new task's id.
+    /// Creates a task (`POST`, to the generation's create route) with `body`, answering
+    /// the new task's id.
     pub async fn create_task(&self, task_type: TaskType, body: &Value) -> Result<String, ApiError> {
-        let request = self
-            .api_request("POST", task_type.collection())
-            .with_json(body);
-        let label = request.label();
-        let answer: Value = self.call_json(request).await?;
-        match super::created_task_id(&answer) {
-            Some(id) => Ok(id.to_owned()),
-            None => Err(ApiError::Decode {
-                request: label,
-                reason: "no task id in it (neither v1's string field 'result' nor v2's task object with 'id' and 'status')".into(),
-                excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
-            }),
-        }
+        Ok(self.create(task_type, body).await?.id)
     }
 
-    /// `GET <collection>/{id}`.
+    /// Creates a task, answering what the API said of it: the id, and under v2 the
+    /// whole task (look at its status: a `print/analyze` may be SUCCEEDED already) and
+    /// when to read it first.
+    pub async fn create(&self, task_type: TaskType, body: &Value) -> Result<Created, ApiError> {
+        let path = self
+            .generation
+            .create_path(task_type)
+            .ok_or(ApiError::NotInGeneration {
+                task_type,
+                generation: self.generation,
+            })?;
+        let request = self.api_request("POST", &path).with_json(body);
+        let label = request.label();
+        let answer = self.call(request).await?;
+        let value: Value = self.decode_labelled(&label, &answer.body)?;
+        let Some(id) = super::created_task_id(&value) else {
+            return Err(ApiError::Decode {
+                request: label,
+                reason: "no task id in it (neither v1's string field 'result' nor v2's task object with 'id' and 'status')".into(),
+                excerpt: excerpt(value.to_string().as_bytes(), &self.api_key),
+            });
+        };
+        let id = id.to_owned();
+        // v1's answer is `{"result": id}`; anything else that named the task is v2's
+        // task object, read whole.
+        let task = if value.get("result").is_some_and(Value::is_string) {
+            None
+        } else {
+            Some(self.decode_labelled::<Task>(&label, &answer.body)?)
+        };
+        let first_read_after = crate::transport::find_header(&answer.headers, "Retry-After")
+            .filter(|_| !answer.replayed)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|secs| Duration::from_secs(secs.min(MAX_FIRST_READ_WAIT_SECS)));
+        Ok(Created {
+            id,
+            task,
+            first_read_after,
+        })
+    }
+
+    /// Reads one task (v1: `GET <collection>/{id}`; v2: `GET /openapi/v2/tasks/{id}`,
+    /// whatever its type).
     pub async fn get_task(&self, task_type: TaskType, task_id: &str) -> Result<Task, ApiError> {
         Ok(self.get_task_traced(task_type, task_id).await?.0)
     }
 
-    /// `GET <collection>/{id}` as the API's JSON, every field as sent.
+    /// [`Client::get_task`] as the API's JSON, every field as sent.
     pub async fn get_task_raw(
         &self,
         task_type: TaskType,
         task_id: &str,
     ) -> Result<Value, ApiError> {
-        let path = format!("{}/{task_id}", task_type.collection());
+        let path = self.generation.task_path(task_type, task_id);
         self.call_json(self.api_request("GET", &path)).await
     }
 
@@ -321,21 +423,25 @@ impl Client {
         task_type: TaskType,
         task_id: &str,
     ) -> Result<(Task, bool), ApiError> {
-        let path = format!("{}/{task_id}", task_type.collection());
+        let path = self.generation.task_path(task_type, task_id);
         let answer = self.call(self.api_request("GET", &path)).await?;
         let task = self.decode(&self.api_request("GET", &path), &answer.body)?;
         Ok((task, answer.replayed))
     }
 
-    /// `GET <collection>?page_num=&page_size=&sort_by=`: one page of tasks.
+    /// One page of tasks of `task_type`: v1's `GET <collection>?page_num=&page_size=&sort_by=`
+    /// (a JSON array), v2's `GET /openapi/v2/tasks?type=…&page_num=…` (`{"data": [...]}`;
+    /// its query and envelope are unconfirmed, so a bare array is read too). An answer of
+    /// another shape is a [`ApiError::Decode`], never an empty page.
     pub async fn list_tasks(
         &self,
         task_type: TaskType,
         page: &ListPage,
     ) -> Result<Vec<Task>, ApiError> {
+        let path = self.generation.list_path(task_type);
         let path = format!(
-            "{}?page_num={}&page_size={}&sort_by={}",
-            task_type.collection(),
+            "{path}{}page_num={}&page_size={}&sort_by={}",
+            if path.contains('?') { '&' } else { '?' },
             page.page_num,
             page.page_size,
             if page.newest_first {
@@ -344,23 +450,51 @@ impl Client {
                 "%2Bcreated_at"
             }
         );
-        self.call_json(self.api_request("GET", &path)).await
+        let request = self.api_request("GET", &path);
+        let label = request.label();
+        let answer: Value = self.call_json(request).await?;
+        let list = match (&answer, self.generation) {
+            (Value::Array(_), _) => answer.clone(),
+            (Value::Object(fields), ApiGeneration::V2)
+                if fields.get("data").is_some_and(Value::is_array) =>
+            {
+                fields["data"].clone()
+            }
+            _ => {
+                return Err(ApiError::Decode {
+                    request: label,
+                    reason: match self.generation {
+                        ApiGeneration::V1 => "a task list is a JSON array".into(),
+                        ApiGeneration::V2 => {
+                            "a task list is {\"data\": [tasks]} (or a JSON array)".into()
+                        }
+                    },
+                    excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
+                });
+            }
+        };
+        serde_json::from_value(list).map_err(|e| ApiError::Decode {
+            request: label,
+            reason: e.to_string(),
+            excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
+        })
     }
 
-    /// `DELETE <collection>/{id}`.
+    /// Deletes a task (v1: `DELETE <collection>/{id}`; v2: `DELETE /openapi/v2/tasks/{id}`).
     pub async fn delete_task(&self, task_type: TaskType, task_id: &str) -> Result<(), ApiError> {
-        let path = format!("{}/{task_id}", task_type.collection());
+        let path = self.generation.task_path(task_type, task_id);
         self.call(self.api_request("DELETE", &path)).await.map(drop)
     }
 
-    /// `GET <collection>/{id}/stream`, read to its end: the task as it was at each
-    /// server-sent event, the full task object last.
+    /// A task's server-sent event stream (v1: `GET <collection>/{id}/stream`; v2:
+    /// `GET /openapi/v2/tasks/{id}/stream`), read to its end: the task as it was at each
+    /// event, the full task object last.
     pub async fn stream_task(
         &self,
         task_type: TaskType,
         task_id: &str,
     ) -> Result<Vec<Task>, ApiError> {
-        let path = format!("{}/{task_id}/stream", task_type.collection());
+        let path = self.generation.stream_path(task_type, task_id);
         let request = self
             .api_request("GET", &path)
             .with_header("Accept", "text/event-stream");
@@ -405,9 +539,9 @@ impl Client {
         })
     }
 
-    /// `GET /openapi/v1/balance`: the account's credits.
+    /// The account's credits (`GET /openapi/v1/balance`, or `/openapi/v2/balance`).
     pub async fn balance(&self) -> Result<u64, ApiError> {
-        let request = self.api_request("GET", "/openapi/v1/balance");
+        let request = self.api_request("GET", self.generation.balance_path());
         let label = request.label();
         let answer: Value = self.call_json(request).await?;
         answer["balance"].as_u64().ok_or_else(|| ApiError::Decode {
@@ -441,18 +575,43 @@ impl Client {
         request: &HttpRequest,
         body: &[u8],
     ) -> Result<T, ApiError> {
+        self.decode_labelled(&request.label(), body)
+    }
+
+    fn decode_labelled<T: serde::de::DeserializeOwned>(
+        &self,
+        label: &str,
+        body: &[u8],
+    ) -> Result<T, ApiError> {
         serde_json::from_slice(body).map_err(|e| ApiError::Decode {
-            request: request.label(),
+            request: label.to_owned(),
             reason: e.to_string(),
             excerpt: excerpt(body, &self.api_key),
         })
+    }
+
+    /// Sends `request` under the retry policy ([`Client::send_with_retries`]); under v1,
+    /// an answer that says v1 has stopped becomes [`ApiError::V1Stopped`].
+    pub(crate) async fn call(&self, request: HttpRequest) -> Result<Answer, ApiError> {
+        let result = self.send_with_retries(request).await;
+        match result {
+            Err(cause)
+                if self.generation == ApiGeneration::V1
+                    && cause.says_v1_stopped(&crate::clock::now_rfc3339()[..10]) =>
+            {
+                Err(ApiError::V1Stopped {
+                    cause: Box::new(cause),
+                })
+            }
+            other => other,
+        }
     }
 
     /// Sends `request` under the retry policy ([`RetryPolicy::decide`]): 429, 5xx and
     /// network failures are tried again, except that a POST (it may create a task) is
     /// never re-sent once it may have reached Meshy; that is
     /// [`ApiError::MaybeCreated`]. Any other status ≥ 400 is returned at once.
-    pub(crate) async fn call(&self, request: HttpRequest) -> Result<Answer, ApiError> {
+    async fn send_with_retries(&self, request: HttpRequest) -> Result<Answer, ApiError> {
         let label = request.label();
         let creates = request.method == "POST";
         let mut attempt = 0;
@@ -463,6 +622,7 @@ impl Client {
                 Ok(response) if response.status < 400 => {
                     return Ok(Answer {
                         body: response.body,
+                        headers: response.headers,
                         replayed: response.replayed,
                     });
                 }
@@ -655,10 +815,15 @@ mod tests {
     }
 
     fn client_for(server: &ScriptedServer, retry: RetryPolicy) -> Client {
+        client_of(server, retry, ApiGeneration::V1)
+    }
+
+    fn client_of(server: &ScriptedServer, retry: RetryPolicy, generation: ApiGeneration) -> Client {
         let config = ClientConfig {
             base_url: server.base_url.clone(),
             api_key: Some(KEY.into()),
             retry,
+            generation,
         };
         Client::new(
             config,
@@ -740,7 +905,7 @@ mod tests {
         assert_eq!(err.code(), Some(&ErrorCode::ConcurrentTaskLimitReached));
         assert_eq!(
             err.to_string(),
-            "POST https://api.meshy.ai/openapi/v1/image-to-3d: rate limited (429) after 1 attempts: \
+            "POST https://api.meshy.ai/openapi/v2/image-to-3d: rate limited (429) after 1 attempts: \
              concurrent_task_limit_reached happened [rate_limited/concurrent_task_limit_reached; see \
              https://docs.meshy.ai/en/api/errors#concurrent_task_limit_reached]; the account runs tasks without \
              credits up to its plan's concurrent limit: wait for a task to finish, or top up credits"
@@ -774,7 +939,7 @@ mod tests {
         assert_eq!(err.v2(), None);
         assert_eq!(
             err.to_string(),
-            "POST https://api.meshy.ai/openapi/v1/retexture: bad request (400): Invalid model"
+            "POST https://api.meshy.ai/openapi/v2/retexture: bad request (400): Invalid model"
         );
     }
 
@@ -1087,6 +1252,7 @@ mod tests {
             base_url: format!("http://127.0.0.1:{port}"),
             api_key: Some(KEY.into()),
             retry: fast_retry(),
+            generation: ApiGeneration::V1,
         };
         let client = Client::new(
             config,
@@ -1157,5 +1323,175 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(asset, b"glTF-bytes");
+    }
+
+    /// A v2 task object as a create answers it (202).
+    fn v2_created(id: &str, status: &str) -> Value {
+        json!({
+            "id": id, "type": "image-to-3d", "status": status, "progress": 0,
+            "created_at": 1_780_000_000_000_i64, "started_at": null, "finished_at": null,
+            "expires_at": null, "preceding_tasks": 0, "consumed_credits": 0, "task_error": null,
+            "input": {"image_url": "https://x/y.png"}, "output": null
+        })
+    }
+
+    #[tokio::test]
+    async fn v2_creates_read_the_task_object_and_reads_go_through_tasks() {
+        let server = ScriptedServer::start(|r| match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/openapi/v2/image-to-3d") => Canned {
+                status: 202,
+                headers: vec![
+                    ("Location".into(), "https://elsewhere.example/openapi/v2/tasks/t1".into()),
+                    ("Retry-After".into(), "7".into()),
+                ],
+                body: v2_created("t1", "PENDING").to_string().into_bytes(),
+            },
+            ("POST", "/openapi/v2/print/analyze") => {
+                let mut task = v2_created("p1", "SUCCEEDED");
+                task["output"] = json!({"printability": {"printable": true}});
+                Canned::json(202, task)
+            }
+            ("GET", "/openapi/v2/tasks/t1") => {
+                let mut task = v2_created("t1", "SUCCEEDED");
+                task["output"] = json!({"model_urls": {"glb": "https://cdn/m.glb"}});
+                Canned::json(200, task)
+            }
+            ("GET", "/openapi/v2/tasks?type=image-to-3d&page_num=1&page_size=10&sort_by=-created_at") => {
+                Canned::json(200, json!({"data": [v2_created("t1", "PENDING")], "has_more": false}))
+            }
+            ("GET", "/openapi/v2/tasks/t1/stream") => Canned {
+                status: 200,
+                headers: vec![],
+                body: format!("event: message\ndata: {}\n\n", v2_created("t1", "IN_PROGRESS")).into_bytes(),
+            },
+            ("DELETE", "/openapi/v2/tasks/t1") => Canned::json(200, json!({})),
+            ("GET", "/openapi/v2/balance") => Canned::json(200, json!({"balance": 42})),
+            _ => Canned::json(404, json!({"type": "not_found", "code": "route_not_found", "message": "NoMatchingRoute", "doc_url": null})),
+        })
+        .await;
+        let client = client_of(&server, fast_retry(), ApiGeneration::V2);
+        let created = client
+            .create(TaskType::Image3d, &json!({"image_url": "https://x/y.png"}))
+            .await
+            .unwrap();
+        assert_eq!(created.id, "t1");
+        assert_eq!(created.first_read_after, Some(Duration::from_secs(7)));
+        let task = created.task.expect("v2 answers the whole task");
+        assert_eq!(task.status, crate::meshy::TaskStatus::Pending);
+        assert_eq!(task.started_at, None, "null timestamps read as unset");
+        // An analysis answered SUCCEEDED at once: the caller sees it is final.
+        let analysed = client
+            .create(TaskType::PrintAnalyze, &json!({"input_task_id": "t1"}))
+            .await
+            .unwrap();
+        assert!(analysed.task.unwrap().is_terminal());
+        assert_eq!(analysed.first_read_after, None);
+        // Reads are built from the base URL and the id, never from `Location`.
+        let read = client.get_task(TaskType::Image3d, "t1").await.unwrap();
+        assert_eq!(read.model_url("glb"), Some("https://cdn/m.glb"));
+        let listed = client
+            .list_tasks(TaskType::Image3d, &ListPage::default())
+            .await
+            .unwrap();
+        assert_eq!(listed[0].id, "t1");
+        assert_eq!(
+            client
+                .stream_task(TaskType::Image3d, "t1")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        client.delete_task(TaskType::Image3d, "t1").await.unwrap();
+        assert_eq!(client.balance().await.unwrap(), 42);
+        assert!(
+            server
+                .requests()
+                .iter()
+                .all(|r| !r.path.contains("/openapi/v1/")),
+            "no v1 route under v2"
+        );
+        // text3d_refine has no v2 endpoint: refused before anything is sent.
+        let sent = server.requests().len();
+        let err = client
+            .create(TaskType::Text3dRefine, &json!({"preview_task_id": "t0"}))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::NotInGeneration { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("v2's text-to-3d is one call"),
+            "{err}"
+        );
+        assert_eq!(server.requests().len(), sent);
+    }
+
+    #[tokio::test]
+    async fn a_v2_list_of_another_shape_is_an_error_never_an_empty_page() {
+        let server = ScriptedServer::sequence(vec![
+            Canned::json(200, json!({"tasks": []})),
+            Canned::json(200, json!({"data": {"id": "t1"}})),
+        ])
+        .await;
+        let client = client_of(&server, fast_retry(), ApiGeneration::V2);
+        for _ in 0..2 {
+            let err = client
+                .list_tasks(TaskType::Remesh, &ListPage::default())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ApiError::Decode { .. }), "{err:?}");
+        }
+        let v1 = ScriptedServer::sequence(vec![Canned::json(200, json!({"data": []}))]).await;
+        let err = client_for(&v1, fast_retry())
+            .list_tasks(TaskType::Remesh, &ListPage::default())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("a task list is a JSON array"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_v1_request_refused_by_the_sunset_says_v1_stopped_and_names_the_move() {
+        let gone = json!({"type": "invalid_request", "code": "api_v1_sunset",
+            "message": "API v1 stopped working on 2027-03-15", "doc_url": null});
+        let server = ScriptedServer::sequence(vec![
+            Canned::json(410, gone.clone()),
+            Canned::json(410, gone),
+        ])
+        .await;
+        let err = client_for(&server, fast_retry())
+            .create_task(TaskType::Remesh, &json!({"input_task_id": "t"}))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::V1Stopped { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("Meshy API v1 stopped working on 2027-03-15: move this to v2"),
+            "{text}"
+        );
+        // The same answer to a v2 client is what it is: no v1 advice.
+        let err = client_of(&server, fast_retry(), ApiGeneration::V2)
+            .create_task(TaskType::Remesh, &json!({"input_task_id": "t"}))
+            .await
+            .unwrap_err();
+        assert!(!matches!(err, ApiError::V1Stopped { .. }), "{err:?}");
+        // Before the date, a plain v1 400 stays a 400.
+        let bad = ApiError::BadRequest {
+            request: "POST x".into(),
+            message: "m".into(),
+            v2: None,
+        };
+        assert!(!bad.says_v1_stopped("2026-12-06"));
+        assert!(bad.says_v1_stopped("2027-03-15"));
+    }
+
+    #[test]
+    fn an_unknown_generation_in_the_environment_is_named() {
+        let err = ApiError::from(UnknownApiGeneration { name: "v3".into() });
+        assert_eq!(
+            err.to_string(),
+            "MESHY_API_GENERATION: unknown Meshy API generation 'v3'; expected v1 or v2"
+        );
     }
 }

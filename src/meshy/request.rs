@@ -354,6 +354,32 @@ impl TaskRequest {
         body
     }
 
+    /// The JSON body sent to the API of `generation`. v1: [`TaskRequest::to_json`]
+    /// (`mode` for text-to-3d). v2: no `mode`; a text3d is v2's one-call text-to-3d,
+    /// untextured (`should_texture: false`, what a v1 preview was) unless its params ask
+    /// for a texture (`should_texture: true` and a `texture_model`). A `text3d_refine`
+    /// has no v2 body: [`RequestError`].
+    pub fn body(&self, generation: super::ApiGeneration) -> Result<Value, RequestError> {
+        let mut body = self.to_json();
+        if generation == super::ApiGeneration::V1 {
+            return Ok(body);
+        }
+        if let TaskRequest::Text3dRefine(_) = self {
+            return Err(RequestError {
+                task_type: TaskType::Text3dRefine,
+                message: "Meshy API v2 has no refine step: its text-to-3d is one call (a textured text3d \
+                          sets should_texture = true and names a texture_model); use v1 until 2027-03-15 \
+                          for a refine"
+                    .into(),
+            });
+        }
+        if let (TaskRequest::Text3d(_), Some(fields)) = (self, body.as_object_mut()) {
+            fields.remove("mode");
+            fields.entry("should_texture").or_insert(Value::Bool(false));
+        }
+        Ok(body)
+    }
+
     /// The ids of the tasks this request builds on (preview, input or rig task).
     pub fn input_task_ids(&self) -> Vec<String> {
         let fields = self.to_json();
@@ -541,6 +567,38 @@ mod tests {
         assert_eq!(
             request.to_json(),
             json!({"mode": "preview", "prompt": "otter", "ai_model": "meshy-5", "target_polycount": 30000})
+        );
+    }
+
+    #[test]
+    fn a_v2_text3d_is_one_untextured_call_unless_it_asks_for_a_texture() {
+        use crate::meshy::ApiGeneration::{V1, V2};
+        let plain = TaskRequest::from_json(TaskType::Text3d, json!({"prompt": "otter"})).unwrap();
+        assert_eq!(
+            plain.body(V1).unwrap(),
+            json!({"mode": "preview", "prompt": "otter"})
+        );
+        assert_eq!(
+            plain.body(V2).unwrap(),
+            json!({"prompt": "otter", "should_texture": false})
+        );
+        let textured = TaskRequest::from_json(
+            TaskType::Text3d,
+            json!({"prompt": "otter", "should_texture": true, "texture_model": "meshy-6-lite"}),
+        )
+        .unwrap();
+        assert_eq!(
+            textured.body(V2).unwrap(),
+            json!({"prompt": "otter", "should_texture": true, "texture_model": "meshy-6-lite"})
+        );
+        let refine =
+            TaskRequest::from_json(TaskType::Text3dRefine, json!({"preview_task_id": "t0"}))
+                .unwrap();
+        assert!(refine.body(V1).is_ok());
+        let err = refine.body(V2).unwrap_err();
+        assert!(
+            err.to_string().contains("Meshy API v2 has no refine step"),
+            "{err}"
         );
     }
 

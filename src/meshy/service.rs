@@ -20,13 +20,19 @@ pub struct TaskService {
 }
 
 /// A task the API accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Submission {
     pub task_id: String,
     pub species: String,
     pub task_type: TaskType,
     /// Hex SHA-256 of the canonical request (see [`TaskRequest::spec_hash`]).
     pub spec_hash: String,
+    /// Under API v2, the task as the create call answered it (a `print/analyze` may be
+    /// SUCCEEDED already: nothing to wait for); `None` under v1.
+    pub created: Option<Task>,
+    /// When the first read is worth making (v2's `Retry-After`); [`TaskService::poll`]
+    /// waits it before its first read.
+    pub first_read_after: Option<Duration>,
 }
 
 /// How to poll. Default: every 5 s, for at most 300 s.
@@ -112,12 +118,13 @@ impl TaskService {
         self.repository.species_dir(species)?;
         request.validate()?;
         let task_type = request.task_type();
-        let recorded = request.to_json();
+        let recorded = request.body(self.client.generation())?;
         let mut body = recorded.clone();
         if let (Some(url), Some(fields)) = (callback_url, body.as_object_mut()) {
             fields.insert("callback_url".into(), Value::from(url));
         }
-        let task_id = self.client.create_task(task_type, &body).await?;
+        let created = self.client.create(task_type, &body).await?;
+        let task_id = created.id;
         let spec_hash = request.spec_hash();
         // The task exists (and is paid for) from here on: an error must carry its id.
         self.repository
@@ -139,6 +146,8 @@ impl TaskService {
             species: species.to_owned(),
             task_type,
             spec_hash,
+            created: created.task,
+            first_read_after: created.first_read_after,
         })
     }
 
@@ -156,6 +165,9 @@ impl TaskService {
         mut observe: impl FnMut(&Task),
     ) -> Result<Task, ServiceError> {
         let started = Instant::now();
+        if let Some(wait) = submission.first_read_after {
+            tokio::time::sleep(wait.min(options.timeout)).await;
+        }
         loop {
             let (task, replayed) = self
                 .client
@@ -257,7 +269,9 @@ mod tests {
         let sent = sent.lock().unwrap();
         assert_eq!(sent[0].url, "https://api.meshy.ai/openapi/v2/text-to-3d");
         let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
-        assert_eq!(body["mode"], "preview");
+        // API v2 by default: one untextured call, no `mode`.
+        assert_eq!(body.get("mode"), None);
+        assert_eq!(body["should_texture"], false);
         assert_eq!(
             body["callback_url"],
             "http://127.0.0.1:9/webhook/otter/text3d?token=x"
@@ -267,6 +281,10 @@ mod tests {
         assert!(
             spec.request.get("callback_url").is_none(),
             "delivery details are not part of the spec"
+        );
+        assert_eq!(
+            spec.request["should_texture"], false,
+            "the body sent is recorded"
         );
         assert_eq!(spec.tasks["t1"].status, TaskStatus::Pending);
     }

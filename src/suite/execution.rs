@@ -167,6 +167,7 @@ impl Suite {
         let config = crate::meshy::ClientConfig {
             base_url: base_url.clone(),
             api_key: Some(crate::meshy::TEST_MODE_API_KEY.into()),
+            generation: crate::meshy::ApiGeneration::V1,
             ..Default::default()
         };
         let client = crate::meshy::Client::new(config, transport)

@@ -381,6 +381,7 @@ impl Live {
             ClientConfig {
                 base_url: base_url.clone(),
                 api_key: Some(api_key.clone()),
+                generation: crate::meshy::ApiGeneration::V1,
                 ..ClientConfig::default()
             },
             Arc::clone(&transport),
@@ -439,6 +440,7 @@ impl Live {
             ClientConfig {
                 base_url: self.base_url.clone(),
                 api_key: Some(self.api_key.clone()),
+                generation: crate::meshy::ApiGeneration::V1,
                 ..ClientConfig::default()
             },
             Arc::clone(&self.transport),

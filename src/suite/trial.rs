@@ -128,6 +128,7 @@ impl TrialContext {
         let config = ClientConfig {
             base_url,
             api_key: Some(key),
+            generation: crate::meshy::ApiGeneration::V1,
             ..ClientConfig::default()
         };
         let gate = spec.slots.map(|slots| {

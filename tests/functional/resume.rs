@@ -236,6 +236,7 @@ impl Sim {
             ClientConfig {
                 base_url: base.clone(),
                 api_key: Some(KEY.into()),
+                generation: mesh_toolkit::meshy::ApiGeneration::V1,
                 ..ClientConfig::default()
             },
             Arc::new(LiveTransport::new(LiveConfig::default()).unwrap()),

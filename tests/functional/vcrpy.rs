@@ -73,6 +73,7 @@ fn replay_theirs() -> Result<(), Failed> {
         let config = ClientConfig {
             base_url: base.clone(),
             api_key: Some(KEY.into()),
+            generation: mesh_toolkit::meshy::ApiGeneration::V1,
             ..ClientConfig::default()
         };
         let client = Client::new(config, transport)?;
@@ -135,6 +136,7 @@ fn vcrpy_replays_ours() -> Result<(), Failed> {
         let config = ClientConfig {
             base_url: sim.base_url().into(),
             api_key: Some(KEY.into()),
+            generation: mesh_toolkit::meshy::ApiGeneration::V1,
             ..ClientConfig::default()
         };
         let client = Client::new(config, cassette.clone())?;
