@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::Spanned;
 
-use crate::meshy::{RequestError, TaskRequest, TaskStatus, TaskType};
+use crate::meshy::{ApiGeneration, RequestError, TaskRequest, TaskStatus, TaskType};
 use crate::repository::is_valid_name;
 use crate::sim::Behaviour;
 
@@ -47,6 +47,10 @@ pub struct Scenario {
     pub expect_formats: Vec<String>,
     /// Simulator-only: how the simulator should treat this scenario's task.
     pub simulator: Option<Behaviour>,
+    /// `api = "v1"` or `"v2"`: the Meshy API generation the scenario is pinned to.
+    /// Unpinned, it speaks what its cassette speaks, and v2 when it has none
+    /// ([`crate::suite`] decides, in one place).
+    pub api: Option<ApiGeneration>,
 }
 
 /// A scenario file that cannot be used.
@@ -106,6 +110,7 @@ struct File {
     params: Option<toml::Table>,
     expect: Option<ExpectFile>,
     simulator: Option<Spanned<toml::Table>>,
+    api: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +240,31 @@ impl Scenario {
                 format!("a {task_type} task takes no input task"),
             ));
         }
+        let api = match &file.api {
+            None => None,
+            Some(name) => {
+                let api: ApiGeneration =
+                    name.get_ref()
+                        .parse()
+                        .map_err(|e: crate::meshy::UnknownApiGeneration| {
+                            at(name.span(), e.to_string())
+                        })?;
+                if api.create_path(task_type).is_none() {
+                    let why = match api {
+                        ApiGeneration::V2 => {
+                            "v2's text-to-3d is one call: use task_type = \"text3d\" with [params] \
+                             should_texture = true and a texture_model"
+                        }
+                        ApiGeneration::V1 => "it exists only in v2",
+                    };
+                    return Err(at(
+                        name.span(),
+                        format!("a {task_type} task has no endpoint in Meshy API {api}: {why}"),
+                    ));
+                }
+                Some(api)
+            }
+        };
         let expect = file.expect.as_ref();
         let expect_status = match expect.and_then(|e| e.status.as_ref()) {
             None => TaskStatus::Succeeded,
@@ -288,6 +318,7 @@ impl Scenario {
                 .and_then(|e| e.model_formats.clone())
                 .unwrap_or_default(),
             simulator,
+            api,
         };
         // Catch missing or malformed API fields now, with a stand-in for the input task.
         scenario

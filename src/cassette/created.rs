@@ -5,7 +5,49 @@
 use serde_json::Value;
 
 use super::{Cassette, Interaction};
-use crate::meshy::{TaskRequest, TaskType, created_task_id};
+use crate::meshy::{ApiGeneration, TASKS_PATH, TaskRequest, TaskType, created_task_id};
+
+/// The API generation a cassette speaks, read from what it holds, never from a path
+/// prefix alone (v1's text-to-3d lives under `/openapi/v2/`): a create answered
+/// `{"result": id}` or sent with `mode` is v1, one answered with a task object is v2; a
+/// read through `/openapi/v2/tasks` is v2, one through a `/openapi/v1/` route v1. The
+/// first interaction that tells decides; create answers the harness wrote itself (an
+/// adopted task's) tell nothing. `None` for a cassette that tells nothing.
+pub fn generation_of(cassette: &Cassette) -> Option<ApiGeneration> {
+    cassette.interactions.iter().find_map(generation_told)
+}
+
+fn generation_told(interaction: &Interaction) -> Option<ApiGeneration> {
+    let (request, response) = (&interaction.request, &interaction.response);
+    let path = crate::transport::url_path(&request.uri);
+    if request.method == "POST" {
+        let body: Value = request
+            .body
+            .as_ref()
+            .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
+            .unwrap_or(Value::Null);
+        TaskType::of_create(path, &body)?;
+        if ApiGeneration::of_create(path, &body) == Some(ApiGeneration::V1) {
+            return Some(ApiGeneration::V1);
+        }
+        if response.header("X-Mesh-Toolkit-Reconciled").is_some() {
+            return None;
+        }
+        let answer: Value = serde_json::from_slice(response.body.as_bytes()).ok()?;
+        return match answer.get("result") {
+            Some(Value::String(_)) => Some(ApiGeneration::V1),
+            _ if created_task_id(&answer).is_some() => Some(ApiGeneration::V2),
+            _ => None,
+        };
+    }
+    if path.starts_with(TASKS_PATH) {
+        Some(ApiGeneration::V2)
+    } else if path.starts_with("/openapi/v1/") {
+        Some(ApiGeneration::V1)
+    } else {
+        None
+    }
+}
 
 /// The task an answered create call made: its type (from the path and body) and id.
 /// `None` for any other interaction.
@@ -79,6 +121,85 @@ pub fn recorded_task_id(cassette: &Cassette, request: &TaskRequest) -> Option<St
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn interaction(method: &str, uri: &str, body: &str, answer: &str) -> Interaction {
+        use crate::cassette::{Body, RecordedRequest, RecordedResponse};
+        Interaction {
+            request: RecordedRequest {
+                method: method.into(),
+                uri: uri.into(),
+                headers: vec![],
+                body: (!body.is_empty()).then(|| Body::Text(body.into())),
+            },
+            response: RecordedResponse {
+                status: 202,
+                message: "Accepted".into(),
+                headers: vec![],
+                body: Body::Text(answer.into()),
+            },
+        }
+    }
+
+    #[test]
+    fn a_cassettes_generation_is_read_from_what_it_holds_not_the_path() {
+        let of = |interactions: Vec<Interaction>| {
+            generation_of(&Cassette {
+                interactions,
+                ..Cassette::default()
+            })
+        };
+        let text = "https://api.meshy.ai/openapi/v2/text-to-3d";
+        // v1's text-to-3d lives under /openapi/v2/: its `mode` and `result` tell.
+        assert_eq!(
+            of(vec![interaction(
+                "POST",
+                text,
+                r#"{"mode":"preview","prompt":"o"}"#,
+                r#"{"result":"t"}"#
+            )]),
+            Some(ApiGeneration::V1)
+        );
+        let task = r#"{"id":"t","status":"PENDING","input":{},"output":null}"#;
+        assert_eq!(
+            of(vec![interaction("POST", text, r#"{"prompt":"o"}"#, task)]),
+            Some(ApiGeneration::V2)
+        );
+        assert_eq!(
+            of(vec![interaction(
+                "POST",
+                "https://api.meshy.ai/openapi/v1/remesh",
+                "{}",
+                r#"{"result":"t"}"#
+            )]),
+            Some(ApiGeneration::V1)
+        );
+        assert_eq!(
+            of(vec![interaction(
+                "GET",
+                "https://api.meshy.ai/openapi/v2/tasks/t",
+                "",
+                task
+            )]),
+            Some(ApiGeneration::V2)
+        );
+        assert_eq!(
+            of(vec![interaction(
+                "GET",
+                "https://api.meshy.ai/openapi/v1/balance",
+                "",
+                "{}"
+            )]),
+            Some(ApiGeneration::V1)
+        );
+        assert_eq!(of(vec![]), None);
+        // An answer the harness wrote for an adopted task tells nothing.
+        let mut adopted = interaction("POST", text, r#"{"prompt":"o"}"#, r#"{"result":"t"}"#);
+        adopted
+            .response
+            .headers
+            .push(("X-Mesh-Toolkit-Reconciled".into(), vec!["adopted".into()]));
+        assert_eq!(of(vec![adopted]), None);
+    }
 
     #[test]
     fn a_create_call_of_either_generation_is_the_requests() {

@@ -183,6 +183,12 @@ impl CassetteTransport {
         answers.find_map(|i| i.response.header("x-api-version").map(str::to_owned))
     }
 
+    /// The API generation the loaded cassette speaks, if it tells
+    /// ([`super::generation_of`]).
+    pub fn generation(&self) -> Option<crate::meshy::ApiGeneration> {
+        super::generation_of(&self.lock().loaded)
+    }
+
     /// Whether this cassette may send requests live.
     pub fn records(&self) -> bool {
         self.lock().strategy != Strategy::Replay

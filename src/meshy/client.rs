@@ -350,6 +350,12 @@ impl Client {
         self.generation
     }
 
+    /// This client, speaking `generation` (same transport, key and retries).
+    pub fn with_generation(mut self, generation: ApiGeneration) -> Client {
+        self.generation = generation;
+        self
+    }
+
     pub fn transport(&self) -> &Arc<dyn Transport> {
         &self.transport
     }

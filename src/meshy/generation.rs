@@ -69,6 +69,20 @@ impl ApiGeneration {
         }
     }
 
+    /// The generation of a create call, from its path and body: a `/openapi/v1/` route,
+    /// or v1's text-to-3d (under `/openapi/v2/`, always with `mode`), is v1; any other
+    /// `/openapi/v2/` route is v2. `None` for a path under neither.
+    pub fn of_create(path: &str, body: &serde_json::Value) -> Option<ApiGeneration> {
+        let path = crate::transport::url_path(path);
+        if path.starts_with("/openapi/v1/") || body.get("mode").is_some() {
+            Some(ApiGeneration::V1)
+        } else if path.starts_with("/openapi/v2/") {
+            Some(ApiGeneration::V2)
+        } else {
+            None
+        }
+    }
+
     /// Where one task is read (GET) and deleted (DELETE).
     pub fn task_path(self, task_type: TaskType, id: &str) -> String {
         match self {
@@ -195,6 +209,27 @@ mod tests {
             assert!(path.starts_with("/openapi/v2/"), "{task_type}: {path}");
             assert!(!task_type.v2_type().is_empty());
         }
+    }
+
+    #[test]
+    fn a_create_calls_generation_is_told_by_its_route_and_mode() {
+        use serde_json::json;
+        let of = ApiGeneration::of_create;
+        let text = "https://api.meshy.ai/openapi/v2/text-to-3d";
+        assert_eq!(
+            of(text, &json!({"mode": "preview"})),
+            Some(ApiGeneration::V1)
+        );
+        assert_eq!(of(text, &json!({"prompt": "o"})), Some(ApiGeneration::V2));
+        assert_eq!(
+            of("https://api.meshy.ai/openapi/v1/remesh", &json!({})),
+            Some(ApiGeneration::V1)
+        );
+        assert_eq!(
+            of("http://127.0.0.1:9/openapi/v2/remesh", &json!({})),
+            Some(ApiGeneration::V2)
+        );
+        assert_eq!(of("/web/x", &json!({})), None);
     }
 
     #[test]

@@ -286,6 +286,7 @@ impl Suite {
             interrupt: self.interrupt.receiver(),
             slots: plan.records().then(|| Arc::clone(&self.slots)),
             file: plan.file.take(),
+            generation: self.scenarios.get(name).and_then(|s| s.api),
         };
         TrialContext::new(
             spec,

@@ -21,7 +21,7 @@ use crate::cassette::{
     created_tasks, is_create_for,
 };
 use crate::clock::{now_ms, now_rfc3339, parse_rfc3339_ms};
-use crate::meshy::{ApiError, Client, ListPage, TaskRequest, TaskType};
+use crate::meshy::{ApiError, ApiGeneration, Client, ListPage, TaskRequest, TaskType};
 use crate::scenario::{Delivery, Scenario};
 
 /// A create call's answer may take this long to show in the task list; a listing
@@ -255,7 +255,7 @@ pub enum ResumeError {
 
 /// The fields Meshy echoes unchanged in a task object that identify the request
 /// behind it (URLs are left out: Meshy may store an uploaded image under its own URL).
-const IDENTITY_FIELDS: [&str; 8] = [
+const IDENTITY_FIELDS: [&str; 14] = [
     "prompt",
     "mode",
     "texture_prompt",
@@ -264,6 +264,12 @@ const IDENTITY_FIELDS: [&str; 8] = [
     "input_task_id",
     "rig_task_id",
     "action_id",
+    "action_ids",
+    "motion_task_id",
+    "image_url",
+    "image_urls",
+    "model_url",
+    "reference_image_urls",
 ];
 
 /// Tasks created before the intent by more than this (clock skew between this
@@ -336,6 +342,10 @@ pub async fn reconcile(
         .unwrap_or_else(|| "no answer on file".into());
     loop {
         let listed_at = now_ms();
+        // Listed in the call's own generation: v2 tasks echo their request in `input`.
+        let generation =
+            ApiGeneration::of_create(&intent.uri, &body).unwrap_or(client.generation());
+        let client = &client.clone().with_generation(generation);
         let ids = matching_tasks(client, task_type, &body, sent_ms, known)
             .await
             .map_err(|e| ResumeError::CannotList {
@@ -411,9 +421,19 @@ async fn matching_tasks(
                 older_seen = true;
                 continue;
             }
+            if known.contains(&task.id) {
+                continue;
+            }
             let echoed = serde_json::to_value(&task).unwrap_or(Value::Null);
-            if echoes(&echoed, body) && !known.contains(&task.id) {
-                ids.push(task.id.clone());
+            match echoes(&echoed, body) {
+                Echo::Same => ids.push(task.id.clone()),
+                Echo::Different => {}
+                Echo::Silent(field) => {
+                    return Err(ListingError::Silent {
+                        task_id: task.id.clone(),
+                        field,
+                    });
+                }
             }
         }
         if !full || older_seen {
@@ -436,20 +456,53 @@ pub enum ListingError {
         "more than {listed} tasks were created since the call; the listing did not reach back to it"
     )]
     TooMany { listed: u32 },
+    /// A recent task of the type does not echo a field the request sent, so it cannot
+    /// be told apart from the request's own.
+    #[error(
+        "task {task_id}, created since the call, does not echo the request's '{field}', so the listing \
+         cannot tell whether it is this request's task"
+    )]
+    Silent {
+        task_id: String,
+        field: &'static str,
+    },
 }
 
-/// Whether every identity field the task echoes equals the request's.
-fn echoes(task: &Value, request: &Value) -> bool {
-    IDENTITY_FIELDS.iter().all(|field| {
-        match (task.get(*field), request.get(*field)) {
-            (Some(echoed), Some(sent)) if !echoed.is_null() => echoed == sent,
-            // Refine tasks echo `mode`; a preview request need not send it.
-            (Some(Value::String(echoed)), None) if *field == "mode" => {
-                echoed == "preview" || echoed.is_empty()
+/// What a listed task says of a create request: the request it echoes (v2: `input`,
+/// the request whole; v1: some fields at the top level), compared on the identity
+/// fields the request sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Echo {
+    /// Every identity field the request sent is echoed, and equal.
+    Same,
+    /// An echoed identity field differs: another request's task.
+    Different,
+    /// Nothing differs, but the task does not echo this field the request sent: it
+    /// cannot be told apart, so it is never counted as a match (nor as "not created").
+    Silent(&'static str),
+}
+
+fn echoes(task: &Value, request: &Value) -> Echo {
+    let echoed = task.get("input").filter(|i| i.is_object()).unwrap_or(task);
+    let mut silent = None;
+    for field in IDENTITY_FIELDS {
+        match (echoed.get(field), request.get(field)) {
+            (Some(echoed), Some(sent)) if !echoed.is_null() => {
+                if echoed != sent {
+                    return Echo::Different;
+                }
             }
-            _ => true,
+            (_, Some(_)) => silent = silent.or(Some(field)),
+            // v1 refine tasks echo `mode`, and a preview request need not send it.
+            (Some(Value::String(echoed)), None) if field == "mode" => {
+                if echoed != "preview" && !echoed.is_empty() {
+                    return Echo::Different;
+                }
+            }
+            _ => {}
         }
-    })
+    }
+    silent.map_or(Echo::Same, Echo::Silent)
 }
 
 /// The create call's interaction for an adopted task.
@@ -917,22 +970,66 @@ mod tests {
     #[test]
     fn echoed_identity_fields_must_match_and_others_are_ignored() {
         let request = json!({"mode": "preview", "prompt": "otter", "ai_model": "latest"});
-        assert!(echoes(
-            &json!({"prompt": "otter", "mode": "preview", "ai_model": "meshy-6"}),
-            &request
-        ));
-        assert!(!echoes(
-            &json!({"prompt": "beaver", "mode": "preview"}),
-            &request
-        ));
+        assert_eq!(
+            echoes(
+                &json!({"prompt": "otter", "mode": "preview", "ai_model": "meshy-6"}),
+                &request
+            ),
+            Echo::Same
+        );
+        assert_eq!(
+            echoes(&json!({"prompt": "beaver", "mode": "preview"}), &request),
+            Echo::Different
+        );
         let refine = json!({"mode": "refine", "preview_task_id": "p-1"});
-        assert!(!echoes(
-            &json!({"mode": "refine", "preview_task_id": "p-2"}),
-            &refine
-        ));
-        assert!(!echoes(
-            &json!({"mode": "refine", "prompt": "otter"}),
-            &json!({"prompt": "otter"})
-        ));
+        assert_eq!(
+            echoes(
+                &json!({"mode": "refine", "preview_task_id": "p-2"}),
+                &refine
+            ),
+            Echo::Different
+        );
+        assert_eq!(
+            echoes(
+                &json!({"mode": "refine", "prompt": "otter"}),
+                &json!({"prompt": "otter"})
+            ),
+            Echo::Different
+        );
+    }
+
+    #[test]
+    fn a_missing_echo_is_never_a_match_and_v2_is_read_from_input() {
+        let request = json!({"input_task_id": "t-1", "topology": "quad"});
+        // A v1 remesh task echoes none of its request: it cannot be told apart.
+        assert_eq!(
+            echoes(&json!({"id": "r", "status": "SUCCEEDED"}), &request),
+            Echo::Silent("input_task_id")
+        );
+        // v2 echoes the request in `input`.
+        let v2 =
+            |input: Value| json!({"id": "r", "status": "PENDING", "input": input, "output": null});
+        assert_eq!(
+            echoes(&v2(json!({"input_task_id": "t-1"})), &request),
+            Echo::Same
+        );
+        assert_eq!(
+            echoes(&v2(json!({"input_task_id": "t-2"})), &request),
+            Echo::Different
+        );
+        assert_eq!(
+            echoes(&v2(json!({"topology": "quad"})), &request),
+            Echo::Silent("input_task_id")
+        );
+        // v2's one-call text-to-3d: no `mode` sent, none echoed.
+        let text = json!({"prompt": "otter", "should_texture": false});
+        assert_eq!(echoes(&v2(text.clone()), &text), Echo::Same);
+        assert_eq!(
+            echoes(
+                &v2(json!({"prompt": "beaver", "should_texture": false})),
+                &text
+            ),
+            Echo::Different
+        );
     }
 }

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::cassette::{CassetteFile, CassetteOptions, CassetteTransport, MatchRules, RecordMode};
 use crate::meshy::{
-    ApiError, Client, ClientConfig, DEFAULT_BASE_URL, PollOptions, ServiceError, Task, TaskRequest,
-    TaskService, TaskStatus,
+    ApiError, ApiGeneration, Client, ClientConfig, DEFAULT_BASE_URL, PollOptions, ServiceError,
+    Task, TaskRequest, TaskService, TaskStatus,
 };
 use crate::recorder::Recorder;
 use crate::repository::{Repository, UpdateSource};
@@ -80,7 +80,31 @@ pub(crate) struct ContextSpec {
     pub slots: Option<Arc<tokio::sync::Semaphore>>,
     /// The cassette file as the plan read it (`None`: read it now).
     pub file: Option<CassetteFile>,
+    /// The scenario's `api`, when it pins one.
+    pub generation: Option<ApiGeneration>,
 }
+
+/// The API generation a trial speaks, the one home of that policy: the scenario's pin;
+/// else what its cassette speaks (the one being recorded into, else the complete one it
+/// would replace), so a v1 suite replays and re-records as v1 until it is migrated and
+/// no default ever re-records it by itself; else, for a scenario never recorded,
+/// [`NEW_RECORDING`].
+pub(crate) fn api_generation(
+    pinned: Option<ApiGeneration>,
+    cassette: &CassetteTransport,
+    replaces: Option<&Path>,
+) -> ApiGeneration {
+    pinned
+        .or_else(|| cassette.generation())
+        .or_else(|| {
+            let file = CassetteFile::read(replaces?);
+            crate::cassette::generation_of(file.cassette()?)
+        })
+        .unwrap_or(NEW_RECORDING)
+}
+
+/// The generation of a scenario with no pin and no recording.
+pub(crate) const NEW_RECORDING: ApiGeneration = ApiGeneration::V1;
 
 impl TrialContext {
     pub(crate) fn new(
@@ -128,7 +152,7 @@ impl TrialContext {
         let config = ClientConfig {
             base_url,
             api_key: Some(key),
-            generation: crate::meshy::ApiGeneration::V1,
+            generation: api_generation(spec.generation, &cassette, spec.replaces.as_deref()),
             ..ClientConfig::default()
         };
         let gate = spec.slots.map(|slots| {
@@ -848,6 +872,7 @@ mod tests {
                 interrupt: interrupted,
                 slots: None,
                 file: None,
+                generation: None,
             },
             None,
             dir.path(),
