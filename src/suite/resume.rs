@@ -486,20 +486,20 @@ fn echoes(task: &Value, request: &Value) -> Echo {
     let echoed = task.get("input").filter(|i| i.is_object()).unwrap_or(task);
     let mut silent = None;
     for field in IDENTITY_FIELDS {
-        match (echoed.get(field), request.get(field)) {
-            (Some(echoed), Some(sent)) if !echoed.is_null() => {
-                if echoed != sent {
-                    return Echo::Different;
-                }
+        let differs = match (echoed.get(field), request.get(field)) {
+            (Some(echoed), Some(sent)) if !echoed.is_null() => echoed != sent,
+            (_, Some(_)) => {
+                silent = silent.or(Some(field));
+                false
             }
-            (_, Some(_)) => silent = silent.or(Some(field)),
             // v1 refine tasks echo `mode`, and a preview request need not send it.
             (Some(Value::String(echoed)), None) if field == "mode" => {
-                if echoed != "preview" && !echoed.is_empty() {
-                    return Echo::Different;
-                }
+                echoed != "preview" && !echoed.is_empty()
             }
-            _ => {}
+            _ => false,
+        };
+        if differs {
+            return Echo::Different;
         }
     }
     silent.map_or(Echo::Same, Echo::Silent)
