@@ -441,16 +441,16 @@ fn required(task_type: TaskType, body: &Map<String, Value>) -> Result<(), Refusa
 }
 
 fn limits(task_type: TaskType, body: &Map<String, Value>) -> Result<(), Refusal> {
-    if let Some(model) = body.get("texture_model").filter(|v| !v.is_null()) {
-        if !model.as_str().is_some_and(|m| TEXTURE_MODELS.contains(&m)) {
-            return Err(invalid(
-                "texture_model",
-                format!(
-                    "texture_model {model} is not one of {}",
-                    TEXTURE_MODELS.join(", ")
-                ),
-            ));
-        }
+    if let Some(model) = body.get("texture_model").filter(|v| !v.is_null())
+        && !model.as_str().is_some_and(|m| TEXTURE_MODELS.contains(&m))
+    {
+        return Err(invalid(
+            "texture_model",
+            format!(
+                "texture_model {model} is not one of {}",
+                TEXTURE_MODELS.join(", ")
+            ),
+        ));
     }
     match task_type {
         TaskType::TextToMotion => {
@@ -528,13 +528,11 @@ fn limits(task_type: TaskType, body: &Map<String, Value>) -> Result<(), Refusal>
                 ));
             }
         }
-        TaskType::Convert => {
-            if !given(body, "target_formats") {
-                return Err(missing(
-                    "target_formats",
-                    "target_formats is required (glb, fbx, obj, usdz, blend, stl, 3mf)".into(),
-                ));
-            }
+        TaskType::Convert if !given(body, "target_formats") => {
+            return Err(missing(
+                "target_formats",
+                "target_formats is required (glb, fbx, obj, usdz, blend, stl, 3mf)".into(),
+            ));
         }
         TaskType::Text3d | TaskType::Text3dRefine => {
             let chars = body

@@ -28,7 +28,7 @@ pub fn speaks_v2(request: &ApiRequest, segments: &[&str]) -> bool {
     match segments {
         ["openapi", "v2", "text-to-3d"] if request.method == "POST" => {
             let body = serde_json::from_slice::<Value>(&request.body).ok();
-            !body.is_some_and(|b| b.get("mode").is_some())
+            body.is_none_or(|b| b.get("mode").is_none())
         }
         ["openapi", "v2", "text-to-3d", ..] => false,
         ["openapi", "v2", ..] => true,
