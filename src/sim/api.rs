@@ -1,8 +1,9 @@
 //! The simulator's HTTP surface: routing, authentication, rate and queue limits,
 //! Meshy-style validation and error bodies, SSE streams, and the asset routes.
 //!
-//! Requests are routed by hand over path segments (rather than with warp filter
-//! chains) so the whole API reads top to bottom in [`handle`].
+//! API v2 requests (and, with the sunset switch on, v1 routes with a v2 twin) go to
+//! `v2` before anything else. Requests are routed by hand over path segments (rather
+//! than with warp filter chains) so the whole API reads top to bottom in [`handle`].
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The Meshy simulator: a local stand-in for `api.meshy.ai` that speaks the API of
 //! `meshy-api.md` — create, get, list, stream, delete, balance — and API v2 beside it
-//! (`meshy-api-v2.md`: [`v2`] routes, [`v2_body`] task objects), moves tasks through
+//! (`meshy-api-v2.md`: `v2` routes, `v2_body` task objects, `v2_usage`), moves tasks through
 //! PENDING → IN_PROGRESS → a terminal status, POSTs every update to the configured
 //! webhook URLs (and to a task's `callback_url`, a simulator-only extension) with the
 //! webhook secret and account headers Meshy sends, and serves real GLB and PNG files

@@ -256,6 +256,11 @@ impl SimState {
             let mut tasks = lock(&self.tasks);
             tasks.get_mut(id)?.advance(step, now_ms());
             let task = &tasks[id];
+            // v2 says FAILED tasks are refunded; v1 tasks keep today's behaviour.
+            if step.status == TaskStatus::Failed && task.generation == ApiGeneration::V2 {
+                let mut balance = lock(&self.balance);
+                *balance = balance.saturating_add(task.credits);
+            }
             self.render(&tasks, task)
         };
         if let Some(watcher) = lock(&self.watchers).get(id) {

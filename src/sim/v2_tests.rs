@@ -452,7 +452,11 @@ async fn v2_balance_and_usage_records_of_finished_tasks_with_their_metadata() {
     .await;
     sim.settle().await;
     let (_, balance, _) = get(&sim, "/openapi/v2/balance").await;
-    assert_eq!(balance, json!({"balance": before - 30 - 10}));
+    assert_eq!(
+        balance,
+        json!({"balance": before - 30}),
+        "the failed v2 task was refunded"
+    );
     let (status, usage, _) = get(&sim, "/openapi/v2/usage/tasks").await;
     assert_eq!(status, 200, "{usage}");
     let records = usage["data"].as_array().unwrap();
