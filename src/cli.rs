@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::check::CheckOptions;
+use crate::meshy::ApiGeneration;
 use crate::sim::{ApiVersion, Rule, SimConfig};
 use crate::tunnel::Provider;
 
@@ -148,6 +149,14 @@ pub struct SimArgs {
     /// MESHY_WEBHOOK_SECRET; default: a random secret]
     #[arg(long, value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
+    /// The payload version of each --webhook-url, in order: v1 or v2 task objects,
+    /// whatever API created the task (repeatable; a URL without one gets v1).
+    #[arg(long = "webhook-payload", value_name = "V")]
+    pub webhook_payloads: Vec<ApiGeneration>,
+    /// Act out 2027-03-15: every v1 route with a v2 twin (and text-to-3d with mode)
+    /// answers 410 api_v1_sunset; v2 keeps working.
+    #[arg(long)]
+    pub v1_sunset: bool,
 }
 
 impl SimArgs {
@@ -166,6 +175,8 @@ impl SimArgs {
                 None => Vec::new(),
             },
             api_version: self.api_version,
+            webhook_payloads: self.webhook_payloads.clone(),
+            v1_sunset: self.v1_sunset,
             ..SimConfig::default()
         })
     }
@@ -367,6 +378,9 @@ mod tests {
             "msy_one",
             "--balance=7",
             "--api-version=V2025.11.18",
+            "--webhook-payload",
+            "v2",
+            "--v1-sunset",
         ])
         .config()
         .unwrap();
@@ -379,6 +393,16 @@ mod tests {
         assert_eq!(config.api_keys, Some(vec!["msy_one".to_string()]));
         assert_eq!(config.balance, 7);
         assert_eq!(config.api_version, ApiVersion::V2025_11_18);
+        assert_eq!(config.webhook_payloads, [ApiGeneration::V2]);
+        assert!(config.v1_sunset);
+        assert_eq!(
+            config.webhooks(),
+            [
+                ("http://127.0.0.1:1/a".to_owned(), ApiGeneration::V2),
+                ("http://127.0.0.1:2/b".to_owned(), ApiGeneration::V1)
+            ],
+            "a URL without a payload version gets v1"
+        );
 
         let defaults = sim(&[]).config().unwrap();
         let expected = SimConfig::default();

@@ -11,6 +11,7 @@ mod service;
 mod sse;
 mod task;
 mod task_type;
+pub mod v2_rules;
 
 pub use client::{
     AnimationAction, ApiError, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY,

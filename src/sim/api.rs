@@ -1,8 +1,9 @@
 //! The simulator's HTTP surface: routing, authentication, rate and queue limits,
 //! Meshy-style validation and error bodies, SSE streams, and the asset routes.
 //!
-//! Requests are routed by hand over path segments (rather than with warp filter
-//! chains) so the whole API reads top to bottom in [`handle`].
+//! API v2 requests (and, with the sunset switch on, v1 routes with a v2 twin) go to
+//! `v2` before anything else. Requests are routed by hand over path segments (rather
+//! than with warp filter chains) so the whole API reads top to bottom in [`handle`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,9 +15,12 @@ use warp::hyper::body::Bytes;
 
 use super::assets;
 use super::behaviour::Rule;
+use super::state::Bodies;
 use super::state::SimState;
 use super::task::{SimTask, credits, new_task_id, now_ms};
+use crate::meshy::ApiGeneration;
 use crate::meshy::{MAX_PROMPT_CHARS, TEST_MODE_API_KEY, TaskStatus, TaskType};
+use tokio::sync::watch;
 
 /// What the real API reports in `X-Api-Version` today (the simulator's default).
 pub const API_VERSION: &str = "v2026.01.27";
@@ -27,10 +31,12 @@ pub struct ApiRequest {
     pub path: String,
     pub query: String,
     pub authorization: Option<String>,
+    /// The `X-Meshy-Metadata` header (API v2).
+    pub metadata: Option<String>,
     pub body: Bytes,
 }
 
-type Reply = warp::reply::Response;
+pub(super) type Reply = warp::reply::Response;
 
 /// Answers one request, with the `X-Api-Version` of the version spoken: the task's
 /// own for a call about one task, else the simulator's.
@@ -61,6 +67,14 @@ async fn route(state: &Arc<SimState>, request: &ApiRequest, segments: &[&str]) -
     if request.method == "GET" && segments == ["web", "public", "animations", "resources"] {
         return json_reply(200, &super::assets::animation_catalog());
     }
+    if super::v2::speaks_v2(request, segments) {
+        return super::v2::route(state, request, segments).await;
+    }
+    if state.config.v1_sunset
+        && let Some(twin) = super::v2::v1_twin(&request.method, segments)
+    {
+        return super::v2::sunset(&twin);
+    }
     let key = match authenticate(state, request.authorization.as_deref()) {
         Some(key) => key,
         // The two 401 bodies seen live (November 2025 said the second for both).
@@ -88,7 +102,7 @@ async fn route(state: &Arc<SimState>, request: &ApiRequest, segments: &[&str]) -
         return error(404, "Not Found");
     };
     match (request.method.as_str(), rest) {
-        ("POST", []) => create(state, types, &request.body, test_mode),
+        ("POST", []) => create(state, types, &request.body, test_mode, &key),
         ("GET", []) if types[0].has_list() => list(state, types, &request.query),
         ("GET", [id]) => get(state, types, id, test_mode),
         ("GET", [id, "stream"]) => stream(state, types, id, test_mode),
@@ -97,8 +111,14 @@ async fn route(state: &Arc<SimState>, request: &ApiRequest, segments: &[&str]) -
     }
 }
 
+/// The last four characters of a key (what usage records show of it).
+pub(super) fn key_suffix(key: &str) -> String {
+    let start = key.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+    key[start..].to_owned()
+}
+
 /// The key of a valid `Authorization: Bearer msy_…` header.
-fn authenticate(state: &SimState, header: Option<&str>) -> Option<String> {
+pub(super) fn authenticate(state: &SimState, header: Option<&str>) -> Option<String> {
     let key = header?.strip_prefix("Bearer ")?.trim();
     let known = match &state.config.api_keys {
         Some(keys) => keys.iter().any(|k| k == key) || key == TEST_MODE_API_KEY,
@@ -108,7 +128,7 @@ fn authenticate(state: &SimState, header: Option<&str>) -> Option<String> {
 }
 
 /// The task types served under the first three segments, and the segments after them.
-fn collection<'a>(segments: &'a [&'a str]) -> Option<(Vec<TaskType>, &'a [&'a str])> {
+pub(super) fn collection<'a>(segments: &'a [&'a str]) -> Option<(Vec<TaskType>, &'a [&'a str])> {
     // `/openapi/v1/print/analyze` has four segments, the others three.
     for length in [4, 3] {
         if segments.len() < length {
@@ -126,7 +146,13 @@ fn collection<'a>(segments: &'a [&'a str]) -> Option<(Vec<TaskType>, &'a [&'a st
     None
 }
 
-fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: bool) -> Reply {
+fn create(
+    state: &Arc<SimState>,
+    types: Vec<TaskType>,
+    body: &[u8],
+    test_mode: bool,
+    key: &str,
+) -> Reply {
     let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
         return error(400, "Invalid request body: expected a JSON object");
     };
@@ -187,6 +213,9 @@ fn create(state: &Arc<SimState>, types: Vec<TaskType>, body: &[u8], test_mode: b
         credits: cost,
         sample: false,
         api_version,
+        generation: crate::meshy::ApiGeneration::V1,
+        metadata: None,
+        key_suffix: key_suffix(key),
     });
     if let Some(status) = behaviour_status {
         let reason = reqwest::StatusCode::from_u16(status)
@@ -364,7 +393,12 @@ fn add_rule(state: &SimState, body: &[u8]) -> Reply {
 }
 
 /// A task visible under this collection with this key.
-fn visible(state: &SimState, types: &[TaskType], id: &str, test_mode: bool) -> Option<SimTask> {
+pub(super) fn visible(
+    state: &SimState,
+    types: &[TaskType],
+    id: &str,
+    test_mode: bool,
+) -> Option<SimTask> {
     state
         .task(id)
         .filter(|t| types.contains(&t.task_type) && t.sample == test_mode)
@@ -452,7 +486,18 @@ fn stream(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> 
         let once = futures_util::stream::iter([Ok::<_, Infallible>(frame)]);
         return warp::sse::reply(once).into_response();
     };
-    let first = receiver.borrow().clone();
+    sse(receiver, today, ApiGeneration::V1)
+}
+
+/// The stream of a task's bodies in `generation`'s shape: every frame the whole task
+/// (`today`), else `{id, progress, status}` frames and the whole task last.
+pub(super) fn sse(
+    receiver: watch::Receiver<Bodies>,
+    today: bool,
+    generation: ApiGeneration,
+) -> Reply {
+    let pick = move |bodies: &Bodies| bodies.of(generation).clone();
+    let first = pick(&receiver.borrow());
     // State: the receiver, the next body if known, whether the stream ended, and
     // whether a keep-alive comment is due before the next frame.
     let frames = futures_util::stream::unfold(
@@ -469,7 +514,7 @@ fn stream(state: &SimState, types: Vec<TaskType>, id: &str, test_mode: bool) -> 
                 Some(body) => body,
                 None => {
                     rx.changed().await.ok()?;
-                    rx.borrow_and_update().clone()
+                    pick(&rx.borrow_and_update())
                 }
             };
             let status = TaskStatus::from(body["status"].as_str().unwrap_or_default().to_owned());
@@ -530,7 +575,7 @@ fn asset(state: &SimState, method: &str, id: &str, file: &str) -> Reply {
 }
 
 /// Test mode: one fixed, SUCCEEDED sample task per task type, whatever the input.
-fn sample_task(task_type: TaskType, api_version: super::ApiVersion) -> SimTask {
+pub(super) fn sample_task(task_type: TaskType, api_version: super::ApiVersion) -> SimTask {
     let index = TaskType::ALL
         .iter()
         .position(|t| *t == task_type)
@@ -552,10 +597,13 @@ fn sample_task(task_type: TaskType, api_version: super::ApiVersion) -> SimTask {
         credits: 0,
         sample: true,
         api_version,
+        generation: crate::meshy::ApiGeneration::V1,
+        metadata: None,
+        key_suffix: String::new(),
     }
 }
 
-fn json_reply(status: u16, body: &Value) -> Reply {
+pub(super) fn json_reply(status: u16, body: &Value) -> Reply {
     Response::builder()
         .status(status)
         .header("Content-Type", "application/json; charset=utf-8")

@@ -1,5 +1,5 @@
-//! Webhook delivery: POSTs every update of a task, the bare task object, to each
-//! target URL, with the headers Meshy's deliveries carry (the webhook secret in plain
+//! Webhook delivery: POSTs every update of a task, the bare task object in the payload
+//! version of the target (v1 or v2, whatever API created the task), to each target URL, with the headers Meshy's deliveries carry (the webhook secret in plain
 //! text and the account id). Updates of one task leave in order; a delivery answered ≥ 400 or that
 //! cannot connect is retried with exponential backoff a bounded number of times, and
 //! each such attempt is logged (status or error, URL with its token redacted).
@@ -7,8 +7,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::mpsc;
+
+use super::state::Bodies;
+use crate::meshy::ApiGeneration;
 
 use crate::log_sink::LogSink;
 use crate::secrets::{WEBHOOK_SECRET_HEADER, WEBHOOK_USER_HEADER, WebhookSecret, redact_url};
@@ -82,16 +84,20 @@ pub async fn deliver_updates(
     counters: std::sync::Arc<DeliveryCounters>,
     log: LogSink,
     sender: Sender,
-    targets: Vec<String>,
+    targets: Vec<(String, ApiGeneration)>,
     duplicate: bool,
-    mut updates: mpsc::UnboundedReceiver<Value>,
+    mut updates: mpsc::UnboundedReceiver<Bodies>,
 ) {
-    while let Some(body) = updates.recv().await {
-        let body = body.to_string();
+    while let Some(bodies) = updates.recv().await {
+        let (v1, v2) = (bodies.v1.to_string(), bodies.v2.to_string());
         for _ in 0..if duplicate { 2 } else { 1 } {
-            let sends = targets
-                .iter()
-                .map(|url| deliver(&http, &policy, &counters, &log, &sender, url, &body));
+            let sends = targets.iter().map(|(url, payload)| {
+                let body = match payload {
+                    ApiGeneration::V1 => &v1,
+                    ApiGeneration::V2 => &v2,
+                };
+                deliver(&http, &policy, &counters, &log, &sender, url, body)
+            });
             futures_util::future::join_all(sends).await;
         }
     }

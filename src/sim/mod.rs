@@ -1,5 +1,6 @@
 //! The Meshy simulator: a local stand-in for `api.meshy.ai` that speaks the API of
-//! `meshy-api.md` — create, get, list, stream, delete, balance — moves tasks through
+//! `meshy-api.md` — create, get, list, stream, delete, balance — and API v2 beside it
+//! (`meshy-api-v2.md`: `v2` routes, `v2_body` task objects, `v2_usage`), moves tasks through
 //! PENDING → IN_PROGRESS → a terminal status, POSTs every update to the configured
 //! webhook URLs (and to a task's `callback_url`, a simulator-only extension) with the
 //! webhook secret and account headers Meshy sends, and serves real GLB and PNG files
@@ -21,6 +22,11 @@ mod state;
 mod task;
 #[cfg(test)]
 mod tests;
+mod v2;
+mod v2_body;
+#[cfg(test)]
+mod v2_tests;
+mod v2_usage;
 mod version;
 
 use std::net::SocketAddr;
@@ -38,6 +44,7 @@ pub use delivery::{DeliveryPolicy, DeliveryStats};
 pub use state::QueueStats;
 pub use version::{ApiVersion, UnknownApiVersion};
 
+use crate::meshy::ApiGeneration;
 use state::SimState;
 
 /// How the simulator behaves. The defaults mirror a Meshy Pro account.
@@ -78,6 +85,16 @@ pub struct SimConfig {
     /// The account id every delivery carries in `x-meshy-api-webhook-user-id`. Default:
     /// [`SIM_USER_ID`] (the shape of Meshy's ids here is unconfirmed).
     pub webhook_user_id: String,
+    /// The payload version of each of `webhook_urls`, in the same order: v1 or v2 task
+    /// objects, whatever API created the task. A URL without an entry gets v1 (the
+    /// version of the dashboard webhooks that predate v2; a new one's is unconfirmed).
+    pub webhook_payloads: Vec<ApiGeneration>,
+    /// Acts out 2027-03-15: every v1 route with a v2 twin, and text-to-3d with `mode`,
+    /// answers 410 `api_v1_sunset`. Default: off.
+    pub v1_sunset: bool,
+    /// The date retired models are judged by (`YYYY-MM-DD`). Default: `None`, today's
+    /// (UTC); a test or a replay sets one so that the calendar cannot fail it.
+    pub today: Option<String>,
 }
 
 /// The simulator's account id, sent with every webhook delivery.
@@ -100,11 +117,34 @@ impl Default for SimConfig {
             log: crate::log_sink::LogSink::default(),
             webhook_secret: None,
             webhook_user_id: SIM_USER_ID.to_owned(),
+            webhook_payloads: Vec::new(),
+            v1_sunset: false,
+            today: None,
         }
     }
 }
 
 impl SimConfig {
+    /// Each webhook URL with its payload version (v1 where none is given).
+    pub fn webhooks(&self) -> Vec<(String, ApiGeneration)> {
+        self.webhook_urls
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                let payload = self.webhook_payloads.get(i).copied();
+                (url.clone(), payload.unwrap_or(ApiGeneration::V1))
+            })
+            .collect()
+    }
+
+    /// The date retired models are judged by: [`SimConfig::today`], else today (UTC).
+    pub fn today(&self) -> String {
+        match &self.today {
+            Some(day) => day.clone(),
+            None => crate::clock::now_rfc3339().chars().take(10).collect(),
+        }
+    }
+
     /// No practical rate, queue or credit limits: for test suites that run many tasks.
     pub fn unlimited() -> SimConfig {
         SimConfig {
@@ -210,6 +250,9 @@ impl Simulator {
             credits: 0,
             sample: false,
             api_version: self.state.config.api_version,
+            generation: crate::meshy::ApiGeneration::V1,
+            metadata: None,
+            key_suffix: String::new(),
         });
         true
     }
@@ -254,18 +297,21 @@ fn routes(
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::optional::<String>("x-meshy-metadata"))
         .and(warp::body::bytes())
         .then(
             move |method: warp::http::Method,
                   path: warp::path::FullPath,
                   query,
                   authorization,
+                  metadata,
                   body| {
                 let request = api::ApiRequest {
                     method: method.to_string(),
                     path: path.as_str().to_owned(),
                     query,
                     authorization,
+                    metadata,
                     body,
                 };
                 api::handle(Arc::clone(&state), request)

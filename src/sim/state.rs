@@ -15,7 +15,7 @@ use super::SimConfig;
 use super::behaviour::{Rule, behaviour_for};
 use super::delivery::{DeliveryCounters, Sender, deliver_updates};
 use super::task::{SimTask, Step, now_ms, step_delay};
-use crate::meshy::{TaskStatus, TaskType};
+use crate::meshy::{ApiGeneration, TaskStatus, TaskType};
 use crate::transport::RateLimiter;
 
 pub struct SimState {
@@ -24,7 +24,7 @@ pub struct SimState {
     pub base_url: String,
     /// By id; ids sort in creation order.
     tasks: Mutex<BTreeMap<String, SimTask>>,
-    watchers: Mutex<HashMap<String, watch::Sender<Value>>>,
+    watchers: Mutex<HashMap<String, watch::Sender<Bodies>>>,
     rules: Mutex<Vec<Rule>>,
     balance: Mutex<u64>,
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
@@ -35,6 +35,23 @@ pub struct SimState {
     /// The most unfinished tasks the account had at once, and creates refused as the
     /// queue was full: what `GET /_sim/stats` reports.
     pub queue: Mutex<QueueStats>,
+}
+
+/// A task's body as each API generation renders it, at one moment: what stream
+/// watchers and webhook deliveries receive, each picking its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bodies {
+    pub v1: Value,
+    pub v2: Value,
+}
+
+impl Bodies {
+    pub fn of(&self, generation: ApiGeneration) -> &Value {
+        match generation {
+            ApiGeneration::V1 => &self.v1,
+            ApiGeneration::V2 => &self.v2,
+        }
+    }
 }
 
 /// How full the account's task queue got.
@@ -124,6 +141,33 @@ impl SimState {
         Some(task.body(&self.assets_base(), preceding(&tasks, task)))
     }
 
+    /// The task's body in both generations' shapes, now.
+    pub fn both_bodies(&self, id: &str) -> Option<Bodies> {
+        let tasks = lock(&self.tasks);
+        let task = tasks.get(id)?;
+        Some(self.render(&tasks, task))
+    }
+
+    fn render(&self, tasks: &BTreeMap<String, SimTask>, task: &SimTask) -> Bodies {
+        let (assets, ahead) = (self.assets_base(), preceding(tasks, task));
+        Bodies {
+            v1: task.body(&assets, ahead),
+            v2: task.v2_body(&assets, ahead),
+        }
+    }
+
+    /// The account's tasks (test-mode samples excluded) that `keep` selects, with their
+    /// v2 bodies, oldest first.
+    pub fn v2_tasks(&self, keep: impl Fn(&SimTask) -> bool) -> Vec<(SimTask, Value)> {
+        let tasks = lock(&self.tasks);
+        let assets = self.assets_base();
+        tasks
+            .values()
+            .filter(|t| !t.sample && keep(t))
+            .map(|t| (t.clone(), t.v2_body(&assets, preceding(&tasks, t))))
+            .collect()
+    }
+
     /// Bodies of the account's tasks of `task_types`, oldest first.
     pub fn bodies(&self, task_types: &[TaskType]) -> Vec<(i64, Value)> {
         let tasks = lock(&self.tasks);
@@ -145,8 +189,8 @@ impl SimState {
     }
 
     /// A receiver of the task's body after every change.
-    pub fn subscribe(&self, id: &str) -> Option<watch::Receiver<Value>> {
-        let body = self.body(id)?;
+    pub fn subscribe(&self, id: &str) -> Option<watch::Receiver<Bodies>> {
+        let body = self.both_bodies(id)?;
         let mut watchers = lock(&self.watchers);
         let sender = watchers
             .entry(id.to_owned())
@@ -168,8 +212,12 @@ impl SimState {
     /// Stores a new task and starts its lifecycle.
     pub fn create(self: &Arc<Self>, task: SimTask) {
         let id = task.id.clone();
-        let mut targets = self.config.webhook_urls.clone();
-        targets.extend(task.callback_url.clone());
+        let mut targets = self.config.webhooks();
+        targets.extend(
+            task.callback_url
+                .clone()
+                .map(|url| (url, ApiGeneration::V1)),
+        );
         let (updates, receiver) = mpsc::unbounded_channel();
         let duplicate = task.behaviour.duplicate_deliveries;
         let queued = {
@@ -202,13 +250,18 @@ impl SimState {
         workers.spawn(drive(Arc::clone(self), id, updates));
     }
 
-    /// Moves a task to `step` and returns its new body; `None` if it was deleted.
-    fn advance(&self, id: &str, step: &Step) -> Option<Value> {
+    /// Moves a task to `step` and returns its new bodies; `None` if it was deleted.
+    fn advance(&self, id: &str, step: &Step) -> Option<Bodies> {
         let body = {
             let mut tasks = lock(&self.tasks);
             tasks.get_mut(id)?.advance(step, now_ms());
             let task = &tasks[id];
-            task.body(&self.assets_base(), preceding(&tasks, task))
+            // v2 says FAILED tasks are refunded; v1 tasks keep today's behaviour.
+            if step.status == TaskStatus::Failed && task.generation == ApiGeneration::V2 {
+                let mut balance = lock(&self.balance);
+                *balance = balance.saturating_add(task.credits);
+            }
+            self.render(&tasks, task)
         };
         if let Some(watcher) = lock(&self.watchers).get(id) {
             watcher.send_replace(body.clone());
@@ -241,9 +294,14 @@ fn preceding(tasks: &BTreeMap<String, SimTask>, task: &SimTask) -> usize {
 
 /// Runs one task's lifecycle: PENDING, then its plan, one step per slice of its task
 /// time, queueing a delivery for every change.
-async fn drive(state: Arc<SimState>, id: String, updates: mpsc::UnboundedSender<Value>) {
+async fn drive(state: Arc<SimState>, id: String, updates: mpsc::UnboundedSender<Bodies>) {
     let Some(task) = state.task(&id) else { return };
-    let plan = task.plan();
+    // A task created already finished (a print analysis made before) has no steps left.
+    let plan = if task.status.is_terminal() {
+        Vec::new()
+    } else {
+        task.plan()
+    };
     let total = task
         .behaviour
         .task_seconds
@@ -254,7 +312,7 @@ async fn drive(state: Arc<SimState>, id: String, updates: mpsc::UnboundedSender<
         .iter()
         .rposition(|s| s.status == TaskStatus::InProgress);
     let reorder = task.behaviour.out_of_order_deliveries;
-    if let Some(body) = state.body(&id) {
+    if let Some(body) = state.both_bodies(&id) {
         let _ = updates.send(body);
     }
     let mut held = None;

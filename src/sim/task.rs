@@ -33,6 +33,12 @@ pub struct SimTask {
     pub sample: bool,
     /// The API version its bodies follow.
     pub api_version: super::ApiVersion,
+    /// The API generation that created it: v2 tasks produce only GLB unless asked.
+    pub generation: crate::meshy::ApiGeneration,
+    /// The `X-Meshy-Metadata` pairs of its create request (v2), for usage records.
+    pub metadata: Option<Map<String, Value>>,
+    /// The last four characters of the key that created it, for usage records.
+    pub key_suffix: String,
 }
 
 /// One step of a task's life: the status and progress it moves to.
@@ -124,6 +130,16 @@ impl SimTask {
             fields.insert("task_error".into(), error);
         }
         self.insert_results(fields, assets, done);
+        // Today's text-to-image frames before the end carry no finish, expiry or images
+        // (January 2026 stream).
+        if self.api_version.is_2026()
+            && self.task_type == TaskType::TextToImage
+            && !self.status.is_terminal()
+        {
+            for field in ["finished_at", "expires_at", "image_urls"] {
+                fields.remove(field);
+            }
+        }
         body
     }
 
@@ -201,7 +217,10 @@ impl SimTask {
         let url = |file: &str| self.asset_url(assets, file);
         match self.task_type {
             TaskType::Rigging => {
-                if done {
+                // Today's rig frames carry the result keys from the first one, empty
+                // until done (January 2026 stream).
+                if done || self.api_version.is_2026() {
+                    let url = |file: &str| if done { url(file) } else { String::new() };
                     let mut result = json!({
                         "rigged_character_glb_url": url("rigged_character.glb"),
                         "rigged_character_fbx_url": url("rigged_character.fbx"),
@@ -219,7 +238,8 @@ impl SimTask {
                 }
             }
             TaskType::Animation => {
-                if done {
+                if done || self.api_version.is_2026() {
+                    let url = |file: &str| if done { url(file) } else { String::new() };
                     fields.insert(
                         "result".into(),
                         json!({
@@ -250,6 +270,11 @@ impl SimTask {
                         "result".into(),
                         json!({"motion_url": url(&format!("motion.{format}")), "motion_format": format}),
                     );
+                }
+            }
+            TaskType::RigCheck => {
+                if done {
+                    fields.insert("riggable".into(), json!(true));
                 }
             }
             TaskType::PrintAnalyze => {
@@ -321,14 +346,16 @@ impl SimTask {
             .unwrap_or_default();
         match self.task_type {
             _ if !requested.is_empty() => requested,
-            TaskType::Resize | TaskType::UvUnwrap | TaskType::PrintRepair => vec!["glb".into()],
             TaskType::PrintMultiColor => vec!["3mf".into()],
+            // API v2: GLB unless other formats are asked for.
+            _ if self.generation == crate::meshy::ApiGeneration::V2 => vec!["glb".into()],
+            TaskType::Resize | TaskType::UvUnwrap | TaskType::PrintRepair => vec!["glb".into()],
             _ => DEFAULT_FORMATS.map(String::from).to_vec(),
         }
     }
 
     /// A signed-looking CDN URL on the simulator's asset route, deterministic per task.
-    fn asset_url(&self, assets: &str, file: &str) -> String {
+    pub(super) fn asset_url(&self, assets: &str, file: &str) -> String {
         let expires = self.created_at / 1000 + 3 * 24 * 3600;
         let signature = &sha256_hex(format!("{}/{file}", self.id).as_bytes())[..32];
         format!(
@@ -407,6 +434,9 @@ mod tests {
             sample: false,
             // The November 2025 traffic these tests pin; today's shapes are pinned below.
             api_version: crate::sim::ApiVersion::V2025_11_18,
+            generation: crate::meshy::ApiGeneration::V1,
+            metadata: None,
+            key_suffix: "5678".into(),
         }
     }
 

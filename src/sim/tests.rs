@@ -14,10 +14,10 @@ use crate::repository::{Repository, UpdateSource};
 use crate::test_support::{Canned, ScriptedServer, free_port};
 use crate::webhooks::WebhookHandler;
 
-const KEY: &str = "msy_simulator_test_key_123456";
-const WAIT: Duration = Duration::from_secs(30);
+pub(super) const KEY: &str = "msy_simulator_test_key_123456";
+pub(super) const WAIT: Duration = Duration::from_secs(30);
 
-fn fast() -> SimConfig {
+pub(super) fn fast() -> SimConfig {
     SimConfig {
         task_time: Duration::ZERO,
         delivery: DeliveryPolicy {
@@ -155,7 +155,7 @@ async fn a_simulator_speaks_the_version_asked_for_per_simulator_or_per_task() {
     assert_eq!(new_body["type"], "text-to-3d-preview");
 }
 
-async fn raw(
+pub(super) async fn raw(
     method: &str,
     url: &str,
     key: Option<&str>,
