@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use mesh_toolkit::receiver::{Claim, Receiver, ReceiverConfig};
 use mesh_toolkit::secrets::{SecretSource, WebhookSecret};
+use mesh_toolkit::transport::http_client;
 use warp::Filter;
 
 const RUNS: usize = 5;
@@ -98,7 +99,7 @@ async fn memory_bench() {
     config.store.record_all = true;
     let receiver = Receiver::start(config).await.expect("receiver");
     let url = receiver.webhook_url(receiver.local_url());
-    let http = reqwest::Client::new();
+    let http = http_client(None).unwrap();
     let before = status_kib("VmHWM");
     let mut schedule = Schedule::new();
     send(&http, &url, schedule.by_ref().take(MEMORY_EARLY)).await;
@@ -274,7 +275,7 @@ async fn bare_rate() -> f64 {
 
 /// Deliveries per second for `DELIVERIES` POSTs, 64 at a time.
 async fn load(url: &str) -> f64 {
-    let http = reqwest::Client::new();
+    let http = http_client(None).unwrap();
     let start = Instant::now();
     let sends = (0..DELIVERIES).map(|n| {
         let (task, step) = (n % TASKS, n / TASKS);
@@ -318,7 +319,7 @@ async fn wake_latency() -> (Duration, Duration) {
         }
         latencies
     });
-    let http = reqwest::Client::new();
+    let http = http_client(None).unwrap();
     let url = receiver.webhook_url(receiver.local_url());
     for step in 0..200 {
         let body = serde_json::json!({"id": "task-0", "status": "IN_PROGRESS", "progress": step})

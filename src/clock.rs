@@ -1,5 +1,10 @@
 //! Wall-clock timestamps as RFC 3339 UTC strings (`2026-11-28T15:19:25.123Z`), the
-//! format of every time the toolkit writes into manifests and recordings.
+//! format of every time the toolkit writes into manifests and recordings; and the HTTP
+//! dates of recorded `Date` headers, read by `httpdate`.
+//!
+//! RFC 3339 is written and read here by hand: no crate in the tree converts it to and
+//! from epoch milliseconds (`toml_datetime` parses its text but not to an instant), and
+//! the one format the toolkit writes takes two short civil-date conversions.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -70,18 +75,15 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
 }
 
 /// Milliseconds since the epoch of an HTTP date (`Tue, 01 Dec 2026 14:13:51 GMT`, the
-/// `Date` header). `None` for anything else.
+/// `Date` header; RFC 9110's obsolete RFC 850 and asctime forms too), read by `httpdate`,
+/// which hyper's servers write it with. `None` for anything else, a weekday that is not
+/// the date's included.
 pub fn parse_http_date_ms(text: &str) -> Option<i64> {
-    let mut parts = text.split_whitespace().skip(1);
-    let day = parts.next()?;
-    let month = parts.next()?;
-    let year = parts.next()?;
-    let time = parts.next()?;
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? + 1;
-    parse_rfc3339_ms(&format!("{year}-{month:02}-{day:0>2}T{time}Z"))
+    let since_epoch = httpdate::parse_http_date(text)
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?;
+    i64::try_from(since_epoch.as_millis()).ok()
 }
 
 /// A proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -130,6 +132,21 @@ mod tests {
             Some(1_763_500_000_000)
         );
         assert_eq!(parse_http_date_ms("yesterday"), None);
+        // The obsolete forms a server may still send (RFC 9110, section 5.6.7).
+        for obsolete in [
+            "Tuesday, 18-Nov-25 21:06:40 GMT",
+            "Tue Nov 18 21:06:40 2025",
+        ] {
+            assert_eq!(parse_http_date_ms(obsolete), Some(1_763_500_000_000));
+        }
+        // A weekday that is not the date's, a missing zone, a time out of range.
+        for bad in [
+            "Wed, 18 Nov 2025 21:06:40 GMT",
+            "Tue, 18 Nov 2025 21:06:40",
+            "Tue, 18 Nov 2025 24:06:40 GMT",
+        ] {
+            assert_eq!(parse_http_date_ms(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -2,17 +2,20 @@
 //! (temporary files, scratch directories named after their pid) are told from a live
 //! run's.
 
+use rustix::io::Errno;
+use rustix::process::Pid;
+
 /// True if `pid` is running (or exists but belongs to another user).
 pub(crate) fn alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    // Pid 0 (and anything past i32) names no single process.
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
     };
-    if pid <= 0 {
-        return false;
+    // Signal 0 only checks that the process exists and may be signalled.
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(error) => error == Errno::PERM,
     }
-    // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    let result = unsafe { libc::kill(pid, 0) };
-    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

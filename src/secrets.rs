@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
+use subtle::ConstantTimeEq;
+
 /// The header that carries the webhook's secret in every Meshy delivery (compared for
 /// equality; Meshy documents no HMAC). Seen on v1-payload deliveries of May 2026;
 /// whether v2 deliveries use the same name is unconfirmed.
@@ -103,9 +105,10 @@ pub fn is_placeholder(value: &str) -> bool {
 /// (a shorter one, `glb` say, would mangle ordinary text such as a model URL).
 pub const MIN_SCRUBBED_ELSEWHERE: usize = 16;
 
-/// Equality in time independent of where the two differ (only their lengths show).
+/// Equality in time independent of where the two differ (only their lengths show):
+/// `subtle`'s, whose comparison the optimizer is kept from turning into an early exit.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 /// `text` with `key` (when not empty) and every `msy_…` API key replaced by `<redacted>`:

@@ -63,10 +63,8 @@ pub fn stderr_is_drawable() -> bool {
     if !std::io::stderr().is_terminal() {
         return false;
     }
-    // SAFETY: TIOCGWINSZ fills a `winsize` for a terminal descriptor; fd 2 is one.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    let asked = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) };
-    asked != 0 || size.ws_col > 0
+    // TIOCGWINSZ; a terminal that cannot say its size is taken as drawable.
+    rustix::termios::tcgetwinsize(std::io::stderr()).map_or(true, |size| size.ws_col > 0)
 }
 
 impl Style {

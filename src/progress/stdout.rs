@@ -5,13 +5,17 @@
 //! still holds, a last unterminated line included: nothing written is lost.
 //!
 //! Private to `progress`: only the console decides when stdout is redirected. Unix
-//! only (`pipe`, `dup`, `dup2`, `poll`); elsewhere [`Forwarding::start`] refuses and
-//! the console stays plain.
+//! only (`pipe`, `dup`, `dup2`, `poll`, through rustix's safe wrappers); elsewhere
+//! [`Forwarding::start`] refuses and the console stays plain.
 
 use std::fs::File;
 use std::io::{self, Write as _};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::thread::JoinHandle;
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::{Errno, FdFlags};
+use rustix::stdio::dup2_stdout;
 
 /// What receives the forwarded output: the real stdout, and one line (with its
 /// newline, or the last bytes without one).
@@ -33,15 +37,13 @@ impl Forwarding {
         // other thread may write while it changes.
         let mut stdout = io::stdout().lock();
         stdout.flush()?;
-        let saved = dup_cloexec(libc::STDOUT_FILENO)?;
+        let saved = rustix::io::fcntl_dupfd_cloexec(&stdout, 0)?;
         let (read, write) = pipe_cloexec()?;
         let (stop_read, stop_write) = pipe_cloexec()?;
         let mut real = File::from(saved.try_clone()?);
-        // SAFETY: `dup2` on two open descriptors; fd 1 now refers to the pipe (without
-        // close-on-exec, so children write into it too) and `write` is closed on drop.
-        if unsafe { libc::dup2(write.as_raw_fd(), libc::STDOUT_FILENO) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // fd 1 now refers to the pipe (without close-on-exec, so children write into it
+        // too); `write` itself is closed here.
+        dup2_stdout(&write)?;
         drop(write);
         drop(stdout);
         let spawned = std::thread::Builder::new()
@@ -51,8 +53,7 @@ impl Forwarding {
             Ok(thread) => thread,
             Err(error) => {
                 // No thread reads the pipe: fd 1 goes back to the real stdout.
-                // SAFETY: `dup2` on two open descriptors.
-                unsafe { libc::dup2(saved.as_raw_fd(), libc::STDOUT_FILENO) };
+                let _ = dup2_stdout(&saved);
                 return Err(error);
             }
         };
@@ -72,9 +73,8 @@ impl Forwarding {
         {
             let mut stdout = io::stdout().lock();
             let _ = stdout.flush();
-            // SAFETY: `dup2` on two open descriptors; afterwards no write of this
-            // process reaches the pipe.
-            unsafe { libc::dup2(self.saved.as_raw_fd(), libc::STDOUT_FILENO) };
+            // Afterwards no write of this process reaches the pipe.
+            let _ = dup2_stdout(&self.saved);
         }
         drop(stop);
         if let Some(thread) = self.thread.take() {
@@ -105,27 +105,16 @@ fn forward(read: &OwnedFd, stop: &OwnedFd, real: &mut File, printer: &mut Printe
     };
     loop {
         let mut fds = [
-            libc::pollfd {
-                fd: read.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: stop.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            PollFd::new(read, PollFlags::IN),
+            PollFd::new(stop, PollFlags::IN),
         ];
-        // SAFETY: `fds` is a valid array of two pollfd for the duration of the call.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if ready < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            break;
+        match rustix::event::poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(Errno::INTR) => continue,
+            Err(_) => break,
         }
-        if fds[0].revents != 0 {
-            match read_some(read.as_raw_fd(), &mut buffer) {
+        if !fds[0].revents().is_empty() {
+            match read_some(read, &mut buffer) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     pending.extend_from_slice(&buffer[..n]);
@@ -134,12 +123,12 @@ fn forward(read: &OwnedFd, stop: &OwnedFd, real: &mut File, printer: &mut Printe
                 }
             }
         }
-        if fds[1].revents != 0 {
+        if !fds[1].revents().is_empty() {
             // fd 1 points back at the real stdout: what the pipe holds now is all
             // there is from this process (a child still holding it may add more, but
             // the run is over); drain it without blocking.
-            set_nonblocking(read.as_raw_fd());
-            while let Ok(n) = read_some(read.as_raw_fd(), &mut buffer) {
+            set_nonblocking(read);
+            while let Ok(n) = read_some(read, &mut buffer) {
                 if n == 0 {
                     break;
                 }
@@ -152,52 +141,26 @@ fn forward(read: &OwnedFd, stop: &OwnedFd, real: &mut File, printer: &mut Printe
     let _ = real.flush();
 }
 
-fn read_some(fd: RawFd, buffer: &mut [u8]) -> io::Result<usize> {
+fn read_some(fd: &OwnedFd, buffer: &mut [u8]) -> io::Result<usize> {
     loop {
-        // SAFETY: `buffer` is valid for `buffer.len()` bytes of writes.
-        let n = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
+        match rustix::io::read(fd, &mut *buffer) {
+            Err(Errno::INTR) => continue,
+            result => return result.map_err(io::Error::from),
         }
     }
 }
 
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: `fcntl` on an open descriptor with integer arguments.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
+fn set_nonblocking(fd: &OwnedFd) {
+    if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
+        let _ = rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK);
     }
-}
-
-fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: `fcntl(F_DUPFD_CLOEXEC)` returns a new descriptor we then own.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a freshly created descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// A pipe whose two ends are close-on-exec (children get fd 1, not these).
 fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` has room for the two descriptors `pipe` writes.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned here only.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = rustix::pipe::pipe()?;
     for fd in [&read, &write] {
-        // SAFETY: `fcntl` on an open descriptor with integer arguments.
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        rustix::io::fcntl_setfd(fd, FdFlags::CLOEXEC)?;
     }
     Ok((read, write))
 }

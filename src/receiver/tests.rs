@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::recorder::{Recorder, RecorderError};
+use crate::transport::http_client;
 use crate::webhooks::Recording;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -49,7 +50,8 @@ fn standalone(dir: &std::path::Path, lines: &Lines) -> ReceiverConfig {
 
 /// A POST with the answer's status and body.
 async fn post_answer(url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
-    let response = reqwest::Client::new()
+    let response = http_client(None)
+        .unwrap()
         .post(url)
         .header("Content-Type", "application/json")
         .body(body)
@@ -90,7 +92,8 @@ async fn raw_request(
 }
 
 async fn post(url: &str, body: impl Into<reqwest::Body>) -> u16 {
-    reqwest::Client::new()
+    http_client(None)
+        .unwrap()
         .post(url)
         .header("Content-Type", "application/json")
         .header("User-Agent", "Meshy-Webhook")
@@ -233,7 +236,10 @@ async fn refusals_answer_as_designed_and_write_nothing() {
     assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
     assert_eq!(receiver.stats().refused, 13);
     assert_eq!(receiver.stats().accepted, 0);
-    let health = reqwest::get(format!("{base}/health?nonce=abc123"))
+    let health = http_client(None)
+        .unwrap()
+        .get(format!("{base}/health?nonce=abc123"))
+        .send()
         .await
         .unwrap()
         .bytes()
@@ -370,7 +376,7 @@ async fn a_thousand_concurrent_deliveries_for_a_hundred_tasks_are_all_recorded()
         }));
     }
     let hook = receiver.webhook_url(receiver.local_url());
-    let http = reqwest::Client::new();
+    let http = http_client(None).unwrap();
     let sends = (0..1000).map(|n| {
         let (task, step) = (n % 100, n / 100);
         let status = if step == 9 {

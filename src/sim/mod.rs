@@ -177,7 +177,9 @@ impl Simulator {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
-        let state = Arc::new(SimState::new(config, base_url.clone()));
+        let http = crate::transport::http_client(Some(Duration::from_secs(30)))
+            .map_err(std::io::Error::other)?;
+        let state = Arc::new(SimState::new(config, base_url.clone(), http));
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = warp::serve(routes(Arc::clone(&state)))
             .incoming(listener)

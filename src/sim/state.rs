@@ -5,7 +5,7 @@
 use crate::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
@@ -62,7 +62,8 @@ pub struct QueueStats {
 }
 
 impl SimState {
-    pub fn new(config: SimConfig, base_url: String) -> SimState {
+    /// `http` delivers the webhooks.
+    pub fn new(config: SimConfig, base_url: String, http: reqwest::Client) -> SimState {
         SimState {
             rules: Mutex::new(config.rules.clone()),
             balance: Mutex::new(config.balance),
@@ -71,10 +72,7 @@ impl SimState {
             watchers: Mutex::default(),
             limiters: Mutex::default(),
             counters: Arc::default(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap_or_default(),
+            http,
             queue: Mutex::default(),
             workers: Mutex::new(JoinSet::new()),
             config,

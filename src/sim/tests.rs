@@ -12,6 +12,7 @@ use crate::meshy::{
 };
 use crate::repository::{Repository, UpdateSource};
 use crate::test_support::{Canned, ScriptedServer, free_port};
+use crate::transport::http_client;
 use crate::webhooks::WebhookHandler;
 
 pub(super) const KEY: &str = "msy_simulator_test_key_123456";
@@ -49,7 +50,8 @@ async fn todays_streams_carry_the_whole_task_in_every_frame_with_keep_alives_bet
     .unwrap();
     let client = client(&sim, KEY, 1);
     let id = create_preview(&client, "streamed otter").await;
-    let response = reqwest::Client::new()
+    let response = http_client(None)
+        .unwrap()
         .get(format!(
             "{}/openapi/v2/text-to-3d/{id}/stream",
             sim.base_url()
@@ -161,7 +163,7 @@ pub(super) async fn raw(
     key: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value, reqwest::header::HeaderMap) {
-    let http = reqwest::Client::new();
+    let http = http_client(None).unwrap();
     let mut request = http.request(method.parse().unwrap(), url);
     if let Some(key) = key {
         request = request.header("Authorization", format!("Bearer {key}"));
@@ -930,7 +932,7 @@ async fn assets_are_served_without_authorization_once_the_task_succeeds() {
     let id = create_preview(&client, "otter").await;
     let events = client.stream_task(TaskType::Text3d, &id).await.unwrap();
     let task = events.last().unwrap();
-    let http = reqwest::Client::new();
+    let http = http_client(None).unwrap();
     let glb = http
         .get(task.model_url("glb").unwrap())
         .send()

@@ -52,6 +52,9 @@ impl Interrupt {
 
 /// After the first Ctrl-C, the second one terminates the process as if no handler
 /// were installed.
+///
+/// Through libc: rustix has no safe call that sets a signal's disposition (its
+/// `sigaction` is in `rustix::runtime`, unsafe and meant for programs without libc).
 fn restore_default_sigint() {
     #[cfg(unix)]
     // SAFETY: `signal` with `SIG_DFL` only resets the disposition of SIGINT; no Rust

@@ -28,8 +28,7 @@ impl Scratch {
     pub fn global() -> &'static Scratch {
         static GLOBAL: OnceLock<Scratch> = OnceLock::new();
         GLOBAL.get_or_init(|| {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            let uid = unsafe { libc::getuid() };
+            let uid = rustix::process::getuid().as_raw();
             Scratch::new(std::env::temp_dir().join(format!("mesh-toolkit-{uid}")))
         })
     }
@@ -89,8 +88,7 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         Err(e) => return Err(e),
     }
     let meta = std::fs::symlink_metadata(dir)?;
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = rustix::process::getuid().as_raw();
     let private = meta.is_dir() && meta.uid() == uid && meta.permissions().mode() & 0o022 == 0;
     if private {
         Ok(())

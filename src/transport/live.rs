@@ -1,11 +1,14 @@
-//! The network transport: reqwest with rustls, paced by a [`RateLimiter`].
+//! The network transport: reqwest with rustls (built by [`http_client`]), paced by a
+//! [`RateLimiter`].
 //!
 //! It sends exactly what it is given and reports exactly what came back; retries and
 //! status handling belong to the client.
 
 use std::time::Duration;
 
-use super::{BoxFuture, HttpRequest, HttpResponse, RateLimiter, Transport, TransportError};
+use super::{
+    BoxFuture, HttpRequest, HttpResponse, RateLimiter, Transport, TransportError, http_client,
+};
 
 /// Settings of the live transport.
 #[derive(Debug, Clone)]
@@ -37,13 +40,7 @@ pub struct LiveTransport {
 
 impl LiveTransport {
     pub fn new(config: LiveConfig) -> Result<Self, TransportError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| TransportError::Network {
-                request: "building the HTTP client".into(),
-                message: error_chain(&e),
-            })?;
+        let http = http_client(Some(config.timeout))?;
         Ok(LiveTransport {
             http,
             limiter: RateLimiter::per_second(config.requests_per_second),
@@ -113,7 +110,7 @@ impl Transport for LiveTransport {
 
 /// The error's causes, without reqwest's "for url (…)" part, which would repeat the
 /// request label and could carry query parameters.
-fn error_chain(error: &reqwest::Error) -> String {
+pub(super) fn error_chain(error: &reqwest::Error) -> String {
     let mut parts = Vec::new();
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -4,8 +4,9 @@
 //! that the live network ([`LiveTransport`]), a recording cassette and a replaying
 //! cassette are interchangeable without the SDK knowing which one it talks to.
 //! Requests and responses are plain data so they can be written to and read from
-//! cassettes as they are.
+//! cassettes as they are. Every reqwest client of the crate is built by [`http_client`].
 
+mod http;
 mod live;
 mod rate_limit;
 
@@ -13,6 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use http::http_client;
 pub use live::{LiveConfig, LiveTransport};
 pub use rate_limit::RateLimiter;
 

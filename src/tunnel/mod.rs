@@ -30,6 +30,8 @@ use std::time::Duration;
 
 pub use process::stop_all;
 
+use crate::transport::{TransportError, http_client};
+
 /// A running tunnel. Dropping it stops it.
 pub trait Tunnel: Send + Sync {
     /// The public base URL, without a trailing slash.
@@ -170,6 +172,10 @@ pub enum TunnelError {
         detail: String,
         port: u16,
     },
+    /// The HTTP client that asks the agent for its URL, or sends the preflight request,
+    /// could not be built (e.g. no root certificates on the system).
+    #[error(transparent)]
+    HttpClient(#[from] TransportError),
 }
 
 /// Starts the tunnel `options` describe. `Provider::None` starts nothing and gives
@@ -205,10 +211,7 @@ impl Tunnel for FixedUrl {
 pub async fn preflight(public_url: &str, receiver_port: u16) -> Result<(), TunnelError> {
     let nonce = format!("{:016x}", crate::random::nonce());
     let url = public_url.trim_end_matches('/');
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap_or_default();
+    let http = http_client(Some(Duration::from_secs(5)))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let detail = match http.get(format!("{url}/health?nonce={nonce}")).send().await {

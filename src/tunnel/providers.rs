@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::process::{Agent, AgentTunnel, which};
 use super::{Provider, TunnelError, TunnelOptions};
+use crate::transport::http_client;
 
 pub async fn start(options: &TunnelOptions) -> Result<AgentTunnel, TunnelError> {
     let program = options.provider.as_str();
@@ -49,8 +50,9 @@ pub async fn start(options: &TunnelOptions) -> Result<AgentTunnel, TunnelError> 
         }
         Provider::None => unreachable!("Provider::None starts no agent"),
     };
+    let http = http_client(Some(Duration::from_secs(2)))?;
     let mut agent = Agent::spawn(options, &path, &args)?;
-    let url = discover(options, &mut agent, metrics_port).await?;
+    let url = discover(options, &mut agent, &http, metrics_port).await?;
     Ok(agent.into_tunnel(url))
 }
 
@@ -113,13 +115,10 @@ fn ngrok_config_has_token(options: &TunnelOptions) -> bool {
 async fn discover(
     options: &TunnelOptions,
     agent: &mut Agent,
+    http: &reqwest::Client,
     metrics_port: u16,
 ) -> Result<String, TunnelError> {
     let deadline = tokio::time::Instant::now() + options.start_timeout;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap_or_default();
     let mut ngrok_api = "127.0.0.1:4040".to_owned();
     loop {
         if let Some(status) = agent.exited() {
@@ -128,8 +127,8 @@ async fn discover(
             return Err(agent.error_exited(options.provider, status));
         }
         let from_api = match options.provider {
-            Provider::Ngrok => ngrok_api_url(&http, &ngrok_api, options.port).await,
-            Provider::Cloudflared => cloudflared_url(&http, metrics_port).await,
+            Provider::Ngrok => ngrok_api_url(http, &ngrok_api, options.port).await,
+            Provider::Cloudflared => cloudflared_url(http, metrics_port).await,
             _ => None,
         };
         if let Some(url) = from_api {

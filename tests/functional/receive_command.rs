@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use libtest_mimic::{Failed, Trial};
+use mesh_toolkit::transport::http_client;
 use mesh_toolkit::webhooks::Recording;
 use serde_json::{Value, json};
 
@@ -154,7 +155,8 @@ fn post(url: &str, body: &Value) -> u16 {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let response = reqwest::Client::new()
+        let response = http_client(None)
+            .unwrap()
             .post(url)
             .header("Content-Type", "application/json")
             .body(body.to_string())
@@ -254,7 +256,7 @@ fn killed_mid_write() -> Result<(), Failed> {
     let pad = "x".repeat(600 * 1024);
     let runtime = tokio::runtime::Runtime::new()?;
     let accepted = runtime.block_on(async {
-        let http = reqwest::Client::new();
+        let http = http_client(None).unwrap();
         let sends = (0..200).map(|n| {
             let body = json!({"id": format!("task-{}", n % 10), "status": "IN_PROGRESS", "progress": n, "pad": pad}).to_string();
             let request = http.post(&url).header("Content-Type", "application/json").body(body);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 use mesh_toolkit::meshy::{Client, ClientConfig, ListPage, TaskType};
-use mesh_toolkit::transport::{LiveConfig, LiveTransport};
+use mesh_toolkit::transport::{LiveConfig, LiveTransport, http_client};
 
 use crate::support::Guarded;
 
@@ -254,7 +254,8 @@ impl Sim {
     pub(crate) fn queue_stats(&self) -> serde_json::Value {
         let url = format!("{}/_sim/stats", self.base);
         self.runtime.block_on(async {
-            reqwest::Client::new()
+            http_client(None)
+                .unwrap()
                 .get(url)
                 .header("Authorization", format!("Bearer {KEY}"))
                 .send()

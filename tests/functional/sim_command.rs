@@ -1,6 +1,7 @@
 //! `mesh-toolkit sim`: the simulator as a user runs it from a terminal.
 
 use libtest_mimic::{Failed, Trial};
+use mesh_toolkit::transport::http_client;
 use serde_json::{Value, json};
 
 use crate::support::{Catcher, Guarded, binary};
@@ -47,7 +48,7 @@ fn sim_session() -> Result<(), Failed> {
             "{base}"
         );
 
-        let http = reqwest::Client::new();
+        let http = http_client(None).unwrap();
         let response = http
             .post(format!("{base}/openapi/v2/text-to-3d"))
             .bearer_auth("msy_functional_test_key_1234")

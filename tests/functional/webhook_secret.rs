@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
+use mesh_toolkit::transport::http_client;
 use mesh_toolkit::webhooks::Recording;
 use serde_json::{Value, json};
 
@@ -323,7 +324,8 @@ fn sim_to_receive() -> Result<(), Failed> {
         .to_owned();
     let runtime = tokio::runtime::Runtime::new()?;
     let id = runtime.block_on(async {
-        let response = reqwest::Client::new()
+        let response = http_client(None)
+            .unwrap()
             .post(format!("{sim_base}/openapi/v2/text-to-3d"))
             .bearer_auth("msy_functional_test_key_1234")
             .header("Content-Type", "application/json")
