@@ -11,6 +11,7 @@ use super::tests::{KEY, WAIT, fast, raw};
 use super::*;
 use crate::meshy::{ApiGeneration, TaskType};
 use crate::test_support::{Canned, ScriptedServer};
+use crate::transport::http_client;
 
 type Answer = (u16, Value, reqwest::header::HeaderMap);
 
@@ -30,7 +31,8 @@ async fn get(sim: &Simulator, path: &str) -> Answer {
 
 /// A POST with an `X-Meshy-Metadata` header.
 async fn post_with_metadata(sim: &Simulator, path: &str, body: Value, metadata: &str) -> Answer {
-    let response = reqwest::Client::new()
+    let response = http_client(None)
+        .unwrap()
         .post(format!("{}{path}", sim.base_url()))
         .header("Authorization", format!("Bearer {KEY}"))
         .header("X-Meshy-Metadata", metadata)
@@ -47,7 +49,8 @@ async fn post_with_metadata(sim: &Simulator, path: &str, body: Value, metadata: 
 
 /// The `data:` of every frame of a stream, parsed.
 async fn stream_frames(sim: &Simulator, path: &str) -> Vec<Value> {
-    let text = reqwest::Client::new()
+    let text = http_client(None)
+        .unwrap()
         .get(format!("{}{path}", sim.base_url()))
         .header("Authorization", format!("Bearer {KEY}"))
         .send()
@@ -147,7 +150,12 @@ async fn a_v2_create_answers_202_with_the_task_location_and_retry_after() {
     // GLB only unless other formats are asked for, served as a real file.
     let models = last["output"]["model_urls"].as_object().unwrap();
     assert_eq!(models.keys().collect::<Vec<_>>(), ["glb"]);
-    let glb = reqwest::get(models["glb"].as_str().unwrap()).await.unwrap();
+    let glb = http_client(None)
+        .unwrap()
+        .get(models["glb"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(glb.headers()["content-type"], "model/gltf-binary");
     let (status, read, _) = raw("GET", location, Some(KEY), None).await;
     assert_eq!((status, &read), (200, last));
