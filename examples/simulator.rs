@@ -22,7 +22,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..ClientConfig::default()
     };
     let client = Client::new(config, Arc::new(LiveTransport::new(LiveConfig::default())?))?;
-    let body = serde_json::json!({"mode": "preview", "prompt": "otter"});
+    // API v2 (the default): text-to-3d is one call; this one untextured.
+    let body = serde_json::json!({"prompt": "otter", "should_texture": false});
     let task_id = client.create_task(TaskType::Text3d, &body).await?;
     sim.settle().await; // every task ended, every webhook delivered
     let task = client.get_task(TaskType::Text3d, &task_id).await?;

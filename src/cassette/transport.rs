@@ -463,6 +463,10 @@ impl Transport for CassetteTransport {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(self.respond(request))
     }
+
+    fn may_send_live(&self) -> bool {
+        self.records()
+    }
 }
 
 /// A recording run that ends without `finish` (a panicking trial, say) still leaves

@@ -210,6 +210,16 @@ pub enum ApiError {
         task_type: TaskType,
         generation: ApiGeneration,
     },
+    /// A v2 request Meshy would refuse (`meshy::v2_rules`): not sent, nothing paid.
+    #[error(
+        "{request} was not sent: Meshy API v2 refuses it (400 invalid_input/{}): {}; fix the request's \
+         '{}'",
+        refusal.code, refusal.message, refusal.field
+    )]
+    Refused {
+        request: String,
+        refusal: Box<super::v2_rules::Refusal>,
+    },
     /// A v1 request refused once v1 has stopped (on [`V1_SUNSET`], or by a simulator
     /// acting it out): whatever Meshy answers then, the request will not work again.
     #[error(
@@ -379,6 +389,13 @@ impl Client {
             })?;
         let request = self.api_request("POST", &path).with_json(body);
         let label = request.label();
+        if self.generation == ApiGeneration::V2 {
+            self.check_v2(task_type, body)
+                .map_err(|refusal| ApiError::Refused {
+                    request: label.clone(),
+                    refusal: Box::new(refusal),
+                })?;
+        }
         let answer = self.call(request).await?;
         let value: Value = self.decode_labelled(&label, &answer.body)?;
         let Some(id) = super::created_task_id(&value) else {
@@ -405,6 +422,21 @@ impl Client {
             task,
             first_read_after,
         })
+    }
+
+    /// v2's request rules, as Meshy applies them, before anything is sent. The
+    /// simulator's `callback_url` is not a v2 parameter and is left to it; a retired
+    /// model is refused only when the request may go live, so a replay never fails by
+    /// the calendar.
+    fn check_v2(&self, task_type: TaskType, body: &Value) -> Result<(), super::v2_rules::Refusal> {
+        let mut fields = body.as_object().cloned().unwrap_or_default();
+        fields.remove("callback_url");
+        super::v2_rules::check(task_type, &fields)?;
+        if self.transport.may_send_live() {
+            let today = &crate::clock::now_rfc3339()[..10];
+            super::v2_rules::check_model(task_type, &fields, today)?;
+        }
+        Ok(())
     }
 
     /// Reads one task (v1: `GET <collection>/{id}`; v2: `GET /openapi/v2/tasks/{id}`,
@@ -879,7 +911,10 @@ mod tests {
     async fn v2_429s_are_told_apart_by_their_code() {
         let create = |client: Client| async move {
             client
-                .create_task(TaskType::Image3d, &json!({"image_url": "https://x/y.png"}))
+                .create_task(
+                    TaskType::Image3d,
+                    &json!({"image_url": "https://x/y.png", "should_texture": false}),
+                )
                 .await
         };
         // The queue is full: waited out like v1's NoMoreConcurrentTasks, past the
@@ -923,7 +958,10 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let answers = vec![v2_error(400, "invalid_input", "parameters_conflict")];
         let err = canned_client(answers, &calls)
-            .create_task(TaskType::Retexture, &json!({"input_task_id": "t"}))
+            .create_task(
+                TaskType::Retexture,
+                &json!({"input_task_id": "t", "texture_prompt": "wood", "texture_model": "meshy-6-lite"}),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, ApiError::BadRequest { .. }), "{err:?}");
@@ -939,7 +977,10 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let answers = vec![Canned::json(400, json!({"message": "Invalid model"})).response(false)];
         let err = canned_client(answers, &calls)
-            .create_task(TaskType::Retexture, &json!({"input_task_id": "t"}))
+            .create_task(
+                TaskType::Retexture,
+                &json!({"input_task_id": "t", "texture_prompt": "wood", "texture_model": "meshy-6-lite"}),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.v2(), None);
@@ -969,7 +1010,7 @@ mod tests {
         let err = client
             .create_task(
                 TaskType::Text3d,
-                &json!({"mode": "preview", "prompt": "otter"}),
+                &json!({"prompt": "otter", "should_texture": false}),
             )
             .await
             .unwrap_err();
@@ -1377,7 +1418,10 @@ mod tests {
         .await;
         let client = client_of(&server, fast_retry(), ApiGeneration::V2);
         let created = client
-            .create(TaskType::Image3d, &json!({"image_url": "https://x/y.png"}))
+            .create(
+                TaskType::Image3d,
+                &json!({"image_url": "https://x/y.png", "should_texture": false}),
+            )
             .await
             .unwrap();
         assert_eq!(created.id, "t1");
@@ -1499,5 +1543,73 @@ mod tests {
             err.to_string(),
             "MESHY_API_GENERATION: unknown Meshy API generation 'v3'; expected v1 or v2"
         );
+    }
+
+    #[tokio::test]
+    async fn a_v2_request_meshy_would_refuse_is_not_sent_and_a_replay_never_fails_by_the_date() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let client = canned_client(vec![], &calls);
+        let err = client
+            .create(
+                TaskType::Retexture,
+                &json!({"input_task_id": "t", "texture_prompt": "wood"}),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::Refused { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("POST https://api.meshy.ai/openapi/v2/retexture was not sent: Meshy API v2 refuses it"),
+            "{text}"
+        );
+        assert!(text.contains("texture_model"), "{text}");
+        let err = client
+            .create(
+                TaskType::Retexture,
+                &json!({"input_task_id": "t", "hd_texture": false}),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("texture_resolution"),
+            "names the replacement: {err}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing was sent");
+        // The simulator's callback_url is left to it.
+        assert!(
+            client
+                .check_v2(
+                    TaskType::Remesh,
+                    &json!({"input_task_id": "t", "callback_url": "http://127.0.0.1:1/w"})
+                )
+                .is_ok()
+        );
+
+        // A retired model: refused when the request may go live, never in a replay.
+        let body =
+            json!({"image_url": "https://x/y.png", "ai_model": "lowpoly", "should_texture": false});
+        assert!(client.check_v2(TaskType::Image3d, &body).is_err());
+        struct Replaying;
+        impl Transport for Replaying {
+            fn send(
+                &self,
+                _: HttpRequest,
+            ) -> futures_util::future::BoxFuture<'_, Result<HttpResponse, TransportError>>
+            {
+                Box::pin(async { unreachable!("not sent in this test") })
+            }
+            fn may_send_live(&self) -> bool {
+                false
+            }
+        }
+        let replay = Client::new(
+            ClientConfig {
+                api_key: Some(KEY.into()),
+                ..ClientConfig::default()
+            },
+            Arc::new(Replaying),
+        )
+        .unwrap();
+        assert!(replay.check_v2(TaskType::Image3d, &body).is_ok());
     }
 }

@@ -357,8 +357,9 @@ impl TaskRequest {
     /// The JSON body sent to the API of `generation`. v1: [`TaskRequest::to_json`]
     /// (`mode` for text-to-3d). v2: no `mode`; a text3d is v2's one-call text-to-3d,
     /// untextured (`should_texture: false`, what a v1 preview was) unless its params ask
-    /// for a texture (`should_texture: true` and a `texture_model`). A `text3d_refine`
-    /// has no v2 body: [`RequestError`].
+    /// for a texture (`should_texture: true` and a `texture_model`); a retexture's
+    /// `text_style_prompt`/`image_style_url` go as `texture_prompt`/`texture_image_url`.
+    /// A `text3d_refine` has no v2 body: [`RequestError`].
     pub fn body(&self, generation: super::ApiGeneration) -> Result<Value, RequestError> {
         let mut body = self.to_json();
         if generation == super::ApiGeneration::V1 {
@@ -426,7 +427,11 @@ impl TaskRequest {
                 Some("input_task_id or model_url is required".into())
             }
             TaskRequest::Retexture(r)
-                if r.text_style_prompt.is_none() && r.image_style_url.is_none() =>
+                if r.text_style_prompt.is_none()
+                    && r.image_style_url.is_none()
+                    && !["texture_prompt", "texture_image_url"]
+                        .iter()
+                        .any(|f| r.params.contains_key(*f)) =>
             {
                 Some("text_style_prompt or image_style_url is required".into())
             }

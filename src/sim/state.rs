@@ -211,11 +211,9 @@ impl SimState {
     pub fn create(self: &Arc<Self>, task: SimTask) {
         let id = task.id.clone();
         let mut targets = self.config.webhooks();
-        targets.extend(
-            task.callback_url
-                .clone()
-                .map(|url| (url, ApiGeneration::V1)),
-        );
+        // The simulator-only `callback_url` gets the payload of the API that created
+        // the task, so a recording under either generation is delivered its own shape.
+        targets.extend(task.callback_url.clone().map(|url| (url, task.generation)));
         let (updates, receiver) = mpsc::unbounded_channel();
         let duplicate = task.behaviour.duplicate_deliveries;
         let queued = {

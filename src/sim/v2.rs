@@ -153,7 +153,7 @@ fn create(
     test_mode: bool,
     key: &str,
 ) -> Reply {
-    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&request.body) else {
+    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(&request.body) else {
         return error(
             400,
             "invalid_input",
@@ -161,6 +161,10 @@ fn create(
             "The request body must be a JSON object",
         );
     };
+    // The simulator's own extension, as under v1: not a v2 parameter, never validated.
+    let callback_url = fields
+        .remove("callback_url")
+        .and_then(|url| url.as_str().map(str::to_owned));
     if let Err(refusal) = v2_rules::check(task_type, &fields)
         .and_then(|()| v2_rules::check_model(task_type, &fields, &state.config.today()))
     {
@@ -216,7 +220,7 @@ fn create(
         id: new_task_id(),
         task_type,
         request: fields,
-        callback_url: None,
+        callback_url,
         behaviour,
         status,
         progress,
@@ -278,22 +282,15 @@ fn first_read_after(state: &SimState, task: &SimTask) -> u64 {
 /// What a v2 task costs: a textured one-call text-to-3d as preview and refine, an
 /// untextured image-to-3d as a Meshy-6 model without texture, animation per action.
 fn v2_credits(task_type: TaskType, fields: &Map<String, Value>) -> u64 {
-    let textured = fields
-        .get("should_texture")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    match task_type {
-        TaskType::Text3d if textured => credits(TaskType::Text3d) + credits(TaskType::Text3dRefine),
-        TaskType::Image3d | TaskType::MultiImage3d if !textured => 20,
-        TaskType::Animation => {
-            let actions = fields
-                .get("action_ids")
-                .and_then(Value::as_array)
-                .map_or(1, Vec::len);
-            credits(TaskType::Animation) * actions as u64
-        }
-        other => credits(other),
-    }
+    let body = Value::Object(fields.clone());
+    crate::meshy::pricing::request_credits(task_type, ApiGeneration::V2, &body).unwrap_or(
+        // Where the table is silent: a textured one-call text-to-3d as preview and
+        // refine were (30), else the type's price (docs/unconfirmed.md).
+        match task_type {
+            TaskType::Text3d => credits(TaskType::Text3d) + credits(TaskType::Text3dRefine),
+            other => credits(other),
+        },
+    )
 }
 
 /// An input task that does not exist (400 `input_task_not_found`, unconfirmed), is of

@@ -597,7 +597,7 @@ async fn every_validation_rule_is_refused_with_four_fields_and_nothing_created_o
         ),
         (
             "/openapi/v2/rigging",
-            json!({"model_url": "u", "callback_url": "http://x"}),
+            json!({"model_url": "u", "experimental_flag": true}),
             "unknown_parameter",
             "height_meters",
         ),

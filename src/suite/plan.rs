@@ -23,6 +23,8 @@ pub struct Entry {
     pub what: What,
     /// Not selected, but an input of this selected scenario that is not recorded yet.
     pub required_by: Option<String>,
+    /// What its request costs when it pays (records, or reconciles to nothing), if known.
+    pub credits: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +50,8 @@ pub struct Cost {
 pub fn cost(entries: &[Entry]) -> Cost {
     let mut cost = Cost::default();
     for entry in entries {
-        if let What::Records(task_type) | What::Reconciles(task_type) = entry.what {
-            match task_type.and_then(pricing::credits) {
+        if let What::Records(_) | What::Reconciles(_) = entry.what {
+            match entry.credits {
                 Some(credits) => cost.known += credits,
                 None => cost.unknown += 1,
             }
@@ -71,17 +73,15 @@ pub fn render(entries: &[Entry], base_url: &str, balance: Option<u64>) -> String
     let width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
     for entry in entries {
         let kind = |t: Option<TaskType>| t.map_or("rust trial", TaskType::as_str);
+        let price = entry
+            .credits
+            .map_or("unknown credits".to_owned(), |n| format!("{n} credits"));
         let line = match &entry.what {
-            What::Records(t) => format!(
-                "{:13}  {}",
-                kind(*t),
-                t.map_or("unknown credits".to_owned(), pricing::credits_text)
-            ),
+            What::Records(t) => format!("{:13}  {price}", kind(*t)),
             What::Resumes(t) => format!("{:13}  0 credits (resumes its task)", kind(*t)),
             What::Reconciles(t) => format!(
-                "{:13}  0 credits if its unanswered create call made a task, else {}",
+                "{:13}  0 credits if its unanswered create call made a task, else {price}",
                 kind(*t),
-                t.map_or("unknown credits".to_owned(), pricing::credits_text)
             ),
             What::Skipped(why) => format!("skipped: {why}"),
         };
@@ -196,6 +196,21 @@ impl Suite {
         check(cost(&entries), balance, self.settings.max_credits)
     }
 
+    /// What a scenario's request costs, in the generation it will speak (the price of
+    /// a v2 request depends on its model, texture and actions), if known.
+    fn price(&self, scenario: &Scenario) -> Option<u64> {
+        let generation = super::trial::api_generation(scenario.api, || {
+            super::trial::recorded_generation(&self.cassette_path(&scenario.name))
+        });
+        // The input task's id changes no price.
+        let request = scenario.request(Some("input-task")).ok()?;
+        pricing::request_credits(
+            scenario.task_type,
+            generation,
+            &request.body(generation).ok()?,
+        )
+    }
+
     /// The trials this run will send live requests for, after libtest's filters and
     /// the record modes: selected scenarios, the unrecorded inputs they require, and
     /// trials written in Rust.
@@ -216,6 +231,7 @@ impl Suite {
                     name: name.clone(),
                     what: What::Skipped(why),
                     required_by: None,
+                    credits: None,
                 });
                 continue;
             }
@@ -248,6 +264,7 @@ impl Suite {
                 };
                 if listed.insert(input_name.clone()) {
                     entries.push(Entry {
+                        credits: self.price(required),
                         name: input_name,
                         what,
                         required_by: Some(name.clone()),
@@ -258,6 +275,7 @@ impl Suite {
                 name: name.clone(),
                 what,
                 required_by: None,
+                credits: self.price(scenario),
             });
         }
         for name in lock(&self.customs).iter() {
@@ -269,11 +287,13 @@ impl Suite {
                     name: name.clone(),
                     what: What::Records(None),
                     required_by: None,
+                    credits: None,
                 }),
                 resume::Action::Resume { .. } => entries.push(Entry {
                     name: name.clone(),
                     what: What::Resumes(None),
                     required_by: None,
+                    credits: None,
                 }),
                 _ => {}
             }
@@ -308,10 +328,17 @@ mod tests {
     use super::*;
 
     fn entry(name: &str, what: What) -> Entry {
+        let credits = match &what {
+            What::Records(t) | What::Reconciles(t) | What::Resumes(t) => {
+                t.and_then(pricing::credits)
+            }
+            What::Skipped(_) => None,
+        };
         Entry {
             name: name.into(),
             what,
             required_by: None,
+            credits,
         }
     }
 

@@ -44,7 +44,7 @@ pub struct Settings {
     /// (marked `payload_source: "api"`). Default: off.
     pub accept_api_payload: bool,
     /// `--max-tasks-in-flight` / `MESHY_MAX_TASKS_IN_FLIGHT`: unfinished tasks this run may
-    /// have at once (the account's queue). Default: 10 (Pro; Studio 20, Enterprise 50).
+    /// have at once (the account's queue). Default: 10 (Pro; Premium 30, Studio 60, Ultra and Enterprise 100).
     pub max_tasks_in_flight: usize,
     /// `--max-credits` / `MESHY_MAX_CREDITS`: refuse a recording whose known cost is higher.
     /// Default: no limit (the balance still is one).
@@ -160,8 +160,8 @@ pub struct HarnessFlags {
     /// task object [env: MESHY_ACCEPT_API_PAYLOAD=1]
     #[arg(long)]
     pub accept_api_payload: bool,
-    /// Unfinished tasks this run may have at once: the account's queue (Pro 10, Studio 20,
-    /// Enterprise 50) [env: MESHY_MAX_TASKS_IN_FLIGHT] [default: 10]
+    /// Unfinished tasks this run may have at once: the account's queue (Pro 10, Premium 30,
+    /// Studio 60, Ultra and Enterprise 100) [env: MESHY_MAX_TASKS_IN_FLIGHT] [default: 10]
     #[arg(long, value_name = "N", value_parser = tasks_in_flight)]
     pub max_tasks_in_flight: Option<usize>,
     /// Refuse a recording whose known cost is higher [env: MESHY_MAX_CREDITS] [default: no

@@ -1,5 +1,6 @@
 //! The account's task queue as this run sees it: at most `--max-tasks-in-flight`
-//! unfinished tasks of its own (Meshy: Pro 10, Studio 20, Enterprise 50 queued tasks).
+//! unfinished tasks of its own (Meshy 2026: Pro 10, Premium 30, Studio 60, Ultra and
+//! Enterprise 100).
 //! A recording trial takes a slot before its first create call and gives it back when
 //! it ends, so a suite larger than the queue records in waves instead of failing with
 //! 429 `NoMoreConcurrentTasks`. The gate sits in front of the trial's cassette, so a
@@ -121,6 +122,10 @@ impl Transport for SlotGate {
             }
             self.inner.send(request).await
         })
+    }
+
+    fn may_send_live(&self) -> bool {
+        self.inner.may_send_live()
     }
 }
 

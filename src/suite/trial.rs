@@ -85,26 +85,24 @@ pub(crate) struct ContextSpec {
 }
 
 /// The API generation a trial speaks, the one home of that policy: the scenario's pin;
-/// else what its cassette speaks (the one being recorded into, else the complete one it
-/// would replace), so a v1 suite replays and re-records as v1 until it is migrated and
-/// no default ever re-records it by itself; else, for a scenario never recorded,
-/// [`NEW_RECORDING`].
+/// else what its recording speaks (the cassette being recorded into, else the complete
+/// one it would replace), so a v1 suite replays and re-records as v1 until it is
+/// migrated and no default ever re-records it by itself; else, for a scenario never
+/// recorded, [`NEW_RECORDING`].
 pub(crate) fn api_generation(
     pinned: Option<ApiGeneration>,
-    cassette: &CassetteTransport,
-    replaces: Option<&Path>,
+    recorded: impl FnOnce() -> Option<ApiGeneration>,
 ) -> ApiGeneration {
-    pinned
-        .or_else(|| cassette.generation())
-        .or_else(|| {
-            let file = CassetteFile::read(replaces?);
-            crate::cassette::generation_of(file.cassette()?)
-        })
-        .unwrap_or(NEW_RECORDING)
+    pinned.or_else(recorded).unwrap_or(NEW_RECORDING)
+}
+
+/// What the cassette at `path` speaks, if it tells.
+pub(crate) fn recorded_generation(path: &Path) -> Option<ApiGeneration> {
+    crate::cassette::generation_of(CassetteFile::read(path).cassette()?)
 }
 
 /// The generation of a scenario with no pin and no recording.
-pub(crate) const NEW_RECORDING: ApiGeneration = ApiGeneration::V1;
+pub(crate) const NEW_RECORDING: ApiGeneration = ApiGeneration::V2;
 
 impl TrialContext {
     pub(crate) fn new(
@@ -152,7 +150,11 @@ impl TrialContext {
         let config = ClientConfig {
             base_url,
             api_key: Some(key),
-            generation: api_generation(spec.generation, &cassette, spec.replaces.as_deref()),
+            generation: api_generation(spec.generation, || {
+                cassette
+                    .generation()
+                    .or_else(|| recorded_generation(spec.replaces.as_deref()?))
+            }),
             ..ClientConfig::default()
         };
         let gate = spec.slots.map(|slots| {

@@ -66,7 +66,153 @@ pub fn trials() -> Vec<Trial> {
             "harness_checks_the_webhook_secret_of_real_deliveries",
             real_api_secret,
         ),
+        Trial::test(
+            "harness_records_a_pipeline_under_api_v1_and_v2_and_replays_both_offline",
+            pipeline_under_both_generations,
+        ),
+        Trial::test(
+            "harness_after_the_v1_sunset_fails_a_v1_recording_naming_the_date_and_passes_a_v2_one",
+            v1_sunset,
+        ),
     ]
+}
+
+/// A six-step pipeline (text-to-3d, image-to-3d, remesh, retexture, rigging, animation),
+/// pinned to `api` (or unpinned: a new scenario speaks v2).
+fn pipeline(work: &Workspace, api: Option<&str>) -> Result<(), Failed> {
+    let pin = api.map_or(String::new(), |a| format!("api = \"{a}\"\n"));
+    // v2 asks a retexture for its texture model.
+    let texture_model = if api == Some("v1") {
+        ""
+    } else {
+        "texture_model = \"meshy-6-lite\"\n"
+    };
+    let files = [
+        ("p_text3d", "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Pipeline otter\"\n".to_owned()),
+        (
+            "p_image3d",
+            "species = \"beaver\"\ntask_type = \"image3d\"\n[params]\nimage_url = \"https://example.com/beaver.png\"\nshould_texture = false\n".to_owned(),
+        ),
+        ("p_remesh", "species = \"otter\"\ntask_type = \"remesh\"\ninput = \"p_text3d\"\n[params]\ntarget_polycount = 5000\n".to_owned()),
+        (
+            "p_retexture",
+            format!("species = \"otter\"\ntask_type = \"retexture\"\ninput = \"p_text3d\"\nprompt = \"Walnut wood\"\n[params]\n{texture_model}"),
+        ),
+        ("p_rigging", "species = \"otter\"\ntask_type = \"rigging\"\ninput = \"p_text3d\"\n".to_owned()),
+        ("p_animation", "species = \"otter\"\ntask_type = \"animation\"\ninput = \"p_rigging\"\n[params]\naction_id = 1\n".to_owned()),
+    ];
+    for (name, body) in files {
+        std::fs::write(
+            work.path(&format!("scenarios/{name}.toml")),
+            format!("{pin}{body}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// The same pipeline recorded against the simulator under v1 (pinned) and v2 (unpinned:
+/// the default of a new scenario), each then replayed with nothing running; each
+/// cassette speaks its own generation's routes and shapes.
+fn pipeline_under_both_generations() -> Result<(), Failed> {
+    for api in [Some("v1"), None] {
+        let empty = tempfile::tempdir()?;
+        let work = Workspace::with_scenarios(empty.path());
+        pipeline(&work, api)?;
+        let trials = work.trial_count();
+        let recording = work.run(&["--record-webhooks", "--target=sim"], &[]);
+        assert_success(&recording);
+        let log = text(&recording);
+        assert!(
+            log.contains(&format!("test result: ok. {trials} passed; 0 failed")),
+            "{log}"
+        );
+        let remesh = std::fs::read_to_string(work.path("cassettes/http/p_remesh.yaml"))?;
+        let text3d = std::fs::read_to_string(work.path("cassettes/http/p_text3d.yaml"))?;
+        if api == Some("v1") {
+            assert!(remesh.contains("/openapi/v1/remesh\""), "{remesh}");
+            assert!(
+                text3d.contains("preview"),
+                "v1's text-to-3d sends mode: {text3d}"
+            );
+            assert!(!remesh.contains("/openapi/v2/tasks/"), "{remesh}");
+        } else {
+            assert!(remesh.contains("/openapi/v2/remesh\""), "{remesh}");
+            assert!(
+                remesh.contains("/openapi/v2/tasks/"),
+                "v2 reads through tasks: {remesh}"
+            );
+            assert!(
+                text3d.contains("should_texture") && !text3d.contains("preview"),
+                "v2's one-call text-to-3d: {text3d}"
+            );
+            let retexture = std::fs::read_to_string(work.path("cassettes/http/p_retexture.yaml"))?;
+            assert!(
+                retexture.contains("texture_prompt") && !retexture.contains("text_style_prompt"),
+                "{retexture}"
+            );
+        }
+        // Replay: nothing running; every trial passes from the files alone.
+        let replay = work.run(&[], &[]);
+        assert_success(&replay);
+        let log = text(&replay);
+        assert!(
+            log.contains(&format!("test result: ok. {trials} passed; 0 failed")),
+            "{log}"
+        );
+        assert!(
+            !log.contains("recorded:"),
+            "nothing is recorded on replay: {log}"
+        );
+    }
+    Ok(())
+}
+
+/// With the simulator acting out 2027-03-15 (`mesh-toolkit sim --v1-sunset`), a scenario
+/// pinned to v1 cannot be recorded: its trial names the date and the move; the same
+/// scenario under v2 records.
+fn v1_sunset() -> Result<(), Failed> {
+    for (api, passes) in [("v1", false), ("v2", true)] {
+        let empty = tempfile::tempdir()?;
+        let work = Workspace::with_scenarios(empty.path());
+        std::fs::write(
+            work.path("scenarios/sunset_text3d.toml"),
+            format!(
+                "api = \"{api}\"\nspecies = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Sunset otter\"\ndelivery = \"polling\"\n"
+            ),
+        )?;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
+        command.args(["sim", "--port", "0", "--task-seconds", "0", "--v1-sunset"]);
+        let mut sim = crate::support::Guarded::spawn(command);
+        let base = sim
+            .line()
+            .strip_prefix("listening on ")
+            .ok_or("no listening line")?
+            .to_owned();
+        let output = work.run(
+            &[
+                "--record-webhooks",
+                "--tunnel=none",
+                "sunset_text3d",
+                "--exact",
+            ],
+            &[
+                ("MESHY_BASE_URL", base.as_str()),
+                ("MESHY_API_KEY", "msy_functional_sunset_key"),
+            ],
+        );
+        drop(sim);
+        let log = text(&output);
+        if passes {
+            assert_success(&output);
+        } else {
+            assert!(!output.status.success(), "{log}");
+            assert!(
+                log.contains("Meshy API v1 stopped working on 2027-03-15: move this to v2"),
+                "{log}"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The built `scenarios` test binary (built once, through cargo, on first use).

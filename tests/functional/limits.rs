@@ -41,8 +41,10 @@ pub fn trials() -> Vec<Trial> {
     ]
 }
 
-const PREVIEW: &str = "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Planned otter\"\n";
-const REFINE: &str = "species = \"otter\"\ntask_type = \"text3d_refine\"\nprompt = \"Planned otter, painted\"\ninput = \"plan_preview\"\n";
+// A preview and its refine: a v1 chain (v2 has no refine step), pinned to v1.
+const PREVIEW: &str =
+    "api = \"v1\"\nspecies = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Planned otter\"\n";
+const REFINE: &str = "api = \"v1\"\nspecies = \"otter\"\ntask_type = \"text3d_refine\"\nprompt = \"Planned otter, painted\"\ninput = \"plan_preview\"\n";
 const OTHER: &str = "species = \"beaver\"\ntask_type = \"text3d\"\nprompt = \"Planned beaver\"\n";
 
 fn thirty_through_ten() -> Result<(), Failed> {
