@@ -378,6 +378,18 @@ impl TaskRequest {
             fields.remove("mode");
             fields.entry("should_texture").or_insert(Value::Bool(false));
         }
+        // The typed retexture's style fields under their v2 names (a scenario's prompt
+        // lands in `text_style_prompt`).
+        if let (TaskRequest::Retexture(_), Some(fields)) = (self, body.as_object_mut()) {
+            for (v1, v2) in [
+                ("text_style_prompt", "texture_prompt"),
+                ("image_style_url", "texture_image_url"),
+            ] {
+                if let Some(value) = fields.remove(v1) {
+                    fields.entry(v2).or_insert(value);
+                }
+            }
+        }
         Ok(body)
     }
 
@@ -595,6 +607,24 @@ mod tests {
         assert_eq!(
             textured.body(V2).unwrap(),
             json!({"prompt": "otter", "should_texture": true, "texture_model": "meshy-6-lite"})
+        );
+        let retexture = TaskRequest::from_json(
+            TaskType::Retexture,
+            json!({"input_task_id": "t", "text_style_prompt": "wood", "texture_model": "meshy-6-lite"}),
+        )
+        .unwrap();
+        assert_eq!(
+            retexture.body(V2).unwrap(),
+            json!({"input_task_id": "t", "texture_prompt": "wood", "texture_model": "meshy-6-lite"}),
+            "the typed style prompt goes under its v2 name"
+        );
+        assert!(
+            TaskRequest::from_json(
+                TaskType::Retexture,
+                json!({"input_task_id": "t", "texture_prompt": "wood"})
+            )
+            .is_ok(),
+            "v2's own name is a style prompt too"
         );
         let refine =
             TaskRequest::from_json(TaskType::Text3dRefine, json!({"preview_task_id": "t0"}))

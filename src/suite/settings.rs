@@ -44,7 +44,8 @@ pub struct Settings {
     /// (marked `payload_source: "api"`). Default: off.
     pub accept_api_payload: bool,
     /// `--max-tasks-in-flight` / `MESHY_MAX_TASKS_IN_FLIGHT`: unfinished tasks this run may
-    /// have at once (the account's queue). Default: 10 (Pro; Premium 30, Studio 60, Ultra and Enterprise 100).
+    /// have at once (the account's queue). Default: 10 (Pro; Premium 30, Studio 60, Ultra and
+    /// Enterprise 100).
     pub max_tasks_in_flight: usize,
     /// `--max-credits` / `MESHY_MAX_CREDITS`: refuse a recording whose known cost is higher.
     /// Default: no limit (the balance still is one).

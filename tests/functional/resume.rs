@@ -101,6 +101,15 @@ impl Project {
         self.dir.path().join(relative)
     }
 
+    /// Pins every scenario of the project to Meshy API `api` (`v1`, `v2`).
+    pub(crate) fn pin_api(&self, api: &str) {
+        for entry in std::fs::read_dir(self.path("scenarios")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("api = \"{api}\"\n{text}")).unwrap();
+        }
+    }
+
     /// The harness recording against `sim` (the Rust trial of the shipped harness skipped).
     pub(crate) fn command(&self, sim: &Sim, extra: &[&str]) -> Command {
         let mut command = self.command_with_rust_trial(sim, extra);
@@ -340,10 +349,13 @@ fn cassette_text(path: &Path) -> String {
 /// Every cassette holds its create call's answer.
 fn all_created(project: &Project, n: usize) -> bool {
     let cassettes = project.cassettes();
-    cassettes.len() == n
-        && cassettes
-            .iter()
-            .all(|p| cassette_text(p).contains("{\\\"result\\\":"))
+    cassettes.len() == n && cassettes.iter().all(|p| create_answered(&cassette_text(p)))
+}
+
+/// Whether a journal holds a create call's answer: v1's `{"result": id}` or v2's task
+/// object (its request echoed in `input`).
+pub(crate) fn create_answered(cassette: &str) -> bool {
+    cassette.contains("{\\\"result\\\":") || cassette.contains("\\\"input\\\":{")
 }
 
 /// Every task's webhook journal is on disk.
@@ -383,8 +395,14 @@ fn sigkill_points() -> Result<(), Failed> {
         ("after some trials passed", some_passed),
     ];
     let mut total_charges = 0;
-    for (name, reached) in points {
+    // Each point under both API generations: the journals and the reconcile differ.
+    let points = ["v1", "v2"]
+        .into_iter()
+        .flat_map(|api| points.map(|(name, reached)| (api, name, reached)));
+    for (api, name, reached) in points {
+        let name = &format!("{name} (API {api})");
         let project = Project::new(N, "webhook");
+        project.pin_api(api);
         // Staggered task times, so that some trials pass before others.
         let rules = r#"[{"prompt_contains": "number 1", "then": {"task_seconds": 0.5}}]"#;
         let sim = Sim::start(&project, "4", Some(rules));
@@ -444,7 +462,7 @@ fn sigkill_points() -> Result<(), Failed> {
     }
     eprintln!(
         "credits spent per recorded scenario across the SIGKILL points: {:.2}",
-        total_charges as f64 / (3 * N) as f64
+        total_charges as f64 / (6 * N) as f64
     );
     Ok(())
 }

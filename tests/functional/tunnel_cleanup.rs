@@ -264,7 +264,7 @@ fn assert_interrupted_recording(dir: &Path, log: &str) -> Result<(), Failed> {
     );
     assert!(
         cassette.contains("uri: \"https://api.meshy.ai/openapi/v2/text-to-3d\"")
-            && cassette.contains("{\\\"result\\\":"),
+            && crate::resume::create_answered(&cassette),
         "the create call and its answer are journalled:\n{cassette}"
     );
     let webhooks: Vec<PathBuf> = std::fs::read_dir(dir.join("cassettes/webhooks"))?
