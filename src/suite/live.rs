@@ -381,7 +381,8 @@ impl Live {
             ClientConfig {
                 base_url: base_url.clone(),
                 api_key: Some(api_key.clone()),
-                generation: crate::meshy::ApiGeneration::V1,
+                // v2's reads take a task of either generation, and outlive v1.
+                generation: crate::meshy::ApiGeneration::V2,
                 ..ClientConfig::default()
             },
             Arc::clone(&transport),
@@ -440,7 +441,9 @@ impl Live {
             ClientConfig {
                 base_url: self.base_url.clone(),
                 api_key: Some(self.api_key.clone()),
-                generation: crate::meshy::ApiGeneration::V1,
+                // The balance and v2's reads outlive v1; a reconcile lists in each
+                // create call's own generation.
+                generation: crate::meshy::ApiGeneration::V2,
                 ..ClientConfig::default()
             },
             Arc::clone(&self.transport),
