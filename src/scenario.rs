@@ -47,6 +47,9 @@ pub struct Scenario {
     pub expect_formats: Vec<String>,
     /// Simulator-only: how the simulator should treat this scenario's task.
     pub simulator: Option<Behaviour>,
+    /// `[metadata]`: tags sent as the `X-Meshy-Metadata` header (W3C Baggage), in key
+    /// order; `None` without the table.
+    pub metadata: Option<String>,
     /// `api = "v1"` or `"v2"`: the Meshy API generation the scenario is pinned to.
     /// Unpinned, it speaks what its cassette speaks, and v2 when it has none
     /// ([`crate::suite`] decides, in one place).
@@ -111,6 +114,7 @@ struct File {
     expect: Option<ExpectFile>,
     simulator: Option<Spanned<toml::Table>>,
     api: Option<Spanned<String>>,
+    metadata: Option<Spanned<toml::Table>>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +269,33 @@ impl Scenario {
                 Some(api)
             }
         };
+        let metadata = match &file.metadata {
+            None => None,
+            Some(table) => {
+                let mut pairs = Vec::new();
+                for (key, value) in table.get_ref() {
+                    let value = match value {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Integer(_)
+                        | toml::Value::Float(_)
+                        | toml::Value::Boolean(_) => value.to_string(),
+                        _ => {
+                            return Err(at(
+                                table.span(),
+                                format!("[metadata] {key}: a tag is a string, number or boolean"),
+                            ));
+                        }
+                    };
+                    pairs.push((key.clone(), value));
+                }
+                let header = crate::meshy::v2_rules::metadata_header(
+                    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                );
+                crate::meshy::v2_rules::check_metadata(&header)
+                    .map_err(|refusal| at(table.span(), format!("[metadata]: {refusal}")))?;
+                Some(header)
+            }
+        };
         let expect = file.expect.as_ref();
         let expect_status = match expect.and_then(|e| e.status.as_ref()) {
             None => TaskStatus::Succeeded,
@@ -319,6 +350,7 @@ impl Scenario {
                 .unwrap_or_default(),
             simulator,
             api,
+            metadata,
         };
         // Catch missing or malformed API fields now, with a stand-in for the input task.
         scenario
@@ -416,6 +448,38 @@ mod tests {
 
     fn parse(text: &str) -> Result<Scenario, String> {
         Scenario::parse(Path::new("scenarios/otter_text3d.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn api_pins_a_generation_and_metadata_becomes_the_header() {
+        let base = "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"otter\"\n";
+        assert_eq!(parse(base).unwrap().api, None);
+        assert_eq!(
+            parse(&format!("api = \"v1\"\n{base}")).unwrap().api,
+            Some(ApiGeneration::V1)
+        );
+        let err = parse(&format!("api = \"v3\"\n{base}")).unwrap_err();
+        assert_eq!(
+            err,
+            "scenario file 'scenarios/otter_text3d.toml', line 1: unknown Meshy API generation 'v3'; expected v1 or v2"
+        );
+        let refine = "api = \"v2\"\nspecies = \"otter\"\ntask_type = \"text3d_refine\"\n";
+        let err = parse(refine).unwrap_err();
+        assert!(
+            err.contains("a text3d_refine task has no endpoint in Meshy API v2"),
+            "{err}"
+        );
+        let tagged = parse(&format!(
+            "{base}[metadata]\nproject = \"hero fox\"\nbuild = 42\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            tagged.metadata.as_deref(),
+            Some("build=42,project=hero%20fox")
+        );
+        let too_many: String = (0..65).map(|i| format!("k{i} = \"v\"\n")).collect();
+        let err = parse(&format!("{base}[metadata]\n{too_many}")).unwrap_err();
+        assert!(err.contains("[metadata]: X-Meshy-Metadata"), "{err}");
     }
 
     #[test]

@@ -464,8 +464,12 @@ impl Transport for CassetteTransport {
         Box::pin(self.respond(request))
     }
 
-    fn may_send_live(&self) -> bool {
-        self.records()
+    fn may_send_live(&self, request: &HttpRequest) -> bool {
+        let uri = self.options.scrub.uri(&request.url);
+        let shape = RequestShape::new(&request.method, &uri, &request.body, &self.options.rules);
+        let state = self.lock();
+        state.strategy != Strategy::Replay
+            && (state.strategy == Strategy::Record || !state.index.contains(&shape))
     }
 }
 

@@ -278,7 +278,10 @@ impl ApiError {
         status == 410
             || matches!(self.code(), Some(ErrorCode::RouteNotFound))
             || self.code().map(ErrorCode::as_str) == Some("api_v1_sunset")
-            || ((400..500).contains(&status) && status != 429 && today >= V1_SUNSET)
+            || ((400..500).contains(&status)
+                && status != 429
+                && !today.is_empty()
+                && today >= V1_SUNSET)
     }
 }
 
@@ -380,6 +383,19 @@ impl Client {
     /// whole task (look at its status: a `print/analyze` may be SUCCEEDED already) and
     /// when to read it first.
     pub async fn create(&self, task_type: TaskType, body: &Value) -> Result<Created, ApiError> {
+        self.create_tagged(task_type, body, None).await
+    }
+
+    /// [`Client::create`] with an `X-Meshy-Metadata` header (W3C Baggage; build it with
+    /// `v2_rules::metadata_header`): tags that Meshy keeps on the task and its usage
+    /// records (Studio and Enterprise team keys; ignored for others). A malformed header
+    /// is refused before sending.
+    pub async fn create_tagged(
+        &self,
+        task_type: TaskType,
+        body: &Value,
+        metadata: Option<&str>,
+    ) -> Result<Created, ApiError> {
         let path = self
             .generation
             .create_path(task_type)
@@ -387,14 +403,20 @@ impl Client {
                 task_type,
                 generation: self.generation,
             })?;
-        let request = self.api_request("POST", &path).with_json(body);
+        let mut request = self.api_request("POST", &path).with_json(body);
         let label = request.label();
         if self.generation == ApiGeneration::V2 {
-            self.check_v2(task_type, body)
+            self.check_v2(task_type, body, &request)
+                .and_then(|()| {
+                    metadata.map_or(Ok(()), |m| super::v2_rules::check_metadata(m).map(drop))
+                })
                 .map_err(|refusal| ApiError::Refused {
                     request: label.clone(),
                     refusal: Box::new(refusal),
                 })?;
+        }
+        if let Some(metadata) = metadata {
+            request = request.with_header("X-Meshy-Metadata", metadata);
         }
         let answer = self.call(request).await?;
         let value: Value = self.decode_labelled(&label, &answer.body)?;
@@ -408,10 +430,12 @@ impl Client {
         let id = id.to_owned();
         // v1's answer is `{"result": id}`; anything else that named the task is v2's
         // task object, read whole.
+        // A task object this version cannot read whole still made a task: its id is
+        // kept (and recorded by the caller), the object dropped.
         let task = if value.get("result").is_some_and(Value::is_string) {
             None
         } else {
-            Some(self.decode_labelled::<Task>(&label, &answer.body)?)
+            serde_json::from_value::<Task>(value.clone()).ok()
         };
         let first_read_after = crate::transport::find_header(&answer.headers, "Retry-After")
             .filter(|_| !answer.replayed)
@@ -428,11 +452,16 @@ impl Client {
     /// simulator's `callback_url` is not a v2 parameter and is left to it; a retired
     /// model is refused only when the request may go live, so a replay never fails by
     /// the calendar.
-    fn check_v2(&self, task_type: TaskType, body: &Value) -> Result<(), super::v2_rules::Refusal> {
+    fn check_v2(
+        &self,
+        task_type: TaskType,
+        body: &Value,
+        request: &HttpRequest,
+    ) -> Result<(), super::v2_rules::Refusal> {
         let mut fields = body.as_object().cloned().unwrap_or_default();
         fields.remove("callback_url");
         super::v2_rules::check(task_type, &fields)?;
-        if self.transport.may_send_live() {
+        if self.transport.may_send_live(request) {
             let today = &crate::clock::now_rfc3339()[..10];
             super::v2_rules::check_model(task_type, &fields, today)?;
         }
@@ -631,12 +660,16 @@ impl Client {
     /// Sends `request` under the retry policy ([`Client::send_with_retries`]); under v1,
     /// an answer that says v1 has stopped becomes [`ApiError::V1Stopped`].
     pub(crate) async fn call(&self, request: HttpRequest) -> Result<Answer, ApiError> {
+        // The calendar counts only for a request that may go live: a recorded 4xx
+        // replays as what it was.
+        let today = if self.transport.may_send_live(&request) {
+            crate::clock::now_rfc3339()[..10].to_owned()
+        } else {
+            String::new()
+        };
         let result = self.send_with_retries(request).await;
         match result {
-            Err(cause)
-                if self.generation == ApiGeneration::V1
-                    && cause.says_v1_stopped(&crate::clock::now_rfc3339()[..10]) =>
-            {
+            Err(cause) if self.generation == ApiGeneration::V1 && cause.says_v1_stopped(&today) => {
                 Err(ApiError::V1Stopped {
                     cause: Box::new(cause),
                 })
@@ -1536,6 +1569,28 @@ mod tests {
         assert!(bad.says_v1_stopped("2027-03-15"));
     }
 
+    #[tokio::test]
+    async fn metadata_travels_as_its_header_and_a_malformed_one_is_not_sent() {
+        let server =
+            ScriptedServer::sequence(vec![Canned::json(202, v2_created("t1", "PENDING"))]).await;
+        let client = client_of(&server, fast_retry(), ApiGeneration::V2);
+        let body = json!({"image_url": "https://x/y.png", "should_texture": false});
+        client
+            .create_tagged(TaskType::Image3d, &body, Some("project=fox"))
+            .await
+            .unwrap();
+        assert_eq!(
+            server.requests()[0].header("x-meshy-metadata"),
+            Some("project=fox")
+        );
+        let err = client
+            .create_tagged(TaskType::Image3d, &body, Some("no-equals-sign"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ApiError::Refused { .. }), "{err:?}");
+        assert_eq!(server.requests().len(), 1, "the malformed one was not sent");
+    }
+
     #[test]
     fn an_unknown_generation_in_the_environment_is_named() {
         let err = ApiError::from(UnknownApiGeneration { name: "v3".into() });
@@ -1576,11 +1631,13 @@ mod tests {
         );
         assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing was sent");
         // The simulator's callback_url is left to it.
+        let post = HttpRequest::new("POST", "https://api.meshy.ai/openapi/v2/x");
         assert!(
             client
                 .check_v2(
                     TaskType::Remesh,
-                    &json!({"input_task_id": "t", "callback_url": "http://127.0.0.1:1/w"})
+                    &json!({"input_task_id": "t", "callback_url": "http://127.0.0.1:1/w"}),
+                    &post
                 )
                 .is_ok()
         );
@@ -1588,7 +1645,7 @@ mod tests {
         // A retired model: refused when the request may go live, never in a replay.
         let body =
             json!({"image_url": "https://x/y.png", "ai_model": "lowpoly", "should_texture": false});
-        assert!(client.check_v2(TaskType::Image3d, &body).is_err());
+        assert!(client.check_v2(TaskType::Image3d, &body, &post).is_err());
         struct Replaying;
         impl Transport for Replaying {
             fn send(
@@ -1598,7 +1655,7 @@ mod tests {
             {
                 Box::pin(async { unreachable!("not sent in this test") })
             }
-            fn may_send_live(&self) -> bool {
+            fn may_send_live(&self, _: &HttpRequest) -> bool {
                 false
             }
         }
@@ -1610,6 +1667,6 @@ mod tests {
             Arc::new(Replaying),
         )
         .unwrap();
-        assert!(replay.check_v2(TaskType::Image3d, &body).is_ok());
+        assert!(replay.check_v2(TaskType::Image3d, &body, &post).is_ok());
     }
 }

@@ -73,10 +73,13 @@ impl ApiGeneration {
     /// or v1's text-to-3d (under `/openapi/v2/`, always with `mode`), is v1; any other
     /// `/openapi/v2/` route is v2. `None` for a path under neither.
     pub fn of_create(path: &str, body: &serde_json::Value) -> Option<ApiGeneration> {
-        let path = crate::transport::url_path(path);
-        if path.starts_with("/openapi/v1/") || body.get("mode").is_some() {
+        let path = crate::transport::url_path(path).trim_end_matches('/');
+        // `mode` tells v1 only on text-to-3d (text-to-motion's `mode` is a v2 field); a
+        // base URL may put a prefix before the route (a proxy).
+        let v1_text = path.ends_with("/text-to-3d") && body.get("mode").is_some();
+        if path.contains("/openapi/v1/") || v1_text {
             Some(ApiGeneration::V1)
-        } else if path.starts_with("/openapi/v2/") {
+        } else if path.contains("/openapi/v2/") {
             Some(ApiGeneration::V2)
         } else {
             None
@@ -230,6 +233,18 @@ mod tests {
             Some(ApiGeneration::V2)
         );
         assert_eq!(of("/web/x", &json!({})), None);
+        // Text-to-motion's `mode` is v2's own field.
+        assert_eq!(
+            of(
+                "https://api.meshy.ai/openapi/v2/text-to-motion",
+                &json!({"mode": "swift"})
+            ),
+            Some(ApiGeneration::V2)
+        );
+        assert_eq!(
+            of("http://proxy/meshy/openapi/v1/remesh", &json!({})),
+            Some(ApiGeneration::V1)
+        );
     }
 
     #[test]

@@ -113,6 +113,19 @@ impl TaskService {
         request: &TaskRequest,
         callback_url: Option<&str>,
     ) -> Result<Submission, ServiceError> {
+        self.submit_tagged(species, request, callback_url, None)
+            .await
+    }
+
+    /// Like [`TaskService::submit_with_callback`], tagging the task with an
+    /// `X-Meshy-Metadata` header ([`Client::create_tagged`]).
+    pub async fn submit_tagged(
+        &self,
+        species: &str,
+        request: &TaskRequest,
+        callback_url: Option<&str>,
+        metadata: Option<&str>,
+    ) -> Result<Submission, ServiceError> {
         // Both checks come first: nothing is sent (or spent) for a request that
         // cannot be recorded or that Meshy would refuse.
         self.repository.species_dir(species)?;
@@ -123,7 +136,10 @@ impl TaskService {
         if let (Some(url), Some(fields)) = (callback_url, body.as_object_mut()) {
             fields.insert("callback_url".into(), Value::from(url));
         }
-        let created = self.client.create(task_type, &body).await?;
+        let created = self
+            .client
+            .create_tagged(task_type, &body, metadata)
+            .await?;
         let task_id = created.id;
         let spec_hash = request.spec_hash();
         // The task exists (and is paid for) from here on: an error must carry its id.

@@ -628,6 +628,28 @@ fn is_token_byte(b: u8) -> bool {
 }
 
 /// W3C Baggage `baggage-octet`: printable ASCII but space, `"`, `,`, `;` and `\`.
+/// The `X-Meshy-Metadata` header for `pairs` (W3C Baggage: `key=value,…`, each value
+/// percent-encoded where Baggage does not allow its bytes); check it with
+/// [`check_metadata`].
+pub fn metadata_header<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut header = String::new();
+    for (key, value) in pairs {
+        if !header.is_empty() {
+            header.push(',');
+        }
+        header.push_str(key);
+        header.push('=');
+        for byte in value.bytes() {
+            if is_baggage_octet(byte) && byte != b'%' {
+                header.push(char::from(byte));
+            } else {
+                header.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    header
+}
+
 fn is_baggage_octet(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
 }

@@ -272,6 +272,14 @@ const IDENTITY_FIELDS: [&str; 14] = [
     "reference_image_urls",
 ];
 
+/// Identity fields that hold URLs: Meshy may store an uploaded image under its own URL.
+const URL_FIELDS: [&str; 4] = [
+    "image_url",
+    "image_urls",
+    "model_url",
+    "reference_image_urls",
+];
+
 /// Tasks created before the intent by more than this (clock skew between this
 /// machine and Meshy's) are not candidates.
 /// Generous: a task wrongly taken for older than its intent would be bought again.
@@ -415,11 +423,18 @@ async fn matching_tasks(
             .map_err(ListingError::Api)?;
         let full = tasks.len() == 50;
         let mut older_seen = false;
+        let mut previous: Option<i64> = None;
         for task in tasks {
-            let created = task.created_at.unwrap_or(0);
-            if created < sent_ms - SKEW {
-                older_seen = true;
-                continue;
+            // No creation time (v2's `null`): a candidate, never "older".
+            if let Some(created) = task.created_at {
+                if previous.is_some_and(|p| created > p) {
+                    return Err(ListingError::Unsorted);
+                }
+                previous = Some(created);
+                if created < sent_ms - SKEW {
+                    older_seen = true;
+                    continue;
+                }
             }
             if known.contains(&task.id) {
                 continue;
@@ -456,6 +471,12 @@ pub enum ListingError {
         "more than {listed} tasks were created since the call; the listing did not reach back to it"
     )]
     TooMany { listed: u32 },
+    /// The list was not newest first, so reading it back to the call's time proves
+    /// nothing.
+    #[error(
+        "the task list is not sorted newest first (sort_by=-created_at), so it cannot prove the call made no task"
+    )]
+    Unsorted,
     /// A recent task of the type does not echo a field the request sent, so it cannot
     /// be told apart from the request's own.
     #[error(
@@ -487,15 +508,22 @@ fn echoes(task: &Value, request: &Value) -> Echo {
     let mut silent = None;
     for field in IDENTITY_FIELDS {
         let differs = match (echoed.get(field), request.get(field)) {
+            // A URL may be stored under Meshy's own address (an uploaded data URI): an
+            // equal one confirms, a different one cannot rule the task out.
+            (Some(echoed), Some(sent)) if !echoed.is_null() && URL_FIELDS.contains(&field) => {
+                if echoed != sent {
+                    silent = silent.or(Some(field));
+                }
+                false
+            }
             (Some(echoed), Some(sent)) if !echoed.is_null() => echoed != sent,
             (_, Some(_)) => {
                 silent = silent.or(Some(field));
                 false
             }
-            // v1 refine tasks echo `mode`, and a preview request need not send it.
-            (Some(Value::String(echoed)), None) if field == "mode" => {
-                echoed != "preview" && !echoed.is_empty()
-            }
+            // v1 refine tasks echo `mode`, and a preview request need not send it; other
+            // types echo their own `mode` defaults (text-to-motion's `prime`).
+            (Some(Value::String(echoed)), None) if field == "mode" => echoed == "refine",
             _ => false,
         };
         if differs {
@@ -883,8 +911,8 @@ mod tests {
         let one = listing(
             200,
             json!([
-                task("new", "otter", sent + 500),
                 task("other", "beaver", sent + 900),
+                task("new", "otter", sent + 500),
                 task("before", "otter", sent - 3_600_000)
             ]),
         );
@@ -898,7 +926,7 @@ mod tests {
         );
         let two = listing(
             200,
-            json!([task("a", "otter", sent + 10), task("b", "otter", sent + 20)]),
+            json!([task("b", "otter", sent + 20), task("a", "otter", sent + 10)]),
         );
         let known = BTreeSet::from(["a".to_owned()]);
         assert_eq!(
@@ -914,10 +942,23 @@ mod tests {
             .to_string();
         assert!(
             err.contains(
-                "(timed out), and 2 tasks created since then match it: a, b; nothing was sent"
+                "(timed out), and 2 tasks created since then match it: b, a; nothing was sent"
             ),
             "{err}"
         );
+        // A list that is not newest first proves nothing: no "not created" from it.
+        let unsorted = listing(
+            200,
+            json!([
+                task("x", "beaver", sent - 3_600_000),
+                task("y", "beaver", sent + 10)
+            ]),
+        );
+        let err = reconcile(path, &old, &unsorted, &BTreeSet::new(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not sorted newest first"), "{err}");
         let none = listing(200, json!([task("other", "beaver", sent + 900)]));
         assert_eq!(
             reconcile(path, &old, &none, &BTreeSet::new(), None)
@@ -1020,6 +1061,22 @@ mod tests {
         assert_eq!(
             echoes(&v2(json!({"topology": "quad"})), &request),
             Echo::Silent("input_task_id")
+        );
+        // A URL Meshy may have stored elsewhere confirms when equal, never rules out.
+        let image = json!({"image_url": "data:image/png;base64,AAAA"});
+        assert_eq!(
+            echoes(
+                &v2(json!({"image_url": "https://assets.meshy.ai/u.png"})),
+                &image
+            ),
+            Echo::Silent("image_url")
+        );
+        assert_eq!(echoes(&v2(image.clone()), &image), Echo::Same);
+        // Text-to-motion echoes its default `mode`: not another request's task.
+        let motion = json!({"prompt": "walk", "duration": 4.0});
+        assert_eq!(
+            echoes(&json!({"prompt": "walk", "mode": "prime"}), &motion),
+            Echo::Same
         );
         // v2's one-call text-to-3d: no `mode` sent, none echoed.
         let text = json!({"prompt": "otter", "should_texture": false});

@@ -124,8 +124,8 @@ impl Transport for SlotGate {
         })
     }
 
-    fn may_send_live(&self) -> bool {
-        self.inner.may_send_live()
+    fn may_send_live(&self, request: &HttpRequest) -> bool {
+        self.inner.may_send_live(request)
     }
 }
 

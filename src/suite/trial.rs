@@ -84,16 +84,20 @@ pub(crate) struct ContextSpec {
     pub generation: Option<ApiGeneration>,
 }
 
-/// The API generation a trial speaks, the one home of that policy: the scenario's pin;
-/// else what its recording speaks (the cassette being recorded into, else the complete
-/// one it would replace), so a v1 suite replays and re-records as v1 until it is
-/// migrated and no default ever re-records it by itself; else, for a scenario never
-/// recorded, [`NEW_RECORDING`].
+/// The API generation a trial speaks, the one home of that policy, first that tells:
+/// 1. what the cassette the trial reads or records into already speaks (a replay, a
+///    resumed journal, new episodes in a complete cassette): one cassette never mixes
+///    generations, and a create already paid for is never sent again in another shape;
+/// 2. the scenario's pin (`api = "v2"`): a migration records afresh under it;
+/// 3. what the complete cassette a re-recording would replace speaks, so a v1 suite
+///    re-records as v1 until it is pinned, and no default re-records it by itself;
+/// 4. for a scenario never recorded, [`NEW_RECORDING`].
 pub(crate) fn api_generation(
+    loaded: Option<ApiGeneration>,
     pinned: Option<ApiGeneration>,
-    recorded: impl FnOnce() -> Option<ApiGeneration>,
+    replaced: impl FnOnce() -> Option<ApiGeneration>,
 ) -> ApiGeneration {
-    pinned.or_else(recorded).unwrap_or(NEW_RECORDING)
+    loaded.or(pinned).or_else(replaced).unwrap_or(NEW_RECORDING)
 }
 
 /// What the cassette at `path` speaks, if it tells.
@@ -150,10 +154,8 @@ impl TrialContext {
         let config = ClientConfig {
             base_url,
             api_key: Some(key),
-            generation: api_generation(spec.generation, || {
-                cassette
-                    .generation()
-                    .or_else(|| recorded_generation(spec.replaces.as_deref()?))
+            generation: api_generation(cassette.generation(), spec.generation, || {
+                recorded_generation(spec.replaces.as_deref()?)
             }),
             ..ClientConfig::default()
         };
@@ -286,7 +288,12 @@ pub async fn run_scenario(
     };
     let submission = ctx
         .service
-        .submit_with_callback(&scenario.species, request, callback.as_deref())
+        .submit_tagged(
+            &scenario.species,
+            request,
+            callback.as_deref(),
+            scenario.metadata.as_deref(),
+        )
         .await
         .map_err(|e| match e {
             crate::meshy::ServiceError::Api(crate::meshy::ApiError::MaybeCreated { .. }) => {
@@ -723,6 +730,18 @@ pub enum CheckFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trial_speaks_its_cassettes_generation_then_its_pin_then_the_replaced_one() {
+        use ApiGeneration::{V1, V2};
+        // A journal (or any cassette the trial reads) wins over the pin: a paid create
+        // is never sent again in another shape.
+        assert_eq!(api_generation(Some(V1), Some(V2), || Some(V2)), V1);
+        assert_eq!(api_generation(None, Some(V2), || Some(V1)), V2);
+        assert_eq!(api_generation(None, None, || Some(V1)), V1);
+        assert_eq!(api_generation(None, None, || None), NEW_RECORDING);
+        assert_eq!(NEW_RECORDING, V2);
+    }
     use crate::cassette::Cassette;
 
     #[test]

@@ -745,7 +745,7 @@ fn killed_rewrite() -> Result<(), Failed> {
         .spawn()?;
     let mut child = Killed(child);
     wait_until(&project, "the re-recording's create call answered", |_| {
-        cassette_text(&side).contains("{\\\"result\\\":")
+        create_answered(&cassette_text(&side))
     });
     child.0.kill()?;
     crate::support::wait_within(
