@@ -40,7 +40,7 @@ pub use execution::CustomTrial;
 
 pub use live::{GuardError, LiveError, RunEnv, guards};
 pub use plan::PlanError;
-pub use resume::{Action, Disk, Reconciled, ResumeError};
+pub use resume::{Action, Disk, Reconciled, Refusal, ResumeError};
 
 /// The ids of the tasks a cassette's answered create calls made.
 pub fn created_tasks(cassette: &crate::cassette::Cassette) -> Vec<String> {
@@ -376,7 +376,10 @@ mod tests {
             let (suite, _) = Suite::new(&args, |_| None).unwrap();
             let error = suite.produce("beaver_polling").unwrap_err();
             let message = error.to_string();
-            assert!(matches!(error, TrialError::Refused(_)), "{error:?}");
+            assert!(
+                matches!(error, TrialError::Refused(Refusal::Unreadable { .. })),
+                "{error:?}"
+            );
             assert!(
                 message.contains("cannot be read (line ")
                     && message.contains("so it is not recorded over"),

@@ -67,27 +67,11 @@ impl Suite {
         } else {
             CassetteFile::read(&main)
         };
-        // A file that cannot be read may hold paid answers: a recording never
-        // overwrites it.
-        if let Some((file, problem)) = [&main_file, &side_file]
+        // A file that cannot be read may hold paid answers (`decide` refuses to record
+        // over it).
+        let unreadable = [&main_file, &side_file]
             .into_iter()
-            .find_map(|f| f.problem().map(|p| (f.path(), p)))
-            .filter(|_| records)
-        {
-            return Plan {
-                action: resume::Action::Refuse(format!(
-                    "cassette '{}' cannot be read ({problem}), so it is not recorded over: it may hold answers \
-                     Meshy was paid for. Fix it, or move it away to record the trial afresh",
-                    file.display()
-                )),
-                rerecord: self.rerecord_command(
-                    name,
-                    Rerecord::Unfinished,
-                    self.settings.target == Target::Sim,
-                ),
-                file: None,
-            };
-        }
+            .find_map(|f| f.problem().map(|p| (f.path(), p)));
         let (main_cassette, side_cassette) = (main_file.cassette(), side_file.cassette());
         let disk = |cassette: Option<&crate::cassette::Cassette>| {
             let done = resume::webhook_done(&webhooks, scenario.map(|(s, _)| s));
@@ -96,93 +80,94 @@ impl Suite {
         let (main_disk, side_disk) = (disk(main_cassette), disk(side_cassette));
         let unfinished = matches!(main_disk, resume::Disk::Unfinished { .. })
             || matches!(side_disk, resume::Disk::Unfinished { .. });
-        let recorded_against = main_cassette.and_then(|c| c.recorded_against.clone());
-        let side_against = side_cassette.and_then(|c| c.recorded_against.clone());
-        let against_sim = recorded_against.as_ref().map_or(
+        let recorded_against = main_cassette.and_then(|c| c.recorded_against.as_ref());
+        let side_against = side_cassette.and_then(|c| c.recorded_against.as_ref());
+        let against_sim = recorded_against.map_or(
             self.settings.target == Target::Sim,
             RecordedAgainst::is_simulator,
         );
-        // An unfinished journal of the real API holds paid tasks: a simulator run must
-        // not overwrite it.
-        if self.settings.target == Target::Sim
-            && self.settings.record_mode != RecordMode::None
-            && ((recorded_against == Some(RecordedAgainst::Meshy)
-                && matches!(main_disk, resume::Disk::Unfinished { .. }))
-                || (side_against == Some(RecordedAgainst::Meshy)
-                    && matches!(side_disk, resume::Disk::Unfinished { .. })))
-        {
-            let rerecord = self.rerecord_command(name, Rerecord::Unfinished, false);
-            return Plan {
-                action: resume::Action::Refuse(format!(
-                    "cassette '{}' holds an unfinished recording against the real Meshy API (paid tasks); a \
-                     --target=sim run would overwrite it. Resume it first with `{rerecord}`, or delete it to \
-                     give those tasks up",
-                    main.display()
-                )),
-                rerecord,
-                file: None,
-            };
-        }
+        let resume_command = self.rerecord_command(name, Rerecord::Unfinished, against_sim);
+        let resume_on_meshy = self.rerecord_command(name, Rerecord::Unfinished, false);
+        // A complete cassette whose task's webhook recording is not complete: why
+        // (missing, unreadable or unfinished), naming the recording's file.
+        let webhook = match (scenario, main_cassette) {
+            (Some((s, request)), Some(cassette))
+                if !cassette.incomplete
+                    && cassette.pending.is_empty()
+                    && s.delivery == Delivery::Webhook
+                    && matches!(main_disk, resume::Disk::Unfinished { .. }) =>
+            {
+                recorded_task_id(cassette, request).and_then(|task_id| {
+                    let path =
+                        recording_path(&webhooks, &s.species, s.task_type.as_str(), &task_id);
+                    WebhookRecording::load(&path, &resume_command)
+                        .err()
+                        .map(|problem| problem.to_string())
+                })
+            }
+            _ => None,
+        };
+        let action = resume::decide(
+            self.settings.record_mode,
+            &resume::Facts {
+                trial: name,
+                target: self.settings.target,
+                dry_run: self.settings.dry_run,
+                main: resume::File {
+                    path: &main,
+                    disk: &main_disk,
+                    against: recorded_against,
+                },
+                side: resume::File {
+                    path: &side,
+                    disk: &side_disk,
+                    against: side_against,
+                },
+                unreadable: unreadable.as_ref().map(|(f, p)| (*f, p.as_str())),
+                webhook: webhook.as_deref(),
+                resume_command: &resume_command,
+                resume_on_meshy: &resume_on_meshy,
+            },
+        );
         let never_recorded =
             matches!(main_disk, resume::Disk::Absent) && matches!(side_disk, resume::Disk::Absent);
         let simulator_only = scenario.and_then(|(s, _)| s.simulator_only());
-        let rerecord = if never_recorded && self.settings.target == Target::Sim {
-            self.rerecord_command(name, Rerecord::Unfinished, true)
-        } else if never_recorded {
-            // Never recorded: nothing to rewrite, and the free way first.
-            let once = self.rerecord_command(name, Rerecord::Unfinished, true);
-            match simulator_only {
-                Some(why) => format!("{once}  # simulator-only ({why})"),
-                None => {
-                    let cost = self
-                        .scenarios
-                        .get(name)
-                        .map_or_else(|| "unknown credits".to_owned(), |s| self.chain_cost(s));
-                    format!(
-                        "{once}  # the simulator, free; without --target=sim, the real Meshy API: {cost}"
-                    )
+        let rerecord = match &action {
+            resume::Action::Refuse(resume::Refusal::Unreadable { .. }) => self.rerecord_command(
+                name,
+                Rerecord::Unfinished,
+                self.settings.target == Target::Sim,
+            ),
+            resume::Action::Refuse(resume::Refusal::RealJournalUnderSim { .. }) => resume_on_meshy,
+            _ if never_recorded && self.settings.target == Target::Sim => {
+                self.rerecord_command(name, Rerecord::Unfinished, true)
+            }
+            _ if never_recorded => {
+                // Never recorded: nothing to rewrite, and the free way first.
+                let once = self.rerecord_command(name, Rerecord::Unfinished, true);
+                match simulator_only {
+                    Some(why) => format!("{once}  # simulator-only ({why})"),
+                    None => {
+                        let cost = self
+                            .scenarios
+                            .get(name)
+                            .map_or_else(|| "unknown credits".to_owned(), |s| self.chain_cost(s));
+                        format!(
+                            "{once}  # the simulator, free; without --target=sim, the real Meshy API: {cost}"
+                        )
+                    }
                 }
             }
-        } else {
-            let why = if unfinished {
-                Rerecord::Unfinished
-            } else if matches!(main_disk, resume::Disk::Changed) {
-                Rerecord::Changed
-            } else {
-                Rerecord::Again
-            };
-            self.rerecord_command(name, why, against_sim)
-        };
-        let resume_command = self.rerecord_command(name, Rerecord::Unfinished, against_sim);
-        let action = resume::decide(
-            self.settings.record_mode,
-            self.settings.target,
-            (&main, &main_disk),
-            (&side, &side_disk),
-            &resume_command,
-        );
-        let action = match (action, scenario, main_cassette) {
-            // A complete cassette whose task's webhook recording is what is missing,
-            // unreadable or unfinished: say that, naming the recording's file.
-            (resume::Action::Refuse(message), Some((s, request)), Some(cassette))
-                if !cassette.incomplete
-                    && cassette.pending.is_empty()
-                    && s.delivery == Delivery::Webhook =>
-            {
-                let problem = recorded_task_id(cassette, request).and_then(|task_id| {
-                    let path =
-                        recording_path(&webhooks, &s.species, s.task_type.as_str(), &task_id);
-                    WebhookRecording::load(&path, &resume_command).err()
-                });
-                resume::Action::Refuse(match problem {
-                    Some(problem) => format!(
-                        "trial '{name}': its cassette '{}' is complete, but {problem}",
-                        main.display()
-                    ),
-                    None => message,
-                })
+            _ => {
+                let why = if unfinished {
+                    Rerecord::Unfinished
+                } else if matches!(main_disk, resume::Disk::Changed) {
+                    Rerecord::Changed
+                } else {
+                    Rerecord::Again
+                };
+                self.rerecord_command(name, why, against_sim)
             }
-            (action, _, _) => action,
         };
         // Only a replay keeps what was read: it never writes, and nothing else may
         // write a cassette the run replays. A trial that records re-reads its journal
@@ -214,7 +199,7 @@ impl Suite {
     /// cassette that may have reached Meshy reconciled, so nothing is bought twice.
     pub(super) fn prepare(&self, name: &str, plan: &Plan) -> Result<Option<Recording>, TrialError> {
         let path = match &plan.action {
-            resume::Action::Refuse(message) => return Err(TrialError::Refused(message.clone())),
+            resume::Action::Refuse(refusal) => return Err(TrialError::Refused(refusal.clone())),
             resume::Action::Replay => return Ok(None),
             _ if self.interrupt.is_set() => {
                 return Err(TrialError::NotStarted(name.to_owned()));

@@ -17,8 +17,8 @@ use tokio::sync::watch;
 
 use super::settings::Target;
 use crate::cassette::{
-    Body, Cassette, Intent, Interaction, RecordMode, RecordedRequest, RecordedResponse,
-    created_tasks, is_create_for,
+    Body, Cassette, Intent, Interaction, RecordMode, RecordedAgainst, RecordedRequest,
+    RecordedResponse, created_tasks, is_create_for,
 };
 use crate::clock::{now_ms, now_rfc3339, parse_rfc3339_ms};
 use crate::meshy::{ApiError, ApiGeneration, Client, ListPage, TaskRequest, TaskType};
@@ -58,7 +58,52 @@ pub enum Action {
     /// POST), the rest is sent live and appended.
     Resume { path: PathBuf },
     /// Refuse, with the reason and what to run.
-    Refuse(String),
+    Refuse(Refusal),
+}
+
+/// Why the record-mode policy ([`decide`]) refuses a trial; each says what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A recording would write over a cassette (or the journal beside it) that cannot be
+    /// read: it may hold answers Meshy was paid for.
+    #[error(
+        "cassette '{}' cannot be read ({problem}), so it is not recorded over: it may hold answers \
+         Meshy was paid for. Fix it, or move it away to record the trial afresh",
+        file.display()
+    )]
+    Unreadable { file: PathBuf, problem: String },
+    /// A `--target=sim` recording would overwrite an unfinished journal recorded against
+    /// the real Meshy API (its tasks are paid for). `resume_command` resumes it there.
+    #[error(
+        "cassette '{}' holds an unfinished recording against the real Meshy API (paid tasks); a \
+         --target=sim run would overwrite it. Resume it first with `{resume_command}`, or delete it to \
+         give those tasks up",
+        cassette.display()
+    )]
+    RealJournalUnderSim {
+        cassette: PathBuf,
+        resume_command: String,
+    },
+    /// Replay (record mode `none`) of an incomplete recording.
+    #[error(
+        "recording of '{trial}' is incomplete (cassette '{}'): it was interrupted or its trial failed, and \
+         replay needs a complete one; resume it with `{resume_command}`",
+        cassette.display()
+    )]
+    Incomplete {
+        trial: String,
+        cassette: PathBuf,
+        resume_command: String,
+    },
+    /// Replay of a complete cassette whose task's webhook recording is what is missing,
+    /// unreadable or unfinished: `problem` says which, naming the recording's file.
+    #[error("trial '{trial}': its cassette '{}' is complete, but {problem}", cassette.display())]
+    WebhookRecording {
+        trial: String,
+        cassette: PathBuf,
+        problem: String,
+    },
 }
 
 impl Action {
@@ -77,9 +122,51 @@ impl Action {
     }
 }
 
+/// One of a trial's files as its plan read it, for [`decide`].
+#[derive(Debug, Clone, Copy)]
+pub struct File<'a> {
+    pub path: &'a Path,
+    /// What it holds for the trial's current request.
+    pub disk: &'a Disk,
+    /// The API its recording says it was made against, if it says.
+    pub against: Option<&'a RecordedAgainst>,
+}
+
+/// What [`decide`] decides from besides the record mode: the run, the trial's files as
+/// its plan read them (reading them is the plan's), and the commands its refusals quote.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The trial's name.
+    pub trial: &'a str,
+    pub target: Target,
+    /// A `--dry-run`: nothing is recorded.
+    pub dry_run: bool,
+    /// The cassette.
+    pub main: File<'a>,
+    /// The file a re-recording of a complete cassette journals into ([`side_path`]).
+    pub side: File<'a>,
+    /// A file of the two that exists but cannot be read, and why.
+    pub unreadable: Option<(&'a Path, &'a str)>,
+    /// Why the webhook recording of the task of a complete cassette is not complete
+    /// (missing, unreadable or unfinished), if it is not.
+    pub webhook: Option<&'a str>,
+    /// The command that resumes the trial's recording against the API it was made
+    /// against (the run's target if it says none).
+    pub resume_command: &'a str,
+    /// The command that resumes it against the real Meshy API.
+    pub resume_on_meshy: &'a str,
+}
+
 /// The record-mode policy of a trial, given its files: the one place the harness's
-/// record modes are decided. `main` is the cassette, `side` the file a re-recording of
-/// a complete cassette journals into.
+/// record modes, and its refusals, are decided. In order:
+///
+/// 1. A recording (any mode but `none`, not a dry run) never writes over a file it
+///    cannot read: it may hold paid answers ([`Refusal::Unreadable`]).
+/// 2. A `--target=sim` recording never overwrites an unfinished journal (the cassette
+///    or the one beside it) recorded against the real Meshy API: its tasks are paid for
+///    ([`Refusal::RealJournalUnderSim`]).
+/// 3. The record-mode table (`main` is the cassette, `side` the file a re-recording of a
+///    complete cassette journals into); its one refusal is [`Refusal::Incomplete`]:
 ///
 /// | files                 | `none`  | `once`                         | `new_episodes` | `all`, `rewrite` |
 /// |-----------------------|---------|--------------------------------|----------------|------------------|
@@ -88,6 +175,9 @@ impl Action {
 /// | unfinished (meshy)    | refuse  | resume                         | resume         | resume           |
 /// | unfinished (simulator)| refuse  | record afresh                  | record afresh  | record afresh    |
 /// | absent                | replay (the miss says what to run) | record | record | record  |
+///
+/// 4. A refused replay of a complete cassette whose task's webhook recording is what is
+///    not complete says that, naming the recording's file ([`Refusal::WebhookRecording`]).
 ///
 /// `new_episodes` keeps VCR.py's meaning, at the granularity of a trial: what matches
 /// replays, what does not is recorded. A trial whose request changed is recorded
@@ -98,47 +188,74 @@ impl Action {
 ///
 /// An unfinished re-recording beside a complete cassette is resumed first, in every
 /// recording mode. Against the simulator nothing is paid, so nothing is resumed.
-pub fn decide(
-    mode: RecordMode,
-    target: Target,
-    main: (&Path, &Disk),
-    side: (&Path, &Disk),
-    resume_command: &str,
-) -> Action {
-    let resumable =
-        |disk: &Disk| matches!(disk, Disk::Unfinished { .. }) && target == Target::Meshy;
+pub fn decide(mode: RecordMode, facts: &Facts) -> Action {
+    let Facts {
+        main, side, target, ..
+    } = *facts;
+    let unfinished = |file: File| matches!(file.disk, Disk::Unfinished { .. });
+    // 1. Unreadable files.
+    if let Some((file, problem)) = facts.unreadable
+        && mode != RecordMode::None
+        && !facts.dry_run
+    {
+        return Action::Refuse(Refusal::Unreadable {
+            file: file.to_owned(),
+            problem: problem.to_owned(),
+        });
+    }
+    // 2. Paid journals under a simulator run.
+    let paid = |file: File| unfinished(file) && file.against == Some(&RecordedAgainst::Meshy);
+    if target == Target::Sim && mode != RecordMode::None && (paid(main) || paid(side)) {
+        return Action::Refuse(Refusal::RealJournalUnderSim {
+            cassette: main.path.to_owned(),
+            resume_command: facts.resume_on_meshy.to_owned(),
+        });
+    }
+    // 3. The table, and 4. its refusal of a complete cassette.
     if mode == RecordMode::None {
-        return match main.1 {
-            Disk::Unfinished { .. } | Disk::Stale => Action::Refuse(format!(
-                "recording of '{}' is incomplete (cassette '{}'): it was interrupted or its trial failed, and \
-                 replay needs a complete one; resume it with `{resume_command}`",
-                main.0.file_stem().unwrap_or_default().to_string_lossy(),
-                main.0.display()
-            )),
+        return match (main.disk, facts.webhook) {
+            (Disk::Unfinished { .. } | Disk::Stale, Some(problem)) => {
+                Action::Refuse(Refusal::WebhookRecording {
+                    trial: facts.trial.to_owned(),
+                    cassette: main.path.to_owned(),
+                    problem: problem.to_owned(),
+                })
+            }
+            (Disk::Unfinished { .. } | Disk::Stale, None) => Action::Refuse(Refusal::Incomplete {
+                trial: main
+                    .path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                cassette: main.path.to_owned(),
+                resume_command: facts.resume_command.to_owned(),
+            }),
             _ => Action::Replay,
         };
     }
-    if resumable(side.1) {
+    let resumable = |file: File| unfinished(file) && target == Target::Meshy;
+    if resumable(side) {
         return Action::Resume {
-            path: side.0.to_owned(),
+            path: side.path.to_owned(),
         };
     }
-    if resumable(main.1) {
+    if resumable(main) {
         return Action::Resume {
-            path: main.0.to_owned(),
+            path: main.path.to_owned(),
         };
     }
     let beside = |mode| Action::Record {
-        path: side.0.to_owned(),
+        path: side.path.to_owned(),
         mode,
     };
-    match (main.1, mode) {
+    match (main.disk, mode) {
         (Disk::Complete, RecordMode::Once | RecordMode::NewEpisodes) => Action::Replay,
         // `once` records only what was never recorded: the miss names what to run.
         (Disk::Changed, RecordMode::Once) => Action::Replay,
         (Disk::Complete | Disk::Changed, _) => beside(RecordMode::Rewrite),
         (Disk::Absent | Disk::Stale | Disk::Unfinished { .. }, _) => Action::Record {
-            path: main.0.to_owned(),
+            path: main.path.to_owned(),
             mode: RecordMode::Rewrite,
         },
     }
@@ -596,6 +713,32 @@ pub fn webhook_done<'a>(
 mod tests {
     use super::*;
 
+    /// The facts of trial `t`: its two files (recorded against no API they say), none
+    /// unreadable, no webhook recording missing, not a dry run.
+    fn facts<'a>(
+        target: Target,
+        main: (&'a Path, &'a Disk),
+        side: (&'a Path, &'a Disk),
+        resume_command: &'a str,
+    ) -> Facts<'a> {
+        let file = |(path, disk): (&'a Path, &'a Disk)| File {
+            path,
+            disk,
+            against: None,
+        };
+        Facts {
+            trial: "t",
+            target,
+            dry_run: false,
+            main: file(main),
+            side: file(side),
+            unreadable: None,
+            webhook: None,
+            resume_command,
+            resume_on_meshy: "resume on meshy",
+        }
+    }
+
     /// The table of `decide`'s documentation, row by row (no side file).
     #[test]
     fn decide_follows_the_record_mode_table() {
@@ -659,10 +802,7 @@ mod tests {
             for (mode, expected) in modes.zip(expected) {
                 let got = code(decide(
                     mode,
-                    Target::Meshy,
-                    (main, disk),
-                    (side, &Disk::Absent),
-                    "cmd",
+                    &facts(Target::Meshy, (main, disk), (side, &Disk::Absent), "cmd"),
                 ));
                 assert_eq!(got, expected, "{disk:?} under {mode}");
             }
@@ -670,10 +810,12 @@ mod tests {
         // Against the simulator nothing is paid: an unfinished recording is recorded afresh.
         let got = code(decide(
             RecordMode::Once,
-            Target::Sim,
-            (main, &unfinished),
-            (side, &Disk::Absent),
-            "cmd",
+            &facts(
+                Target::Sim,
+                (main, &unfinished),
+                (side, &Disk::Absent),
+                "cmd",
+            ),
         ));
         assert_eq!(got, "record http/t.yaml rewrite");
     }
@@ -775,20 +917,24 @@ mod tests {
             assert_eq!(
                 decide(
                     mode,
-                    Target::Meshy,
-                    (main, &unfinished),
-                    (side, &Disk::Absent),
-                    "c"
+                    &facts(
+                        Target::Meshy,
+                        (main, &unfinished),
+                        (side, &Disk::Absent),
+                        "c"
+                    )
                 ),
                 resume_main
             );
             assert_eq!(
                 decide(
                     mode,
-                    Target::Meshy,
-                    (main, &Disk::Complete),
-                    (side, &unfinished),
-                    "c"
+                    &facts(
+                        Target::Meshy,
+                        (main, &Disk::Complete),
+                        (side, &unfinished),
+                        "c"
+                    )
                 ),
                 Action::Resume { path: side.into() },
                 "an unfinished re-recording is resumed before anything else"
@@ -796,10 +942,7 @@ mod tests {
             assert_eq!(
                 decide(
                     mode,
-                    Target::Sim,
-                    (main, &unfinished),
-                    (side, &Disk::Absent),
-                    "c"
+                    &facts(Target::Sim, (main, &unfinished), (side, &Disk::Absent), "c")
                 ),
                 Action::Record {
                     path: main.into(),
@@ -812,10 +955,12 @@ mod tests {
             assert_eq!(
                 decide(
                     mode,
-                    Target::Meshy,
-                    (main, &Disk::Complete),
-                    (side, &Disk::Absent),
-                    "c"
+                    &facts(
+                        Target::Meshy,
+                        (main, &Disk::Complete),
+                        (side, &Disk::Absent),
+                        "c"
+                    )
                 ),
                 Action::Record {
                     path: side.into(),
@@ -827,10 +972,12 @@ mod tests {
         assert_eq!(
             decide(
                 RecordMode::Once,
-                Target::Meshy,
-                (main, &Disk::Complete),
-                (side, &Disk::Absent),
-                "c"
+                &facts(
+                    Target::Meshy,
+                    (main, &Disk::Complete),
+                    (side, &Disk::Absent),
+                    "c"
+                )
             ),
             Action::Replay
         );
@@ -838,28 +985,235 @@ mod tests {
             matches!(
                 decide(
                     RecordMode::None,
-                    Target::Sim,
-                    (main, &Disk::Stale),
-                    (side, &Disk::Absent),
-                    "c"
+                    &facts(
+                        Target::Sim,
+                        (main, &Disk::Stale),
+                        (side, &Disk::Absent),
+                        "c"
+                    )
                 ),
                 Action::Refuse(_)
             ),
             "an incomplete cassette holding a refused create never replays as a recording"
         );
-        let Action::Refuse(message) = decide(
+        let Action::Refuse(refusal) = decide(
             RecordMode::None,
-            Target::Meshy,
-            (main, &unfinished),
-            (side, &Disk::Absent),
-            "cargo test -- x --record-mode=once",
+            &facts(
+                Target::Meshy,
+                (main, &unfinished),
+                (side, &Disk::Absent),
+                "cargo test -- x --record-mode=once",
+            ),
         ) else {
             panic!("replay of an incomplete cassette must be refused");
         };
-        assert!(
-            message.ends_with("resume it with `cargo test -- x --record-mode=once`"),
-            "{message}"
+        assert_eq!(
+            refusal.to_string(),
+            "recording of 'x' is incomplete (cassette 'c/x.yaml'): it was interrupted or its trial failed, and \
+             replay needs a complete one; resume it with `cargo test -- x --record-mode=once`"
         );
+        assert!(matches!(refusal, Refusal::Incomplete { .. }), "{refusal:?}");
+    }
+
+    /// The refusals before the table, in their order: a file that cannot be read, then
+    /// an unfinished journal of the real API under a simulator run.
+    #[test]
+    fn a_recording_refuses_to_write_over_what_it_cannot_read_or_what_was_paid_for() {
+        let (main, side) = (Path::new("c/t.yaml"), Path::new("c/t.rerecording.yaml"));
+        let unfinished = Disk::Unfinished { pending: false };
+        let meshy = RecordedAgainst::Meshy;
+        let sim = RecordedAgainst::Simulator;
+
+        // A file that cannot be read is never recorded over, in any recording mode.
+        let unreadable = Facts {
+            unreadable: Some((side, "line 3 column 1: expected ':'")),
+            ..facts(
+                Target::Meshy,
+                (main, &Disk::Complete),
+                (side, &Disk::Absent),
+                "c",
+            )
+        };
+        for mode in [
+            RecordMode::Once,
+            RecordMode::NewEpisodes,
+            RecordMode::All,
+            RecordMode::Rewrite,
+        ] {
+            let Action::Refuse(refusal) = decide(mode, &unreadable) else {
+                panic!("an unreadable file is recorded over under {mode}");
+            };
+            assert_eq!(
+                refusal,
+                Refusal::Unreadable {
+                    file: side.into(),
+                    problem: "line 3 column 1: expected ':'".into()
+                }
+            );
+            assert_eq!(
+                refusal.to_string(),
+                "cassette 'c/t.rerecording.yaml' cannot be read (line 3 column 1: expected ':'), so it is not \
+                 recorded over: it may hold answers Meshy was paid for. Fix it, or move it away to record the \
+                 trial afresh"
+            );
+        }
+        // A replay, or a dry run, writes nothing: the table decides (the replay reports it).
+        assert_eq!(decide(RecordMode::None, &unreadable), Action::Replay);
+        let dry_run = Facts {
+            dry_run: true,
+            ..unreadable
+        };
+        assert_eq!(decide(RecordMode::Once, &dry_run), Action::Replay);
+
+        // An unfinished journal of the real API, the cassette or the one beside it, is
+        // never overwritten by a simulator run: it is resumed against Meshy.
+        let paid_main = Facts {
+            main: File {
+                path: main,
+                disk: &unfinished,
+                against: Some(&meshy),
+            },
+            ..facts(Target::Sim, (main, &unfinished), (side, &Disk::Absent), "c")
+        };
+        let paid_side = Facts {
+            side: File {
+                path: side,
+                disk: &unfinished,
+                against: Some(&meshy),
+            },
+            ..facts(
+                Target::Sim,
+                (main, &Disk::Complete),
+                (side, &unfinished),
+                "c",
+            )
+        };
+        for paid in [&paid_main, &paid_side] {
+            for mode in [
+                RecordMode::Once,
+                RecordMode::NewEpisodes,
+                RecordMode::All,
+                RecordMode::Rewrite,
+            ] {
+                let Action::Refuse(refusal) = decide(mode, paid) else {
+                    panic!("a simulator run records over paid tasks under {mode}");
+                };
+                assert_eq!(
+                    refusal,
+                    Refusal::RealJournalUnderSim {
+                        cassette: main.into(),
+                        resume_command: "resume on meshy".into()
+                    }
+                );
+                assert_eq!(
+                    refusal.to_string(),
+                    "cassette 'c/t.yaml' holds an unfinished recording against the real Meshy API (paid tasks); \
+                     a --target=sim run would overwrite it. Resume it first with `resume on meshy`, or delete it \
+                     to give those tasks up"
+                );
+            }
+        }
+        // Against Meshy it is resumed; a simulator's journal is recorded afresh; a
+        // complete one is not unfinished; a replay overwrites nothing.
+        let on_meshy = Facts {
+            target: Target::Meshy,
+            ..paid_main
+        };
+        assert_eq!(
+            decide(RecordMode::Once, &on_meshy),
+            Action::Resume { path: main.into() }
+        );
+        let free = Facts {
+            main: File {
+                against: Some(&sim),
+                ..paid_main.main
+            },
+            ..paid_main
+        };
+        assert_eq!(
+            decide(RecordMode::Once, &free),
+            Action::Record {
+                path: main.into(),
+                mode: RecordMode::Rewrite
+            }
+        );
+        let complete = Facts {
+            main: File {
+                disk: &Disk::Complete,
+                ..paid_main.main
+            },
+            ..paid_main
+        };
+        assert_eq!(decide(RecordMode::Once, &complete), Action::Replay);
+        assert!(
+            matches!(
+                decide(RecordMode::None, &paid_main),
+                Action::Refuse(Refusal::Incomplete { .. })
+            ),
+            "under none the table's refusal says how to resume"
+        );
+
+        // An unreadable file comes first.
+        let both = Facts {
+            unreadable: Some((main, "oops")),
+            ..paid_main
+        };
+        assert!(
+            matches!(
+                decide(RecordMode::Once, &both),
+                Action::Refuse(Refusal::Unreadable { .. })
+            ),
+            "{:?}",
+            decide(RecordMode::Once, &both)
+        );
+    }
+
+    /// A complete cassette whose webhook recording is what is not complete: a replay's
+    /// refusal names that; a recording resumes as it would.
+    #[test]
+    fn a_refused_replay_of_a_complete_cassette_names_its_webhook_recording() {
+        let (main, side) = (Path::new("c/t.yaml"), Path::new("c/t.rerecording.yaml"));
+        let unfinished = Disk::Unfinished { pending: false };
+        let problem = "no webhook recording 'w/t.json' (cassette 'w/t.json'): record it with `cmd`";
+        let webhook = Facts {
+            trial: "otter",
+            webhook: Some(problem),
+            ..facts(
+                Target::Meshy,
+                (main, &unfinished),
+                (side, &Disk::Absent),
+                "cmd",
+            )
+        };
+        let Action::Refuse(refusal) = decide(RecordMode::None, &webhook) else {
+            panic!("replay of a cassette whose webhook recording is missing must be refused");
+        };
+        assert_eq!(
+            refusal,
+            Refusal::WebhookRecording {
+                trial: "otter".into(),
+                cassette: main.into(),
+                problem: problem.into()
+            }
+        );
+        assert_eq!(
+            refusal.to_string(),
+            format!("trial 'otter': its cassette 'c/t.yaml' is complete, but {problem}")
+        );
+        assert_eq!(
+            decide(RecordMode::Once, &webhook),
+            Action::Resume { path: main.into() }
+        );
+        let Action::Refuse(refusal) = decide(
+            RecordMode::None,
+            &Facts {
+                webhook: None,
+                ..webhook
+            },
+        ) else {
+            panic!("replay of an unfinished recording must be refused");
+        };
+        assert!(matches!(refusal, Refusal::Incomplete { .. }), "{refusal:?}");
     }
 
     /// A client whose task list answers `status` with `tasks`.

@@ -572,7 +572,7 @@ pub enum TrialError {
     NotRecorded { trial: String, command: String },
     /// The record-mode policy refused the trial (`suite::resume::decide`).
     #[error("{0}")]
-    Refused(String),
+    Refused(super::Refusal),
     #[error("trial '{0}' did not start: the run was interrupted")]
     NotStarted(String),
     /// The recording context (simulator, receiver, tunnel) could not start.
@@ -787,8 +787,10 @@ mod tests {
         };
         assert!(task.is_refused_request());
         // The words alone decide nothing: a message that quotes them is not the error.
-        let quoted =
-            TrialError::Refused("the server said: bad request (400), not found (404)".into());
+        let quoted = TrialError::Refused(crate::suite::Refusal::Unreadable {
+            file: "c.yaml".into(),
+            problem: "the server said: bad request (400), not found (404)".into(),
+        });
         assert!(!quoted.is_refused_request());
         assert!(!TrialError::NotStarted("interrupted trial".into()).is_refused_request());
 
@@ -805,7 +807,15 @@ mod tests {
             }
             .is_interrupted()
         );
-        assert!(!TrialError::Refused("it was interrupted".into()).is_interrupted());
+        let refused = TrialError::Refused(crate::suite::Refusal::Incomplete {
+            trial: "t".into(),
+            cassette: "t.yaml".into(),
+            resume_command: "cmd".into(),
+        });
+        assert!(
+            refused.to_string().contains("it was interrupted") && !refused.is_interrupted(),
+            "{refused}"
+        );
         assert!(!api(bad()).is_interrupted());
     }
 
