@@ -1,6 +1,7 @@
 //! The Meshy SDK: task types, request and task models, the API client, and the task
 //! service that submits, fetches and polls tasks.
 
+mod api_error;
 mod client;
 mod error_body;
 mod generation;
@@ -13,8 +14,9 @@ mod task;
 mod task_type;
 pub mod v2_rules;
 
+pub use api_error::ApiError;
 pub use client::{
-    AnimationAction, ApiError, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY,
+    AnimationAction, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY,
 };
 pub use error_body::{ErrorCode, ErrorKind};
 pub use generation::{ApiGeneration, GENERATION_ENV, TASKS_PATH, UnknownApiGeneration, V1_SUNSET};
