@@ -465,11 +465,15 @@ impl Transport for CassetteTransport {
     }
 
     fn may_send_live(&self, request: &HttpRequest) -> bool {
+        match self.lock().strategy {
+            Strategy::Replay => return false,
+            Strategy::Record => return true,
+            _ => {}
+        }
+        // Only a cassette that both replays and records pays for the request's shape.
         let uri = self.options.scrub.uri(&request.url);
         let shape = RequestShape::new(&request.method, &uri, &request.body, &self.options.rules);
-        let state = self.lock();
-        state.strategy != Strategy::Replay
-            && (state.strategy == Strategy::Record || !state.index.contains(&shape))
+        !self.lock().index.contains(&shape)
     }
 }
 

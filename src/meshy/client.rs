@@ -458,11 +458,12 @@ impl Client {
     pub(crate) async fn call(&self, request: HttpRequest) -> Result<Answer, ApiError> {
         // The calendar counts only for a request that may go live: a recorded 4xx
         // replays as what it was.
-        let today = if self.transport.may_send_live(&request) {
-            crate::clock::now_rfc3339()[..10].to_owned()
-        } else {
-            String::new()
-        };
+        let today =
+            if self.generation == ApiGeneration::V1 && self.transport.may_send_live(&request) {
+                crate::clock::now_rfc3339()[..10].to_owned()
+            } else {
+                String::new()
+            };
         let result = self.send_with_retries(request).await;
         match result {
             Err(cause) if self.generation == ApiGeneration::V1 && cause.says_v1_stopped(&today) => {
