@@ -5,6 +5,9 @@
 //! v1 stops working on [`V1_SUNSET`] for every endpoint that has a v2 twin, and so does
 //! text-to-3d's `mode` (preview/refine).
 
+// v1's refine and routes stay spoken here: v1 recordings replay, and v1 works until 2027-03-15.
+#![allow(deprecated)]
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -4,6 +4,9 @@
 //! and the 2026 v2 pages (`meshy-api-v2.md`, "Credits"), where a price depends on the
 //! request (model, texture, number of actions), not only on the task type.
 
+// v1's refine and routes stay spoken here: v1 recordings replay, and v1 works until 2027-03-15.
+#![allow(deprecated)]
+
 use serde_json::Value;
 
 use super::{ApiGeneration, TaskType};

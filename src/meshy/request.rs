@@ -6,6 +6,9 @@
 //! required fields before anything is sent, and computes the spec hash that keys an
 //! asset in the repository.
 
+// v1's refine and routes stay spoken here: v1 recordings replay, and v1 works until 2027-03-15.
+#![allow(deprecated)]
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -47,7 +50,11 @@ pub struct Text3dPreview {
     pub params: Params,
 }
 
-/// `text3d_refine`: `POST /openapi/v2/text-to-3d` with `mode: "refine"`.
+/// `text3d_refine`: `POST /openapi/v2/text-to-3d` with `mode: "refine"`. API v1 only.
+#[deprecated(
+    since = "0.2.0",
+    note = "API v1 only: v1's text-to-3d refine stops working on 2027-03-15. Under API v2 text-to-3d is one call: ask a text3d for a textured result (`should_texture: true` and a `texture_model`). See docs/api-v2.md."
+)]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Text3dRefine {
     /// A SUCCEEDED `text3d` task.
@@ -261,6 +268,11 @@ pub struct ModelJob {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskRequest {
     Text3d(Text3dPreview),
+    /// API v1 only.
+    #[deprecated(
+        since = "0.2.0",
+        note = "API v1 only: v1's text-to-3d refine stops working on 2027-03-15. Under API v2 text-to-3d is one call: ask a text3d for a textured result (`should_texture: true` and a `texture_model`). See docs/api-v2.md."
+    )]
     Text3dRefine(Text3dRefine),
     Image3d(Image3d),
     MultiImage3d(MultiImage3d),

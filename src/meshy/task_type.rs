@@ -2,6 +2,9 @@
 //! names scenario files use, and what the API calls them: endpoint collection, `type`
 //! field, and which field names an input task.
 
+// v1's refine and routes stay spoken here: v1 recordings replay, and v1 works until 2027-03-15.
+#![allow(deprecated)]
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -14,7 +17,21 @@ use serde::{Deserialize, Serialize};
 pub enum TaskType {
     /// Text to 3D, preview stage (`mode: "preview"`).
     Text3d,
-    /// Text to 3D, refine stage (`mode: "refine"`, texturing a preview).
+    /// Text to 3D, refine stage (`mode: "refine"`, texturing a preview). API v1 only,
+    /// and deprecated: code that names it hears of the 2027-03-15 sunset at build time.
+    ///
+    /// ```
+    /// # #![allow(deprecated)]
+    /// let _ = mesh_toolkit::meshy::TaskType::Text3dRefine;
+    /// ```
+    /// ```compile_fail
+    /// # #![deny(deprecated)]
+    /// let _ = mesh_toolkit::meshy::TaskType::Text3dRefine;
+    /// ```
+    #[deprecated(
+        since = "0.2.0",
+        note = "API v1 only: v1's text-to-3d refine stops working on 2027-03-15. Under API v2 text-to-3d is one call: ask a text3d for a textured result (`should_texture: true` and a `texture_model`). See docs/api-v2.md."
+    )]
     Text3dRefine,
     Image3d,
     MultiImage3d,
@@ -109,8 +126,12 @@ impl TaskType {
         }
     }
 
-    /// The API collection path: create is `POST <collection>`, get is
-    /// `GET <collection>/{id}`.
+    /// The API v1 collection path: create is `POST <collection>`, get is
+    /// `GET <collection>/{id}`. v1's per-type routes stop working on 2027-03-15.
+    #[deprecated(
+        since = "0.2.0",
+        note = "API v1's per-type routes stop working on 2027-03-15: build routes with `ApiGeneration::create_path`, `task_path`, `list_path` and `stream_path` (v2's reads go through /openapi/v2/tasks)"
+    )]
     pub fn collection(self) -> &'static str {
         match self {
             TaskType::Text3d | TaskType::Text3dRefine => "/openapi/v2/text-to-3d",

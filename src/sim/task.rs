@@ -2,6 +2,9 @@
 //! the field set the real API sends at each status (see `meshy-api.md`): the real
 //! traffic's shape for text-to-3d, the documented shape for the other types.
 
+// v1's refine and routes stay spoken here: v1 recordings replay, and v1 works until 2027-03-15.
+#![allow(deprecated)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 

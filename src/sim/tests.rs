@@ -193,6 +193,7 @@ fn is_terminal(body: &Value) -> bool {
 }
 
 #[tokio::test]
+#[allow(deprecated)] // v1's refine and routes: spoken until 2027-03-15, replayed after
 async fn every_task_type_runs_end_to_end_through_the_sdk_with_real_glb_files() {
     let sim = Simulator::start(fast()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -281,6 +281,7 @@ fn first_read_after(state: &SimState, task: &SimTask) -> u64 {
 
 /// What a v2 task costs: a textured one-call text-to-3d as preview and refine, an
 /// untextured image-to-3d as a Meshy-6 model without texture, animation per action.
+#[allow(deprecated)] // v1's refine and routes: spoken until 2027-03-15, replayed after
 fn v2_credits(task_type: TaskType, fields: &Map<String, Value>) -> u64 {
     let body = Value::Object(fields.clone());
     crate::meshy::pricing::request_credits(task_type, ApiGeneration::V2, &body).unwrap_or(

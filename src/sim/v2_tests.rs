@@ -3,6 +3,9 @@
 //! webhook payload versions, print re-analysis, and today's v1 stream frames. Raw HTTP
 //! on loopback; every wait has a deadline (`settle`, `wait_until`).
 
+// v1's refine and routes stay spoken here: v1 recordings replay, and v1 works until 2027-03-15.
+#![allow(deprecated)]
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
