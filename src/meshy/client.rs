@@ -295,12 +295,23 @@ impl Client {
     /// One page of tasks of `task_type`: v1's `GET <collection>?page_num=&page_size=&sort_by=`
     /// (a JSON array), v2's `GET /openapi/v2/tasks?type=…&page_num=…` (`{"data": [...]}`;
     /// its query and envelope are unconfirmed, so a bare array is read too). An answer of
-    /// another shape is a [`ApiError::Decode`], never an empty page.
+    /// another shape is a [`ApiError::Decode`], never an empty page. [`Client::list_page`]
+    /// also says whether more pages follow.
     pub async fn list_tasks(
         &self,
         task_type: TaskType,
         page: &ListPage,
     ) -> Result<Vec<Task>, ApiError> {
+        self.list_page(task_type, page).await.map(|page| page.tasks)
+    }
+
+    /// One page of tasks, as [`Client::list_tasks`], with v2's `has_more` when the answer
+    /// carries it: a page may be shorter than `page_size` and still not be the last.
+    pub async fn list_page(
+        &self,
+        task_type: TaskType,
+        page: &ListPage,
+    ) -> Result<TaskPage, ApiError> {
         let path = self.generation.list_path(task_type);
         let path = format!(
             "{path}{}page_num={}&page_size={}&sort_by={}",
@@ -316,31 +327,38 @@ impl Client {
         let request = self.api_request("GET", &path);
         let label = request.label();
         let answer: Value = self.call_json(request).await?;
-        let list = match (&answer, self.generation) {
-            (Value::Array(_), _) => answer.clone(),
+        let decode_error = |reason: String| ApiError::Decode {
+            request: label.clone(),
+            reason,
+            excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
+        };
+        let (list, has_more) = match (&answer, self.generation) {
+            (Value::Array(_), _) => (answer.clone(), None),
             (Value::Object(fields), ApiGeneration::V2)
                 if fields.get("data").is_some_and(Value::is_array) =>
             {
-                fields["data"].clone()
+                let has_more = match fields.get("has_more") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::Bool(more)) => Some(*more),
+                    Some(other) => {
+                        return Err(decode_error(format!(
+                            "a task list's has_more is true or false, not {other}"
+                        )));
+                    }
+                };
+                (fields["data"].clone(), has_more)
             }
             _ => {
-                return Err(ApiError::Decode {
-                    request: label,
-                    reason: match self.generation {
-                        ApiGeneration::V1 => "a task list is a JSON array".into(),
-                        ApiGeneration::V2 => {
-                            "a task list is {\"data\": [tasks]} (or a JSON array)".into()
-                        }
-                    },
-                    excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
-                });
+                return Err(decode_error(match self.generation {
+                    ApiGeneration::V1 => "a task list is a JSON array".into(),
+                    ApiGeneration::V2 => {
+                        "a task list is {\"data\": [tasks]} (or a JSON array)".into()
+                    }
+                }));
             }
         };
-        serde_json::from_value(list).map_err(|e| ApiError::Decode {
-            request: label,
-            reason: e.to_string(),
-            excerpt: excerpt(answer.to_string().as_bytes(), &self.api_key),
-        })
+        let tasks = serde_json::from_value(list).map_err(|e| decode_error(e.to_string()))?;
+        Ok(TaskPage { tasks, has_more })
     }
 
     /// Deletes a task (v1: `DELETE <collection>/{id}`; v2: `DELETE /openapi/v2/tasks/{id}`).
@@ -641,6 +659,14 @@ pub struct AnimationAction {
     /// Every other field, as received.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, Value>,
+}
+
+/// A page of tasks as a list call answered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskPage {
+    pub tasks: Vec<Task>,
+    /// v2's `has_more` (`None` when the answer does not say: v1's bare array).
+    pub has_more: Option<bool>,
 }
 
 /// One page of a list call. Default: page 1, 10 tasks, newest first.
@@ -1271,10 +1297,11 @@ mod tests {
         let read = client.get_task(TaskType::Image3d, "t1").await.unwrap();
         assert_eq!(read.model_url("glb"), Some("https://cdn/m.glb"));
         let listed = client
-            .list_tasks(TaskType::Image3d, &ListPage::default())
+            .list_page(TaskType::Image3d, &ListPage::default())
             .await
             .unwrap();
-        assert_eq!(listed[0].id, "t1");
+        assert_eq!(listed.tasks[0].id, "t1");
+        assert_eq!(listed.has_more, Some(false));
         assert_eq!(
             client
                 .stream_task(TaskType::Image3d, "t1")
@@ -1311,10 +1338,11 @@ mod tests {
         let server = ScriptedServer::sequence(vec![
             Canned::json(200, json!({"tasks": []})),
             Canned::json(200, json!({"data": {"id": "t1"}})),
+            Canned::json(200, json!({"data": [], "has_more": "yes"})),
         ])
         .await;
         let client = client_of(&server, fast_retry(), ApiGeneration::V2);
-        for _ in 0..2 {
+        for _ in 0..3 {
             let err = client
                 .list_tasks(TaskType::Remesh, &ListPage::default())
                 .await

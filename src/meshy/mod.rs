@@ -16,7 +16,7 @@ pub mod v2_rules;
 
 pub use api_error::ApiError;
 pub use client::{
-    AnimationAction, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY,
+    AnimationAction, Client, ClientConfig, DEFAULT_BASE_URL, ListPage, TEST_MODE_API_KEY, TaskPage,
 };
 pub use error_body::{ErrorCode, ErrorKind};
 pub use generation::{ApiGeneration, GENERATION_ENV, TASKS_PATH, UnknownApiGeneration, V1_SUNSET};

@@ -534,11 +534,13 @@ async fn matching_tasks(
             page_size: 50,
             newest_first: true,
         };
-        let tasks = client
-            .list_tasks(task_type, &page)
+        let listed = client
+            .list_page(task_type, &page)
             .await
             .map_err(ListingError::Api)?;
-        let full = tasks.len() == 50;
+        // v2's has_more rules when given: a short page may not be the last.
+        let more = listed.has_more.unwrap_or(listed.tasks.len() == 50);
+        let tasks = listed.tasks;
         let mut older_seen = false;
         let mut previous: Option<i64> = None;
         for task in tasks {
@@ -568,7 +570,7 @@ async fn matching_tasks(
                 }
             }
         }
-        if !full || older_seen {
+        if !more || older_seen {
             return Ok(ids);
         }
     }
@@ -820,6 +822,7 @@ mod tests {
         assert_eq!(got, "record http/t.yaml rewrite");
     }
     use serde_json::json;
+    use std::sync::{Arc, Mutex};
 
     fn preview(prompt: &str) -> TaskRequest {
         TaskRequest::from_json(TaskType::Text3d, json!({ "prompt": prompt })).unwrap()
@@ -1241,6 +1244,86 @@ mod tests {
             std::sync::Arc::new(transport),
         )
         .unwrap()
+    }
+
+    /// A v2 task list answering page N with `pages[N-1]` as `{"data", "has_more"}`.
+    fn paged_v2_listing(pages: Vec<(Value, bool)>) -> (Client, Arc<Mutex<Vec<String>>>) {
+        use crate::test_support::Canned;
+        use crate::transport::HttpRequest;
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
+        let transport = move |request: HttpRequest| {
+            assert_eq!(request.method, "GET", "reconciling never creates anything");
+            log.lock().unwrap().push(request.url.clone());
+            let page: usize = request
+                .url
+                .split("page_num=")
+                .nth(1)
+                .and_then(|rest| rest.split('&').next())
+                .and_then(|n| n.parse().ok())
+                .expect("the list names its page");
+            let (data, has_more) = pages
+                .get(page - 1)
+                .cloned()
+                .expect("no page beyond the last");
+            Ok(Canned::json(200, json!({"data": data, "has_more": has_more})).response(false))
+        };
+        let client = Client::new(
+            crate::meshy::ClientConfig {
+                api_key: Some("msy_resume_unit_key_123".into()),
+                ..Default::default()
+            },
+            Arc::new(transport),
+        )
+        .unwrap();
+        (client, asked)
+    }
+
+    #[tokio::test]
+    async fn a_short_v2_page_with_has_more_is_not_the_end_of_the_listing() {
+        let path = Path::new("cassettes/http/otter.yaml");
+        let sent = now_ms() - 40_000;
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(sent as u64);
+        let intent = Intent {
+            method: "POST".into(),
+            uri: "https://api.meshy.ai/openapi/v2/text-to-3d".into(),
+            body: r#"{"prompt":"otter","should_texture":false}"#.into(),
+            recorded_at: crate::clock::rfc3339(at),
+            outcome: Some("timed out".into()),
+        };
+        let task = |id: &str, prompt: &str, created: i64| {
+            json!({"id": id, "type": "text-to-3d", "status": "PENDING", "created_at": created,
+                   "input": {"prompt": prompt, "should_texture": false}, "output": null})
+        };
+        // Meshy may answer fewer tasks than asked for and say there are more: the
+        // request's own task is on page 2. Stopping at the short page 1 would call it
+        // "not created" and pay for it again.
+        let (client, asked) = paged_v2_listing(vec![
+            (json!([task("other", "beaver", sent + 900)]), true),
+            (
+                json!([
+                    task("ours", "otter", sent + 500),
+                    task("old", "otter", sent - 3_600_000)
+                ]),
+                false,
+            ),
+        ]);
+        assert_eq!(
+            reconcile(path, &intent, &client, &BTreeSet::new(), None)
+                .await
+                .unwrap(),
+            Reconciled::Adopted {
+                task_id: "ours".into()
+            }
+        );
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert!(
+            asked
+                .iter()
+                .all(|url| url.contains("/openapi/v2/tasks?type=text-to-3d")),
+            "a v2 intent is reconciled through v2's task list: {asked:?}"
+        );
     }
 
     /// An intent sent `ago_ms` before now.
