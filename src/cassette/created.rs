@@ -66,6 +66,22 @@ pub fn created_task(interaction: &Interaction) -> Option<(TaskType, String)> {
     Some((task_type, created_task_id(&answer)?.to_owned()))
 }
 
+/// What the task an answered create call made costs at today's prices: its request
+/// priced in the generation it was sent in (a v2 price depends on the request). `None`
+/// when the price is unknown, or for any other interaction.
+pub fn create_credits(interaction: &Interaction) -> Option<u64> {
+    let (task_type, _) = created_task(interaction)?;
+    let body: Value = interaction
+        .request
+        .body
+        .as_ref()
+        .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
+        .unwrap_or(Value::Null);
+    let path = crate::transport::url_path(&interaction.request.uri);
+    let generation = generation_told(interaction).or(ApiGeneration::of_create(path, &body))?;
+    crate::meshy::pricing::request_credits(task_type, generation, &body)
+}
+
 /// The ids of the tasks the cassette's answered create calls made (for `request`
 /// only, when given), in recorded order.
 pub fn created_tasks(cassette: &Cassette, request: Option<&TaskRequest>) -> Vec<String> {
@@ -199,6 +215,67 @@ mod tests {
             .headers
             .push(("X-Mesh-Toolkit-Reconciled".into(), vec!["adopted".into()]));
         assert_eq!(of(vec![adopted]), None);
+    }
+
+    #[test]
+    fn a_create_is_priced_by_its_request_in_the_generation_it_was_sent_in() {
+        let task = r#"{"id":"t","status":"PENDING","input":{},"output":null}"#;
+        let v2 = |path: &str, body: &str| {
+            create_credits(&interaction(
+                "POST",
+                &format!("https://api.meshy.ai{path}"),
+                body,
+                task,
+            ))
+        };
+        // v2 prices depend on the request: the model, the texture, the actions.
+        assert_eq!(
+            v2(
+                "/openapi/v2/text-to-3d",
+                r#"{"prompt":"o","should_texture":false}"#
+            ),
+            Some(20)
+        );
+        assert_eq!(
+            v2(
+                "/openapi/v2/text-to-3d",
+                r#"{"prompt":"o","should_texture":false,"ai_model":"meshy-5"}"#
+            ),
+            Some(5)
+        );
+        assert_eq!(
+            v2(
+                "/openapi/v2/animations",
+                r#"{"rig_task_id":"r","action_ids":[1,2,3]}"#
+            ),
+            Some(9)
+        );
+        assert_eq!(
+            v2("/openapi/v2/image-to-3d", r#"{"image_url":"u"}"#),
+            Some(30)
+        );
+        // A textured one-call text-to-3d has no price in the table: unknown, never a guess.
+        assert_eq!(v2("/openapi/v2/text-to-3d", r#"{"prompt":"o"}"#), None);
+        // v1 by the task type, whatever the request asked for.
+        assert_eq!(
+            create_credits(&interaction(
+                "POST",
+                "https://api.meshy.ai/openapi/v1/image-to-3d",
+                r#"{"image_url":"u"}"#,
+                r#"{"result":"t"}"#
+            )),
+            crate::meshy::pricing::credits(TaskType::Image3d)
+        );
+        // Not a create: no price.
+        assert_eq!(
+            create_credits(&interaction(
+                "GET",
+                "https://api.meshy.ai/openapi/v2/tasks/t",
+                "",
+                task
+            )),
+            None
+        );
     }
 
     #[test]

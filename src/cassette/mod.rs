@@ -27,7 +27,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 pub use crate::secrets::is_secret_name;
-pub use created::{created_task, created_tasks, generation_of, is_create_for, recorded_task_id};
+pub use created::{
+    create_credits, created_task, created_tasks, generation_of, is_create_for, recorded_task_id,
+};
 pub use format::{
     Body, Cassette, FormatError, Intent, Interaction, RecordedAgainst, RecordedRequest,
     RecordedResponse,

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::cassette::{Body, Cassette, CassetteFile, Interaction};
 use crate::check::list;
-use crate::meshy::{TaskType, pricing};
+use crate::meshy::TaskType;
 use crate::scenario::Scenario;
 use crate::webhooks::Recording;
 
@@ -313,6 +313,7 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
             .map(rfc3339_ms)
     });
     let mut tasks = Vec::new();
+    let mut prices = Vec::new();
     let mut models = Vec::new();
     let mut images = Vec::new();
     let mut polls = Vec::new();
@@ -322,6 +323,7 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
         if request.method == "POST" {
             if let Some(task) = crate::cassette::created_task(interaction) {
                 tasks.push(task);
+                prices.push(crate::cassette::create_credits(interaction));
                 submitted_ms = submitted_ms.or_else(|| date_ms(interaction));
             }
             continue;
@@ -355,9 +357,9 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
         }
     }
     flag_order(&mut polls);
-    let credits = tasks
-        .iter()
-        .try_fold(0u64, |sum, (t, _)| Some(sum + pricing::credits(*t)?));
+    let credits = prices
+        .into_iter()
+        .try_fold(0u64, |sum, price| sum.checked_add(price?));
     CassetteView {
         path: path.to_owned(),
         api_version,
@@ -576,6 +578,35 @@ mod tests {
             ("preview.png", "image/png")
         );
         assert!(view.simulator);
+    }
+
+    #[test]
+    fn a_v2_cassettes_credits_are_its_requests_prices() {
+        let post = |body: &str| {
+            let mut create = get(
+                "https://api.meshy.ai/openapi/v2/animations",
+                "application/json",
+                br#"{"id":"t","status":"PENDING","input":{},"output":null}"#.to_vec(),
+            );
+            create.request.method = "POST".into();
+            create.request.body = Some(Body::Text(body.into()));
+            create.response.status = 202;
+            create
+        };
+        let cassette = |interactions| Cassette {
+            interactions,
+            recorded_against: None,
+            incomplete: false,
+            pending: Vec::new(),
+            recorded_at: None,
+        };
+        // Three actions at 3 credits each, not the type's one-action price.
+        let three = view(
+            Path::new("c.yaml"),
+            cassette(vec![post(r#"{"rig_task_id":"r","action_ids":[1,2,3]}"#)]),
+        );
+        assert_eq!(three.credits, Some(9));
+        assert_eq!(three.tasks, [(TaskType::Animation, "t".to_owned())]);
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use super::Suite;
 use crate::cassette::RecordMode;
-use crate::meshy::pricing;
 use crate::scenario::Scenario;
 
 /// Why a trial would be recorded again, which picks the record mode of the command
@@ -43,9 +42,7 @@ impl Suite {
         let mut next = Some(scenario);
         while let Some(link) = next {
             links += 1;
-            total = total
-                .zip(pricing::credits(link.task_type))
-                .map(|(t, c)| t + c);
+            total = total.zip(self.price(link)).map(|(t, c)| t + c);
             next = link.input.as_ref().and_then(|i| self.scenarios.get(i));
             if links > self.scenarios.len() {
                 break;

@@ -198,7 +198,7 @@ impl Suite {
 
     /// What a scenario's request costs, in the generation it will speak (the price of
     /// a v2 request depends on its model, texture and actions), if known.
-    fn price(&self, scenario: &Scenario) -> Option<u64> {
+    pub(super) fn price(&self, scenario: &Scenario) -> Option<u64> {
         let recorded = super::trial::recorded_generation(&self.cassette_path(&scenario.name));
         let generation = super::trial::api_generation(recorded, scenario.api, || None);
         // The input task's id changes no price.

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::trial::Produced;
-use crate::meshy::pricing;
 
 /// A table of the recorded scenarios, or `None` when nothing was recorded.
 pub fn summary(produced: &[Produced]) -> Option<String> {
@@ -115,7 +114,8 @@ pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path, rerun: &st
                 lines.push(format!(
                     "  {scenario}  {task_id}  {}  {}",
                     task_type.as_str(),
-                    pricing::credits_text(task_type)
+                    crate::cassette::create_credits(interaction)
+                        .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
                 ));
             }
         }
