@@ -245,7 +245,7 @@ impl Suite {
             })?;
             for outcome in outcomes {
                 match outcome {
-                    resume::Reconciled::Adopted { task_id } => self.console.line(&format!(
+                    resume::Reconciled::Adopted { task_id, .. } => self.console.line(&format!(
                         "{name}: the create call without an answer on file did create task {task_id}: adopted, \
                          no new task"
                     )),

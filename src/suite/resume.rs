@@ -311,8 +311,9 @@ fn intent_is_for(intent: &Intent, request: &TaskRequest) -> bool {
 /// How reconciling an intent ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reconciled {
-    /// Exactly one task created since the intent matches it: this is the task.
-    Adopted { task_id: String },
+    /// Exactly one task created since the intent matches it: this is the task, as the
+    /// list showed it.
+    Adopted { task_id: String, as_listed: Value },
     /// No task matches, on a listing made `LISTING_SETTLES` (30 s) after the intent: the
     /// call created nothing, and sending it is safe.
     NotCreated,
@@ -426,8 +427,10 @@ pub async fn reconcile_all(
         };
         let outcome = reconcile(path, &intent, client, known, interrupt.clone()).await?;
         cassette.pending.remove(0);
-        if let Reconciled::Adopted { task_id } = &outcome {
-            cassette.interactions.push(adopted(&intent, task_id));
+        if let Reconciled::Adopted { task_id, as_listed } = &outcome {
+            cassette
+                .interactions
+                .push(adopted(&intent, task_id, as_listed));
         }
         cassette.incomplete = true;
         crate::atomic_file::write(path, cassette.to_yaml().as_bytes()).map_err(|source| {
@@ -471,7 +474,7 @@ pub async fn reconcile(
         let generation =
             ApiGeneration::of_create(&intent.uri, &body).unwrap_or(client.generation());
         let client = &client.clone().with_generation(generation);
-        let ids = matching_tasks(client, task_type, &body, sent_ms, known)
+        let found = matching_tasks(client, task_type, &body, sent_ms, known)
             .await
             .map_err(|e| ResumeError::CannotList {
                 path: path.to_owned(),
@@ -481,11 +484,11 @@ pub async fn reconcile(
                 task_type,
                 source: e,
             })?;
-        match ids.len() {
+        let ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
+        match found.len() {
             1 => {
-                return Ok(Reconciled::Adopted {
-                    task_id: ids.into_iter().next().unwrap_or_default(),
-                });
+                let (task_id, as_listed) = found.into_iter().next().unwrap_or_default();
+                return Ok(Reconciled::Adopted { task_id, as_listed });
             }
             0 if listed_at - sent_ms >= LISTING_SETTLES.as_millis() as i64 => {
                 return Ok(Reconciled::NotCreated);
@@ -526,8 +529,8 @@ async fn matching_tasks(
     body: &Value,
     sent_ms: i64,
     known: &BTreeSet<String>,
-) -> Result<Vec<String>, ListingError> {
-    let mut ids = Vec::new();
+) -> Result<Vec<(String, Value)>, ListingError> {
+    let mut found = Vec::new();
     for page_num in 1..=MAX_PAGES {
         let page = ListPage {
             page_num,
@@ -560,7 +563,7 @@ async fn matching_tasks(
             }
             let echoed = serde_json::to_value(&task).unwrap_or(Value::Null);
             match echoes(&echoed, body) {
-                Echo::Same => ids.push(task.id.clone()),
+                Echo::Same => found.push((task.id.clone(), echoed)),
                 Echo::Different => {}
                 Echo::Silent(field) => {
                     return Err(ListingError::Silent {
@@ -571,7 +574,7 @@ async fn matching_tasks(
             }
         }
         if !more || older_seen {
-            return Ok(ids);
+            return Ok(found);
         }
     }
     // Never "not created" on a listing that did not reach back to the intent.
@@ -652,8 +655,15 @@ fn echoes(task: &Value, request: &Value) -> Echo {
     silent.map_or(Echo::Same, Echo::Silent)
 }
 
-/// The create call's interaction for an adopted task.
-fn adopted(intent: &Intent, task_id: &str) -> Interaction {
+/// The create call's interaction for an adopted task, its answer in the call's
+/// generation: v1's `{"result": id}`, v2's task object as the list showed it (a v2
+/// create answers the whole task; nothing of it is invented).
+fn adopted(intent: &Intent, task_id: &str, as_listed: &Value) -> Interaction {
+    let body: Value = serde_json::from_str(&intent.body).unwrap_or(Value::Null);
+    let answer = match ApiGeneration::of_create(crate::transport::url_path(&intent.uri), &body) {
+        Some(ApiGeneration::V1) => json!({ "result": task_id }),
+        _ => as_listed.clone(),
+    };
     Interaction {
         request: RecordedRequest {
             method: intent.method.clone(),
@@ -675,7 +685,7 @@ fn adopted(intent: &Intent, task_id: &str) -> Interaction {
                     )],
                 ),
             ],
-            body: Body::Text(json!({ "result": task_id }).to_string()),
+            body: Body::Text(answer.to_string()),
         },
     }
 }
@@ -1309,12 +1319,12 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            reconcile(path, &intent, &client, &BTreeSet::new(), None)
-                .await
-                .unwrap(),
-            Reconciled::Adopted {
-                task_id: "ours".into()
-            }
+            adopted_id(
+                reconcile(path, &intent, &client, &BTreeSet::new(), None)
+                    .await
+                    .unwrap()
+            ),
+            Some("ours".to_owned())
         );
         let asked = asked.lock().unwrap().clone();
         assert_eq!(asked.len(), 2, "{asked:?}");
@@ -1324,6 +1334,13 @@ mod tests {
                 .all(|url| url.contains("/openapi/v2/tasks?type=text-to-3d")),
             "a v2 intent is reconciled through v2's task list: {asked:?}"
         );
+    }
+
+    fn adopted_id(outcome: Reconciled) -> Option<String> {
+        match outcome {
+            Reconciled::Adopted { task_id, .. } => Some(task_id),
+            Reconciled::NotCreated => None,
+        }
     }
 
     /// An intent sent `ago_ms` before now.
@@ -1354,12 +1371,12 @@ mod tests {
             ]),
         );
         assert_eq!(
-            reconcile(path, &old, &one, &BTreeSet::new(), None)
-                .await
-                .unwrap(),
-            Reconciled::Adopted {
-                task_id: "new".into()
-            }
+            adopted_id(
+                reconcile(path, &old, &one, &BTreeSet::new(), None)
+                    .await
+                    .unwrap()
+            ),
+            Some("new".to_owned())
         );
         let two = listing(
             200,
@@ -1367,10 +1384,8 @@ mod tests {
         );
         let known = BTreeSet::from(["a".to_owned()]);
         assert_eq!(
-            reconcile(path, &old, &two, &known, None).await.unwrap(),
-            Reconciled::Adopted {
-                task_id: "b".into()
-            },
+            adopted_id(reconcile(path, &old, &two, &known, None).await.unwrap()),
+            Some("b".to_owned()),
             "a task another create call on file answered is never adopted"
         );
         let err = reconcile(path, &old, &two, &BTreeSet::new(), None)

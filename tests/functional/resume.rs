@@ -29,11 +29,11 @@ pub fn trials() -> Vec<Trial> {
             sigint,
         ),
         Trial::test(
-            "resume_a_create_answered_502_is_reconciled_from_the_task_list_with_one_charge",
+            "resume_a_create_answered_502_is_reconciled_from_the_task_list_with_one_charge_under_v1_and_v2",
             ambiguous_create,
         ),
         Trial::test(
-            "resume_two_matching_tasks_in_the_window_are_named_and_nothing_is_bought",
+            "resume_two_matching_tasks_in_the_window_are_named_and_nothing_is_bought_under_v1_and_v2",
             two_matches,
         ),
         Trial::test(
@@ -296,12 +296,23 @@ impl Sim {
         (START_BALANCE - self.balance()) / TEXT3D_CREDITS
     }
 
-    /// Sends a create call as another client would; its answer does not matter.
-    fn create(&self, prompt: &str) {
-        let body = serde_json::json!({"mode": "preview", "prompt": prompt});
+    /// Sends the create call a `text3d` scenario sends under Meshy API `api` (`v1`,
+    /// `v2`), as another client would; its answer does not matter.
+    fn create(&self, api: &str, prompt: &str) {
+        let (generation, body) = match api {
+            "v1" => (
+                mesh_toolkit::meshy::ApiGeneration::V1,
+                serde_json::json!({"mode": "preview", "prompt": prompt}),
+            ),
+            _ => (
+                mesh_toolkit::meshy::ApiGeneration::V2,
+                serde_json::json!({"prompt": prompt, "should_texture": false}),
+            ),
+        };
+        let client = self.client.clone().with_generation(generation);
         drop(
             self.runtime
-                .block_on(self.client.create_task(TaskType::Text3d, &body)),
+                .block_on(client.create_task(TaskType::Text3d, &body)),
         );
     }
 
@@ -543,7 +554,16 @@ fn sigint() -> Result<(), Failed> {
 }
 
 fn ambiguous_create() -> Result<(), Failed> {
+    // The journal, the list and the reconcile differ by API generation.
+    for api in ["v1", "v2"] {
+        ambiguous_create_under(api);
+    }
+    Ok(())
+}
+
+fn ambiguous_create_under(api: &str) {
     let project = Project::new(1, "webhook");
+    project.pin_api(api);
     let rules = r#"[{"prompt_contains": "otter", "then": {"create_status": 502}}]"#;
     let sim = Sim::start(&project, "1", Some(rules));
     let first = project.run(&sim, &[]);
@@ -551,41 +571,60 @@ fn ambiguous_create() -> Result<(), Failed> {
     let log = text(&first);
     assert!(
         log.contains("server error (502) after 1 attempts: Bad Gateway; Meshy may have created (and charged for) the task, so the request was not sent again"),
-        "{log}"
+        "API {api}: {log}"
     );
-    assert_eq!(sim.charges(), 1);
+    assert_eq!(sim.charges(), 1, "API {api}");
     let journal = cassette_text(&project.path("cassettes/http/otter_1.yaml"));
     assert!(
         journal.starts_with("incomplete: true\n")
             && journal.contains("pending:\n- body: ")
             && journal.contains("outcome: \"502 Bad Gateway\""),
-        "the intent stays on disk: {journal}"
+        "API {api}: the intent stays on disk: {journal}"
     );
     let rerun = project.run(&sim, &[]);
     assert_success(&rerun);
     let log = text(&rerun);
     assert!(
         log.contains("otter_1: the create call without an answer on file did create task "),
-        "{log}"
+        "API {api}: {log}"
     );
-    assert_eq!(sim.charges(), 1, "one task, one charge: {log}");
+    assert_eq!(sim.charges(), 1, "API {api}: one task, one charge: {log}");
     let cassette = cassette_text(&project.path("cassettes/http/otter_1.yaml"));
-    assert!(cassette.contains("X-Mesh-Toolkit-Reconciled") && !cassette.contains("pending:"));
+    assert!(
+        cassette.contains("X-Mesh-Toolkit-Reconciled") && !cassette.contains("pending:"),
+        "API {api}: {cassette}"
+    );
+    // The create answer the harness writes for the adopted task speaks the call's
+    // generation: v1's `{"result": id}`, v2's task object as the list showed it.
+    let v1_answer = cassette.contains(r#"string: "{\"result\":\""#);
+    let v2_answer = cassette.contains(r#"\"id\":\""#) && cassette.contains(r#"\"status\":\""#);
+    assert_eq!(
+        (v1_answer, v2_answer),
+        (api == "v1", api == "v2"),
+        "API {api}: the adopted task's create answer is in the call's generation: {cassette}"
+    );
     drop(sim);
     assert_success(&project.replay());
-    Ok(())
 }
 
 fn two_matches() -> Result<(), Failed> {
+    for api in ["v1", "v2"] {
+        two_matches_under(api);
+    }
+    Ok(())
+}
+
+fn two_matches_under(api: &str) {
     let project = Project::new(1, "webhook");
+    project.pin_api(api);
     let rules = r#"[{"prompt_contains": "otter", "then": {"create_status": 502}}]"#;
     let sim = Sim::start(&project, "1", Some(rules));
     let first = project.run(&sim, &[]);
-    assert!(!first.status.success(), "{}", text(&first));
+    assert!(!first.status.success(), "API {api}: {}", text(&first));
     // Someone sends the same request in the window.
-    sim.create("Resumable otter number 1");
+    sim.create(api, "Resumable otter number 1");
     let ids = sim.task_ids();
-    assert_eq!(ids.len(), 2);
+    assert_eq!(ids.len(), 2, "API {api}");
     let rerun = project.run(&sim, &[]);
     assert!(!rerun.status.success());
     let log = text(&rerun);
@@ -594,11 +633,14 @@ fn two_matches() -> Result<(), Failed> {
             "and 2 tasks created since then match it: {}, {}; nothing was sent",
             ids[0], ids[1]
         )),
-        "both ids are named: {log}"
+        "API {api}: both ids are named: {log}"
     );
-    assert!(log.contains("nothing was sent"), "{log}");
-    assert_eq!(sim.charges(), 2, "the rerun bought nothing: {log}");
-    Ok(())
+    assert!(log.contains("nothing was sent"), "API {api}: {log}");
+    assert_eq!(
+        sim.charges(),
+        2,
+        "API {api}: the rerun bought nothing: {log}"
+    );
 }
 
 fn no_webhook() -> Result<(), Failed> {
