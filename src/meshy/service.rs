@@ -181,6 +181,12 @@ impl TaskService {
         mut observe: impl FnMut(&Task),
     ) -> Result<Task, ServiceError> {
         let started = Instant::now();
+        // A v2 create may answer a task that is final already (a `print/analyze`):
+        // nothing to wait for, and nothing more to read.
+        if let Some(task) = submission.created.as_ref().filter(|t| t.is_terminal()) {
+            observe(task);
+            return Ok(task.clone());
+        }
         if let Some(wait) = submission.first_read_after {
             tokio::time::sleep(wait.min(options.timeout)).await;
         }
@@ -346,6 +352,44 @@ mod tests {
         .unwrap();
         assert_eq!(task.status, TaskStatus::Succeeded);
         assert_eq!(seen, statuses);
+    }
+
+    #[tokio::test]
+    async fn a_task_the_create_answered_final_is_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&sent);
+        let transport: Arc<dyn Transport> = Arc::new(move |request: HttpRequest| {
+            log.lock().unwrap().push(request.clone());
+            Ok(answer(
+                202,
+                json!({"id": "a1", "type": "print-analyze", "status": "SUCCEEDED",
+                       "input": {"input_task_id": "t0"},
+                       "output": {"printability": {"printable": true}}}),
+                false,
+            ))
+        });
+        let service = service(transport, dir.path());
+        let analyze =
+            TaskRequest::from_json(TaskType::PrintAnalyze, json!({"input_task_id": "t0"})).unwrap();
+        let submission = service.submit("otter", &analyze).await.unwrap();
+        let options = PollOptions {
+            interval: Duration::from_secs(3600),
+            timeout: Duration::from_secs(7200),
+        };
+        let mut seen = Vec::new();
+        let task = tokio::time::timeout(
+            Duration::from_secs(20),
+            service.poll(&submission, &options, |t| seen.push(t.status.to_string())),
+        )
+        .await
+        .expect("a final task is not waited on")
+        .unwrap();
+        assert_eq!(task.status, TaskStatus::Succeeded);
+        assert_eq!(seen, ["SUCCEEDED"]);
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "only the create call: {sent:?}");
+        assert_eq!(sent[0].url, "https://api.meshy.ai/openapi/v2/print/analyze");
     }
 
     #[tokio::test]
