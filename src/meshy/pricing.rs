@@ -73,11 +73,14 @@ pub fn request_credits(
             (false, true) => 15,
             (false, false) => 5,
         }),
+        // 3 credits per action (`action_id`: one; `action_ids`: each); an animation of a
+        // motion task (`motion_task_id`) has no price in the table.
         TaskType::Animation => {
-            let actions = body
-                .get("action_ids")
-                .and_then(Value::as_array)
-                .map_or(1, Vec::len);
+            let actions = match (body.get("action_ids"), body.get("action_id")) {
+                (Some(Value::Array(ids)), _) if !ids.is_empty() => ids.len(),
+                (None, Some(id)) if !id.is_null() => 1,
+                _ => return None,
+            };
             u64::try_from(actions).ok()?.checked_mul(3)
         }
         TaskType::TextToImage => match text("ai_model")? {
@@ -155,6 +158,12 @@ mod tests {
             v2(TaskType::Animation, json!({"action_ids": [1, 2, 3]})),
             Some(9)
         );
+        // No price in the table for a motion task's animation, nor for no action.
+        assert_eq!(
+            v2(TaskType::Animation, json!({"motion_task_id": "m1"})),
+            None
+        );
+        assert_eq!(v2(TaskType::Animation, json!({"action_ids": []})), None);
         assert_eq!(
             v2(
                 TaskType::TextToImage,

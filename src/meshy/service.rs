@@ -181,9 +181,13 @@ impl TaskService {
         mut observe: impl FnMut(&Task),
     ) -> Result<Task, ServiceError> {
         let started = Instant::now();
-        // A v2 create may answer a task that is final already (a `print/analyze`):
-        // nothing to wait for, and nothing more to read.
-        if let Some(task) = submission.created.as_ref().filter(|t| t.is_terminal()) {
+        // A v2 `print/analyze` may answer a task that is final already (the doc's one
+        // case): nothing to wait for, and nothing more to read. Any other type is read.
+        if let Some(task) = submission
+            .created
+            .as_ref()
+            .filter(|t| submission.task_type == TaskType::PrintAnalyze && t.is_terminal())
+        {
             observe(task);
             return Ok(task.clone());
         }
@@ -359,6 +363,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sent = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&sent);
+        let log2 = Arc::clone(&sent);
+        let log_urls = |log: &Arc<Mutex<Vec<HttpRequest>>>| -> Vec<String> {
+            log.lock().unwrap().iter().map(|r| r.url.clone()).collect()
+        };
         let transport: Arc<dyn Transport> = Arc::new(move |request: HttpRequest| {
             log.lock().unwrap().push(request.clone());
             Ok(answer(
@@ -390,6 +398,27 @@ mod tests {
         let sent = sent.lock().unwrap();
         assert_eq!(sent.len(), 1, "only the create call: {sent:?}");
         assert_eq!(sent[0].url, "https://api.meshy.ai/openapi/v2/print/analyze");
+        drop(sent);
+        // Only `print/analyze` is documented to answer final: any other type is read.
+        let remesh =
+            TaskRequest::from_json(TaskType::Remesh, json!({"input_task_id": "t0"})).unwrap();
+        let submission = service.submit("otter", &remesh).await.unwrap();
+        let read = tokio::time::timeout(
+            Duration::from_secs(20),
+            service.poll(&submission, &options, |_| {}),
+        )
+        .await
+        .expect("a final answer ends the poll")
+        .unwrap();
+        assert_eq!(read.status, TaskStatus::Succeeded);
+        assert_eq!(
+            log_urls(&log2),
+            [
+                "https://api.meshy.ai/openapi/v2/print/analyze",
+                "https://api.meshy.ai/openapi/v2/remesh",
+                "https://api.meshy.ai/openapi/v2/tasks/a1"
+            ]
+        );
     }
 
     #[tokio::test]

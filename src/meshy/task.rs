@@ -287,8 +287,10 @@ impl Task {
 /// the whole task object (202, `id`). The one reader of a create answer, for the client
 /// and for recordings alike. `None` for another shape or an empty id.
 pub fn created_task_id(answer: &Value) -> Option<&str> {
-    let id = match answer.get("result") {
-        Some(result) => result.as_str(),
+    // v1's `result` is a string; a v2 task object may hold a `result` of another kind
+    // (`null`, an object), and is read by its `id` then.
+    let id = match answer.get("result").and_then(Value::as_str) {
+        Some(result) => Some(result),
         None => answer
             .get("id")
             .and_then(Value::as_str)

@@ -234,6 +234,7 @@ impl Suite {
                 &path,
                 &client,
                 &known,
+                &recording.scrub,
                 Some(self.interrupt.receiver()),
             ));
             let outcomes = reconciled.map_err(|e| {

@@ -410,11 +410,13 @@ const MAX_PAGES: u32 = 10;
 /// the create call's interaction (marked `x-mesh-toolkit-reconciled`), intents that
 /// created nothing are dropped; the file is rewritten after each. Returns the outcomes.
 /// `known` are the task ids other create calls on file answered (another scenario's
-/// task is never adopted).
+/// task is never adopted). An adopted task's interaction is written through `scrub`, as
+/// every recorded one is (the listed task may carry the simulator's address).
 pub async fn reconcile_all(
     path: &Path,
     client: &Client,
     known: &BTreeSet<String>,
+    scrub: &crate::cassette::Scrub,
     interrupt: Option<watch::Receiver<bool>>,
 ) -> Result<Vec<Reconciled>, ResumeError> {
     let mut outcomes = Vec::new();
@@ -428,9 +430,9 @@ pub async fn reconcile_all(
         let outcome = reconcile(path, &intent, client, known, interrupt.clone()).await?;
         cassette.pending.remove(0);
         if let Reconciled::Adopted { task_id, as_listed } = &outcome {
-            cassette
-                .interactions
-                .push(adopted(&intent, task_id, as_listed));
+            let mut interaction = adopted(&intent, task_id, as_listed);
+            scrub.apply(&mut interaction);
+            cassette.interactions.push(interaction);
         }
         cassette.incomplete = true;
         crate::atomic_file::write(path, cassette.to_yaml().as_bytes()).map_err(|source| {
@@ -530,7 +532,8 @@ async fn matching_tasks(
     sent_ms: i64,
     known: &BTreeSet<String>,
 ) -> Result<Vec<(String, Value)>, ListingError> {
-    let mut found = Vec::new();
+    let mut found: Vec<(String, Value)> = Vec::new();
+    let mut listed_count = 0usize;
     for page_num in 1..=MAX_PAGES {
         let page = ListPage {
             page_num,
@@ -541,8 +544,14 @@ async fn matching_tasks(
             .list_page(task_type, &page)
             .await
             .map_err(ListingError::Api)?;
-        // v2's has_more rules when given: a short page may not be the last.
-        let more = listed.has_more.unwrap_or(listed.tasks.len() == 50);
+        // v2's has_more rules when given: a short page may not be the last. Without it,
+        // v1's full page of 50 means more; a v2 list reads on until an empty page (its
+        // paging is unconfirmed: a short page proves nothing there).
+        let more = listed.has_more.unwrap_or(match client.generation() {
+            ApiGeneration::V1 => listed.tasks.len() == 50,
+            ApiGeneration::V2 => !listed.tasks.is_empty(),
+        });
+        listed_count += listed.tasks.len();
         let tasks = listed.tasks;
         let mut older_seen = false;
         let mut previous: Option<i64> = None;
@@ -558,11 +567,13 @@ async fn matching_tasks(
                     continue;
                 }
             }
-            if known.contains(&task.id) {
+            // Tasks created while the pages are read shift them: a task seen on an
+            // earlier page is the same task, not a second match.
+            if known.contains(&task.id) || found.iter().any(|(id, _)| *id == task.id) {
                 continue;
             }
             let echoed = serde_json::to_value(&task).unwrap_or(Value::Null);
-            match echoes(&echoed, body) {
+            match echoes(&echoed, body, task_type) {
                 Echo::Same => found.push((task.id.clone(), echoed)),
                 Echo::Different => {}
                 Echo::Silent(field) => {
@@ -579,7 +590,8 @@ async fn matching_tasks(
     }
     // Never "not created" on a listing that did not reach back to the intent.
     Err(ListingError::TooMany {
-        listed: MAX_PAGES * 50,
+        listed: listed_count,
+        pages: MAX_PAGES,
     })
 }
 
@@ -590,9 +602,9 @@ pub enum ListingError {
     #[error(transparent)]
     Api(ApiError),
     #[error(
-        "more than {listed} tasks were created since the call; the listing did not reach back to it"
+        "{listed} tasks in {pages} pages of the list were created since the call, and the listing did not reach back to it"
     )]
-    TooMany { listed: u32 },
+    TooMany { listed: usize, pages: u32 },
     /// The list was not newest first, so reading it back to the call's time proves
     /// nothing.
     #[error(
@@ -625,8 +637,33 @@ enum Echo {
     Silent(&'static str),
 }
 
-fn echoes(task: &Value, request: &Value) -> Echo {
-    let echoed = task.get("input").filter(|i| i.is_object()).unwrap_or(task);
+fn echoes(task: &Value, request: &Value, task_type: TaskType) -> Echo {
+    let v2_input = task.get("input").filter(|i| i.is_object());
+    let echoed = v2_input.unwrap_or(task);
+    if let Some(input) = v2_input {
+        // v2: `type` says what the task is (the list's `?type=` filter is unconfirmed),
+        // and `input` is the request whole, so any field sent and echoed otherwise is
+        // another request's task (a textured and an untextured text-to-3d of one prompt).
+        if task
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|kind| kind != task_type.v2_type())
+        {
+            return Echo::Different;
+        }
+        let sent = request.as_object().into_iter().flatten();
+        for (field, value) in sent {
+            if field == "callback_url" || IDENTITY_FIELDS.contains(&field.as_str()) {
+                continue;
+            }
+            if input
+                .get(field)
+                .is_some_and(|echoed| !echoed.is_null() && echoed != value)
+            {
+                return Echo::Different;
+            }
+        }
+    }
     let mut silent = None;
     for field in IDENTITY_FIELDS {
         let differs = match (echoed.get(field), request.get(field)) {
@@ -1257,7 +1294,7 @@ mod tests {
     }
 
     /// A v2 task list answering page N with `pages[N-1]` as `{"data", "has_more"}`.
-    fn paged_v2_listing(pages: Vec<(Value, bool)>) -> (Client, Arc<Mutex<Vec<String>>>) {
+    fn paged_v2_listing(pages: Vec<(Value, Option<bool>)>) -> (Client, Arc<Mutex<Vec<String>>>) {
         use crate::test_support::Canned;
         use crate::transport::HttpRequest;
         let asked = Arc::new(Mutex::new(Vec::new()));
@@ -1272,11 +1309,12 @@ mod tests {
                 .and_then(|rest| rest.split('&').next())
                 .and_then(|n| n.parse().ok())
                 .expect("the list names its page");
-            let (data, has_more) = pages
-                .get(page - 1)
-                .cloned()
-                .expect("no page beyond the last");
-            Ok(Canned::json(200, json!({"data": data, "has_more": has_more})).response(false))
+            let (data, has_more) = pages.get(page - 1).cloned().unwrap_or((json!([]), None));
+            let answer = match has_more {
+                Some(more) => json!({"data": data, "has_more": more}),
+                None => json!({"data": data}),
+            };
+            Ok(Canned::json(200, answer).response(false))
         };
         let client = Client::new(
             crate::meshy::ClientConfig {
@@ -1309,13 +1347,13 @@ mod tests {
         // request's own task is on page 2. Stopping at the short page 1 would call it
         // "not created" and pay for it again.
         let (client, asked) = paged_v2_listing(vec![
-            (json!([task("other", "beaver", sent + 900)]), true),
+            (json!([task("other", "beaver", sent + 900)]), Some(true)),
             (
                 json!([
                     task("ours", "otter", sent + 500),
                     task("old", "otter", sent - 3_600_000)
                 ]),
-                false,
+                Some(false),
             ),
         ]);
         assert_eq!(
@@ -1333,6 +1371,25 @@ mod tests {
                 .iter()
                 .all(|url| url.contains("/openapi/v2/tasks?type=text-to-3d")),
             "a v2 intent is reconciled through v2's task list: {asked:?}"
+        );
+        // Without has_more, a short v2 page proves nothing: the list is read on to an
+        // empty page. A task seen twice (the pages shifted) is one task, not two.
+        let (client, asked) = paged_v2_listing(vec![
+            (json!([task("ours", "otter", sent + 500)]), None),
+            (json!([task("ours", "otter", sent + 500)]), None),
+        ]);
+        assert_eq!(
+            adopted_id(
+                reconcile(path, &intent, &client, &BTreeSet::new(), None)
+                    .await
+                    .unwrap()
+            ),
+            Some("ours".to_owned())
+        );
+        assert_eq!(
+            asked.lock().unwrap().len(),
+            3,
+            "read on to the empty page 3"
         );
     }
 
@@ -1460,30 +1517,88 @@ mod tests {
         assert!(matches!(err, ResumeError::Interrupted { .. }), "{err}");
     }
 
+    /// [`echoes`] for tasks that carry no `type`.
+    fn echo(task: &Value, request: &Value) -> Echo {
+        echoes(task, request, TaskType::Text3d)
+    }
+
+    #[test]
+    fn a_v2_task_of_another_type_or_another_request_is_never_adopted() {
+        let v2 = |kind: &str, input: Value| json!({"id": "t", "type": kind, "status": "PENDING", "input": input, "output": null});
+        let untextured = json!({"prompt": "otter", "should_texture": false,
+                                "callback_url": "https://hooks.example/w"});
+        // Same prompt, textured: another scenario's task (v1's preview and refine are
+        // one call each under v2, told apart only by what they ask for).
+        assert_eq!(
+            echoes(
+                &v2(
+                    "text-to-3d",
+                    json!({"prompt": "otter", "should_texture": true})
+                ),
+                &untextured,
+                TaskType::Text3d
+            ),
+            Echo::Different
+        );
+        assert_eq!(
+            echoes(
+                &v2(
+                    "text-to-3d",
+                    json!({"prompt": "otter", "should_texture": false})
+                ),
+                &untextured,
+                TaskType::Text3d
+            ),
+            Echo::Same,
+            "the callback URL is not part of what is compared"
+        );
+        // Another type under the same prompt (the list's ?type= is unconfirmed).
+        assert_eq!(
+            echoes(
+                &v2(
+                    "text-to-image",
+                    json!({"prompt": "otter", "should_texture": false})
+                ),
+                &untextured,
+                TaskType::Text3d
+            ),
+            Echo::Different
+        );
+        // A field the input does not echo rules nothing out.
+        assert_eq!(
+            echoes(
+                &v2("text-to-3d", json!({"prompt": "otter"})),
+                &untextured,
+                TaskType::Text3d
+            ),
+            Echo::Same
+        );
+    }
+
     #[test]
     fn echoed_identity_fields_must_match_and_others_are_ignored() {
         let request = json!({"mode": "preview", "prompt": "otter", "ai_model": "latest"});
         assert_eq!(
-            echoes(
+            echo(
                 &json!({"prompt": "otter", "mode": "preview", "ai_model": "meshy-6"}),
                 &request
             ),
             Echo::Same
         );
         assert_eq!(
-            echoes(&json!({"prompt": "beaver", "mode": "preview"}), &request),
+            echo(&json!({"prompt": "beaver", "mode": "preview"}), &request),
             Echo::Different
         );
         let refine = json!({"mode": "refine", "preview_task_id": "p-1"});
         assert_eq!(
-            echoes(
+            echo(
                 &json!({"mode": "refine", "preview_task_id": "p-2"}),
                 &refine
             ),
             Echo::Different
         );
         assert_eq!(
-            echoes(
+            echo(
                 &json!({"mode": "refine", "prompt": "otter"}),
                 &json!({"prompt": "otter"})
             ),
@@ -1496,45 +1611,45 @@ mod tests {
         let request = json!({"input_task_id": "t-1", "topology": "quad"});
         // A v1 remesh task echoes none of its request: it cannot be told apart.
         assert_eq!(
-            echoes(&json!({"id": "r", "status": "SUCCEEDED"}), &request),
+            echo(&json!({"id": "r", "status": "SUCCEEDED"}), &request),
             Echo::Silent("input_task_id")
         );
         // v2 echoes the request in `input`.
         let v2 =
             |input: Value| json!({"id": "r", "status": "PENDING", "input": input, "output": null});
         assert_eq!(
-            echoes(&v2(json!({"input_task_id": "t-1"})), &request),
+            echo(&v2(json!({"input_task_id": "t-1"})), &request),
             Echo::Same
         );
         assert_eq!(
-            echoes(&v2(json!({"input_task_id": "t-2"})), &request),
+            echo(&v2(json!({"input_task_id": "t-2"})), &request),
             Echo::Different
         );
         assert_eq!(
-            echoes(&v2(json!({"topology": "quad"})), &request),
+            echo(&v2(json!({"topology": "quad"})), &request),
             Echo::Silent("input_task_id")
         );
         // A URL Meshy may have stored elsewhere confirms when equal, never rules out.
         let image = json!({"image_url": "data:image/png;base64,AAAA"});
         assert_eq!(
-            echoes(
+            echo(
                 &v2(json!({"image_url": "https://assets.meshy.ai/u.png"})),
                 &image
             ),
             Echo::Silent("image_url")
         );
-        assert_eq!(echoes(&v2(image.clone()), &image), Echo::Same);
+        assert_eq!(echo(&v2(image.clone()), &image), Echo::Same);
         // Text-to-motion echoes its default `mode`: not another request's task.
         let motion = json!({"prompt": "walk", "duration": 4.0});
         assert_eq!(
-            echoes(&json!({"prompt": "walk", "mode": "prime"}), &motion),
+            echo(&json!({"prompt": "walk", "mode": "prime"}), &motion),
             Echo::Same
         );
         // v2's one-call text-to-3d: no `mode` sent, none echoed.
         let text = json!({"prompt": "otter", "should_texture": false});
-        assert_eq!(echoes(&v2(text.clone()), &text), Echo::Same);
+        assert_eq!(echo(&v2(text.clone()), &text), Echo::Same);
         assert_eq!(
-            echoes(
+            echo(
                 &v2(json!({"prompt": "beaver", "should_texture": false})),
                 &text
             ),
