@@ -187,7 +187,11 @@ pub struct Rigging {
 pub struct Animation {
     /// A SUCCEEDED `rigging` task.
     pub rig_task_id: String,
-    pub action_id: u64,
+    /// One action of the library. API v2 takes exactly one of `action_id`, `action_ids`
+    /// (several actions, 3 credits each) and `motion_task_id` (the last two in `params`);
+    /// v1 takes `action_id` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_process: Option<PostProcess>,
     #[serde(flatten)]
@@ -391,15 +395,25 @@ impl TaskRequest {
             fields.entry("should_texture").or_insert(Value::Bool(false));
         }
         // The typed retexture's style fields under their v2 names (a scenario's prompt
-        // lands in `text_style_prompt`).
+        // lands in `text_style_prompt`); both names at once would lose one value.
         if let (TaskRequest::Retexture(_), Some(fields)) = (self, body.as_object_mut()) {
             for (v1, v2) in [
                 ("text_style_prompt", "texture_prompt"),
                 ("image_style_url", "texture_image_url"),
             ] {
-                if let Some(value) = fields.remove(v1) {
-                    fields.entry(v2).or_insert(value);
+                let Some(value) = fields.remove(v1) else {
+                    continue;
+                };
+                if fields.contains_key(v2) {
+                    return Err(RequestError {
+                        task_type: TaskType::Retexture,
+                        message: format!(
+                            "both {v1} (v1's name, where a scenario's prompt goes) and {v2} are given; \
+                             under API v2 they are one field, {v2}: give it once"
+                        ),
+                    });
                 }
+                fields.insert(v2.to_owned(), value);
             }
         }
         Ok(body)
@@ -464,6 +478,16 @@ impl TaskRequest {
             }
             TaskRequest::Animation(r) if r.rig_task_id.is_empty() => {
                 Some("rig_task_id is required".into())
+            }
+            TaskRequest::Animation(r)
+                if r.action_id.is_none()
+                    && !["action_ids", "motion_task_id"]
+                        .iter()
+                        .any(|f| r.params.contains_key(*f)) =>
+            {
+                Some(
+                    "action_id (or, under API v2, action_ids or motion_task_id) is required".into(),
+                )
             }
             TaskRequest::TextToImage(r) if r.prompt.trim().is_empty() => {
                 Some("prompt is required".into())
@@ -638,6 +662,19 @@ mod tests {
             .is_ok(),
             "v2's own name is a style prompt too"
         );
+        // Both names at once: one value would be lost, so nothing is sent.
+        let both = TaskRequest::from_json(
+            TaskType::Retexture,
+            json!({"input_task_id": "t", "text_style_prompt": "bronze statue", "texture_prompt": "bronze"}),
+        )
+        .unwrap();
+        let err = both.body(V2).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("both text_style_prompt (v1's name, where a scenario's prompt goes) and texture_prompt"),
+            "{err}"
+        );
+        assert!(both.body(V1).is_ok());
         let refine =
             TaskRequest::from_json(TaskType::Text3dRefine, json!({"preview_task_id": "t0"}))
                 .unwrap();
@@ -721,10 +758,26 @@ mod tests {
         }
         let err =
             TaskRequest::from_json(TaskType::Animation, json!({"rig_task_id": "t"})).unwrap_err();
-        assert!(
-            err.to_string().contains("missing field `action_id`"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "invalid animation request: action_id (or, under API v2, action_ids or motion_task_id) is required"
         );
+        // v2's several actions, or a motion task, in place of one action.
+        for other in [
+            json!({"action_ids": [1, 2]}),
+            json!({"motion_task_id": "m"}),
+        ] {
+            let mut fields = json!({"rig_task_id": "t"});
+            fields
+                .as_object_mut()
+                .unwrap()
+                .extend(other.as_object().unwrap().clone());
+            let request = TaskRequest::from_json(TaskType::Animation, fields.clone()).unwrap();
+            assert_eq!(
+                request.body(crate::meshy::ApiGeneration::V2).unwrap(),
+                fields
+            );
+        }
         let long = "x".repeat(601);
         let err = TaskRequest::from_json(TaskType::Text3d, json!({ "prompt": long })).unwrap_err();
         assert!(err.to_string().contains("601 characters"), "{err}");

@@ -1393,6 +1393,43 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn an_adopted_task_is_written_through_the_runs_scrub() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otter.yaml");
+        let sent = now_ms() - 40_000;
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(sent as u64);
+        let cassette = Cassette {
+            incomplete: true,
+            pending: vec![Intent {
+                method: "POST".into(),
+                uri: "https://api.meshy.ai/openapi/v2/text-to-3d".into(),
+                body: r#"{"prompt":"otter","should_texture":false}"#.into(),
+                recorded_at: crate::clock::rfc3339(at),
+                outcome: Some("timed out".into()),
+            }],
+            ..Cassette::default()
+        };
+        crate::atomic_file::write(&path, cassette.to_yaml().as_bytes()).unwrap();
+        // The simulator lists the task with its own address in the output.
+        let listed = json!({"id": "ours", "type": "text-to-3d", "status": "SUCCEEDED",
+            "created_at": sent + 500, "input": {"prompt": "otter", "should_texture": false},
+            "output": {"model_urls": {"glb": "http://127.0.0.1:9/assets/ours/model.glb"}}});
+        let (client, _) = paged_v2_listing(vec![(json!([listed]), Some(false))]);
+        let scrub = crate::cassette::Scrub::default()
+            .host("http://127.0.0.1:9/assets", "https://assets.meshy.ai");
+        let outcomes = reconcile_all(&path, &client, &BTreeSet::new(), &scrub, None)
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 1);
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            written.contains("https://assets.meshy.ai/ours/model.glb")
+                && !written.contains("127.0.0.1"),
+            "{written}"
+        );
+    }
+
     fn adopted_id(outcome: Reconciled) -> Option<String> {
         match outcome {
             Reconciled::Adopted { task_id, .. } => Some(task_id),

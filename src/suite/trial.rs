@@ -302,6 +302,16 @@ pub async fn run_scenario(
                     source: Arc::new(e),
                 }
             }
+            // Refused before it left (v2's rules, a retired model, a request v2 has
+            // no route for): the scenario file is what to fix.
+            e @ (crate::meshy::ServiceError::Request(_)
+            | crate::meshy::ServiceError::Api(
+                crate::meshy::ApiError::Refused { .. }
+                | crate::meshy::ApiError::NotInGeneration { .. },
+            )) => TrialError::NotSent {
+                file: scenario.path.clone(),
+                source: Arc::new(e),
+            },
             e => TrialError::Submit(Arc::new(e)),
         })?;
     // From here on the task exists: every error names it.
@@ -484,6 +494,12 @@ pub enum TrialError {
     },
     #[error(transparent)]
     Submit(Arc<crate::meshy::ServiceError>),
+    /// The request was refused before it was sent: nothing was paid.
+    #[error("{}: {source}; nothing was sent or paid: fix the scenario file and run it again", file.display())]
+    NotSent {
+        file: PathBuf,
+        source: Arc<crate::meshy::ServiceError>,
+    },
     #[error(transparent)]
     Payload(Arc<crate::recorder::RecorderError>),
     #[error("task {task_id}: the terminal webhook payload is not a task object: {source}")]

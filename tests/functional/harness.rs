@@ -74,7 +74,56 @@ pub fn trials() -> Vec<Trial> {
             "harness_after_the_v1_sunset_fails_a_v1_recording_naming_the_date_and_passes_a_v2_one",
             v1_sunset,
         ),
+        Trial::test(
+            "harness_a_request_v2_refuses_names_its_scenario_file_and_sends_nothing",
+            refused_before_sending,
+        ),
     ]
+}
+
+/// A request API v2 would refuse (a removed parameter) fails its trial before anything is
+/// sent, naming the scenario file, the field and its replacement; the simulator charges
+/// nothing.
+fn refused_before_sending() -> Result<(), Failed> {
+    let empty = tempfile::tempdir()?;
+    let work = Workspace::with_scenarios(empty.path());
+    let file = work.path("scenarios/refused_text3d.toml");
+    std::fs::write(
+        &file,
+        "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Refused otter\"\ndelivery = \"polling\"\n\n[params]\nhd_texture = true\n",
+    )?;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
+    command.args(["sim", "--port", "0", "--task-seconds", "0"]);
+    let mut sim = crate::support::Guarded::spawn(command);
+    let base = sim
+        .line()
+        .strip_prefix("listening on ")
+        .ok_or("no listening line")?
+        .to_owned();
+    let output = work.run(
+        &[
+            "--record-webhooks",
+            "--tunnel=none",
+            "refused_text3d",
+            "--exact",
+        ],
+        &[
+            ("MESHY_BASE_URL", base.as_str()),
+            ("MESHY_API_KEY", "msy_functional_refused_key"),
+        ],
+    );
+    drop(sim);
+    let log = text(&output);
+    assert!(!output.status.success(), "{log}");
+    assert!(
+        log.contains("refused_text3d.toml: POST")
+            && log.contains("'hd_texture'")
+            && log.contains("texture_resolution")
+            && log.contains("nothing was sent or paid: fix the scenario file and run it again"),
+        "the failure names the file, the field and its replacement: {log}"
+    );
+    assert!(log.contains("spent: 0 credits"), "nothing was paid: {log}");
+    Ok(())
 }
 
 /// A six-step pipeline (text-to-3d, image-to-3d, remesh, retexture, rigging, animation),
