@@ -153,10 +153,16 @@ pub enum ApiError {
     /// A v1 request refused once v1 has stopped (on [`V1_SUNSET`], or by a simulator
     /// acting it out): whatever Meshy answers then, the request will not work again.
     #[error(
-        "{cause}; Meshy API v1 stopped working on {V1_SUNSET}: move this to v2 (docs/api-v2.md: \
-         `mesh-toolkit` scenarios pin `api = \"v2\"`, SDK users set ClientConfig::generation)"
+        "{request}: Meshy API v1 stopped working on {V1_SUNSET}, so Meshy refused it ({}). \
+         Move it to v2: {move_to} (docs/api-v2.md)",
+        cause.brief()
     )]
-    V1Stopped { cause: Box<ApiError> },
+    V1Stopped {
+        request: String,
+        /// What moving this request to v2 means (no `mode`, no refine, the v2 route).
+        move_to: String,
+        cause: Box<ApiError>,
+    },
 }
 
 impl ApiError {
@@ -201,6 +207,39 @@ impl ApiError {
     /// Whether this answer to a v1 request says v1 has stopped: 410 Gone or
     /// `route_not_found` (what a retired route most likely answers; unconfirmed), the
     /// simulator's `api_v1_sunset`, or any client error on or after [`V1_SUNSET`].
+    /// The status and, for a v2 body, its code: `410 api_v1_sunset`.
+    fn brief(&self) -> String {
+        match (self.status(), self.code()) {
+            (Some(status), Some(code)) => format!("{status} {}", code.as_str()),
+            (Some(status), None) => format!("{status}"),
+            _ => "no answer".into(),
+        }
+    }
+
+    /// What moving the v1 request `method path` (with `body`) to v2 means, for
+    /// [`ApiError::V1Stopped`].
+    pub(super) fn v1_move(method: &str, path: &str, body: &serde_json::Value) -> String {
+        let how = "pin the scenario `api = \"v2\"` (SDK: `ClientConfig::generation`)";
+        if method != "POST" {
+            return format!(
+                "{how}; v2 reads, lists and deletes go through {}",
+                super::TASKS_PATH
+            );
+        }
+        match body.get("mode").and_then(serde_json::Value::as_str) {
+            Some("refine") => "v2 has no refine step: make the preview and its refine one text3d \
+                               with should_texture = true and a texture_model, pinned `api = \"v2\"`"
+                .into(),
+            Some(_) => format!("{how}; v2's text-to-3d is one call, sent without `mode`"),
+            None => match TaskType::of_create(path, body)
+                .and_then(|t| ApiGeneration::V2.create_path(t))
+            {
+                Some(route) => format!("{how}; its v2 route is POST {route}"),
+                None => how.into(),
+            },
+        }
+    }
+
     pub(super) fn says_v1_stopped(&self, today: &str) -> bool {
         let Some(status) = self.status() else {
             return false;

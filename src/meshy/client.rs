@@ -482,10 +482,18 @@ impl Client {
             } else {
                 String::new()
             };
+        let label = request.label();
+        let (method, path) = (
+            request.method.clone(),
+            crate::transport::url_path(&request.url).to_owned(),
+        );
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
         let result = self.send_with_retries(request).await;
         match result {
             Err(cause) if self.generation == ApiGeneration::V1 && cause.says_v1_stopped(&today) => {
                 Err(ApiError::V1Stopped {
+                    request: label,
+                    move_to: ApiError::v1_move(&method, &path, &body),
                     cause: Box::new(cause),
                 })
             }
@@ -1376,9 +1384,19 @@ mod tests {
         assert!(matches!(err, ApiError::V1Stopped { .. }), "{err:?}");
         let text = err.to_string();
         assert!(
-            text.contains("Meshy API v1 stopped working on 2027-03-15: move this to v2"),
+            text.ends_with(
+                "/openapi/v1/remesh: Meshy API v1 stopped working on 2027-03-15, so Meshy refused it (410 api_v1_sunset). \
+                 Move it to v2: pin the scenario `api = \"v2\"` (SDK: `ClientConfig::generation`); its v2 route is \
+                 POST /openapi/v2/remesh (docs/api-v2.md)"
+            ),
             "{text}"
         );
+        // What moving means for text-to-3d: no `mode`; no refine at all.
+        let v1_text3d = |mode: &str| {
+            ApiError::v1_move("POST", "/openapi/v2/text-to-3d", &json!({"mode": mode}))
+        };
+        assert!(v1_text3d("preview").ends_with("v2's text-to-3d is one call, sent without `mode`"));
+        assert!(v1_text3d("refine").starts_with("v2 has no refine step"));
         // The same answer to a v2 client is what it is: no v1 advice.
         let err = client_of(&server, fast_retry(), ApiGeneration::V2)
             .create_task(TaskType::Remesh, &json!({"input_task_id": "t"}))

@@ -256,7 +256,8 @@ fn v1_sunset() -> Result<(), Failed> {
         } else {
             assert!(!output.status.success(), "{log}");
             assert!(
-                log.contains("Meshy API v1 stopped working on 2027-03-15: move this to v2"),
+                log.contains("POST http://127.0.0.1:")
+                    && log.contains("/openapi/v2/text-to-3d: Meshy API v1 stopped working on 2027-03-15, so Meshy refused it (410 api_v1_sunset). Move it to v2: pin the scenario `api = \"v2\"` (SDK: `ClientConfig::generation`); v2's text-to-3d is one call, sent without `mode`"),
                 "{log}"
             );
         }
