@@ -91,7 +91,23 @@ impl Suite {
         if !against_sim {
             // What the command spends, as a shell comment: it still runs as pasted.
             let cost = match (why, self.scenarios.get(name)) {
-                (Rerecord::Unfinished, _) => "resumes its task, 0 credits".to_owned(),
+                (Rerecord::Unfinished, scenario) => {
+                    // A journal with no task and no unanswered create (its create was
+                    // refused): `once` sends the request, and pays for it.
+                    let journal = super::resume::load(&self.cassette_path(name));
+                    let nothing_created = journal.as_ref().is_some_and(|c| {
+                        c.pending.is_empty() && crate::cassette::created_tasks(c, None).is_empty()
+                    });
+                    match (nothing_created, scenario) {
+                        (true, Some(scenario)) => format!(
+                            "its journal holds no task: records it, {}",
+                            self.price(scenario)
+                                .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
+                        ),
+                        (true, None) => "its journal holds no task: records it".to_owned(),
+                        (false, _) => "resumes its task, 0 credits".to_owned(),
+                    }
+                }
                 (Rerecord::Changed, _) => {
                     "every scenario whose request changed; the plan shows the cost before anything is sent"
                         .to_owned()

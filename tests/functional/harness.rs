@@ -123,6 +123,14 @@ fn refused_before_sending() -> Result<(), Failed> {
         "the failure names the file, the field and its replacement: {log}"
     );
     assert!(log.contains("spent: 0 credits"), "nothing was paid: {log}");
+    // Its replay never says a task is waiting to be resumed: there is none.
+    let replay = work.run(&["refused_text3d", "--exact"], &[]);
+    let log = text(&replay);
+    assert!(!replay.status.success(), "{log}");
+    assert!(
+        !log.contains("resumes its task"),
+        "no task was made, so none is resumed: {log}"
+    );
     Ok(())
 }
 
