@@ -14,6 +14,9 @@ use crate::scenario::Scenario;
 pub(super) enum Rerecord {
     /// Its recording is unfinished: `once` resumes it, paying nothing twice.
     Unfinished,
+    /// Its journal holds no task and no unanswered create (the create was refused):
+    /// `once` records it, and pays for it.
+    Unstarted,
     /// Its request changed: `new_episodes` over the suite records it and every other
     /// changed scenario (its dependents too), replaying unchanged inputs.
     Changed,
@@ -59,7 +62,7 @@ impl Suite {
     /// recorded against, in the mode that records only what needs it (see [`Rerecord`]).
     pub(super) fn rerecord_command(&self, name: &str, why: Rerecord, against_sim: bool) -> String {
         let mode = match why {
-            Rerecord::Unfinished => RecordMode::Once,
+            Rerecord::Unfinished | Rerecord::Unstarted => RecordMode::Once,
             Rerecord::Changed => RecordMode::NewEpisodes,
             Rerecord::Again => RecordMode::Rewrite,
         };
@@ -91,23 +94,12 @@ impl Suite {
         if !against_sim {
             // What the command spends, as a shell comment: it still runs as pasted.
             let cost = match (why, self.scenarios.get(name)) {
-                (Rerecord::Unfinished, scenario) => {
-                    // A journal with no task and no unanswered create (its create was
-                    // refused): `once` sends the request, and pays for it.
-                    let journal = super::resume::load(&self.cassette_path(name));
-                    let nothing_created = journal.as_ref().is_some_and(|c| {
-                        c.pending.is_empty() && crate::cassette::created_tasks(c, None).is_empty()
-                    });
-                    match (nothing_created, scenario) {
-                        (true, Some(scenario)) => format!(
-                            "its journal holds no task: records it, {}",
-                            self.price(scenario)
-                                .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
-                        ),
-                        (true, None) => "its journal holds no task: records it".to_owned(),
-                        (false, _) => "resumes its task, 0 credits".to_owned(),
-                    }
-                }
+                (Rerecord::Unfinished, _) => "resumes its task, 0 credits".to_owned(),
+                (Rerecord::Unstarted, Some(scenario)) => format!(
+                    "its journal holds no task: records it, {}",
+                    self.price(scenario)
+                        .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
+                ),
                 (Rerecord::Changed, _) => {
                     "every scenario whose request changed; the plan shows the cost before anything is sent"
                         .to_owned()

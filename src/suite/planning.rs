@@ -86,8 +86,17 @@ impl Suite {
             self.settings.target == Target::Sim,
             RecordedAgainst::is_simulator,
         );
-        let resume_command = self.rerecord_command(name, Rerecord::Unfinished, against_sim);
-        let resume_on_meshy = self.rerecord_command(name, Rerecord::Unfinished, false);
+        // A journal whose create was refused holds no task: its command records, and pays.
+        let resume_why = match main_cassette {
+            Some(c)
+                if c.pending.is_empty() && crate::cassette::created_tasks(c, None).is_empty() =>
+            {
+                Rerecord::Unstarted
+            }
+            _ => Rerecord::Unfinished,
+        };
+        let resume_command = self.rerecord_command(name, resume_why, against_sim);
+        let resume_on_meshy = self.rerecord_command(name, resume_why, false);
         // A complete cassette whose task's webhook recording is not complete: why
         // (missing, unreadable or unfinished), naming the recording's file.
         let webhook = match (scenario, main_cassette) {
