@@ -277,6 +277,10 @@ pub struct CheckArgs {
     /// MESHY_CASSETTE_MAX_AGE, else none.
     #[arg(long, value_name = "AGE", value_parser = age)]
     pub max_age: Option<Duration>,
+    /// Recordings made with Meshy API v1 (it stops working on 2027-03-15) are problems
+    /// that fail the check, not notes.
+    #[arg(long)]
+    pub fail_on_v1: bool,
 }
 
 impl CheckArgs {
@@ -291,6 +295,8 @@ impl CheckArgs {
             cassettes: self.cassettes.clone(),
             scenarios: self.scenarios.clone(),
             max_age,
+            v1_is_problem: self.fail_on_v1,
+            today: None,
         })
     }
 }

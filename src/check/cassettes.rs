@@ -92,6 +92,9 @@ pub(super) fn check_cassette(
         api_version: version.clone(),
         age_secs: age,
     });
+    checked.report.findings.extend(super::sunset::v1_finding(
+        path, &scenario, cassette, options, dirs,
+    ));
     if cassette.incomplete || !cassette.pending.is_empty() {
         checked.report.findings.push(Finding {
                 file: path.to_owned(),

@@ -12,7 +12,8 @@
 //! The report and its text are in `report`; the [`Checker`] that builds it, file by file,
 //! in `checker`; what one cassette and one webhook recording say about themselves in
 //! `cassettes` and `recordings`; the task objects and their drift in `drift`; the secret
-//! scan and the scrub command in `leaks`.
+//! scan and the scrub command in `leaks`; what the v1 sunset means for a recording in
+//! `sunset`.
 
 mod cassettes;
 mod checker;
@@ -20,6 +21,7 @@ mod drift;
 mod leaks;
 mod recordings;
 mod report;
+mod sunset;
 
 pub use cassettes::CassetteChecked;
 pub use checker::{Checker, check};

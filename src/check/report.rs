@@ -16,6 +16,11 @@ pub struct CheckOptions {
     pub scenarios: PathBuf,
     /// Recordings older than this are problems. Default: none.
     pub max_age: Option<Duration>,
+    /// Recordings made with Meshy API v1 are problems, not notes (`--fail-on-v1`).
+    /// Default: notes, so CI does not turn red by the calendar alone.
+    pub v1_is_problem: bool,
+    /// The day the v1 sunset is counted from (`YYYY-MM-DD`). Default: today.
+    pub today: Option<String>,
 }
 
 /// One line of the table.

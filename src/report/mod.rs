@@ -117,6 +117,8 @@ pub fn prepare(sources: &Sources, out: &Path) -> Result<Prepared, ReportError> {
         cassettes: sources.cassettes.clone(),
         scenarios: sources.scenarios.clone(),
         max_age: None,
+        v1_is_problem: false,
+        today: None,
     };
     let mut checker = crate::check::Checker::new(&options);
     let mut entries = Vec::with_capacity(index.names.len());

@@ -310,8 +310,23 @@ fn clean() -> Result<(), Failed> {
     recording(root, "a", "task-a");
     let (code, text) = run(root, &[]);
     assert_eq!(code, Some(0), "{text}");
+    // A v1 recording is a note (the sunset, the days left, the move and its cost), and
+    // CI stays green by the calendar alone.
     assert!(
-        text.ends_with("2 recordings checked: 0 problems, 0 notes\n"),
+        text.ends_with("2 recordings checked: 0 problems, 1 note\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note: cassettes/http/a.yaml: recorded with Meshy API v1, which stops working on 2027-03-15 (")
+            && text.contains("--record-mode=rewrite --target=sim`, then against the real API with `cargo test --test scenarios -- a --exact --record-webhooks --record-mode=rewrite` ("),
+        "{text}"
+    );
+    // Asked to, it fails the check.
+    let (code, text) = run(root, &["--fail-on-v1"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("problem: cassettes/http/a.yaml: recorded with Meshy API v1")
+            && text.contains("2 recordings checked: 1 problem, 0 notes\n"),
         "{text}"
     );
     // The same recordings fail once a maximum age is set, from the environment too.
@@ -324,7 +339,7 @@ fn clean() -> Result<(), Failed> {
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("2 recordings checked: 1 problem, 0 notes\n"),
+        stdout.contains("2 recordings checked: 1 problem, 1 note\n"),
         "{stdout}"
     );
     let (code, text) = run(root, &["--max-age", "soon"]);

@@ -1,0 +1,169 @@
+//! What the calendar says of a recording made with Meshy API v1: the note (or, with
+//! `--fail-on-v1`, the problem) that v1 stops working on [`V1_SUNSET`], how many days
+//! are left, and how to move the scenario to v2 with what that costs. A v1 recording
+//! still replays after the date; only re-recording it as it is stops working.
+
+use std::path::Path;
+
+use super::report::{CheckOptions, Finding};
+use crate::cassette::Cassette;
+use crate::meshy::{ApiGeneration, V1_SUNSET};
+
+/// Days from `today` to `date` (both `YYYY-MM-DD`; negative once it has passed).
+pub(super) fn days_until(date: &str, today: &str) -> Option<i64> {
+    let day = |d: &str| {
+        crate::clock::parse_rfc3339_ms(&format!("{d}T00:00:00Z")).map(|ms| ms / 86_400_000)
+    };
+    Some(day(date)? - day(today)?)
+}
+
+/// The finding for the cassette at `path` of `scenario`, when it speaks v1.
+pub(super) fn v1_finding(
+    path: &Path,
+    scenario: &str,
+    cassette: &Cassette,
+    options: &CheckOptions,
+    dirs: &str,
+) -> Option<Finding> {
+    if crate::cassette::generation_of(cassette) != Some(ApiGeneration::V1) {
+        return None;
+    }
+    let today = options
+        .today
+        .clone()
+        .unwrap_or_else(|| crate::clock::now_rfc3339()[..10].to_owned());
+    let when = match days_until(V1_SUNSET, &today) {
+        Some(days) if days > 0 => format!(
+            "which stops working on {V1_SUNSET} ({days} day{} left); it replays, and re-records as v1, until it is moved",
+            if days == 1 { "" } else { "s" }
+        ),
+        Some(0) => format!("which stops working today, {V1_SUNSET}; it still replays"),
+        Some(days) => format!(
+            "which stopped working on {V1_SUNSET} ({} day{} ago); it still replays, but can no longer be re-recorded as it is",
+            -days,
+            if days == -1 { "" } else { "s" }
+        ),
+        None => format!("which stops working on {V1_SUNSET}"),
+    };
+    let file = options.scenarios.join(format!("{scenario}.toml"));
+    let cost = v2_cost(&file);
+    let record = format!(
+        "cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode=rewrite"
+    );
+    Some(Finding {
+        file: path.to_owned(),
+        what: format!("recorded with Meshy API v1, {when}"),
+        fix: format!(
+            "move it to v2 (docs/api-v2.md): set `api = \"v2\"` in '{}' (a refine becomes one textured text3d), \
+             record it free against the simulator with `{record} --target=sim{dirs}`, then against the \
+             real API with `{record}{dirs}` ({cost})",
+            file.display()
+        ),
+        problem: options.v1_is_problem,
+    })
+}
+
+/// What recording the scenario file's request under v2 costs, as text.
+fn v2_cost(file: &Path) -> String {
+    let price = crate::scenario::Scenario::load(file)
+        .ok()
+        .and_then(|scenario| {
+            let request = scenario.request(Some("input-task")).ok()?;
+            let body = request.body(ApiGeneration::V2).ok()?;
+            crate::meshy::pricing::request_credits(scenario.task_type, ApiGeneration::V2, &body)
+        });
+    price.map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::{Body, Interaction, RecordedRequest, RecordedResponse};
+
+    fn create(body: &str, answer: &str) -> Cassette {
+        Cassette {
+            interactions: vec![Interaction {
+                request: RecordedRequest {
+                    method: "POST".into(),
+                    uri: "https://api.meshy.ai/openapi/v2/text-to-3d".into(),
+                    headers: vec![],
+                    body: Some(Body::Text(body.into())),
+                },
+                response: RecordedResponse {
+                    status: 202,
+                    message: "Accepted".into(),
+                    headers: vec![],
+                    body: Body::Text(answer.into()),
+                },
+            }],
+            ..Cassette::default()
+        }
+    }
+
+    #[test]
+    fn a_v1_recording_is_a_note_with_the_days_left_the_move_and_its_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir_all(&scenarios).unwrap();
+        std::fs::write(
+            scenarios.join("otter.toml"),
+            "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Otter\"\n",
+        )
+        .unwrap();
+        let mut options = CheckOptions {
+            cassettes: dir.path().join("cassettes"),
+            scenarios: scenarios.clone(),
+            max_age: None,
+            v1_is_problem: false,
+            today: Some("2026-12-06".into()),
+        };
+        let v1 = create(
+            r#"{"mode":"preview","prompt":"Otter"}"#,
+            r#"{"result":"t1"}"#,
+        );
+        let path = Path::new("cassettes/http/otter.yaml");
+        let note = v1_finding(path, "otter", &v1, &options, "").expect("v1 is noted");
+        assert!(
+            !note.problem,
+            "a note by default: CI does not turn red by the calendar"
+        );
+        assert_eq!(
+            note.what,
+            "recorded with Meshy API v1, which stops working on 2027-03-15 (99 days left); it replays, and re-records as v1, until it is moved"
+        );
+        assert!(
+            note.fix.contains("set `api = \"v2\"` in '")
+                && note.fix.contains(
+                    "otter --exact --record-webhooks --record-mode=rewrite --target=sim`"
+                )
+                && note.fix.ends_with("(20 credits)"),
+            "{}",
+            note.fix
+        );
+        options.v1_is_problem = true;
+        options.today = Some("2027-04-01".into());
+        let problem = v1_finding(path, "otter", &v1, &options, "").unwrap();
+        assert!(problem.problem, "--fail-on-v1 makes it a problem");
+        assert!(
+            problem
+                .what
+                .contains("stopped working on 2027-03-15 (17 days ago)"),
+            "{}",
+            problem.what
+        );
+        // A v2 recording says nothing of the sunset.
+        let v2 = create(
+            r#"{"prompt":"Otter","should_texture":false}"#,
+            r#"{"id":"t1","status":"PENDING","input":{},"output":null}"#,
+        );
+        assert_eq!(v1_finding(path, "otter", &v2, &options, ""), None);
+    }
+
+    #[test]
+    fn days_are_counted_across_months_and_years() {
+        assert_eq!(days_until("2027-03-15", "2026-12-06"), Some(99));
+        assert_eq!(days_until("2027-03-15", "2027-03-15"), Some(0));
+        assert_eq!(days_until("2027-03-15", "2027-03-20"), Some(-5));
+        assert_eq!(days_until("2027-03-15", "not a date"), None);
+    }
+}
