@@ -78,7 +78,83 @@ pub fn trials() -> Vec<Trial> {
             "harness_a_request_v2_refuses_names_its_scenario_file_and_sends_nothing",
             refused_before_sending,
         ),
+        Trial::test(
+            "harness_an_unpinned_scenario_with_a_v1_cassette_is_never_rerecorded_because_the_default_moved",
+            v1_cassette_unpinned,
+        ),
     ]
+}
+
+/// The pipeline recorded under v1, then unpinned (as a suite recorded before v2 was the
+/// default is): no record mode re-records it by itself — `none`, `once` and
+/// `new_episodes` send nothing and leave every cassette as it was — and an explicit
+/// `rewrite` records it again as v1, its cassette's generation, until it is migrated.
+fn v1_cassette_unpinned() -> Result<(), Failed> {
+    let empty = tempfile::tempdir()?;
+    let work = Workspace::with_scenarios(empty.path());
+    pipeline(&work, Some("v1"))?;
+    let trials = work.trial_count();
+    assert_success(&work.run(&["--record-webhooks", "--target=sim"], &[]));
+    for entry in std::fs::read_dir(work.path("scenarios"))? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        let unpinned = text
+            .strip_prefix("api = \"v1\"\n")
+            .ok_or("the pipeline's files start with their pin")?;
+        std::fs::write(&path, unpinned)?;
+    }
+    let cassettes = || -> Result<Vec<(PathBuf, Vec<u8>)>, std::io::Error> {
+        let mut files = Vec::new();
+        for dir in ["cassettes/http", "cassettes/webhooks"] {
+            for entry in std::fs::read_dir(work.path(dir))? {
+                let path = entry?.path();
+                files.push((path.clone(), std::fs::read(&path)?));
+            }
+        }
+        files.sort();
+        Ok(files)
+    };
+    let before = cassettes()?;
+    assert!(before.len() >= trials, "{} files", before.len());
+    for mode in ["none", "once", "new_episodes"] {
+        let run = work.run(
+            &[
+                "--record-webhooks",
+                "--target=sim",
+                &format!("--record-mode={mode}"),
+            ],
+            &[],
+        );
+        assert_success(&run);
+        let log = text(&run);
+        assert!(
+            log.contains(&format!("test result: ok. {trials} passed; 0 failed"))
+                && !log.contains("recorded:"),
+            "{mode}: {log}"
+        );
+        assert!(
+            cassettes()? == before,
+            "{mode}: an unpinned scenario whose cassette is v1 is replayed, never re-recorded as v2"
+        );
+    }
+    // Asked to record again, it records in its cassette's generation.
+    let rewrite = work.run(
+        &[
+            "--record-webhooks",
+            "--target=sim",
+            "--record-mode=rewrite",
+            "p_text3d",
+            "--exact",
+        ],
+        &[],
+    );
+    assert_success(&rewrite);
+    let text3d = std::fs::read_to_string(work.path("cassettes/http/p_text3d.yaml"))?;
+    assert!(
+        text3d.contains("preview") && !text3d.contains("should_texture"),
+        "re-recorded as v1 until it is migrated: {text3d}"
+    );
+    Ok(())
 }
 
 /// A request API v2 would refuse (a removed parameter) fails its trial before anything is
