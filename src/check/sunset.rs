@@ -46,6 +46,25 @@ pub(super) fn v1_finding(
         None => format!("which stops working on {V1_SUNSET}"),
     };
     let file = options.scenarios.join(format!("{scenario}.toml"));
+    let loaded = crate::scenario::Scenario::load(&file).ok();
+    #[allow(deprecated)] // v1's refine is what this note is about
+    if let Some(refine) = loaded
+        .as_ref()
+        .filter(|s| s.task_type == crate::meshy::TaskType::Text3dRefine)
+    {
+        let preview = refine.input.as_deref().unwrap_or("its preview");
+        return Some(Finding {
+            file: path.to_owned(),
+            what: format!("recorded with Meshy API v1, {when}"),
+            fix: format!(
+                "v2 has no refine step (docs/api-v2.md): make '{preview}' one text3d with should_texture = true \
+                 and a texture_model, pinned `api = \"v2\"`, point what builds on '{scenario}' at it, then \
+                 delete '{}' and record the chain free against the simulator first (`--target=sim`)",
+                file.display()
+            ),
+            problem: options.v1_is_problem,
+        });
+    }
     let cost = v2_cost(&file);
     let record = format!(
         "cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode=rewrite"
@@ -150,6 +169,20 @@ mod tests {
                 .contains("stopped working on 2027-03-15 (17 days ago)"),
             "{}",
             problem.what
+        );
+        // A refine has no v2 twin: its fix is the chain made one call, never "pin v2".
+        std::fs::write(
+            scenarios.join("otter_refine.toml"),
+            "species = \"otter\"\ntask_type = \"text3d_refine\"\ninput = \"otter\"\n",
+        )
+        .unwrap();
+        let refine = v1_finding(Path::new("r.yaml"), "otter_refine", &v1, &options, "").unwrap();
+        assert!(
+            refine
+                .fix
+                .starts_with("v2 has no refine step (docs/api-v2.md): make 'otter' one text3d"),
+            "{}",
+            refine.fix
         );
         // A v2 recording says nothing of the sunset.
         let v2 = create(

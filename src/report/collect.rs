@@ -53,6 +53,8 @@ pub struct CassetteView {
     pub path: PathBuf,
     /// `X-Api-Version` of its first response that has one.
     pub api_version: Option<String>,
+    /// The Meshy API generation it speaks (v1 or v2), read from what it holds.
+    pub generation: Option<crate::meshy::ApiGeneration>,
     /// `recorded_at`, else the first response's `date` header.
     pub recorded_at: Option<String>,
     /// What it was recorded against: `simulator`, else the real API.
@@ -300,6 +302,7 @@ fn entry(
 }
 
 fn view(path: &Path, cassette: Cassette) -> CassetteView {
+    let generation = crate::cassette::generation_of(&cassette);
     let api_version = cassette
         .interactions
         .iter()
@@ -363,6 +366,7 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
     CassetteView {
         path: path.to_owned(),
         api_version,
+        generation,
         recorded_at,
         simulator: cassette
             .recorded_against

@@ -70,6 +70,7 @@ pub struct Facts {
     pub simulator: bool,
     pub recorded_at: Option<String>,
     pub api_version: Option<String>,
+    pub generation: Option<crate::meshy::ApiGeneration>,
 }
 
 impl Facts {
@@ -84,6 +85,7 @@ impl Facts {
             simulator: cassette.is_some_and(|c| c.simulator),
             recorded_at: cassette.and_then(|c| c.recorded_at.clone()),
             api_version: cassette.and_then(|c| c.api_version.clone()),
+            generation: cassette.and_then(|c| c.generation),
         }
     }
 }
@@ -267,6 +269,23 @@ fn versions(out: &mut String, recorded: &[&Facts]) {
             "none".to_owned()
         } else {
             versions.join(", ")
+        }
+    );
+    let v1 = recorded
+        .iter()
+        .filter(|f| f.generation == Some(crate::meshy::ApiGeneration::V1))
+        .count();
+    let v2 = recorded
+        .iter()
+        .filter(|f| f.generation == Some(crate::meshy::ApiGeneration::V2))
+        .count();
+    let _ = writeln!(
+        out,
+        "<li id=\"generations\">Meshy API: {v2} recorded with v2, {v1} with v1{}</li>",
+        if v1 > 0 {
+            format!(" (v1 stops working on {})", crate::meshy::V1_SUNSET)
+        } else {
+            String::new()
         }
     );
 }
@@ -456,6 +475,19 @@ fn cassette_facts(cassette: &CassetteView, fact: &mut dyn FnMut(&str, String)) {
             ids.join(", "),
         );
     }
+    fact(
+        "Meshy API",
+        match cassette.generation {
+            Some(crate::meshy::ApiGeneration::V1) => format!(
+                "<span class=\"generation v1\">v1</span> (stops working on {})",
+                crate::meshy::V1_SUNSET
+            ),
+            Some(crate::meshy::ApiGeneration::V2) => {
+                "<span class=\"generation v2\">v2</span>".into()
+            }
+            None => "unknown".into(),
+        },
+    );
     fact(
         "API version",
         escape(cassette.api_version.as_deref().unwrap_or("unknown")),

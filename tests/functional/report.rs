@@ -111,6 +111,14 @@ fn fixture_report() -> Result<(), Failed> {
             && passed.contains("passed (resumed against the API"),
         "{passed}"
     );
+    assert!(
+        passed.contains("<dt>Meshy API</dt><dd><span class=\"generation v2\">v2</span></dd>"),
+        "each scenario shows the API generation it was recorded with: {passed}"
+    );
+    assert!(
+        html.contains("<li id=\"generations\">Meshy API: 2 recorded with v2, 0 with v1</li>"),
+        "the summary counts the generations"
+    );
     let failed = article(&html, "otter_doomed");
     assert!(failed.contains("data-status=\"failed\""), "{failed}");
     assert!(
