@@ -105,6 +105,23 @@ pub enum CassettesCommand {
     /// value of a secret header such as x-meshy-api-webhook-secret-key: the value becomes
     /// a placeholder, in place, and every delivery is kept. Rotate the secret afterwards.
     Scrub(ScrubArgs),
+    /// Move a suite from Meshy API v1 (it stops working on 2027-03-15) to v2: rewrite its
+    /// v1 scenario files for v2, pinned, and set their v1 recordings aside under
+    /// CASSETTES/v1 (nothing is deleted). Shows the diff and the cost of re-recording;
+    /// changes nothing without --yes.
+    Migrate(MigrateArgs),
+}
+
+/// Options of `cassettes migrate`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct MigrateArgs {
+    #[arg(long, value_name = "DIR", default_value = "cassettes")]
+    pub cassettes: PathBuf,
+    #[arg(long, value_name = "DIR", default_value = "scenarios")]
+    pub scenarios: PathBuf,
+    /// Apply what is shown: write the scenario files and set the recordings aside.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// Options of `cassettes scrub`.

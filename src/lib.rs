@@ -31,6 +31,7 @@
 //! - [`sim`]: the Meshy simulator.
 //! - [`suite`]: the scenario suite the `scenarios` test target runs.
 //! - [`check`]: `mesh-toolkit cassettes check`, API versions, age, drift and hygiene of recordings.
+//! - [`migrate`]: `mesh-toolkit cassettes migrate`, a suite's move from Meshy API v1 to v2.
 //! - [`cli`]: argument parsing of the `mesh-toolkit` binary.
 //! - [`log_sink`]: where the receiver's and the simulator's operational lines go.
 //! - [`scenario`]: scenario files (`scenarios/<name>.toml`): what to send, what to expect.
@@ -48,6 +49,7 @@ mod digest;
 mod layers;
 pub mod log_sink;
 pub mod meshy;
+pub mod migrate;
 mod parallel;
 mod pid;
 pub mod progress;

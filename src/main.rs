@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mesh_toolkit::cli::{
-    CassettesCommand, CheckArgs, Cli, Command, ReceiveArgs, RedeliverArgs, ReportArgs, ScrubArgs,
-    SimArgs, WebhooksCommand,
+    CassettesCommand, CheckArgs, Cli, Command, MigrateArgs, ReceiveArgs, RedeliverArgs, ReportArgs,
+    ScrubArgs, SimArgs, WebhooksCommand,
 };
 use mesh_toolkit::receiver::{Announce, Receiver, ReceiverConfig, ReceiverError};
 use mesh_toolkit::sim::Simulator;
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Webhooks(WebhooksCommand::Replay(args)) => run_redeliver(args),
         Command::Cassettes(CassettesCommand::Check(args)) => run_check(args),
         Command::Cassettes(CassettesCommand::Scrub(args)) => run_scrub(args),
+        Command::Cassettes(CassettesCommand::Migrate(args)) => run_migrate(args),
         Command::Report(args) => run_report(args),
         Command::Version => {
             println!("mesh-toolkit {}", env!("CARGO_PKG_VERSION"));
@@ -68,6 +69,29 @@ fn run_check(args: &CheckArgs) -> Result<(), Failure> {
             options.cassettes.display()
         ))),
     }
+}
+
+fn run_migrate(args: &MigrateArgs) -> Result<(), Failure> {
+    if !args.scenarios.is_dir() {
+        return Err(Failure::Usage(format!(
+            "'{}' is not a directory: run from the project's root, or pass --scenarios DIR",
+            args.scenarios.display()
+        )));
+    }
+    let migration = mesh_toolkit::migrate::plan(&args.scenarios, &args.cassettes)
+        .map_err(|e| Failure::Run(e.to_string()))?;
+    print!("{}", migration.render());
+    if migration.is_empty() {
+        return Ok(());
+    }
+    if !args.yes {
+        println!("nothing was changed: run it again with --yes to apply what is shown");
+        return Ok(());
+    }
+    migration.apply().map_err(|e| Failure::Run(e.to_string()))?;
+    println!("migrated.");
+    print!("{}", migration.next_steps());
+    Ok(())
 }
 
 fn run_scrub(args: &ScrubArgs) -> Result<(), Failure> {

@@ -57,9 +57,9 @@ pub(super) fn v1_finding(
             file: path.to_owned(),
             what: format!("recorded with Meshy API v1, {when}"),
             fix: format!(
-                "v2 has no refine step (docs/api-v2.md): make '{preview}' one text3d with should_texture = true \
-                 and a texture_model, pinned `api = \"v2\"`, point what builds on '{scenario}' at it, then \
-                 delete '{}' and record the chain free against the simulator first (`--target=sim`)",
+                "v2 has no refine step (docs/api-v2.md): `cargo run -- cassettes migrate{dirs}` makes '{}' one \
+                 textured text3d of '{preview}''s prompt (it shows the change and its cost, then --yes applies it); \
+                 then record it free against the simulator first (`--target=sim`)",
                 file.display()
             ),
             problem: options.v1_is_problem,
@@ -73,9 +73,10 @@ pub(super) fn v1_finding(
         file: path.to_owned(),
         what: format!("recorded with Meshy API v1, {when}"),
         fix: format!(
-            "move it to v2 (docs/api-v2.md): set `api = \"v2\"` in '{}' (a refine becomes one textured text3d), \
-             record it free against the simulator with `{record} --target=sim{dirs}`, then against the \
-             real API with `{record}{dirs}` ({cost})",
+            "move the suite to v2 with `cargo run -- cassettes migrate{dirs}` (it shows the change and its cost, \
+             then --yes applies it), or by hand (docs/api-v2.md): set `api = \"v2\"` in '{}', record it free \
+             against the simulator with `{record} --target=sim{dirs}`, then against the real API with \
+             `{record}{dirs}` ({cost})",
             file.display()
         ),
         problem: options.v1_is_problem,
@@ -178,9 +179,9 @@ mod tests {
         .unwrap();
         let refine = v1_finding(Path::new("r.yaml"), "otter_refine", &v1, &options, "").unwrap();
         assert!(
-            refine
-                .fix
-                .starts_with("v2 has no refine step (docs/api-v2.md): make 'otter' one text3d"),
+            refine.fix.starts_with(
+                "v2 has no refine step (docs/api-v2.md): `cargo run -- cassettes migrate` makes"
+            ),
             "{}",
             refine.fix
         );

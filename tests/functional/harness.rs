@@ -82,7 +82,152 @@ pub fn trials() -> Vec<Trial> {
             "harness_an_unpinned_scenario_with_a_v1_cassette_is_never_rerecorded_because_the_default_moved",
             v1_cassette_unpinned,
         ),
+        Trial::test(
+            "harness_cassettes_migrate_moves_a_v1_suite_to_v2_deleting_nothing_and_a_second_run_changes_nothing",
+            migrate_v1_suite,
+        ),
     ]
+}
+
+/// Every file under `dir`, with its bytes, in path order.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(next) = stack.pop() {
+        for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                files.push((path.strip_prefix(dir).unwrap_or(&path).to_owned(), bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// `mesh-toolkit cassettes migrate` in `work` with `args`.
+fn migrate(work: &Workspace, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
+    command
+        .current_dir(work.path(""))
+        .args(["cassettes", "migrate"])
+        .args(args);
+    crate::support::output_within(&mut command, Duration::from_secs(60))
+}
+
+/// A v1 suite (a preview, its refine, rigging, animation, an image-to-3d) recorded
+/// against the simulator, then migrated: shown first with nothing changed, applied with
+/// `--yes` (its v1 recordings set aside, byte for byte), recorded under v2 against the
+/// simulator and replayed; a second migration finds nothing to do.
+fn migrate_v1_suite() -> Result<(), Failed> {
+    let empty = tempfile::tempdir()?;
+    let work = Workspace::with_scenarios(empty.path());
+    let files = [
+        (
+            "m_preview",
+            "api = \"v1\"\nspecies = \"mig\"\ntask_type = \"text3d\"\nprompt = \"Migrating otter\"\n\n[expect]\nmodel_formats = [\"glb\", \"fbx\"]\n",
+        ),
+        (
+            "m_refine",
+            "# Texture it.\napi = \"v1\"\nspecies = \"mig\"\ntask_type = \"text3d_refine\"\nprompt = \"Glossy fur\"\ninput = \"m_preview\"\n\n[params]\nenable_pbr = true\n",
+        ),
+        (
+            "m_rigging",
+            "api = \"v1\"\nspecies = \"mig\"\ntask_type = \"rigging\"\ninput = \"m_refine\"\n",
+        ),
+        (
+            "m_animation",
+            "api = \"v1\"\nspecies = \"mig\"\ntask_type = \"animation\"\ninput = \"m_rigging\"\n\n[params]\naction_id = 1\n",
+        ),
+        (
+            "m_image3d",
+            "api = \"v1\"\nspecies = \"mig\"\ntask_type = \"image3d\"\n\n[params]\nimage_url = \"https://example.com/beaver.png\"\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(work.path(&format!("scenarios/{name}.toml")), text)?;
+    }
+    let trials = work.trial_count();
+    assert_success(&work.run(&["--record-webhooks", "--target=sim"], &[]));
+    let (scenarios, cassettes) = (work.path("scenarios"), work.path("cassettes"));
+    let (v1_scenarios, v1_cassettes) = (files_under(&scenarios), files_under(&cassettes));
+    // Shown, nothing changed.
+    let shown = migrate(&work, &[]);
+    assert_success(&shown);
+    let log = text(&shown);
+    assert!(
+        log.contains("+++ scenarios/m_refine.toml (API v2)")
+            && log.contains("+task_type = \"text3d\"")
+            && log.contains("+should_texture = true")
+            && log.contains("+texture_prompt = \"Glossy fur\"")
+            && log.contains("+target_formats = [\"glb\", \"fbx\"]")
+            && log.contains("5 scenario file(s) move to Meshy API v2")
+            && log.contains("nothing was changed: run it again with --yes"),
+        "{log}"
+    );
+    assert!(files_under(&scenarios) == v1_scenarios && files_under(&cassettes) == v1_cassettes);
+    // Applied: every v1 recording is under cassettes/v1, byte for byte.
+    let applied = migrate(&work, &["--yes"]);
+    assert_success(&applied);
+    let log = text(&applied);
+    assert!(
+        log.contains("`cargo test --test scenarios -- --record-webhooks --target=sim`"),
+        "the next command is printed: {log}"
+    );
+    let set_aside = files_under(&cassettes.join("v1"));
+    let names = |files: &[(PathBuf, Vec<u8>)]| -> Vec<String> {
+        files.iter().map(|(p, _)| p.display().to_string()).collect()
+    };
+    // The scenarios' recordings (not the shipped Rust trial's), byte for byte.
+    let scenario_files: Vec<(PathBuf, Vec<u8>)> = v1_cassettes
+        .iter()
+        .filter(|(path, _)| !path.to_string_lossy().contains("otter_"))
+        .cloned()
+        .collect();
+    assert!(
+        set_aside == scenario_files,
+        "set aside {:?}, expected {:?}",
+        names(&set_aside),
+        names(&scenario_files)
+    );
+    for (name, _) in files {
+        let text = std::fs::read_to_string(work.path(&format!("scenarios/{name}.toml")))?;
+        assert!(
+            text.contains("api = \"v2\"") && !text.contains("api = \"v1\""),
+            "{text}"
+        );
+    }
+    // Recorded under v2 against the simulator, then replayed with nothing running.
+    let recorded = work.run(&["--record-webhooks", "--target=sim"], &[]);
+    assert_success(&recorded);
+    let log = text(&recorded);
+    assert!(
+        log.contains(&format!("test result: ok. {trials} passed")),
+        "{log}"
+    );
+    let refine = std::fs::read_to_string(work.path("cassettes/http/m_refine.yaml"))?;
+    assert!(
+        refine.contains("/openapi/v2/tasks/") || refine.contains("should_texture\\\":true"),
+        "{refine}"
+    );
+    assert!(
+        !refine.contains("\\\"mode\\\""),
+        "no v1 mode under v2: {refine}"
+    );
+    assert_success(&work.run(&[], &[]));
+    // A second run changes nothing.
+    let (scenarios_now, cassettes_now) = (files_under(&scenarios), files_under(&cassettes));
+    let again = migrate(&work, &["--yes"]);
+    assert_success(&again);
+    assert!(
+        text(&again).contains("nothing to migrate"),
+        "{}",
+        text(&again)
+    );
+    assert!(files_under(&scenarios) == scenarios_now && files_under(&cassettes) == cassettes_now);
+    Ok(())
 }
 
 /// The pipeline recorded under v1, then unpinned (as a suite recorded before v2 was the
