@@ -74,6 +74,7 @@ pub(super) fn check_cassette(
             version.clone(),
             cassette.recorded_against.clone(),
             scenario.clone(),
+            crate::cassette::generation_of(cassette),
         );
         checked.owned.push((task, owner));
     }

@@ -143,7 +143,7 @@ impl<'a> Checker<'a> {
         self.suite_against
             .get_or_insert_with(|| {
                 let targets: BTreeSet<&Option<RecordedAgainst>> =
-                    owned.values().map(|(_, a, _)| a).collect();
+                    owned.values().map(|(_, a, _, _)| a).collect();
                 match targets.len() {
                     1 => targets.into_iter().next().cloned().flatten(),
                     _ => None,
@@ -195,6 +195,7 @@ impl<'a> Checker<'a> {
                     .and_then(ms_ago),
                 scenario: recording.scenario.clone().unwrap_or_default(),
                 incomplete: recording.incomplete,
+                payload_generation: super::recordings::payload_generation(&recording.payload),
             }
         });
         RecordingChecked {
@@ -251,7 +252,13 @@ impl<'a> Checker<'a> {
 }
 
 /// Who created a task: the API version, target and scenario of its cassette.
-pub(super) type Owner = (String, Option<RecordedAgainst>, String);
+/// (The fourth: the Meshy API generation its cassette speaks.)
+pub(super) type Owner = (
+    String,
+    Option<RecordedAgainst>,
+    String,
+    Option<crate::meshy::ApiGeneration>,
+);
 
 /// The files in `dir` ending in `.extension`, sorted.
 pub(crate) fn list(dir: &Path, extension: &str) -> Vec<PathBuf> {

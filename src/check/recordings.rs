@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::checker::{Owner, aged, command};
 use super::report::{CheckOptions, Finding, Report, Row};
 use crate::cassette::RecordedAgainst;
+use crate::meshy::ApiGeneration;
 
 /// The task id in a webhook recording's file name, `<species>_<task type>_<task id>.json`
 /// (its task id names its scenario).
@@ -47,6 +48,21 @@ pub(super) struct RecordingFacts {
     pub(super) age: Option<u64>,
     pub(super) scenario: String,
     pub(super) incomplete: bool,
+    /// The payload version of its terminal delivery: v2's task object (`input`,
+    /// `output`) or v1's (results at the top level).
+    pub(super) payload_generation: Option<ApiGeneration>,
+}
+
+/// The payload version of a delivered task object, when it tells.
+pub(super) fn payload_generation(payload: &serde_json::Value) -> Option<ApiGeneration> {
+    let object = payload.as_object()?;
+    if object.contains_key("output") || object.contains_key("input") {
+        Some(ApiGeneration::V2)
+    } else if object.contains_key("status") {
+        Some(ApiGeneration::V1)
+    } else {
+        None
+    }
 }
 
 /// A recording's findings, knowing which cassettes created which tasks.
@@ -73,7 +89,7 @@ pub(super) fn finish_recording(
     let Some(facts) = facts else {
         let task_id = task_of_recording(path);
         let fix = match owned_tasks.get(task_id) {
-            Some((_, against, scenario)) => format!(
+            Some((_, against, scenario, _)) => format!(
                 "delete it and re-record its scenario: {}",
                 command(scenario, false, against.as_ref(), dirs)
             ),
@@ -91,7 +107,7 @@ pub(super) fn finish_recording(
     let owner = owned_tasks.get(&facts.task_id);
     let version = facts
         .version
-        .or_else(|| owner.map(|(v, _, _)| v.clone()))
+        .or_else(|| owner.map(|(v, _, _, _)| v.clone()))
         .unwrap_or_else(|| "unknown".into());
     for ((kind, _), fields) in early.drift {
         report
@@ -101,7 +117,30 @@ pub(super) fn finish_recording(
             .extend(fields);
     }
     // Without its cassette (deleted, say): what the rest of the suite was recorded against.
-    let against = owner.map_or(suite_against, |(_, a, _)| a.as_ref());
+    let against = owner.map_or(suite_against, |(_, a, _, _)| a.as_ref());
+    // A dashboard webhook still on v1 delivers v1 payloads for tasks made through v2.
+    if let (Some(delivered), Some((_, _, scenario, Some(spoken)))) =
+        (facts.payload_generation, owner)
+        && delivered != *spoken
+    {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!(
+                "its deliveries carry {} payloads while its cassette speaks {}: the webhook that delivered \
+                 them is set to payload version {} in the Meshy dashboard",
+                delivered.as_str(),
+                spoken.as_str(),
+                delivered.as_str()
+            ),
+            fix: format!(
+                "in the Meshy dashboard (API settings → Webhooks) set the webhook's payload version to {}, \
+                 then re-record it: {}",
+                spoken.as_str(),
+                command(scenario, false, against, dirs)
+            ),
+            problem: false,
+        });
+    }
     report.rows.push(Row {
         file: path.to_owned(),
         api_version: version,

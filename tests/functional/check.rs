@@ -29,7 +29,54 @@ pub fn trials() -> Vec<Trial> {
             "a_replay_of_an_older_api_version_says_so_in_one_line",
             replay_note,
         ),
+        Trial::test(
+            "cassettes_check_notes_v1_webhook_payloads_of_a_v2_recording_with_the_dashboard_step",
+            payload_version_mismatch,
+        ),
     ]
+}
+
+/// A v2 recording whose deliveries are v1 payloads (the dashboard webhook is still on
+/// v1): a note naming the dashboard step, and the check passes.
+fn payload_version_mismatch() -> Result<(), Failed> {
+    let dir = project();
+    let root = dir.path();
+    std::fs::write(
+        root.join("scenarios/a.toml"),
+        "api = \"v2\"\nspecies = \"otter\"\ntask_type = \"text3d\"\nprompt = \"otter\"\n",
+    )?;
+    let mut create = interaction(
+        "POST",
+        "https://api.meshy.ai/openapi/v2/text-to-3d",
+        &[("X-Api-Version", "v2026.01.27")],
+        r#"{"id":"task-a","type":"text-to-3d","status":"PENDING","input":{"prompt":"otter","should_texture":false},"output":null}"#,
+    );
+    create.request.body = Some(Body::Text(
+        r#"{"prompt":"otter","should_texture":false}"#.into(),
+    ));
+    let v2 = Cassette {
+        interactions: vec![create],
+        recorded_against: Some(RecordedAgainst::Meshy),
+        ..Cassette::default()
+    };
+    std::fs::write(root.join("cassettes/http/a.yaml"), v2.to_yaml())?;
+    // v1's payload: the task's results at the top level, no `input`/`output`.
+    recording(root, "a", "task-a");
+    let (code, text) = run(root, &[]);
+    assert_eq!(code, Some(0), "a note, not a problem: {text}");
+    assert!(
+        text.contains(
+            "note: cassettes/webhooks/otter_text3d_task-a.json: its deliveries carry v1 payloads while its cassette speaks v2"
+        ) && text.contains(
+            "fix: in the Meshy dashboard (API settings → Webhooks) set the webhook's payload version to v2, then re-record it: `cargo test --test scenarios -- a --exact"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("recorded with Meshy API v1"),
+        "a v2 cassette has no sunset note: {text}"
+    );
+    Ok(())
 }
 
 fn interaction(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Interaction {
