@@ -45,6 +45,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("check", 6),
     // 7.
     ("report", 7),
+    ("migrate", 7),
     // 8.
     ("suite", 8),
     ("cli", 8),
