@@ -34,6 +34,9 @@ pub struct Migration {
     /// Re-recording the migrated scenarios under v2: the known credits, and how many
     /// have no known price.
     pub cost: (u64, usize),
+    /// Why the migration cannot be applied as it is (an unfinished recording, a file v2
+    /// would refuse): [`Migration::apply`] changes nothing while there is one.
+    pub refusals: Vec<String>,
     /// The directories, as flags of the printed commands, when they are not the defaults.
     dirs: String,
 }
@@ -46,7 +49,10 @@ pub enum MigrateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write '{}': {source}; nothing after it was changed", path.display())]
+    #[error(
+        "cannot write '{}': {source}; run `cassettes migrate` again to finish: it picks up where this stopped",
+        path.display()
+    )]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -57,32 +63,31 @@ pub enum MigrateError {
         from.display()
     )]
     Occupied { from: PathBuf, to: PathBuf },
+    #[error("nothing was changed:\n{}", .0.join("\n"))]
+    Refused(Vec<String>),
 }
 
 /// Reads the suite and says what moving it to v2 means. Changes nothing.
 pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateError> {
     let mut loaded = BTreeMap::new();
+    let mut migration = Migration::default();
     for path in crate::check::list(scenarios, "toml") {
+        if !path.is_file() {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).map_err(|source| MigrateError::Read {
             path: path.clone(),
             source,
         })?;
-        // A file that does not load is left for the check and the suite to report.
-        if let Ok(scenario) = Scenario::parse(&path, &text) {
-            loaded.insert(scenario.name.clone(), (scenario, text));
+        match Scenario::parse(&path, &text) {
+            Ok(scenario) => {
+                loaded.insert(scenario.name.clone(), (scenario, text));
+            }
+            Err(e) => migration.refusals.push(format!(
+                "{e}; fix it first, so that migrate can tell which API it speaks"
+            )),
         }
     }
-    let cassette_of = |name: &str| cassettes.join("http").join(format!("{name}.yaml"));
-    let is_v1 = |scenario: &Scenario| match scenario.api {
-        Some(generation) => generation == ApiGeneration::V1,
-        None => {
-            crate::cassette::CassetteFile::read(&cassette_of(&scenario.name))
-                .cassette()
-                .and_then(crate::cassette::generation_of)
-                == Some(ApiGeneration::V1)
-        }
-    };
-    let mut migration = Migration::default();
     if cassettes != Path::new("cassettes") {
         migration
             .dirs
@@ -93,50 +98,128 @@ pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateErro
             .dirs
             .push_str(&format!(" --scenarios={}", scenarios.display()));
     }
+    let cassette_of = |name: &str| cassettes.join("http").join(format!("{name}.yaml"));
+    let recorded_v1 = |name: &str| {
+        crate::cassette::CassetteFile::read(&cassette_of(name))
+            .cassette()
+            .and_then(crate::cassette::generation_of)
+            == Some(ApiGeneration::V1)
+    };
+    // Pinned v1, or unpinned with a v1 cassette.
+    let is_v1 = |scenario: &Scenario| match scenario.api {
+        Some(generation) => generation == ApiGeneration::V1,
+        None => recorded_v1(&scenario.name),
+    };
     let mut aside = BTreeSet::new();
+    for (scenario, _) in loaded.values() {
+        if !is_v1(scenario) && !recorded_v1(&scenario.name) {
+            continue;
+        }
+        // An unfinished recording holds a paid task: set aside, it would never be
+        // resumed, and its v2 recording would pay again.
+        let side = cassettes
+            .join("http")
+            .join(format!("{}.rerecording.yaml", scenario.name));
+        let unfinished = crate::cassette::CassetteFile::read(&cassette_of(&scenario.name))
+            .cassette()
+            .is_some_and(|c| c.incomplete || !c.pending.is_empty());
+        if unfinished || side.exists() {
+            migration.refusals.push(format!(
+                "'{}': its recording is unfinished; resume it first (nothing is paid twice) with \
+                 `cargo test --test scenarios -- {} --exact --record-webhooks --record-mode=once{}`, then migrate",
+                scenario.path.display(),
+                scenario.name,
+                migration.dirs
+            ));
+        }
+        // Pinned v2 with its cassette still v1 (a migration stopped halfway): only its
+        // recordings move.
+        if !is_v1(scenario) {
+            aside.insert(cassette_of(&scenario.name));
+        }
+    }
     for (scenario, text) in loaded.values().filter(|(s, _)| is_v1(s)) {
         #[allow(deprecated)] // v1's refine is what is migrated away
         let new = if scenario.task_type == TaskType::Text3dRefine {
             let preview = scenario.input.as_ref().and_then(|p| loaded.get(p));
-            one_call(scenario, preview.map(|(s, _)| s))
+            one_call(scenario, text, preview.map(|(s, _)| s))
         } else {
             rewrite(scenario, text)
         };
-        let price = Scenario::parse(&scenario.path, &new)
-            .ok()
-            .and_then(|migrated| {
-                let request = migrated.request(Some("input-task")).ok()?;
-                let body = request.body(ApiGeneration::V2).ok()?;
-                crate::meshy::pricing::request_credits(migrated.task_type, ApiGeneration::V2, &body)
-            });
-        match price {
-            Some(n) => migration.cost.0 += n,
-            None => migration.cost.1 += 1,
+        match accepted(&scenario.path, &new) {
+            Ok(Some(n)) => migration.cost.0 += n,
+            Ok(None) => migration.cost.1 += 1,
+            Err(why) => migration.refusals.push(format!(
+                "'{}' would not be accepted under v2 as migrated ({why}); edit it by hand \
+                 (docs/api-v2.md), then run migrate again",
+                scenario.path.display()
+            )),
         }
         migration
             .files
             .push((scenario.path.clone(), text.clone(), new));
         let cassette = cassette_of(&scenario.name);
-        if let Some(recorded) = crate::cassette::CassetteFile::read(&cassette).cassette() {
-            for task in crate::cassette::created_tasks(recorded, None) {
-                for recording in crate::webhooks::recording_files(&cassettes.join("webhooks")) {
-                    let named = recording
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().ends_with(&format!("_{task}.json")));
-                    if named {
-                        aside.insert(recording);
-                    }
-                }
-            }
+        if cassette.exists() {
             aside.insert(cassette);
         }
     }
+    // With each cassette set aside, the webhook recordings of the tasks it created.
+    let mut recordings = BTreeSet::new();
+    let files = crate::webhooks::recording_files(&cassettes.join("webhooks"));
+    for cassette in &aside {
+        let Some(recorded) = crate::cassette::CassetteFile::read(cassette)
+            .cassette()
+            .cloned()
+        else {
+            continue;
+        };
+        for task in crate::cassette::created_tasks(&recorded, None) {
+            let suffix = format!("_{task}.json");
+            recordings.extend(
+                files
+                    .iter()
+                    .filter(|f| !is_unrouted(f))
+                    .filter(|f| {
+                        f.file_name()
+                            .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+                    })
+                    .cloned(),
+            );
+        }
+    }
+    aside.extend(recordings);
     for from in aside {
         let relative = from.strip_prefix(cassettes).unwrap_or(&from).to_owned();
         let to = cassettes.join(SET_ASIDE).join(relative);
         migration.moves.push((from, to));
     }
     Ok(migration)
+}
+
+/// Whether a migrated scenario file is one v2 accepts: it loads, its request builds, and
+/// v2's rules (and the models still there on the sunset day) pass. `Ok` carries its
+/// price, when known.
+fn accepted(path: &Path, text: &str) -> Result<Option<u64>, String> {
+    let scenario = Scenario::parse(path, text).map_err(|e| e.message)?;
+    let request = scenario
+        .request(Some("input-task"))
+        .map_err(|e| e.to_string())?;
+    let body = request.body(ApiGeneration::V2).map_err(|e| e.to_string())?;
+    let fields = body.as_object().cloned().unwrap_or_default();
+    crate::meshy::v2_rules::check(scenario.task_type, &fields).map_err(|r| r.message)?;
+    crate::meshy::v2_rules::check_model(scenario.task_type, &fields, crate::meshy::V1_SUNSET)
+        .map_err(|r| r.message)?;
+    Ok(crate::meshy::pricing::request_credits(
+        scenario.task_type,
+        ApiGeneration::V2,
+        &body,
+    ))
+}
+
+fn is_unrouted(path: &Path) -> bool {
+    path.parent()
+        .and_then(Path::file_name)
+        .is_some_and(|name| name == "unrouted")
 }
 
 impl Migration {
@@ -148,7 +231,7 @@ impl Migration {
     /// costs, as printed before anything is changed.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if self.is_empty() {
+        if self.is_empty() && self.refusals.is_empty() {
             out.push_str("nothing to migrate: every scenario speaks Meshy API v2 already\n");
             return out;
         }
@@ -172,6 +255,9 @@ impl Migration {
             self.moves.len(),
             self.cost_text()
         );
+        for refusal in &self.refusals {
+            let _ = writeln!(out, "cannot migrate: {refusal}");
+        }
         out
     }
 
@@ -189,9 +275,18 @@ impl Migration {
             "cargo test --test scenarios -- --record-webhooks{}",
             self.dirs
         );
+        // The rehearsal writes into a scratch directory, so that the real run still finds
+        // the moved scenarios unrecorded (`once` records exactly what has no recording).
+        let scenarios: String = self
+            .dirs
+            .split(' ')
+            .filter(|flag| flag.starts_with("--scenarios="))
+            .map(|flag| format!(" {flag}"))
+            .collect();
         format!(
-            "record them, free against the simulator first: `{record} --target=sim`\n\
-             then against the real Meshy API: `{record}`  # {}\n",
+            "rehearse them, free against the simulator, into a scratch directory: \
+             `cargo test --test scenarios -- --record-webhooks --target=sim --cassettes=target/migrate-rehearsal{scenarios}`\n\
+             then record them against the real Meshy API: `{record}`  # {}\n",
             self.cost_text()
         )
     }
@@ -199,6 +294,9 @@ impl Migration {
     /// Writes the scenario files and sets the recordings aside. Every destination is
     /// checked first, so a refused move changes nothing.
     pub fn apply(&self) -> Result<(), MigrateError> {
+        if !self.refusals.is_empty() {
+            return Err(MigrateError::Refused(self.refusals.clone()));
+        }
         for (from, to) in &self.moves {
             if to.exists() {
                 return Err(MigrateError::Occupied {
@@ -232,25 +330,31 @@ impl Migration {
 /// What becomes of a removed v1 parameter: a v2 name (and value), or a comment saying
 /// why v2 has none.
 enum Move {
-    Rename(&'static str, Option<&'static str>),
+    Rename(&'static str, Option<toml::Value>),
     Comment(String),
 }
 
-fn removed(task_type: TaskType, key: &str, value: &str) -> Option<Move> {
-    let retired = matches!(value.trim(), "\"lowpoly\"");
-    match (key, value.trim()) {
+fn removed(task_type: TaskType, key: &str, value: &toml::Value) -> Option<Move> {
+    let text = value.as_str();
+    match (key, value) {
         ("text_style_prompt", _) if task_type == TaskType::Retexture => {
             Some(Move::Rename("texture_prompt", None))
         }
         ("image_style_url", _) if task_type == TaskType::Retexture => {
             Some(Move::Rename("texture_image_url", None))
         }
-        ("hd_texture", "true") => Some(Move::Rename("texture_resolution", Some("\"4k\""))),
-        ("remove_background", "false") => Some(Move::Rename("background", Some("\"opaque\""))),
+        ("hd_texture", toml::Value::Boolean(true)) => Some(Move::Rename(
+            "texture_resolution",
+            Some(toml::Value::String("4k".into())),
+        )),
+        ("remove_background", toml::Value::Boolean(false)) => Some(Move::Rename(
+            "background",
+            Some(toml::Value::String("opaque".into())),
+        )),
         ("remove_background", _) => Some(Move::Comment(
             "v2's background is transparent by default".into(),
         )),
-        ("ai_model" | "model_type", _) if retired => Some(Move::Comment(
+        ("ai_model" | "model_type", _) if text == Some("lowpoly") => Some(Move::Comment(
             "the lowpoly model is retired (2026-10-30)".into(),
         )),
         ("mode", _) => Some(Move::Comment(
@@ -263,32 +367,47 @@ fn removed(task_type: TaskType, key: &str, value: &str) -> Option<Move> {
     }
 }
 
-/// A scenario file rewritten for v2, line by line (comments and order kept).
+/// A `key = value` line read as TOML (quoted keys, trailing comments); `None` for
+/// anything else (a comment, a header, a value that goes on over several lines).
+fn key_value(line: &str) -> Option<(String, toml::Value)> {
+    let table: toml::Table = line.parse().ok()?;
+    let mut entries = table.into_iter();
+    let entry = entries.next()?;
+    entries.next().is_none().then_some(entry)
+}
+
+/// A table header line (`[params]`, `[params]  # note`), as its name.
+fn header(line: &str) -> Option<String> {
+    let trimmed = line.trim();
+    let rest = trimmed.strip_prefix('[')?;
+    let (name, after) = rest.split_once(']')?;
+    let after = after.trim();
+    (!name.starts_with('[') && (after.is_empty() || after.starts_with('#')))
+        .then(|| name.trim().to_owned())
+}
+
+/// A scenario file rewritten for v2, line by line (comments and order kept). What a
+/// line-by-line reading cannot be sure of is left as it is, and [`accepted`] judges
+/// the result.
 fn rewrite(scenario: &Scenario, text: &str) -> String {
+    let crlf = text.contains("\r\n");
     let mut out = Vec::new();
     let mut table: Option<String> = None;
     let mut pinned = false;
-    let mut params_seen = false;
     for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
+        if let Some(name) = header(line) {
             if !pinned {
                 out.push("api = \"v2\"".to_owned());
                 pinned = true;
             }
-            table = Some(trimmed.trim_matches(['[', ']']).trim().to_owned());
-            params_seen |= table.as_deref() == Some("params");
+            table = Some(name);
             out.push(line.to_owned());
             continue;
         }
-        let Some((key, value)) = trimmed
-            .split_once('=')
-            .filter(|_| !trimmed.starts_with('#'))
-        else {
+        let Some((key, value)) = key_value(line) else {
             out.push(line.to_owned());
             continue;
         };
-        let key = key.trim();
         if table.is_none() && key == "api" {
             continue;
         }
@@ -297,13 +416,14 @@ fn rewrite(scenario: &Scenario, text: &str) -> String {
             pinned = true;
         }
         if table.as_deref() == Some("params") {
-            match removed(scenario.task_type, key, value) {
+            match removed(scenario.task_type, &key, &value) {
                 Some(Move::Rename(name, new_value)) => {
-                    out.push(format!("{name} = {}", new_value.unwrap_or(value.trim())));
+                    let value = new_value.unwrap_or(value);
+                    out.push(format!("{name} = {value}  # migrated from {key}"));
                     continue;
                 }
                 Some(Move::Comment(why)) => {
-                    out.push(format!("# {trimmed}  # migrated: {why}"));
+                    out.push(format!("# {}  # migrated: {why}", line.trim()));
                     continue;
                 }
                 None => {}
@@ -316,22 +436,25 @@ fn rewrite(scenario: &Scenario, text: &str) -> String {
     }
     let additions = additions(scenario);
     if !additions.is_empty() {
-        let at = if params_seen {
-            // After the [params] header.
-            out.iter()
-                .position(|l| l.trim() == "[params]")
-                .map_or(out.len(), |i| i + 1)
-        } else {
-            out.push(String::new());
-            out.push("[params]".to_owned());
-            out.len()
-        };
-        for (offset, line) in additions.into_iter().enumerate() {
-            out.insert(at + offset, line);
+        match out
+            .iter()
+            .position(|l| header(l).as_deref() == Some("params"))
+        {
+            Some(at) => {
+                for (offset, line) in additions.into_iter().enumerate() {
+                    out.insert(at + 1 + offset, line);
+                }
+            }
+            None => {
+                out.push(String::new());
+                out.push("[params]".to_owned());
+                out.extend(additions);
+            }
         }
     }
-    let mut text = out.join("\n");
-    text.push('\n');
+    let newline = if crlf { "\r\n" } else { "\n" };
+    let mut text = out.join(newline);
+    text.push_str(newline);
     text
 }
 
@@ -356,7 +479,9 @@ fn additions(scenario: &Scenario) -> Vec<String> {
         ));
     }
     let beyond_glb = scenario.expect_formats.iter().any(|f| f != "glb");
-    if beyond_glb && !has("target_formats") {
+    let defined =
+        crate::meshy::v2_rules::defined_fields(scenario.task_type).contains(&"target_formats");
+    if beyond_glb && defined && !has("target_formats") {
         let formats: Vec<String> = scenario
             .expect_formats
             .iter()
@@ -371,38 +496,38 @@ fn additions(scenario: &Scenario) -> Vec<String> {
 }
 
 /// A v1 refine made one textured text-to-3d: its preview's prompt and parameters, its
-/// own texture fields, `should_texture = true` and a texture model.
-fn one_call(refine: &Scenario, preview: Option<&Scenario>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Migrated from API v1 by `mesh-toolkit cassettes migrate`: v1's refine of '{}' is one textured\n\
-         # text-to-3d under v2.",
-        refine.input.as_deref().unwrap_or("its preview")
-    );
-    let _ = writeln!(out, "api = \"v2\"");
-    let _ = writeln!(out, "species = {}", toml_string(&refine.species));
-    let _ = writeln!(out, "task_type = \"text3d\"");
-    let prompt = preview.and_then(|p| p.prompt.clone()).unwrap_or_default();
-    let _ = writeln!(out, "prompt = {}", toml_string(&prompt));
-    let _ = writeln!(out, "delivery = \"{}\"", refine.delivery.as_str());
+/// own texture fields (renamed as [`rewrite`] renames them), `should_texture = true` and
+/// a texture model; its other tables (`[expect]`, `[simulator]`, `[metadata]`) kept.
+fn one_call(refine: &Scenario, text: &str, preview: Option<&Scenario>) -> String {
+    let original: toml::Table = text.parse().unwrap_or_default();
     let mut params = toml::Table::new();
-    let mut add = |fields: &serde_json::Map<String, serde_json::Value>, task_type| {
+    let mut add = |fields: &toml::Table, task_type| {
         for (key, value) in fields {
-            let rendered = serde_json::to_string(value).unwrap_or_default();
-            if removed(task_type, key, &rendered).is_some() {
-                continue;
-            }
-            if let Ok(value) = toml::Value::try_from(value) {
-                params.insert(key.clone(), value);
+            match removed(task_type, key, value) {
+                Some(Move::Rename(name, new_value)) => {
+                    params.insert(name.to_owned(), new_value.unwrap_or_else(|| value.clone()));
+                }
+                Some(Move::Comment(_)) => {}
+                None => {
+                    params.insert(key.clone(), value.clone());
+                }
             }
         }
     };
+    let table_of = |scenario: &Scenario| -> toml::Table {
+        std::fs::read_to_string(&scenario.path)
+            .ok()
+            .and_then(|t| t.parse::<toml::Table>().ok())
+            .and_then(|t| t.get("params").and_then(toml::Value::as_table).cloned())
+            .unwrap_or_default()
+    };
     if let Some(preview) = preview {
-        add(&preview.params, TaskType::Text3d);
+        add(&table_of(preview), TaskType::Text3d);
     }
     #[allow(deprecated)]
-    add(&refine.params, TaskType::Text3dRefine);
+    if let Some(own) = original.get("params").and_then(toml::Value::as_table) {
+        add(own, TaskType::Text3dRefine);
+    }
     if let Some(texture) = &refine.prompt {
         params.insert(
             "texture_prompt".into(),
@@ -414,38 +539,41 @@ fn one_call(refine: &Scenario, preview: Option<&Scenario>) -> String {
         .entry("texture_model")
         .or_insert_with(|| toml::Value::String(TEXTURE_MODEL.into()));
     if refine.expect_formats.iter().any(|f| f != "glb") && !params.contains_key("target_formats") {
+        let formats = refine
+            .expect_formats
+            .iter()
+            .cloned()
+            .map(toml::Value::String);
         params.insert(
             "target_formats".into(),
-            toml::Value::Array(
-                refine
-                    .expect_formats
-                    .iter()
-                    .map(|f| toml::Value::String(f.clone()))
-                    .collect(),
-            ),
+            toml::Value::Array(formats.collect()),
         );
     }
-    out.push_str("\n[params]\n");
-    out.push_str(&toml::to_string(&params).unwrap_or_default());
-    if refine.expect_status != crate::meshy::TaskStatus::Succeeded
-        || !refine.expect_formats.is_empty()
-    {
-        out.push_str("\n[expect]\n");
-        let _ = writeln!(out, "status = \"{}\"", refine.expect_status);
-        if !refine.expect_formats.is_empty() {
-            let formats: Vec<String> = refine
-                .expect_formats
-                .iter()
-                .map(|f| toml_string(f))
-                .collect();
-            let _ = writeln!(out, "model_formats = [{}]", formats.join(", "));
+    let mut new = toml::Table::new();
+    new.insert("api".into(), toml::Value::String("v2".into()));
+    new.insert(
+        "species".into(),
+        toml::Value::String(refine.species.clone()),
+    );
+    new.insert("task_type".into(), toml::Value::String("text3d".into()));
+    // No preview to take the prompt from: [`accepted`] refuses the empty one.
+    let prompt = preview.and_then(|p| p.prompt.clone()).unwrap_or_default();
+    new.insert("prompt".into(), toml::Value::String(prompt));
+    if let Some(delivery) = original.get("delivery") {
+        new.insert("delivery".into(), delivery.clone());
+    }
+    new.insert("params".into(), toml::Value::Table(params));
+    for kept in ["expect", "simulator", "metadata"] {
+        if let Some(table) = original.get(kept) {
+            new.insert(kept.into(), table.clone());
         }
     }
-    out
-}
-
-fn toml_string(text: &str) -> String {
-    toml::Value::String(text.to_owned()).to_string()
+    format!(
+        "# Migrated from API v1 by `mesh-toolkit cassettes migrate`: v1's refine of '{}' is one textured\n\
+         # text-to-3d under v2.\n{}",
+        refine.input.as_deref().unwrap_or("its preview"),
+        toml::to_string(&new).unwrap_or_default()
+    )
 }
 
 /// A line diff (longest common subsequence): ` ` kept, `-` removed, `+` added.
@@ -487,50 +615,140 @@ mod tests {
 
     #[test]
     fn removed_parameters_take_their_v2_names_or_are_commented_with_the_reason() {
-        let text = "# Bronze.\napi = \"v1\"\nspecies = \"otter\"\ntask_type = \"retexture\"\ninput_task_id = \"x\"\n\n[params]\ninput_task_id = \"t\"\ntext_style_prompt = \"bronze\"\nhd_texture = true\nenable_original_uv = true\n";
-        let text = text.replace("input_task_id = \"x\"\n", "");
-        let new = rewrite(&scenario(&text), &text);
+        let text = "# Bronze.\napi = \"v1\"\nspecies = \"otter\"\ntask_type = \"retexture\"\n\n[params]  # v1's\ninput_task_id = \"t\"\n\"text_style_prompt\" = \"bronze\"\nhd_texture = true # sharp\nenable_original_uv = true\n";
+        let new = rewrite(&scenario(text), text);
         assert_eq!(
             new,
-            "# Bronze.\napi = \"v2\"\nspecies = \"otter\"\ntask_type = \"retexture\"\n\n[params]\n\
+            "# Bronze.\napi = \"v2\"\nspecies = \"otter\"\ntask_type = \"retexture\"\n\n[params]  # v1's\n\
              texture_model = \"meshy-6-lite\"  # migrated: v2 asks a textured result for its texture model\n\
-             input_task_id = \"t\"\ntexture_prompt = \"bronze\"\ntexture_resolution = \"4k\"\n\
+             input_task_id = \"t\"\ntexture_prompt = \"bronze\"  # migrated from text_style_prompt\n\
+             texture_resolution = \"4k\"  # migrated from hd_texture\n\
              # enable_original_uv = true  # migrated: removed in v2: use uv_mode\n"
         );
         // What it writes is a scenario v2 accepts.
-        let migrated = scenario(&new);
-        assert_eq!(migrated.api, Some(ApiGeneration::V2));
-        let body = migrated
-            .request(None)
-            .unwrap()
-            .body(ApiGeneration::V2)
-            .unwrap();
-        assert_eq!(
-            crate::meshy::v2_rules::check(TaskType::Retexture, body.as_object().unwrap())
-                .map_err(|r| r.field),
-            Ok(())
-        );
+        assert_eq!(accepted(Path::new("s.toml"), &new).map(|_| ()), Ok(()));
+        assert_eq!(scenario(&new).api, Some(ApiGeneration::V2));
+        // Line endings are kept.
+        let crlf = text.replace('\n', "\r\n");
+        assert!(rewrite(&scenario(&crlf), &crlf).contains("api = \"v2\"\r\nspecies"));
     }
 
     #[test]
     fn a_retired_model_is_commented_out_and_expected_formats_are_asked_for() {
-        let text = "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n\n[params]\nmodel_type = \"lowpoly\"\n\n[expect]\nmodel_formats = [\"glb\", \"fbx\"]\n";
+        let text = "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n\n[params]\nmodel_type = 'lowpoly'  # small\n\n[expect]\nmodel_formats = [\"glb\", \"fbx\"]\n";
         let new = rewrite(&scenario(text), text);
         assert!(new.starts_with("api = \"v2\"\nspecies"), "{new}");
         assert!(
-            new.contains(
-                "# model_type = \"lowpoly\"  # migrated: the lowpoly model is retired (2026-10-30)"
-            ) && new.contains("target_formats = [\"glb\", \"fbx\"]  # migrated"),
+            new.contains("# model_type = 'lowpoly'  # small  # migrated: the lowpoly model is retired (2026-10-30)")
+                && new.contains("target_formats = [\"glb\", \"fbx\"]  # migrated"),
             "{new}"
         );
         assert_eq!(
             scenario(&new).params["target_formats"],
             serde_json::json!(["glb", "fbx"])
         );
+        // A rigging expecting FBX gets no target_formats: v2 does not define it there.
+        let rig = "species = \"otter\"\ntask_type = \"rigging\"\n\n[params]\ninput_task_id = \"t\"\n\n[expect]\nmodel_formats = [\"glb\", \"fbx\"]\n";
+        assert!(!rewrite(&scenario(rig), rig).contains("target_formats"));
+    }
+
+    #[test]
+    fn a_refine_becomes_one_textured_call_keeping_its_tables_and_renaming_its_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let preview_path = dir.path().join("p.toml");
+        let preview_text = "api = \"v1\"\nspecies = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Otter\"\n\n[params]\nai_model = \"meshy-5\"\nmode = \"preview\"\n";
+        std::fs::write(&preview_path, preview_text).unwrap();
+        let preview = Scenario::parse(&preview_path, preview_text).unwrap();
+        let refine_text = "api = \"v1\"\nspecies = \"otter\"\ntask_type = \"text3d_refine\"\nprompt = \"Fur\"\ninput = \"p\"\ndelivery = \"polling\"\n\n[params]\nhd_texture = true\n\n[simulator]\noutcome = \"failed\"\n\n[metadata]\nbuild = \"7\"\n";
+        let refine = scenario(refine_text);
+        let new = one_call(&refine, refine_text, Some(&preview));
+        let migrated = scenario(&new);
+        assert_eq!(migrated.task_type, TaskType::Text3d);
+        assert_eq!(migrated.prompt.as_deref(), Some("Otter"));
+        assert_eq!(migrated.delivery.as_str(), "polling");
+        let params = serde_json::Value::Object(migrated.params.clone());
+        assert_eq!(
+            params,
+            serde_json::json!({"ai_model": "meshy-5", "texture_resolution": "4k", "texture_prompt": "Fur",
+                               "should_texture": true, "texture_model": "meshy-6-lite"})
+        );
+        assert!(
+            migrated.simulator.is_some() && migrated.metadata.is_some(),
+            "{new}"
+        );
+        assert_eq!(accepted(Path::new("r.toml"), &new).map(|_| ()), Ok(()));
+        // Without a preview to take the prompt from, the result is refused, not written.
+        let orphan = one_call(&refine, refine_text, None);
+        assert!(accepted(Path::new("r.toml"), &orphan).is_err());
+    }
+
+    #[test]
+    fn an_unfinished_v1_recording_blocks_the_migration_and_a_half_done_one_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let (scenarios, cassettes) = (dir.path().join("scenarios"), dir.path().join("cassettes"));
+        std::fs::create_dir_all(&scenarios).unwrap();
+        std::fs::create_dir_all(cassettes.join("http")).unwrap();
+        let v1_text3d = crate::cassette::Cassette {
+            interactions: vec![crate::cassette::Interaction {
+                request: crate::cassette::RecordedRequest {
+                    method: "POST".into(),
+                    uri: "https://api.meshy.ai/openapi/v2/text-to-3d".into(),
+                    headers: vec![],
+                    body: Some(crate::cassette::Body::Text(
+                        r#"{"mode":"preview","prompt":"o"}"#.into(),
+                    )),
+                },
+                response: crate::cassette::RecordedResponse {
+                    status: 202,
+                    message: "Accepted".into(),
+                    headers: vec![],
+                    body: crate::cassette::Body::Text(r#"{"result":"t1"}"#.into()),
+                },
+            }],
+            ..crate::cassette::Cassette::default()
+        };
+        let write_cassette = |c: &crate::cassette::Cassette| {
+            std::fs::write(cassettes.join("http/o.yaml"), c.to_yaml()).unwrap();
+        };
+        // Pinned v2 already, its cassette still v1: a migration stopped halfway. Only
+        // its recording moves.
+        std::fs::write(
+            scenarios.join("o.toml"),
+            "api = \"v2\"\nspecies = \"otter\"\ntask_type = \"text3d\"\nprompt = \"o\"\n",
+        )
+        .unwrap();
+        write_cassette(&v1_text3d);
+        let half = plan(&scenarios, &cassettes).unwrap();
+        assert!(
+            half.files.is_empty() && half.refusals.is_empty(),
+            "{half:?}"
+        );
+        assert_eq!(
+            half.moves,
+            [(
+                cassettes.join("http/o.yaml"),
+                cassettes.join("v1/http/o.yaml")
+            )]
+        );
+        // An unfinished v1 journal holds a paid task: nothing moves until it is resumed.
+        write_cassette(&crate::cassette::Cassette {
+            incomplete: true,
+            ..v1_text3d
+        });
+        let blocked = plan(&scenarios, &cassettes).unwrap();
+        assert!(
+            blocked.refusals[0].contains("--record-mode=once"),
+            "{:?}",
+            blocked.refusals
+        );
+        assert!(matches!(blocked.apply(), Err(MigrateError::Refused(_))));
+        assert!(cassettes.join("http/o.yaml").exists(), "nothing moved");
     }
 
     #[test]
     fn the_diff_marks_kept_removed_and_added_lines() {
         assert_eq!(diff("a\nb\nc\n", "a\nx\nc\n"), " a\n+x\n-b\n c\n");
+        assert_eq!(diff("", "a\n"), "+a\n");
+        assert_eq!(diff("a\n", ""), "-a\n");
     }
 }

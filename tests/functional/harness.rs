@@ -173,8 +173,9 @@ fn migrate_v1_suite() -> Result<(), Failed> {
     assert_success(&applied);
     let log = text(&applied);
     assert!(
-        log.contains("`cargo test --test scenarios -- --record-webhooks --target=sim`"),
-        "the next command is printed: {log}"
+        log.contains("`cargo test --test scenarios -- --record-webhooks --target=sim --cassettes=target/migrate-rehearsal`")
+            && log.contains("then record them against the real Meshy API: `cargo test --test scenarios -- --record-webhooks`  # "),
+        "the next commands are printed: {log}"
     );
     let set_aside = files_under(&cassettes.join("v1"));
     let names = |files: &[(PathBuf, Vec<u8>)]| -> Vec<String> {
@@ -208,10 +209,15 @@ fn migrate_v1_suite() -> Result<(), Failed> {
         "{log}"
     );
     let refine = std::fs::read_to_string(work.path("cassettes/http/m_refine.yaml"))?;
-    assert!(
-        refine.contains("/openapi/v2/tasks/") || refine.contains("should_texture\\\":true"),
-        "{refine}"
-    );
+    // The refine's create: one textured call of the preview's prompt.
+    for sent in [
+        r#"\"prompt\":\"Migrating otter\""#,
+        r#"\"should_texture\":true"#,
+        r#"\"texture_model\":\"meshy-6-lite\""#,
+        r#"\"texture_prompt\":\"Glossy fur\""#,
+    ] {
+        assert!(refine.contains(sent), "{sent} in {refine}");
+    }
     assert!(
         !refine.contains("\\\"mode\\\""),
         "no v1 mode under v2: {refine}"
