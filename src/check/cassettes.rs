@@ -96,6 +96,10 @@ pub(super) fn check_cassette(
     checked.report.findings.extend(super::sunset::v1_finding(
         path, &scenario, cassette, options, dirs,
     ));
+    checked
+        .report
+        .findings
+        .extend(super::guesses::guess_finding(path, cassette));
     if cassette.incomplete || !cassette.pending.is_empty() {
         checked.report.findings.push(Finding {
                 file: path.to_owned(),

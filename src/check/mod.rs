@@ -13,11 +13,12 @@
 //! in `checker`; what one cassette and one webhook recording say about themselves in
 //! `cassettes` and `recordings`; the task objects and their drift in `drift`; the secret
 //! scan and the scrub command in `leaks`; what the v1 sunset means for a recording in
-//! `sunset`.
+//! `sunset`; what a real v2 recording says of the simulator's guesses in `guesses`.
 
 mod cassettes;
 mod checker;
 mod drift;
+mod guesses;
 mod leaks;
 mod recordings;
 mod report;

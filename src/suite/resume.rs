@@ -204,7 +204,8 @@ pub fn decide(mode: RecordMode, facts: &Facts) -> Action {
         });
     }
     // 2. Paid journals under a simulator run.
-    let paid = |file: File| unfinished(file) && file.against == Some(&RecordedAgainst::Meshy);
+    // The real API, or another base URL (it may be a proxy in front of the real API).
+    let paid = |file: File| unfinished(file) && file.against.is_some_and(|a| !a.is_simulator());
     if target == Target::Sim && mode != RecordMode::None && (paid(main) || paid(side)) {
         return Action::Refuse(Refusal::RealJournalUnderSim {
             cassette: main.path.to_owned(),
@@ -1138,7 +1139,17 @@ mod tests {
                 "c",
             )
         };
-        for paid in [&paid_main, &paid_side] {
+        // Through another base URL (maybe a proxy in front of the real API): as paid.
+        let proxied = RecordedAgainst::Other("other-base-url".into());
+        let paid_proxied = Facts {
+            main: File {
+                path: main,
+                disk: &unfinished,
+                against: Some(&proxied),
+            },
+            ..facts(Target::Sim, (main, &unfinished), (side, &Disk::Absent), "c")
+        };
+        for paid in [&paid_main, &paid_side, &paid_proxied] {
             for mode in [
                 RecordMode::Once,
                 RecordMode::NewEpisodes,

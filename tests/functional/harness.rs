@@ -1193,7 +1193,8 @@ fn real_api_path() -> Result<(), Failed> {
         "no key, and no callback_url for the real API"
     );
     assert!(
-        cassette.contains("recorded_against: meshy")
+        // Recorded through MESHY_BASE_URL: not known to be the real API.
+        cassette.contains("recorded_against: other-base-url")
             && cassette.contains("uri: \"https://api.meshy.ai/openapi/v2/text-to-3d\"")
     );
     drop(sim);
