@@ -65,34 +65,53 @@ pub(super) fn v1_finding(
             problem: options.v1_is_problem,
         });
     }
-    let cost = v2_cost(&file);
+    let migrate = format!(
+        "move the suite to v2 with `cargo run -- cassettes migrate{dirs}` (it shows the change and its cost, \
+         then --yes applies it)"
+    );
     let record = format!(
         "cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode=rewrite"
     );
+    // By hand only where pinning alone makes a request v2 accepts.
+    let fix = match pinned_v2(&file) {
+        Ok(cost) => format!(
+            "{migrate}, or by hand (docs/api-v2.md): set `api = \"v2\"` in '{}', record it free against the \
+             simulator with `{record} --target=sim{dirs}`, then against the real API with `{record}{dirs}` ({cost})",
+            file.display()
+        ),
+        Err(why) => format!(
+            "{migrate}; pinning '{}' to v2 alone is not enough ({why})",
+            file.display()
+        ),
+    };
     Some(Finding {
         file: path.to_owned(),
         what: format!("recorded with Meshy API v1, {when}"),
-        fix: format!(
-            "move the suite to v2 with `cargo run -- cassettes migrate{dirs}` (it shows the change and its cost, \
-             then --yes applies it), or by hand (docs/api-v2.md): set `api = \"v2\"` in '{}', record it free \
-             against the simulator with `{record} --target=sim{dirs}`, then against the real API with \
-             `{record}{dirs}` ({cost})",
-            file.display()
-        ),
+        fix,
         problem: options.v1_is_problem,
     })
 }
 
-/// What recording the scenario file's request under v2 costs, as text.
-fn v2_cost(file: &Path) -> String {
-    let price = crate::scenario::Scenario::load(file)
-        .ok()
-        .and_then(|scenario| {
-            let request = scenario.request(Some("input-task")).ok()?;
-            let body = request.body(ApiGeneration::V2).ok()?;
-            crate::meshy::pricing::request_credits(scenario.task_type, ApiGeneration::V2, &body)
-        });
-    price.map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
+/// Whether the scenario file's request, sent under v2 as it is, is one v2 accepts; then
+/// what recording it costs, as text.
+fn pinned_v2(file: &Path) -> Result<String, String> {
+    let scenario = crate::scenario::Scenario::load(file).map_err(|e| e.message)?;
+    let request = scenario
+        .request(Some("input-task"))
+        .map_err(|e| e.to_string())?;
+    let body = request.body(ApiGeneration::V2).map_err(|e| e.to_string())?;
+    let fields = body.as_object().cloned().unwrap_or_default();
+    crate::meshy::v2_rules::check(scenario.task_type, &fields).map_err(|r| r.message)?;
+    if !scenario.expect_formats.iter().all(|f| f == "glb") && !fields.contains_key("target_formats")
+    {
+        return Err(
+            "it expects formats beyond GLB, which v2 answers only when asked with target_formats"
+                .into(),
+        );
+    }
+    let price =
+        crate::meshy::pricing::request_credits(scenario.task_type, ApiGeneration::V2, &body);
+    Ok(price.map_or("unknown credits".to_owned(), |n| format!("{n} credits")))
 }
 
 #[cfg(test)]
@@ -170,6 +189,20 @@ mod tests {
                 .contains("stopped working on 2027-03-15 (17 days ago)"),
             "{}",
             problem.what
+        );
+        // A file v2 refuses as it is: the fix is the migration, never "just pin it".
+        std::fs::write(
+            scenarios.join("bronze.toml"),
+            "species = \"otter\"\ntask_type = \"retexture\"\n\n[params]\ninput_task_id = \"t\"\ntext_style_prompt = \"bronze\"\nhd_texture = true\n",
+        )
+        .unwrap();
+        let bronze = v1_finding(Path::new("b.yaml"), "bronze", &v1, &options, "").unwrap();
+        assert!(
+            bronze.fix.contains("pinning '")
+                && bronze.fix.contains("to v2 alone is not enough")
+                && !bronze.fix.contains("by hand"),
+            "{}",
+            bronze.fix
         );
         // A refine has no v2 twin: its fix is the chain made one call, never "pin v2".
         std::fs::write(
