@@ -99,11 +99,16 @@ pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateErro
             .push_str(&format!(" --scenarios={}", scenarios.display()));
     }
     let cassette_of = |name: &str| cassettes.join("http").join(format!("{name}.yaml"));
+    // Each scenario's cassette, read once.
+    let recorded: BTreeMap<&str, crate::cassette::Cassette> = loaded
+        .keys()
+        .filter_map(|name| {
+            let file = crate::cassette::CassetteFile::read(&cassette_of(name));
+            Some((name.as_str(), file.cassette()?.clone()))
+        })
+        .collect();
     let recorded_v1 = |name: &str| {
-        crate::cassette::CassetteFile::read(&cassette_of(name))
-            .cassette()
-            .and_then(crate::cassette::generation_of)
-            == Some(ApiGeneration::V1)
+        recorded.get(name).and_then(crate::cassette::generation_of) == Some(ApiGeneration::V1)
     };
     // Pinned v1, or unpinned with a v1 cassette.
     let is_v1 = |scenario: &Scenario| match scenario.api {
@@ -120,8 +125,8 @@ pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateErro
         let side = cassettes
             .join("http")
             .join(format!("{}.rerecording.yaml", scenario.name));
-        let unfinished = crate::cassette::CassetteFile::read(&cassette_of(&scenario.name))
-            .cassette()
+        let unfinished = recorded
+            .get(scenario.name.as_str())
             .is_some_and(|c| c.incomplete || !c.pending.is_empty());
         if unfinished || side.exists() {
             migration.refusals.push(format!(
@@ -135,14 +140,14 @@ pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateErro
         // Pinned v2 with its cassette still v1 (a migration stopped halfway): only its
         // recordings move.
         if !is_v1(scenario) {
-            aside.insert(cassette_of(&scenario.name));
+            aside.insert(scenario.name.as_str());
         }
     }
     for (scenario, text) in loaded.values().filter(|(s, _)| is_v1(s)) {
         #[allow(deprecated)] // v1's refine is what is migrated away
         let new = if scenario.task_type == TaskType::Text3dRefine {
             let preview = scenario.input.as_ref().and_then(|p| loaded.get(p));
-            one_call(scenario, text, preview.map(|(s, _)| s))
+            one_call(scenario, text, preview.map(|(s, t)| (s, t.as_str())))
         } else {
             rewrite(scenario, text)
         };
@@ -158,27 +163,20 @@ pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateErro
         migration
             .files
             .push((scenario.path.clone(), text.clone(), new));
-        let cassette = cassette_of(&scenario.name);
-        if cassette.exists() {
-            aside.insert(cassette);
+        if cassette_of(&scenario.name).exists() {
+            aside.insert(scenario.name.as_str());
         }
     }
     // With each cassette set aside, the webhook recordings of the tasks it created.
-    let mut recordings = BTreeSet::new();
+    let mut moved: BTreeSet<PathBuf> = aside.iter().map(|name| cassette_of(name)).collect();
     let files = crate::webhooks::recording_files(&cassettes.join("webhooks"));
-    for cassette in &aside {
-        let Some(recorded) = crate::cassette::CassetteFile::read(cassette)
-            .cassette()
-            .cloned()
-        else {
-            continue;
-        };
-        for task in crate::cassette::created_tasks(&recorded, None) {
+    for cassette in aside.iter().filter_map(|name| recorded.get(name)) {
+        for task in crate::cassette::created_tasks(cassette, None) {
             let suffix = format!("_{task}.json");
-            recordings.extend(
+            moved.extend(
                 files
                     .iter()
-                    .filter(|f| !is_unrouted(f))
+                    .filter(|f| !crate::check::is_unrouted(f))
                     .filter(|f| {
                         f.file_name()
                             .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
@@ -187,8 +185,7 @@ pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateErro
             );
         }
     }
-    aside.extend(recordings);
-    for from in aside {
+    for from in moved {
         let relative = from.strip_prefix(cassettes).unwrap_or(&from).to_owned();
         let to = cassettes.join(SET_ASIDE).join(relative);
         migration.moves.push((from, to));
@@ -201,25 +198,14 @@ pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateErro
 /// price, when known.
 fn accepted(path: &Path, text: &str) -> Result<Option<u64>, String> {
     let scenario = Scenario::parse(path, text).map_err(|e| e.message)?;
-    let request = scenario
-        .request(Some("input-task"))
-        .map_err(|e| e.to_string())?;
-    let body = request.body(ApiGeneration::V2).map_err(|e| e.to_string())?;
-    let fields = body.as_object().cloned().unwrap_or_default();
-    crate::meshy::v2_rules::check(scenario.task_type, &fields).map_err(|r| r.message)?;
+    let fields = scenario.v2_body()?;
     crate::meshy::v2_rules::check_model(scenario.task_type, &fields, crate::meshy::V1_SUNSET)
         .map_err(|r| r.message)?;
     Ok(crate::meshy::pricing::request_credits(
         scenario.task_type,
         ApiGeneration::V2,
-        &body,
+        &serde_json::Value::Object(fields),
     ))
-}
-
-fn is_unrouted(path: &Path) -> bool {
-    path.parent()
-        .and_then(Path::file_name)
-        .is_some_and(|name| name == "unrouted")
 }
 
 impl Migration {
@@ -498,7 +484,7 @@ fn additions(scenario: &Scenario) -> Vec<String> {
 /// A v1 refine made one textured text-to-3d: its preview's prompt and parameters, its
 /// own texture fields (renamed as [`rewrite`] renames them), `should_texture = true` and
 /// a texture model; its other tables (`[expect]`, `[simulator]`, `[metadata]`) kept.
-fn one_call(refine: &Scenario, text: &str, preview: Option<&Scenario>) -> String {
+fn one_call(refine: &Scenario, text: &str, preview: Option<(&Scenario, &str)>) -> String {
     let original: toml::Table = text.parse().unwrap_or_default();
     let mut params = toml::Table::new();
     let mut add = |fields: &toml::Table, task_type| {
@@ -514,15 +500,11 @@ fn one_call(refine: &Scenario, text: &str, preview: Option<&Scenario>) -> String
             }
         }
     };
-    let table_of = |scenario: &Scenario| -> toml::Table {
-        std::fs::read_to_string(&scenario.path)
-            .ok()
-            .and_then(|t| t.parse::<toml::Table>().ok())
-            .and_then(|t| t.get("params").and_then(toml::Value::as_table).cloned())
-            .unwrap_or_default()
-    };
-    if let Some(preview) = preview {
-        add(&table_of(preview), TaskType::Text3d);
+    if let Some(params) = preview
+        .and_then(|(_, text)| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("params").and_then(toml::Value::as_table).cloned())
+    {
+        add(&params, TaskType::Text3d);
     }
     #[allow(deprecated)]
     if let Some(own) = original.get("params").and_then(toml::Value::as_table) {
@@ -557,7 +539,9 @@ fn one_call(refine: &Scenario, text: &str, preview: Option<&Scenario>) -> String
     );
     new.insert("task_type".into(), toml::Value::String("text3d".into()));
     // No preview to take the prompt from: [`accepted`] refuses the empty one.
-    let prompt = preview.and_then(|p| p.prompt.clone()).unwrap_or_default();
+    let prompt = preview
+        .and_then(|(p, _)| p.prompt.clone())
+        .unwrap_or_default();
     new.insert("prompt".into(), toml::Value::String(prompt));
     if let Some(delivery) = original.get("delivery") {
         new.insert("delivery".into(), delivery.clone());
@@ -654,14 +638,11 @@ mod tests {
 
     #[test]
     fn a_refine_becomes_one_textured_call_keeping_its_tables_and_renaming_its_fields() {
-        let dir = tempfile::tempdir().unwrap();
-        let preview_path = dir.path().join("p.toml");
         let preview_text = "api = \"v1\"\nspecies = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Otter\"\n\n[params]\nai_model = \"meshy-5\"\nmode = \"preview\"\n";
-        std::fs::write(&preview_path, preview_text).unwrap();
-        let preview = Scenario::parse(&preview_path, preview_text).unwrap();
+        let preview = Scenario::parse(Path::new("scenarios/p.toml"), preview_text).unwrap();
         let refine_text = "api = \"v1\"\nspecies = \"otter\"\ntask_type = \"text3d_refine\"\nprompt = \"Fur\"\ninput = \"p\"\ndelivery = \"polling\"\n\n[params]\nhd_texture = true\n\n[simulator]\noutcome = \"failed\"\n\n[metadata]\nbuild = \"7\"\n";
         let refine = scenario(refine_text);
-        let new = one_call(&refine, refine_text, Some(&preview));
+        let new = one_call(&refine, refine_text, Some((&preview, preview_text)));
         let migrated = scenario(&new);
         assert_eq!(migrated.task_type, TaskType::Text3d);
         assert_eq!(migrated.prompt.as_deref(), Some("Otter"));

@@ -359,6 +359,19 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// The body this scenario's request sends under API v2 (with a placeholder input
+    /// task id), when v2's request rules accept it; else why not. The one check of "would
+    /// v2 take this file as it is" (`cassettes check` and `cassettes migrate` ask it).
+    pub fn v2_body(&self) -> Result<Map<String, Value>, String> {
+        let request = self
+            .request(Some("input-task"))
+            .map_err(|e| e.to_string())?;
+        let body = request.body(ApiGeneration::V2).map_err(|e| e.to_string())?;
+        let fields = body.as_object().cloned().unwrap_or_default();
+        crate::meshy::v2_rules::check(self.task_type, &fields).map_err(|r| r.message)?;
+        Ok(fields)
+    }
+
     /// The API request: `[params]`, the prompt under the field its task type uses, and
     /// the input task's id under the type's input field.
     pub fn request(&self, input_task_id: Option<&str>) -> Result<TaskRequest, RequestError> {

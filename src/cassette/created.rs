@@ -17,15 +17,21 @@ pub fn generation_of(cassette: &Cassette) -> Option<ApiGeneration> {
     cassette.interactions.iter().find_map(generation_told)
 }
 
+/// The JSON body a recorded request sent (`null` when it has none, or none that parses).
+fn sent(interaction: &Interaction) -> Value {
+    interaction
+        .request
+        .body
+        .as_ref()
+        .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
+        .unwrap_or(Value::Null)
+}
+
 fn generation_told(interaction: &Interaction) -> Option<ApiGeneration> {
     let (request, response) = (&interaction.request, &interaction.response);
     let path = crate::transport::url_path(&request.uri);
     if request.method == "POST" {
-        let body: Value = request
-            .body
-            .as_ref()
-            .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
-            .unwrap_or(Value::Null);
+        let body = sent(interaction);
         TaskType::of_create(path, &body)?;
         if ApiGeneration::of_create(path, &body) == Some(ApiGeneration::V1) {
             return Some(ApiGeneration::V1);
@@ -56,11 +62,7 @@ pub fn created_task(interaction: &Interaction) -> Option<(TaskType, String)> {
     if request.method != "POST" || !(200..300).contains(&response.status) {
         return None;
     }
-    let body: Value = request
-        .body
-        .as_ref()
-        .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
-        .unwrap_or(Value::Null);
+    let body = sent(interaction);
     let answer: Value = serde_json::from_slice(response.body.as_bytes()).ok()?;
     let task_type = TaskType::of_create(crate::transport::url_path(&request.uri), &body)?;
     Some((task_type, created_task_id(&answer)?.to_owned()))
@@ -71,12 +73,7 @@ pub fn created_task(interaction: &Interaction) -> Option<(TaskType, String)> {
 /// when the price is unknown, or for any other interaction.
 pub fn create_credits(interaction: &Interaction) -> Option<u64> {
     let (task_type, _) = created_task(interaction)?;
-    let body: Value = interaction
-        .request
-        .body
-        .as_ref()
-        .and_then(|b| serde_json::from_slice(b.as_bytes()).ok())
-        .unwrap_or(Value::Null);
+    let body = sent(interaction);
     let path = crate::transport::url_path(&interaction.request.uri);
     let generation = generation_told(interaction).or(ApiGeneration::of_create(path, &body))?;
     crate::meshy::pricing::request_credits(task_type, generation, &body)

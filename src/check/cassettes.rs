@@ -69,12 +69,14 @@ pub(super) fn check_cassette(
         .iter()
         .find_map(|i| i.response.header("x-api-version").map(str::to_owned))
         .unwrap_or_else(|| "unknown".into());
+    // Read once: the owner of its tasks, the sunset and the guesses all ask.
+    let generation = crate::cassette::generation_of(cassette);
     for task in crate::cassette::created_tasks(cassette, None) {
         let owner = (
             version.clone(),
             cassette.recorded_against.clone(),
             scenario.clone(),
-            crate::cassette::generation_of(cassette),
+            generation,
         );
         checked.owned.push((task, owner));
     }
@@ -94,12 +96,12 @@ pub(super) fn check_cassette(
         age_secs: age,
     });
     checked.report.findings.extend(super::sunset::v1_finding(
-        path, &scenario, cassette, options, dirs,
+        path, &scenario, generation, options, dirs,
     ));
     checked
         .report
         .findings
-        .extend(super::guesses::guess_finding(path, cassette));
+        .extend(super::guesses::guess_finding(path, cassette, generation));
     if cassette.incomplete || !cassette.pending.is_empty() {
         checked.report.findings.push(Finding {
                 file: path.to_owned(),

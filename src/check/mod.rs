@@ -31,4 +31,4 @@ pub use report::{CheckOptions, Finding, Report, Row, parse_age};
 
 pub(crate) use checker::list;
 pub(crate) use drift::task_objects;
-pub(crate) use recordings::task_of_recording;
+pub(crate) use recordings::{is_unrouted, task_of_recording};

@@ -183,7 +183,7 @@ pub(super) fn finish_recording(
 }
 
 /// Whether a webhook recording is one of `webhooks/unrouted/`.
-pub(super) fn is_unrouted(path: &Path) -> bool {
+pub(crate) fn is_unrouted(path: &Path) -> bool {
     path.parent()
         .and_then(Path::file_name)
         .is_some_and(|name| name == "unrouted")

@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use super::report::{CheckOptions, Finding};
-use crate::cassette::Cassette;
 use crate::meshy::{ApiGeneration, V1_SUNSET};
 
 /// Days from `today` to `date` (both `YYYY-MM-DD`; negative once it has passed).
@@ -21,11 +20,11 @@ pub(super) fn days_until(date: &str, today: &str) -> Option<i64> {
 pub(super) fn v1_finding(
     path: &Path,
     scenario: &str,
-    cassette: &Cassette,
+    generation: Option<ApiGeneration>,
     options: &CheckOptions,
     dirs: &str,
 ) -> Option<Finding> {
-    if crate::cassette::generation_of(cassette) != Some(ApiGeneration::V1) {
+    if generation != Some(ApiGeneration::V1) {
         return None;
     }
     let today = options
@@ -46,10 +45,11 @@ pub(super) fn v1_finding(
         None => format!("which stops working on {V1_SUNSET}"),
     };
     let file = options.scenarios.join(format!("{scenario}.toml"));
-    let loaded = crate::scenario::Scenario::load(&file).ok();
+    let loaded = crate::scenario::Scenario::load(&file);
     #[allow(deprecated)] // v1's refine is what this note is about
     if let Some(refine) = loaded
         .as_ref()
+        .ok()
         .filter(|s| s.task_type == crate::meshy::TaskType::Text3dRefine)
     {
         let preview = refine.input.as_deref().unwrap_or("its preview");
@@ -73,7 +73,11 @@ pub(super) fn v1_finding(
         "cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode=rewrite"
     );
     // By hand only where pinning alone makes a request v2 accepts.
-    let fix = match pinned_v2(&file) {
+    let fix = match loaded
+        .as_ref()
+        .map_err(|e| e.message.clone())
+        .and_then(pinned_v2)
+    {
         Ok(cost) => format!(
             "{migrate}, or by hand (docs/api-v2.md): set `api = \"v2\"` in '{}', record it free against the \
              simulator with `{record} --target=sim{dirs}`, then against the real API with `{record}{dirs}` ({cost})",
@@ -94,14 +98,8 @@ pub(super) fn v1_finding(
 
 /// Whether the scenario file's request, sent under v2 as it is, is one v2 accepts; then
 /// what recording it costs, as text.
-fn pinned_v2(file: &Path) -> Result<String, String> {
-    let scenario = crate::scenario::Scenario::load(file).map_err(|e| e.message)?;
-    let request = scenario
-        .request(Some("input-task"))
-        .map_err(|e| e.to_string())?;
-    let body = request.body(ApiGeneration::V2).map_err(|e| e.to_string())?;
-    let fields = body.as_object().cloned().unwrap_or_default();
-    crate::meshy::v2_rules::check(scenario.task_type, &fields).map_err(|r| r.message)?;
+fn pinned_v2(scenario: &crate::scenario::Scenario) -> Result<String, String> {
+    let fields = scenario.v2_body()?;
     if !scenario.expect_formats.iter().all(|f| f == "glb") && !fields.contains_key("target_formats")
     {
         return Err(
@@ -109,6 +107,7 @@ fn pinned_v2(file: &Path) -> Result<String, String> {
                 .into(),
         );
     }
+    let body = serde_json::Value::Object(fields);
     let price =
         crate::meshy::pricing::request_credits(scenario.task_type, ApiGeneration::V2, &body);
     Ok(price.map_or("unknown credits".to_owned(), |n| format!("{n} credits")))
@@ -117,7 +116,7 @@ fn pinned_v2(file: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cassette::{Body, Interaction, RecordedRequest, RecordedResponse};
+    use crate::cassette::{Body, Cassette, Interaction, RecordedRequest, RecordedResponse};
 
     fn create(body: &str, answer: &str) -> Cassette {
         Cassette {
@@ -161,7 +160,14 @@ mod tests {
             r#"{"result":"t1"}"#,
         );
         let path = Path::new("cassettes/http/otter.yaml");
-        let note = v1_finding(path, "otter", &v1, &options, "").expect("v1 is noted");
+        let note = v1_finding(
+            path,
+            "otter",
+            crate::cassette::generation_of(&v1),
+            &options,
+            "",
+        )
+        .expect("v1 is noted");
         assert!(
             !note.problem,
             "a note by default: CI does not turn red by the calendar"
@@ -181,7 +187,14 @@ mod tests {
         );
         options.v1_is_problem = true;
         options.today = Some("2027-04-01".into());
-        let problem = v1_finding(path, "otter", &v1, &options, "").unwrap();
+        let problem = v1_finding(
+            path,
+            "otter",
+            crate::cassette::generation_of(&v1),
+            &options,
+            "",
+        )
+        .unwrap();
         assert!(problem.problem, "--fail-on-v1 makes it a problem");
         assert!(
             problem
@@ -196,7 +209,14 @@ mod tests {
             "species = \"otter\"\ntask_type = \"retexture\"\n\n[params]\ninput_task_id = \"t\"\ntext_style_prompt = \"bronze\"\nhd_texture = true\n",
         )
         .unwrap();
-        let bronze = v1_finding(Path::new("b.yaml"), "bronze", &v1, &options, "").unwrap();
+        let bronze = v1_finding(
+            Path::new("b.yaml"),
+            "bronze",
+            crate::cassette::generation_of(&v1),
+            &options,
+            "",
+        )
+        .unwrap();
         assert!(
             bronze.fix.contains("pinning '")
                 && bronze.fix.contains("to v2 alone is not enough")
@@ -210,7 +230,14 @@ mod tests {
             "species = \"otter\"\ntask_type = \"text3d_refine\"\ninput = \"otter\"\n",
         )
         .unwrap();
-        let refine = v1_finding(Path::new("r.yaml"), "otter_refine", &v1, &options, "").unwrap();
+        let refine = v1_finding(
+            Path::new("r.yaml"),
+            "otter_refine",
+            crate::cassette::generation_of(&v1),
+            &options,
+            "",
+        )
+        .unwrap();
         assert!(
             refine.fix.starts_with(
                 "v2 has no refine step (docs/api-v2.md): `cargo run -- cassettes migrate` makes"
@@ -223,7 +250,16 @@ mod tests {
             r#"{"prompt":"Otter","should_texture":false}"#,
             r#"{"id":"t1","status":"PENDING","input":{},"output":null}"#,
         );
-        assert_eq!(v1_finding(path, "otter", &v2, &options, ""), None);
+        assert_eq!(
+            v1_finding(
+                path,
+                "otter",
+                crate::cassette::generation_of(&v2),
+                &options,
+                ""
+            ),
+            None
+        );
     }
 
     #[test]

@@ -482,18 +482,14 @@ impl Client {
             } else {
                 String::new()
             };
-        let label = request.label();
-        let (method, path) = (
-            request.method.clone(),
-            crate::transport::url_path(&request.url).to_owned(),
-        );
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let result = self.send_with_retries(request).await;
+        let result = self.send_with_retries(&request).await;
         match result {
             Err(cause) if self.generation == ApiGeneration::V1 && cause.says_v1_stopped(&today) => {
+                let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                let path = crate::transport::url_path(&request.url);
                 Err(ApiError::V1Stopped {
-                    request: label,
-                    move_to: ApiError::v1_move(&method, &path, &body),
+                    request: request.label(),
+                    move_to: ApiError::v1_move(&request.method, path, &body),
                     cause: Box::new(cause),
                 })
             }
@@ -505,7 +501,7 @@ impl Client {
     /// network failures are tried again, except that a POST (it may create a task) is
     /// never re-sent once it may have reached Meshy; that is
     /// [`ApiError::MaybeCreated`]. Any other status ≥ 400 is returned at once.
-    async fn send_with_retries(&self, request: HttpRequest) -> Result<Answer, ApiError> {
+    async fn send_with_retries(&self, request: &HttpRequest) -> Result<Answer, ApiError> {
         let label = request.label();
         let creates = request.method == "POST";
         let mut attempt = 0;

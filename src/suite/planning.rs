@@ -88,8 +88,12 @@ impl Suite {
         );
         // A journal whose create was refused holds no task: its command records, and pays.
         let resume_why = match main_cassette {
+            // Only an incomplete one is asked: a replay of complete cassettes parses
+            // nothing here.
             Some(c)
-                if c.pending.is_empty() && crate::cassette::created_tasks(c, None).is_empty() =>
+                if c.incomplete
+                    && c.pending.is_empty()
+                    && crate::cassette::created_tasks(c, None).is_empty() =>
             {
                 Rerecord::Unstarted
             }

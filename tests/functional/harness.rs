@@ -89,6 +89,33 @@ pub fn trials() -> Vec<Trial> {
     ]
 }
 
+/// The harness recording `scenario` alone against a `mesh-toolkit sim` started with
+/// `sim_args` (its real-API path: `MESHY_BASE_URL`, no tunnel), the simulator stopped
+/// before this returns.
+fn record_against_sim(
+    work: &Workspace,
+    scenario: &str,
+    sim_args: &[&str],
+    key: &str,
+) -> Result<Output, Failed> {
+    let mut command = crate::support::binary();
+    command
+        .args(["sim", "--port", "0", "--task-seconds", "0"])
+        .args(sim_args);
+    let mut sim = crate::support::Guarded::spawn(command);
+    let base = sim
+        .line()
+        .strip_prefix("listening on ")
+        .ok_or("no listening line")?
+        .to_owned();
+    let output = work.run(
+        &["--record-webhooks", "--tunnel=none", scenario, "--exact"],
+        &[("MESHY_BASE_URL", base.as_str()), ("MESHY_API_KEY", key)],
+    );
+    drop(sim);
+    Ok(output)
+}
+
 /// Every file under `dir`, with its bytes, in path order.
 fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
@@ -109,7 +136,7 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// `mesh-toolkit cassettes migrate` in `work` with `args`.
 fn migrate(work: &Workspace, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
+    let mut command = crate::support::binary();
     command
         .current_dir(work.path(""))
         .args(["cassettes", "migrate"])
@@ -254,18 +281,8 @@ fn v1_cassette_unpinned() -> Result<(), Failed> {
             .ok_or("the pipeline's files start with their pin")?;
         std::fs::write(&path, unpinned)?;
     }
-    let cassettes = || -> Result<Vec<(PathBuf, Vec<u8>)>, std::io::Error> {
-        let mut files = Vec::new();
-        for dir in ["cassettes/http", "cassettes/webhooks"] {
-            for entry in std::fs::read_dir(work.path(dir))? {
-                let path = entry?.path();
-                files.push((path.clone(), std::fs::read(&path)?));
-            }
-        }
-        files.sort();
-        Ok(files)
-    };
-    let before = cassettes()?;
+    let cassettes = || files_under(&work.path("cassettes"));
+    let before = cassettes();
     assert!(before.len() >= trials, "{} files", before.len());
     for mode in ["none", "once", "new_episodes"] {
         let run = work.run(
@@ -284,7 +301,7 @@ fn v1_cassette_unpinned() -> Result<(), Failed> {
             "{mode}: {log}"
         );
         assert!(
-            cassettes()? == before,
+            cassettes() == before,
             "{mode}: an unpinned scenario whose cassette is v1 is replayed, never re-recorded as v2"
         );
     }
@@ -319,27 +336,7 @@ fn refused_before_sending() -> Result<(), Failed> {
         &file,
         "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Refused otter\"\ndelivery = \"polling\"\n\n[params]\nhd_texture = true\n",
     )?;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
-    command.args(["sim", "--port", "0", "--task-seconds", "0"]);
-    let mut sim = crate::support::Guarded::spawn(command);
-    let base = sim
-        .line()
-        .strip_prefix("listening on ")
-        .ok_or("no listening line")?
-        .to_owned();
-    let output = work.run(
-        &[
-            "--record-webhooks",
-            "--tunnel=none",
-            "refused_text3d",
-            "--exact",
-        ],
-        &[
-            ("MESHY_BASE_URL", base.as_str()),
-            ("MESHY_API_KEY", "msy_functional_refused_key"),
-        ],
-    );
-    drop(sim);
+    let output = record_against_sim(&work, "refused_text3d", &[], "msy_functional_refused_key")?;
     let log = text(&output);
     assert!(!output.status.success(), "{log}");
     assert!(
@@ -464,27 +461,12 @@ fn v1_sunset() -> Result<(), Failed> {
                 "api = \"{api}\"\nspecies = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Sunset otter\"\ndelivery = \"polling\"\n"
             ),
         )?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
-        command.args(["sim", "--port", "0", "--task-seconds", "0", "--v1-sunset"]);
-        let mut sim = crate::support::Guarded::spawn(command);
-        let base = sim
-            .line()
-            .strip_prefix("listening on ")
-            .ok_or("no listening line")?
-            .to_owned();
-        let output = work.run(
-            &[
-                "--record-webhooks",
-                "--tunnel=none",
-                "sunset_text3d",
-                "--exact",
-            ],
-            &[
-                ("MESHY_BASE_URL", base.as_str()),
-                ("MESHY_API_KEY", "msy_functional_sunset_key"),
-            ],
-        );
-        drop(sim);
+        let output = record_against_sim(
+            &work,
+            "sunset_text3d",
+            &["--v1-sunset"],
+            "msy_functional_sunset_key",
+        )?;
         let log = text(&output);
         if passes {
             assert_success(&output);
