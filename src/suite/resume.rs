@@ -612,16 +612,13 @@ pub enum ListingError {
         "the task list is not sorted newest first (sort_by=-created_at), so it cannot prove the call made no task"
     )]
     Unsorted,
-    /// A recent task of the type does not echo a field the request sent, so it cannot
-    /// be told apart from the request's own.
+    /// A recent task of the type does not echo a field the request sent (or, under v2,
+    /// echoes it otherwise), so it cannot be told apart from the request's own.
     #[error(
-        "task {task_id}, created since the call, does not echo the request's '{field}', so the listing \
-         cannot tell whether it is this request's task"
+        "task {task_id}, created since the call, does not echo the request's '{field}' as it was sent, so \
+         the listing cannot tell whether it is this request's task"
     )]
-    Silent {
-        task_id: String,
-        field: &'static str,
-    },
+    Silent { task_id: String, field: String },
 }
 
 /// What a listed task says of a create request: the request it echoes (v2: `input`,
@@ -633,24 +630,52 @@ enum Echo {
     Same,
     /// An echoed identity field differs: another request's task.
     Different,
-    /// Nothing differs, but the task does not echo this field the request sent: it
-    /// cannot be told apart, so it is never counted as a match (nor as "not created").
-    Silent(&'static str),
+    /// No identity field differs, but the task does not echo this field the request
+    /// sent, or echoes it otherwise: it cannot be told apart, so it is never counted as
+    /// a match (nor as "not created").
+    Silent(String),
 }
 
 fn echoes(task: &Value, request: &Value, task_type: TaskType) -> Echo {
     let v2_input = task.get("input").filter(|i| i.is_object());
     let echoed = v2_input.unwrap_or(task);
+    let mut silent: Option<String> = None;
+    for field in IDENTITY_FIELDS {
+        let differs = match (echoed.get(field), request.get(field)) {
+            // A URL may be stored under Meshy's own address (an uploaded data URI): an
+            // equal one confirms, a different one cannot rule the task out.
+            (Some(echoed), Some(sent)) if !echoed.is_null() && URL_FIELDS.contains(&field) => {
+                if echoed != sent {
+                    silent = silent.or(Some(field.to_owned()));
+                }
+                false
+            }
+            (Some(echoed), Some(sent)) if !echoed.is_null() => echoed != sent,
+            (_, Some(_)) => {
+                silent = silent.or(Some(field.to_owned()));
+                false
+            }
+            // v1 refine tasks echo `mode`, and a preview request need not send it; other
+            // types echo their own `mode` defaults (text-to-motion's `prime`).
+            (Some(Value::String(echoed)), None) if field == "mode" => echoed == "refine",
+            _ => false,
+        };
+        if differs {
+            return Echo::Different;
+        }
+    }
     if let Some(input) = v2_input {
-        // v2: `type` says what the task is (the list's `?type=` filter is unconfirmed),
-        // and `input` is the request whole, so any field sent and echoed otherwise is
-        // another request's task (a textured and an untextured text-to-3d of one prompt).
+        // v2: `input` is the request whole, so a field sent and echoed otherwise (a
+        // textured and an untextured text-to-3d of one prompt), or another `type`, may
+        // be another request's task. It may as well be this one's, as Meshy wrote it
+        // (its `type` values are unconfirmed, a number may come back as 4 for 4.0): it
+        // cannot be told apart, never "another task", which would send it again.
         if task
             .get("type")
             .and_then(Value::as_str)
             .is_some_and(|kind| kind != task_type.v2_type())
         {
-            return Echo::Different;
+            silent = silent.or(Some("type".to_owned()));
         }
         let sent = request.as_object().into_iter().flatten();
         for (field, value) in sent {
@@ -661,33 +686,8 @@ fn echoes(task: &Value, request: &Value, task_type: TaskType) -> Echo {
                 .get(field)
                 .is_some_and(|echoed| !echoed.is_null() && echoed != value)
             {
-                return Echo::Different;
+                silent = silent.or(Some(field.clone()));
             }
-        }
-    }
-    let mut silent = None;
-    for field in IDENTITY_FIELDS {
-        let differs = match (echoed.get(field), request.get(field)) {
-            // A URL may be stored under Meshy's own address (an uploaded data URI): an
-            // equal one confirms, a different one cannot rule the task out.
-            (Some(echoed), Some(sent)) if !echoed.is_null() && URL_FIELDS.contains(&field) => {
-                if echoed != sent {
-                    silent = silent.or(Some(field));
-                }
-                false
-            }
-            (Some(echoed), Some(sent)) if !echoed.is_null() => echoed != sent,
-            (_, Some(_)) => {
-                silent = silent.or(Some(field));
-                false
-            }
-            // v1 refine tasks echo `mode`, and a preview request need not send it; other
-            // types echo their own `mode` defaults (text-to-motion's `prime`).
-            (Some(Value::String(echoed)), None) if field == "mode" => echoed == "refine",
-            _ => false,
-        };
-        if differs {
-            return Echo::Different;
         }
     }
     silent.map_or(Echo::Same, Echo::Silent)
@@ -1571,12 +1571,13 @@ mod tests {
     }
 
     #[test]
-    fn a_v2_task_of_another_type_or_another_request_is_never_adopted() {
+    fn a_v2_task_echoing_another_type_or_value_is_never_adopted_nor_proof_of_none() {
         let v2 = |kind: &str, input: Value| json!({"id": "t", "type": kind, "status": "PENDING", "input": input, "output": null});
         let untextured = json!({"prompt": "otter", "should_texture": false,
                                 "callback_url": "https://hooks.example/w"});
-        // Same prompt, textured: another scenario's task (v1's preview and refine are
-        // one call each under v2, told apart only by what they ask for).
+        // Same prompt, textured: maybe another scenario's task (v1's preview and refine
+        // are one call each under v2, told apart only by what they ask for), maybe this
+        // one's as Meshy wrote it: never adopted, and never "not created" either.
         assert_eq!(
             echoes(
                 &v2(
@@ -1586,7 +1587,7 @@ mod tests {
                 &untextured,
                 TaskType::Text3d
             ),
-            Echo::Different
+            Echo::Silent("should_texture".into())
         );
         assert_eq!(
             echoes(
@@ -1610,7 +1611,30 @@ mod tests {
                 &untextured,
                 TaskType::Text3d
             ),
+            Echo::Silent("type".into())
+        );
+        // Another prompt is another request's task, whatever else differs.
+        assert_eq!(
+            echoes(
+                &v2(
+                    "text-to-3d",
+                    json!({"prompt": "beaver", "should_texture": true})
+                ),
+                &untextured,
+                TaskType::Text3d
+            ),
             Echo::Different
+        );
+        // A number echoed in another form (4 for 4.0) may be this request's own task:
+        // it stops the run rather than buy the task again.
+        let motion = json!({"prompt": "walk", "duration": 4.0});
+        assert_eq!(
+            echoes(
+                &v2("text-to-motion", json!({"prompt": "walk", "duration": 4})),
+                &motion,
+                TaskType::TextToMotion
+            ),
+            Echo::Silent("duration".into())
         );
         // A field the input does not echo rules nothing out.
         assert_eq!(
@@ -1660,7 +1684,7 @@ mod tests {
         // A v1 remesh task echoes none of its request: it cannot be told apart.
         assert_eq!(
             echo(&json!({"id": "r", "status": "SUCCEEDED"}), &request),
-            Echo::Silent("input_task_id")
+            Echo::Silent("input_task_id".into())
         );
         // v2 echoes the request in `input`.
         let v2 =
@@ -1675,7 +1699,7 @@ mod tests {
         );
         assert_eq!(
             echo(&v2(json!({"topology": "quad"})), &request),
-            Echo::Silent("input_task_id")
+            Echo::Silent("input_task_id".into())
         );
         // A URL Meshy may have stored elsewhere confirms when equal, never rules out.
         let image = json!({"image_url": "data:image/png;base64,AAAA"});
@@ -1684,7 +1708,7 @@ mod tests {
                 &v2(json!({"image_url": "https://assets.meshy.ai/u.png"})),
                 &image
             ),
-            Echo::Silent("image_url")
+            Echo::Silent("image_url".into())
         );
         assert_eq!(echo(&v2(image.clone()), &image), Echo::Same);
         // Text-to-motion echoes its default `mode`: not another request's task.
