@@ -228,6 +228,22 @@ impl CassetteTransport {
         })
     }
 
+    /// Once [finished](CassetteTransport::finish), a replay's cassette as it was read,
+    /// moved out for another reader of the run (the report), which then need not read
+    /// the file again. `None` for a cassette that recorded, that did not exist, or that
+    /// held unanswered requests (they were set apart when it opened).
+    pub fn take_replayed(&self) -> Option<CassetteFile> {
+        let mut state = self.lock();
+        let whole = state.finished
+            && state.existed
+            && state.strategy == Strategy::Replay
+            && state.pending.is_empty();
+        whole.then(|| CassetteFile {
+            path: self.options.path.clone(),
+            read: Ok(Some(std::mem::take(&mut state.loaded))),
+        })
+    }
+
     /// Writes the cassette as it stands: kept and new interactions, unanswered POSTs,
     /// `incomplete` unless `complete` and nothing is pending. Returns the interaction count.
     fn persist(&self, state: &mut State, complete: bool) -> Result<usize, CassetteError> {
@@ -605,7 +621,8 @@ fn not_utf8(bytes: &[u8], error: std::str::Utf8Error) -> super::FormatError {
     }
 }
 
-/// How often each cassette file was read, for tests that a trial reads its once.
+/// How often each cassette (and webhook recording) file was read, for tests that a run
+/// reads each once.
 #[cfg(test)]
 pub(crate) mod reads {
     use std::collections::HashMap;

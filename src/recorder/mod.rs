@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use crate::meshy::Client;
 use crate::receiver::{Claim, Progress, Receiver};
-use crate::webhooks::{Recording, RecordingError, recording_path};
+use crate::webhooks::{RecordingError, RecordingReads, recording_path};
 pub use wait::WaitPolicy;
 
 pub use crate::progress::Reporter;
@@ -60,7 +60,8 @@ enum Mode {
         /// Asks the API for a task's state while waiting (never through a cassette).
         api: Option<Client>,
     },
-    Replaying,
+    /// Replaying, reading each recording through `reads` (once, whoever reads it).
+    Replaying { reads: RecordingReads },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +142,12 @@ impl Recorder {
 
     /// A recorder that replays recordings from `dir`.
     pub fn replaying(dir: impl Into<PathBuf>) -> Recorder {
-        Recorder::new(Mode::Replaying, dir.into())
+        Recorder::new(
+            Mode::Replaying {
+                reads: RecordingReads::default(),
+            },
+            dir.into(),
+        )
     }
 
     fn new(mode: Mode, dir: PathBuf) -> Recorder {
@@ -155,6 +161,15 @@ impl Recorder {
             interrupt: None,
             claimed: Arc::default(),
         }
+    }
+
+    /// Replaying, read each recording through `reads`: one already read there (by the
+    /// trial's plan) is not read again, and what it reads is kept there (for the report).
+    pub fn with_reads(mut self, with: RecordingReads) -> Recorder {
+        if let Mode::Replaying { reads } = &mut self.mode {
+            *reads = with;
+        }
+        self
     }
 
     /// While waiting, ask the API for the task's state through `client` (over the live
@@ -234,7 +249,7 @@ impl Recorder {
     pub fn secret_refusals(&self) -> u64 {
         match &self.mode {
             Mode::Recording { receiver, .. } => receiver.stats().secret_refused,
-            Mode::Replaying => 0,
+            Mode::Replaying { .. } => 0,
         }
     }
 
@@ -247,7 +262,7 @@ impl Recorder {
                 public_url,
                 ..
             } => receiver.callback_url(public_url, species, task_type),
-            Mode::Replaying => {
+            Mode::Replaying { .. } => {
                 format!("http://127.0.0.1/webhook/{species}/{task_type}?token=replay")
             }
         }
@@ -261,7 +276,7 @@ impl Recorder {
                 public_url,
                 ..
             } => Some(receiver.webhook_url(public_url)),
-            Mode::Replaying => None,
+            Mode::Replaying { .. } => None,
         }
     }
 
@@ -315,12 +330,13 @@ impl Recorder {
                     });
                 Ok(ended.payload)
             }
-            Mode::Replaying => self.load(scenario, species, task_type, task_id),
+            Mode::Replaying { reads } => self.load(reads, scenario, species, task_type, task_id),
         }
     }
 
     fn load(
         &self,
+        reads: &RecordingReads,
         scenario: &str,
         species: &str,
         task_type: &str,
@@ -329,10 +345,13 @@ impl Recorder {
         let command = self.command.replace("{scenario}", scenario);
         let path = recording_path(&self.dir, species, task_type, task_id);
         let recording =
-            Recording::load(&path, &command).map_err(|source| RecorderError::Recording {
-                scenario: scenario.into(),
-                source,
-            })?;
+            reads
+                .get(&path)
+                .load(&command)
+                .map_err(|source| RecorderError::Recording {
+                    scenario: scenario.into(),
+                    source,
+                })?;
         if recording.species != species || recording.task_type != task_type {
             return Err(RecorderError::Mismatch {
                 scenario: scenario.into(),

@@ -15,7 +15,7 @@ use crate::cassette::{Body, Cassette, CassetteFile, Interaction};
 use crate::check::list;
 use crate::meshy::TaskType;
 use crate::scenario::Scenario;
-use crate::webhooks::Recording;
+use crate::webhooks::{Recording, RecordingFile};
 
 /// Where a report's inputs are.
 #[derive(Debug, Clone)]
@@ -177,14 +177,27 @@ impl Index {
     }
 
     /// The entry `name`: its scenario, its cassette and the webhook recordings of its
-    /// tasks read, and checked for `cassettes check` (by `checker`).
-    pub fn entry(&self, name: &str, checker: &crate::check::Checker) -> Checked<Entry> {
+    /// tasks read, and checked for `cassettes check` (by `checker`). What its trial
+    /// read already (`given`) is not read again.
+    pub fn entry(
+        &self,
+        name: &str,
+        checker: &crate::check::Checker,
+        given: Option<super::handoff::Given>,
+    ) -> Checked<Entry> {
         let path = self
             .sources
             .cassettes
             .join("http")
             .join(format!("{name}.yaml"));
-        let (file, text) = CassetteFile::read_with_text(&path);
+        let (given_cassette, given_recordings) = match given {
+            Some(given) => (given.cassette, given.recordings),
+            None => (None, Vec::new()),
+        };
+        let (file, text) = match given_cassette.filter(|(file, _)| file.path() == path) {
+            Some((file, text)) => (file, Some(text)),
+            None => CassetteFile::read_with_text(&path),
+        };
         let checked = checker.cassette_file(&file, text.as_deref());
         let mut entry = entry(name, self.scenarios.get(name).cloned(), &path, file);
         entry.dependents = self.dependents.get(name).cloned().unwrap_or_default();
@@ -195,7 +208,11 @@ impl Index {
             .flat_map(|c| c.tasks.iter().map(|(_, id)| id.clone()))
             .collect();
         for path in tasks.iter().flat_map(|t| self.recordings.get(t)).flatten() {
-            let (view, checked) = read_recording(path);
+            let file = match given_recordings.iter().find(|f| f.path() == path) {
+                Some(file) => Arc::clone(file),
+                None => Arc::new(RecordingFile::read(path)),
+            };
+            let (view, checked) = read_recording(&file);
             recordings.push(checked);
             entry.recordings.extend(view);
         }
@@ -219,7 +236,7 @@ impl Index {
             .filter(|p| !read.contains(*p))
             .chain(&self.unrouted)
             .collect();
-        crate::parallel::map(&others, |path| read_recording(path).1)
+        crate::parallel::map(&others, |path| read_recording(&RecordingFile::read(path)).1)
     }
 }
 
@@ -241,12 +258,13 @@ fn by_task(paths: Vec<PathBuf>) -> BTreeMap<String, Vec<PathBuf>> {
     map
 }
 
-/// A webhook recording read once: its view, if it parses, and its check.
-fn read_recording(path: &Path) -> (Option<RecordingView>, crate::check::RecordingChecked) {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let recording = Recording::parse(path, &bytes, "").ok();
-    let checked = crate::check::Checker::recording(path, &bytes, recording.as_ref());
-    let view = recording.map(|recording| RecordingView {
+/// A webhook recording read: its view, if it parses, and its check.
+fn read_recording(file: &RecordingFile) -> (Option<RecordingView>, crate::check::RecordingChecked) {
+    let path = file.path();
+    let recording = file.recording();
+    let checked =
+        crate::check::Checker::recording(path, file.bytes().unwrap_or_default(), recording);
+    let view = recording.cloned().map(|recording| RecordingView {
         path: path.to_owned(),
         task_id: recording.task_id.clone(),
         incomplete: recording.incomplete,

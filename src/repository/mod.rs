@@ -4,9 +4,11 @@
 //!
 //! Every change is a locked read-modify-write of one manifest: an exclusive lock on
 //! `<species>/.manifest.lock` (threads and processes alike), then an atomic rewrite.
-//! Readers never lock: they always see a whole manifest, old or new. An
-//! [ephemeral](Repository::ephemeral) repository (a test's) keeps the same guarantees
-//! for one process with an in-memory lock and in-place writes instead.
+//! Readers never lock: they always see a whole manifest, old or new. Where the files
+//! live is the repository's [`Storage`]: durable on disk ([`Repository::new`]), a
+//! throwaway directory of one process ([`Repository::ephemeral`]: an in-memory lock and
+//! in-place writes), or memory alone ([`Repository::in_memory`]: a replayed trial's,
+//! which touches no disk). All three keep the same guarantees for their readers.
 //!
 //! ```no_run
 //! use mesh_toolkit::repository::Repository;
@@ -19,10 +21,11 @@
 
 mod manifest;
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::Value;
 
@@ -35,10 +38,31 @@ use crate::meshy::{Task, TaskType};
 /// A repository rooted at a directory (created on first write).
 #[derive(Debug, Clone)]
 pub struct Repository {
+    /// The directory (for [`Storage::Memory`], only a name for messages and paths).
     root: PathBuf,
-    /// `None`: durable, locked on disk. `Some`: ephemeral, locked by this in-memory
-    /// lock, which its clones share.
-    ephemeral: Option<Arc<RwLock<()>>>,
+    storage: Storage,
+}
+
+/// Where a repository keeps its files; a repository's clones share it.
+#[derive(Debug, Clone)]
+enum Storage {
+    /// Durable: files under the root, written atomically, locked on disk.
+    Disk,
+    /// A throwaway directory of one process, locked by this in-memory lock.
+    Scratch(Arc<RwLock<()>>),
+    /// Nothing on disk: manifests and files live in this value.
+    Memory(Arc<Memory>),
+}
+
+/// The files of an in-memory repository.
+#[derive(Debug, Default)]
+struct Memory {
+    /// Serializes updates, as the lock file does on disk.
+    lock: RwLock<()>,
+    /// Manifests by species, as the last update left them.
+    manifests: Mutex<BTreeMap<String, Manifest>>,
+    /// Other files (downloaded artifacts) by path, the root joined.
+    files: Mutex<BTreeMap<PathBuf, Arc<[u8]>>>,
 }
 
 /// A held lock of a species' manifest, released when dropped.
@@ -94,7 +118,7 @@ impl Repository {
     pub fn new(root: impl Into<PathBuf>) -> Repository {
         Repository {
             root: root.into(),
-            ephemeral: None,
+            storage: Storage::Disk,
         }
     }
 
@@ -110,24 +134,68 @@ impl Repository {
     pub fn ephemeral(root: impl Into<PathBuf>) -> Repository {
         Repository {
             root: root.into(),
-            ephemeral: Some(Arc::default()),
+            storage: Storage::Scratch(Arc::default()),
         }
     }
 
-    /// Writes a file of this repository: atomically and flushed when durable, in place
-    /// when ephemeral (its directory made if missing).
-    pub(crate) fn write_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        if self.ephemeral.is_none() {
-            return atomic_file::write(path, bytes);
+    /// A repository that touches no disk: its manifests and files live in this value,
+    /// which its clones share, and go with the last of them. For a test that only reads
+    /// back through the repository ([`Repository::load`], [`Repository::read_file`]): a
+    /// replayed trial's throwaway repository, made a thousand times a run. `name` stands
+    /// for its root in paths and messages. Nothing of it exists on disk, so a caller
+    /// that needs real paths (to hand a file to another program) wants
+    /// [`Repository::ephemeral`].
+    pub fn in_memory(name: impl Into<PathBuf>) -> Repository {
+        Repository {
+            root: name.into(),
+            storage: Storage::Memory(Arc::default()),
         }
-        match fs::write(path, bytes) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if let Some(parent) = path.parent() {
-                    fs::create_dir_all(parent)?;
+    }
+
+    /// Writes a file of this repository (`path` under its root): atomically and flushed
+    /// when durable, in place when ephemeral (its directory made if missing), into
+    /// memory when in memory.
+    pub(crate) fn write_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        match &self.storage {
+            Storage::Disk => atomic_file::write(path, bytes),
+            Storage::Scratch(_) => match fs::write(path, bytes) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if let Some(parent) = path.parent() {
+                        fs::create_dir_all(parent)?;
+                    }
+                    fs::write(path, bytes)
                 }
-                fs::write(path, bytes)
+                other => other,
+            },
+            Storage::Memory(memory) => {
+                crate::sync::lock(&memory.files).insert(path.to_owned(), Arc::from(bytes));
+                Ok(())
             }
-            other => other,
+        }
+    }
+
+    /// The bytes of a file of this repository (`path` under its root, as an
+    /// [`Artifact`]'s path joined to it), wherever it is stored.
+    pub fn read_file(&self, path: &Path) -> std::io::Result<Arc<[u8]>> {
+        match &self.storage {
+            Storage::Memory(memory) => crate::sync::lock(&memory.files)
+                .get(path)
+                .cloned()
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("no file '{}' in this in-memory repository", path.display()),
+                    )
+                }),
+            _ => fs::read(path).map(Arc::from),
+        }
+    }
+
+    /// Whether the file at `path` (under its root) exists.
+    pub(crate) fn has_file(&self, path: &Path) -> bool {
+        match &self.storage {
+            Storage::Memory(memory) => crate::sync::lock(&memory.files).contains_key(path),
+            _ => path.is_file(),
         }
     }
 
@@ -158,6 +226,13 @@ impl Repository {
     /// [`Repository::load`] by whoever holds the species' lock already.
     fn load_locked(&self, species: &str) -> Result<Manifest, RepositoryError> {
         let path = self.manifest_path(species)?;
+        if let Storage::Memory(memory) = &self.storage {
+            let manifests = crate::sync::lock(&memory.manifests);
+            return Ok(manifests.get(species).cloned().unwrap_or_else(|| Manifest {
+                species: species.to_owned(),
+                assets: Default::default(),
+            }));
+        }
         match fs::read(&path) {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|source| RepositoryError::Corrupt {
@@ -188,6 +263,10 @@ impl Repository {
         let before = manifest.clone();
         let result = change(&mut manifest);
         if manifest != before {
+            if let Storage::Memory(memory) = &self.storage {
+                crate::sync::lock(&memory.manifests).insert(species.to_owned(), manifest);
+                return Ok(result);
+            }
             let path = self.manifest_path(species)?;
             let mut json =
                 serde_json::to_vec_pretty(&manifest).expect("manifests serialize to JSON");
@@ -299,6 +378,12 @@ impl Repository {
 
     /// Species with a directory under the root, sorted.
     pub fn species(&self) -> Result<Vec<String>, RepositoryError> {
+        if let Storage::Memory(memory) = &self.storage {
+            return Ok(crate::sync::lock(&memory.manifests)
+                .keys()
+                .cloned()
+                .collect());
+        }
         let entries = match fs::read_dir(&self.root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -326,9 +411,18 @@ impl Repository {
         }
     }
 
+    /// The in-memory lock of an ephemeral or in-memory repository.
+    fn process_lock(&self) -> Option<&RwLock<()>> {
+        match &self.storage {
+            Storage::Disk => None,
+            Storage::Scratch(lock) => Some(lock),
+            Storage::Memory(memory) => Some(&memory.lock),
+        }
+    }
+
     /// Readers of an ephemeral repository wait for its writer (it writes in place).
     fn read_lock(&self) -> Guard<'_> {
-        match &self.ephemeral {
+        match self.process_lock() {
             Some(lock) => Guard::Read(lock.read().unwrap_or_else(|e| e.into_inner())),
             None => Guard::None,
         }
@@ -336,7 +430,7 @@ impl Repository {
 
     /// Holds the species' exclusive lock until the returned guard is dropped.
     fn lock(&self, species: &str) -> Result<Guard<'_>, RepositoryError> {
-        if let Some(lock) = &self.ephemeral {
+        if let Some(lock) = self.process_lock() {
             self.species_dir(species)?;
             return Ok(Guard::Write(
                 lock.write().unwrap_or_else(|e| e.into_inner()),
@@ -416,6 +510,30 @@ mod tests {
         assert_eq!(files, ["manifest.json"]);
     }
 
+    /// In memory: the same guarantees, and not a file written, not even the root.
+    #[test]
+    fn an_in_memory_repository_loses_nothing_and_touches_no_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("never-made");
+        let repo = Repository::in_memory(&root);
+        let files = eight_writers_and_a_reader(repo.clone(), &root);
+        assert_eq!(files, Vec::<String>::new());
+        assert!(!root.exists());
+        assert_eq!(repo.species().unwrap(), ["otter"]);
+        let artifact = root.join("otter/model.glb");
+        assert!(!repo.has_file(&artifact));
+        repo.write_file(&artifact, b"glTF").unwrap();
+        assert!(repo.has_file(&artifact));
+        assert_eq!(&*repo.read_file(&artifact).unwrap(), b"glTF");
+        assert!(!root.exists());
+        let missing = repo.read_file(&root.join("otter/other.glb")).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        // Another in-memory repository of the same name shares nothing with it.
+        let other = Repository::in_memory(&root);
+        assert_eq!(other.species().unwrap(), Vec::<String>::new());
+        assert!(!other.has_file(&artifact));
+    }
+
     /// 8 threads record 50 tasks each while a reader loads the manifest: none is lost
     /// and every read is a whole manifest. The species directory's files.
     fn eight_writers_and_a_reader(repo: Repository, dir: &Path) -> Vec<String> {
@@ -458,7 +576,8 @@ mod tests {
         let tasks: usize = manifest.assets.values().map(|s| s.tasks.len()).sum();
         assert_eq!(tasks, 400);
         let mut files: Vec<String> = fs::read_dir(dir.join("otter"))
-            .unwrap()
+            .into_iter()
+            .flatten()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         files.sort();

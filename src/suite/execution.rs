@@ -109,7 +109,9 @@ impl Suite {
         if let (Some(_), Some(input)) = (&recording, replayed_input) {
             self.seed_sim(scenario, input);
         }
-        let ctx = self.context(name, &mut plan, recording)?;
+        // A replay's repository is read back only through the repository: in memory.
+        let in_memory = !plan.records();
+        let ctx = self.context(name, &mut plan, recording, in_memory)?;
         let outcome = ctx.block_on(trial::run_scenario(&ctx, scenario, &request));
         let outcome = outcome.map_err(|error| resumed_hint(error, &plan));
         // A scenario pinned to a version on purpose is not news.
@@ -127,6 +129,7 @@ impl Suite {
             (outcome, _) => outcome,
         };
         let written = self.conclude(name, &ctx, outcome.is_ok())?;
+        self.hand_over(name, super::results::read_by(&ctx, &mut plan));
         let mut produced = outcome?;
         produced.files.extend(written);
         if produced.recorded {
@@ -226,9 +229,11 @@ impl Suite {
         let mut plan = self.replan_locked(plan, || self.plan(name, None))?;
         self.note_ran(name, &plan.action);
         let recording = self.prepare(name, &plan)?;
-        let ctx = self.context(name, &mut plan, recording)?;
+        // A trial written in Rust may ask its repository for paths: on disk.
+        let ctx = self.context(name, &mut plan, recording, false)?;
         let outcome = body(&ctx).map_err(|e| TrialError::Custom(e.to_string()));
         let written = self.conclude(name, &ctx, outcome.is_ok())?;
+        self.hand_over(name, super::results::read_by(&ctx, &mut plan));
         if ctx.records && outcome.is_ok() {
             let claimed: Vec<String> = ctx
                 .recorder
@@ -267,11 +272,14 @@ impl Suite {
         ctx.finish(passed)
     }
 
+    /// The trial's world (`TrialContext::new`): its cassette as planned, and its
+    /// throwaway repository in memory or in a scratch directory (`in_memory`).
     pub(super) fn context(
         &self,
         name: &str,
         plan: &mut Plan,
         recording: Option<Recording>,
+        in_memory: bool,
     ) -> Result<TrialContext, TrialError> {
         let main = self.cassette_path(name);
         let (cassette, mode) = plan.action.cassette(&main, self.settings.record_mode);
@@ -287,6 +295,8 @@ impl Suite {
             slots: plan.records().then(|| Arc::clone(&self.slots)),
             file: plan.file.take(),
             generation: self.scenarios.get(name).and_then(|s| s.api),
+            in_memory,
+            reads: plan.reads.clone(),
         };
         TrialContext::new(
             spec,

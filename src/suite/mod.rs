@@ -96,8 +96,12 @@ pub struct Suite {
     ran: Mutex<HashMap<String, crate::report::Ran>>,
     /// Whether any trial of this process wrote its result: the report is written then.
     results_written: std::sync::atomic::AtomicBool,
-    /// The report, read and rendered while a replay's trials run (`report::prepare`).
+    /// The report, read and rendered while a replay's trials run (`report::prepare`),
+    /// started by the first trial.
     report_job: Mutex<Option<ReportJob>>,
+    report_started: std::sync::Once,
+    /// What the replay's trials read, handed to the report job (`report::handoff`).
+    shelf: OnceLock<Arc<crate::report::handoff::Shelf>>,
 }
 
 /// A scenario's outcome, computed once.
@@ -228,6 +232,8 @@ impl Suite {
             ran: Mutex::default(),
             results_written: std::sync::atomic::AtomicBool::new(false),
             report_job: Mutex::default(),
+            report_started: std::sync::Once::new(),
+            shelf: OnceLock::new(),
             console: crate::progress::Console::of(style),
         };
         Ok((Arc::new(suite), arguments))
@@ -240,7 +246,6 @@ impl Suite {
     /// One trial per scenario file, named by its stem, of kind `webhook` or `polling`.
     /// A file that does not load is a failing trial with the file's error.
     pub fn trials(self: &Arc<Self>) -> Vec<Trial> {
-        self.start_report();
         self.files
             .iter()
             .map(|(name, loaded)| {
@@ -251,10 +256,12 @@ impl Suite {
                 let suite = Arc::clone(self);
                 let name = name.clone();
                 Trial::ignorable_test(name.clone(), move || {
+                    suite.start_report();
                     let outcome = match suite.skipped(&name) {
                         Some(reason) => Ended::Ignored(reason),
                         None => Ended::from(suite.produce(&name)),
                     };
+                    suite.hand_over(&name, None);
                     suite.keep_result(&name, kind, &outcome);
                     outcome.into_libtest()
                 })
@@ -274,6 +281,7 @@ impl Suite {
         let suite = Arc::clone(self);
         let trial_name = name.to_owned();
         Trial::ignorable_test(name, move || {
+            suite.start_report();
             let outcome = if suite.settings.dry_run {
                 Ended::Ignored(
                     "--dry-run sends the requests of scenario files; a trial written in Rust is not dry-run"
@@ -285,6 +293,7 @@ impl Suite {
                     Err(error) => Ended::Failed(error.to_string()),
                 }
             };
+            suite.hand_over(&trial_name, None);
             suite.keep_result(&trial_name, "rust", &outcome);
             outcome.into_libtest()
         })
@@ -431,5 +440,80 @@ mod tests {
             1,
             "the replay read its cassette once"
         );
+    }
+
+    /// A replayed webhook trial reads its cassette and its webhook recording once each
+    /// (the plan's reads are the ones it replays), and hands both to the report job's
+    /// shelf, which the report then takes instead of reading them again.
+    #[test]
+    fn a_replayed_trial_reads_each_file_once_and_hands_it_to_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir_all(&scenarios).unwrap();
+        std::fs::write(
+            scenarios.join("fox_webhook.toml"),
+            "species = \"fox\"\ntask_type = \"text3d\"\nprompt = \"Fox, low poly\"\n",
+        )
+        .unwrap();
+        let cassettes = dir.path().join("cassettes");
+        let args = |extra: &[&str]| -> Vec<String> {
+            let mut args = vec![
+                "scenarios".to_owned(),
+                format!("--scenarios={}", scenarios.display()),
+                format!("--cassettes={}", cassettes.display()),
+            ];
+            args.extend(extra.iter().map(|a| (*a).to_owned()));
+            args
+        };
+        let env = |name: &str| (name == "MESHY_SIM_TASK_SECONDS").then(|| "0".to_owned());
+        let (recording, _) = Suite::new(
+            &args(&["--target=sim", "--record-webhooks", "--tunnel=none"]),
+            env,
+        )
+        .unwrap();
+        let recorded = recording.produce("fox_webhook").unwrap();
+        assert!(recorded.recorded);
+        drop(recording);
+        let cassette = cassettes.join("http/fox_webhook.yaml");
+        let webhook = crate::webhooks::recording_path(
+            &cassettes.join("webhooks"),
+            "fox",
+            "text3d",
+            &recorded.task_id,
+        );
+        assert!(webhook.is_file());
+
+        let (replay, _) = Suite::new(&args(&[]), env).unwrap();
+        let shelf = Arc::new(crate::report::handoff::Shelf::new([
+            "fox_webhook".to_owned()
+        ]));
+        assert!(replay.shelf.set(Arc::clone(&shelf)).is_ok());
+        let reads = |path: &std::path::Path| crate::cassette::reads::of(path);
+        let before = (reads(&cassette), reads(&webhook));
+        let replayed = replay.produce("fox_webhook").unwrap();
+        assert_eq!(replayed.task_id, recorded.task_id);
+        let after = (reads(&cassette), reads(&webhook));
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (1, 1),
+            "the replay read its cassette and its webhook recording once each"
+        );
+        let given = shelf
+            .take("fox_webhook")
+            .expect("the trial handed its files over");
+        let (file, text) = given.cassette.expect("its cassette");
+        assert_eq!(file.path(), cassette);
+        assert_eq!(text, std::fs::read_to_string(&cassette).unwrap());
+        assert_eq!(
+            file.cassette(),
+            crate::cassette::CassetteFile::read(&cassette).cassette()
+        );
+        let paths: Vec<_> = given
+            .recordings
+            .iter()
+            .map(|r| r.path().to_owned())
+            .collect();
+        assert_eq!(paths, [webhook]);
+        assert!(given.recordings[0].done());
     }
 }

@@ -14,7 +14,7 @@ use crate::cassette::{CassetteFile, RecordMode, RecordedAgainst, recorded_task_i
 use crate::meshy::TaskRequest;
 use crate::scenario::{Delivery, Scenario};
 use crate::sync::lock;
-use crate::webhooks::{Recording as WebhookRecording, recording_path};
+use crate::webhooks::{RecordingReads, recording_path};
 
 /// What a trial's files say and what it does with them, decided once before it runs.
 pub(super) struct Plan {
@@ -25,6 +25,11 @@ pub(super) struct Plan {
     /// opens it without reading it again. `None` for a trial that records: it reads its
     /// journal when opening, under the run's recording lock.
     pub(super) file: Option<CassetteFile>,
+    /// The replayed cassette's text, for the report (`None` when the run writes none).
+    pub(super) text: Option<String>,
+    /// The webhook recordings the plan read: the trial's replay reads them from here,
+    /// then the report.
+    pub(super) reads: RecordingReads,
 }
 
 impl Plan {
@@ -62,11 +67,13 @@ impl Suite {
                     ));
                 })
                 .is_ok();
-        let main_file = if promoted {
-            std::mem::replace(&mut side_file, CassetteFile::read(&side)).moved_to(&main)
+        let (main_file, text) = if promoted {
+            let moved = std::mem::replace(&mut side_file, CassetteFile::read(&side));
+            (moved.moved_to(&main), None)
         } else {
-            CassetteFile::read(&main)
+            CassetteFile::read_with_text(&main)
         };
+        let reads = RecordingReads::default();
         // A file that cannot be read may hold paid answers (`decide` refuses to record
         // over it).
         let unreadable = [&main_file, &side_file]
@@ -74,7 +81,7 @@ impl Suite {
             .find_map(|f| f.problem().map(|p| (f.path(), p)));
         let (main_cassette, side_cassette) = (main_file.cassette(), side_file.cassette());
         let disk = |cassette: Option<&crate::cassette::Cassette>| {
-            let done = resume::webhook_done(&webhooks, scenario.map(|(s, _)| s));
+            let done = resume::webhook_done(&webhooks, scenario.map(|(s, _)| s), &reads);
             resume::inspect(cassette, scenario.map(|(_, r)| r), done)
         };
         let (main_disk, side_disk) = (disk(main_cassette), disk(side_cassette));
@@ -113,7 +120,9 @@ impl Suite {
                 recorded_task_id(cassette, request).and_then(|task_id| {
                     let path =
                         recording_path(&webhooks, &s.species, s.task_type.as_str(), &task_id);
-                    WebhookRecording::load(&path, &resume_command)
+                    reads
+                        .get(&path)
+                        .load(&resume_command)
                         .err()
                         .map(|problem| problem.to_string())
                 })
@@ -185,11 +194,14 @@ impl Suite {
         // Only a replay keeps what was read: it never writes, and nothing else may
         // write a cassette the run replays. A trial that records re-reads its journal
         // once the run holds the recording lock (another run may have written it).
-        let file = matches!(action, resume::Action::Replay).then_some(main_file);
+        let replays = matches!(action, resume::Action::Replay);
+        let file = replays.then_some(main_file);
         Plan {
             action,
             rerecord,
             file,
+            text: text.filter(|_| replays && self.reports()),
+            reads,
         }
     }
 

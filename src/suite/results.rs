@@ -5,12 +5,29 @@
 use libtest_mimic::{Completion, Failed};
 
 use super::{Produced, Suite, Target, TrialError, resume};
+use std::sync::Arc;
+
 use crate::cassette::RecordedAgainst;
+use crate::report::handoff::{Given, Shelf};
 use crate::sync::lock;
 
 /// The thread that prepares the report during a replay.
 pub(super) type ReportJob =
     std::thread::JoinHandle<Result<crate::report::Prepared, crate::report::ReportError>>;
+
+/// What a replayed trial read, for the report job: its cassette, when it replayed it
+/// whole and the report wants its text, and the webhook recordings it read.
+pub(super) fn read_by(
+    ctx: &super::TrialContext,
+    plan: &mut super::planning::Plan,
+) -> Option<Given> {
+    let text = plan.text.take()?;
+    let cassette = ctx.cassette.take_replayed()?;
+    Some(Given {
+        cassette: Some((cassette, text)),
+        recordings: plan.reads.files(),
+    })
+}
 
 /// How a trial ended, as libtest and its result file are told.
 pub(super) enum Ended {
@@ -133,23 +150,67 @@ impl Suite {
     }
 
     /// A replay changes no recording, so the report's reading and rendering run beside
-    /// its trials; only their results are added at the end.
+    /// its trials; only their results are added at the end. Started by the first trial
+    /// (every trial is registered by then), it takes what the trials read from the
+    /// run's shelf instead of reading it again (`report::handoff`).
     pub(super) fn start_report(&self) {
-        if !self.reports() || self.settings.may_record() {
-            return;
+        self.report_started.call_once(|| {
+            if !self.reports() || self.settings.may_record() {
+                return;
+            }
+            let shelf = Arc::clone(
+                self.shelf
+                    .get_or_init(|| Arc::new(Shelf::new(self.trials_that_run()))),
+            );
+            let sources = self.report_sources();
+            let spawned = std::thread::Builder::new()
+                .name("report".into())
+                .spawn(move || {
+                    let out = crate::report::default_dir();
+                    crate::report::prepare_from(&sources, &out, Some(&shelf))
+                });
+            // Without a thread, the report is made at the end instead.
+            *lock(&self.report_job) = spawned.ok();
+        });
+    }
+
+    /// The names of the trials libtest will run: the scenario files' and the Rust
+    /// trials' that its filters leave in (none with `--ignored`: no trial is ignored).
+    fn trials_that_run(&self) -> Vec<String> {
+        if self.arguments.ignored {
+            return Vec::new();
         }
-        let sources = self.report_sources();
-        let spawned = std::thread::Builder::new()
-            .name("report".into())
-            .spawn(move || crate::report::prepare(&sources, &crate::report::default_dir()));
-        // Without a thread, the report is made at the end instead.
-        *lock(&self.report_job) = spawned.ok();
+        let files = self.files.iter().map(|(name, loaded)| {
+            let kind = match loaded {
+                Ok(scenario) => scenario.delivery.as_str(),
+                Err(_) => "invalid",
+            };
+            (name.clone(), kind)
+        });
+        let customs = lock(&self.customs).clone().into_iter().map(|n| (n, "rust"));
+        files
+            .chain(customs)
+            .filter(|(name, kind)| !self.filtered_out(name, kind))
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Hands what a replayed trial read to the report job (`given`; `None`: nothing).
+    /// Each trial hands over once: its first call counts.
+    pub(super) fn hand_over(&self, name: &str, given: Option<Given>) {
+        if let Some(shelf) = self.shelf.get() {
+            shelf.give(name, given);
+        }
     }
 
     /// At the end of a run whose trials wrote results: the HTML report, and the line
     /// that says where it is. Not under cargo-nextest, whose processes each run one
     /// trial: `mesh-toolkit report` assembles it once they are done.
     pub(super) fn write_report(&self) {
+        // The trials are over: the report job waits for none of them any more.
+        if let Some(shelf) = self.shelf.get() {
+            shelf.close();
+        }
         let job = lock(&self.report_job).take();
         // A report that went wrong is said once; the run's outcome and summary stand.
         let prepared = match job.map(std::thread::JoinHandle::join) {

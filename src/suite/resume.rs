@@ -736,25 +736,30 @@ pub fn is_recorded(
     scenario: &Scenario,
     request: &TaskRequest,
 ) -> bool {
-    let done = webhook_done(webhooks_dir, Some(scenario));
+    let reads = crate::webhooks::RecordingReads::default();
+    let done = webhook_done(webhooks_dir, Some(scenario), &reads);
     inspect(cassette, Some(request), done) == Disk::Complete
 }
 
 /// Whether a task's webhook recording for `scenario` is complete: always for a polling
-/// scenario, and for a trial written in Rust (`None`), whose tasks are not known.
+/// scenario, and for a trial written in Rust (`None`), whose tasks are not known. The
+/// recording is read through `reads` (the trial's replay and the report reuse it).
 pub fn webhook_done<'a>(
     webhooks_dir: &'a Path,
     scenario: Option<&'a Scenario>,
+    reads: &'a crate::webhooks::RecordingReads,
 ) -> impl Fn(&str) -> bool + 'a {
     move |task_id| {
         scenario.is_none_or(|s| {
             s.delivery == Delivery::Polling
-                || crate::webhooks::recording_done(&crate::webhooks::recording_path(
-                    webhooks_dir,
-                    &s.species,
-                    s.task_type.as_str(),
-                    task_id,
-                ))
+                || reads
+                    .get(&crate::webhooks::recording_path(
+                        webhooks_dir,
+                        &s.species,
+                        s.task_type.as_str(),
+                        task_id,
+                    ))
+                    .done()
         })
     }
 }

@@ -37,7 +37,8 @@ pub struct TrialContext {
     interrupt: tokio::sync::watch::Receiver<bool>,
     gate: Option<Arc<super::slots::SlotGate>>,
     started: Instant,
-    _repository: tempfile::TempDir,
+    /// The repository's scratch directory, when it is on disk (removed on drop).
+    _repository: Option<tempfile::TempDir>,
 }
 
 impl TrialContext {
@@ -82,6 +83,12 @@ pub(crate) struct ContextSpec {
     pub file: Option<CassetteFile>,
     /// The scenario's `api`, when it pins one.
     pub generation: Option<ApiGeneration>,
+    /// The trial's throwaway repository lives in memory (a replayed scenario trial,
+    /// whose assertions read back through it); else in a scratch directory (a trial
+    /// that records, or one written in Rust, which may ask it for paths).
+    pub in_memory: bool,
+    /// The webhook recordings the plan read (a replay reads them from there).
+    pub reads: crate::webhooks::RecordingReads,
 }
 
 /// The API generation a trial speaks, the one home of that policy, first that tells:
@@ -136,8 +143,9 @@ impl TrialContext {
                 )
             }
             None => {
-                let recorder =
-                    Recorder::replaying(webhooks_dir).with_command(spec.rerecord.clone());
+                let recorder = Recorder::replaying(webhooks_dir)
+                    .with_reads(spec.reads)
+                    .with_command(spec.rerecord.clone());
                 (
                     DEFAULT_BASE_URL.to_owned(),
                     replay_key.to_owned(),
@@ -178,13 +186,18 @@ impl TrialContext {
             None => cassette.clone(),
         };
         let client = Client::new(config, transport).map_err(|e| TrialError::Client(Arc::new(e)))?;
-        let directory = super::scratch::Scratch::global()
-            .trial_dir(&spec.name)
-            .map_err(|e| TrialError::Scratch {
-                trial: spec.name.clone(),
-                source: Arc::new(e),
-            })?;
-        let repository = Repository::ephemeral(directory.path());
+        let (repository, directory) = if spec.in_memory {
+            let name = format!("<in memory: trial {}>", spec.name);
+            (Repository::in_memory(name), None)
+        } else {
+            let directory = super::scratch::Scratch::global()
+                .trial_dir(&spec.name)
+                .map_err(|e| TrialError::Scratch {
+                    trial: spec.name.clone(),
+                    source: Arc::new(e),
+                })?;
+            (Repository::ephemeral(directory.path()), Some(directory))
+        };
         Ok(TrialContext {
             name: spec.name,
             service: TaskService::new(client.clone(), repository.clone()),
@@ -373,14 +386,8 @@ pub async fn run_scenario(
             task_id: task_id.clone(),
             source: Arc::new(e),
         })?;
-    check(
-        scenario,
-        &task,
-        &handled,
-        source,
-        ctx.handler.repository().root(),
-    )
-    .map_err(|failure| TrialError::Check { task_id, failure })?;
+    check(scenario, &task, &handled, source, ctx.handler.repository())
+        .map_err(|failure| TrialError::Check { task_id, failure })?;
     Ok(Produced {
         scenario: scenario.name.clone(),
         task_id: task.id.clone(),
@@ -399,7 +406,7 @@ fn check(
     task: &Task,
     handled: &crate::webhooks::Handled,
     source: UpdateSource,
-    root: &Path,
+    repository: &Repository,
 ) -> Result<(), CheckFailure> {
     if task.status != scenario.expect_status {
         return Err(CheckFailure::Status {
@@ -437,7 +444,8 @@ fn check(
     if task.status == TaskStatus::Succeeded && task.primary_artifact(scenario.task_type).is_some() {
         let artifact = record.artifacts.first().ok_or(CheckFailure::NoArtifact)?;
         let path = artifact.path.clone();
-        let bytes = std::fs::read(root.join(&path)).map_err(|e| CheckFailure::ArtifactGone {
+        let stored = repository.read_file(&repository.root().join(&path));
+        let bytes = stored.map_err(|e| CheckFailure::ArtifactGone {
             path: path.clone(),
             source: Arc::new(e),
         })?;
@@ -732,7 +740,7 @@ pub enum CheckFailure {
     HistoryStart,
     #[error("the task succeeded but no artifact was downloaded")]
     NoArtifact,
-    #[error("artifact '{path}' is not on disk: {source}")]
+    #[error("artifact '{path}' is not in the trial's repository: {source}")]
     ArtifactGone {
         path: String,
         source: Arc<std::io::Error>,
@@ -920,6 +928,8 @@ mod tests {
                 slots: None,
                 file: None,
                 generation: None,
+                in_memory: true,
+                reads: Default::default(),
             },
             None,
             dir.path(),

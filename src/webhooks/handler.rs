@@ -122,7 +122,7 @@ impl WebhookHandler {
             location.species, location.spec_hash, location.task_type, primary.extension
         );
         let path = self.repository.root().join(&relative);
-        if record.artifacts.iter().any(|a| a.path == relative) && path.is_file() {
+        if record.artifacts.iter().any(|a| a.path == relative) && self.repository.has_file(&path) {
             return Ok(None);
         }
         let bytes =

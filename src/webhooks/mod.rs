@@ -10,6 +10,7 @@ mod redeliver;
 pub use handler::{Handled, HandlerError, WebhookHandler};
 pub use leaks::{ScrubError, Scrubbed, recording_files, scrub_recordings, text_may_leak};
 pub use recording::{
-    Delivery, Recording, RecordingError, recording_done, recording_path, status_of,
+    Delivery, Recording, RecordingError, RecordingFile, RecordingReads, recording_done,
+    recording_path, status_of,
 };
 pub use redeliver::{Redelivered, SecretTransportError, redeliver, secret_may_go_to};

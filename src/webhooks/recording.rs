@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -99,14 +100,129 @@ pub fn status_of(payload: &Value) -> TaskStatus {
 /// Whether the recording at `path` is complete: it exists, is not marked
 /// incomplete, and holds a terminal payload.
 pub fn recording_done(path: &Path) -> bool {
-    Recording::read(path, "").is_ok_and(|r| !r.incomplete && r.is_terminal())
+    RecordingFile::read(path).done()
+}
+
+/// A webhook recording file read and parsed once, for every reader of a run that asks
+/// (a trial's plan, its replay, then the report and its check): what reading gave,
+/// kept, and judged again with each reader's command.
+#[derive(Debug)]
+pub struct RecordingFile {
+    path: PathBuf,
+    /// What reading gave: its bytes and what parsing them gave, or why there are none.
+    read: Result<Contents, std::io::Error>,
+}
+
+#[derive(Debug)]
+struct Contents {
+    bytes: Vec<u8>,
+    /// The recording, or a parse error's line, column and message.
+    parsed: Result<Recording, (usize, usize, String)>,
+}
+
+impl RecordingFile {
+    /// Reads and parses the file at `path`.
+    pub fn read(path: &Path) -> RecordingFile {
+        #[cfg(test)]
+        crate::cassette::reads::count(path);
+        let read = std::fs::read(path).map(|bytes| Contents {
+            parsed: serde_json::from_slice(&bytes)
+                .map_err(|e| (e.line(), e.column(), e.to_string())),
+            bytes,
+        });
+        RecordingFile {
+            path: path.to_owned(),
+            read,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's bytes, when it could be read.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        self.read.as_ref().ok().map(|c| c.bytes.as_slice())
+    }
+
+    /// The recording, when the file parses.
+    pub fn recording(&self) -> Option<&Recording> {
+        self.read.as_ref().ok()?.parsed.as_ref().ok()
+    }
+
+    /// Whether it is complete: it exists, is not marked incomplete, and holds a terminal
+    /// payload.
+    pub fn done(&self) -> bool {
+        self.recording()
+            .is_some_and(|r| !r.incomplete && r.is_terminal())
+    }
+
+    /// [`Recording::read`] of what was read.
+    pub fn get(&self, command: &str) -> Result<Recording, RecordingError> {
+        let path = self.path.clone();
+        let command = command.to_owned();
+        match &self.read {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(RecordingError::Missing { path, command })
+            }
+            Err(e) => Err(RecordingError::Read {
+                path,
+                source: std::io::Error::new(e.kind(), e.to_string()),
+            }),
+            Ok(contents) => match &contents.parsed {
+                Ok(recording) => Ok(recording.clone()),
+                Err((line, column, message)) => Err(RecordingError::Invalid {
+                    path,
+                    line: *line,
+                    column: *column,
+                    message: message.clone(),
+                    command,
+                }),
+            },
+        }
+    }
+
+    /// [`Recording::load`] of what was read.
+    pub fn load(&self, command: &str) -> Result<Recording, RecordingError> {
+        let recording = self.get(command)?;
+        recording.validate(&self.path, command)?;
+        Ok(recording)
+    }
+}
+
+/// The webhook recordings one trial read, each read once whoever asks (its plan, its
+/// replay), and handed on to the report at its end. Clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingReads(Arc<Mutex<BTreeMap<PathBuf, Arc<RecordingFile>>>>);
+
+impl RecordingReads {
+    /// The file at `path`, read now if no one read it before.
+    pub fn get(&self, path: &Path) -> Arc<RecordingFile> {
+        let mut files = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            files
+                .entry(path.to_owned())
+                .or_insert_with(|| Arc::new(RecordingFile::read(path))),
+        )
+    }
+
+    /// Every file read, by path.
+    pub fn files(&self) -> Vec<Arc<RecordingFile>> {
+        let files = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        files.values().cloned().collect()
+    }
 }
 
 impl Recording {
     /// Loads and validates a recording: its task id, its payload's id, and a terminal
     /// payload status. `command` is the re-record command quoted in errors.
     pub fn load(path: &Path, command: &str) -> Result<Recording, RecordingError> {
-        let recording = Recording::read(path, command)?;
+        RecordingFile::read(path).load(command)
+    }
+
+    /// The checks of [`Recording::load`] on a recording read from `path`.
+    fn validate(&self, path: &Path, command: &str) -> Result<(), RecordingError> {
+        let recording = self;
         if recording.incomplete {
             return Err(RecordingError::Incomplete {
                 path: path.to_owned(),
@@ -138,28 +254,13 @@ impl Recording {
                 recording.task_type
             )));
         }
-        Ok(recording)
+        Ok(())
     }
 
     /// Reads a recording without checking that it is complete (the standalone
     /// receiver's files may hold unfinished or unrouted tasks).
     pub fn read(path: &Path, command: &str) -> Result<Recording, RecordingError> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RecordingError::Missing {
-                    path: path.to_owned(),
-                    command: command.to_owned(),
-                });
-            }
-            Err(source) => {
-                return Err(RecordingError::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        Recording::parse(path, &bytes, command)
+        RecordingFile::read(path).get(command)
     }
 
     /// A recording from the bytes of the file at `path` (named in errors), read already.
