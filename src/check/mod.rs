@@ -26,6 +26,7 @@ mod sunset;
 
 pub use cassettes::CassetteChecked;
 pub use checker::{Checker, check};
+pub use leaks::scanned_text;
 pub use recordings::RecordingChecked;
 pub use report::{CheckOptions, Finding, Report, Row, parse_age};
 

@@ -262,15 +262,18 @@ fn by_task(paths: Vec<PathBuf>) -> BTreeMap<String, Vec<PathBuf>> {
 fn read_recording(file: &RecordingFile) -> (Option<RecordingView>, crate::check::RecordingChecked) {
     let path = file.path();
     let recording = file.recording();
-    let checked =
-        crate::check::Checker::recording(path, file.bytes().unwrap_or_default(), recording);
-    let view = recording.cloned().map(|recording| RecordingView {
+    let checked = crate::check::Checker::recording(
+        path,
+        file.bytes().unwrap_or_default(),
+        recording.map(|r| &**r),
+    );
+    let view = recording.map(|recording| RecordingView {
         path: path.to_owned(),
         task_id: recording.task_id.clone(),
         incomplete: recording.incomplete,
         from_api: recording.payload_source.as_deref() == Some("api"),
-        marks: delivery_marks(&recording),
-        recording: Arc::new(recording),
+        marks: delivery_marks(recording),
+        recording: Arc::clone(recording),
     });
     (view, checked)
 }

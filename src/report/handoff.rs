@@ -18,11 +18,11 @@ use crate::cassette::CassetteFile;
 use crate::sync::lock;
 use crate::webhooks::RecordingFile;
 
-/// Entries given and not yet taken, at most: a few of the report's chunks.
-pub const CAPACITY: usize = 64;
+/// Entries given and not yet taken, at most: one of the report's chunks.
+pub const CAPACITY: usize = 32;
 
-/// What one trial read: its cassette with the file's text, and the webhook recordings
-/// of its tasks.
+/// What one trial read: its cassette with what the check reads of the file's text
+/// ([`crate::check::scanned_text`]), and the webhook recordings of its tasks.
 #[derive(Debug)]
 pub struct Given {
     pub cassette: Option<(CassetteFile, String)>,

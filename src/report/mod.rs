@@ -422,7 +422,7 @@ mod tests {
         shelf.give(
             "fox",
             Some(handoff::Given {
-                cassette: Some((file, text.unwrap())),
+                cassette: Some((file, crate::check::scanned_text(&text.unwrap()))),
                 recordings,
             }),
         );

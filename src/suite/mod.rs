@@ -503,7 +503,13 @@ mod tests {
             .expect("the trial handed its files over");
         let (file, text) = given.cassette.expect("its cassette");
         assert_eq!(file.path(), cassette);
-        assert_eq!(text, std::fs::read_to_string(&cassette).unwrap());
+        let whole = std::fs::read_to_string(&cassette).unwrap();
+        assert!(whole.contains("!!binary |"), "its model is in it");
+        assert_eq!(
+            text,
+            crate::check::scanned_text(&whole),
+            "not its model's base64"
+        );
         assert_eq!(
             file.cassette(),
             crate::cassette::CassetteFile::read(&cassette).cassette()

@@ -25,7 +25,8 @@ pub(super) struct Plan {
     /// opens it without reading it again. `None` for a trial that records: it reads its
     /// journal when opening, under the run's recording lock.
     pub(super) file: Option<CassetteFile>,
-    /// The replayed cassette's text, for the report (`None` when the run writes none).
+    /// What the report's check reads of the replayed cassette's text (`None` when the
+    /// run writes no report).
     pub(super) text: Option<String>,
     /// The webhook recordings the plan read: the trial's replay reads them from here,
     /// then the report.
@@ -200,7 +201,10 @@ impl Suite {
             action,
             rerecord,
             file,
-            text: text.filter(|_| replays && self.reports()),
+            // Only what the report's check reads of it: not megabytes of models.
+            text: text
+                .filter(|_| replays && self.reports())
+                .map(|t| crate::check::scanned_text(&t)),
             reads,
         }
     }

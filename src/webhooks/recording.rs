@@ -116,8 +116,9 @@ pub struct RecordingFile {
 #[derive(Debug)]
 struct Contents {
     bytes: Vec<u8>,
-    /// The recording, or a parse error's line, column and message.
-    parsed: Result<Recording, (usize, usize, String)>,
+    /// The recording (shared with the report's view of it), or a parse error's line,
+    /// column and message.
+    parsed: Result<Arc<Recording>, (usize, usize, String)>,
 }
 
 impl RecordingFile {
@@ -127,6 +128,7 @@ impl RecordingFile {
         crate::cassette::reads::count(path);
         let read = std::fs::read(path).map(|bytes| Contents {
             parsed: serde_json::from_slice(&bytes)
+                .map(Arc::new)
                 .map_err(|e| (e.line(), e.column(), e.to_string())),
             bytes,
         });
@@ -146,7 +148,7 @@ impl RecordingFile {
     }
 
     /// The recording, when the file parses.
-    pub fn recording(&self) -> Option<&Recording> {
+    pub fn recording(&self) -> Option<&Arc<Recording>> {
         self.read.as_ref().ok()?.parsed.as_ref().ok()
     }
 
@@ -170,7 +172,7 @@ impl RecordingFile {
                 source: std::io::Error::new(e.kind(), e.to_string()),
             }),
             Ok(contents) => match &contents.parsed {
-                Ok(recording) => Ok(recording.clone()),
+                Ok(recording) => Ok(Recording::clone(recording)),
                 Err((line, column, message)) => Err(RecordingError::Invalid {
                     path,
                     line: *line,
