@@ -231,7 +231,9 @@ impl CassetteTransport {
     /// Once [finished](CassetteTransport::finish), a replay's cassette as it was read,
     /// moved out for another reader of the run (the report), which then need not read
     /// the file again. `None` for a cassette that recorded, that did not exist, or that
-    /// held unanswered requests (they were set apart when it opened).
+    /// held unanswered requests (they were set apart when it opened). Afterwards the
+    /// transport holds no cassette: [`api_version`](CassetteTransport::api_version) and
+    /// [`generation`](CassetteTransport::generation) answer `None`.
     pub fn take_replayed(&self) -> Option<CassetteFile> {
         let mut state = self.lock();
         let whole = state.finished

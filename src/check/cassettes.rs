@@ -46,7 +46,7 @@ pub(super) fn check_cassette(
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned();
-    secrets(path, text, parsed.is_ok(), &mut checked.report);
+    secrets(path, text, &mut checked.report);
     let cassette = match parsed {
         Ok(cassette) => cassette,
         Err(e) => {

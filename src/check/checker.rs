@@ -160,12 +160,7 @@ impl<'a> Checker<'a> {
         let text = String::from_utf8_lossy(bytes);
         // A leaked webhook secret is one finding (with its scrub), not also "a key".
         let unleaked = parsed.map(|r| r.leak_scrub().text(&text));
-        secrets(
-            path,
-            unleaked.as_deref().unwrap_or(&text),
-            false,
-            &mut early,
-        );
+        secrets(path, unleaked.as_deref().unwrap_or(&text), &mut early);
         leaked_headers(path, &text, parsed, &mut early);
         // The standalone receiver's deliveries to `/webhook`: a row, and checked for
         // secrets only (no scenario owns them).

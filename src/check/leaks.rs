@@ -9,12 +9,11 @@ use super::report::{Finding, Report};
 use crate::webhooks::Recording;
 
 /// Anything that looks like a credential the scrubber should have removed. Signed CDN
-/// asset URLs (`Signature=`) are expected; the test-mode key is public. `parsed`: the
-/// text parsed as a cassette, so each of its `!!binary` blocks decoded as base64.
-pub(super) fn secrets(path: &Path, text: &str, parsed: bool, report: &mut Report) {
+/// asset URLs (`Signature=`) are expected; the test-mode key is public.
+pub(super) fn secrets(path: &Path, text: &str, report: &mut Report) {
     let mut found = Vec::new();
     // Base64 holds no `:`, `"` or `_`: a `!!binary` block cannot spell a header or a key.
-    let text = &*without_binary_blocks(text, parsed);
+    let text = &*without_binary_blocks(text);
     let lower = text.to_ascii_lowercase();
     for (pattern, name) in [
         ("authorization:", "authorization"),
@@ -157,15 +156,27 @@ fn shell_word(word: &str) -> String {
 /// a few KB of a file that may hold megabytes of models. A replayed trial keeps this
 /// for the report instead of the whole text.
 pub fn scanned_text(text: &str) -> String {
-    without_binary_blocks(text, true).into_owned()
+    without_binary_blocks(text).into_owned()
 }
+
+/// The bytes of base64 (`A-Z`, `a-z`, `0-9`, `+`, `/`, `=`), as a table: the check looks
+/// at every byte of every model in a suite.
+const BASE64: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'=';
+        b += 1;
+    }
+    table
+};
 
 /// `text` without the content lines of its YAML `!!binary |` blocks (the lines more
 /// indented than the block's key that hold only base64); any other line ends the block
-/// and is scanned. `decoded`: the text parsed, so every block's content decoded as
-/// base64 already; its lines are then not checked again character by character (a
-/// 100 KB model is 1.4 MB of them per 10 cassettes, most of a report's scan).
-fn without_binary_blocks(text: &str, decoded: bool) -> std::borrow::Cow<'_, str> {
+/// and is scanned. Every line is checked byte by byte, even in a file that parsed: text
+/// that only looks like a block (inside a quoted string) parses too.
+fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains("!!binary |") {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -176,12 +187,7 @@ fn without_binary_blocks(text: &str, decoded: bool) -> std::borrow::Cow<'_, str>
     for line in text.split_inclusive('\n') {
         if let Some(key) = block {
             let content = line.trim();
-            let base64 = || {
-                decoded
-                    || content
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-            };
+            let base64 = || content.bytes().all(|b| BASE64[usize::from(b)]);
             if content.is_empty() || (indent(line) > key && base64()) {
                 continue;
             }
@@ -229,30 +235,32 @@ mod tests {
     #[test]
     fn binary_blocks_are_left_out_of_the_secret_scan_and_nothing_else() {
         let text = "- response:\n    body:\n      string: !!binary |\n        Z2xURgIA\n        bXN5X2Fi\n\n    headers:\n      authorization:\n      - msy_leakedrealkey0123456789\n";
-        let kept = super::without_binary_blocks(text, false);
-        assert_eq!(super::without_binary_blocks(text, true), kept);
+        let kept = super::without_binary_blocks(text);
         assert_eq!(super::scanned_text(text), kept);
         assert_eq!(
             kept,
             "- response:\n    body:\n      string: !!binary |\n    headers:\n      authorization:\n      - msy_leakedrealkey0123456789\n"
         );
         let mut report = super::Report::default();
-        super::secrets(std::path::Path::new("c.yaml"), text, false, &mut report);
+        super::secrets(std::path::Path::new("c.yaml"), text, &mut report);
         assert_eq!(report.findings.len(), 1, "{report:?}");
         assert!(
             report.findings[0].what.contains("authorization")
                 && report.findings[0].what.contains("msy_"),
             "{report:?}"
         );
-        assert_eq!(
-            super::without_binary_blocks("plain: 1\n", true),
-            "plain: 1\n"
-        );
+        assert_eq!(super::without_binary_blocks("plain: 1\n"), "plain: 1\n");
         // A line in a block that is not base64 is scanned: it cannot hide a secret.
         let hidden = "      string: !!binary |\n        Z2xURgIA\n        Authorization: Bearer msy_leakedrealkey0123456789\n";
         let mut report = super::Report::default();
-        super::secrets(std::path::Path::new("c.yaml"), hidden, false, &mut report);
+        super::secrets(std::path::Path::new("c.yaml"), hidden, &mut report);
         assert_eq!(report.findings.len(), 1, "{report:?}");
         assert!(report.findings[0].what.contains("msy_"), "{report:?}");
+        // Nor can a quoted string that only looks like a block (a file may parse with one).
+        let quoted = "interactions:\n- request:\n    body:\n      string: 'note !!binary |\n        Authorization: Bearer msy_0123456789abcdef'\n";
+        let mut report = super::Report::default();
+        super::secrets(std::path::Path::new("c.yaml"), quoted, &mut report);
+        assert_eq!(report.findings.len(), 1, "{report:?}");
+        assert!(super::scanned_text(quoted).contains("msy_0123456789abcdef"));
     }
 }

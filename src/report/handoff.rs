@@ -66,13 +66,14 @@ impl Shelf {
         }
         if let Some(given) = given
             && state.given.len() < CAPACITY
+            && !state.closed
         {
             state.given.insert(name.to_owned(), given);
         }
         self.changed.notify_all();
     }
 
-    /// The run's trials are over: nothing more will be given.
+    /// The run's trials are over, or the report is: nothing more is waited for or kept.
     pub fn close(&self) {
         lock(&self.state).closed = true;
         self.changed.notify_all();
@@ -124,14 +125,22 @@ mod tests {
         assert!(shelf.take("never-expected").is_none());
         shelf.give("never-expected", given());
         assert!(shelf.take("never-expected").is_none(), "not kept");
+        let (sent, received) = std::sync::mpsc::channel();
         let taker = {
             let shelf = Arc::clone(&shelf);
-            std::thread::spawn(move || shelf.take("a").is_none())
+            std::thread::spawn(move || sent.send(shelf.take("a").is_none()).unwrap())
         };
+        // The taker is waiting (nothing arrives while the shelf is open)...
+        assert!(received.recv_timeout(Duration::from_millis(50)).is_err());
+        // ...and the close wakes it, with nothing.
         shelf.close();
-        assert!(taker.join().unwrap());
-        // A trial that gives after the close (it ended late) is not waited for either.
-        shelf.give("a", given());
+        assert_eq!(received.recv_timeout(Duration::from_secs(10)), Ok(true));
+        taker.join().unwrap();
+        // A trial that gives after the close (it ended late) is neither kept nor waited for.
+        let late = Shelf::new(["b".to_owned()]);
+        late.close();
+        late.give("b", given());
+        assert!(late.take("b").is_none());
     }
 
     #[test]

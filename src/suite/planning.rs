@@ -25,8 +25,8 @@ pub(super) struct Plan {
     /// opens it without reading it again. `None` for a trial that records: it reads its
     /// journal when opening, under the run's recording lock.
     pub(super) file: Option<CassetteFile>,
-    /// What the report's check reads of the replayed cassette's text (`None` when the
-    /// run writes no report).
+    /// What the report's check reads of the replayed cassette's text, when a report job
+    /// runs beside the replay to hand it to.
     pub(super) text: Option<String>,
     /// The webhook recordings the plan read: the trial's replay reads them from here,
     /// then the report.
@@ -203,7 +203,7 @@ impl Suite {
             file,
             // Only what the report's check reads of it: not megabytes of models.
             text: text
-                .filter(|_| replays && self.reports())
+                .filter(|_| replays && self.shelf.get().is_some())
                 .map(|t| crate::check::scanned_text(&t)),
             reads,
         }

@@ -158,19 +158,24 @@ impl Suite {
             if !self.reports() || self.settings.may_record() {
                 return;
             }
-            let shelf = Arc::clone(
-                self.shelf
-                    .get_or_init(|| Arc::new(Shelf::new(self.trials_that_run()))),
-            );
+            let shelf = Arc::new(Shelf::new(self.trials_that_run()));
+            let taker = Arc::clone(&shelf);
             let sources = self.report_sources();
             let spawned = std::thread::Builder::new()
                 .name("report".into())
                 .spawn(move || {
                     let out = crate::report::default_dir();
-                    crate::report::prepare_from(&sources, &out, Some(&shelf))
+                    let prepared = crate::report::prepare_from(&sources, &out, Some(&taker));
+                    // Done (or failed): nothing more is taken, so nothing more is kept.
+                    taker.close();
+                    prepared
                 });
-            // Without a thread, the report is made at the end instead.
-            *lock(&self.report_job) = spawned.ok();
+            // Without a thread, the report is made at the end instead, and no trial
+            // hands anything over.
+            if let Ok(job) = spawned {
+                *lock(&self.report_job) = Some(job);
+                let _ = self.shelf.set(shelf);
+            }
         });
     }
 
