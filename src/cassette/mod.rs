@@ -12,6 +12,7 @@
 //! [`Transport`]: crate::transport::Transport
 
 mod binary_blocks;
+pub(crate) use binary_blocks::BASE64;
 mod created;
 mod diff;
 mod format;

@@ -159,19 +159,6 @@ pub fn scanned_text(text: &str) -> String {
     without_binary_blocks(text).into_owned()
 }
 
-/// The bytes of base64 (`A-Z`, `a-z`, `0-9`, `+`, `/`, `=`), as a table: the check looks
-/// at every byte of every model in a suite.
-const BASE64: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'=';
-        b += 1;
-    }
-    table
-};
-
 /// `text` without the content lines of its YAML `!!binary |` blocks (the lines more
 /// indented than the block's key that hold only base64); any other line ends the block
 /// and is scanned. Every line is checked byte by byte, even in a file that parsed: text
@@ -187,7 +174,11 @@ fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
     for line in text.split_inclusive('\n') {
         if let Some(key) = block {
             let content = line.trim();
-            let base64 = || content.bytes().all(|b| BASE64[usize::from(b)]);
+            let base64 = || {
+                content
+                    .bytes()
+                    .all(|b| crate::cassette::BASE64[usize::from(b)])
+            };
             if content.is_empty() || (indent(line) > key && base64()) {
                 continue;
             }

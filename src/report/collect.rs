@@ -527,7 +527,7 @@ pub fn body_text(body: &Body) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn m(status: &str, progress: u64) -> Mark {
@@ -540,7 +540,8 @@ mod tests {
         }
     }
 
-    fn get(uri: &str, content_type: &str, body: Vec<u8>) -> Interaction {
+    /// A recorded `GET` of `uri` answered 200 with `body` (the report's tests too).
+    pub(in crate::report) fn get(uri: &str, content_type: &str, body: Vec<u8>) -> Interaction {
         Interaction {
             request: crate::cassette::RecordedRequest {
                 method: "GET".into(),

@@ -21,7 +21,6 @@ pub mod serve;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 pub use collect::{Index, Sources};
 pub use results::{Ran, Status, TrialResult};
@@ -138,15 +137,9 @@ pub fn prepare_from(
     let mut cassettes_checked = Vec::with_capacity(index.names.len());
     let mut recordings_checked = Vec::with_capacity(index.names.len());
     for chunk in index.names.chunks(CHUNK) {
-        // Taken in order (each waits for its trial), then read and rendered in parallel.
-        let given: Vec<(&String, Option<handoff::Given>)> = chunk
-            .iter()
-            .map(|name| (name, shelf.and_then(|s| s.take(name))))
-            .collect();
-        let given: Vec<_> = given.into_iter().map(Mutex::new).collect();
-        let read = crate::parallel::map(&given, |cell| {
-            let (name, given) = &mut *crate::sync::lock(cell);
-            index.entry(name, &checker, given.take())
+        // Each entry waits for its trial (if one hands it over), then is read and rendered.
+        let read = crate::parallel::map(chunk, |name| {
+            index.entry(name, &checker, shelf.and_then(|s| s.take(name)))
         });
         let bundles = bundle(read.iter().map(|c| &c.item));
         for (id, members) in &bundles.members {
@@ -320,28 +313,10 @@ pub fn generated_by(what: &str) -> String {
 mod tests {
     use super::handoff::Shelf;
     use super::*;
-    use crate::cassette::{
-        Body, Cassette, CassetteFile, Interaction, RecordedRequest, RecordedResponse,
-    };
+    use crate::cassette::{Cassette, CassetteFile};
     use crate::webhooks::{Recording, RecordingFile};
+    use collect::tests::get;
     use std::sync::Arc;
-
-    fn interaction(method: &str, uri: &str, status: u16, body: Vec<u8>) -> Interaction {
-        Interaction {
-            request: RecordedRequest {
-                method: method.into(),
-                uri: uri.into(),
-                headers: Vec::new(),
-                body: None,
-            },
-            response: RecordedResponse {
-                status,
-                message: "OK".into(),
-                headers: vec![("content-type".into(), vec!["application/json".into()])],
-                body: Body::from_bytes(body),
-            },
-        }
-    }
 
     /// A suite of one webhook scenario `fox` with its cassette (a create call and its
     /// model) and its task's webhook recording: the sources, and the two files' paths.
@@ -357,18 +332,19 @@ mod tests {
             "species = \"fox\"\ntask_type = \"text3d\"\nprompt = \"Fox\"\n",
         )
         .unwrap();
+        let mut create = get(
+            "https://api.meshy.ai/openapi/v2/text-to-3d",
+            "application/json",
+            br#"{"result":"task-fox"}"#.to_vec(),
+        );
+        create.request.method = "POST".into();
+        create.response.status = 202;
         let cassette = Cassette {
             interactions: vec![
-                interaction(
-                    "POST",
-                    "https://api.meshy.ai/openapi/v2/text-to-3d",
-                    202,
-                    br#"{"result":"task-fox"}"#.to_vec(),
-                ),
-                interaction(
-                    "GET",
+                create,
+                get(
                     "https://assets.meshy.ai/tasks/task-fox/output/model.glb",
-                    200,
+                    "model/gltf-binary",
                     crate::sim::assets::glb("task-fox"),
                 ),
             ],

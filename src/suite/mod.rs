@@ -104,6 +104,14 @@ pub struct Suite {
     shelf: OnceLock<Arc<crate::report::handoff::Shelf>>,
 }
 
+/// A scenario file's trial kind: its delivery, or `invalid` when it does not load.
+fn trial_kind(loaded: &Result<Scenario, ScenarioError>) -> &'static str {
+    match loaded {
+        Ok(scenario) => scenario.delivery.as_str(),
+        Err(_) => "invalid",
+    }
+}
+
 /// A scenario's outcome, computed once.
 type Outcome = OnceLock<Result<Produced, TrialError>>;
 
@@ -249,10 +257,7 @@ impl Suite {
         self.files
             .iter()
             .map(|(name, loaded)| {
-                let kind = match loaded {
-                    Ok(scenario) => scenario.delivery.as_str(),
-                    Err(_) => "invalid",
-                };
+                let kind = trial_kind(loaded);
                 let suite = Arc::clone(self);
                 let name = name.clone();
                 Trial::ignorable_test(name.clone(), move || {
@@ -402,6 +407,26 @@ mod tests {
         }
     }
 
+    /// The harness's arguments for a suite in `scenarios` and `cassettes`, then `extra`.
+    fn suite_args(
+        scenarios: &std::path::Path,
+        cassettes: &std::path::Path,
+        extra: &[&str],
+    ) -> Vec<String> {
+        let mut args = vec![
+            "scenarios".to_owned(),
+            format!("--scenarios={}", scenarios.display()),
+            format!("--cassettes={}", cassettes.display()),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
+    }
+
+    /// The environment of those tests: the simulator's tasks finish at once.
+    fn instant_tasks(name: &str) -> Option<String> {
+        (name == "MESHY_SIM_TASK_SECONDS").then(|| "0".to_owned())
+    }
+
     /// A replayed trial reads and parses its cassette once: the plan's read is the one
     /// its cassette transport replays from.
     #[test]
@@ -414,23 +439,18 @@ mod tests {
             "species = \"beaver\"\ntask_type = \"text3d\"\nprompt = \"Beaver, low poly\"\ndelivery = \"polling\"\n",
         )
         .unwrap();
-        let args = |extra: &[&str]| -> Vec<String> {
-            let mut args = vec![
-                "scenarios".to_owned(),
-                format!("--scenarios={}", scenarios.display()),
-                format!("--cassettes={}", dir.path().join("cassettes").display()),
-            ];
-            args.extend(extra.iter().map(|a| (*a).to_owned()));
-            args
-        };
-        let env = |name: &str| (name == "MESHY_SIM_TASK_SECONDS").then(|| "0".to_owned());
-        let (recording, _) =
-            Suite::new(&args(&["--target=sim", "--record-mode=once"]), env).unwrap();
+        let cassettes = dir.path().join("cassettes");
+        let args = |extra: &[&str]| suite_args(&scenarios, &cassettes, extra);
+        let (recording, _) = Suite::new(
+            &args(&["--target=sim", "--record-mode=once"]),
+            instant_tasks,
+        )
+        .unwrap();
         let recorded = recording.produce("beaver_polling").unwrap();
         assert!(recorded.recorded);
         drop(recording);
         let cassette = dir.path().join("cassettes/http/beaver_polling.yaml");
-        let (replay, _) = Suite::new(&args(&[]), env).unwrap();
+        let (replay, _) = Suite::new(&args(&[]), instant_tasks).unwrap();
         let before = crate::cassette::reads::of(&cassette);
         let replayed = replay.produce("beaver_polling").unwrap();
         assert!(!replayed.recorded);
@@ -456,19 +476,10 @@ mod tests {
         )
         .unwrap();
         let cassettes = dir.path().join("cassettes");
-        let args = |extra: &[&str]| -> Vec<String> {
-            let mut args = vec![
-                "scenarios".to_owned(),
-                format!("--scenarios={}", scenarios.display()),
-                format!("--cassettes={}", cassettes.display()),
-            ];
-            args.extend(extra.iter().map(|a| (*a).to_owned()));
-            args
-        };
-        let env = |name: &str| (name == "MESHY_SIM_TASK_SECONDS").then(|| "0".to_owned());
+        let args = |extra: &[&str]| suite_args(&scenarios, &cassettes, extra);
         let (recording, _) = Suite::new(
             &args(&["--target=sim", "--record-webhooks", "--tunnel=none"]),
-            env,
+            instant_tasks,
         )
         .unwrap();
         let recorded = recording.produce("fox_webhook").unwrap();
@@ -483,7 +494,7 @@ mod tests {
         );
         assert!(webhook.is_file());
 
-        let (replay, _) = Suite::new(&args(&[]), env).unwrap();
+        let (replay, _) = Suite::new(&args(&[]), instant_tasks).unwrap();
         let shelf = Arc::new(crate::report::handoff::Shelf::new([
             "fox_webhook".to_owned()
         ]));

@@ -185,13 +185,8 @@ impl Suite {
         if self.arguments.ignored {
             return Vec::new();
         }
-        let files = self.files.iter().map(|(name, loaded)| {
-            let kind = match loaded {
-                Ok(scenario) => scenario.delivery.as_str(),
-                Err(_) => "invalid",
-            };
-            (name.clone(), kind)
-        });
+        let files =
+            (self.files.iter()).map(|(name, loaded)| (name.clone(), super::trial_kind(loaded)));
         let customs = lock(&self.customs).clone().into_iter().map(|n| (n, "rust"));
         files
             .chain(customs)
