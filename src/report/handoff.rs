@@ -6,10 +6,15 @@
 //! such trial [`give`](Shelf::give)s what it read when it ends (or nothing, when it read
 //! nothing whole), and the report [`take`](Shelf::take)s an entry's files, waiting for
 //! its trial while the run goes on. Once the run [`close`](Shelf::close)s the shelf,
-//! nothing is waited for: what no trial gave, the report reads itself. The shelf holds
-//! at most [`CAPACITY`] entries the report has not taken yet; a trial that ends while it
-//! is full keeps its files to itself (the report then reads them from disk), so a
-//! report that falls behind never holds a suite's cassettes in memory at once.
+//! nothing is waited for: what no trial gave, the report reads itself.
+//!
+//! The shelf holds at most [`CAPACITY`] entries the report has not taken yet, so a
+//! report that falls behind never holds a suite's cassettes in memory at once. A trial
+//! that ends while it is full waits for room: the run waits for its report at the end
+//! anyway, so holding a trial back costs no time, while dropping what it read would
+//! make the report read it again. Nothing waits in a circle: an entry the report is
+//! waiting for is always taken in, and while the report waits and trials wait for room,
+//! it drops the entry it would reach last (and reads that one itself) to make some.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex};
@@ -18,7 +23,8 @@ use crate::cassette::CassetteFile;
 use crate::sync::lock;
 use crate::webhooks::RecordingFile;
 
-/// Entries given and not yet taken, at most: one of the report's chunks.
+/// Entries given and not yet taken, at most (beside those the report waits for): one of
+/// the report's chunks.
 pub const CAPACITY: usize = 32;
 
 /// What one trial read: its cassette with what the check reads of the file's text
@@ -41,6 +47,10 @@ struct State {
     /// Trials that will give, and have not yet.
     expected: BTreeSet<String>,
     given: BTreeMap<String, Given>,
+    /// The entries the report is waiting for now.
+    wanted: BTreeSet<String>,
+    /// Trials waiting for room.
+    held: usize,
     closed: bool,
 }
 
@@ -57,19 +67,24 @@ impl Shelf {
     }
 
     /// The trial `name` ended, having read `given` (`None`: nothing to hand over). Only
-    /// a trial the shelf expects gives, once; a full shelf takes nothing (the report
-    /// reads that entry itself).
+    /// a trial the shelf expects gives, once. While the shelf is full it waits for room,
+    /// unless the report waits for this very entry; a closed shelf keeps nothing.
     pub fn give(&self, name: &str, given: Option<Given>) {
         let mut state = lock(&self.state);
-        if !state.expected.remove(name) {
+        if !state.expected.contains(name) {
             return;
         }
-        if let Some(given) = given
-            && state.given.len() < CAPACITY
-            && !state.closed
-        {
-            state.given.insert(name.to_owned(), given);
+        if let Some(given) = given {
+            while state.given.len() >= CAPACITY && !state.wanted.contains(name) && !state.closed {
+                state.held += 1;
+                state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                state.held -= 1;
+            }
+            if !state.closed {
+                state.given.insert(name.to_owned(), given);
+            }
         }
+        state.expected.remove(name);
         self.changed.notify_all();
     }
 
@@ -83,10 +98,28 @@ impl Shelf {
     /// `None` when it gave nothing, or no trial of that name gives.
     pub fn take(&self, name: &str) -> Option<Given> {
         let mut state = lock(&self.state);
+        state.wanted.insert(name.to_owned());
+        // Its trial may be waiting for room: it may give now.
+        self.changed.notify_all();
         while state.expected.contains(name) && !state.closed {
+            // Trials wait for room while this waits for its trial: the entry reached
+            // last goes (it is read from disk when its turn comes).
+            if state.held > 0 && state.given.len() >= CAPACITY {
+                let last = state.given.keys().next_back().cloned();
+                if let Some(last) = last {
+                    state.given.remove(&last);
+                    self.changed.notify_all();
+                }
+            }
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
-        state.given.remove(name)
+        state.wanted.remove(name);
+        let taken = state.given.remove(name);
+        if taken.is_some() {
+            // Room: a trial waiting for it may give.
+            self.changed.notify_all();
+        }
+        taken
     }
 }
 
@@ -143,15 +176,84 @@ mod tests {
         assert!(late.take("b").is_none());
     }
 
+    /// The names `t000`, `t001`, … of `n` trials.
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("t{i:03}")).collect()
+    }
+
+    /// A trial that ends while the shelf is full waits for the report to take one, and
+    /// then its files are kept: nothing is read twice, nothing is held beyond capacity.
     #[test]
-    fn a_full_shelf_keeps_nothing_more_and_a_second_give_is_ignored() {
-        let names: Vec<String> = (0..=CAPACITY).map(|i| format!("t{i:03}")).collect();
-        let shelf = Shelf::new(names.clone());
-        for name in &names {
+    fn a_full_shelf_holds_the_next_trial_until_the_report_takes_one() {
+        let names = names(CAPACITY + 1);
+        let shelf = Arc::new(Shelf::new(names.clone()));
+        for name in &names[..CAPACITY] {
             shelf.give(name, given());
         }
-        shelf.give("t000", None);
-        let kept = names.iter().filter(|n| shelf.take(n).is_some()).count();
-        assert_eq!(kept, CAPACITY);
+        let (sent, received) = std::sync::mpsc::channel();
+        let giver = {
+            let (shelf, last) = (Arc::clone(&shelf), names[CAPACITY].clone());
+            std::thread::spawn(move || {
+                shelf.give(&last, given());
+                sent.send(()).unwrap();
+            })
+        };
+        assert!(
+            received.recv_timeout(Duration::from_millis(50)).is_err(),
+            "held"
+        );
+        assert!(shelf.take(&names[0]).is_some());
+        received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("let in once there was room");
+        giver.join().unwrap();
+        shelf.give(&names[0], None);
+        let kept = names[1..]
+            .iter()
+            .filter(|n| shelf.take(n).is_some())
+            .count();
+        assert_eq!(kept, CAPACITY, "every other entry kept");
+    }
+
+    /// The report waits for a trial that has not given while the shelf is full and
+    /// another trial waits for room: the entry it would reach last goes, so neither
+    /// waits for ever; that one it then reads itself.
+    #[test]
+    fn a_report_waiting_on_a_full_shelf_makes_room_by_dropping_the_last_entry() {
+        let names = names(CAPACITY + 2);
+        let shelf = Arc::new(Shelf::new(names.clone()));
+        for name in &names[1..=CAPACITY] {
+            shelf.give(name, given());
+        }
+        let (sent, received) = std::sync::mpsc::channel();
+        let giver = {
+            let (shelf, last) = (Arc::clone(&shelf), names[CAPACITY + 1].clone());
+            std::thread::spawn(move || {
+                shelf.give(&last, given());
+                sent.send(()).unwrap();
+            })
+        };
+        assert!(
+            received.recv_timeout(Duration::from_millis(50)).is_err(),
+            "held"
+        );
+        let (took, taken) = std::sync::mpsc::channel();
+        let taker = {
+            let (shelf, first) = (Arc::clone(&shelf), names[0].clone());
+            std::thread::spawn(move || took.send(shelf.take(&first).is_some()).unwrap())
+        };
+        received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("room was made");
+        giver.join().unwrap();
+        shelf.give(&names[0], given());
+        assert_eq!(taken.recv_timeout(Duration::from_secs(10)), Ok(true));
+        taker.join().unwrap();
+        assert!(
+            shelf.take(&names[CAPACITY]).is_none(),
+            "the last entry was dropped"
+        );
+        assert!(shelf.take(&names[CAPACITY + 1]).is_some());
+        assert!(shelf.take(&names[1]).is_some());
     }
 }

@@ -29,6 +29,15 @@ pub(super) fn read_by(
     })
 }
 
+/// Closes the report job's shelf when the job ends, however it ends.
+struct CloseOnDrop(Arc<Shelf>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// How a trial ended, as libtest and its result file are told.
 pub(super) enum Ended {
     /// What a scenario trial produced (`None` for a Rust trial).
@@ -164,11 +173,11 @@ impl Suite {
             let spawned = std::thread::Builder::new()
                 .name("report".into())
                 .spawn(move || {
+                    // Done, failed or panicked: nothing more is taken, so no trial
+                    // waits for room and nothing more is kept.
+                    let _closes = CloseOnDrop(Arc::clone(&taker));
                     let out = crate::report::default_dir();
-                    let prepared = crate::report::prepare_from(&sources, &out, Some(&taker));
-                    // Done (or failed): nothing more is taken, so nothing more is kept.
-                    taker.close();
-                    prepared
+                    crate::report::prepare_from(&sources, &out, Some(&taker))
                 });
             // Without a thread, the report is made at the end instead, and no trial
             // hands anything over.
