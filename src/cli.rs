@@ -122,6 +122,10 @@ pub struct MigrateArgs {
     /// Apply what is shown: write the scenario files and set the recordings aside.
     #[arg(long)]
     pub yes: bool,
+    /// The test target the printed commands name (`cargo test --test NAME`) [default:
+    /// the one the package's suite last ran from, else scenarios]
+    #[arg(long, value_name = "NAME")]
+    pub test_target: Option<String>,
 }
 
 /// Options of `cassettes scrub`.
@@ -259,12 +263,17 @@ pub struct ReportArgs {
     /// The port --serve listens on (0: any free port; the line printed shows it).
     #[arg(long, value_name = "P", default_value_t = 0, requires = "serve")]
     pub port: u16,
+    /// The test target the printed commands name (`cargo test --test NAME`) [default:
+    /// the one the package's suite last ran from, else scenarios]
+    #[arg(long, value_name = "NAME")]
+    pub test_target: Option<String>,
 }
 
 impl ReportArgs {
-    /// The report's sources, defaults filled in.
-    pub fn sources(&self) -> crate::report::Sources {
+    /// The report's sources, defaults filled in; `invocation` is how the suite is run.
+    pub fn sources(&self, invocation: crate::command::Invocation) -> crate::report::Sources {
         crate::report::Sources {
+            invocation,
             scenarios: self.scenarios.clone(),
             cassettes: self.cassettes.clone(),
             results: crate::report::results::dir_for(
@@ -298,11 +307,20 @@ pub struct CheckArgs {
     /// that fail the check, not notes.
     #[arg(long)]
     pub fail_on_v1: bool,
+    /// The test target the printed commands name (`cargo test --test NAME`) [default:
+    /// the one the package's suite last ran from, else scenarios]
+    #[arg(long, value_name = "NAME")]
+    pub test_target: Option<String>,
 }
 
 impl CheckArgs {
-    /// The check's options; `max_age_env` is `MESHY_CASSETTE_MAX_AGE`, used without `--max-age`.
-    pub fn options(&self, max_age_env: Option<String>) -> Result<CheckOptions, CliError> {
+    /// The check's options; `max_age_env` is `MESHY_CASSETTE_MAX_AGE`, used without
+    /// `--max-age`; `invocation` is how the suite is run, for the fix commands.
+    pub fn options(
+        &self,
+        max_age_env: Option<String>,
+        invocation: crate::command::Invocation,
+    ) -> Result<CheckOptions, CliError> {
         let max_age = match (self.max_age, max_age_env.filter(|v| !v.trim().is_empty())) {
             (Some(age), _) => Some(age),
             (None, Some(text)) => Some(age(&text).map_err(|_| CliError::BadMaxAgeEnv(text))?),
@@ -314,6 +332,7 @@ impl CheckArgs {
             max_age,
             v1_is_problem: self.fail_on_v1,
             today: None,
+            invocation,
         })
     }
 }
@@ -605,14 +624,20 @@ mod tests {
         else {
             panic!("not check")
         };
-        assert_eq!(check.options(None).unwrap().max_age, None);
         assert_eq!(
-            check.options(Some("2h".into())).unwrap().max_age,
+            check.options(None, Default::default()).unwrap().max_age,
+            None
+        );
+        assert_eq!(
+            check
+                .options(Some("2h".into()), Default::default())
+                .unwrap()
+                .max_age,
             Some(Duration::from_secs(7200))
         );
         assert!(
             check
-                .options(Some("soon".into()))
+                .options(Some("soon".into()), Default::default())
                 .unwrap_err()
                 .to_string()
                 .starts_with("MESHY_CASSETTE_MAX_AGE: 'soon'")
@@ -623,7 +648,9 @@ mod tests {
             panic!("not check")
         };
         assert_eq!(
-            flag.options(Some("2h".into())).unwrap().max_age,
+            flag.options(Some("2h".into()), Default::default())
+                .unwrap()
+                .max_age,
             Some(Duration::from_secs(86_400))
         );
     }

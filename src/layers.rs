@@ -22,6 +22,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("secrets", 1),
     ("sync", 1),
     ("workdir", 1),
+    // The commands printed for the user (they name where the toolkit keeps its files).
+    ("command", 1),
     // 2.
     ("transport", 2),
     // 3. client and models

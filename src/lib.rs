@@ -30,6 +30,7 @@
 //! - [`tunnel`]: making the receiver public (ngrok, cloudflared, bore, a URL you bring).
 //! - [`sim`]: the Meshy simulator.
 //! - [`suite`]: the scenario suite the `scenarios` test target runs.
+//! - [`command`]: the commands printed for the user to run next, right for their crate.
 //! - [`check`]: `mesh-toolkit cassettes check`, API versions, age, drift and hygiene of recordings.
 //! - [`migrate`]: `mesh-toolkit cassettes migrate`, a suite's move from Meshy API v1 to v2.
 //! - [`cli`]: argument parsing of the `mesh-toolkit` binary.
@@ -44,6 +45,7 @@ pub mod cassette;
 pub mod check;
 pub mod cli;
 mod clock;
+pub mod command;
 mod digest;
 #[cfg(test)]
 mod layers;

@@ -9,6 +9,7 @@ use mesh_toolkit::cli::{
     CassettesCommand, CheckArgs, Cli, Command, MigrateArgs, ReceiveArgs, RedeliverArgs, ReportArgs,
     ScrubArgs, SimArgs, WebhooksCommand,
 };
+use mesh_toolkit::command::{Commands, Invocation, TestTargetSource};
 use mesh_toolkit::receiver::{Announce, Receiver, ReceiverConfig, ReceiverError};
 use mesh_toolkit::sim::Simulator;
 use mesh_toolkit::transport::{LiveConfig, LiveTransport};
@@ -22,6 +23,8 @@ enum Failure {
 }
 
 fn main() -> ExitCode {
+    // Results, report, token: under the target dir cargo uses here, whoever runs this.
+    mesh_toolkit::workdir::use_cargo_target_dir();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Help and --version are "errors" with exit code 0, printed to stdout.
@@ -56,12 +59,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// How the suite of the package here is run, for the commands printed, and the note that
+/// says which test target they assume.
+fn invocation(test_target: Option<&str>) -> (Invocation, TestTargetSource) {
+    Invocation::of_cli(std::path::Path::new("."), test_target)
+}
+
 fn run_check(args: &CheckArgs) -> Result<(), Failure> {
+    let (invocation, assumed) = invocation(args.test_target.as_deref());
     let options = args
-        .options(std::env::var("MESHY_CASSETTE_MAX_AGE").ok())
+        .options(std::env::var("MESHY_CASSETTE_MAX_AGE").ok(), invocation)
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let report = mesh_toolkit::check::check(&options);
     print!("{}", report.render());
+    if !report.findings.is_empty() {
+        let commands = Commands::new(
+            options.invocation.clone(),
+            &options.scenarios,
+            &options.cassettes,
+        );
+        if let Some(note) = assumed.note(&commands) {
+            println!("{note}");
+        }
+    }
     match report.problems() {
         0 => Ok(()),
         n => Err(Failure::Run(format!(
@@ -78,7 +98,9 @@ fn run_migrate(args: &MigrateArgs) -> Result<(), Failure> {
             args.scenarios.display()
         )));
     }
-    let migration = mesh_toolkit::migrate::plan(&args.scenarios, &args.cassettes)
+    let (invocation, assumed) = invocation(args.test_target.as_deref());
+    let commands = Commands::new(invocation.clone(), &args.scenarios, &args.cassettes);
+    let migration = mesh_toolkit::migrate::plan(&args.scenarios, &args.cassettes, invocation)
         .map_err(|e| Failure::Run(e.to_string()))?;
     print!("{}", migration.render());
     if migration.is_empty() {
@@ -91,6 +113,9 @@ fn run_migrate(args: &MigrateArgs) -> Result<(), Failure> {
     migration.apply().map_err(|e| Failure::Run(e.to_string()))?;
     println!("migrated.");
     print!("{}", migration.next_steps());
+    if let Some(note) = assumed.note(&commands) {
+        println!("{note}");
+    }
     Ok(())
 }
 
@@ -138,7 +163,8 @@ fn run_scrub(args: &ScrubArgs) -> Result<(), Failure> {
 }
 
 fn run_report(args: &ReportArgs) -> Result<(), Failure> {
-    let sources = args.sources();
+    let (invocation, _) = invocation(args.test_target.as_deref());
+    let sources = args.sources(invocation);
     if !sources.scenarios.is_dir() && !sources.cassettes.is_dir() {
         return Err(Failure::Usage(format!(
             "neither '{}' nor '{}' is a directory: run from the project's root, or pass --scenarios DIR and \
@@ -154,7 +180,13 @@ fn run_report(args: &ReportArgs) -> Result<(), Failure> {
         &mesh_toolkit::report::generated_by("mesh-toolkit report"),
     )
     .map_err(|e| Failure::Run(e.to_string()))?;
-    eprintln!("{}", path.announce());
+    let replay = Commands::new(
+        sources.invocation.clone(),
+        &sources.scenarios,
+        &sources.cassettes,
+    )
+    .test(None, "");
+    eprintln!("{}", path.announce(&replay));
     if !args.serve {
         return Ok(());
     }

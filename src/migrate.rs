@@ -37,8 +37,10 @@ pub struct Migration {
     /// Why the migration cannot be applied as it is (an unfinished recording, a file v2
     /// would refuse): [`Migration::apply`] changes nothing while there is one.
     pub refusals: Vec<String>,
-    /// The directories, as flags of the printed commands, when they are not the defaults.
-    dirs: String,
+    /// The printed commands: the suite's test target, the directories.
+    commands: crate::command::Commands,
+    /// The scenario files' directory.
+    scenarios: PathBuf,
 }
 
 /// Why the migration could not be planned or applied.
@@ -68,7 +70,12 @@ pub enum MigrateError {
 }
 
 /// Reads the suite and says what moving it to v2 means. Changes nothing.
-pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateError> {
+/// `invocation` is how the suite is run, for the commands the migration prints.
+pub fn plan(
+    scenarios: &Path,
+    cassettes: &Path,
+    invocation: crate::command::Invocation,
+) -> Result<Migration, MigrateError> {
     let mut loaded = BTreeMap::new();
     let mut migration = Migration::default();
     for path in crate::check::list(scenarios, "toml") {
@@ -88,16 +95,8 @@ pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateErro
             )),
         }
     }
-    if cassettes != Path::new("cassettes") {
-        migration
-            .dirs
-            .push_str(&format!(" --cassettes={}", cassettes.display()));
-    }
-    if scenarios != Path::new("scenarios") {
-        migration
-            .dirs
-            .push_str(&format!(" --scenarios={}", scenarios.display()));
-    }
+    migration.commands = crate::command::Commands::new(invocation, scenarios, cassettes);
+    migration.scenarios = scenarios.to_owned();
     let cassette_of = |name: &str| cassettes.join("http").join(format!("{name}.yaml"));
     // Each scenario's cassette, read once.
     let recorded: BTreeMap<&str, crate::cassette::Cassette> = loaded
@@ -130,11 +129,12 @@ pub fn plan(scenarios: &Path, cassettes: &Path) -> Result<Migration, MigrateErro
             .is_some_and(|c| c.incomplete || !c.pending.is_empty());
         if unfinished || side.exists() {
             migration.refusals.push(format!(
-                "'{}': its recording is unfinished; resume it first (nothing is paid twice) with \
-                 `cargo test --test scenarios -- {} --exact --record-webhooks --record-mode=once{}`, then migrate",
+                "'{}': its recording is unfinished; resume it first (nothing is paid twice) with `{}`, then migrate",
                 scenario.path.display(),
-                scenario.name,
-                migration.dirs
+                migration.commands.test(
+                    Some(&scenario.name),
+                    "--record-webhooks --record-mode=once"
+                ),
             ));
         }
         // Pinned v2 with its cassette still v1 (a migration stopped halfway): only its
@@ -257,21 +257,18 @@ impl Migration {
     /// What to run once the migration is applied: free against the simulator first,
     /// then against the real API with its cost.
     pub fn next_steps(&self) -> String {
-        let record = format!(
-            "cargo test --test scenarios -- --record-webhooks{}",
-            self.dirs
-        );
-        // The rehearsal writes into a scratch directory, so that the real run still finds
-        // the moved scenarios unrecorded (`once` records exactly what has no recording).
-        let scenarios: String = self
-            .dirs
-            .split(' ')
-            .filter(|flag| flag.starts_with("--scenarios="))
-            .map(|flag| format!(" {flag}"))
-            .collect();
+        let record = self.commands.test(None, "--record-webhooks");
+        // The rehearsal writes into a scratch directory under the target dir, so that the
+        // real run still finds the moved scenarios unrecorded (`once` records exactly what
+        // has no recording).
+        let rehearsal = crate::command::Commands::new(
+            self.commands.invocation.clone(),
+            &self.scenarios,
+            &crate::workdir::dir().join("migrate-rehearsal"),
+        )
+        .test(None, "--record-webhooks --target=sim");
         format!(
-            "rehearse them, free against the simulator, into a scratch directory: \
-             `cargo test --test scenarios -- --record-webhooks --target=sim --cassettes=target/migrate-rehearsal{scenarios}`\n\
+            "rehearse them, free against the simulator, into a scratch directory: `{rehearsal}`\n\
              then record them against the real Meshy API: `{record}`  # {}\n",
             self.cost_text()
         )
@@ -699,7 +696,7 @@ mod tests {
         )
         .unwrap();
         write_cassette(&v1_text3d);
-        let half = plan(&scenarios, &cassettes).unwrap();
+        let half = plan(&scenarios, &cassettes, Default::default()).unwrap();
         assert!(
             half.files.is_empty() && half.refusals.is_empty(),
             "{half:?}"
@@ -716,7 +713,7 @@ mod tests {
             incomplete: true,
             ..v1_text3d
         });
-        let blocked = plan(&scenarios, &cassettes).unwrap();
+        let blocked = plan(&scenarios, &cassettes, Default::default()).unwrap();
         assert!(
             blocked.refusals[0].contains("--record-mode=once"),
             "{:?}",

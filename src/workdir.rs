@@ -1,16 +1,92 @@
-//! Where the toolkit keeps its own files (tunnel logs, the project's webhook token,
-//! what the last recording run used): `<target dir>/mesh-toolkit`, the target dir
-//! being `CARGO_TARGET_DIR` when set, else `target` (cargo runs tests from the
-//! package root). Nothing here is committed; nothing here is needed to replay.
+//! Where the toolkit keeps its own files (the project's webhook token, trial results,
+//! the report, tunnel logs, what the last recording run used): `<target dir>/mesh-toolkit`,
+//! under the target dir cargo uses for the build, so a workspace has one (and one webhook
+//! token, one dashboard URL) whichever member runs, and `cargo clean` removes it. Nothing
+//! here is committed; nothing here is needed to replay.
+//!
+//! The target dir is `CARGO_TARGET_DIR` when set; else, in a test binary, the cargo target
+//! dir it was built into (the ancestor holding cargo's `CACHEDIR.TAG`); else what the
+//! `mesh-toolkit` binary asked cargo for ([`use_cargo_target_dir`]); else `target`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+static TARGET_DIR: OnceLock<PathBuf> = OnceLock::new();
+static ASK_CARGO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// `<target dir>/mesh-toolkit`.
 pub fn dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    TARGET_DIR
+        .get_or_init(|| {
+            if ASK_CARGO.load(std::sync::atomic::Ordering::Relaxed) {
+                from_env()
+                    .or_else(ask_cargo)
+                    .unwrap_or_else(|| PathBuf::from("target"))
+            } else {
+                of_this_build()
+            }
+        })
+        .join("mesh-toolkit")
+}
+
+/// The target dir of the running build: `CARGO_TARGET_DIR`, else the cargo target dir
+/// the running executable lives in, else `target`.
+fn of_this_build() -> PathBuf {
+    from_env().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| cargo_target_dir_above(&exe))
+            .unwrap_or_else(|| PathBuf::from("target"))
+    })
+}
+
+fn from_env() -> Option<PathBuf> {
+    std::env::var_os("CARGO_TARGET_DIR")
         .filter(|d| !d.is_empty())
-        .map_or_else(|| PathBuf::from("target"), PathBuf::from);
-    target.join("mesh-toolkit")
+        .map(PathBuf::from)
+}
+
+/// The nearest ancestor of `exe` that cargo made a target dir (it writes `CACHEDIR.TAG`
+/// there): a test binary is `<target dir>/<profile>/deps/<name>-<hash>`.
+fn cargo_target_dir_above(exe: &Path) -> Option<PathBuf> {
+    exe.ancestors()
+        .skip(1)
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_owned)
+}
+
+/// For the `mesh-toolkit` binary, which may be installed anywhere: the target dir is the
+/// one cargo uses for the directory it runs in (`CARGO_TARGET_DIR`, else `cargo metadata`,
+/// which knows the workspace and `build.target-dir`, asked when [`dir`] is first needed),
+/// else `target`. Call it before anything asks for [`dir`].
+pub fn use_cargo_target_dir() {
+    ASK_CARGO.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `cargo metadata --no-deps` in the working directory: its `target_directory`. No
+/// network (nothing is resolved); `None` outside a package or without cargo.
+fn ask_cargo() -> Option<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    metadata
+        .get("target_directory")?
+        .as_str()
+        .map(PathBuf::from)
 }
 
 /// Where `scripts/test-tools` provisions the tools the project's own tests run (a venv

@@ -40,7 +40,8 @@ impl CassetteOptions {
             rules: MatchRules::default(),
             scrub: Scrub::default(),
             recorded_against: None,
-            rerecord_command: "cargo test -- --record-mode=new_episodes".into(),
+            rerecord_command: crate::command::Commands::of_this_process()
+                .test(None, "--record-mode=new_episodes"),
             journal: false,
         }
     }

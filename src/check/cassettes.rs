@@ -2,6 +2,7 @@
 //! by no scenario, its secrets and drift, and the tasks it created (so that the checker can
 //! name each webhook recording's owner).
 
+use crate::command::Commands;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,7 @@ pub(super) fn check_cassette(
     parsed: Result<&Cassette, &crate::cassette::FormatError>,
     scenarios: &BTreeSet<String>,
     options: &CheckOptions,
-    dirs: &str,
+    commands: &Commands,
 ) -> CassetteChecked {
     let mut checked = CassetteChecked {
         path: path.to_owned(),
@@ -53,7 +54,7 @@ pub(super) fn check_cassette(
             checked.report.findings.push(Finding {
                 file: path.to_owned(),
                 what: format!("not a readable cassette (line {}: {})", e.line, e.message),
-                fix: format!("re-record it: {}", command(&name, false, None, dirs)),
+                fix: format!("re-record it: {}", command(&name, false, None, commands)),
                 problem: true,
             });
             return checked;
@@ -87,7 +88,7 @@ pub(super) fn check_cassette(
         &scenario,
         (age, options.max_age),
         against,
-        dirs,
+        commands,
         &mut checked.report,
     );
     checked.report.rows.push(Row {
@@ -96,7 +97,7 @@ pub(super) fn check_cassette(
         age_secs: age,
     });
     checked.report.findings.extend(super::sunset::v1_finding(
-        path, &scenario, generation, options, dirs,
+        path, &scenario, generation, options, commands,
     ));
     checked
         .report
@@ -112,7 +113,7 @@ pub(super) fn check_cassette(
                 },
                 fix: format!(
                     "resume it (nothing is paid twice): {}",
-                    command(&scenario, true, cassette.recorded_against.as_ref(), dirs)
+                    command(&scenario, true, cassette.recorded_against.as_ref(), commands)
                 ),
                 problem: true,
             });

@@ -15,6 +15,7 @@ use super::recordings::{
 };
 use super::report::{CheckOptions, Finding, Report, Row, age_text};
 use crate::cassette::{Cassette, RecordedAgainst};
+use crate::command::Commands;
 use crate::webhooks::Recording;
 
 /// Runs the check, reading each file once (in parallel).
@@ -33,7 +34,7 @@ pub fn check(options: &CheckOptions) -> Report {
     files.sort();
     let recordings = crate::parallel::map(&files, |path| {
         let bytes = std::fs::read(path).unwrap_or_default();
-        Checker::recording(
+        checker.recording(
             path,
             &bytes,
             Recording::parse(path, &bytes, "").as_ref().ok(),
@@ -53,8 +54,9 @@ pub fn check(options: &CheckOptions) -> Report {
 /// tells (scenarios without a recording).
 pub struct Checker<'a> {
     options: &'a CheckOptions,
-    /// The directories, as flags of the fix commands, when they are not the defaults.
-    dirs: String,
+    /// The fix commands: the suite's test target, and the directories when they are
+    /// not the defaults.
+    commands: Commands,
     scenarios: BTreeSet<String>,
     report: Report,
     /// Task id → who created it.
@@ -67,20 +69,18 @@ pub struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     pub fn new(options: &'a CheckOptions) -> Checker<'a> {
-        let mut dirs = String::new();
-        if options.cassettes != Path::new("cassettes") {
-            dirs.push_str(&format!(" --cassettes={}", options.cassettes.display()));
-        }
-        if options.scenarios != Path::new("scenarios") {
-            dirs.push_str(&format!(" --scenarios={}", options.scenarios.display()));
-        }
+        let commands = Commands::new(
+            options.invocation.clone(),
+            &options.scenarios,
+            &options.cassettes,
+        );
         let scenarios = list(&options.scenarios, "toml")
             .iter()
             .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .collect();
         Checker {
             options,
-            dirs,
+            commands,
             scenarios,
             report: Report::default(),
             owned_tasks: BTreeMap::new(),
@@ -125,7 +125,7 @@ impl<'a> Checker<'a> {
             parsed,
             &self.scenarios,
             self.options,
-            &self.dirs,
+            &self.commands,
         )
     }
 
@@ -155,13 +155,18 @@ impl<'a> Checker<'a> {
     /// What the webhook recording at `path` says about itself, from its `bytes` and
     /// what parsing them gave (`None`: they do not parse). Needs no other file, so it
     /// can run before the cassettes are added, and what it keeps is small.
-    pub fn recording(path: &Path, bytes: &[u8], parsed: Option<&Recording>) -> RecordingChecked {
+    pub fn recording(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        parsed: Option<&Recording>,
+    ) -> RecordingChecked {
         let mut early = Report::default();
         let text = String::from_utf8_lossy(bytes);
         // A leaked webhook secret is one finding (with its scrub), not also "a key".
         let unleaked = parsed.map(|r| r.leak_scrub().text(&text));
         secrets(path, unleaked.as_deref().unwrap_or(&text), &mut early);
-        leaked_headers(path, &text, parsed, &mut early);
+        leaked_headers(path, &text, parsed, &self.commands, &mut early);
         // The standalone receiver's deliveries to `/webhook`: a row, and checked for
         // secrets only (no scenario owns them).
         if is_unrouted(path) {
@@ -216,7 +221,7 @@ impl<'a> Checker<'a> {
             &self.owned_tasks,
             suite_against.as_ref(),
             self.options,
-            &self.dirs,
+            &self.commands,
         );
         self.report.merge(report);
     }
@@ -242,7 +247,7 @@ impl<'a> Checker<'a> {
                 what: "has no recording".into(),
                 fix: format!(
                     "record it: {}",
-                    command(scenario, false, against, &self.dirs)
+                    command(scenario, false, against, &self.commands)
                 ),
                 problem: true,
             });
@@ -282,7 +287,7 @@ pub(super) fn aged(
     scenario: &str,
     (age, max): (Option<u64>, Option<Duration>),
     against: Option<&RecordedAgainst>,
-    dirs: &str,
+    commands: &Commands,
     report: &mut Report,
 ) {
     let (Some(age), Some(max)) = (age, max) else {
@@ -296,7 +301,10 @@ pub(super) fn aged(
                 age_text(age),
                 age_text(max.as_secs())
             ),
-            fix: format!("re-record it: {}", command(scenario, false, against, dirs)),
+            fix: format!(
+                "re-record it: {}",
+                command(scenario, false, against, commands)
+            ),
             problem: true,
         });
     }
@@ -307,7 +315,7 @@ pub(super) fn command(
     scenario: &str,
     unfinished: bool,
     against: Option<&RecordedAgainst>,
-    dirs: &str,
+    commands: &Commands,
 ) -> String {
     let mode = if unfinished { "once" } else { "rewrite" };
     let target = if against.is_some_and(RecordedAgainst::is_simulator) {
@@ -316,6 +324,10 @@ pub(super) fn command(
         ""
     };
     format!(
-        "`cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode={mode}{target}{dirs}`"
+        "`{}`",
+        commands.test(
+            Some(scenario),
+            &format!("--record-webhooks --record-mode={mode}{target}")
+        )
     )
 }

@@ -2,6 +2,7 @@
 //! removed (headers, Meshy keys, webhook tokens; `!!binary` blocks skipped), a webhook
 //! secret header's value left in a recording, and the scrub command that mends it.
 
+use crate::command::shell_word;
 use std::path::Path;
 
 use super::recordings::is_unrouted;
@@ -76,9 +77,10 @@ pub(super) fn leaked_headers(
     path: &Path,
     text: &str,
     parsed: Option<&Recording>,
+    commands: &crate::command::Commands,
     report: &mut Report,
 ) {
-    let scrub = scrub_command(path);
+    let scrub = scrub_command(path, &commands.cli_bare("cassettes scrub"));
     let rotate = "then rotate the webhook secret in the Meshy dashboard (API settings → Webhooks): whoever \
                   read the file has it";
     let (what, fix) = match parsed {
@@ -100,9 +102,10 @@ pub(super) fn leaked_headers(
             )
         }
         None if crate::webhooks::text_may_leak(text) => (
-            "seems to hold the value of a secret header (the file does not parse, so it cannot be mended \
-             by `cargo run -- cassettes scrub`)"
-                .to_owned(),
+            format!(
+                "seems to hold the value of a secret header (the file does not parse, so it cannot be mended \
+                 by `{scrub}`)"
+            ),
             format!(
                 "replace the header's value by hand with {}, {rotate}",
                 crate::secrets::WEBHOOK_SECRET_PLACEHOLDER
@@ -118,36 +121,21 @@ pub(super) fn leaked_headers(
     });
 }
 
-/// The scrub command, as this project's commands are printed (`cargo run -- …`), with
+/// The scrub command (`scrub`: `mesh-toolkit cassettes scrub` as the user runs it), with
 /// `--cassettes` when the recording at `path` is not under `cassettes/webhooks/`.
-fn scrub_command(path: &Path) -> String {
+fn scrub_command(path: &Path, scrub: &str) -> String {
     let webhooks = match path.parent() {
         Some(dir) if is_unrouted(path) => dir.parent(),
         dir => dir,
     };
     match webhooks.and_then(Path::parent) {
-        Some(cassettes) if cassettes == Path::new("cassettes") => {
-            "cargo run -- cassettes scrub".to_owned()
-        }
-        Some(cassettes) if cassettes.as_os_str().is_empty() => {
-            "cargo run -- cassettes scrub --cassettes=.".to_owned()
-        }
+        Some(cassettes) if cassettes == Path::new("cassettes") => scrub.to_owned(),
+        Some(cassettes) if cassettes.as_os_str().is_empty() => format!("{scrub} --cassettes=."),
         Some(cassettes) => format!(
-            "cargo run -- cassettes scrub --cassettes={}",
+            "{scrub} --cassettes={}",
             shell_word(&cassettes.display().to_string())
         ),
-        None => "cargo run -- cassettes scrub".to_owned(),
-    }
-}
-
-/// `word` as a shell reads it back: unchanged when it holds only safe characters, else
-/// single-quoted.
-fn shell_word(word: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_./:@%+=,-".contains(c);
-    if !word.is_empty() && word.chars().all(safe) {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
+        None => scrub.to_owned(),
     }
 }
 
@@ -196,7 +184,9 @@ fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     #[test]
     fn the_scrub_command_names_the_cassettes_dir_as_a_shell_reads_it() {
-        let command = |path: &str| super::scrub_command(std::path::Path::new(path));
+        let command = |path: &str| {
+            super::scrub_command(std::path::Path::new(path), "cargo run -- cassettes scrub")
+        };
         assert_eq!(
             command("cassettes/webhooks/a_b_c.json"),
             "cargo run -- cassettes scrub"

@@ -2,6 +2,7 @@
 //! (read in parallel, before any cassette is added), then its findings once the cassettes
 //! that created the tasks are known (version, target, owner).
 
+use crate::command::Commands;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -71,7 +72,7 @@ pub(super) fn finish_recording(
     owned_tasks: &BTreeMap<String, Owner>,
     suite_against: Option<&RecordedAgainst>,
     options: &CheckOptions,
-    dirs: &str,
+    commands: &Commands,
 ) -> Report {
     let RecordingChecked {
         path,
@@ -91,7 +92,7 @@ pub(super) fn finish_recording(
         let fix = match owned_tasks.get(task_id) {
             Some((_, against, scenario, _)) => format!(
                 "delete it and re-record its scenario: {}",
-                command(scenario, false, against.as_ref(), dirs)
+                command(scenario, false, against.as_ref(), commands)
             ),
             _ => format!("delete '{}' (no cassette holds its task)", path.display()),
         };
@@ -136,7 +137,7 @@ pub(super) fn finish_recording(
                 "in the Meshy dashboard (API settings → Webhooks) set the webhook's payload version to {}, \
                  then re-record it: {}",
                 spoken.as_str(),
-                command(scenario, false, against, dirs)
+                command(scenario, false, against, commands)
             ),
             problem: false,
         });
@@ -153,7 +154,7 @@ pub(super) fn finish_recording(
             &scenario,
             (facts.age, options.max_age),
             against,
-            dirs,
+            commands,
             &mut report,
         );
     }
@@ -161,7 +162,7 @@ pub(super) fn finish_recording(
         report.findings.push(Finding {
             file: path.to_owned(),
             what: "incomplete: its trial did not pass".into(),
-            fix: format!("resume it: {}", command(&scenario, true, against, dirs)),
+            fix: format!("resume it: {}", command(&scenario, true, against, commands)),
             problem: true,
         });
     }

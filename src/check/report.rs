@@ -21,6 +21,8 @@ pub struct CheckOptions {
     pub v1_is_problem: bool,
     /// The day the v1 sunset is counted from (`YYYY-MM-DD`). Default: today.
     pub today: Option<String>,
+    /// How the suite is run, for the fix commands. Default: this repository's.
+    pub invocation: crate::command::Invocation,
 }
 
 /// One line of the table.

@@ -3,6 +3,7 @@
 //! are left, and how to move the scenario to v2 with what that costs. A v1 recording
 //! still replays after the date; only re-recording it as it is stops working.
 
+use crate::command::Commands;
 use std::path::Path;
 
 use super::report::{CheckOptions, Finding};
@@ -22,7 +23,7 @@ pub(super) fn v1_finding(
     scenario: &str,
     generation: Option<ApiGeneration>,
     options: &CheckOptions,
-    dirs: &str,
+    commands: &Commands,
 ) -> Option<Finding> {
     if generation != Some(ApiGeneration::V1) {
         return None;
@@ -57,21 +58,25 @@ pub(super) fn v1_finding(
             file: path.to_owned(),
             what: format!("recorded with Meshy API v1, {when}"),
             fix: format!(
-                "v2 has no refine step (docs/api-v2.md): `cargo run -- cassettes migrate{dirs}` makes '{}' one \
+                "v2 has no refine step (docs/api-v2.md): `{}` makes '{}' one \
                  textured text3d of '{preview}''s prompt (it shows the change and its cost, then --yes applies it); \
                  then record it free against the simulator first (`--target=sim`)",
+                commands.cli("cassettes migrate"),
                 file.display()
             ),
             problem: options.v1_is_problem,
         });
     }
     let migrate = format!(
-        "move the suite to v2 with `cargo run -- cassettes migrate{dirs}` (it shows the change and its cost, \
-         then --yes applies it)"
+        "move the suite to v2 with `{}` (it shows the change and its cost, then --yes applies it)",
+        commands.cli("cassettes migrate")
     );
-    let record = format!(
-        "cargo test --test scenarios -- {scenario} --exact --record-webhooks --record-mode=rewrite"
-    );
+    let record = |target: &str| {
+        commands.test(
+            Some(scenario),
+            &format!("--record-webhooks --record-mode=rewrite{target}"),
+        )
+    };
     // By hand only where pinning alone makes a request v2 accepts.
     let fix = match loaded
         .as_ref()
@@ -80,8 +85,10 @@ pub(super) fn v1_finding(
     {
         Ok(cost) => format!(
             "{migrate}, or by hand (docs/api-v2.md): set `api = \"v2\"` in '{}', record it free against the \
-             simulator with `{record} --target=sim{dirs}`, then against the real API with `{record}{dirs}` ({cost})",
-            file.display()
+             simulator with `{}`, then against the real API with `{}` ({cost})",
+            file.display(),
+            record(" --target=sim"),
+            record("")
         ),
         Err(why) => format!(
             "{migrate}; pinning '{}' to v2 alone is not enough ({why})",
@@ -154,6 +161,7 @@ mod tests {
             max_age: None,
             v1_is_problem: false,
             today: Some("2026-12-06".into()),
+            invocation: Default::default(),
         };
         let v1 = create(
             r#"{"mode":"preview","prompt":"Otter"}"#,
@@ -165,7 +173,7 @@ mod tests {
             "otter",
             crate::cassette::generation_of(&v1),
             &options,
-            "",
+            &Commands::default(),
         )
         .expect("v1 is noted");
         assert!(
@@ -192,7 +200,7 @@ mod tests {
             "otter",
             crate::cassette::generation_of(&v1),
             &options,
-            "",
+            &Commands::default(),
         )
         .unwrap();
         assert!(problem.problem, "--fail-on-v1 makes it a problem");
@@ -214,7 +222,7 @@ mod tests {
             "bronze",
             crate::cassette::generation_of(&v1),
             &options,
-            "",
+            &Commands::default(),
         )
         .unwrap();
         assert!(
@@ -235,7 +243,7 @@ mod tests {
             "otter_refine",
             crate::cassette::generation_of(&v1),
             &options,
-            "",
+            &Commands::default(),
         )
         .unwrap();
         assert!(
@@ -256,7 +264,7 @@ mod tests {
                 "otter",
                 crate::cassette::generation_of(&v2),
                 &options,
-                ""
+                &Commands::default()
             ),
             None
         );

@@ -32,8 +32,9 @@ pub use crate::progress::Reporter;
 pub struct Recorder {
     mode: Mode,
     dir: PathBuf,
-    /// `{scenario}` is replaced by the scenario's name.
-    command: String,
+    /// `{scenario}` is replaced by the scenario's name; `None`: the record command of the
+    /// running test target (`crate::command`).
+    command: Option<String>,
     progress_every: Duration,
     report: Reporter,
     /// Used for `grace` and `accept_api_payload`; the timeout comes with each call.
@@ -154,7 +155,7 @@ impl Recorder {
         Recorder {
             mode,
             dir,
-            command: "cargo test --test scenarios -- {scenario} --exact --record-webhooks".into(),
+            command: None,
             progress_every: Duration::from_secs(30),
             report: crate::progress::Console::plain().reporter(),
             policy: WaitPolicy::default(),
@@ -223,7 +224,7 @@ impl Recorder {
 
     /// The command quoted in errors that a re-record fixes; `{scenario}` is replaced.
     pub fn with_command(mut self, template: impl Into<String>) -> Recorder {
-        self.command = template.into();
+        self.command = Some(template.into());
         self
     }
 
@@ -342,7 +343,11 @@ impl Recorder {
         task_type: &str,
         task_id: &str,
     ) -> Result<Value, RecorderError> {
-        let command = self.command.replace("{scenario}", scenario);
+        let command = match &self.command {
+            Some(template) => template.replace("{scenario}", scenario),
+            None => crate::command::Commands::of_this_process()
+                .test(Some(scenario), "--record-webhooks"),
+        };
         let path = recording_path(&self.dir, species, task_type, task_id);
         let recording =
             reads

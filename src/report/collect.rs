@@ -23,6 +23,8 @@ pub struct Sources {
     pub scenarios: PathBuf,
     pub cassettes: PathBuf,
     pub results: PathBuf,
+    /// How the suite is run, for the commands the report prints.
+    pub invocation: crate::command::Invocation,
 }
 
 /// One scenario (or Rust trial) as the report shows it.
@@ -212,7 +214,7 @@ impl Index {
                 Some(file) => Arc::clone(file),
                 None => Arc::new(RecordingFile::read(path)),
             };
-            let (view, checked) = read_recording(&file);
+            let (view, checked) = read_recording(&file, checker);
             recordings.push(checked);
             entry.recordings.extend(view);
         }
@@ -228,6 +230,7 @@ impl Index {
     pub fn other_recordings(
         &self,
         read: &BTreeSet<PathBuf>,
+        checker: &crate::check::Checker,
     ) -> Vec<crate::check::RecordingChecked> {
         let others: Vec<&PathBuf> = self
             .recordings
@@ -236,7 +239,9 @@ impl Index {
             .filter(|p| !read.contains(*p))
             .chain(&self.unrouted)
             .collect();
-        crate::parallel::map(&others, |path| read_recording(&RecordingFile::read(path)).1)
+        crate::parallel::map(&others, |path| {
+            read_recording(&RecordingFile::read(path), checker).1
+        })
     }
 }
 
@@ -259,10 +264,13 @@ fn by_task(paths: Vec<PathBuf>) -> BTreeMap<String, Vec<PathBuf>> {
 }
 
 /// A webhook recording read: its view, if it parses, and its check.
-fn read_recording(file: &RecordingFile) -> (Option<RecordingView>, crate::check::RecordingChecked) {
+fn read_recording(
+    file: &RecordingFile,
+    checker: &crate::check::Checker,
+) -> (Option<RecordingView>, crate::check::RecordingChecked) {
     let path = file.path();
     let recording = file.recording();
-    let checked = crate::check::Checker::recording(
+    let checked = checker.recording(
         path,
         file.bytes().unwrap_or_default(),
         recording.map(|r| &**r),

@@ -130,6 +130,7 @@ pub fn prepare_from(
         max_age: None,
         v1_is_problem: false,
         today: None,
+        invocation: sources.invocation.clone(),
     };
     let mut checker = crate::check::Checker::new(&options);
     let mut entries = Vec::with_capacity(index.names.len());
@@ -185,7 +186,7 @@ pub fn prepare_from(
         .iter()
         .map(|r| r.path().to_owned())
         .collect();
-    recordings_checked.extend(index.other_recordings(&read));
+    recordings_checked.extend(index.other_recordings(&read, &checker));
     recordings_checked.sort_by(|a, b| a.path().cmp(b.path()));
     for recording in recordings_checked {
         checker.add_recording(recording);
@@ -211,14 +212,14 @@ pub struct Written {
 }
 
 impl Written {
-    /// The line that tells where the report is, and a note when no result was found.
-    pub fn announce(&self) -> String {
+    /// The line that tells where the report is, and a note when no result was found:
+    /// `replay` is the command that writes them (`Commands::test`).
+    pub fn announce(&self, replay: &str) -> String {
         let mut text = announce(&self.path);
         if self.with_results == 0 && self.entries > 0 {
             text.push_str(&format!(
                 "\nnote: no trial results for these cassettes in '{}', so every trial shows as not run: run \
-                 `cargo test` first (it writes them under <target dir>/mesh-toolkit/results; set CARGO_TARGET_DIR \
-                 as for cargo), or pass --results DIR",
+                 `{replay}` first (it writes them under <target dir>/mesh-toolkit/results), or pass --results DIR",
                 self.results.display()
             ));
         }
@@ -325,6 +326,7 @@ mod tests {
             scenarios: dir.join("scenarios"),
             cassettes: dir.join("cassettes"),
             results: dir.join("results"),
+            invocation: Default::default(),
         };
         std::fs::create_dir_all(&sources.scenarios).unwrap();
         std::fs::write(

@@ -68,29 +68,15 @@ impl Suite {
         };
         // A changed request: the whole suite under `new_episodes`, which records every
         // scenario whose request changed, dependents included, and replays the rest.
-        let mut command = match why {
-            Rerecord::Changed => {
-                format!("cargo test --test scenarios -- --record-webhooks --record-mode={mode}")
-            }
-            _ => format!(
-                "cargo test --test scenarios -- {name} --exact --record-webhooks --record-mode={mode}"
-            ),
+        let one = match why {
+            Rerecord::Changed => None,
+            _ => Some(name),
         };
-        if against_sim {
-            command.push_str(" --target=sim");
-        }
-        if self.settings.cassettes_dir != std::path::Path::new("cassettes") {
-            command.push_str(&format!(
-                " --cassettes={}",
-                self.settings.cassettes_dir.display()
-            ));
-        }
-        if self.settings.scenarios_dir != std::path::Path::new("scenarios") {
-            command.push_str(&format!(
-                " --scenarios={}",
-                self.settings.scenarios_dir.display()
-            ));
-        }
+        let target = if against_sim { " --target=sim" } else { "" };
+        let mut command = self.settings.commands.test(
+            one,
+            &format!("--record-webhooks --record-mode={mode}{target}"),
+        );
         if !against_sim {
             // What the command spends, as a shell comment: it still runs as pasted.
             let cost = match (why, self.scenarios.get(name)) {

@@ -64,8 +64,9 @@ impl Suite {
             ));
         }
         Some(format!(
-            "note: {}; see `cargo run -- cassettes check`",
-            parts.join("; ")
+            "note: {}; see `{}`",
+            parts.join("; "),
+            self.settings.commands.cli("cassettes check")
         ))
     }
 

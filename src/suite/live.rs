@@ -26,15 +26,14 @@ pub const OTHER_BASE_URL: &str = "other-base-url";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GuardError {
-    /// `flags`: what the command to record with needs besides `--record-webhooks`: the
-    /// run's record mode unless it is `once`, ` --target=sim`, and the run's
-    /// directories when they are not the defaults.
+    /// `record`: the command that records the same under `cargo test` (the run's record
+    /// mode unless it is `once`, `--target=sim`, the run's directories when they are not
+    /// the defaults); `replay`: the suite under nextest.
     #[error(
         "recording is refused under cargo-nextest, which runs every test in its own process (each would \
-         start its own receiver and tunnel); record with `cargo test --test scenarios -- --record-webhooks{flags}`, \
-         then replay with `cargo nextest run`"
+         start its own receiver and tunnel); record with `{record}`, then replay with `{replay}`"
     )]
-    UnderNextest { flags: String },
+    UnderNextest { record: String, replay: String },
     #[error(
         "recording against the real Meshy API needs MESHY_API_KEY; set it (the test-mode key \
          msy_dummy_api_key_for_test_mode_12345678 spends no credits), or record with --target=sim"
@@ -249,20 +248,11 @@ pub fn guards(settings: &Settings, env: &RunEnv) -> Result<(), GuardError> {
             RecordMode::None | RecordMode::Once => String::new(),
             mode => format!(" --record-mode={mode}"),
         };
-        let mut flags = format!("{mode}{}", settings.target_flag());
-        if settings.scenarios_dir != std::path::Path::new("scenarios") {
-            flags.push_str(&format!(
-                " --scenarios={}",
-                settings.scenarios_dir.display()
-            ));
-        }
-        if settings.cassettes_dir != std::path::Path::new("cassettes") {
-            flags.push_str(&format!(
-                " --cassettes={}",
-                settings.cassettes_dir.display()
-            ));
-        }
-        return Err(GuardError::UnderNextest { flags });
+        let flags = format!("--record-webhooks{mode}{}", settings.target_flag());
+        return Err(GuardError::UnderNextest {
+            record: settings.commands.test(None, &flags),
+            replay: settings.commands.nextest_run(),
+        });
     }
     if settings.target == Target::Meshy {
         if env.api_key.is_none() {
@@ -597,7 +587,8 @@ mod env_tests {
         assert_eq!(
             refused("sim", &[("NEXTEST", "1")]),
             Err(GuardError::UnderNextest {
-                flags: " --target=sim".into()
+                record: "cargo test --test scenarios -- --record-webhooks --target=sim".into(),
+                replay: "cargo nextest run --test scenarios".into(),
             })
         );
         // The command records what this run would have: a mode other than once is kept.
@@ -613,8 +604,13 @@ mod env_tests {
         assert_eq!(
             guards(&new_episodes, &run_env(&[("NEXTEST", "1")])),
             Err(GuardError::UnderNextest {
-                flags: " --record-mode=new_episodes --target=sim --scenarios=suite/s --cassettes=suite/c"
-                    .into()
+                record:
+                    "cargo test --test scenarios -- --record-webhooks --record-mode=new_episodes \
+                         --target=sim --cassettes=suite/c --scenarios=suite/s"
+                        .into(),
+                replay:
+                    "cargo nextest run --test scenarios -- --cassettes=suite/c --scenarios=suite/s"
+                        .into(),
             })
         );
         assert!(

@@ -155,6 +155,12 @@ impl Suite {
     pub fn from_env() -> Result<(Arc<Suite>, Arguments), StartError> {
         let args: Vec<String> = std::env::args().collect();
         let (suite, mut arguments) = Suite::new(&args, |name| std::env::var(name).ok())?;
+        // For the `mesh-toolkit` binary's commands (`cassettes check`, `report`); a
+        // listing writes nothing.
+        if !arguments.list {
+            let package_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into());
+            (suite.settings.commands.invocation).remember(std::path::Path::new(&package_dir));
+        }
         suite.share_stdout(&mut arguments);
         Ok((suite, arguments))
     }

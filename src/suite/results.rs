@@ -155,6 +155,7 @@ impl Suite {
                 &crate::report::results::default_dir(),
                 &self.settings.cassettes_dir,
             ),
+            invocation: self.settings.commands.invocation.clone(),
         }
     }
 

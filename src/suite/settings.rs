@@ -64,6 +64,9 @@ pub struct Settings {
     /// webhook secret, which the receiver then checks (as it checks `MESHY_WEBHOOK_SECRET`,
     /// the value itself, which has no flag). Default: none, not checked.
     pub webhook_secret_file: Option<PathBuf>,
+    /// The commands printed for the user to run next: the test target running, its
+    /// package in a workspace, the directories above (`crate::command`).
+    pub commands: crate::command::Commands,
 }
 
 /// A harness flag or variable that cannot be used, or a request for help.
@@ -100,11 +103,15 @@ impl SettingsError {
 
 const HELP_TEMPLATE: &str = "{about}\n\n{usage-heading} {usage}\n\n{all-args}\n\n{after-help}";
 
-const AFTER_HELP: &str = "\
-Every harness flag can also be set by its environment variable; a flag wins over it.
+/// What `--help` says after the flags, with the commands of the test target running.
+fn after_help(cargo_test: &str) -> String {
+    format!(
+        "Every harness flag can also be set by its environment variable; a flag wins over it.
 Trial names carry the scenario's kind: run one kind with a filter, e.g.
-  cargo test -- '[polling]'     (or '[webhook]', '[rust]')
-Record what has no cassette yet: cargo test -- --record-webhooks (add --target=sim for the simulator).";
+  {cargo_test} -- '[polling]'     (or '[webhook]', '[rust]')
+Record what has no cassette yet: {cargo_test} -- --record-webhooks (add --target=sim for the simulator)."
+    )
+}
 
 /// The harness's command line: libtest's own flags (filters, `--list`, `--exact`,
 /// `--test-threads`, …, as libtest-mimic knows them) and the harness flags.
@@ -112,7 +119,6 @@ Record what has no cassette yet: cargo test -- --record-webhooks (add --target=s
 #[command(
     name = "scenarios",
     about = "The scenario suite: replays every scenario's recordings offline, or records them.",
-    after_help = AFTER_HELP,
     disable_version_flag = true
 )]
 pub struct CommandLine {
@@ -199,17 +205,51 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(Settings, libtest_mimic::Arguments), SettingsError> {
         use clap::{CommandFactory, FromArgMatches};
+        let program = args.first().map_or("scenarios", String::as_str);
+        // The package root: cargo runs a test there and says so in CARGO_MANIFEST_DIR.
+        let package_dir = env("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".to_owned());
+        let invocation = crate::command::Invocation::of_test_binary(
+            std::path::Path::new(program),
+            std::path::Path::new(&package_dir),
+        );
+        let cargo_test = crate::command::Commands::new(
+            invocation.clone(),
+            std::path::Path::new("scenarios"),
+            std::path::Path::new("cassettes"),
+        )
+        .cargo_test();
         // Set here, not in the derive: the flattened libtest arguments bring their own
-        // template, which would replace ours.
+        // template, which would replace ours; the usage names the test target running.
         let matches = CommandLine::command()
             .help_template(HELP_TEMPLATE)
-            .override_usage("cargo test -- [OPTIONS] [FILTER]")
+            .override_usage(format!("{cargo_test} -- [OPTIONS] [FILTER]"))
+            .after_help(after_help(&cargo_test))
+            // libtest-mimic describes both as "Run ignored tests". No trial here is marked
+            // ignored before it runs: one is reported ignored when it skips itself.
+            .mut_arg("ignored", |arg| {
+                arg.help(
+                    "Run only trials marked ignored before they run; no scenario trial is \
+                     (one that skips itself is reported ignored), so this runs none",
+                )
+            })
+            .mut_arg("include_ignored", |arg| {
+                arg.help(
+                    "Run trials marked ignored too; no scenario trial is, so this runs the \
+                     same trials as without it",
+                )
+            })
             // A flag given twice takes the last value, as libtest's do (an alias or a
             // script may set one that the command line then overrides).
             .args_override_self(true)
             .try_get_matches_from(args)?;
         let line = CommandLine::from_arg_matches(&matches)?;
-        Ok((Settings::resolve(line.harness, env)?, line.libtest))
+        let mut settings = Settings::resolve(line.harness, env)?;
+        settings.commands = crate::command::Commands::new(
+            invocation,
+            &settings.scenarios_dir,
+            &settings.cassettes_dir,
+        );
+        Ok((settings, line.libtest))
     }
 
     /// The settings from the flags given, then the environment, then the defaults.
@@ -263,6 +303,10 @@ impl Settings {
         )?;
         let max_credits = or_env(flags.max_credits, var("MESHY_MAX_CREDITS"), credits)?;
         let path = |p: &str| Ok::<_, String>(PathBuf::from(p));
+        let scenarios_dir = or_env(flags.scenarios, var("MESHY_SCENARIOS_DIR"), path)?
+            .unwrap_or_else(|| PathBuf::from("scenarios"));
+        let cassettes_dir = or_env(flags.cassettes, var("MESHY_CASSETTES_DIR"), path)?
+            .unwrap_or_else(|| PathBuf::from("cassettes"));
         Ok(Settings {
             record_webhooks,
             record_mode,
@@ -276,10 +320,13 @@ impl Settings {
             max_tasks_in_flight: max_tasks_in_flight.unwrap_or(10),
             max_credits,
             dry_run,
-            scenarios_dir: or_env(flags.scenarios, var("MESHY_SCENARIOS_DIR"), path)?
-                .unwrap_or_else(|| PathBuf::from("scenarios")),
-            cassettes_dir: or_env(flags.cassettes, var("MESHY_CASSETTES_DIR"), path)?
-                .unwrap_or_else(|| PathBuf::from("cassettes")),
+            commands: crate::command::Commands::new(
+                crate::command::Invocation::default(),
+                &scenarios_dir,
+                &cassettes_dir,
+            ),
+            scenarios_dir,
+            cassettes_dir,
             report,
             webhook_secret_file: or_env(
                 flags.webhook_secret_file,
@@ -672,8 +719,8 @@ mod tests {
                 "[default: 10]",
                 "--test-threads",
                 "--exact",
-                "cargo test -- '[polling]'",
-                "Usage: cargo test -- [OPTIONS] [FILTER]",
+                "cargo test --test scenarios -- '[polling]'",
+                "Usage: cargo test --test scenarios -- [OPTIONS] [FILTER]",
             ] {
                 assert!(
                     text.contains(expected),

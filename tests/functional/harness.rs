@@ -139,6 +139,7 @@ fn migrate(work: &Workspace, args: &[&str]) -> Output {
     let mut command = crate::support::binary();
     command
         .current_dir(work.path(""))
+        .env("CARGO_TARGET_DIR", work.path("target"))
         .args(["cassettes", "migrate"])
         .args(args);
     crate::support::output_within(&mut command, Duration::from_secs(60))
@@ -200,7 +201,10 @@ fn migrate_v1_suite() -> Result<(), Failed> {
     assert_success(&applied);
     let log = text(&applied);
     assert!(
-        log.contains("`cargo test --test scenarios -- --record-webhooks --target=sim --cassettes=target/migrate-rehearsal`")
+        log.contains(&format!(
+            "`cargo test --test scenarios -- --record-webhooks --target=sim --cassettes={}`",
+            work.path("target/mesh-toolkit/migrate-rehearsal").display()
+        ))
             && log.contains("then record them against the real Meshy API: `cargo test --test scenarios -- --record-webhooks`  # "),
         "the next commands are printed: {log}"
     );

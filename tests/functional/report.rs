@@ -291,7 +291,7 @@ fn report_command() -> Result<(), Failed> {
     assert!(output.status.success(), "{}", text(&output));
     assert!(
         text(&output).contains("note: no trial results for these cassettes in 'no-such-results'")
-            && text(&output).contains("run `cargo test` first"),
+            && text(&output).contains("run `cargo test --test scenarios` first"),
         "{}",
         text(&output)
     );

@@ -1,0 +1,424 @@
+//! The commands the toolkit prints for the user to run next (record, resume, check,
+//! report, migrate), built in one place so that each is right in the crate it is printed
+//! in: the test target that runs the suite, the package when the crate is a workspace
+//! member, the directories when they are not the defaults, and the `mesh-toolkit` binary
+//! as the user has it. No command carries a credential: nothing here reads one.
+//!
+//! [`Invocation`] is how the suite is run; the harness learns it from its own binary
+//! ([`Invocation::of_test_binary`]) and leaves it under the target dir for the
+//! `mesh-toolkit` binary ([`Invocation::remember`], [`Invocation::of_cli`]).
+//! [`Commands`] turns it and the directories into command lines.
+
+use std::path::{Path, PathBuf};
+
+/// How a crate's scenario suite and the `mesh-toolkit` binary are run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Invocation {
+    /// The test target that runs the suite (`cargo test --test NAME`).
+    pub test_target: String,
+    /// The package, when it belongs to a workspace (`cargo test -p NAME`): the command
+    /// then works from the workspace root and from any member.
+    pub package: Option<String>,
+    /// How the `mesh-toolkit` binary is run: `cargo run --` in mesh-toolkit's own
+    /// repository, else the installed `mesh-toolkit`.
+    pub cli: String,
+}
+
+/// The target name of this repository's suite, and what is assumed when nothing says.
+pub const DEFAULT_TEST_TARGET: &str = "scenarios";
+
+impl TestTargetSource {
+    /// The line the `mesh-toolkit` binary prints under commands it built, saying which
+    /// test target they assume; none when `--test-target` named it.
+    pub fn note(&self, commands: &Commands) -> Option<String> {
+        let cargo_test = commands.cargo_test();
+        match self {
+            TestTargetSource::Flag | TestTargetSource::NoPackage => None,
+            TestTargetSource::LastRun => Some(format!(
+                "note: the commands above run `{cargo_test}`, the test target this package's suite last ran \
+                 from; --test-target NAME names another"
+            )),
+            TestTargetSource::Default => Some(format!(
+                "note: the commands above run `{cargo_test}`, the default: no run of this package's suite is \
+                 recorded under '{}'; --test-target NAME names the target that runs it",
+                crate::workdir::dir().display()
+            )),
+        }
+    }
+}
+
+/// Where [`Invocation::of_cli`]'s test target came from, for the line that says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestTargetSource {
+    /// `--test-target`.
+    Flag,
+    /// What the last run of the package's suite left under the target dir.
+    LastRun,
+    /// Nothing said: [`DEFAULT_TEST_TARGET`].
+    Default,
+    /// No package around the directory: [`DEFAULT_TEST_TARGET`], and nothing to say.
+    NoPackage,
+}
+
+impl Default for Invocation {
+    /// This repository's: `cargo test --test scenarios`, `cargo run --`.
+    fn default() -> Invocation {
+        Invocation {
+            test_target: DEFAULT_TEST_TARGET.to_owned(),
+            package: None,
+            cli: "cargo run --".to_owned(),
+        }
+    }
+}
+
+impl Invocation {
+    /// The suite's, as cargo runs it: `program` is the test binary
+    /// (`<target dir>/debug/deps/<target>-<hash>`), `package_dir` the package root
+    /// (`CARGO_MANIFEST_DIR`, which cargo sets when it runs a test, else the working
+    /// directory). The target's name is the binary's without cargo's hash, as the
+    /// package's `Cargo.toml` spells it (a `-` in it is a `_` in the file name).
+    pub fn of_test_binary(program: &Path, package_dir: &Path) -> Invocation {
+        let package = Package::around(package_dir);
+        let file = program
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = without_cargo_hash(&file);
+        // A `[[test]]` of the manifest, else a test cargo found in `tests/` itself; else
+        // not a test target (a unit-test binary): the default.
+        let declared = package.as_ref().and_then(|p| {
+            p.test_targets
+                .iter()
+                .find(|name| name.replace('-', "_") == stem)
+                .cloned()
+        });
+        let discovered = || {
+            let tests = package_dir.join("tests");
+            let stems = [stem.to_owned(), stem.replace('_', "-")];
+            stems.into_iter().find(|name| {
+                tests.join(format!("{name}.rs")).is_file()
+                    || tests.join(name).join("main.rs").is_file()
+            })
+        };
+        let test_target = declared
+            .or_else(|| package.is_some().then(discovered).flatten())
+            .or_else(|| (stem == DEFAULT_TEST_TARGET).then(|| stem.to_owned()))
+            .unwrap_or_else(|| DEFAULT_TEST_TARGET.to_owned());
+        Invocation::of_package(package.as_ref(), test_target)
+    }
+
+    /// The `mesh-toolkit` binary's, run in `dir`: the package around it, and the test
+    /// target `flag` names, else the one its suite last ran from (`remember`), else
+    /// [`DEFAULT_TEST_TARGET`].
+    pub fn of_cli(dir: &Path, flag: Option<&str>) -> (Invocation, TestTargetSource) {
+        let package = Package::around(dir);
+        let (target, source) = match flag {
+            Some(flag) => (flag.to_owned(), TestTargetSource::Flag),
+            None => match &package {
+                None => (DEFAULT_TEST_TARGET.to_owned(), TestTargetSource::NoPackage),
+                Some(package) => match remembered(&package.name) {
+                    Some(target) => (target, TestTargetSource::LastRun),
+                    None => (DEFAULT_TEST_TARGET.to_owned(), TestTargetSource::Default),
+                },
+            },
+        };
+        (Invocation::of_package(package.as_ref(), target), source)
+    }
+
+    fn of_package(package: Option<&Package>, test_target: String) -> Invocation {
+        let own = package.is_some_and(|p| p.name == env!("CARGO_PKG_NAME"));
+        Invocation {
+            test_target,
+            package: package.filter(|p| p.in_workspace).map(|p| p.name.clone()),
+            cli: if own || package.is_none() {
+                "cargo run --".to_owned()
+            } else {
+                "mesh-toolkit".to_owned()
+            },
+        }
+    }
+
+    /// Leaves the test target under the target dir for the `mesh-toolkit` binary run
+    /// in the same package (`suites/<package>.json`); written only when it changed.
+    /// Best effort: a run that cannot write it still runs.
+    pub fn remember(&self, package_dir: &Path) {
+        let Some(package) = Package::around(package_dir) else {
+            return;
+        };
+        let path = remembered_path(&package.name);
+        let text = format!(
+            "{}\n",
+            serde_json::json!({ "test_target": self.test_target })
+        );
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+            return;
+        }
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = crate::atomic_file::write(&path, text.as_bytes());
+    }
+}
+
+fn remembered_path(package: &str) -> PathBuf {
+    crate::workdir::dir()
+        .join("suites")
+        .join(format!("{package}.json"))
+}
+
+fn remembered(package: &str) -> Option<String> {
+    let text = std::fs::read_to_string(remembered_path(package)).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let target = value.get("test_target")?.as_str()?;
+    (!target.is_empty()
+        && target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)))
+    .then(|| target.to_owned())
+}
+
+/// `name-0123456789abcdef` → `name`: cargo names a test binary after its target and a
+/// hash of 16 hex digits.
+fn without_cargo_hash(file: &str) -> &str {
+    match file.rsplit_once('-') {
+        Some((stem, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            stem
+        }
+        _ => file,
+    }
+}
+
+/// The package whose root is `dir` or its nearest ancestor with a `[package]` manifest.
+struct Package {
+    name: String,
+    /// Its `[[test]]` targets' names.
+    test_targets: Vec<String>,
+    /// Its manifest, or one above it, has a `[workspace]` table.
+    in_workspace: bool,
+}
+
+impl Package {
+    fn around(dir: &Path) -> Option<Package> {
+        let manifest = |dir: &Path| -> Option<toml::Table> {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .ok()?
+                .parse()
+                .ok()
+        };
+        let dir = std::path::absolute(dir).ok()?;
+        let (root, table) = dir.ancestors().find_map(|d| {
+            manifest(d)
+                .filter(|t| t.contains_key("package"))
+                .map(|t| (d, t))
+        })?;
+        let name = table.get("package")?.get("name")?.as_str()?.to_owned();
+        let test_targets = table
+            .get("test")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get("name")?.as_str().map(str::to_owned))
+            .collect();
+        let in_workspace = table.contains_key("workspace")
+            || root
+                .ancestors()
+                .skip(1)
+                .any(|d| manifest(d).is_some_and(|t| t.contains_key("workspace")));
+        Some(Package {
+            name,
+            test_targets,
+            in_workspace,
+        })
+    }
+}
+
+/// The command lines of one suite: its [`Invocation`] and its directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commands {
+    pub invocation: Invocation,
+    /// ` --cassettes=… --scenarios=…`, each only when it is not the default.
+    dirs: String,
+}
+
+impl Default for Commands {
+    fn default() -> Commands {
+        Commands::new(
+            Invocation::default(),
+            Path::new("scenarios"),
+            Path::new("cassettes"),
+        )
+    }
+}
+
+impl Commands {
+    /// The running test binary's, with the default directories: for the SDK's pieces
+    /// used outside the suite (a `Recorder`, a `CassetteTransport` of your own).
+    /// Worked out once per process.
+    pub fn of_this_process() -> &'static Commands {
+        static COMMANDS: std::sync::OnceLock<Commands> = std::sync::OnceLock::new();
+        COMMANDS.get_or_init(|| {
+            let program = std::env::current_exe().unwrap_or_default();
+            let package_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| ".".into());
+            Commands::new(
+                Invocation::of_test_binary(&program, Path::new(&package_dir)),
+                Path::new("scenarios"),
+                Path::new("cassettes"),
+            )
+        })
+    }
+
+    pub fn new(invocation: Invocation, scenarios: &Path, cassettes: &Path) -> Commands {
+        let mut dirs = String::new();
+        if cassettes != Path::new("cassettes") {
+            dirs.push_str(&format!(
+                " --cassettes={}",
+                shell_word(&cassettes.display().to_string())
+            ));
+        }
+        if scenarios != Path::new("scenarios") {
+            dirs.push_str(&format!(
+                " --scenarios={}",
+                shell_word(&scenarios.display().to_string())
+            ));
+        }
+        Commands { invocation, dirs }
+    }
+
+    /// `cargo test [-p PACKAGE] --test TARGET -- [SCENARIO --exact] ARGS [DIRS]`: the
+    /// suite, or one scenario of it, with the harness's flags `args` (no `--` when
+    /// nothing follows it).
+    pub fn test(&self, scenario: Option<&str>, args: &str) -> String {
+        let mut after = String::new();
+        if let Some(scenario) = scenario {
+            after.push(' ');
+            after.push_str(&shell_word(scenario));
+            after.push_str(" --exact");
+        }
+        if !args.is_empty() {
+            after.push(' ');
+            after.push_str(args);
+        }
+        after.push_str(&self.dirs);
+        let mut command = self.cargo_test();
+        if !after.is_empty() {
+            command.push_str(" --");
+            command.push_str(&after);
+        }
+        command
+    }
+
+    /// `cargo test [-p PACKAGE] --test TARGET`: the suite's replay as it is run.
+    pub fn cargo_test(&self) -> String {
+        let mut command = "cargo test".to_owned();
+        if let Some(package) = &self.invocation.package {
+            command.push_str(" -p ");
+            command.push_str(&shell_word(package));
+        }
+        command.push_str(" --test ");
+        command.push_str(&shell_word(&self.invocation.test_target));
+        command
+    }
+
+    /// `cargo nextest run [-p PACKAGE] --test TARGET [-- DIRS]`: the suite under nextest.
+    pub fn nextest_run(&self) -> String {
+        self.test(None, "")
+            .replacen("cargo test", "cargo nextest run", 1)
+    }
+
+    /// `mesh-toolkit ARGS [DIRS]` (`cargo run -- …` in mesh-toolkit's repository): a
+    /// subcommand of the binary that takes `--cassettes`/`--scenarios`.
+    pub fn cli(&self, args: &str) -> String {
+        format!("{} {args}{}", self.invocation.cli, self.dirs)
+    }
+
+    /// The same without the directories: a subcommand that takes other arguments.
+    pub fn cli_bare(&self, args: &str) -> String {
+        format!("{} {args}", self.invocation.cli)
+    }
+}
+
+/// `word` as a shell reads it back: unchanged when it holds only safe characters, else
+/// single-quoted.
+pub(crate) fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_./:@%+=,-".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn the_test_target_is_the_binary_s_without_cargo_s_hash_as_the_manifest_spells_it() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            &dir.path().join("Cargo.toml"),
+            "[package]\nname = \"mygame\"\n\n[[test]]\nname = \"meshy-scenarios\"\nharness = false\n",
+        );
+        let of = |program: &str| Invocation::of_test_binary(Path::new(program), dir.path());
+        let invocation = of("/w/target/debug/deps/meshy_scenarios-0123456789abcdef");
+        assert_eq!(invocation.test_target, "meshy-scenarios");
+        assert_eq!(invocation.package, None, "a lone package needs no -p");
+        assert_eq!(invocation.cli, "mesh-toolkit");
+        // Not cargo's hash: kept whole; a test cargo found in tests/ is named by its file.
+        write(&dir.path().join("tests/my_suite-v2.rs"), "");
+        assert_eq!(of("/w/t/debug/deps/my_suite-v2").test_target, "my_suite-v2");
+        write(&dir.path().join("tests/smoke/main.rs"), "");
+        assert_eq!(
+            of("/w/t/debug/deps/smoke-0123456789abcdef").test_target,
+            "smoke"
+        );
+        // Not a test target (the lib's unit tests): what the suite is assumed to be.
+        assert_eq!(
+            of("/w/t/debug/deps/mygame-0123456789abcdef").test_target,
+            "scenarios"
+        );
+    }
+
+    #[test]
+    fn a_workspace_member_s_commands_name_its_package_and_mesh_toolkit_s_own_use_cargo_run() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            &dir.path().join("Cargo.toml"),
+            "[workspace]\nmembers = [\"mygame\"]\nresolver = \"3\"\n",
+        );
+        let member = dir.path().join("mygame");
+        write(
+            &member.join("Cargo.toml"),
+            "[package]\nname = \"mygame\"\n[[test]]\nname = \"meshy_scenarios\"\nharness = false\n",
+        );
+        let invocation = Invocation::of_test_binary(
+            Path::new("/t/debug/deps/meshy_scenarios-00112233445566aa"),
+            &member.join("src"),
+        );
+        assert_eq!(invocation.package.as_deref(), Some("mygame"));
+        let commands = Commands::new(invocation, Path::new("scenarios"), Path::new("rec dir"));
+        assert_eq!(
+            commands.test(Some("hero_fox"), "--record-webhooks"),
+            "cargo test -p mygame --test meshy_scenarios -- hero_fox --exact --record-webhooks --cassettes='rec dir'"
+        );
+        assert_eq!(
+            commands.cli("cassettes check"),
+            "mesh-toolkit cassettes check --cassettes='rec dir'"
+        );
+        // This repository: no workspace, `cargo run --`.
+        let own = Invocation::of_test_binary(
+            Path::new("scenarios"),
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+        );
+        assert_eq!(own, Invocation::default());
+        assert_eq!(
+            Commands::default().test(None, "--record-webhooks"),
+            "cargo test --test scenarios -- --record-webhooks"
+        );
+    }
+}
