@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use libtest_mimic::Trial;
 use mesh_toolkit::meshy::{Task, TaskRequest, TaskStatus, TaskType};
 use mesh_toolkit::repository::UpdateSource;
+use mesh_toolkit::suite::libtest_mimic::Trial;
 use mesh_toolkit::suite::{Suite, check_glb};
 use serde_json::json;
 

@@ -1,26 +1,23 @@
-//! The `scenarios` test target (`harness = false`): turns the scenario files and the
-//! harness flags into libtest trials and runs them. All logic lives in
-//! `mesh_toolkit::suite`; this file only wires it to libtest-mimic.
+//! The `scenarios` test target (`harness = false`): the suite of this repository's
+//! scenario files, and one trial written in Rust. All logic lives in
+//! `mesh_toolkit::suite`; this file only names the trials.
 //!
 //! `cargo test` replays every scenario offline; `cargo test -- --record-webhooks`
 //! records the missing ones (`cargo test -- --help` lists every flag; docs/ is the manual).
 
 mod custom;
 
-use std::process::ExitCode;
-
-use mesh_toolkit::suite::Suite;
-
-fn main() -> ExitCode {
-    let (suite, args) = match Suite::from_env() {
-        Ok(parts) => parts,
-        // `--help` (exit 0) or a flag mistake (exit 2), already explained.
-        Err(error) => return error.report(),
-    };
-    let mut trials = suite.trials();
-    trials.push(custom::otter_pipeline_in_rust(&suite));
-    let conclusion = libtest_mimic::run(&args, trials);
-    // Not `conclusion.exit()`: the receiver, tunnel and simulator must be stopped first;
-    // `finish` returns 130 after Ctrl-C.
-    suite.finish(&conclusion)
+fn main() -> std::process::ExitCode {
+    mesh_toolkit::suite::main_with(|suite| {
+        // The Rust trial belongs to this repository's suite: not to a suite in other
+        // directories (`--scenarios`, `--cassettes`), whose cassettes it would look for.
+        let settings = suite.settings();
+        let own = settings.scenarios_dir == std::path::Path::new("scenarios")
+            && settings.cassettes_dir == std::path::Path::new("cassettes");
+        if own {
+            vec![custom::otter_pipeline_in_rust(suite)]
+        } else {
+            Vec::new()
+        }
+    })
 }

@@ -180,13 +180,12 @@ fn run_report(args: &ReportArgs) -> Result<(), Failure> {
         &mesh_toolkit::report::generated_by("mesh-toolkit report"),
     )
     .map_err(|e| Failure::Run(e.to_string()))?;
-    let replay = Commands::new(
+    let commands = Commands::new(
         sources.invocation.clone(),
         &sources.scenarios,
         &sources.cassettes,
-    )
-    .test(None, "");
-    eprintln!("{}", path.announce(&replay));
+    );
+    eprintln!("{}", path.announce(&commands));
     if !args.serve {
         return Ok(());
     }

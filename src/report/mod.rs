@@ -212,10 +212,11 @@ pub struct Written {
 }
 
 impl Written {
-    /// The line that tells where the report is, and a note when no result was found:
-    /// `replay` is the command that writes them (`Commands::test`).
-    pub fn announce(&self, replay: &str) -> String {
-        let mut text = announce(&self.path);
+    /// The line that tells where the report is, and a note when no result was found
+    /// (with the command that writes them), as `commands` run the suite.
+    pub fn announce(&self, commands: &crate::command::Commands) -> String {
+        let mut text = announce(&self.path, commands);
+        let replay = commands.test(None, "");
         if self.with_results == 0 && self.entries > 0 {
             text.push_str(&format!(
                 "\nnote: no trial results for these cassettes in '{}', so every trial shows as not run: run \
@@ -296,12 +297,13 @@ fn sweep_models(dir: &Path, shown: &std::collections::BTreeSet<String>) {
     }
 }
 
-/// The line that tells where the report is.
-pub fn announce(path: &Path) -> String {
+/// The line that tells where the report is, and the command that serves it.
+pub fn announce(path: &Path, commands: &crate::command::Commands) -> String {
     let shown = collect::absolute(path);
     format!(
-        "report: {} (open it in a browser; `mesh-toolkit report --serve` serves it on 127.0.0.1)",
-        shown.display()
+        "report: {} (open it in a browser; `{}` serves it on 127.0.0.1)",
+        shown.display(),
+        commands.cli("report --serve")
     )
 }
 

@@ -2,11 +2,16 @@
 //! and harness flags into libtest trials, records or replays each, and keeps the
 //! shared recording context (simulator, receiver, tunnel) for the whole run.
 //!
-//! The harness binary stays a few lines:
+//! A test target (`harness = false` in `Cargo.toml`) that runs the suite is one call,
+//! [`main`] (or [`main_with`], to add trials written in Rust):
 //!
 //! ```no_run
 #![doc = include_str!("../../examples/suite.rs")]
 //! ```
+//!
+//! mesh-toolkit is its only dev-dependency: libtest-mimic, which runs the trials, is
+//! re-exported as [`libtest_mimic`] (`Trial`, `Arguments`) for trials written in Rust.
+//! docs/own-crate.md has the `Cargo.toml` lines and where the files go.
 //!
 //! This file holds the run ([`Suite`]: built by [`Suite::new`], its trials, its end);
 //! a trial's plan is `planning`'s (the record-mode table itself is `resume`'s), running
@@ -35,6 +40,32 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use libtest_mimic::{Arguments, Conclusion, Trial};
+
+/// The test runner the suite's trials are for, re-exported so that a crate running the
+/// suite needs mesh-toolkit alone: `Trial` for trials written in Rust.
+pub use libtest_mimic;
+
+/// The whole `main` of a test target that runs the scenario suite: reads the harness
+/// flags and the scenario files, runs a trial of each, stops what the run started and
+/// returns the exit code (2 for a flag mistake, 130 after Ctrl-C). Return it from `main`.
+pub fn main() -> std::process::ExitCode {
+    main_with(|_| Vec::new())
+}
+
+/// [`main`] with trials written in Rust added after the scenario files' ones:
+/// `rust_trials` makes them with [`Suite::custom`].
+pub fn main_with(rust_trials: impl FnOnce(&Arc<Suite>) -> Vec<Trial>) -> std::process::ExitCode {
+    let (suite, args) = match Suite::from_env() {
+        Ok(parts) => parts,
+        // `--help` (exit 0) or a mistake in a flag (exit 2), already explained.
+        Err(error) => return error.report(),
+    };
+    let mut trials = suite.trials();
+    trials.extend(rust_trials(&suite));
+    let conclusion = libtest_mimic::run(&args, trials);
+    // Not `conclusion.exit()`: the receiver, tunnel and simulator are stopped first.
+    suite.finish(&conclusion)
+}
 
 pub use execution::CustomTrial;
 

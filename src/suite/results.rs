@@ -246,7 +246,10 @@ impl Suite {
         };
         let generated = crate::report::generated_by("cargo test (the scenarios harness)");
         match prepared.and_then(|p| crate::report::complete(p, &out, &generated)) {
-            Ok(written) => eprintln!("{}", crate::report::announce(&written.path)),
+            Ok(written) => eprintln!(
+                "{}",
+                crate::report::announce(&written.path, &self.settings.commands)
+            ),
             Err(error) => eprintln!("mesh-toolkit: {error} (--no-report turns the report off)"),
         }
     }

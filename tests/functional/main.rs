@@ -2,6 +2,7 @@
 //! would. One binary with a module per area (run with `cargo test --test functional`);
 //! every child process a test starts is stopped by that test, also when it fails.
 
+mod adopt;
 mod check;
 mod harness;
 mod limits;
@@ -21,6 +22,7 @@ use libtest_mimic::{Arguments, Trial};
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(adopt::trials());
     trials.extend(check::trials());
     trials.extend(harness::trials());
     trials.extend(limits::trials());
