@@ -337,6 +337,14 @@ impl Commands {
     }
 }
 
+/// The fix for a cassette that cannot be read, as one command that works as pasted: the
+/// file moved aside under a name the suite ignores (`<file>.unreadable`, kept: it may
+/// hold answers Meshy was paid for), then `record`, which records the trial afresh.
+pub fn move_aside_then(path: &Path, record: &str) -> String {
+    let file = shell_word(&path.display().to_string());
+    format!("mv {file} {file}.unreadable && {record}")
+}
+
 /// `word` as a shell reads it back: unchanged when it holds only safe characters, else
 /// single-quoted.
 pub(crate) fn shell_word(word: &str) -> String {

@@ -196,7 +196,7 @@ impl Scenario {
             Some(before.iter().filter(|&&b| b == b'\n').count() + 1)
         };
         let file: File = toml::from_str(text)
-            .map_err(|e| error(path, e.span().and_then(line), e.message().to_owned()))?;
+            .map_err(|e| error(path, e.span().and_then(line), with_suggestion(e.message())))?;
         let at = |spanned_start: std::ops::Range<usize>, message: String| {
             error(path, line(spanned_start), message)
         };
@@ -422,8 +422,12 @@ pub fn check_inputs(scenarios: &BTreeMap<String, Scenario>) -> BTreeMap<String, 
         let mut current = scenario;
         while let Some(input) = &current.input {
             let Some(next) = scenarios.get(input) else {
+                let names = scenarios.keys().map(String::as_str);
+                let hint = did_you_mean(input, names)
+                    .map(|close| format!("; did you mean '{close}'?"))
+                    .unwrap_or_default();
                 let message = format!(
-                    "input '{input}' is not a scenario (or its file is invalid); expected one of the files in {}",
+                    "input '{input}' is not a scenario (or its file is invalid); expected one of the files in {}{hint}",
                     scenario.path.parent().unwrap_or(Path::new(".")).display()
                 );
                 errors.insert(scenario.name.clone(), error(&scenario.path, None, message));
@@ -446,6 +450,51 @@ pub fn check_inputs(scenarios: &BTreeMap<String, Scenario>) -> BTreeMap<String, 
         }
     }
     errors
+}
+
+/// serde's "unknown field `colour`, expected one of `api`, …" with "did you mean
+/// `color`?" when one of the expected names is close.
+fn with_suggestion(message: &str) -> String {
+    let suggestion = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .and_then(|(unknown, rest)| {
+            let expected = rest.split('`').skip(1).step_by(2);
+            did_you_mean(unknown, expected)
+        });
+    match suggestion {
+        Some(close) => format!("{message}; did you mean `{close}`?"),
+        None => message.to_owned(),
+    }
+}
+
+/// The one name of `names` close to `word` (an edit or two away, fewer for short
+/// words), if exactly one is.
+pub fn did_you_mean<'a>(word: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let most = match word.chars().count() {
+        0..=3 => 1,
+        4..=7 => 2,
+        _ => 3,
+    };
+    let mut close = names.filter(|name| *name != word && edit_distance(word, name) <= most);
+    let first = close.next()?;
+    close.next().is_none().then_some(first)
+}
+
+/// Levenshtein distance, on characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 fn error(path: &Path, line: Option<usize>, message: String) -> ScenarioError {
@@ -525,6 +574,52 @@ model_formats = ["glb", "fbx"]
         assert_eq!(
             body,
             serde_json::json!({"mode": "preview", "prompt": "Cute otter character, sculpture style", "ai_model": "meshy-5"})
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_or_input_close_to_a_known_one_gets_a_did_you_mean() {
+        let path = Path::new("scenarios/otter.toml");
+        let typo = "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\ndeliverry = \"webhook\"\n";
+        let err = Scenario::parse(path, typo).unwrap_err().to_string();
+        assert!(
+            err.starts_with("scenario file 'scenarios/otter.toml', line 4: unknown field `deliverry`, expected one of")
+                && err.ends_with("; did you mean `delivery`?"),
+            "{err}"
+        );
+        // Nothing close: no guess.
+        let far = "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\ncolour = \"red\"\n";
+        let err = Scenario::parse(path, far).unwrap_err().to_string();
+        assert!(!err.contains("did you mean"), "{err}");
+
+        let scenario = |name: &str, input: Option<&str>| {
+            let text = match input {
+                Some(i) => {
+                    format!("species = \"otter\"\ntask_type = \"rigging\"\ninput = \"{i}\"\n")
+                }
+                None => "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n".to_owned(),
+            };
+            let path = PathBuf::from(format!("scenarios/{name}.toml"));
+            (name.to_owned(), Scenario::parse(&path, &text).unwrap())
+        };
+        let suite: BTreeMap<String, Scenario> = [
+            scenario("otter_text3d", None),
+            scenario("otter_rig", Some("otter_text3dd")),
+            scenario("otter_anim", Some("beaver")),
+        ]
+        .into_iter()
+        .collect();
+        let errors = check_inputs(&suite);
+        assert_eq!(
+            errors["otter_rig"].to_string(),
+            "scenario file 'scenarios/otter_rig.toml': input 'otter_text3dd' is not a scenario (or its file is \
+             invalid); expected one of the files in scenarios; did you mean 'otter_text3d'?"
+        );
+        assert!(!errors["otter_anim"].to_string().contains("did you mean"));
+        assert_eq!(
+            did_you_mean("rig", ["rag", "rug"].into_iter()),
+            None,
+            "two are close: no guess"
         );
     }
 

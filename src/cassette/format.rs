@@ -64,6 +64,19 @@ impl RecordedAgainst {
     }
 }
 
+/// What a cassette's text says it was recorded against, read line by line: for a file
+/// that does not parse (the writer puts `recorded_against` on a line of its own).
+pub fn recorded_against_in(text: &str) -> Option<RecordedAgainst> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix("recorded_against:")?.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        (!value.is_empty()).then(|| RecordedAgainst::parse(value))
+    })
+}
+
 impl From<String> for RecordedAgainst {
     fn from(value: String) -> RecordedAgainst {
         RecordedAgainst::parse(&value)

@@ -33,7 +33,7 @@ pub use created::{
 };
 pub use format::{
     Body, Cassette, FormatError, Intent, Interaction, RecordedAgainst, RecordedRequest,
-    RecordedResponse,
+    RecordedResponse, recorded_against_in,
 };
 pub use matching::{MatchRules, Matcher};
 pub use scrub::Scrub;

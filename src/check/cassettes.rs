@@ -3,14 +3,14 @@
 //! name each webhook recording's owner).
 
 use crate::command::Commands;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::checker::{Owner, aged, command, ms_ago};
 use super::drift::{drift, task_objects};
 use super::leaks::secrets;
 use super::report::{CheckOptions, Finding, Report, Row};
-use crate::cassette::Cassette;
+use crate::cassette::{Cassette, RecordedAgainst};
 
 /// What one cassette says about itself ([`Checker::cassette`](super::Checker::cassette)).
 #[derive(Default)]
@@ -21,6 +21,9 @@ pub struct CassetteChecked {
     pub(super) scenario: Option<String>,
     /// The tasks its create calls made, with their owner.
     pub(super) owned: Vec<(String, Owner)>,
+    /// When it cannot be read: its scenario and text (the ids of the tasks it holds are
+    /// in there, so their webhook recordings are not orphans).
+    pub(super) unreadable: Option<(String, String)>,
 }
 
 impl CassetteChecked {
@@ -30,11 +33,48 @@ impl CassetteChecked {
     }
 }
 
+/// Every scenario file's name, with what loading it (and its input) gave.
+pub(super) type Scenarios =
+    BTreeMap<String, Result<crate::scenario::Scenario, crate::scenario::ScenarioError>>;
+
+/// The command that records `scenario` afresh (its cassette gone or set aside): against
+/// the simulator when it was recorded there, else the real API with its cost.
+fn record_afresh(
+    scenario: &str,
+    scenarios: &Scenarios,
+    against: Option<&RecordedAgainst>,
+    commands: &Commands,
+) -> String {
+    if against.is_some_and(RecordedAgainst::is_simulator) {
+        return commands.test(
+            Some(scenario),
+            "--record-webhooks --record-mode=once --target=sim",
+        );
+    }
+    let price = scenarios
+        .get(scenario)
+        .and_then(|loaded| loaded.as_ref().ok())
+        .and_then(|s| {
+            let generation = s.api.unwrap_or(crate::meshy::ApiGeneration::V2);
+            let request = s.request(Some("input-task")).ok()?;
+            crate::meshy::pricing::request_credits(
+                s.task_type,
+                generation,
+                &request.body(generation).ok()?,
+            )
+        })
+        .map_or("unknown credits".to_owned(), |n| format!("{n} credits"));
+    format!(
+        "{}  # real Meshy API: {price}; a task the unreadable file holds is not resumed but paid again",
+        commands.test(Some(scenario), "--record-webhooks --record-mode=once")
+    )
+}
+
 pub(super) fn check_cassette(
     path: &Path,
     text: &str,
     parsed: Result<&Cassette, &crate::cassette::FormatError>,
-    scenarios: &BTreeSet<String>,
+    scenarios: &Scenarios,
     options: &CheckOptions,
     commands: &Commands,
 ) -> CassetteChecked {
@@ -51,12 +91,25 @@ pub(super) fn check_cassette(
     let cassette = match parsed {
         Ok(cassette) => cassette,
         Err(e) => {
+            let scenario = name
+                .strip_suffix(".rerecording")
+                .unwrap_or(&name)
+                .to_owned();
+            let against = crate::cassette::recorded_against_in(text);
+            let record = record_afresh(&scenario, scenarios, against.as_ref(), commands);
             checked.report.findings.push(Finding {
                 file: path.to_owned(),
-                what: format!("not a readable cassette (line {}: {})", e.line, e.message),
-                fix: format!("re-record it: {}", command(&name, false, None, commands)),
+                what: format!(
+                    "not a readable cassette (line {}: {}); it may hold answers Meshy was paid for",
+                    e.line, e.message
+                ),
+                fix: format!(
+                    "mend it by hand to keep what it holds, or set it aside and record the trial afresh: `{}`",
+                    crate::command::move_aside_then(path, &record)
+                ),
                 problem: true,
             });
+            checked.unreadable = Some((scenario, text.to_owned()));
             return checked;
         }
     };
@@ -118,7 +171,7 @@ pub(super) fn check_cassette(
                 problem: true,
             });
     }
-    if !scenarios.contains(&scenario) {
+    if !scenarios.contains_key(&scenario) {
         checked.report.findings.push(Finding {
             file: path.to_owned(),
             what: format!(

@@ -57,7 +57,9 @@ pub struct Checker<'a> {
     /// The fix commands: the suite's test target, and the directories when they are
     /// not the defaults.
     commands: Commands,
-    scenarios: BTreeSet<String>,
+    scenarios: super::cassettes::Scenarios,
+    /// The scenario and text of each cassette that cannot be read.
+    unreadable: Vec<(String, String)>,
     report: Report,
     /// Task id → who created it.
     owned_tasks: BTreeMap<String, Owner>,
@@ -74,14 +76,35 @@ impl<'a> Checker<'a> {
             &options.scenarios,
             &options.cassettes,
         );
-        let scenarios = list(&options.scenarios, "toml")
+        let loaded: Vec<_> = list(&options.scenarios, "toml")
             .iter()
-            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .map(|path| {
+                (
+                    crate::scenario::name_of(path),
+                    crate::scenario::Scenario::load(path),
+                )
+            })
+            .collect();
+        let valid = loaded
+            .iter()
+            .filter_map(|(name, s)| s.as_ref().ok().map(|s| (name.clone(), s.clone())))
+            .collect();
+        let mut inputs = crate::scenario::check_inputs(&valid);
+        let scenarios = loaded
+            .into_iter()
+            .map(|(name, loaded)| {
+                let loaded = match inputs.remove(&name) {
+                    Some(error) => Err(error),
+                    None => loaded,
+                };
+                (name, loaded)
+            })
             .collect();
         Checker {
             options,
             commands,
             scenarios,
+            unreadable: Vec::new(),
             report: Report::default(),
             owned_tasks: BTreeMap::new(),
             recorded: BTreeSet::new(),
@@ -135,6 +158,11 @@ impl<'a> Checker<'a> {
             self.recorded.insert(scenario);
         }
         self.owned_tasks.extend(checked.owned);
+        if let Some((scenario, text)) = checked.unreadable {
+            // It has a recording, if not a readable one: that is its finding.
+            self.recorded.insert(scenario.clone());
+            self.unreadable.push((scenario, text));
+        }
     }
 
     /// What every cassette was recorded against, if they agree.
@@ -216,8 +244,23 @@ impl<'a> Checker<'a> {
     /// cassette is added.
     pub fn add_recording(&mut self, checked: RecordingChecked) {
         let suite_against = self.suite_against();
+        // A task no readable cassette holds may be one an unreadable cassette holds.
+        let task_id = super::recordings::task_of_recording(&checked.path);
+        let in_unreadable = self
+            .unreadable
+            .iter()
+            .find(|(_, text)| !task_id.is_empty() && text.contains(task_id))
+            .map(|(scenario, _)| {
+                let cassette = self
+                    .options
+                    .cassettes
+                    .join("http")
+                    .join(format!("{scenario}.yaml"));
+                (scenario.as_str(), cassette)
+            });
         let report = finish_recording(
             checked,
+            in_unreadable,
             &self.owned_tasks,
             suite_against.as_ref(),
             self.options,
@@ -229,14 +272,29 @@ impl<'a> Checker<'a> {
     /// The report, with the scenarios that have no recording.
     pub fn finish(mut self) -> Report {
         let suite_against = self.suite_against();
-        for scenario in &self.scenarios {
+        for (scenario, loaded) in &self.scenarios {
+            let file = self.options.scenarios.join(format!("{scenario}.toml"));
+            // An invalid file's trial fails whatever is recorded: that is its finding.
+            if let Err(error) = loaded {
+                let at = error
+                    .line
+                    .map(|l| format!("line {l}: "))
+                    .unwrap_or_default();
+                self.report.findings.push(Finding {
+                    file,
+                    what: format!("is not a valid scenario file: {at}{}", error.message),
+                    fix:
+                        "fix the file (docs/scenarios.md has every key); its trial fails until then"
+                            .into(),
+                    problem: true,
+                });
+                continue;
+            }
             if self.recorded.contains(scenario) {
                 continue;
             }
-            let file = self.options.scenarios.join(format!("{scenario}.toml"));
             // A simulator-only scenario records only against the simulator.
-            let sim_only =
-                crate::scenario::Scenario::load(&file).is_ok_and(|s| s.simulator_only().is_some());
+            let sim_only = loaded.as_ref().is_ok_and(|s| s.simulator_only().is_some());
             let against = (sim_only
                 || suite_against
                     .as_ref()

@@ -67,8 +67,11 @@ pub(super) fn payload_generation(payload: &serde_json::Value) -> Option<ApiGener
 }
 
 /// A recording's findings, knowing which cassettes created which tasks.
+/// `in_unreadable`: the scenario and cassette of an unreadable cassette that names the
+/// recording's task (the recording is then kept, not called an orphan).
 pub(super) fn finish_recording(
     checked: RecordingChecked,
+    in_unreadable: Option<(&str, PathBuf)>,
     owned_tasks: &BTreeMap<String, Owner>,
     suite_against: Option<&RecordedAgainst>,
     options: &CheckOptions,
@@ -89,12 +92,16 @@ pub(super) fn finish_recording(
     }
     let Some(facts) = facts else {
         let task_id = task_of_recording(path);
-        let fix = match owned_tasks.get(task_id) {
-            Some((_, against, scenario, _)) => format!(
+        let fix = match (owned_tasks.get(task_id), &in_unreadable) {
+            (Some((_, against, scenario, _)), _) => format!(
                 "delete it and re-record its scenario: {}",
                 command(scenario, false, against.as_ref(), commands)
             ),
-            _ => format!("delete '{}' (no cassette holds its task)", path.display()),
+            (None, Some((_, cassette))) => format!(
+                "keep it: its task is in '{}', which cannot be read either; mend that cassette first",
+                cassette.display()
+            ),
+            (None, None) => format!("delete '{}' (no cassette holds its task)", path.display()),
         };
         report.findings.push(Finding {
             file: path.to_owned(),
@@ -166,7 +173,23 @@ pub(super) fn finish_recording(
             problem: true,
         });
     }
-    if !owned_tasks.contains_key(&facts.task_id) {
+    if !owned_tasks.contains_key(&facts.task_id)
+        && let Some((scenario, cassette)) = &in_unreadable
+    {
+        report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!(
+                "its task {} is in '{}', which cannot be read: it is scenario '{scenario}''s, not an orphan",
+                facts.task_id,
+                cassette.display()
+            ),
+            fix: format!(
+                "keep it; mend '{}' to replay both (or record the scenario afresh, as its finding says)",
+                cassette.display()
+            ),
+            problem: false,
+        });
+    } else if !owned_tasks.contains_key(&facts.task_id) {
         report.findings.push(Finding {
             file: path.to_owned(),
             what: format!(

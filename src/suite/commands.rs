@@ -20,6 +20,9 @@ pub(super) enum Rerecord {
     /// Its request changed: `new_episodes` over the suite records it and every other
     /// changed scenario (its dependents too), replaying unchanged inputs.
     Changed,
+    /// Its cassette cannot be read and is set aside: `once` records it afresh, and pays
+    /// again for a task the unreadable file held.
+    Afresh,
     /// Its recording is complete and current: `rewrite` records it and its inputs again
     /// (an input task Meshy no longer knows, an explicit re-record).
     Again,
@@ -62,7 +65,7 @@ impl Suite {
     /// recorded against, in the mode that records only what needs it (see [`Rerecord`]).
     pub(super) fn rerecord_command(&self, name: &str, why: Rerecord, against_sim: bool) -> String {
         let mode = match why {
-            Rerecord::Unfinished | Rerecord::Unstarted => RecordMode::Once,
+            Rerecord::Unfinished | Rerecord::Unstarted | Rerecord::Afresh => RecordMode::Once,
             Rerecord::Changed => RecordMode::NewEpisodes,
             Rerecord::Again => RecordMode::Rewrite,
         };
@@ -91,6 +94,11 @@ impl Suite {
                         .to_owned()
                 }
                 (Rerecord::Again, Some(scenario)) => self.chain_cost(scenario),
+                (Rerecord::Afresh, Some(scenario)) => format!(
+                    "{}; a task the unreadable file holds is not resumed but paid again",
+                    self.price(scenario)
+                        .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
+                ),
                 (_, None) => "unknown credits".to_owned(),
             };
             command.push_str(&format!("  # real Meshy API: {cost}"));

@@ -108,6 +108,18 @@ impl Suite {
             _ => Rerecord::Unfinished,
         };
         let resume_command = self.rerecord_command(name, resume_why, against_sim);
+        // An unreadable file: set aside, then the trial recorded afresh, against what the
+        // file says it was recorded against (its line reads even when the YAML does not).
+        let afresh = unreadable.as_ref().map(|(path, _)| {
+            let said = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| crate::cassette::recorded_against_in(&text));
+            let sim = said.map_or(self.settings.target == Target::Sim, |a| a.is_simulator());
+            crate::command::move_aside_then(
+                path,
+                &self.rerecord_command(name, Rerecord::Afresh, sim),
+            )
+        });
         let resume_on_meshy = self.rerecord_command(name, resume_why, false);
         // A complete cassette whose task's webhook recording is not complete: why
         // (missing, unreadable or unfinished), naming the recording's file.
@@ -147,6 +159,7 @@ impl Suite {
                     against: side_against,
                 },
                 unreadable: unreadable.as_ref().map(|(f, p)| (*f, p.as_str())),
+                afresh: afresh.as_deref().unwrap_or_default(),
                 webhook: webhook.as_deref(),
                 resume_command: &resume_command,
                 resume_on_meshy: &resume_on_meshy,
@@ -156,11 +169,9 @@ impl Suite {
             matches!(main_disk, resume::Disk::Absent) && matches!(side_disk, resume::Disk::Absent);
         let simulator_only = scenario.and_then(|(s, _)| s.simulator_only());
         let rerecord = match &action {
-            resume::Action::Refuse(resume::Refusal::Unreadable { .. }) => self.rerecord_command(
-                name,
-                Rerecord::Unfinished,
-                self.settings.target == Target::Sim,
-            ),
+            resume::Action::Refuse(resume::Refusal::Unreadable { afresh, .. }) => afresh.clone(),
+            // A replay of an unreadable cassette fails with this as its fix.
+            _ if afresh.is_some() => afresh.clone().unwrap_or_default(),
             resume::Action::Refuse(resume::Refusal::RealJournalUnderSim { .. }) => resume_on_meshy,
             _ if never_recorded && self.settings.target == Target::Sim => {
                 self.rerecord_command(name, Rerecord::Unfinished, true)

@@ -67,12 +67,18 @@ pub enum Action {
 pub enum Refusal {
     /// A recording would write over a cassette (or the journal beside it) that cannot be
     /// read: it may hold answers Meshy was paid for.
+    /// `afresh`: the command that sets it aside and records the trial afresh.
     #[error(
         "cassette '{}' cannot be read ({problem}), so it is not recorded over: it may hold answers \
-         Meshy was paid for. Fix it, or move it away to record the trial afresh",
+         Meshy was paid for. Mend it by hand to keep what it holds, or set it aside and record the \
+         trial afresh: `{afresh}`",
         file.display()
     )]
-    Unreadable { file: PathBuf, problem: String },
+    Unreadable {
+        file: PathBuf,
+        problem: String,
+        afresh: String,
+    },
     /// A `--target=sim` recording would overwrite an unfinished journal recorded against
     /// the real Meshy API (its tasks are paid for). `resume_command` resumes it there.
     #[error(
@@ -147,6 +153,8 @@ pub struct Facts<'a> {
     pub side: File<'a>,
     /// A file of the two that exists but cannot be read, and why.
     pub unreadable: Option<(&'a Path, &'a str)>,
+    /// The command that sets the unreadable file aside and records the trial afresh.
+    pub afresh: &'a str,
     /// Why the webhook recording of the task of a complete cassette is not complete
     /// (missing, unreadable or unfinished), if it is not.
     pub webhook: Option<&'a str>,
@@ -201,6 +209,7 @@ pub fn decide(mode: RecordMode, facts: &Facts) -> Action {
         return Action::Refuse(Refusal::Unreadable {
             file: file.to_owned(),
             problem: problem.to_owned(),
+            afresh: facts.afresh.to_owned(),
         });
     }
     // 2. Paid journals under a simulator run.
@@ -788,6 +797,7 @@ mod tests {
             main: file(main),
             side: file(side),
             unreadable: None,
+            afresh: "mv c/t.rerecording.yaml c/t.rerecording.yaml.unreadable && record t",
             webhook: None,
             resume_command,
             resume_on_meshy: "resume on meshy",
@@ -1103,14 +1113,17 @@ mod tests {
                 refusal,
                 Refusal::Unreadable {
                     file: side.into(),
-                    problem: "line 3 column 1: expected ':'".into()
+                    problem: "line 3 column 1: expected ':'".into(),
+                    afresh: "mv c/t.rerecording.yaml c/t.rerecording.yaml.unreadable && record t"
+                        .into(),
                 }
             );
             assert_eq!(
                 refusal.to_string(),
                 "cassette 'c/t.rerecording.yaml' cannot be read (line 3 column 1: expected ':'), so it is not \
-                 recorded over: it may hold answers Meshy was paid for. Fix it, or move it away to record the \
-                 trial afresh"
+                 recorded over: it may hold answers Meshy was paid for. Mend it by hand to keep what it holds, \
+                 or set it aside and record the trial afresh: \
+                 `mv c/t.rerecording.yaml c/t.rerecording.yaml.unreadable && record t`"
             );
         }
         // A replay, or a dry run, writes nothing: the table decides (the replay reports it).

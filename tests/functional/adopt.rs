@@ -257,6 +257,54 @@ fn adopting_crate() -> Result<(), Failed> {
     );
     assert!(clean.status.success(), "{}", text(&clean));
 
+    // A cassette broken by hand (a bad merge): the replay and the check both advise
+    // setting it aside (kept) and recording afresh, in one command that works as pasted;
+    // its webhook recording is the scenario's, not an orphan to delete.
+    let cassette = member.join("cassettes/http/hero_fox.yaml");
+    let broken = std::fs::read_to_string(&cassette)?.replacen(
+        "interactions:",
+        "<<<<<<< HEAD\ninteractions:",
+        1,
+    );
+    std::fs::write(&cassette, broken)?;
+    let missed = studio.cargo(&member, &["test", "--test", "meshy_scenarios"]);
+    assert!(!missed.status.success());
+    let afresh = "mv cassettes/http/hero_fox.yaml cassettes/http/hero_fox.yaml.unreadable && \
+                  cargo test -p mygame --test meshy_scenarios -- hero_fox --exact --record-webhooks \
+                  --record-mode=once --target=sim";
+    assert!(
+        text(&missed).contains(&format!("`{afresh}`")),
+        "{}",
+        text(&missed)
+    );
+    let check = studio.run(
+        &member,
+        "mesh-toolkit",
+        &["cassettes", "check"],
+        crate::support::EXIT_DEADLINE,
+    );
+    let log = text(&check);
+    assert!(!check.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "  fix: mend it by hand to keep what it holds, or set it aside and record the trial afresh: `{afresh}`"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("which cannot be read: it is scenario 'hero_fox''s, not an orphan")
+            && !log.contains("fix: delete"),
+        "{log}"
+    );
+    // Pasted as printed: `mv … && cargo …` is a shell line.
+    let pasted = studio.run(&member, "sh", &["-c", afresh], BUILD_DEADLINE);
+    assert!(pasted.status.success(), "{}", text(&pasted));
+    assert!(
+        member
+            .join("cassettes/http/hero_fox.yaml.unreadable")
+            .is_file()
+    );
+
     // `mesh-toolkit report` in the member finds the results in the same target dir.
     let reported = studio.run(
         &member,

@@ -229,9 +229,34 @@ fn findings() -> Result<(), Failed> {
         root.join("cassettes/webhooks/otter_text3d_task-f.json"),
         "{not json",
     )?;
+    // h: a scenario file with a typo in a key. i: a cassette broken by a bad merge, and
+    // the webhook recording of the task it holds.
+    std::fs::write(
+        root.join("scenarios/h.toml"),
+        "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"otter\"\ndeliverry = \"webhook\"\n",
+    )?;
+    scenario(root, "i");
+    std::fs::write(
+        root.join("cassettes/http/i.yaml"),
+        format!(
+            "<<<<<<< HEAD\n{}",
+            cassette("task-i", "v2026.01.27", old, "", false)
+        ),
+    )?;
+    recording(root, "i", "task-i");
     let (code, text) = run(root, &["--max-age", "90d"]);
     assert_eq!(code, Some(1), "{text}");
     for line in [
+        "problem: scenarios/h.toml: is not a valid scenario file: line 4: unknown field `deliverry`, expected one of ",
+        "; did you mean `delivery`?\n  fix: fix the file (docs/scenarios.md has every key); its trial fails until then\n",
+        "problem: cassettes/http/i.yaml: not a readable cassette (line 2: ",
+        "); it may hold answers Meshy was paid for\n  fix: mend it by hand to keep what it holds, or set it aside and \
+         record the trial afresh: `mv cassettes/http/i.yaml cassettes/http/i.yaml.unreadable && cargo test --test \
+         scenarios -- i --exact --record-webhooks --record-mode=once  # real Meshy API: ",
+        " credits; a task the unreadable file holds is not resumed but paid again`\n",
+        "note: cassettes/webhooks/otter_text3d_task-i.json: its task task-i is in 'cassettes/http/i.yaml', which \
+         cannot be read: it is scenario 'i''s, not an orphan\n  fix: keep it; mend 'cassettes/http/i.yaml' to \
+         replay both (or record the scenario afresh, as its finding says)\n",
         "problem: cassettes/webhooks/otter_text3d_task-f.json: not a readable webhook recording\n  fix: delete it and re-record its scenario: `cargo test --test scenarios -- f --exact --record-webhooks --record-mode=rewrite`\n",
         "cassettes/http/a.yaml                        v2025.11.18   378d\n",
         "drift: text-to-3d-preview tasks of v2025.11.18 carry fields the SDK does not model: brand_new_field\n",
