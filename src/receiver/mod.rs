@@ -280,6 +280,18 @@ impl Receiver {
 
     /// Claims a task's deliveries for a waiting trial: deliveries that arrived
     /// before the claim count too.
+    /// Tasks with deliveries that no trial claimed nor polled, with their counts: what
+    /// shutdown reports.
+    pub fn unclaimed(&self) -> Vec<(String, usize)> {
+        self.store.unclaimed()
+    }
+
+    /// A task of the run that a trial follows by polling: its deliveries are not listed
+    /// as unclaimed at shutdown.
+    pub fn polled(&self, task_id: &str) {
+        self.store.polled(task_id);
+    }
+
     pub fn claim(&self, claim: Claim) -> watch::Receiver<Progress> {
         self.store.claim(claim)
     }

@@ -96,6 +96,9 @@ pub struct Store {
     config: StoreConfig,
     token: String,
     tasks: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Tasks of the run that a trial follows by polling: their deliveries (a dashboard
+    /// webhook sends every task's) are expected, not unclaimed strangers.
+    polled: Mutex<std::collections::HashSet<String>>,
 }
 
 struct Slot {
@@ -139,6 +142,7 @@ impl Store {
             config,
             token,
             tasks: Mutex::default(),
+            polled: Mutex::default(),
         }
     }
 
@@ -243,11 +247,19 @@ impl Store {
         }
     }
 
-    /// Tasks that received deliveries but were never claimed, with their counts.
+    /// A task of the run that a trial follows by polling, not by its deliveries.
+    pub fn polled(&self, task_id: &str) {
+        lock(&self.polled).insert(task_id.to_owned());
+    }
+
+    /// Tasks that received deliveries but were never claimed (nor polled by a trial of
+    /// the run), with their counts.
     pub fn unclaimed(&self) -> Vec<(String, usize)> {
+        let polled = lock(&self.polled).clone();
         let tasks = lock(&self.tasks);
         let mut unclaimed: Vec<(String, usize)> = tasks
             .iter()
+            .filter(|(id, _)| !polled.contains(*id))
             .filter_map(|(id, slot)| {
                 let state = lock(&slot.state);
                 state

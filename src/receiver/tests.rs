@@ -266,6 +266,22 @@ async fn unclaimed_deliveries_get_200_and_are_not_written() {
 }
 
 #[tokio::test]
+async fn a_polled_task_of_the_run_is_not_listed_as_unclaimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = start(dir.path()).await;
+    receiver.polled("ours");
+    for id in ["ours", "stranger"] {
+        let delivery = task(id, "SUCCEEDED", 100);
+        assert_eq!(
+            post(&receiver.webhook_url(receiver.local_url()), delivery).await,
+            200
+        );
+    }
+    assert_eq!(receiver.unclaimed(), [("stranger".to_owned(), 1)]);
+    receiver.shutdown().await;
+}
+
+#[tokio::test]
 async fn claimed_task_is_journaled_after_every_delivery_and_complete_only_when_its_trial_passes() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = start(dir.path()).await;

@@ -281,6 +281,14 @@ impl Recorder {
         }
     }
 
+    /// A task a trial follows by polling: its deliveries (the dashboard webhook sends
+    /// every task's) are the run's own, not strangers to report.
+    pub fn polled(&self, task_id: &str) {
+        if let Mode::Recording { receiver, .. } = &self.mode {
+            receiver.polled(task_id);
+        }
+    }
+
     /// Claims a task early (right after submitting), so no delivery is missed; `payload`
     /// claims too, so this is optional.
     pub fn claim(&self, scenario: &str, species: &str, task_type: &str, task_id: &str) {

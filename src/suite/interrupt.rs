@@ -39,15 +39,25 @@ impl Interrupt {
         runtime.spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 sender.send_replace(true);
-                crate::tunnel::stop_all();
+                let tunnels = crate::tunnel::stop_all();
                 restore_default_sigint();
-                console.line(
-                    "interrupted: waits stopped, tunnel stopped; everything recorded so far is on disk and a rerun \
-                     resumes it (Ctrl-C again leaves at once)",
-                );
+                console.line(&interrupted_line(tunnels));
             }
         });
     }
+}
+
+/// What the first Ctrl-C prints: "tunnel stopped" only when one was running.
+fn interrupted_line(tunnels_stopped: usize) -> String {
+    let tunnel = if tunnels_stopped > 0 {
+        ", tunnel stopped"
+    } else {
+        ""
+    };
+    format!(
+        "interrupted: waits stopped{tunnel}; everything recorded so far is on disk and a rerun resumes it \
+         (Ctrl-C again leaves at once)"
+    )
 }
 
 /// After the first Ctrl-C, the second one terminates the process as if no handler
@@ -61,5 +71,20 @@ fn restore_default_sigint() {
     // state is touched, and tokio's handler is not needed any more.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_interruption_line_says_tunnel_stopped_only_when_one_ran() {
+        assert_eq!(
+            super::interrupted_line(0),
+            "interrupted: waits stopped; everything recorded so far is on disk and a rerun resumes it \
+             (Ctrl-C again leaves at once)"
+        );
+        assert!(
+            super::interrupted_line(1).starts_with("interrupted: waits stopped, tunnel stopped; ")
+        );
     }
 }

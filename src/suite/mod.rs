@@ -379,15 +379,17 @@ impl Suite {
                 );
             } else {
                 let rerun = match self.settings.record_mode {
-                    RecordMode::All | RecordMode::Rewrite => {
-                        "a rerun with --record-mode=once (not the same command: it would record the finished \
-                         scenarios again)"
-                    }
-                    _ => "a rerun of the same command",
+                    RecordMode::All | RecordMode::Rewrite => format!(
+                        "a rerun with `{}` (not the same command: it would record the finished scenarios again)",
+                        self.settings
+                            .commands
+                            .test(None, "--record-webhooks --record-mode=once")
+                    ),
+                    _ => "a rerun of the same command".to_owned(),
                 };
                 eprint!(
                     "{}",
-                    summary::running(&lock(&self.unfinished), &self.webhooks_dir(), rerun)
+                    summary::running(&lock(&self.unfinished), &self.webhooks_dir(), &rerun)
                 );
             }
             return std::process::ExitCode::from(130);

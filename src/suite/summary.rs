@@ -90,7 +90,8 @@ pub fn dry_run(sent: &[(Produced, String)]) -> Option<String> {
 /// `rerun` says how to resume (the same command, or `--record-mode=once` after an
 /// `all`/`rewrite` run, which would record the finished ones again).
 pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path, rerun: &str) -> String {
-    let mut lines = Vec::new();
+    // Rows of a table: scenario, task id, task type, credits; or scenario and a note.
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (scenario, path) in unfinished {
         if !seen.insert((scenario.clone(), path.clone())) {
@@ -111,21 +112,26 @@ pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path, rerun: &st
                 })
             });
             if !done {
-                lines.push(format!(
-                    "  {scenario}  {task_id}  {}  {}",
-                    task_type.as_str(),
+                rows.push(vec![
+                    scenario.clone(),
+                    task_id,
+                    task_type.as_str().to_owned(),
                     crate::cassette::create_credits(interaction)
-                        .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
-                ));
+                        .map_or("unknown credits".to_owned(), |n| format!("{n} credits")),
+                ]);
             }
         }
         for intent in &cassette.pending {
-            lines.push(format!(
-                "  {scenario}  (no answer on file: {} sent at {})  may have created a task; the rerun asks the task list",
-                intent.uri, intent.recorded_at
-            ));
+            rows.push(vec![
+                scenario.clone(),
+                format!(
+                    "(no answer on file: {} sent at {})  may have created a task; the rerun asks the task list",
+                    intent.uri, intent.recorded_at
+                ),
+            ]);
         }
     }
+    let lines = aligned(&rows);
     if lines.is_empty() {
         return "interrupted: no task of this run is left unfinished\n".into();
     }
@@ -135,11 +141,61 @@ pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path, rerun: &st
     )
 }
 
+/// `rows` as lines indented by two spaces, each column but a row's last padded to the
+/// widest cell of the column (in characters).
+fn aligned(rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (column, cell) in row.iter().enumerate().take(row.len().saturating_sub(1)) {
+            let width = cell.chars().count();
+            match widths.get_mut(column) {
+                Some(widest) => *widest = (*widest).max(width),
+                None => widths.push(width),
+            }
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let last = row.len().saturating_sub(1);
+            let cells: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(column, cell)| match widths.get(column) {
+                    Some(width) if column < last => format!("{cell:<width$}"),
+                    _ => cell.clone(),
+                })
+                .collect();
+            format!("  {}", cells.join("  "))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::meshy::TaskStatus;
     use std::time::Duration;
+
+    #[test]
+    fn the_running_tasks_table_is_aligned_and_a_note_row_keeps_its_text() {
+        let row = |cells: &[&str]| cells.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+        let lines = aligned(&[
+            row(&["otter_text3d", "t-1", "text3d", "20 credits"]),
+            row(&["fox", "task-22", "rigging", "5 credits"]),
+            row(&[
+                "wolf",
+                "(no answer on file: POST … sent at 10:00)  may have created a task",
+            ]),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "  otter_text3d  t-1      text3d   20 credits",
+                "  fox           task-22  rigging  5 credits",
+                "  wolf          (no answer on file: POST … sent at 10:00)  may have created a task",
+            ]
+        );
+    }
 
     #[test]
     fn lists_scenario_task_status_duration_and_files() {

@@ -352,6 +352,7 @@ pub async fn run_scenario(
             (task, UpdateSource::Webhook)
         }
         Delivery::Polling => {
+            ctx.recorder.polled(&task_id);
             let options = PollOptions {
                 interval: Duration::from_secs(1),
                 timeout: ctx.timeout,

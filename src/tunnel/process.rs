@@ -21,11 +21,17 @@ static LIVE: Mutex<Vec<Weak<Mutex<Option<Child>>>>> = Mutex::new(Vec::new());
 
 /// Kills every tunnel agent still running: call it from a Ctrl-C handler before
 /// exiting, so no agent outlives the run.
-pub fn stop_all() {
+/// Returns how many agents were still running.
+pub fn stop_all() -> usize {
     let live = std::mem::take(&mut *crate::sync::lock(&LIVE));
+    let mut stopped = 0;
     for child in live.iter().filter_map(Weak::upgrade) {
+        if crate::sync::lock(&child).is_some() {
+            stopped += 1;
+        }
         kill(&child);
     }
+    stopped
 }
 
 fn kill(child: &Shared) {
