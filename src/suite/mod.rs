@@ -318,8 +318,16 @@ impl Suite {
             if let Some(before) = *lock(&self.balance_before)
                 && let Some(after) = self.runtime.block_on(live.balance())
             {
+                // A rehearsal's balance is its own, not the Meshy account's.
+                let on = match live.against() {
+                    crate::cassette::RecordedAgainst::Rehearsal(at) => format!(
+                        " on the rehearsal ({}, not the real Meshy API)",
+                        at.as_deref().unwrap_or("another base URL")
+                    ),
+                    _ => String::new(),
+                };
                 eprintln!(
-                    "spent: {} credits (balance {before} before the run, {after} after)",
+                    "spent{on}: {} credits (balance {before} before the run, {after} after)",
                     before.saturating_sub(after)
                 );
             }
