@@ -321,13 +321,13 @@ impl Suite {
                 // A rehearsal's balance is its own, not the Meshy account's.
                 let on = match live.against() {
                     crate::cassette::RecordedAgainst::Rehearsal(at) => format!(
-                        " on the rehearsal ({}, not the real Meshy API)",
-                        at.as_deref().unwrap_or("another base URL")
+                        " at the rehearsal {}, not the real Meshy API",
+                        at.as_deref().unwrap_or("(another base URL)")
                     ),
                     _ => String::new(),
                 };
                 eprintln!(
-                    "spent{on}: {} credits (balance {before} before the run, {after} after)",
+                    "spent: {} credits (balance {before} before the run, {after} after){on}",
                     before.saturating_sub(after)
                 );
             }

@@ -68,8 +68,8 @@ pub fn render(entries: &[Entry], against: &RecordedAgainst, balance: Option<u64>
     let balance_text = balance.map_or("unknown".to_owned(), |b| b.to_string());
     let mut out = match against {
         RecordedAgainst::Rehearsal(at) => format!(
-            "rehearsing against {}, not the real Meshy API (balance: {balance_text} credits); costs are \
-             counted as if paid, in case it forwards to Meshy:\n",
+            "rehearsing against {}, not the real Meshy API; costs count as if paid, in case it forwards \
+             to Meshy (balance: {balance_text} credits):\n",
             at.as_deref().unwrap_or("another base URL")
         ),
         _ => format!(
@@ -392,13 +392,13 @@ mod tests {
         let rehearsal = RecordedAgainst::of_base_url("http://user:pw@127.0.0.1:9000/proxy");
         assert_eq!(
             render(&entries, &rehearsal, Some(100)),
-            "rehearsing against http://127.0.0.1:9000, not the real Meshy API (balance: 100 credits); costs are \
-             counted as if paid, in case it forwards to Meshy:\n\
+            "rehearsing against http://127.0.0.1:9000, not the real Meshy API; costs count as if paid, in case \
+             it forwards to Meshy (balance: 100 credits):\n\
              \x20 otter_text3d  text3d         20 credits\n\
              \x20 total: 20 credits, leaving 80\n"
         );
         assert!(render(&entries, &RecordedAgainst::Rehearsal(None), None).starts_with(
-            "rehearsing against another base URL, not the real Meshy API (balance: unknown credits);"
+            "rehearsing against another base URL, not the real Meshy API; costs count as if paid"
         ));
         assert_eq!(
             check(cost(&entries), Some(100), Some(10)),

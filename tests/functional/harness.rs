@@ -350,10 +350,7 @@ fn refused_before_sending() -> Result<(), Failed> {
             && log.contains("nothing was sent or paid: fix the scenario file and run it again"),
         "the failure names the file, the field and its replacement: {log}"
     );
-    assert!(
-        log.contains("not the real Meshy API): 0 credits (balance"),
-        "nothing was spent on the rehearsal: {log}"
-    );
+    assert!(log.contains("spent: 0 credits"), "nothing was paid: {log}");
     // Its replay never says a task is waiting to be resumed: there is none.
     let replay = work.run(&["refused_text3d", "--exact"], &[]);
     let log = text(&replay);
@@ -1158,8 +1155,8 @@ fn real_api_path() -> Result<(), Failed> {
     let log = text(&output);
     assert!(
         log.contains(&format!(
-            "rehearsing against {base}, not the real Meshy API (balance: 10000 credits); costs are counted as if \
-             paid, in case it forwards to Meshy:\n  otter_text3d            text3d         20 credits\n  \
+            "rehearsing against {base}, not the real Meshy API; costs count as if paid, in case it forwards to \
+             Meshy (balance: 10000 credits):\n  otter_text3d            text3d         20 credits\n  \
              otter_pipeline_in_rust  rust trial     unknown credits\n  total: 20 credits + 1 of unknown cost, leaving 9980\n"
         )),
         "{log}"
@@ -1174,8 +1171,8 @@ fn real_api_path() -> Result<(), Failed> {
     );
     assert!(
         log.contains(&format!(
-            "spent on the rehearsal ({base}, not the real Meshy API): 40 credits (balance 10000 before the \
-             run, 9960 after)"
+            "spent: 40 credits (balance 10000 before the run, 9960 after) at the rehearsal {base}, not the \
+             real Meshy API\n"
         )),
         "{log}"
     );
@@ -1341,9 +1338,12 @@ fn rehearsal_is_labelled() -> Result<(), Failed> {
     let log = text(&recording);
     assert!(
         log.contains(&format!(
-            "rehearsing against {origin}, not the real Meshy API (balance: 10000 credits); costs are counted as \
-             if paid, in case it forwards to Meshy:\n  {name}  text3d         20 credits\n  total: 20 credits, \
+            "rehearsing against {origin}, not the real Meshy API; costs count as if paid, in case it forwards to \
+             Meshy (balance: 10000 credits):\n  {name}  text3d         20 credits\n  total: 20 credits, \
              leaving 9980\n"
+        )) && log.contains(&format!(
+            "spent: 20 credits (balance 10000 before the run, 9980 after) at the rehearsal {origin}, not the \
+             real Meshy API\n"
         )),
         "{log}"
     );
