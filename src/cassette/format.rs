@@ -25,8 +25,8 @@ pub struct Cassette {
     pub recorded_at: Option<String>,
 }
 
-/// What a cassette was recorded against: its `recorded_against` field (`simulator` or
-/// `meshy`; another value is kept as it was written).
+/// What a cassette was recorded against: its `recorded_against` field (`simulator`,
+/// `meshy`, or `rehearsal <origin>`; another value is kept as it was written).
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -36,32 +36,73 @@ pub enum RecordedAgainst {
     Simulator,
     /// The real Meshy API: its tasks were paid for.
     Meshy,
+    /// Another base URL (`MESHY_BASE_URL`): a simulator or a proxy you run, not known to
+    /// be the real API. Its origin (scheme, host and port: never user info, path or
+    /// query), written `rehearsal http://127.0.0.1:9000`; `None` when the file does not
+    /// say (written `rehearsal`; older versions wrote `other-base-url`). Never counted as
+    /// the real API's traffic or credits, yet treated as possibly paid (it may be a proxy
+    /// in front of the real API), so nothing it started is paid for twice.
+    Rehearsal(Option<String>),
     /// A value this version does not know.
     Other(String),
 }
 
-impl RecordedAgainst {
-    /// The field's value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            RecordedAgainst::Simulator => "simulator",
-            RecordedAgainst::Meshy => "meshy",
-            RecordedAgainst::Other(other) => other,
-        }
-    }
+/// What older versions wrote for [`RecordedAgainst::Rehearsal`], read as one whose
+/// origin is not known.
+const OTHER_BASE_URL: &str = "other-base-url";
 
+impl RecordedAgainst {
     /// The value read from a cassette.
     pub fn parse(value: &str) -> RecordedAgainst {
         match value {
             "simulator" => RecordedAgainst::Simulator,
             "meshy" => RecordedAgainst::Meshy,
-            other => RecordedAgainst::Other(other.to_owned()),
+            "rehearsal" | OTHER_BASE_URL => RecordedAgainst::Rehearsal(None),
+            other => match other.strip_prefix("rehearsal ") {
+                // Whatever the file says, only an origin is kept (and shown).
+                Some(url) => RecordedAgainst::Rehearsal(origin(url.trim())),
+                None => RecordedAgainst::Other(other.to_owned()),
+            },
+        }
+    }
+
+    /// What a recording through `base_url` (the real-API path, not `--target=sim`) is
+    /// made against: the real API when `base_url` has Meshy's origin (its scheme, host
+    /// and port; a trailing slash or a path on api.meshy.ai still reaches Meshy, which
+    /// bills it), else a rehearsal of `base_url`'s origin.
+    pub fn of_base_url(base_url: &str) -> RecordedAgainst {
+        match origin(base_url) {
+            Some(at) if Some(&at) == origin(crate::meshy::DEFAULT_BASE_URL).as_ref() => {
+                RecordedAgainst::Meshy
+            }
+            at => RecordedAgainst::Rehearsal(at),
         }
     }
 
     pub fn is_simulator(&self) -> bool {
         *self == RecordedAgainst::Simulator
     }
+
+    pub fn is_rehearsal(&self) -> bool {
+        matches!(self, RecordedAgainst::Rehearsal(_))
+    }
+}
+
+/// `url`'s scheme, host and port (the default port left out), e.g.
+/// `http://127.0.0.1:9000`: no user info, path, query or fragment, so a credential put
+/// in a URL never reaches a file. `None` when it is not an `http` or `https` URL with a
+/// host.
+fn origin(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let scheme = url.scheme();
+    let host = url.host_str().filter(|h| !h.is_empty())?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    Some(match url.port() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
 }
 
 /// What a cassette's text says it was recorded against, read line by line: for a file
@@ -85,13 +126,20 @@ impl From<String> for RecordedAgainst {
 
 impl From<RecordedAgainst> for String {
     fn from(value: RecordedAgainst) -> String {
-        value.as_str().to_owned()
+        value.to_string()
     }
 }
 
+/// The field's value.
 impl std::fmt::Display for RecordedAgainst {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        match self {
+            RecordedAgainst::Simulator => f.write_str("simulator"),
+            RecordedAgainst::Meshy => f.write_str("meshy"),
+            RecordedAgainst::Rehearsal(None) => f.write_str("rehearsal"),
+            RecordedAgainst::Rehearsal(Some(origin)) => write!(f, "rehearsal {origin}"),
+            RecordedAgainst::Other(other) => f.write_str(other),
+        }
     }
 }
 
@@ -258,7 +306,11 @@ impl Cassette {
             }
         }
         if let Some(against) = &self.recorded_against {
-            let _ = writeln!(out, "recorded_against: {}", yaml::quote(against.as_str()));
+            let _ = writeln!(
+                out,
+                "recorded_against: {}",
+                yaml::quote(&against.to_string())
+            );
         }
         if let Some(at) = &self.recorded_at {
             let _ = writeln!(out, "recorded_at: {}", yaml::quote(at));
@@ -473,10 +525,15 @@ mod tests {
         for (text, typed) in [
             ("simulator", RecordedAgainst::Simulator),
             ("meshy", RecordedAgainst::Meshy),
+            (
+                "rehearsal http://127.0.0.1:9000",
+                RecordedAgainst::Rehearsal(Some("http://127.0.0.1:9000".into())),
+            ),
+            ("rehearsal", RecordedAgainst::Rehearsal(None)),
             ("staging", RecordedAgainst::Other("staging".into())),
         ] {
             assert_eq!(RecordedAgainst::parse(text), typed);
-            assert_eq!(typed.as_str(), text);
+            assert_eq!(typed.to_string(), text);
             let json = serde_json::to_string(&typed).unwrap();
             assert_eq!(json, format!("\"{text}\""));
             assert_eq!(
@@ -487,6 +544,98 @@ mod tests {
         assert!(
             RecordedAgainst::Simulator.is_simulator() && !RecordedAgainst::Meshy.is_simulator()
         );
+        assert!(
+            RecordedAgainst::Rehearsal(None).is_rehearsal()
+                && !RecordedAgainst::Rehearsal(None).is_simulator()
+                && !RecordedAgainst::Meshy.is_rehearsal()
+        );
+    }
+
+    #[test]
+    fn older_files_other_base_url_reads_as_a_rehearsal_of_unknown_origin() {
+        let cassette =
+            Cassette::parse("interactions: []\nrecorded_against: other-base-url\nversion: 1\n")
+                .unwrap();
+        assert_eq!(
+            cassette.recorded_against,
+            Some(RecordedAgainst::Rehearsal(None))
+        );
+        assert!(cassette.to_yaml().contains("recorded_against: rehearsal\n"));
+    }
+
+    #[test]
+    fn a_rehearsal_keeps_only_the_origin_of_its_base_url() {
+        for (base_url, origin) in [
+            ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
+            (
+                "http://user:s3cret-pass@127.0.0.1:9000/proxy/v?key=msy_abc#frag",
+                "http://127.0.0.1:9000",
+            ),
+            (
+                "https://msy_key_in_user_info@staging.example.com:443/",
+                "https://staging.example.com",
+            ),
+            ("http://[::1]:8080/x", "http://[::1]:8080"),
+            ("HTTP://LocalHost:80", "http://localhost"),
+        ] {
+            let against = RecordedAgainst::of_base_url(base_url);
+            assert_eq!(
+                against,
+                RecordedAgainst::Rehearsal(Some(origin.into())),
+                "{base_url}"
+            );
+            let written = Cassette {
+                recorded_against: Some(against),
+                ..Cassette::default()
+            }
+            .to_yaml();
+            assert!(
+                written.contains(&format!("recorded_against: \"rehearsal {origin}\"\n")),
+                "{written}"
+            );
+            for secret in ["user", "s3cret", "msy_", "proxy", "frag"] {
+                assert!(!written.contains(secret), "{secret} leaked: {written}");
+            }
+        }
+        // A hand-edited value is read down to its origin too.
+        assert_eq!(
+            RecordedAgainst::parse("rehearsal http://u:p@10.0.0.1:81/path?q=1"),
+            RecordedAgainst::Rehearsal(Some("http://10.0.0.1:81".into()))
+        );
+        // Not a URL the client could use: a rehearsal all the same, of unknown origin.
+        assert_eq!(
+            RecordedAgainst::of_base_url("not a url"),
+            RecordedAgainst::Rehearsal(None)
+        );
+    }
+
+    /// Meshy's own host is the real API whatever the path, slash, user info or explicit
+    /// default port: that is where the requests go and who bills them.
+    #[test]
+    fn meshy_s_origin_is_the_real_api_and_any_other_is_a_rehearsal() {
+        for base_url in [
+            "https://api.meshy.ai",
+            "https://api.meshy.ai/",
+            "https://api.meshy.ai:443/some/path",
+            "https://user:pass@API.MESHY.AI",
+        ] {
+            assert_eq!(
+                RecordedAgainst::of_base_url(base_url),
+                RecordedAgainst::Meshy,
+                "{base_url}"
+            );
+        }
+        for (base_url, origin) in [
+            ("http://api.meshy.ai", "http://api.meshy.ai"),
+            ("https://api.meshy.ai:8443", "https://api.meshy.ai:8443"),
+            ("https://assets.meshy.ai", "https://assets.meshy.ai"),
+        ] {
+            assert_eq!(
+                RecordedAgainst::of_base_url(base_url),
+                RecordedAgainst::Rehearsal(Some(origin.into())),
+                "{base_url}"
+            );
+        }
     }
 
     fn sample() -> Cassette {

@@ -182,11 +182,33 @@ pub(super) fn check_cassette(
             problem: false,
         });
     }
+    if let Some(against @ RecordedAgainst::Rehearsal(at)) = against {
+        checked.report.findings.push(Finding {
+            file: path.to_owned(),
+            what: format!(
+                "recorded against a rehearsal ({}), not the real Meshy API: its answers are not taken for the \
+                 real API's shapes, nor its credits for real ones",
+                at.as_deref().unwrap_or("its URL was not recorded")
+            ),
+            fix: format!(
+                "re-record it against the real API (MESHY_BASE_URL unset) before trusting its shapes: {}",
+                command(&scenario, false, Some(against), dirs)
+            ),
+            problem: false,
+        });
+    }
+    let mut objects = Report::default();
     for interaction in &cassette.interactions {
         for object in task_objects(interaction) {
-            drift(path, &object, &version, &mut checked.report);
+            drift(path, &object, &version, &mut objects);
         }
     }
+    // A rehearsal's fields are not evidence of the real API's (a task object the SDK
+    // cannot read still fails its replay: that stays a problem).
+    if against.is_some_and(RecordedAgainst::is_rehearsal) {
+        objects.drift.clear();
+    }
+    checked.report.merge(objects);
     checked
 }
 
@@ -201,4 +223,141 @@ fn cassette_age(cassette: &Cassette) -> Option<u64> {
         .find_map(|i| i.response.header("date"))
         .and_then(crate::clock::parse_http_date_ms)
         .and_then(ms_ago)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::cassette::{
+        Body, Cassette, Interaction, RecordedAgainst, RecordedRequest, RecordedResponse,
+    };
+    use crate::check::{CheckOptions, Checker, Finding, Report};
+    use crate::webhooks::{Delivery, Recording};
+
+    fn answered(method: &str, uri: &str, status: u16, body: &str) -> Interaction {
+        Interaction {
+            request: RecordedRequest {
+                method: method.into(),
+                uri: uri.into(),
+                headers: vec![],
+                body: (method == "POST").then(|| Body::Text(r#"{"prompt":"otter"}"#.into())),
+            },
+            response: RecordedResponse {
+                status,
+                message: String::new(),
+                headers: vec![("X-Api-Version".into(), vec!["v2026.01.01".into()])],
+                body: Body::Text(body.into()),
+            },
+        }
+    }
+
+    /// `otter_text3d`'s cassette recorded against `against` and its webhook recording,
+    /// both with a field the SDK does not model, checked as `cassettes check` does; and
+    /// the command that re-records it.
+    fn check(against: RecordedAgainst) -> (Report, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = dir.path().join("scenarios");
+        std::fs::create_dir_all(&scenarios).unwrap();
+        std::fs::write(
+            scenarios.join("otter_text3d.toml"),
+            "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"otter\"\n",
+        )
+        .unwrap();
+        let dirs = format!(" --scenarios={}", scenarios.display());
+        let command = super::super::checker::command("otter_text3d", false, Some(&against), &dirs);
+        let options = CheckOptions {
+            cassettes: "cassettes".into(),
+            scenarios,
+            max_age: None,
+            v1_is_problem: false,
+            today: None,
+        };
+        let task = r#"{"id":"t1","type":"text-to-3d","status":"SUCCEEDED","input":{},"output":{},"cassette_only":1}"#;
+        let cassette = Cassette {
+            interactions: vec![
+                answered(
+                    "POST",
+                    "https://api.meshy.ai/openapi/v2/text-to-3d",
+                    202,
+                    r#"{"id":"t1","type":"text-to-3d","status":"PENDING","input":{},"output":null}"#,
+                ),
+                answered("GET", "https://api.meshy.ai/openapi/v2/tasks/t1", 200, task),
+            ],
+            recorded_against: Some(against),
+            ..Cassette::default()
+        };
+        let mut checker = Checker::new(&options);
+        let path = Path::new("cassettes/http/otter_text3d.yaml");
+        let checked = checker.cassette(path, &cassette.to_yaml(), Ok(&cassette));
+        checker.add_cassette(checked);
+        let payload = serde_json::json!({
+            "id": "t1", "type": "text-to-3d", "status": "SUCCEEDED", "input": {}, "output": {},
+            "webhook_only": 1
+        });
+        let recording = Recording {
+            incomplete: false,
+            species: "otter".into(),
+            task_type: "text3d".into(),
+            task_id: "t1".into(),
+            scenario: Some("otter_text3d".into()),
+            received_at: "2026-01-01T00:00:00.000Z".into(),
+            headers: Default::default(),
+            payload: payload.clone(),
+            payload_source: None,
+            deliveries: vec![Delivery {
+                received_at: "2026-01-01T00:00:00.000Z".into(),
+                headers: Default::default(),
+                payload,
+            }],
+        };
+        let path = Path::new("cassettes/webhooks/otter_text3d_t1.json");
+        let bytes = serde_json::to_vec(&recording).unwrap();
+        checker.add_recording(Checker::recording(path, &bytes, Some(&recording)));
+        (checker.finish(), command)
+    }
+
+    #[test]
+    fn a_rehearsal_is_noted_never_a_problem_and_never_the_real_api_s_drift() {
+        let (report, command) = check(RecordedAgainst::of_base_url("http://127.0.0.1:9000"));
+        assert_eq!(
+            report.findings,
+            vec![Finding {
+                file: "cassettes/http/otter_text3d.yaml".into(),
+                what: "recorded against a rehearsal (http://127.0.0.1:9000), not the real Meshy API: its answers \
+                       are not taken for the real API's shapes, nor its credits for real ones"
+                    .into(),
+                fix: format!(
+                    "re-record it against the real API (MESHY_BASE_URL unset) before trusting its shapes: {command}"
+                ),
+                problem: false,
+            }]
+        );
+        assert_eq!(report.problems(), 0);
+        assert!(report.drift.is_empty(), "{:?}", report.drift);
+        // An older file's `other-base-url`: a rehearsal whose URL is not known.
+        let (older, _) = check(RecordedAgainst::parse("other-base-url"));
+        assert_eq!(
+            older.findings[0].what,
+            "recorded against a rehearsal (its URL was not recorded), not the real Meshy API: its answers are \
+             not taken for the real API's shapes, nor its credits for real ones"
+        );
+        assert!(older.drift.is_empty(), "{:?}", older.drift);
+    }
+
+    #[test]
+    fn a_recording_of_the_real_api_has_no_rehearsal_note_and_its_drift_counts() {
+        let (report, _) = check(RecordedAgainst::Meshy);
+        // Its one note: it checks the simulator's guesses, as only the real API's can.
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        assert!(
+            report.findings[0].what.starts_with(
+                "a recording of the real API v2 checks the simulator's unconfirmed choices"
+            ),
+            "{:?}",
+            report.findings
+        );
+        let fields: Vec<&String> = report.drift.values().flatten().collect();
+        assert_eq!(fields, ["cassette_only", "webhook_only"]);
+    }
 }

@@ -1,8 +1,8 @@
 //! The first real v2 recordings check the simulator's guesses: for a cassette recorded
-//! against the real Meshy API (never one made against the simulator or another base
-//! URL), which of the choices docs/unconfirmed.md lists it confirms and which it
-//! contradicts — the task `type` values, the list's envelope, the stream's frames, the
-//! names inside `output` for rigging and animation, and the error codes.
+//! against the real Meshy API (never one made against the simulator or a rehearsal
+//! through another base URL), which of the choices docs/unconfirmed.md lists it confirms
+//! and which it contradicts — the task `type` values, the list's envelope, the stream's
+//! frames, the names inside `output` for rigging and animation, and the error codes.
 
 use std::path::Path;
 
@@ -299,10 +299,12 @@ mod tests {
     }
 
     #[test]
-    fn a_recording_of_the_simulator_or_another_base_url_is_never_taken_as_real() {
+    fn a_recording_of_the_simulator_or_a_rehearsal_is_never_taken_as_real() {
         for against in [
             Some(RecordedAgainst::Simulator),
-            Some(RecordedAgainst::Other("other-base-url".into())),
+            Some(RecordedAgainst::of_base_url("http://127.0.0.1:9000")),
+            Some(RecordedAgainst::parse("other-base-url")),
+            Some(RecordedAgainst::Other("staging".into())),
             None,
         ] {
             let cassette = Cassette {

@@ -117,15 +117,18 @@ pub(super) fn finish_recording(
         .version
         .or_else(|| owner.map(|(v, _, _, _)| v.clone()))
         .unwrap_or_else(|| "unknown".into());
-    for ((kind, _), fields) in early.drift {
-        report
-            .drift
-            .entry((kind, version.clone()))
-            .or_default()
-            .extend(fields);
-    }
     // Without its cassette (deleted, say): what the rest of the suite was recorded against.
     let against = owner.map_or(suite_against, |(_, a, _, _)| a.as_ref());
+    // A rehearsal's deliveries are not evidence of the real API's fields.
+    if !against.is_some_and(RecordedAgainst::is_rehearsal) {
+        for ((kind, _), fields) in early.drift {
+            report
+                .drift
+                .entry((kind, version.clone()))
+                .or_default()
+                .extend(fields);
+        }
+    }
     // A dashboard webhook still on v1 delivers v1 payloads for tasks made through v2.
     if let (Some(delivered), Some((_, _, scenario, Some(spoken)))) =
         (facts.payload_generation, owner)

@@ -59,8 +59,8 @@ pub struct CassetteView {
     pub generation: Option<crate::meshy::ApiGeneration>,
     /// `recorded_at`, else the first response's `date` header.
     pub recorded_at: Option<String>,
-    /// What it was recorded against: `simulator`, else the real API.
-    pub simulator: bool,
+    /// What it was recorded against (`None`: it does not say, counted as the real API).
+    pub against: Option<crate::cassette::RecordedAgainst>,
     pub incomplete: bool,
     pub pending: usize,
     /// The tasks its create calls made, with their type.
@@ -397,10 +397,7 @@ fn view(path: &Path, cassette: Cassette) -> CassetteView {
         api_version,
         generation,
         recorded_at,
-        simulator: cassette
-            .recorded_against
-            .as_ref()
-            .is_some_and(crate::cassette::RecordedAgainst::is_simulator),
+        against: cassette.recorded_against.clone(),
         incomplete: cassette.incomplete,
         pending: cassette.pending.len(),
         tasks,
@@ -611,7 +608,10 @@ pub(super) mod tests {
             ),
             ("preview.png", "image/png")
         );
-        assert!(view.simulator);
+        assert_eq!(
+            view.against,
+            Some(crate::cassette::RecordedAgainst::Simulator)
+        );
     }
 
     #[test]

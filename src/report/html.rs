@@ -21,6 +21,7 @@ use base64::Engine as _;
 use super::collect::{Asset, CassetteView, Entry};
 use super::results::{Status, TrialResult};
 use super::timeline;
+use crate::cassette::RecordedAgainst;
 
 /// `<model-viewer>`, vendored from the npm package `@google/model-viewer`
 /// (`vendor/model-viewer/`, `scripts/refresh-model-viewer`).
@@ -67,7 +68,8 @@ pub struct Facts {
     /// Whether it has a cassette; then its credits, target, date and API version.
     pub recorded: bool,
     pub credits: Option<u64>,
-    pub simulator: bool,
+    /// What its cassette was recorded against (`None`: it does not say).
+    pub against: Option<RecordedAgainst>,
     pub recorded_at: Option<String>,
     pub api_version: Option<String>,
     pub generation: Option<crate::meshy::ApiGeneration>,
@@ -82,7 +84,7 @@ impl Facts {
             status: None,
             recorded: cassette.is_some(),
             credits: cassette.and_then(|c| c.credits),
-            simulator: cassette.is_some_and(|c| c.simulator),
+            against: cassette.and_then(|c| c.against.clone()),
             recorded_at: cassette.and_then(|c| c.recorded_at.clone()),
             api_version: cassette.and_then(|c| c.api_version.clone()),
             generation: cassette.and_then(|c| c.generation),
@@ -193,20 +195,27 @@ fn counts(out: &mut String, facts: &[Facts]) {
     );
 }
 
-/// The credits the `recorded` entries represent: of the real API, of the simulator, and
-/// how many are of unknown price.
+/// The credits the `recorded` entries represent: of the real API, of rehearsals (never
+/// counted as the real API's), of the simulator, and how many are of unknown price.
 fn credits(out: &mut String, recorded: &[&Facts]) {
-    let (mut real, mut sim, mut unknown_price) = (0u64, 0u64, 0usize);
+    let (mut real, mut rehearsal, mut sim, mut unknown_price) = (0u64, 0u64, 0u64, 0usize);
     for f in recorded {
-        match f.credits {
-            Some(n) if f.simulator => sim += n,
-            Some(n) => real += n,
-            None => unknown_price += 1,
+        match (f.credits, &f.against) {
+            (None, _) => unknown_price += 1,
+            (Some(n), Some(RecordedAgainst::Simulator)) => sim += n,
+            (Some(n), Some(RecordedAgainst::Rehearsal(_))) => rehearsal += n,
+            (Some(n), _) => real += n,
         }
     }
     let mut credits = format!(
         "<li id=\"credits\">credits represented, at today's prices: <b>{real}</b> by recordings of the real API"
     );
+    if rehearsal > 0 {
+        let _ = write!(
+            credits,
+            "; {rehearsal} by rehearsals against another base URL, not counted as the real API's"
+        );
+    }
     if sim > 0 {
         let _ = write!(
             credits,
@@ -359,6 +368,14 @@ fn text_of(status: Option<Status>) -> &'static str {
     }
 }
 
+/// Where a rehearsal was recorded: its origin when known (HTML).
+fn rehearsal_at(origin: Option<&str>) -> String {
+    match origin {
+        Some(origin) => format!("<code>{}</code>", escape(origin)),
+        None => "another base URL".to_owned(),
+    }
+}
+
 /// The part of a scenario's `<article>` its last result decides: its status, how it
 /// ran, and its failure message or reason for being ignored.
 pub fn head(name: &str, result: Option<&TrialResult>, stale: bool) -> String {
@@ -380,10 +397,11 @@ pub fn head(name: &str, result: Option<&TrialResult>, stale: bool) -> String {
         let _ = write!(
             last,
             " against the {}",
-            if target.is_simulator() {
-                "simulator"
-            } else {
-                "API"
+            match target {
+                RecordedAgainst::Simulator => "simulator".to_owned(),
+                RecordedAgainst::Rehearsal(at) =>
+                    format!("rehearsal at {}", rehearsal_at(at.as_deref())),
+                _ => "API".to_owned(),
             }
         );
     }
@@ -498,18 +516,24 @@ fn cassette_facts(cassette: &CassetteView, fact: &mut dyn FnMut(&str, String)) {
     );
     fact(
         "target",
-        if cassette.simulator {
-            "simulator".into()
-        } else {
-            "real API".into()
+        match &cassette.against {
+            Some(RecordedAgainst::Simulator) => "simulator".into(),
+            Some(RecordedAgainst::Rehearsal(at)) => format!(
+                "<span class=\"badge rehearsal\">rehearsal</span> at {}, not the real API",
+                rehearsal_at(at.as_deref())
+            ),
+            _ => "real API".into(),
         },
     );
     fact(
         "credits",
-        match cassette.credits {
-            Some(n) if cassette.simulator => format!("{n} (simulator: none paid)"),
-            Some(n) => n.to_string(),
-            None => "unknown".into(),
+        match (cassette.credits, &cassette.against) {
+            (Some(n), Some(RecordedAgainst::Simulator)) => format!("{n} (simulator: none paid)"),
+            (Some(n), Some(RecordedAgainst::Rehearsal(_))) => {
+                format!("{n} (rehearsal: not counted as the real API's)")
+            }
+            (Some(n), _) => n.to_string(),
+            (None, _) => "unknown".into(),
         },
     );
     if cassette.incomplete || cassette.pending > 0 {
@@ -756,3 +780,106 @@ const STYLE: &str = include_str!("report.css");
 /// `models/<bundle>.js` (once), which hands over each of its models' base64; a model is
 /// decoded into a `blob:` URL only when a viewer of it is near.
 const LOADER: &str = include_str!("report.js");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rehearsal() -> RecordedAgainst {
+        RecordedAgainst::of_base_url("http://127.0.0.1:9000")
+    }
+
+    fn recorded(name: &str, credits: u64, against: Option<RecordedAgainst>) -> Facts {
+        Facts {
+            name: name.into(),
+            status: None,
+            recorded: true,
+            credits: Some(credits),
+            against,
+            recorded_at: None,
+            api_version: None,
+            generation: None,
+        }
+    }
+
+    #[test]
+    fn a_rehearsal_s_credits_are_never_counted_as_the_real_api_s() {
+        let facts = [
+            recorded("real", 20, Some(RecordedAgainst::Meshy)),
+            recorded("unsaid", 1, None),
+            recorded("rehearsed", 30, Some(rehearsal())),
+            recorded("older", 2, Some(RecordedAgainst::parse("other-base-url"))),
+            recorded("sim", 5, Some(RecordedAgainst::Simulator)),
+        ];
+        let mut out = String::new();
+        credits(&mut out, &facts.iter().collect::<Vec<_>>());
+        assert_eq!(
+            out,
+            "<li id=\"credits\">credits represented, at today's prices: <b>21</b> by recordings of the real API; \
+             32 by rehearsals against another base URL, not counted as the real API's; 5 by recordings of the \
+             simulator, where nothing was paid</li>\n"
+        );
+    }
+
+    #[test]
+    fn a_rehearsal_entry_says_so_with_its_origin() {
+        let view = CassetteView {
+            path: "cassettes/http/fox.yaml".into(),
+            api_version: None,
+            generation: None,
+            recorded_at: None,
+            against: Some(rehearsal()),
+            incomplete: false,
+            pending: 0,
+            tasks: vec![],
+            credits: Some(20),
+            models: vec![],
+            images: vec![],
+            interactions: vec![],
+            polls: vec![],
+        };
+        let mut facts = Vec::new();
+        cassette_facts(&view, &mut |label, value| {
+            facts.push((label.to_owned(), value));
+        });
+        let fact = |label: &str| {
+            facts
+                .iter()
+                .find(|(l, _)| l == label)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            fact("target"),
+            Some(
+                "<span class=\"badge rehearsal\">rehearsal</span> at <code>http://127.0.0.1:9000</code>, \
+                 not the real API"
+            )
+        );
+        assert_eq!(
+            fact("credits"),
+            Some("20 (rehearsal: not counted as the real API's)")
+        );
+
+        let result = TrialResult {
+            trial: "fox".into(),
+            kind: "webhook".into(),
+            status: Status::Passed,
+            message: None,
+            ran: super::super::Ran::Record,
+            target: Some(rehearsal()),
+            cassettes: "cassettes".into(),
+            scenario_file: None,
+            scenario_sha256: None,
+            task_id: None,
+            duration_ms: Some(1500),
+        };
+        assert!(
+            head("fox", Some(&result), false).contains(
+                "<p class=\"last-run\">last run: passed (recorded against the rehearsal at \
+                 <code>http://127.0.0.1:9000</code>) in 1.5 s</p>"
+            ),
+            "{}",
+            head("fox", Some(&result), false)
+        );
+    }
+}

@@ -78,8 +78,8 @@ pub struct TrialResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub ran: Ran,
-    /// Where a trial that sent requests sent them: `simulator`, or `meshy` (the real
-    /// API, or what `MESHY_BASE_URL` stands in for).
+    /// Where a trial that sent requests sent them: `simulator`, `meshy` (the real API),
+    /// or `rehearsal <origin>` (another `MESHY_BASE_URL`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<crate::cassette::RecordedAgainst>,
     /// The cassettes directory it ran against, as the run was given it (relative to

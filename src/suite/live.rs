@@ -18,10 +18,6 @@ use crate::sim::{SimConfig, Simulator};
 use crate::transport::{LiveConfig, LiveTransport, Transport, TransportError};
 use crate::tunnel::{self, Tunnel, TunnelError, TunnelOptions};
 
-/// `recorded_against` of a recording made through another base URL (`MESHY_BASE_URL`):
-/// a simulator or a proxy you run, not known to be the real API.
-pub const OTHER_BASE_URL: &str = "other-base-url";
-
 /// A recording [`guards`] refuse before anything is started or sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -451,16 +447,18 @@ impl Live {
             recorder: self.recorder.clone(),
             base_url: self.base_url.clone(),
             api_key: self.api_key.clone(),
-            // Another base URL (a simulator or a proxy you run) is not the real API as
-            // far as the toolkit can tell: its recordings never check the simulator's
-            // guesses.
-            against: if self.sim.is_some() {
-                RecordedAgainst::Simulator
-            } else if self.base_url == DEFAULT_BASE_URL {
-                RecordedAgainst::Meshy
-            } else {
-                RecordedAgainst::Other(OTHER_BASE_URL.into())
-            },
+            against: self.against(),
+        }
+    }
+
+    /// What this run records against. Another base URL (a simulator or a proxy you
+    /// run) is a rehearsal, not the real API as far as the toolkit can tell: its
+    /// recordings never count as the real API's traffic or credits.
+    pub fn against(&self) -> RecordedAgainst {
+        if self.sim.is_some() {
+            RecordedAgainst::Simulator
+        } else {
+            RecordedAgainst::of_base_url(&self.base_url)
         }
     }
 

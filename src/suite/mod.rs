@@ -355,8 +355,16 @@ impl Suite {
             if let Some(before) = *lock(&self.balance_before)
                 && let Some(after) = self.runtime.block_on(live.balance())
             {
+                // A rehearsal's balance is its own, not the Meshy account's.
+                let on = match live.against() {
+                    crate::cassette::RecordedAgainst::Rehearsal(at) => format!(
+                        " at the rehearsal {}, not the real Meshy API",
+                        at.as_deref().unwrap_or("(another base URL)")
+                    ),
+                    _ => String::new(),
+                };
                 eprintln!(
-                    "spent: {} credits (balance {before} before the run, {after} after)",
+                    "spent: {} credits (balance {before} before the run, {after} after){on}",
                     before.saturating_sub(after)
                 );
             }

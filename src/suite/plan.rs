@@ -11,8 +11,8 @@ use libtest_mimic::Trial;
 
 use super::live::Live;
 use super::{Suite, Target, is_recorded, resume};
-use crate::cassette::recorded_task_id;
-use crate::meshy::{TaskType, pricing};
+use crate::cassette::{RecordedAgainst, recorded_task_id};
+use crate::meshy::{DEFAULT_BASE_URL, TaskType, pricing};
 use crate::scenario::{Delivery, Scenario};
 use crate::sync::lock;
 
@@ -60,12 +60,22 @@ pub fn cost(entries: &[Entry]) -> Cost {
     cost
 }
 
-/// The plan as printed.
-pub fn render(entries: &[Entry], base_url: &str, balance: Option<u64>) -> String {
+/// The plan as printed, for a run that records `against` the real API or a rehearsal
+/// (shown by its origin only: a credential in `MESHY_BASE_URL` is never printed). A
+/// rehearsal's costs are counted as if paid (it may forward to the real API), but it is
+/// never presented as the real API.
+pub fn render(entries: &[Entry], against: &RecordedAgainst, balance: Option<u64>) -> String {
     let balance_text = balance.map_or("unknown".to_owned(), |b| b.to_string());
-    let mut out = format!(
-        "recording against the Meshy API at {base_url} (balance: {balance_text} credits):\n"
-    );
+    let mut out = match against {
+        RecordedAgainst::Rehearsal(at) => format!(
+            "rehearsing against {}, not the real Meshy API; costs count as if paid, in case it forwards \
+             to Meshy (balance: {balance_text} credits):\n",
+            at.as_deref().unwrap_or("another base URL")
+        ),
+        _ => format!(
+            "recording against the Meshy API at {DEFAULT_BASE_URL} (balance: {balance_text} credits):\n"
+        ),
+    };
     if entries.is_empty() {
         out.push_str("  nothing to record\n");
         return out;
@@ -192,7 +202,7 @@ impl Suite {
         let entries = self.plan_entries();
         let balance = self.runtime.block_on(live.balance());
         *lock(&self.balance_before) = balance;
-        eprint!("{}", render(&entries, &live.base_url, balance));
+        eprint!("{}", render(&entries, &live.against(), balance));
         check(cost(&entries), balance, self.settings.max_credits)
     }
 
@@ -360,7 +370,7 @@ mod tests {
                 unknown: 2
             }
         );
-        let text = render(&entries, "https://api.meshy.ai", Some(100));
+        let text = render(&entries, &RecordedAgainst::Meshy, Some(100));
         assert_eq!(
             text,
             "recording against the Meshy API at https://api.meshy.ai (balance: 100 credits):\n\
@@ -371,6 +381,31 @@ mod tests {
              \x20 otter_pipeline_in_rust  rust trial     unknown credits\n\
              \x20 otter_blocked           skipped: simulator-only\n\
              \x20 total: 25 credits + 2 of unknown cost, leaving 75\n"
+        );
+    }
+
+    /// A rehearsal is never presented as the real API, nor by more than its origin;
+    /// its costs still count (it may forward to Meshy), so `--max-credits` holds.
+    #[test]
+    fn a_rehearsal_s_plan_says_so_and_still_counts_its_costs() {
+        let entries = vec![entry("otter_text3d", What::Records(Some(TaskType::Text3d)))];
+        let rehearsal = RecordedAgainst::of_base_url("http://user:pw@127.0.0.1:9000/proxy");
+        assert_eq!(
+            render(&entries, &rehearsal, Some(100)),
+            "rehearsing against http://127.0.0.1:9000, not the real Meshy API; costs count as if paid, in case \
+             it forwards to Meshy (balance: 100 credits):\n\
+             \x20 otter_text3d  text3d         20 credits\n\
+             \x20 total: 20 credits, leaving 80\n"
+        );
+        assert!(render(&entries, &RecordedAgainst::Rehearsal(None), None).starts_with(
+            "rehearsing against another base URL, not the real Meshy API; costs count as if paid"
+        ));
+        assert_eq!(
+            check(cost(&entries), Some(100), Some(10)),
+            Err(PlanError::OverBudget {
+                cost: 20,
+                max_credits: 10
+            })
         );
     }
 

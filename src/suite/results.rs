@@ -103,9 +103,14 @@ impl Suite {
             status,
             message,
             ran,
-            target: sent.then_some(match self.settings.target {
+            target: sent.then(|| match self.settings.target {
                 Target::Sim => RecordedAgainst::Simulator,
-                Target::Meshy => RecordedAgainst::Meshy,
+                Target::Meshy => RecordedAgainst::of_base_url(
+                    self.env
+                        .base_url
+                        .as_deref()
+                        .unwrap_or(crate::meshy::DEFAULT_BASE_URL),
+                ),
             }),
             cassettes: self.settings.cassettes_dir.clone(),
             scenario_sha256: scenario_file

@@ -80,15 +80,22 @@ pub enum Refusal {
         afresh: String,
     },
     /// A `--target=sim` recording would overwrite an unfinished journal recorded against
-    /// the real Meshy API (its tasks are paid for). `resume_command` resumes it there.
+    /// the real Meshy API (its tasks are paid for) or a rehearsal (`against`: it may
+    /// forward to the real API). `resume_command` resumes it there.
     #[error(
-        "cassette '{}' holds an unfinished recording against the real Meshy API (paid tasks); a \
-         --target=sim run would overwrite it. Resume it first with `{resume_command}`, or delete it to \
-         give those tasks up",
-        cassette.display()
+        "cassette '{}' holds an unfinished {}; a --target=sim run would overwrite it. Resume it first \
+         with `{resume_command}`{}, or delete it to give those tasks up",
+        cassette.display(),
+        paid_journal(against),
+        match against {
+            RecordedAgainst::Rehearsal(_) => " (MESHY_BASE_URL set to that rehearsal's URL again)",
+            _ => "",
+        }
     )]
     RealJournalUnderSim {
         cassette: PathBuf,
+        /// What the journal was recorded against (never the simulator).
+        against: RecordedAgainst,
         resume_command: String,
     },
     /// Replay (record mode `none`) of an incomplete recording.
@@ -172,7 +179,7 @@ pub struct Facts<'a> {
 ///    cannot read: it may hold paid answers ([`Refusal::Unreadable`]).
 /// 2. A `--target=sim` recording never overwrites an unfinished journal (the cassette
 ///    or the one beside it) recorded against the real Meshy API: its tasks are paid for
-///    ([`Refusal::RealJournalUnderSim`]).
+///    ([`Refusal::RealJournalUnderSim`]); nor one of a rehearsal, which may forward to it.
 /// 3. The record-mode table (`main` is the cassette, `side` the file a re-recording of a
 ///    complete cassette journals into); its one refusal is [`Refusal::Incomplete`]:
 ///
@@ -213,11 +220,19 @@ pub fn decide(mode: RecordMode, facts: &Facts) -> Action {
         });
     }
     // 2. Paid journals under a simulator run.
-    // The real API, or another base URL (it may be a proxy in front of the real API).
-    let paid = |file: File| unfinished(file) && file.against.is_some_and(|a| !a.is_simulator());
-    if target == Target::Sim && mode != RecordMode::None && (paid(main) || paid(side)) {
+    // The real API, or a rehearsal (another base URL: it may be a proxy in front of
+    // the real API), or a value this version does not know.
+    let paid = [main, side].into_iter().find_map(|file| {
+        file.against
+            .filter(|a| unfinished(file) && !a.is_simulator())
+    });
+    if target == Target::Sim
+        && mode != RecordMode::None
+        && let Some(against) = paid
+    {
         return Action::Refuse(Refusal::RealJournalUnderSim {
             cassette: main.path.to_owned(),
+            against: against.clone(),
             resume_command: facts.resume_on_meshy.to_owned(),
         });
     }
@@ -268,6 +283,18 @@ pub fn decide(mode: RecordMode, facts: &Facts) -> Action {
             path: main.path.to_owned(),
             mode: RecordMode::Rewrite,
         },
+    }
+}
+
+/// What an unfinished journal that a simulator run must not overwrite holds: a rehearsal
+/// is never presented as the real API, yet counts as paid.
+fn paid_journal(against: &RecordedAgainst) -> String {
+    match against {
+        RecordedAgainst::Rehearsal(at) => format!(
+            "rehearsal against {} (possibly paid tasks: it may forward to the real Meshy API)",
+            at.as_deref().unwrap_or("another base URL")
+        ),
+        _ => "recording against the real Meshy API (paid tasks)".to_owned(),
     }
 }
 
@@ -1157,17 +1184,44 @@ mod tests {
                 "c",
             )
         };
-        // Through another base URL (maybe a proxy in front of the real API): as paid.
-        let proxied = RecordedAgainst::Other("other-base-url".into());
-        let paid_proxied = Facts {
+        // A rehearsal (maybe a proxy in front of the real API), of a known origin or
+        // an older file's `other-base-url`: as paid.
+        let proxied = RecordedAgainst::of_base_url("http://127.0.0.1:9000");
+        let older = RecordedAgainst::parse("other-base-url");
+        let paid_proxied = |against| Facts {
             main: File {
                 path: main,
                 disk: &unfinished,
-                against: Some(&proxied),
+                against: Some(against),
             },
             ..facts(Target::Sim, (main, &unfinished), (side, &Disk::Absent), "c")
         };
-        for paid in [&paid_main, &paid_side, &paid_proxied] {
+        let (paid_proxied, paid_older) = (paid_proxied(&proxied), paid_proxied(&older));
+        let real = "cassette 'c/t.yaml' holds an unfinished recording against the real Meshy API (paid tasks); \
+                    a --target=sim run would overwrite it. Resume it first with `resume on meshy`, or delete it \
+                    to give those tasks up";
+        for (paid, against, message) in [
+            (&paid_main, &meshy, real.to_owned()),
+            (&paid_side, &meshy, real.to_owned()),
+            (
+                &paid_proxied,
+                &proxied,
+                "cassette 'c/t.yaml' holds an unfinished rehearsal against http://127.0.0.1:9000 (possibly paid \
+                 tasks: it may forward to the real Meshy API); a --target=sim run would overwrite it. Resume it \
+                 first with `resume on meshy` (MESHY_BASE_URL set to that rehearsal's URL again), or delete it \
+                 to give those tasks up"
+                    .to_owned(),
+            ),
+            (
+                &paid_older,
+                &older,
+                "cassette 'c/t.yaml' holds an unfinished rehearsal against another base URL (possibly paid \
+                 tasks: it may forward to the real Meshy API); a --target=sim run would overwrite it. Resume it \
+                 first with `resume on meshy` (MESHY_BASE_URL set to that rehearsal's URL again), or delete it \
+                 to give those tasks up"
+                    .to_owned(),
+            ),
+        ] {
             for mode in [
                 RecordMode::Once,
                 RecordMode::NewEpisodes,
@@ -1181,15 +1235,11 @@ mod tests {
                     refusal,
                     Refusal::RealJournalUnderSim {
                         cassette: main.into(),
+                        against: against.clone(),
                         resume_command: "resume on meshy".into()
                     }
                 );
-                assert_eq!(
-                    refusal.to_string(),
-                    "cassette 'c/t.yaml' holds an unfinished recording against the real Meshy API (paid tasks); \
-                     a --target=sim run would overwrite it. Resume it first with `resume on meshy`, or delete it \
-                     to give those tasks up"
-                );
+                assert_eq!(refusal.to_string(), message);
             }
         }
         // Against Meshy it is resumed; a simulator's journal is recorded afresh; a

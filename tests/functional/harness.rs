@@ -86,6 +86,10 @@ pub fn trials() -> Vec<Trial> {
             "harness_cassettes_migrate_moves_a_v1_suite_to_v2_deleting_nothing_and_a_second_run_changes_nothing",
             migrate_v1_suite,
         ),
+        Trial::test(
+            "harness_a_rehearsal_is_labelled_never_counted_as_real_and_noted_by_the_check",
+            rehearsal_is_labelled,
+        ),
     ]
 }
 
@@ -1155,7 +1159,8 @@ fn real_api_path() -> Result<(), Failed> {
     let log = text(&output);
     assert!(
         log.contains(&format!(
-            "recording against the Meshy API at {base} (balance: 10000 credits):\n  otter_text3d            text3d         20 credits\n  \
+            "rehearsing against {base}, not the real Meshy API; costs count as if paid, in case it forwards to \
+             Meshy (balance: 10000 credits):\n  otter_text3d            text3d         20 credits\n  \
              otter_pipeline_in_rust  rust trial     unknown credits\n  total: 20 credits + 1 of unknown cost, leaving 9980\n"
         )),
         "{log}"
@@ -1169,7 +1174,10 @@ fn real_api_path() -> Result<(), Failed> {
         "{log}"
     );
     assert!(
-        log.contains("spent: 40 credits (balance 10000 before the run, 9960 after)"),
+        log.contains(&format!(
+            "spent: 40 credits (balance 10000 before the run, 9960 after) at the rehearsal {base}, not the \
+             real Meshy API\n"
+        )),
         "{log}"
     );
     assert!(!log.contains(key), "the key never reaches the output");
@@ -1179,8 +1187,8 @@ fn real_api_path() -> Result<(), Failed> {
         "no key, and no callback_url for the real API"
     );
     assert!(
-        // Recorded through MESHY_BASE_URL: not known to be the real API.
-        cassette.contains("recorded_against: other-base-url")
+        // Recorded through MESHY_BASE_URL: a rehearsal, not known to be the real API.
+        cassette.contains(&format!("recorded_against: \"rehearsal {base}\""))
             && cassette.contains("uri: \"https://api.meshy.ai/openapi/v2/text-to-3d\"")
     );
     drop(sim);
@@ -1298,5 +1306,107 @@ fn real_api_secret() -> Result<(), Failed> {
         }
         drop(sim);
     }
+    Ok(())
+}
+
+/// A rehearsal: `MESHY_BASE_URL` points at a `mesh-toolkit sim`. The plan, the cassette,
+/// the report and `cassettes check` say rehearsal with its origin, and never count it as
+/// the real API; the cassette still replays with nothing running. (A credential in the
+/// URL's user info never reaches `recorded_against`: `cassette::format`'s unit tests; a
+/// client cannot send one, as its basic auth would replace the key.)
+fn rehearsal_is_labelled() -> Result<(), Failed> {
+    let empty = tempfile::tempdir()?;
+    let work = Workspace::with_scenarios(empty.path());
+    let name = "rehearsal_text3d";
+    std::fs::write(
+        work.path(&format!("scenarios/{name}.toml")),
+        "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"Rehearsed otter\"\ndelivery = \"polling\"\n",
+    )?;
+    let mut command = crate::support::binary();
+    command.args(["sim", "--port", "0", "--task-seconds", "0"]);
+    // Killed when dropped, also when an assertion fails first.
+    let mut sim = crate::support::Guarded::spawn(command);
+    let origin = sim
+        .line()
+        .strip_prefix("listening on ")
+        .ok_or("no listening line")?
+        .to_owned();
+    let base = format!("{origin}/");
+    let key = "msy_functional_rehearsal_key";
+    let recording = work.run(
+        &["--record-webhooks", "--tunnel=none", name, "--exact"],
+        &[("MESHY_BASE_URL", base.as_str()), ("MESHY_API_KEY", key)],
+    );
+    drop(sim);
+    assert_success(&recording);
+    let log = text(&recording);
+    assert!(
+        log.contains(&format!(
+            "rehearsing against {origin}, not the real Meshy API; costs count as if paid, in case it forwards to \
+             Meshy (balance: 10000 credits):\n  {name}  text3d         20 credits\n  total: 20 credits, \
+             leaving 9980\n"
+        )) && log.contains(&format!(
+            "spent: 20 credits (balance 10000 before the run, 9980 after) at the rehearsal {origin}, not the \
+             real Meshy API\n"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains(key), "{log}");
+
+    let cassette = std::fs::read_to_string(work.path(&format!("cassettes/http/{name}.yaml")))?;
+    assert!(
+        cassette.contains(&format!("\nrecorded_against: \"rehearsal {origin}\"\n")),
+        "{cassette}"
+    );
+    assert!(
+        cassette.contains("uri: \"https://api.meshy.ai/openapi/v2/text-to-3d\"")
+            && cassette.matches(&origin).count() == 1,
+        "its URIs are Meshy's; the origin is only in recorded_against: {cassette}"
+    );
+
+    let report = std::fs::read_to_string(work.path("target/mesh-toolkit/report/index.html"))?;
+    assert!(
+        report.contains(
+            "<li id=\"credits\">credits represented, at today's prices: <b>0</b> by recordings of the real API; \
+             20 by rehearsals against another base URL, not counted as the real API's</li>"
+        ),
+        "{}",
+        report.lines().find(|l| l.contains("id=\"credits\"")).unwrap_or("no credits line")
+    );
+    assert!(
+        report.contains(&format!(
+            "<dt>target</dt><dd><span class=\"badge rehearsal\">rehearsal</span> at <code>{origin}</code>, not the \
+             real API</dd>"
+        )) && report.contains(&format!(
+            "last run: passed (recorded against the rehearsal at <code>{origin}</code>)"
+        )),
+        "the entry says rehearsal, with its origin"
+    );
+
+    let mut check = crate::support::binary();
+    check
+        .current_dir(work.path(""))
+        .args(["cassettes", "check"])
+        .env("CARGO_TARGET_DIR", work.path("target"))
+        .env_remove("MESHY_CASSETTE_MAX_AGE");
+    let checked = crate::support::output_within(&mut check, Duration::from_secs(60));
+    let log = text(&checked);
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "a note, not a problem: {log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "note: cassettes/http/{name}.yaml: recorded against a rehearsal ({origin}), not the real Meshy API: \
+             its answers are not taken for the real API's shapes, nor its credits for real ones\n  fix: \
+             re-record it against the real API (MESHY_BASE_URL unset) before trusting its shapes: `"
+        )) && log.contains("1 recording checked: 0 problems, 1 note"),
+        "{log}"
+    );
+
+    // Its URIs are Meshy's: it replays with nothing running, like any other.
+    let replay = work.run(&[name, "--exact"], &[]);
+    assert_success(&replay);
     Ok(())
 }
