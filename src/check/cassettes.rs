@@ -192,7 +192,7 @@ pub(super) fn check_cassette(
             ),
             fix: format!(
                 "re-record it against the real API (MESHY_BASE_URL unset) before trusting its shapes: {}",
-                command(&scenario, false, Some(against), dirs)
+                command(&scenario, false, Some(against), commands)
             ),
             problem: false,
         });
@@ -264,14 +264,17 @@ mod tests {
             "species = \"otter\"\ntask_type = \"text3d\"\nprompt = \"otter\"\n",
         )
         .unwrap();
-        let dirs = format!(" --scenarios={}", scenarios.display());
-        let command = super::super::checker::command("otter_text3d", false, Some(&against), &dirs);
+        let commands =
+            crate::command::Commands::new(Default::default(), &scenarios, Path::new("cassettes"));
+        let command =
+            super::super::checker::command("otter_text3d", false, Some(&against), &commands);
         let options = CheckOptions {
             cassettes: "cassettes".into(),
             scenarios,
             max_age: None,
             v1_is_problem: false,
             today: None,
+            invocation: Default::default(),
         };
         let task = r#"{"id":"t1","type":"text-to-3d","status":"SUCCEEDED","input":{},"output":{},"cassette_only":1}"#;
         let cassette = Cassette {
@@ -313,7 +316,8 @@ mod tests {
         };
         let path = Path::new("cassettes/webhooks/otter_text3d_t1.json");
         let bytes = serde_json::to_vec(&recording).unwrap();
-        checker.add_recording(Checker::recording(path, &bytes, Some(&recording)));
+        let checked = checker.recording(path, &bytes, Some(&recording));
+        checker.add_recording(checked);
         (checker.finish(), command)
     }
 
