@@ -8,16 +8,5 @@
 mod custom;
 
 fn main() -> std::process::ExitCode {
-    mesh_toolkit::suite::main_with(|suite| {
-        // The Rust trial belongs to this repository's suite: not to a suite in other
-        // directories (`--scenarios`, `--cassettes`), whose cassettes it would look for.
-        let settings = suite.settings();
-        let own = settings.scenarios_dir == std::path::Path::new("scenarios")
-            && settings.cassettes_dir == std::path::Path::new("cassettes");
-        if own {
-            vec![custom::otter_pipeline_in_rust(suite)]
-        } else {
-            Vec::new()
-        }
-    })
+    mesh_toolkit::suite::main_with(|suite| vec![custom::otter_pipeline_in_rust(suite)])
 }
