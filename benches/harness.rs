@@ -91,9 +91,13 @@ fn replay(
     let baselines: Vec<Duration> = (0..RUNS)
         .map(|_| baseline(&work.path().join("cassettes/http")))
         .collect();
+    // The harness keeps its files under the target dir it was built into unless told:
+    // the suite's own one here, as a project's.
+    let work_target = work.path().join("target");
     let env: Vec<(&str, &OsStr)> = tmpdir
         .map(|d| ("TMPDIR", d.as_os_str()))
         .into_iter()
+        .chain([("CARGO_TARGET_DIR", work_target.as_os_str())])
         .collect();
     let mut off_env = env.clone();
     off_env.push(("MESHY_NO_REPORT", OsStr::new("1")));
