@@ -130,7 +130,7 @@ impl Invocation {
         Invocation {
             test_target,
             package: package.filter(|p| p.in_workspace).map(|p| p.name.clone()),
-            cli: if own || package.is_none() {
+            cli: if own {
                 "cargo run --".to_owned()
             } else {
                 "mesh-toolkit".to_owned()
@@ -319,10 +319,29 @@ impl Commands {
         command
     }
 
-    /// `cargo nextest run [-p PACKAGE] --test TARGET [-- DIRS]`: the suite under nextest.
+    /// `[DIR VARIABLES] cargo nextest run [-p PACKAGE] --test TARGET`: the suite under
+    /// nextest, which takes no harness flags after `--`: the directories go in their
+    /// environment variables.
     pub fn nextest_run(&self) -> String {
-        self.test(None, "")
-            .replacen("cargo test", "cargo nextest run", 1)
+        let mut command = String::new();
+        for (flag, var) in [
+            (" --cassettes=", "MESHY_CASSETTES_DIR="),
+            (" --scenarios=", "MESHY_SCENARIOS_DIR="),
+        ] {
+            if let Some(start) = self.dirs.find(flag) {
+                let value = &self.dirs[start + flag.len()..];
+                let end = value.find(" --").unwrap_or(value.len());
+                command.push_str(var);
+                command.push_str(&value[..end]);
+                command.push(' ');
+            }
+        }
+        command.push_str(
+            &self
+                .cargo_test()
+                .replacen("cargo test", "cargo nextest run", 1),
+        );
+        command
     }
 
     /// `mesh-toolkit ARGS [DIRS]` (`cargo run -- …` in mesh-toolkit's repository): a
@@ -337,12 +356,33 @@ impl Commands {
     }
 }
 
-/// The fix for a cassette that cannot be read, as one command that works as pasted: the
-/// file moved aside under a name the suite ignores (`<file>.unreadable`, kept: it may
-/// hold answers Meshy was paid for), then `record`, which records the trial afresh.
+/// The fix for a cassette that cannot be read, as one command that works as pasted from
+/// any directory: the file moved aside under a name the suite ignores and no file has yet
+/// (`<file>.unreadable`, else `<file>.unreadable-2`, …: kept, it may hold answers Meshy was
+/// paid for), then `record`, which records the trial afresh.
 pub fn move_aside_then(path: &Path, record: &str) -> String {
-    let file = shell_word(&path.display().to_string());
-    format!("mv {file} {file}.unreadable && {record}")
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let aside = (1..)
+        .map(|n| match n {
+            1 => format!("{}.unreadable", path.display()),
+            n => format!("{}.unreadable-{n}", path.display()),
+        })
+        .find(|name| !Path::new(name).exists())
+        .unwrap_or_default();
+    format!(
+        "mv {} {} && {record}",
+        shell_word(&path.display().to_string()),
+        shell_word(&aside)
+    )
+}
+
+/// Whether `name` is a cassette set aside by [`move_aside_then`].
+pub fn is_set_aside(name: &str) -> bool {
+    name.rsplit_once(".unreadable").is_some_and(|(_, n)| {
+        n.is_empty()
+            || n.strip_prefix('-')
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+    })
 }
 
 /// `word` as a shell reads it back: unchanged when it holds only safe characters, else
@@ -389,6 +429,36 @@ mod tests {
         assert_eq!(
             of("/w/t/debug/deps/mygame-0123456789abcdef").test_target,
             "scenarios"
+        );
+    }
+
+    #[test]
+    fn setting_aside_never_overwrites_an_earlier_set_aside_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cassette = dir.path().join("fox.yaml");
+        write(&cassette, "broken");
+        let first = move_aside_then(&cassette, "record");
+        let path = cassette.display().to_string();
+        assert_eq!(first, format!("mv {path} {path}.unreadable && record"));
+        write(&dir.path().join("fox.yaml.unreadable"), "broken before");
+        assert_eq!(
+            move_aside_then(&cassette, "record"),
+            format!("mv {path} {path}.unreadable-2 && record")
+        );
+        assert!(is_set_aside("fox.yaml.unreadable") && is_set_aside("fox.yaml.unreadable-2"));
+        assert!(!is_set_aside("fox.yaml") && !is_set_aside("fox.yaml.unreadable-x"));
+    }
+
+    #[test]
+    fn under_nextest_the_directories_go_in_their_variables() {
+        let commands = Commands::new(Invocation::default(), Path::new("s dir"), Path::new("c"));
+        assert_eq!(
+            commands.nextest_run(),
+            "MESHY_CASSETTES_DIR=c MESHY_SCENARIOS_DIR='s dir' cargo nextest run --test scenarios"
+        );
+        assert_eq!(
+            Commands::default().nextest_run(),
+            "cargo nextest run --test scenarios"
         );
     }
 

@@ -52,7 +52,7 @@ pub enum MigrateError {
         source: std::io::Error,
     },
     #[error(
-        "cannot write '{}': {source}; run `cassettes migrate` again to finish: it picks up where this stopped",
+        "cannot write '{}': {source}; run the same `cassettes migrate --yes` again to finish: it picks up where this stopped",
         path.display()
     )]
     Write {

@@ -30,14 +30,25 @@ pub fn dir() -> PathBuf {
 }
 
 /// The target dir of the running build: `CARGO_TARGET_DIR`, else the cargo target dir
-/// the running executable lives in, else `target`.
+/// the running executable lives in, else `target`. A relative `CARGO_TARGET_DIR` is
+/// relative to where cargo was run, which a test binary (run in its package's root)
+/// cannot tell: the directory cargo built it into answers then.
 fn of_this_build() -> PathBuf {
-    from_env().unwrap_or_else(|| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|exe| cargo_target_dir_above(&exe))
-            .unwrap_or_else(|| PathBuf::from("target"))
-    })
+    let built_in = std::env::current_exe()
+        .ok()
+        .and_then(|exe| cargo_target_dir_above(&exe));
+    choose(from_env(), built_in)
+}
+
+/// `CARGO_TARGET_DIR` when absolute; else the target dir the executable was built into;
+/// else the relative `CARGO_TARGET_DIR`, else `target`.
+fn choose(env: Option<PathBuf>, built_in: Option<PathBuf>) -> PathBuf {
+    match (env, built_in) {
+        (Some(dir), _) if dir.is_absolute() => dir,
+        (_, Some(dir)) => dir,
+        (Some(dir), None) => dir,
+        (None, None) => PathBuf::from("target"),
+    }
 }
 
 fn from_env() -> Option<PathBuf> {
@@ -46,12 +57,19 @@ fn from_env() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// The nearest ancestor of `exe` that cargo made a target dir (it writes `CACHEDIR.TAG`
-/// there): a test binary is `<target dir>/<profile>/deps/<name>-<hash>`.
+/// The outermost ancestor of `exe` that cargo made a target dir (it writes `CACHEDIR.TAG`
+/// there, and in `<target dir>/<triple>` when building for a named target): a test
+/// binary is `<target dir>[/<triple>]/<profile>/deps/<name>-<hash>`.
+/// Only cargo's tags count (another tool's cache may hold the project).
 fn cargo_target_dir_above(exe: &Path) -> Option<PathBuf> {
+    let cargo_made = |dir: &Path| {
+        std::fs::read_to_string(dir.join("CACHEDIR.TAG"))
+            .is_ok_and(|tag| tag.contains("created by cargo"))
+    };
     exe.ancestors()
         .skip(1)
-        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .filter(|dir| cargo_made(dir))
+        .last()
         .map(Path::to_owned)
 }
 
@@ -124,3 +142,45 @@ fn is_executable(path: &std::path::Path) -> bool {
 /// What to tell a user whose test tools are missing.
 pub const TEST_TOOLS_HINT: &str =
     "run `./scripts/test-tools` (installs VCR.py and bore under <target dir>/mesh-toolkit/tools)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by cargo.\n";
+
+    #[test]
+    fn the_target_dir_is_the_outermost_cargo_made_one_above_the_binary() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("ws/target");
+        let deps = target.join("x86_64-unknown-linux-gnu/debug/deps");
+        std::fs::create_dir_all(&deps).unwrap();
+        std::fs::write(target.join("CACHEDIR.TAG"), TAG).unwrap();
+        std::fs::write(target.join("x86_64-unknown-linux-gnu/CACHEDIR.TAG"), TAG).unwrap();
+        // Another tool's cache above the project is not a target dir.
+        std::fs::write(
+            root.path().join("CACHEDIR.TAG"),
+            "Signature: 8a477f597d28d172789f06886806bc55\n",
+        )
+        .unwrap();
+        let exe = deps.join("meshy_scenarios-0123456789abcdef");
+        assert_eq!(cargo_target_dir_above(&exe), Some(target));
+        assert_eq!(cargo_target_dir_above(&root.path().join("bin/tool")), None);
+    }
+
+    #[test]
+    fn a_relative_cargo_target_dir_gives_way_to_the_one_the_binary_was_built_into() {
+        let built = Some(PathBuf::from("/ws/tgt"));
+        assert_eq!(
+            choose(Some("/abs".into()), built.clone()),
+            PathBuf::from("/abs")
+        );
+        assert_eq!(
+            choose(Some("tgt".into()), built.clone()),
+            PathBuf::from("/ws/tgt")
+        );
+        assert_eq!(choose(None, built), PathBuf::from("/ws/tgt"));
+        assert_eq!(choose(Some("tgt".into()), None), PathBuf::from("tgt"));
+        assert_eq!(choose(None, None), PathBuf::from("target"));
+    }
+}

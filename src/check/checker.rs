@@ -58,8 +58,9 @@ pub struct Checker<'a> {
     /// not the defaults.
     commands: Commands,
     scenarios: super::cassettes::Scenarios,
-    /// The scenario and text of each cassette that cannot be read.
-    unreadable: Vec<(String, String)>,
+    /// The scenario, path and text of each cassette that cannot be read, and of each set
+    /// aside as unreadable (`<file>.unreadable`).
+    unreadable: Vec<(String, PathBuf, String)>,
     report: Report,
     /// Task id → who created it.
     owned_tasks: BTreeMap<String, Owner>,
@@ -104,7 +105,7 @@ impl<'a> Checker<'a> {
             options,
             commands,
             scenarios,
-            unreadable: Vec::new(),
+            unreadable: set_aside(&options.cassettes.join("http")),
             report: Report::default(),
             owned_tasks: BTreeMap::new(),
             recorded: BTreeSet::new(),
@@ -161,7 +162,7 @@ impl<'a> Checker<'a> {
         if let Some((scenario, text)) = checked.unreadable {
             // It has a recording, if not a readable one: that is its finding.
             self.recorded.insert(scenario.clone());
-            self.unreadable.push((scenario, text));
+            self.unreadable.push((scenario, checked.path, text));
         }
     }
 
@@ -249,15 +250,8 @@ impl<'a> Checker<'a> {
         let in_unreadable = self
             .unreadable
             .iter()
-            .find(|(_, text)| !task_id.is_empty() && text.contains(task_id))
-            .map(|(scenario, _)| {
-                let cassette = self
-                    .options
-                    .cassettes
-                    .join("http")
-                    .join(format!("{scenario}.yaml"));
-                (scenario.as_str(), cassette)
-            });
+            .find(|(_, _, text)| !task_id.is_empty() && text.contains(task_id))
+            .map(|(scenario, path, _)| (scenario.as_str(), path.clone()));
         let report = finish_recording(
             checked,
             in_unreadable,
@@ -312,6 +306,34 @@ impl<'a> Checker<'a> {
         }
         self.report
     }
+}
+
+/// The cassettes of `dir` set aside as unreadable (`<name>.yaml.unreadable[-N]`): their
+/// scenario, path and text. Rare files, read whole: the ids of the tasks they hold are in
+/// there, and those tasks' webhook recordings are kept with them.
+fn set_aside(dir: &Path) -> Vec<(String, PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(String, PathBuf, String)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let (stem, _) = name.split_once(".yaml.unreadable")?;
+            if !crate::command::is_set_aside(&name) {
+                return None;
+            }
+            let scenario = stem.strip_suffix(".rerecording").unwrap_or(stem).to_owned();
+            let bytes = std::fs::read(entry.path()).ok()?;
+            Some((
+                scenario,
+                entry.path(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// Who created a task: the API version, target and scenario of its cassette.

@@ -98,7 +98,7 @@ pub(super) fn finish_recording(
                 command(scenario, false, against.as_ref(), commands)
             ),
             (None, Some((_, cassette))) => format!(
-                "keep it: its task is in '{}', which cannot be read either; mend that cassette first",
+                "keep it: its task is in '{}', which cannot be read either",
                 cassette.display()
             ),
             (None, None) => format!("delete '{}' (no cassette holds its task)", path.display()),
@@ -179,17 +179,40 @@ pub(super) fn finish_recording(
     if !owned_tasks.contains_key(&facts.task_id)
         && let Some((scenario, cassette)) = &in_unreadable
     {
+        let set_aside = cassette
+            .file_name()
+            .is_some_and(|n| crate::command::is_set_aside(&n.to_string_lossy()));
+        let (what, fix) = if set_aside {
+            (
+                format!(
+                    "its task {} is in '{}', set aside as unreadable: scenario '{scenario}''s earlier \
+                     recording, not an orphan",
+                    facts.task_id,
+                    cassette.display()
+                ),
+                format!(
+                    "keep it with '{}' (they may hold answers Meshy was paid for); remove both together \
+                     once you no longer need them",
+                    cassette.display()
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "its task {} is in '{}', which cannot be read: it is scenario '{scenario}''s, not an orphan",
+                    facts.task_id,
+                    cassette.display()
+                ),
+                format!(
+                    "keep it; mend '{}' to replay both (or record the scenario afresh, as its finding says)",
+                    cassette.display()
+                ),
+            )
+        };
         report.findings.push(Finding {
             file: path.to_owned(),
-            what: format!(
-                "its task {} is in '{}', which cannot be read: it is scenario '{scenario}''s, not an orphan",
-                facts.task_id,
-                cassette.display()
-            ),
-            fix: format!(
-                "keep it; mend '{}' to replay both (or record the scenario afresh, as its finding says)",
-                cassette.display()
-            ),
+            what,
+            fix,
             problem: false,
         });
     } else if !owned_tasks.contains_key(&facts.task_id) {

@@ -46,6 +46,13 @@ pub enum GuardError {
          MESHY_ALLOW_RECORD_ON_CI=1 to allow it, or record with --target=sim"
     )]
     OnCi,
+    /// The URL itself is not repeated: its user info is the credential.
+    #[error(
+        "MESHY_BASE_URL carries user info (`user:password@` before the host): it would be sent as \
+         basic auth in place of the API key and could reach an error message; remove it (the key \
+         goes in MESHY_API_KEY)"
+    )]
+    BaseUrlCredentials,
 }
 
 /// Why the recording context of a run could not start.
@@ -238,6 +245,14 @@ pub struct Recording {
 
 /// Refusals that come before anything is started or sent.
 pub fn guards(settings: &Settings, env: &RunEnv) -> Result<(), GuardError> {
+    if env
+        .base_url
+        .as_deref()
+        .and_then(|url| reqwest::Url::parse(url).ok())
+        .is_some_and(|url| !url.username().is_empty() || url.password().is_some())
+    {
+        return Err(GuardError::BaseUrlCredentials);
+    }
     if env.nextest {
         // The same mode records the same trials under `cargo test`.
         let mode = match settings.record_mode {
@@ -607,7 +622,7 @@ mod env_tests {
                          --target=sim --cassettes=suite/c --scenarios=suite/s"
                         .into(),
                 replay:
-                    "cargo nextest run --test scenarios -- --cassettes=suite/c --scenarios=suite/s"
+                    "MESHY_CASSETTES_DIR=suite/c MESHY_SCENARIOS_DIR=suite/s cargo nextest run --test scenarios"
                         .into(),
             })
         );
@@ -620,6 +635,15 @@ mod env_tests {
                 )
         );
         assert_eq!(refused("meshy", &[]), Err(GuardError::NoApiKey));
+        // A credential in the base URL: refused, and not repeated.
+        let with_user = ("MESHY_BASE_URL", "http://alice:s3cret@127.0.0.1:9/");
+        let refusal = refused("sim", &[with_user]).unwrap_err();
+        assert_eq!(refusal, GuardError::BaseUrlCredentials);
+        assert!(!refusal.to_string().contains("s3cret"));
+        assert_eq!(
+            refused("sim", &[("MESHY_BASE_URL", "http://127.0.0.1:9")]),
+            Ok(())
+        );
         let test_key = crate::meshy::TEST_MODE_API_KEY;
         assert_eq!(
             refused("meshy", &[("MESHY_API_KEY", test_key)]),

@@ -386,12 +386,11 @@ impl Suite {
                     "interrupted: nothing was paid (the simulator); a rerun records the unfinished scenarios again"
                 );
             } else {
+                // The run's own command, its filters and limits kept: only the mode changes.
                 let rerun = match self.settings.record_mode {
-                    RecordMode::All | RecordMode::Rewrite => format!(
-                        "a rerun with `{}` (not the same command: it would record the finished scenarios again)",
-                        self.settings
-                            .commands
-                            .test(None, "--record-webhooks --record-mode=once")
+                    mode @ (RecordMode::All | RecordMode::Rewrite) => format!(
+                        "a rerun of the same command with --record-mode=once in place of --record-mode={mode} \
+                         (as it is, it would record the finished scenarios again)"
                     ),
                     _ => "a rerun of the same command".to_owned(),
                 };

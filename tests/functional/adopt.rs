@@ -269,9 +269,12 @@ fn adopting_crate() -> Result<(), Failed> {
     std::fs::write(&cassette, broken)?;
     let missed = studio.cargo(&member, &["test", "--test", "meshy_scenarios"]);
     assert!(!missed.status.success());
-    let afresh = "mv cassettes/http/hero_fox.yaml cassettes/http/hero_fox.yaml.unreadable && \
-                  cargo test -p mygame --test meshy_scenarios -- hero_fox --exact --record-webhooks \
-                  --record-mode=once --target=sim";
+    // Absolute paths: it works from the workspace root too.
+    let afresh = format!(
+        "mv {0} {0}.unreadable && cargo test -p mygame --test meshy_scenarios -- hero_fox --exact \
+         --record-webhooks --record-mode=once --target=sim",
+        cassette.display()
+    );
     assert!(
         text(&missed).contains(&format!("`{afresh}`")),
         "{}",
@@ -296,13 +299,28 @@ fn adopting_crate() -> Result<(), Failed> {
             && !log.contains("fix: delete"),
         "{log}"
     );
-    // Pasted as printed: `mv … && cargo …` is a shell line.
-    let pasted = studio.run(&member, "sh", &["-c", afresh], BUILD_DEADLINE);
+    // Pasted as printed, from the workspace root: `mv … && cargo …` is a shell line.
+    let pasted = studio.run(&root, "sh", &["-c", &afresh], BUILD_DEADLINE);
     assert!(pasted.status.success(), "{}", text(&pasted));
     assert!(
         member
             .join("cassettes/http/hero_fox.yaml.unreadable")
             .is_file()
+    );
+    // The file set aside keeps the old task's webhook recording with it: nothing to delete.
+    let check = studio.run(
+        &member,
+        "mesh-toolkit",
+        &["cassettes", "check"],
+        crate::support::EXIT_DEADLINE,
+    );
+    let log = text(&check);
+    assert!(check.status.success(), "{log}");
+    assert!(
+        log.contains(
+            "set aside as unreadable: scenario 'hero_fox''s earlier recording, not an orphan"
+        ) && !log.contains("delete"),
+        "{log}"
     );
 
     // `mesh-toolkit report` in the member finds the results in the same target dir.

@@ -251,8 +251,8 @@ fn findings() -> Result<(), Failed> {
         "; did you mean `delivery`?\n  fix: fix the file (docs/scenarios.md has every key); its trial fails until then\n",
         "problem: cassettes/http/i.yaml: not a readable cassette (line 2: ",
         "); it may hold answers Meshy was paid for\n  fix: mend it by hand to keep what it holds, or set it aside and \
-         record the trial afresh: `mv cassettes/http/i.yaml cassettes/http/i.yaml.unreadable && cargo test --test \
-         scenarios -- i --exact --record-webhooks --record-mode=once  # real Meshy API: ",
+         record the trial afresh: `mv ROOT/cassettes/http/i.yaml ROOT/cassettes/http/i.yaml.unreadable && cargo test \
+         --test scenarios -- i --exact --record-webhooks --record-mode=once  # real Meshy API: ",
         " credits; a task the unreadable file holds is not resumed but paid again`\n",
         "note: cassettes/webhooks/otter_text3d_task-i.json: its task task-i is in 'cassettes/http/i.yaml', which \
          cannot be read: it is scenario 'i''s, not an orphan\n  fix: keep it; mend 'cassettes/http/i.yaml' to \
@@ -268,7 +268,9 @@ fn findings() -> Result<(), Failed> {
         "problem: scenarios/b.toml: has no recording\n  fix: record it: `cargo test --test scenarios -- b --exact --record-webhooks --record-mode=rewrite`\n",
         "error: cassettes check found ",
     ] {
-        let line = line.replace("378d", &age_of(old));
+        let line = line
+            .replace("378d", &age_of(old))
+            .replace("ROOT", &root.display().to_string());
         assert!(text.contains(&line), "missing {line:?} in:\n{text}");
     }
     // The HTML report shows the same findings, in the same order: it reads each file

@@ -544,12 +544,12 @@ fn check_and_scrub() -> Result<(), Failed> {
     // The fix, as printed, run as printed (with this build's binary).
     let fix = out
         .lines()
-        .find_map(|l| l.trim().strip_prefix("fix: `cargo run -- cassettes scrub"))
+        .find_map(|l| l.trim().strip_prefix("fix: `mesh-toolkit cassettes scrub"))
         .and_then(|rest| rest.split('`').next())
         .ok_or(format!("no scrub command in:\n{out}"))?
         .to_owned();
     assert_eq!(fix, "", "the default cassettes dir needs no flag");
-    // (`cargo run --` is this build's binary.)
+    // (`mesh-toolkit`, outside any package, is the installed binary: this build's.)
     let scrubbed = output_within(
         binary().current_dir(dir).args(["cassettes", "scrub"]),
         DEADLINE,
