@@ -70,9 +70,18 @@ fn run_check(args: &CheckArgs) -> Result<(), Failure> {
     let options = args
         .options(std::env::var("MESHY_CASSETTE_MAX_AGE").ok(), invocation)
         .map_err(|e| Failure::Usage(e.to_string()))?;
+    if !options.scenarios.is_dir() && !options.cassettes.is_dir() {
+        return Err(Failure::Usage(format!(
+            "neither '{}' nor '{}' is a directory: run from the package's root (where the suite's scenarios/ \
+             and cassettes/ are), or pass --scenarios DIR and --cassettes DIR",
+            options.scenarios.display(),
+            options.cassettes.display()
+        )));
+    }
     let report = mesh_toolkit::check::check(&options);
     print!("{}", report.render());
-    if !report.findings.is_empty() {
+    // Only under commands it printed.
+    if report.findings.iter().any(|f| f.fix.contains("cargo test")) {
         let commands = Commands::new(
             options.invocation.clone(),
             &options.scenarios,

@@ -311,7 +311,7 @@ impl<'a> Checker<'a> {
 /// The cassettes of `dir` set aside as unreadable (`<name>.yaml.unreadable[-N]`): their
 /// scenario, path and text. Rare files, read whole: the ids of the tasks they hold are in
 /// there, and those tasks' webhook recordings are kept with them.
-fn set_aside(dir: &Path) -> Vec<(String, PathBuf, String)> {
+pub(crate) fn set_aside(dir: &Path) -> Vec<(String, PathBuf, String)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

@@ -30,6 +30,6 @@ pub use leaks::scanned_text;
 pub use recordings::RecordingChecked;
 pub use report::{CheckOptions, Finding, Report, Row, parse_age};
 
-pub(crate) use checker::list;
+pub(crate) use checker::{list, set_aside};
 pub(crate) use drift::task_objects;
 pub(crate) use recordings::{is_unrouted, task_of_recording};

@@ -308,18 +308,29 @@ impl Suite {
     }
 
     /// After a trial recorded anew: its webhook recordings of earlier tasks (a
-    /// re-recording, an abandoned journal) are no longer its recording.
+    /// re-recording, an abandoned journal) are no longer its recording. Those of a task a
+    /// cassette set aside as unreadable names are kept with that file: it may be mended.
     pub(super) fn remove_stale_recordings(&self, trial: &str, keep: &[String]) {
         let dir = self.webhooks_dir();
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
+        let set_aside: Vec<String> =
+            crate::check::set_aside(&self.settings.cassettes_dir.join("http"))
+                .into_iter()
+                .filter(|(scenario, _, _)| scenario == trial)
+                .map(|(_, _, text)| text)
+                .collect();
+        let named_aside = |task_id: &str| set_aside.iter().any(|text| text.contains(task_id));
         for entry in entries.filter_map(Result::ok) {
             if entry.path().extension().is_none_or(|x| x != "json") {
                 continue;
             }
-            let stale = WebhookRecording::read(&entry.path(), "")
-                .is_ok_and(|r| r.scenario.as_deref() == Some(trial) && !keep.contains(&r.task_id));
+            let stale = WebhookRecording::read(&entry.path(), "").is_ok_and(|r| {
+                r.scenario.as_deref() == Some(trial)
+                    && !keep.contains(&r.task_id)
+                    && !named_aside(&r.task_id)
+            });
             if stale && std::fs::remove_file(entry.path()).is_ok() {
                 self.console.line(&format!(
                     "{trial}: removed '{}', the webhook recording of its earlier task",

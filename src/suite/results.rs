@@ -249,7 +249,10 @@ impl Suite {
             Some(prepared) => prepared,
             None => crate::report::prepare(&self.report_sources(), &out),
         };
-        let generated = crate::report::generated_by("cargo test (the scenarios harness)");
+        let generated = crate::report::generated_by(&format!(
+            "{} (the scenario suite)",
+            self.settings.commands.cargo_test()
+        ));
         match prepared.and_then(|p| crate::report::complete(p, &out, &generated)) {
             Ok(written) => eprintln!(
                 "{}",
