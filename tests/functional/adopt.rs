@@ -337,6 +337,29 @@ fn adopting_crate() -> Result<(), Failed> {
         "{log}"
     );
     assert!(!log.contains("no trial results"), "{log}");
+    // The serve command it printed, pasted: it serves that page on 127.0.0.1.
+    let serve = command_after(&log, "open it in a browser; ");
+    assert_eq!(serve, "mesh-toolkit report --serve");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
+    command
+        .current_dir(&member)
+        .args(serve.split_whitespace().skip(1))
+        .env_remove("CARGO_TARGET_DIR");
+    let mut server = crate::support::Guarded::spawn(command);
+    let line = server.line();
+    let (addr, path) = line
+        .strip_prefix("serving the report on http://")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|url| url.split_once('/'))
+        .unwrap_or_else(|| panic!("unexpected line: {line}"));
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let served = crate::report::http_get(addr, &format!("/{path}"));
+    assert_eq!(
+        served,
+        std::fs::read(&report)?,
+        "the served page is the report"
+    );
+    drop(server);
     assert!(!member.join("target").exists() && !root.join("target").exists());
     Ok(())
 }

@@ -482,7 +482,7 @@ fn modified(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
 }
 
 /// A plain HTTP/1.0 GET of `path` on `addr`; the body.
-fn http_get(addr: &str, path: &str) -> Vec<u8> {
+pub fn http_get(addr: &str, path: &str) -> Vec<u8> {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to the report server");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
