@@ -372,6 +372,17 @@ impl Scenario {
         Ok(fields)
     }
 
+    /// What its request costs when sent in `generation` (a v2 price depends on the model,
+    /// texture and actions), if known. The input task's id changes no price.
+    pub fn credits(&self, generation: ApiGeneration) -> Option<u64> {
+        let request = self.request(Some("input-task")).ok()?;
+        crate::meshy::pricing::request_credits(
+            self.task_type,
+            generation,
+            &request.body(generation).ok()?,
+        )
+    }
+
     /// The API request: `[params]`, the prompt under the field its task type uses, and
     /// the input task's id under the type's input field.
     pub fn request(&self, input_task_id: Option<&str>) -> Result<TaskRequest, RequestError> {

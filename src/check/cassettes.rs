@@ -54,15 +54,7 @@ fn record_afresh(
     let price = scenarios
         .get(scenario)
         .and_then(|loaded| loaded.as_ref().ok())
-        .and_then(|s| {
-            let generation = s.api.unwrap_or(crate::meshy::ApiGeneration::V2);
-            let request = s.request(Some("input-task")).ok()?;
-            crate::meshy::pricing::request_credits(
-                s.task_type,
-                generation,
-                &request.body(generation).ok()?,
-            )
-        })
+        .and_then(|s| s.credits(s.api.unwrap_or(crate::meshy::ApiGeneration::V2)))
         .map_or("unknown credits".to_owned(), |n| format!("{n} credits"));
     format!(
         "{}  # real Meshy API: {price}; a task the unreadable file holds is not resumed but paid again",

@@ -338,7 +338,7 @@ impl Receiver {
             let _ = server.await;
         }
         if self.announce == Announce::Unclaimed
-            && let Some(line) = unclaimed_summary(&self.store.unclaimed())
+            && let Some(line) = unclaimed_summary(&self.unclaimed())
         {
             self.log.line(&line);
         }

@@ -190,14 +190,7 @@ mod tests {
         for name in &names[..CAPACITY] {
             shelf.give(name, given());
         }
-        let (sent, received) = std::sync::mpsc::channel();
-        let giver = {
-            let (shelf, last) = (Arc::clone(&shelf), names[CAPACITY].clone());
-            std::thread::spawn(move || {
-                shelf.give(&last, given());
-                sent.send(()).unwrap();
-            })
-        };
+        let (giver, received) = give_in_thread(&shelf, &names[CAPACITY]);
         assert!(
             received.recv_timeout(Duration::from_millis(50)).is_err(),
             "held"
@@ -215,6 +208,20 @@ mod tests {
         assert_eq!(kept, CAPACITY, "every other entry kept");
     }
 
+    /// `name` given to `shelf` from another thread, which says when the give returned.
+    fn give_in_thread(
+        shelf: &Arc<Shelf>,
+        name: &str,
+    ) -> (std::thread::JoinHandle<()>, std::sync::mpsc::Receiver<()>) {
+        let (sent, received) = std::sync::mpsc::channel();
+        let (shelf, name) = (Arc::clone(shelf), name.to_owned());
+        let giver = std::thread::spawn(move || {
+            shelf.give(&name, given());
+            sent.send(()).unwrap();
+        });
+        (giver, received)
+    }
+
     /// The report waits for a trial that has not given while the shelf is full and
     /// another trial waits for room: the entry it would reach last goes, so neither
     /// waits for ever; that one it then reads itself.
@@ -225,14 +232,7 @@ mod tests {
         for name in &names[1..=CAPACITY] {
             shelf.give(name, given());
         }
-        let (sent, received) = std::sync::mpsc::channel();
-        let giver = {
-            let (shelf, last) = (Arc::clone(&shelf), names[CAPACITY + 1].clone());
-            std::thread::spawn(move || {
-                shelf.give(&last, given());
-                sent.send(()).unwrap();
-            })
-        };
+        let (giver, received) = give_in_thread(&shelf, &names[CAPACITY + 1]);
         assert!(
             received.recv_timeout(Duration::from_millis(50)).is_err(),
             "held"

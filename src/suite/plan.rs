@@ -12,7 +12,7 @@ use libtest_mimic::Trial;
 use super::live::Live;
 use super::{Suite, Target, is_recorded, resume};
 use crate::cassette::{RecordedAgainst, recorded_task_id};
-use crate::meshy::{DEFAULT_BASE_URL, TaskType, pricing};
+use crate::meshy::{DEFAULT_BASE_URL, TaskType};
 use crate::scenario::{Delivery, Scenario};
 use crate::sync::lock;
 
@@ -210,14 +210,9 @@ impl Suite {
     /// a v2 request depends on its model, texture and actions), if known.
     pub(super) fn price(&self, scenario: &Scenario) -> Option<u64> {
         let recorded = super::trial::recorded_generation(&self.cassette_path(&scenario.name));
-        let generation = super::trial::api_generation(recorded, scenario.api, || None);
-        // The input task's id changes no price.
-        let request = scenario.request(Some("input-task")).ok()?;
-        pricing::request_credits(
-            scenario.task_type,
-            generation,
-            &request.body(generation).ok()?,
-        )
+        scenario.credits(super::trial::api_generation(recorded, scenario.api, || {
+            None
+        }))
     }
 
     /// The trials this run will send live requests for, after libtest's filters and
@@ -339,7 +334,7 @@ mod tests {
     fn entry(name: &str, what: What) -> Entry {
         let credits = match &what {
             What::Records(t) | What::Reconciles(t) | What::Resumes(t) => {
-                t.and_then(pricing::credits)
+                t.and_then(crate::meshy::pricing::credits)
             }
             What::Skipped(_) => None,
         };

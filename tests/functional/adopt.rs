@@ -95,6 +95,16 @@ impl Studio {
         crate::support::output_within(&mut command, deadline)
     }
 
+    /// `mesh-toolkit cassettes check` in `cwd`.
+    fn check(&self, cwd: &Path) -> Output {
+        self.run(
+            cwd,
+            "mesh-toolkit",
+            &["cassettes", "check"],
+            crate::support::EXIT_DEADLINE,
+        )
+    }
+
     fn cargo(&self, cwd: &Path, args: &[&str]) -> Output {
         self.run(cwd, "cargo", args, BUILD_DEADLINE)
     }
@@ -225,12 +235,7 @@ fn adopting_crate() -> Result<(), Failed> {
     // recorded), and works as pasted.
     std::fs::remove_file(member.join("cassettes/http/hero_fox.yaml"))?;
     std::fs::remove_dir_all(member.join("cassettes/webhooks"))?;
-    let check = studio.run(
-        &member,
-        "mesh-toolkit",
-        &["cassettes", "check"],
-        crate::support::EXIT_DEADLINE,
-    );
+    let check = studio.check(&member);
     let log = text(&check);
     assert!(!check.status.success(), "{log}");
     assert!(
@@ -249,12 +254,7 @@ fn adopting_crate() -> Result<(), Failed> {
     );
     let pasted = studio.paste(&root, &fix);
     assert!(pasted.status.success(), "{}", text(&pasted));
-    let clean = studio.run(
-        &member,
-        "mesh-toolkit",
-        &["cassettes", "check"],
-        crate::support::EXIT_DEADLINE,
-    );
+    let clean = studio.check(&member);
     assert!(clean.status.success(), "{}", text(&clean));
 
     // A cassette broken by hand (a bad merge): the replay and the check both advise
@@ -280,12 +280,7 @@ fn adopting_crate() -> Result<(), Failed> {
         "{}",
         text(&missed)
     );
-    let check = studio.run(
-        &member,
-        "mesh-toolkit",
-        &["cassettes", "check"],
-        crate::support::EXIT_DEADLINE,
-    );
+    let check = studio.check(&member);
     let log = text(&check);
     assert!(!check.status.success(), "{log}");
     assert!(
@@ -308,12 +303,7 @@ fn adopting_crate() -> Result<(), Failed> {
             .is_file()
     );
     // The file set aside keeps the old task's webhook recording with it: nothing to delete.
-    let check = studio.run(
-        &member,
-        "mesh-toolkit",
-        &["cassettes", "check"],
-        crate::support::EXIT_DEADLINE,
-    );
+    let check = studio.check(&member);
     let log = text(&check);
     assert!(check.status.success(), "{log}");
     assert!(
