@@ -260,13 +260,13 @@ impl Migration {
         let record = self.commands.test(None, "--record-webhooks");
         // The rehearsal writes into a scratch directory under the target dir, so that the
         // real run still finds the moved scenarios unrecorded (`once` records exactly what
-        // has no recording).
+        // has no recording); `all`, as an earlier rehearsal's files there would replay.
         let rehearsal = crate::command::Commands::new(
             self.commands.invocation.clone(),
             &self.scenarios,
             &crate::workdir::dir().join("migrate-rehearsal"),
         )
-        .test(None, "--record-webhooks --target=sim");
+        .test(None, "--record-webhooks --record-mode=all --target=sim");
         format!(
             "rehearse them, free against the simulator, into a scratch directory: `{rehearsal}`\n\
              then record them against the real Meshy API: `{record}`  # {}\n",
@@ -575,12 +575,13 @@ fn diff(old: &str, new: &str) -> String {
         if i < a.len() && j < b.len() && a[i] == b[j] {
             let _ = writeln!(out, " {}", a[i]);
             (i, j) = (i + 1, j + 1);
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            let _ = writeln!(out, "+{}", b[j]);
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            // A removed line before the line that replaces it, as `diff -u` prints them.
             let _ = writeln!(out, "-{}", a[i]);
             i += 1;
+        } else {
+            let _ = writeln!(out, "+{}", b[j]);
+            j += 1;
         }
     }
     out
@@ -725,8 +726,10 @@ mod tests {
 
     #[test]
     fn the_diff_marks_kept_removed_and_added_lines() {
-        assert_eq!(diff("a\nb\nc\n", "a\nx\nc\n"), " a\n+x\n-b\n c\n");
+        // A replaced line: removed first, as `diff -u` prints it.
+        assert_eq!(diff("a\nb\nc\n", "a\nx\nc\n"), " a\n-b\n+x\n c\n");
         assert_eq!(diff("", "a\n"), "+a\n");
         assert_eq!(diff("a\n", ""), "-a\n");
+        assert_eq!(diff("a\nb\n", "x\ny\nb\n"), "-a\n+x\n+y\n b\n");
     }
 }

@@ -1,20 +1,25 @@
 //! The adopting crate of `examples/studio` (a workspace whose member `mygame` runs a
 //! scenario suite from its test target `meshy_scenarios`, with mesh-toolkit as its only
 //! dev-dependency), used as a team would: its suite recorded against the simulator and
-//! replayed from the member and from the workspace root, each command it prints pasted
-//! and run, `mesh-toolkit cassettes check` and `report` run in it. So the way in
-//! (docs/own-crate.md) cannot rot.
+//! replayed from the member and from the workspace root, each kind of command it prints
+//! pasted and run (resume after Ctrl-C, re-record, the check's fixes, set aside and
+//! record afresh, scrub, the nextest refusal's record and replay, migrate and what it
+//! prints next, the report's serve), `mesh-toolkit cassettes check` and `report` run in
+//! it. So the way in (docs/own-crate.md) cannot rot.
 //!
 //! The copy builds into this project's target dir through `build.target-dir` in its
 //! `.cargo/config.toml` (only `mygame` and the library build there), with
 //! `CARGO_TARGET_DIR` unset: the harness must find that target dir itself, and write
 //! nothing into a stray `target/` of the member.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
+
+use crate::support::Guarded;
 
 pub fn trials() -> Vec<Trial> {
     vec![Trial::test(
@@ -32,6 +37,9 @@ struct Studio {
     dir: tempfile::TempDir,
     /// This project's target dir, which the copy builds into.
     target: PathBuf,
+    /// `PATH`, with the directory of the cargo-nextest `scripts/test-tools` provisioned
+    /// first when it is not on `PATH` already (`cargo nextest` finds it there).
+    path: OsString,
 }
 
 impl Studio {
@@ -61,7 +69,15 @@ impl Studio {
             format!("[build]\ntarget-dir = {:?}\n", target.display().to_string()),
         )
         .expect("write .cargo/config.toml");
-        Studio { dir, target }
+        let nextest = mesh_toolkit::workdir::test_tool("bin/cargo-nextest", "cargo-nextest");
+        let dirs = nextest
+            .iter()
+            .filter_map(|path| path.parent().map(Path::to_owned));
+        let path = std::env::join_paths(dirs.chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )))
+        .expect("a PATH");
+        Studio { dir, target, path }
     }
 
     fn root(&self) -> PathBuf {
@@ -73,8 +89,8 @@ impl Studio {
     }
 
     /// `program args…` in `cwd`, with nothing of the outer run's environment that would
-    /// change what it does (the target dir, CI, harness variables).
-    fn run(&self, cwd: &Path, program: &str, args: &[&str], deadline: Duration) -> Output {
+    /// change what it does (the target dir, CI, harness variables), then `env`.
+    fn command(&self, cwd: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
         let program = match program {
             "mesh-toolkit" => env!("CARGO_BIN_EXE_mesh-toolkit"),
             other => other,
@@ -86,12 +102,20 @@ impl Studio {
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CI")
             .env_remove("NEXTEST")
-            .env("MESHY_SIM_TASK_SECONDS", "0");
+            .env("PATH", &self.path);
         for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("MESHY_") && name != "MESHY_SIM_TASK_SECONDS" {
+            if name.to_string_lossy().starts_with("MESHY_") {
                 command.env_remove(name);
             }
         }
+        command
+            .env("MESHY_SIM_TASK_SECONDS", "0")
+            .envs(env.iter().copied());
+        command
+    }
+
+    fn run(&self, cwd: &Path, program: &str, args: &[&str], deadline: Duration) -> Output {
+        let mut command = self.command(cwd, program, args, &[]);
         crate::support::output_within(&mut command, deadline)
     }
 
@@ -109,15 +133,22 @@ impl Studio {
         self.run(cwd, "cargo", args, BUILD_DEADLINE)
     }
 
-    /// A printed command, pasted: split on spaces (the commands quote nothing here).
+    /// A printed command, pasted: split on spaces (the commands quote nothing here); a
+    /// trailing `  # …` comment is the shell's.
     fn paste(&self, cwd: &Path, command: &str) -> Output {
+        self.paste_with(cwd, command, &[])
+    }
+
+    /// [`Studio::paste`] with `env` set, as a user's shell may have it.
+    fn paste_with(&self, cwd: &Path, command: &str, env: &[(&str, &str)]) -> Output {
         let command = command.split("  #").next().unwrap_or(command).trim();
         let words: Vec<&str> = command.split_whitespace().collect();
         assert!(
             !command.contains('\'') && !command.contains('"'),
             "a command to split: {command}"
         );
-        self.run(cwd, words[0], &words[1..], BUILD_DEADLINE)
+        let mut command = self.command(cwd, words[0], &words[1..], env);
+        crate::support::output_within(&mut command, BUILD_DEADLINE)
     }
 }
 
@@ -158,13 +189,38 @@ fn command_after(log: &str, after: &str) -> String {
     rest[open..close].to_owned()
 }
 
+fn assert_success(output: &Output) {
+    assert!(output.status.success(), "{}", text(output));
+}
+
 fn adopting_crate() -> Result<(), Failed> {
     let studio = Studio::new();
+    recorded_through_ctrl_c_and_the_printed_resumes(&studio)?;
+    replayed_from_the_root_with_help_naming_the_target(&studio);
+    changed_request_rerecorded_as_printed(&studio)?;
+    lost_recording_restored_by_the_checks_fix(&studio)?;
+    unreadable_cassette_set_aside_and_recorded_afresh(&studio)?;
+    leaked_secret_scrubbed_as_printed(&studio)?;
+    nextest_refusal_records_and_replays_as_printed(&studio)?;
+    v1_scenario_migrated_and_recorded_as_printed(&studio)?;
+    report_found_and_served(&studio)?;
     let (root, member) = (studio.root(), studio.member());
+    assert!(!member.join("target").exists() && !root.join("target").exists());
+    Ok(())
+}
 
-    // Recorded from the member, against the simulator the harness runs itself.
-    let recorded = studio.cargo(
+/// Recorded from the member against the simulator the harness runs itself, with Ctrl-C
+/// once both tasks are created; the replay's and the check's resume commands finish it,
+/// pasted from the workspace root and from the member.
+fn recorded_through_ctrl_c_and_the_printed_resumes(studio: &Studio) -> Result<(), Failed> {
+    let (root, member) = (studio.root(), studio.member());
+    let cassette = |name: &str| member.join(format!("cassettes/http/{name}.yaml"));
+    let created = |name: &str| {
+        crate::resume::create_answered(&std::fs::read_to_string(cassette(name)).unwrap_or_default())
+    };
+    let command = studio.command(
         &member,
+        "cargo",
         &[
             "test",
             "--locked",
@@ -174,34 +230,84 @@ fn adopting_crate() -> Result<(), Failed> {
             "--record-webhooks",
             "--target=sim",
         ],
+        // Tasks that outlast the test: Ctrl-C finds both running.
+        &[("MESHY_SIM_TASK_SECONDS", "3600")],
     );
-    let log = text(&recorded);
-    assert!(recorded.status.success(), "recording failed:\n{log}");
+    // Ctrl-C in a terminal reaches cargo and the test binary it runs: their group.
+    let mut recording = Guarded::spawn_group(command);
+    let started = Instant::now();
+    while !(created("hero_fox") && created("wolf_polling")) {
+        if let Some(status) = recording.child.try_wait()? {
+            let (_, log) = recording.finish();
+            return Err(format!(
+                "the recording ended ({status}) before both tasks were created:\n{log}"
+            )
+            .into());
+        }
+        assert!(
+            started.elapsed() < BUILD_DEADLINE,
+            "both tasks not created within {BUILD_DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, log) = recording.interrupt();
+    assert_ne!(code, Some(0), "{log}");
     assert!(
-        member.join("cassettes/http/hero_fox.yaml").is_file(),
-        "{log}"
-    );
-    // Its files went to the target dir cargo built into, not a stray target/.
-    let report = studio.target.join("mesh-toolkit/report/index.html");
-    assert!(
-        log.contains(&format!(
-            "report: {} (open it in a browser; `mesh-toolkit report --serve` serves it on 127.0.0.1)",
-            report.display()
-        )),
+        log.contains(
+            "interrupted: nothing was paid (the simulator); a rerun records the unfinished scenarios again"
+        ),
         "{log}"
     );
     assert!(!member.join("target").exists() && !root.join("target").exists());
+
+    // The replay names the command that resumes each; pasted from the workspace root.
+    let missed = studio.cargo(&member, &["test", "--test", "meshy_scenarios"]);
+    assert!(!missed.status.success());
+    let resume = command_after(&text(&missed), "recording of 'hero_fox' is incomplete");
+    assert_eq!(
+        resume,
+        "cargo test -p mygame --test meshy_scenarios -- hero_fox --exact --record-webhooks \
+         --record-mode=once --target=sim"
+    );
+    let pasted = studio.paste(&root, &resume);
+    assert_success(&pasted);
+    // Its files went to the target dir cargo built into, not a stray target/.
+    let report = studio.target.join("mesh-toolkit/report/index.html");
+    assert!(
+        text(&pasted).contains(&format!(
+            "report: {} (open it in a browser; `mesh-toolkit report --serve` serves it on 127.0.0.1)",
+            report.display()
+        )),
+        "{}",
+        text(&pasted)
+    );
     assert!(std::fs::read_to_string(&report)?.contains("hero_fox"));
 
-    // Replayed from the workspace root.
+    // `cassettes check` names the other one's, which works as pasted in the member.
+    let check = studio.check(&member);
+    let log = text(&check);
+    assert!(!check.status.success(), "{log}");
+    let resume = command_after(&log, "cassettes/http/wolf_polling.yaml: incomplete");
+    assert_eq!(
+        resume,
+        "cargo test -p mygame --test meshy_scenarios -- wolf_polling --exact --record-webhooks \
+         --record-mode=once --target=sim"
+    );
+    assert_success(&studio.paste(&member, &resume));
+    assert_success(&studio.check(&member));
+    assert!(cassette("hero_fox").is_file() && cassette("wolf_polling").is_file());
+    Ok(())
+}
+
+/// Replayed from the workspace root; `--help` names the target that is running.
+fn replayed_from_the_root_with_help_naming_the_target(studio: &Studio) {
+    let (root, member) = (studio.root(), studio.member());
     let replayed = studio.cargo(
         &root,
         &["test", "-p", "mygame", "--test", "meshy_scenarios"],
     );
-    assert!(replayed.status.success(), "{}", text(&replayed));
+    assert_success(&replayed);
     assert!(text(&replayed).contains("test result: ok. 2 passed"));
-
-    // --help names the target that is running.
     let help = studio.cargo(
         &member,
         &["test", "--test", "meshy_scenarios", "--", "--help"],
@@ -212,9 +318,12 @@ fn adopting_crate() -> Result<(), Failed> {
         "{}",
         text(&help)
     );
+}
 
-    // A changed request: the replay's miss names the command that records it, which works
-    // as pasted from the workspace root.
+/// A changed request: the replay's miss names the command that records it, which works
+/// as pasted from the workspace root.
+fn changed_request_rerecorded_as_printed(studio: &Studio) -> Result<(), Failed> {
+    let (root, member) = (studio.root(), studio.member());
     let scenario = member.join("scenarios/hero_fox.toml");
     let changed = std::fs::read_to_string(&scenario)?.replace("stylised", "stylised, smiling");
     std::fs::write(&scenario, changed)?;
@@ -225,14 +334,16 @@ fn adopting_crate() -> Result<(), Failed> {
         rerecord,
         "cargo test -p mygame --test meshy_scenarios -- --record-webhooks --record-mode=new_episodes --target=sim"
     );
-    let pasted = studio.paste(&root, &rerecord);
-    assert!(pasted.status.success(), "{}", text(&pasted));
-    let replayed = studio.cargo(&member, &["test", "--test", "meshy_scenarios"]);
-    assert!(replayed.status.success(), "{}", text(&replayed));
+    assert_success(&studio.paste(&root, &rerecord));
+    assert_success(&studio.cargo(&member, &["test", "--test", "meshy_scenarios"]));
+    Ok(())
+}
 
-    // `cassettes check` in the member: a scenario's recordings lost; its fix names the
-    // target the suite last ran from (and the simulator, as the rest of the suite was
-    // recorded), and works as pasted.
+/// `cassettes check` in the member: a scenario's recordings lost; its fix names the
+/// target the suite last ran from (and the simulator, as the rest of the suite was
+/// recorded), and works as pasted from the workspace root.
+fn lost_recording_restored_by_the_checks_fix(studio: &Studio) -> Result<(), Failed> {
+    let (root, member) = (studio.root(), studio.member());
     std::fs::remove_file(member.join("cassettes/http/hero_fox.yaml"))?;
     std::fs::remove_dir_all(member.join("cassettes/webhooks"))?;
     let check = studio.check(&member);
@@ -252,14 +363,16 @@ fn adopting_crate() -> Result<(), Failed> {
         ),
         "{log}"
     );
-    let pasted = studio.paste(&root, &fix);
-    assert!(pasted.status.success(), "{}", text(&pasted));
-    let clean = studio.check(&member);
-    assert!(clean.status.success(), "{}", text(&clean));
+    assert_success(&studio.paste(&root, &fix));
+    assert_success(&studio.check(&member));
+    Ok(())
+}
 
-    // A cassette broken by hand (a bad merge): the replay and the check both advise
-    // setting it aside (kept) and recording afresh, in one command that works as pasted;
-    // its webhook recording is the scenario's, not an orphan to delete.
+/// A cassette broken by hand (a bad merge): the replay and the check both advise
+/// setting it aside (kept) and recording afresh, in one command that works as pasted;
+/// its webhook recording is the scenario's, not an orphan to delete.
+fn unreadable_cassette_set_aside_and_recorded_afresh(studio: &Studio) -> Result<(), Failed> {
+    let (root, member) = (studio.root(), studio.member());
     let cassette = member.join("cassettes/http/hero_fox.yaml");
     let broken = std::fs::read_to_string(&cassette)?.replacen(
         "interactions:",
@@ -296,7 +409,7 @@ fn adopting_crate() -> Result<(), Failed> {
     );
     // Pasted as printed, from the workspace root: `mv … && cargo …` is a shell line.
     let pasted = studio.run(&root, "sh", &["-c", &afresh], BUILD_DEADLINE);
-    assert!(pasted.status.success(), "{}", text(&pasted));
+    assert_success(&pasted);
     assert!(
         member
             .join("cassettes/http/hero_fox.yaml.unreadable")
@@ -312,8 +425,191 @@ fn adopting_crate() -> Result<(), Failed> {
         ) && !log.contains("delete"),
         "{log}"
     );
+    Ok(())
+}
 
-    // `mesh-toolkit report` in the member finds the results in the same target dir.
+/// A webhook recording holding the secret header's value (an older receiver wrote
+/// them): the check's scrub command, pasted in the member, mends it in place.
+fn leaked_secret_scrubbed_as_printed(studio: &Studio) -> Result<(), Failed> {
+    let member = studio.member();
+    let placeholder = format!("\"{}\"", mesh_toolkit::secrets::WEBHOOK_SECRET_PLACEHOLDER);
+    let leaked = "\"whsec_adopt_leaked_0123456789\"";
+    let mut recordings = Vec::new();
+    for entry in std::fs::read_dir(member.join("cassettes/webhooks"))? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        if text.contains(&placeholder) {
+            std::fs::write(&path, text.replace(&placeholder, leaked))?;
+            recordings.push(path);
+        }
+    }
+    assert!(!recordings.is_empty(), "no webhook recording to leak into");
+    let check = studio.check(&member);
+    let log = text(&check);
+    assert!(!check.status.success(), "{log}");
+    let scrub = command_after(&log, "holds the value of the secret header");
+    assert_eq!(scrub, "mesh-toolkit cassettes scrub");
+    assert_success(&studio.paste(&member, &scrub));
+    for path in &recordings {
+        let text = std::fs::read_to_string(path)?;
+        assert!(
+            !text.contains(leaked) && text.contains(&placeholder),
+            "{}: {text}",
+            path.display()
+        );
+    }
+    assert_success(&studio.check(&member));
+    Ok(())
+}
+
+/// Recording under cargo-nextest (asked for through the environment, as nextest passes
+/// no harness flags) is refused with the two commands that do it; both work as pasted
+/// from the workspace root.
+fn nextest_refusal_records_and_replays_as_printed(studio: &Studio) -> Result<(), Failed> {
+    let root = studio.root();
+    // A scenario to record (with everything recorded, `once` replays).
+    std::fs::remove_file(studio.member().join("cassettes/http/wolf_polling.yaml"))?;
+    let mut nextest = studio.command(
+        &root,
+        "cargo",
+        &[
+            "nextest",
+            "run",
+            "-p",
+            "mygame",
+            "--test",
+            "meshy_scenarios",
+            "--color=never",
+        ],
+        &[("MESHY_RECORD_WEBHOOKS", "1"), ("MESHY_TARGET", "sim")],
+    );
+    let refused = crate::support::output_within(&mut nextest, BUILD_DEADLINE);
+    let log = text(&refused);
+    assert!(
+        !log.contains("no such command"),
+        "cargo-nextest is not installed: {}",
+        mesh_toolkit::workdir::TEST_TOOLS_HINT
+    );
+    assert!(!refused.status.success(), "{log}");
+    let record = command_after(&log, "recording is refused under cargo-nextest");
+    assert_eq!(
+        record,
+        "cargo test -p mygame --test meshy_scenarios -- --record-webhooks --target=sim"
+    );
+    let replay = command_after(&log, "then replay with ");
+    assert_eq!(replay, "cargo nextest run -p mygame --test meshy_scenarios");
+    assert_success(&studio.paste(&root, &record));
+    let replayed = studio.paste(&root, &replay);
+    assert_success(&replayed);
+    assert!(text(&replayed).contains("2 passed"), "{}", text(&replayed));
+    Ok(())
+}
+
+/// A scenario recorded under Meshy API v1: the check's note names `cassettes migrate`;
+/// pasted, it shows the change, and with `--yes` applies it and prints the rehearsal and
+/// the real recording, each of which works as pasted (the real one against a
+/// `mesh-toolkit sim` through `MESHY_BASE_URL`, as a rehearsal would).
+fn v1_scenario_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), Failed> {
+    let (root, member) = (studio.root(), studio.member());
+    std::fs::write(
+        member.join("scenarios/owl_v1.toml"),
+        "api = \"v1\"\nspecies = \"owl\"\ntask_type = \"text3d\"\nprompt = \"Wise owl, low poly\"\n\
+         delivery = \"polling\"\n",
+    )?;
+    assert_success(&studio.cargo(
+        &member,
+        &[
+            "test",
+            "--test",
+            "meshy_scenarios",
+            "--",
+            "owl_v1",
+            "--exact",
+            "--record-webhooks",
+            "--target=sim",
+        ],
+    ));
+    let check = studio.check(&member);
+    let log = text(&check);
+    assert!(check.status.success(), "a note, not a problem: {log}");
+    let migrate = command_after(&log, "owl_v1.yaml: recorded with Meshy API v1");
+    assert_eq!(migrate, "mesh-toolkit cassettes migrate");
+    let shown = studio.paste(&member, &migrate);
+    let log = text(&shown);
+    assert_success(&shown);
+    assert!(
+        log.contains("-api = \"v1\"\n+api = \"v2\"\n")
+            && log.contains("nothing was changed: run it again with --yes"),
+        "{log}"
+    );
+    let applied = studio.paste(&member, &format!("{migrate} --yes"));
+    let log = text(&applied);
+    assert_success(&applied);
+    let rehearsal = command_after(&log, "rehearse them, free against the simulator");
+    let scratch = studio.target.join("mesh-toolkit/migrate-rehearsal");
+    assert_eq!(
+        rehearsal,
+        format!(
+            "cargo test -p mygame --test meshy_scenarios -- --record-webhooks --record-mode=all --target=sim \
+             --cassettes={}",
+            scratch.display()
+        )
+    );
+    let real = command_after(&log, "then record them against the real Meshy API: ");
+    assert_eq!(
+        real,
+        "cargo test -p mygame --test meshy_scenarios -- --record-webhooks"
+    );
+    assert_success(&studio.paste(&root, &rehearsal));
+    assert!(scratch.join("http/owl_v1.yaml").is_file());
+
+    let sim = studio.command(
+        &root,
+        "mesh-toolkit",
+        &["sim", "--port", "0", "--task-seconds", "0"],
+        &[],
+    );
+    let mut sim = Guarded::spawn(sim);
+    let base = sim
+        .line()
+        .strip_prefix("listening on ")
+        .ok_or("no listening line from mesh-toolkit sim")?
+        .to_owned();
+    let recorded = studio.paste_with(
+        &member,
+        &real,
+        &[
+            ("MESHY_BASE_URL", &base),
+            ("MESHY_API_KEY", "msy_adopt_rehearsal_key_0001"),
+            // Only polling scenarios record: no tunnel.
+            ("MESHY_TUNNEL", "none"),
+        ],
+    );
+    drop(sim);
+    let log = text(&recorded);
+    assert_success(&recorded);
+    assert!(log.contains(&format!("rehearsing against {base}")), "{log}");
+    let cassette = std::fs::read_to_string(member.join("cassettes/http/owl_v1.yaml"))?;
+    assert!(
+        cassette.contains("/openapi/v2/text-to-3d")
+            && cassette.contains(&format!("recorded_against: \"rehearsal {base}\"")),
+        "{cassette}"
+    );
+    assert!(member.join("cassettes/v1/http/owl_v1.yaml").is_file());
+    let replayed = studio.cargo(
+        &root,
+        &["test", "-p", "mygame", "--test", "meshy_scenarios"],
+    );
+    assert_success(&replayed);
+    assert!(text(&replayed).contains("3 passed"), "{}", text(&replayed));
+    Ok(())
+}
+
+/// `mesh-toolkit report` in the member finds the results in the same target dir; the
+/// serve command it printed, pasted, serves that page on 127.0.0.1.
+fn report_found_and_served(studio: &Studio) -> Result<(), Failed> {
+    let member = studio.member();
+    let report = studio.target.join("mesh-toolkit/report/index.html");
     let reported = studio.run(
         &member,
         "mesh-toolkit",
@@ -327,15 +623,10 @@ fn adopting_crate() -> Result<(), Failed> {
         "{log}"
     );
     assert!(!log.contains("no trial results"), "{log}");
-    // The serve command it printed, pasted: it serves that page on 127.0.0.1.
     let serve = command_after(&log, "open it in a browser; ");
     assert_eq!(serve, "mesh-toolkit report --serve");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mesh-toolkit"));
-    command
-        .current_dir(&member)
-        .args(serve.split_whitespace().skip(1))
-        .env_remove("CARGO_TARGET_DIR");
-    let mut server = crate::support::Guarded::spawn(command);
+    let words: Vec<&str> = serve.split_whitespace().collect();
+    let mut server = Guarded::spawn(studio.command(&member, words[0], &words[1..], &[]));
     let line = server.line();
     let (addr, path) = line
         .strip_prefix("serving the report on http://")
@@ -349,7 +640,5 @@ fn adopting_crate() -> Result<(), Failed> {
         std::fs::read(&report)?,
         "the served page is the report"
     );
-    drop(server);
-    assert!(!member.join("target").exists() && !root.join("target").exists());
     Ok(())
 }

@@ -206,7 +206,7 @@ fn migrate_v1_suite() -> Result<(), Failed> {
     let log = text(&applied);
     assert!(
         log.contains(&format!(
-            "`cargo test --test scenarios -- --record-webhooks --target=sim --cassettes={}`",
+            "`cargo test --test scenarios -- --record-webhooks --record-mode=all --target=sim --cassettes={}`",
             work.path("target/mesh-toolkit/migrate-rehearsal").display()
         ))
             && log.contains("then record them against the real Meshy API: `cargo test --test scenarios -- --record-webhooks`  # "),

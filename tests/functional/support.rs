@@ -39,13 +39,29 @@ pub fn vcrpy_python() -> Command {
 /// blocks the test past a deadline.
 pub struct Guarded {
     pub child: Child,
+    /// Started as the leader of its own process group ([`Guarded::spawn_group`]):
+    /// signals go to the whole group, as a terminal's Ctrl-C does.
+    group: bool,
     program: String,
     lines: mpsc::Receiver<String>,
     stderr: Option<mpsc::Receiver<String>>,
 }
 
 impl Guarded {
-    pub fn spawn(mut command: Command) -> Guarded {
+    pub fn spawn(command: Command) -> Guarded {
+        Guarded::start(command, false)
+    }
+
+    /// Like [`Guarded::spawn`], as the leader of a new process group: for a command that
+    /// runs others (`cargo test` runs the test binary), so that [`Guarded::interrupt`]
+    /// reaches them all, as Ctrl-C in a terminal does, and dropping it kills them all.
+    pub fn spawn_group(mut command: Command) -> Guarded {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+        Guarded::start(command, true)
+    }
+
+    fn start(mut command: Command, group: bool) -> Guarded {
         let program = format!("{:?}", command.get_program());
         let mut child = command
             .stdin(Stdio::null())
@@ -73,6 +89,7 @@ impl Guarded {
         });
         Guarded {
             child,
+            group,
             program,
             lines,
             stderr,
@@ -115,13 +132,21 @@ impl Guarded {
     /// Sends SIGINT (what Ctrl-C sends) and waits (at most [`EXIT_DEADLINE`]) for the
     /// exit; returns the exit code and everything written to standard error.
     pub fn interrupt(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().to_string();
+        let pid = self.target();
         let sent = Command::new("kill")
-            .args(["-INT", &pid])
+            .args(["-INT", "--", &pid])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -INT {pid} failed");
         let what = format!("{} to exit after SIGINT", self.program);
+        let status = wait_within(&mut self.child, EXIT_DEADLINE, &what);
+        (status.code(), self.take_stderr())
+    }
+
+    /// Waits (at most [`EXIT_DEADLINE`]) for a child that exits by itself; returns the
+    /// exit code and everything written to standard error.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        let what = format!("{} to exit", self.program);
         let status = wait_within(&mut self.child, EXIT_DEADLINE, &what);
         (status.code(), self.take_stderr())
     }
@@ -140,8 +165,23 @@ impl Guarded {
     }
 }
 
+impl Guarded {
+    /// What `kill` signals: the child, or its whole process group.
+    fn target(&self) -> String {
+        match self.group {
+            true => format!("-{}", self.child.id()),
+            false => self.child.id().to_string(),
+        }
+    }
+}
+
 impl Drop for Guarded {
     fn drop(&mut self) {
+        if self.group {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &self.target()])
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
