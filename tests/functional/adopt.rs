@@ -201,6 +201,7 @@ fn adopting_crate() -> Result<(), Failed> {
     lost_recording_restored_by_the_checks_fix(&studio)?;
     unreadable_cassette_set_aside_and_recorded_afresh(&studio)?;
     leaked_secret_scrubbed_as_printed(&studio)?;
+    aged_recording_rewritten_as_printed(&studio)?;
     nextest_refusal_records_and_replays_as_printed(&studio)?;
     v1_scenario_migrated_and_recorded_as_printed(&studio)?;
     report_found_and_served(&studio)?;
@@ -462,6 +463,42 @@ fn leaked_secret_scrubbed_as_printed(studio: &Studio) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A recording older than `--max-age`: the check's fix records it again (`rewrite`,
+/// against the simulator it was recorded against), and works as pasted from the root.
+fn aged_recording_rewritten_as_printed(studio: &Studio) -> Result<(), Failed> {
+    let (root, member) = (studio.root(), studio.member());
+    let cassette = member.join("cassettes/http/wolf_polling.yaml");
+    let yaml = std::fs::read_to_string(&cassette)?;
+    let at = yaml
+        .lines()
+        .find(|line| line.starts_with("recorded_at: "))
+        .ok_or("no recorded_at")?
+        .to_owned();
+    let old = "recorded_at: \"2026-01-07T00:00:00.000Z\"";
+    std::fs::write(&cassette, yaml.replace(&at, old))?;
+    let check = |cwd: &Path| {
+        studio.run(
+            cwd,
+            "mesh-toolkit",
+            &["cassettes", "check", "--max-age", "90d"],
+            crate::support::EXIT_DEADLINE,
+        )
+    };
+    let aged = check(&member);
+    let log = text(&aged);
+    assert!(!aged.status.success(), "{log}");
+    let rewrite = command_after(&log, "older than the maximum age of 90d");
+    assert_eq!(
+        rewrite,
+        "cargo test -p mygame --test meshy_scenarios -- wolf_polling --exact --record-webhooks \
+         --record-mode=rewrite --target=sim"
+    );
+    assert_success(&studio.paste(&root, &rewrite));
+    assert!(!std::fs::read_to_string(&cassette)?.contains(old));
+    assert_success(&check(&member));
+    Ok(())
+}
+
 /// Recording under cargo-nextest (asked for through the environment, as nextest passes
 /// no harness flags) is refused with the two commands that do it; both work as pasted
 /// from the workspace root.
@@ -516,19 +553,17 @@ fn v1_scenario_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), F
         "api = \"v1\"\nspecies = \"owl\"\ntask_type = \"text3d\"\nprompt = \"Wise owl, low poly\"\n\
          delivery = \"polling\"\n",
     )?;
-    assert_success(&studio.cargo(
-        &member,
-        &[
-            "test",
-            "--test",
-            "meshy_scenarios",
-            "--",
-            "owl_v1",
-            "--exact",
-            "--record-webhooks",
-            "--target=sim",
-        ],
-    ));
+    // A new scenario: the replay names the command that records it (free against the
+    // simulator, as the suite was recorded), which works as pasted from the root.
+    let missed = studio.cargo(&member, &["test", "--test", "meshy_scenarios"]);
+    assert!(!missed.status.success());
+    let record = command_after(&text(&missed), "no cassette 'cassettes/http/owl_v1.yaml'");
+    assert_eq!(
+        record,
+        "cargo test -p mygame --test meshy_scenarios -- owl_v1 --exact --record-webhooks --record-mode=once \
+         --target=sim  # the simulator, free; without --target=sim, the real Meshy API: 20 credits"
+    );
+    assert_success(&studio.paste(&root, &record));
     let check = studio.check(&member);
     let log = text(&check);
     assert!(check.status.success(), "a note, not a problem: {log}");
