@@ -307,6 +307,70 @@ impl Commands {
         command
     }
 
+    /// The command that records `scenario` (or the suite) in `mode`, aimed where the
+    /// recording it continues was made (`aim`): the simulator (`--target=sim`, free), a
+    /// rehearsal (its `MESHY_BASE_URL` set first, never the real API by default), or the
+    /// real Meshy API with `cost` as a shell comment, so the line still runs as pasted
+    /// and says what it spends.
+    pub fn record(
+        &self,
+        scenario: Option<&str>,
+        mode: impl std::fmt::Display,
+        aim: Aim<'_>,
+        cost: impl FnOnce() -> String,
+    ) -> String {
+        let flags = format!("--record-webhooks --record-mode={mode}");
+        match aim {
+            Aim::Simulator => self.test(scenario, &format!("{flags} --target=sim")),
+            Aim::Rehearsal(Some(origin)) => format!(
+                "MESHY_BASE_URL={} {}  # the rehearsal at {origin} it was recorded against, not the real Meshy API",
+                shell_word(origin),
+                self.test(scenario, &flags)
+            ),
+            // No origin on file (an older label): a placeholder the shell refuses, so
+            // the line cannot reach the real API as pasted.
+            Aim::Rehearsal(None) => format!(
+                "MESHY_BASE_URL=<the rehearsal's base URL> {}  # recorded against a rehearsal whose URL is not on file",
+                self.test(scenario, &flags)
+            ),
+            Aim::Meshy => format!(
+                "{}  # real Meshy API: {}",
+                self.test(scenario, &flags),
+                cost()
+            ),
+        }
+    }
+
+    /// The run's own command again, from its harness arguments `args` (as given, after
+    /// the program): what `cargo test` passed, so filters, limits and directories stay.
+    /// With `records_finished` (its mode is `all` or `rewrite`, which would record the
+    /// finished scenarios again), the mode becomes `once`, which resumes what is
+    /// unfinished; added when the mode came from MESHY_RECORD_MODE (a flag wins).
+    pub fn rerun(&self, args: &[String], records_finished: bool) -> String {
+        let mut words = Vec::with_capacity(args.len() + 1);
+        let mut moded = false;
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            if records_finished && arg == "--record-mode" {
+                args.next();
+            } else if !(records_finished && arg.starts_with("--record-mode=")) {
+                words.push(shell_word(arg));
+                continue;
+            }
+            words.push("--record-mode=once".to_owned());
+            moded = true;
+        }
+        if records_finished && !moded {
+            words.push("--record-mode=once".to_owned());
+        }
+        let mut command = self.cargo_test();
+        if !words.is_empty() {
+            command.push_str(" -- ");
+            command.push_str(&words.join(" "));
+        }
+        command
+    }
+
     /// `cargo test [-p PACKAGE] --test TARGET`: the suite's replay as it is run.
     pub fn cargo_test(&self) -> String {
         let mut command = "cargo test".to_owned();
@@ -356,10 +420,24 @@ impl Commands {
     }
 }
 
+/// Where a command that records aims: where the recording it continues was made
+/// (`RecordedAgainst::aim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aim<'a> {
+    /// The simulator the harness runs itself.
+    Simulator,
+    /// A rehearsal: another base URL, with its origin when on file.
+    Rehearsal(Option<&'a str>),
+    /// The real Meshy API.
+    Meshy,
+}
+
 /// The fix for a cassette that cannot be read, as one command that works as pasted from
 /// any directory: the file moved aside under a name the suite ignores and no file has yet
 /// (`<file>.unreadable`, else `<file>.unreadable-2`, …: kept, it may hold answers Meshy was
-/// paid for), then `record`, which records the trial afresh.
+/// paid for), then `record`, which records the trial afresh. The name is chosen when the
+/// line is printed, so the line first tests that it is still free: pasted twice (or from
+/// an older run's output), it stops instead of moving a good file over a set-aside one.
 pub fn move_aside_then(path: &Path, record: &str) -> String {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let aside = (1..)
@@ -369,10 +447,10 @@ pub fn move_aside_then(path: &Path, record: &str) -> String {
         })
         .find(|name| !Path::new(name).exists())
         .unwrap_or_default();
+    let aside = shell_word(&aside);
     format!(
-        "mv {} {} && {record}",
+        "test ! -e {aside} && mv {} {aside} && {record}",
         shell_word(&path.display().to_string()),
-        shell_word(&aside)
     )
 }
 
@@ -433,17 +511,79 @@ mod tests {
     }
 
     #[test]
+    fn a_record_command_aims_where_its_recording_was_made() {
+        let commands = Commands::default();
+        let record = |aim| commands.record(Some("fox"), "once", aim, || "20 credits".into());
+        let base =
+            "cargo test --test scenarios -- fox --exact --record-webhooks --record-mode=once";
+        assert_eq!(record(Aim::Simulator), format!("{base} --target=sim"));
+        assert_eq!(
+            record(Aim::Meshy),
+            format!("{base}  # real Meshy API: 20 credits")
+        );
+        // A rehearsal's commands go back to it, never to the real API by default.
+        assert_eq!(
+            record(Aim::Rehearsal(Some("http://127.0.0.1:9000"))),
+            format!(
+                "MESHY_BASE_URL=http://127.0.0.1:9000 {base}  # the rehearsal at http://127.0.0.1:9000 it was \
+                 recorded against, not the real Meshy API"
+            )
+        );
+        // Its URL not on file: a line the shell refuses (`<` reads a file that is not there).
+        assert!(
+            record(Aim::Rehearsal(None))
+                .starts_with("MESHY_BASE_URL=<the rehearsal's base URL> cargo test")
+        );
+    }
+
+    #[test]
+    fn the_rerun_after_ctrl_c_keeps_the_run_s_arguments_and_records_nothing_finished_again() {
+        let commands = Commands::default();
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let typed = args(&[
+            "fox",
+            "--record-webhooks",
+            "--max-credits=40",
+            "--target=sim",
+        ]);
+        assert_eq!(
+            commands.rerun(&typed, false),
+            "cargo test --test scenarios -- fox --record-webhooks --max-credits=40 --target=sim"
+        );
+        assert_eq!(
+            commands.rerun(&args(&["--record-webhooks", "--record-mode=rewrite"]), true),
+            "cargo test --test scenarios -- --record-webhooks --record-mode=once"
+        );
+        assert_eq!(
+            commands.rerun(&args(&["--record-mode", "all", "--record-webhooks"]), true),
+            "cargo test --test scenarios -- --record-mode=once --record-webhooks"
+        );
+        // The mode came from MESHY_RECORD_MODE: the flag that wins over it is added.
+        assert_eq!(
+            commands.rerun(&args(&["--record-webhooks"]), true),
+            "cargo test --test scenarios -- --record-webhooks --record-mode=once"
+        );
+        assert_eq!(
+            commands.rerun(&args(&["a b"]), false),
+            "cargo test --test scenarios -- 'a b'"
+        );
+    }
+
+    #[test]
     fn setting_aside_never_overwrites_an_earlier_set_aside_file() {
         let dir = tempfile::tempdir().unwrap();
         let cassette = dir.path().join("fox.yaml");
         write(&cassette, "broken");
         let first = move_aside_then(&cassette, "record");
         let path = cassette.display().to_string();
-        assert_eq!(first, format!("mv {path} {path}.unreadable && record"));
+        assert_eq!(
+            first,
+            format!("test ! -e {path}.unreadable && mv {path} {path}.unreadable && record")
+        );
         write(&dir.path().join("fox.yaml.unreadable"), "broken before");
         assert_eq!(
             move_aside_then(&cassette, "record"),
-            format!("mv {path} {path}.unreadable-2 && record")
+            format!("test ! -e {path}.unreadable-2 && mv {path} {path}.unreadable-2 && record")
         );
         assert!(is_set_aside("fox.yaml.unreadable") && is_set_aside("fox.yaml.unreadable-2"));
         assert!(!is_set_aside("fox.yaml") && !is_set_aside("fox.yaml.unreadable-x"));

@@ -41,6 +41,9 @@ pub struct Migration {
     commands: crate::command::Commands,
     /// The scenario files' directory.
     scenarios: PathBuf,
+    /// Every recording set aside was made against the simulator: the suite records
+    /// there again, free, not against the real API.
+    on_simulator: bool,
 }
 
 /// Why the migration could not be planned or applied.
@@ -128,12 +131,22 @@ pub fn plan(
             .get(scenario.name.as_str())
             .is_some_and(|c| c.incomplete || !c.pending.is_empty());
         if unfinished || side.exists() {
+            // Resumed where it was recorded.
+            let against = recorded
+                .get(scenario.name.as_str())
+                .and_then(|c| c.recorded_against.as_ref())
+                .map_or(
+                    crate::command::Aim::Meshy,
+                    crate::cassette::RecordedAgainst::aim,
+                );
             migration.refusals.push(format!(
                 "'{}': its recording is unfinished; resume it first (nothing is paid twice) with `{}`, then migrate",
                 scenario.path.display(),
-                migration.commands.test(
+                migration.commands.record(
                     Some(&scenario.name),
-                    "--record-webhooks --record-mode=once"
+                    crate::cassette::RecordMode::Once,
+                    against,
+                    || "resumes its task, 0 credits".to_owned()
                 ),
             ));
         }
@@ -167,6 +180,11 @@ pub fn plan(
             aside.insert(scenario.name.as_str());
         }
     }
+    migration.on_simulator = !aside.is_empty()
+        && aside.iter().all(|name| {
+            recorded.get(name).and_then(|c| c.recorded_against.as_ref())
+                == Some(&crate::cassette::RecordedAgainst::Simulator)
+        });
     // With each cassette set aside, the webhook recordings of the tasks it created.
     let mut moved: BTreeSet<PathBuf> = aside.iter().map(|name| cassette_of(name)).collect();
     let files = crate::webhooks::recording_files(&cassettes.join("webhooks"));
@@ -255,8 +273,16 @@ impl Migration {
     }
 
     /// What to run once the migration is applied: free against the simulator first,
-    /// then against the real API with its cost.
+    /// then against the real API with its cost; a suite recorded against the simulator
+    /// records there again.
     pub fn next_steps(&self) -> String {
+        if self.on_simulator {
+            return format!(
+                "record them against the simulator, as the suite was recorded (free; it records exactly \
+                 the scenarios set aside): `{}`\n",
+                self.commands.test(None, "--record-webhooks --target=sim")
+            );
+        }
         let record = self.commands.test(None, "--record-webhooks");
         // The rehearsal writes into a scratch directory under the target dir, so that the
         // real run still finds the moved scenarios unrecorded (`once` records exactly what
@@ -712,7 +738,7 @@ mod tests {
         // An unfinished v1 journal holds a paid task: nothing moves until it is resumed.
         write_cassette(&crate::cassette::Cassette {
             incomplete: true,
-            ..v1_text3d
+            ..v1_text3d.clone()
         });
         let blocked = plan(&scenarios, &cassettes, Default::default()).unwrap();
         assert!(
@@ -722,6 +748,45 @@ mod tests {
         );
         assert!(matches!(blocked.apply(), Err(MigrateError::Refused(_))));
         assert!(cassettes.join("http/o.yaml").exists(), "nothing moved");
+        // Recorded against the simulator: resumed there, and the suite records there
+        // again after the move, never against the real API.
+        let on_sim = crate::cassette::Cassette {
+            recorded_against: Some(crate::cassette::RecordedAgainst::Simulator),
+            ..v1_text3d.clone()
+        };
+        write_cassette(&crate::cassette::Cassette {
+            incomplete: true,
+            ..on_sim.clone()
+        });
+        let blocked = plan(&scenarios, &cassettes, Default::default()).unwrap();
+        assert!(
+            blocked.refusals[0].contains(
+                "`cargo test --test scenarios -- o --exact --record-webhooks --record-mode=once --target=sim --cassettes="
+            ),
+            "{:?}",
+            blocked.refusals
+        );
+        write_cassette(&on_sim);
+        let free = plan(&scenarios, &cassettes, Default::default()).unwrap();
+        assert_eq!(
+            free.next_steps(),
+            format!(
+                "record them against the simulator, as the suite was recorded (free; it records exactly the \
+                 scenarios set aside): `cargo test --test scenarios -- --record-webhooks --target=sim --cassettes={} \
+                 --scenarios={}`\n",
+                cassettes.display(),
+                scenarios.display()
+            )
+        );
+        // Recorded against the real API: a rehearsal first, then the real API.
+        write_cassette(&v1_text3d);
+        let real = plan(&scenarios, &cassettes, Default::default()).unwrap();
+        assert!(
+            real.next_steps()
+                .contains("then record them against the real Meshy API: `cargo test --test scenarios -- --record-webhooks --cassettes="),
+            "{}",
+            real.next_steps()
+        );
     }
 
     #[test]

@@ -86,6 +86,16 @@ impl RecordedAgainst {
     pub fn is_rehearsal(&self) -> bool {
         matches!(self, RecordedAgainst::Rehearsal(_))
     }
+
+    /// Where a command that records this again aims (an unknown label: the real API).
+    pub fn aim(&self) -> crate::command::Aim<'_> {
+        use crate::command::Aim;
+        match self {
+            RecordedAgainst::Simulator => Aim::Simulator,
+            RecordedAgainst::Rehearsal(origin) => Aim::Rehearsal(origin.as_deref()),
+            RecordedAgainst::Meshy | RecordedAgainst::Other(_) => Aim::Meshy,
+        }
+    }
 }
 
 /// `url`'s scheme, host and port (the default port left out), e.g.

@@ -6,7 +6,7 @@ use crate::command::Commands;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::checker::{Owner, aged, command, ms_ago};
+use super::checker::{Fix, Owner, aged, command, ms_ago};
 use super::drift::{drift, task_objects};
 use super::leaks::secrets;
 use super::report::{CheckOptions, Finding, Report, Row};
@@ -45,20 +45,19 @@ fn record_afresh(
     against: Option<&RecordedAgainst>,
     commands: &Commands,
 ) -> String {
-    if against.is_some_and(RecordedAgainst::is_simulator) {
-        return commands.test(
-            Some(scenario),
-            "--record-webhooks --record-mode=once --target=sim",
-        );
-    }
-    let price = scenarios
-        .get(scenario)
-        .and_then(|loaded| loaded.as_ref().ok())
-        .and_then(|s| s.credits(s.api.unwrap_or(crate::meshy::ApiGeneration::V2)))
-        .map_or("unknown credits".to_owned(), |n| format!("{n} credits"));
-    format!(
-        "{}  # real Meshy API: {price}; a task the unreadable file holds is not resumed but paid again",
-        commands.test(Some(scenario), "--record-webhooks --record-mode=once")
+    let cost = || {
+        let price = scenarios
+            .get(scenario)
+            .and_then(|loaded| loaded.as_ref().ok())
+            .and_then(|s| s.credits(s.api.unwrap_or(crate::meshy::ApiGeneration::V2)))
+            .map_or("unknown credits".to_owned(), |n| format!("{n} credits"));
+        format!("{price}; a task the unreadable file holds is not resumed but paid again")
+    };
+    commands.record(
+        Some(scenario),
+        crate::cassette::RecordMode::Once,
+        against.map_or(crate::command::Aim::Meshy, RecordedAgainst::aim),
+        cost,
     )
 }
 
@@ -158,7 +157,7 @@ pub(super) fn check_cassette(
                 },
                 fix: format!(
                     "resume it (nothing is paid twice): {}",
-                    command(&scenario, true, cassette.recorded_against.as_ref(), commands)
+                    command(&scenario, Fix::Resume, cassette.recorded_against.as_ref(), commands)
                 ),
                 problem: true,
             });
@@ -174,7 +173,7 @@ pub(super) fn check_cassette(
             problem: false,
         });
     }
-    if let Some(against @ RecordedAgainst::Rehearsal(at)) = against {
+    if let Some(RecordedAgainst::Rehearsal(at)) = against {
         checked.report.findings.push(Finding {
             file: path.to_owned(),
             what: format!(
@@ -184,7 +183,7 @@ pub(super) fn check_cassette(
             ),
             fix: format!(
                 "re-record it against the real API (MESHY_BASE_URL unset) before trusting its shapes: {}",
-                command(&scenario, false, Some(against), commands)
+                command(&scenario, Fix::Again, Some(&RecordedAgainst::Meshy), commands)
             ),
             problem: false,
         });
@@ -258,8 +257,21 @@ mod tests {
         .unwrap();
         let commands =
             crate::command::Commands::new(Default::default(), &scenarios, Path::new("cassettes"));
-        let command =
-            super::super::checker::command("otter_text3d", false, Some(&against), &commands);
+        // A rehearsal is re-recorded against the real API, with what that costs.
+        let command = super::super::checker::command(
+            "otter_text3d",
+            super::Fix::Again,
+            Some(&RecordedAgainst::Meshy),
+            &commands,
+        );
+        assert!(
+            command.contains("--record-mode=rewrite")
+                && command.ends_with(
+                    "  # real Meshy API: a new task and its inputs'; the plan shows the cost before anything \
+                     is sent`"
+                ),
+            "{command}"
+        );
         let options = CheckOptions {
             cassettes: "cassettes".into(),
             scenarios,

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cassette::RecordMode;
+
 use super::cassettes::{CassetteChecked, check_cassette};
 use super::drift::drift;
 use super::leaks::{leaked_headers, secrets};
@@ -299,7 +301,7 @@ impl<'a> Checker<'a> {
                 what: "has no recording".into(),
                 fix: format!(
                     "record it: {}",
-                    command(scenario, false, against, &self.commands)
+                    command(scenario, Fix::Record, against, &self.commands)
                 ),
                 problem: true,
             });
@@ -383,31 +385,50 @@ pub(super) fn aged(
             ),
             fix: format!(
                 "re-record it: {}",
-                command(scenario, false, against, commands)
+                command(scenario, Fix::Again, against, commands)
             ),
             problem: true,
         });
     }
 }
 
-/// The command that records a scenario again, right for how it was recorded.
+/// What a check's fix records, which picks its record mode and the cost it states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fix {
+    /// An unfinished recording: `once` resumes its task, paying nothing twice.
+    Resume,
+    /// No recording, or one set aside: `once` records it (its inputs replay).
+    Record,
+    /// A complete recording made again: `rewrite`, its inputs recorded again first.
+    Again,
+}
+
+/// The command that records a scenario, in backticks: in the mode `fix` needs, aimed
+/// where it was recorded (the real API when the file does not say).
 pub(super) fn command(
     scenario: &str,
-    unfinished: bool,
+    fix: Fix,
     against: Option<&RecordedAgainst>,
     commands: &Commands,
 ) -> String {
-    let mode = if unfinished { "once" } else { "rewrite" };
-    let target = if against.is_some_and(RecordedAgainst::is_simulator) {
-        " --target=sim"
-    } else {
-        ""
+    let (mode, cost) = match fix {
+        Fix::Resume => (RecordMode::Once, "resumes its task, 0 credits"),
+        Fix::Record => (
+            RecordMode::Once,
+            "a new task; the plan shows the cost before anything is sent",
+        ),
+        Fix::Again => (
+            RecordMode::Rewrite,
+            "a new task and its inputs'; the plan shows the cost before anything is sent",
+        ),
     };
     format!(
         "`{}`",
-        commands.test(
+        commands.record(
             Some(scenario),
-            &format!("--record-webhooks --record-mode={mode}{target}")
+            mode,
+            against.map_or(crate::command::Aim::Meshy, RecordedAgainst::aim),
+            || cost.to_owned()
         )
     )
 }

@@ -6,7 +6,7 @@ use crate::command::Commands;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::checker::{Owner, aged, command};
+use super::checker::{Fix, Owner, aged, command};
 use super::report::{CheckOptions, Finding, Report, Row};
 use crate::cassette::RecordedAgainst;
 use crate::meshy::ApiGeneration;
@@ -93,9 +93,13 @@ pub(super) fn finish_recording(
     let Some(facts) = facts else {
         let task_id = task_of_recording(path);
         let fix = match (owned_tasks.get(task_id), &in_unreadable) {
+            // Kept, set aside: it may hold deliveries of a paid task.
             (Some((_, against, scenario, _)), _) => format!(
-                "delete it and re-record its scenario: {}",
-                command(scenario, false, against.as_ref(), commands)
+                "mend it by hand to keep its deliveries, or set it aside and record its scenario afresh: `{}`",
+                crate::command::move_aside_then(
+                    path,
+                    command(scenario, Fix::Record, against.as_ref(), commands).trim_matches('`')
+                )
             ),
             (None, Some((_, cassette))) => format!(
                 "keep it: its task is in '{}', which cannot be read either",
@@ -147,7 +151,7 @@ pub(super) fn finish_recording(
                 "in the Meshy dashboard (API settings → Webhooks) set the webhook's payload version to {}, \
                  then re-record it: {}",
                 spoken.as_str(),
-                command(scenario, false, against, commands)
+                command(scenario, Fix::Again, against, commands)
             ),
             problem: false,
         });
@@ -172,7 +176,10 @@ pub(super) fn finish_recording(
         report.findings.push(Finding {
             file: path.to_owned(),
             what: "incomplete: its trial did not pass".into(),
-            fix: format!("resume it: {}", command(&scenario, true, against, commands)),
+            fix: format!(
+                "resume it: {}",
+                command(&scenario, Fix::Resume, against, commands)
+            ),
             problem: true,
         });
     }

@@ -71,24 +71,19 @@ pub(super) fn v1_finding(
         "move the suite to v2 with `{}` (it shows the change and its cost, then --yes applies it)",
         commands.cli("cassettes migrate")
     );
-    let record = |target: &str| {
-        commands.test(
-            Some(scenario),
-            &format!("--record-webhooks --record-mode=rewrite{target}"),
-        )
-    };
-    // By hand only where pinning alone makes a request v2 accepts.
+    // By hand only where pinning alone makes a request v2 accepts. No record command
+    // here: recorded over in place, the v1 file (maybe paid for) would be lost.
     let fix = match loaded
         .as_ref()
         .map_err(|e| e.message.clone())
         .and_then(pinned_v2)
     {
         Ok(cost) => format!(
-            "{migrate}, or by hand (docs/api-v2.md): set `api = \"v2\"` in '{}', record it free against the \
-             simulator with `{}`, then against the real API with `{}` ({cost})",
+            "{migrate}, or by hand (docs/api-v2.md): move '{}' aside under cassettes/v1/ (kept: it may hold what \
+             was paid for), set `api = \"v2\"` in '{}', then record it with --record-mode=once (free with \
+             --target=sim; {cost} against the real API)",
+            path.display(),
             file.display(),
-            record(" --target=sim"),
-            record("")
         ),
         Err(why) => format!(
             "{migrate}; pinning '{}' to v2 alone is not enough ({why})",
@@ -185,11 +180,12 @@ mod tests {
             "recorded with Meshy API v1, which stops working on 2027-03-15 (99 days left); it replays, and re-records as v1, until it is moved"
         );
         assert!(
-            note.fix.contains("set `api = \"v2\"` in '")
-                && note.fix.contains(
-                    "otter --exact --record-webhooks --record-mode=rewrite --target=sim`"
-                )
-                && note.fix.ends_with("(20 credits)"),
+            note.fix.ends_with(&format!(
+                "or by hand (docs/api-v2.md): move 'cassettes/http/otter.yaml' aside under cassettes/v1/ (kept: \
+                 it may hold what was paid for), set `api = \"v2\"` in '{}', then record it with \
+                 --record-mode=once (free with --target=sim; 20 credits against the real API)",
+            options.scenarios.join("otter.toml").display()
+            )) && !note.fix.contains("rewrite"),
             "{}",
             note.fix
         );

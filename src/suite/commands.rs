@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::Suite;
-use crate::cassette::RecordMode;
+use crate::cassette::{RecordMode, RecordedAgainst};
 use crate::scenario::Scenario;
 
 /// Why a trial would be recorded again, which picks the record mode of the command
@@ -63,7 +63,12 @@ impl Suite {
 
     /// The command that records one trial again, against what its cassette was
     /// recorded against, in the mode that records only what needs it (see [`Rerecord`]).
-    pub(super) fn rerecord_command(&self, name: &str, why: Rerecord, against_sim: bool) -> String {
+    pub(super) fn rerecord_command(
+        &self,
+        name: &str,
+        why: Rerecord,
+        against: &RecordedAgainst,
+    ) -> String {
         let mode = match why {
             Rerecord::Unfinished | Rerecord::Unstarted | Rerecord::Afresh => RecordMode::Once,
             Rerecord::Changed => RecordMode::NewEpisodes,
@@ -75,34 +80,45 @@ impl Suite {
             Rerecord::Changed => None,
             _ => Some(name),
         };
-        let target = if against_sim { " --target=sim" } else { "" };
-        let mut command = self.settings.commands.test(
-            one,
-            &format!("--record-webhooks --record-mode={mode}{target}"),
-        );
-        if !against_sim {
-            // What the command spends, as a shell comment: it still runs as pasted.
-            let cost = match (why, self.scenarios.get(name)) {
-                (Rerecord::Unfinished, _) => "resumes its task, 0 credits".to_owned(),
-                (Rerecord::Unstarted, Some(scenario)) => format!(
-                    "its journal holds no task: records it, {}",
-                    self.price(scenario)
-                        .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
-                ),
-                (Rerecord::Changed, _) => {
-                    "every scenario whose request changed; the plan shows the cost before anything is sent"
-                        .to_owned()
-                }
-                (Rerecord::Again, Some(scenario)) => self.chain_cost(scenario),
-                (Rerecord::Afresh, Some(scenario)) => format!(
-                    "{}; a task the unreadable file holds is not resumed but paid again",
-                    self.price(scenario)
-                        .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
-                ),
-                (_, None) => "unknown credits".to_owned(),
-            };
-            command.push_str(&format!("  # real Meshy API: {cost}"));
+        // What the command spends against the real API.
+        let credits = |scenario: &Scenario| {
+            self.price(scenario)
+                .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
+        };
+        let cost = || {
+            match (why, self.scenarios.get(name)) {
+            (Rerecord::Unfinished, _) => "resumes its task, 0 credits".to_owned(),
+            (Rerecord::Unstarted, Some(scenario)) => {
+                format!("its journal holds no task: records it, {}", credits(scenario))
+            }
+            (Rerecord::Changed, _) => {
+                "every scenario whose request changed; the plan shows the cost before anything is sent"
+                    .to_owned()
+            }
+            (Rerecord::Again, Some(scenario)) => self.chain_cost(scenario),
+            (Rerecord::Afresh, Some(scenario)) => format!(
+                "{}; a task the unreadable file holds is not resumed but paid again",
+                credits(scenario)
+            ),
+            (_, None) => "unknown credits".to_owned(),
         }
-        command
+        };
+        self.settings
+            .commands
+            .record(one, mode, against.aim(), cost)
+    }
+
+    /// What a recording this run makes is recorded against: the simulator it runs,
+    /// else its base URL (Meshy's, or a rehearsal's).
+    pub(super) fn run_against(&self) -> RecordedAgainst {
+        match self.settings.target {
+            super::Target::Sim => RecordedAgainst::Simulator,
+            super::Target::Meshy => RecordedAgainst::of_base_url(
+                self.env
+                    .base_url
+                    .as_deref()
+                    .unwrap_or(crate::meshy::DEFAULT_BASE_URL),
+            ),
+        }
     }
 }

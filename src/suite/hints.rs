@@ -4,7 +4,7 @@
 
 use super::commands::Rerecord;
 use super::planning::Plan;
-use super::{Produced, Suite, Target, TrialContext, TrialError, resume};
+use super::{Produced, Suite, TrialContext, TrialError, resume};
 use crate::scenario::Scenario;
 use crate::sync::lock;
 
@@ -80,11 +80,7 @@ impl Suite {
     ) -> TrialError {
         // Under `rewrite`, a trial's inputs are recorded again first: one command
         // records the whole chain, each link once.
-        let command = self.rerecord_command(
-            &scenario.name,
-            Rerecord::Again,
-            self.settings.target == Target::Sim,
-        );
+        let command = self.rerecord_command(&scenario.name, Rerecord::Again, &self.run_against());
         TrialError::Chain {
             source: Box::new(error),
             task_id: input.task_id.clone(),

@@ -93,6 +93,9 @@ use results::{Ended, ReportJob};
 /// One run of the suite.
 pub struct Suite {
     settings: Settings,
+    /// The harness's arguments as given (after the program), for the rerun command
+    /// printed after Ctrl-C.
+    args: Vec<String>,
     env: RunEnv,
     runtime: tokio::runtime::Runtime,
     /// Every scenario file's name, in order, with what loading it gave.
@@ -257,6 +260,7 @@ impl Suite {
         let style = crate::progress::Style::choose(&env, crate::progress::stderr_is_drawable())?;
         let suite = Suite {
             env: RunEnv::from(&env),
+            args: args.iter().skip(1).cloned().collect(),
             settings,
             runtime,
             files,
@@ -381,19 +385,20 @@ impl Suite {
         }
         self.write_report();
         if self.interrupt.is_set() {
+            // The run's own command, its filters and limits kept; `all` and `rewrite`
+            // become `once`, which records nothing finished again.
+            let rerun = self.settings.commands.rerun(
+                &self.args,
+                matches!(
+                    self.settings.record_mode,
+                    RecordMode::All | RecordMode::Rewrite
+                ),
+            );
             if self.settings.target == Target::Sim {
                 eprintln!(
-                    "interrupted: nothing was paid (the simulator); a rerun records the unfinished scenarios again"
+                    "interrupted: nothing was paid (the simulator); record the unfinished scenarios again with `{rerun}`"
                 );
             } else {
-                // The run's own command, its filters and limits kept: only the mode changes.
-                let rerun = match self.settings.record_mode {
-                    mode @ (RecordMode::All | RecordMode::Rewrite) => format!(
-                        "a rerun of the same command with --record-mode=once in place of --record-mode={mode} \
-                         (as it is, it would record the finished scenarios again)"
-                    ),
-                    _ => "a rerun of the same command".to_owned(),
-                };
                 eprint!(
                     "{}",
                     summary::running(&lock(&self.unfinished), &self.webhooks_dir(), &rerun)

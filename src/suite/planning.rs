@@ -90,10 +90,9 @@ impl Suite {
             || matches!(side_disk, resume::Disk::Unfinished { .. });
         let recorded_against = main_cassette.and_then(|c| c.recorded_against.as_ref());
         let side_against = side_cassette.and_then(|c| c.recorded_against.as_ref());
-        let against_sim = recorded_against.map_or(
-            self.settings.target == Target::Sim,
-            RecordedAgainst::is_simulator,
-        );
+        // What its commands aim at: where it was recorded, else where this run records.
+        let run_against = self.run_against();
+        let against = recorded_against.unwrap_or(&run_against);
         // A journal whose create was refused holds no task: its command records, and pays.
         let resume_why = match main_cassette {
             // Only an incomplete one is asked: a replay of complete cassettes parses
@@ -107,20 +106,30 @@ impl Suite {
             }
             _ => Rerecord::Unfinished,
         };
-        let resume_command = self.rerecord_command(name, resume_why, against_sim);
+        let resume_command = self.rerecord_command(name, resume_why, against);
         // An unreadable file: set aside, then the trial recorded afresh, against what the
         // file says it was recorded against (its line reads even when the YAML does not).
         let afresh = unreadable.as_ref().map(|(path, _)| {
             let said = std::fs::read_to_string(path)
                 .ok()
                 .and_then(|text| crate::cassette::recorded_against_in(&text));
-            let sim = said.map_or(self.settings.target == Target::Sim, |a| a.is_simulator());
             crate::command::move_aside_then(
                 path,
-                &self.rerecord_command(name, Rerecord::Afresh, sim),
+                &self.rerecord_command(
+                    name,
+                    Rerecord::Afresh,
+                    said.as_ref().unwrap_or(&run_against),
+                ),
             )
         });
-        let resume_on_meshy = self.rerecord_command(name, resume_why, false);
+        // A journal recorded elsewhere than the simulator, resumed where it was recorded.
+        let resume_elsewhere = self.rerecord_command(
+            name,
+            resume_why,
+            recorded_against
+                .filter(|a| !a.is_simulator())
+                .unwrap_or(&RecordedAgainst::Meshy),
+        );
         // A complete cassette whose task's webhook recording is not complete: why
         // (missing, unreadable or unfinished), naming the recording's file.
         let webhook = match (scenario, main_cassette) {
@@ -162,7 +171,7 @@ impl Suite {
                 afresh: afresh.as_deref().unwrap_or_default(),
                 webhook: webhook.as_deref(),
                 resume_command: &resume_command,
-                resume_on_meshy: &resume_on_meshy,
+                resume_on_meshy: &resume_elsewhere,
             },
         );
         let never_recorded =
@@ -172,13 +181,14 @@ impl Suite {
             resume::Action::Refuse(resume::Refusal::Unreadable { afresh, .. }) => afresh.clone(),
             // A replay of an unreadable cassette fails with this as its fix.
             _ if afresh.is_some() => afresh.clone().unwrap_or_default(),
-            resume::Action::Refuse(resume::Refusal::RealJournalUnderSim { .. }) => resume_on_meshy,
+            resume::Action::Refuse(resume::Refusal::RealJournalUnderSim { .. }) => resume_elsewhere,
             _ if never_recorded && self.settings.target == Target::Sim => {
-                self.rerecord_command(name, Rerecord::Unfinished, true)
+                self.rerecord_command(name, Rerecord::Unfinished, &RecordedAgainst::Simulator)
             }
             _ if never_recorded => {
                 // Never recorded: nothing to rewrite, and the free way first.
-                let once = self.rerecord_command(name, Rerecord::Unfinished, true);
+                let once =
+                    self.rerecord_command(name, Rerecord::Unfinished, &RecordedAgainst::Simulator);
                 match simulator_only {
                     Some(why) => format!("{once}  # simulator-only ({why})"),
                     None => {
@@ -200,7 +210,7 @@ impl Suite {
                 } else {
                     Rerecord::Again
                 };
-                self.rerecord_command(name, why, against_sim)
+                self.rerecord_command(name, why, against)
             }
         };
         // Only a replay keeps what was read: it never writes, and nothing else may

@@ -824,7 +824,7 @@ mod tests {
             main: file(main),
             side: file(side),
             unreadable: None,
-            afresh: "mv c/t.rerecording.yaml c/t.rerecording.yaml.unreadable && record t",
+            afresh: "test ! -e c/t.rerecording.yaml.unreadable && mv c/t.rerecording.yaml c/t.rerecording.yaml.unreadable && record t",
             webhook: None,
             resume_command,
             resume_on_meshy: "resume on meshy",
@@ -1141,7 +1141,7 @@ mod tests {
                 Refusal::Unreadable {
                     file: side.into(),
                     problem: "line 3 column 1: expected ':'".into(),
-                    afresh: "mv c/t.rerecording.yaml c/t.rerecording.yaml.unreadable && record t"
+                    afresh: "test ! -e c/t.rerecording.yaml.unreadable && mv c/t.rerecording.yaml c/t.rerecording.yaml.unreadable && record t"
                         .into(),
                 }
             );
@@ -1150,7 +1150,7 @@ mod tests {
                 "cassette 'c/t.rerecording.yaml' cannot be read (line 3 column 1: expected ':'), so it is not \
                  recorded over: it may hold answers Meshy was paid for. Mend it by hand to keep what it holds, \
                  or set it aside and record the trial afresh: \
-                 `mv c/t.rerecording.yaml c/t.rerecording.yaml.unreadable && record t`"
+                 `test ! -e c/t.rerecording.yaml.unreadable && mv c/t.rerecording.yaml c/t.rerecording.yaml.unreadable && record t`"
             );
         }
         // A replay, or a dry run, writes nothing: the table decides (the replay reports it).

@@ -87,8 +87,8 @@ pub fn dry_run(sent: &[(Produced, String)]) -> Option<String> {
 /// After Ctrl-C: the tasks the unfinished trials created (their journals say so) that
 /// are not recorded to the end, and create calls that may have reached Meshy. A rerun
 /// resumes them without paying again.
-/// `rerun` says how to resume (the same command, or `--record-mode=once` after an
-/// `all`/`rewrite` run, which would record the finished ones again).
+/// `rerun` is the command that resumes them (the run's own, `--record-mode=once` in
+/// place of `all`/`rewrite`, which would record the finished ones again).
 pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path, rerun: &str) -> String {
     // Rows of a table: scenario, task id, task type, credits; or scenario and a note.
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -136,7 +136,7 @@ pub fn running(unfinished: &[(String, PathBuf)], webhooks_dir: &Path, rerun: &st
         return "interrupted: no task of this run is left unfinished\n".into();
     }
     format!(
-        "interrupted: these tasks may still be running at Meshy; {rerun} resumes them without paying again:\n{}\n",
+        "interrupted: these tasks may still be running at Meshy; `{rerun}` resumes them without paying again:\n{}\n",
         lines.join("\n")
     )
 }

@@ -815,7 +815,8 @@ mod tests {
         let quoted = TrialError::Refused(crate::suite::Refusal::Unreadable {
             file: "c.yaml".into(),
             problem: "the server said: bad request (400), not found (404)".into(),
-            afresh: "mv c.yaml c.yaml.unreadable && cargo test".into(),
+            afresh: "test ! -e c.yaml.unreadable && mv c.yaml c.yaml.unreadable && cargo test"
+                .into(),
         });
         assert!(!quoted.is_refused_request());
         assert!(!TrialError::NotStarted("interrupted trial".into()).is_refused_request());

@@ -203,7 +203,7 @@ fn adopting_crate() -> Result<(), Failed> {
     leaked_secret_scrubbed_as_printed(&studio)?;
     aged_recording_rewritten_as_printed(&studio)?;
     nextest_refusal_records_and_replays_as_printed(&studio)?;
-    v1_scenario_migrated_and_recorded_as_printed(&studio)?;
+    v1_scenarios_migrated_and_recorded_as_printed(&studio)?;
     report_found_and_served(&studio)?;
     let (root, member) = (studio.root(), studio.member());
     assert!(!member.join("target").exists() && !root.join("target").exists());
@@ -253,11 +253,14 @@ fn recorded_through_ctrl_c_and_the_printed_resumes(studio: &Studio) -> Result<()
     }
     let (code, log) = recording.interrupt();
     assert_ne!(code, Some(0), "{log}");
-    assert!(
-        log.contains(
-            "interrupted: nothing was paid (the simulator); a rerun records the unfinished scenarios again"
-        ),
-        "{log}"
+    // The run's own command again, for the package it ran in.
+    let rerun = command_after(
+        &log,
+        "interrupted: nothing was paid (the simulator); record the unfinished scenarios again with ",
+    );
+    assert_eq!(
+        rerun,
+        "cargo test -p mygame --test meshy_scenarios -- --record-webhooks --target=sim"
     );
     assert!(!member.join("target").exists() && !root.join("target").exists());
 
@@ -270,10 +273,15 @@ fn recorded_through_ctrl_c_and_the_printed_resumes(studio: &Studio) -> Result<()
         "cargo test -p mygame --test meshy_scenarios -- hero_fox --exact --record-webhooks \
          --record-mode=once --target=sim"
     );
+    let before = std::time::SystemTime::now();
     let pasted = studio.paste(&root, &resume);
     assert_success(&pasted);
     // Its files went to the target dir cargo built into, not a stray target/.
     let report = studio.target.join("mesh-toolkit/report/index.html");
+    assert!(
+        std::fs::metadata(&report)?.modified()? >= before,
+        "the report was written"
+    );
     assert!(
         text(&pasted).contains(&format!(
             "report: {} (open it in a browser; `mesh-toolkit report --serve` serves it on 127.0.0.1)",
@@ -284,7 +292,8 @@ fn recorded_through_ctrl_c_and_the_printed_resumes(studio: &Studio) -> Result<()
     );
     assert!(std::fs::read_to_string(&report)?.contains("hero_fox"));
 
-    // `cassettes check` names the other one's, which works as pasted in the member.
+    // `cassettes check` names the other one's resume; the rerun Ctrl-C printed records
+    // it, as pasted in the member.
     let check = studio.check(&member);
     let log = text(&check);
     assert!(!check.status.success(), "{log}");
@@ -294,7 +303,7 @@ fn recorded_through_ctrl_c_and_the_printed_resumes(studio: &Studio) -> Result<()
         "cargo test -p mygame --test meshy_scenarios -- wolf_polling --exact --record-webhooks \
          --record-mode=once --target=sim"
     );
-    assert_success(&studio.paste(&member, &resume));
+    assert_success(&studio.paste(&member, &rerun));
     assert_success(&studio.check(&member));
     assert!(cassette("hero_fox").is_file() && cassette("wolf_polling").is_file());
     Ok(())
@@ -357,12 +366,12 @@ fn lost_recording_restored_by_the_checks_fix(studio: &Studio) -> Result<(), Fail
         ),
         "{log}"
     );
+    // `once`: only what has no recording, free against the simulator like the rest.
     let fix = command_after(&log, "fix: ");
-    assert!(
-        fix.starts_with(
-            "cargo test -p mygame --test meshy_scenarios -- hero_fox --exact --record-webhooks"
-        ),
-        "{log}"
+    assert_eq!(
+        fix,
+        "cargo test -p mygame --test meshy_scenarios -- hero_fox --exact --record-webhooks \
+         --record-mode=once --target=sim"
     );
     assert_success(&studio.paste(&root, &fix));
     assert_success(&studio.check(&member));
@@ -385,7 +394,7 @@ fn unreadable_cassette_set_aside_and_recorded_afresh(studio: &Studio) -> Result<
     assert!(!missed.status.success());
     // Absolute paths: it works from the workspace root too.
     let afresh = format!(
-        "mv {0} {0}.unreadable && cargo test -p mygame --test meshy_scenarios -- hero_fox --exact \
+        "test ! -e {0}.unreadable && mv {0} {0}.unreadable && cargo test -p mygame --test meshy_scenarios -- hero_fox --exact \
          --record-webhooks --record-mode=once --target=sim",
         cassette.display()
     );
@@ -411,11 +420,13 @@ fn unreadable_cassette_set_aside_and_recorded_afresh(studio: &Studio) -> Result<
     // Pasted as printed, from the workspace root: `mv … && cargo …` is a shell line.
     let pasted = studio.run(&root, "sh", &["-c", &afresh], BUILD_DEADLINE);
     assert_success(&pasted);
-    assert!(
-        member
-            .join("cassettes/http/hero_fox.yaml.unreadable")
-            .is_file()
-    );
+    let aside = member.join("cassettes/http/hero_fox.yaml.unreadable");
+    let set_aside = std::fs::read(&aside)?;
+    let recorded = std::fs::read(&cassette)?;
+    // Pasted again (from scrollback): it stops, moving nothing over the file set aside.
+    let again = studio.run(&root, "sh", &["-c", &afresh], BUILD_DEADLINE);
+    assert!(!again.status.success(), "{}", text(&again));
+    assert!(std::fs::read(&aside)? == set_aside && std::fs::read(&cassette)? == recorded);
     // The file set aside keeps the old task's webhook recording with it: nothing to delete.
     let check = studio.check(&member);
     let log = text(&check);
@@ -542,19 +553,26 @@ fn nextest_refusal_records_and_replays_as_printed(studio: &Studio) -> Result<(),
     Ok(())
 }
 
-/// A scenario recorded under Meshy API v1: the check's note names `cassettes migrate`;
-/// pasted, it shows the change, and with `--yes` applies it and prints the rehearsal and
-/// the real recording, each of which works as pasted (the real one against a
-/// `mesh-toolkit sim` through `MESHY_BASE_URL`, as a rehearsal would).
-fn v1_scenario_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), Failed> {
+/// Scenarios recorded under Meshy API v1: the check's note names `cassettes migrate`;
+/// pasted, it shows the change, and with `--yes` applies it and prints what records the
+/// moved scenarios, each of which works as pasted. One recorded against the simulator
+/// records there again; one recorded as a rehearsal (through `MESHY_BASE_URL` at a
+/// `mesh-toolkit sim`) gets a rehearsal into a scratch directory, then the real API,
+/// pasted with `MESHY_BASE_URL` still aimed at that simulator.
+fn v1_scenarios_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), Failed> {
     let (root, member) = (studio.root(), studio.member());
-    std::fs::write(
-        member.join("scenarios/owl_v1.toml"),
-        "api = \"v1\"\nspecies = \"owl\"\ntask_type = \"text3d\"\nprompt = \"Wise owl, low poly\"\n\
-         delivery = \"polling\"\n",
-    )?;
+    let v1 = |name: &str, species: &str| {
+        std::fs::write(
+            member.join(format!("scenarios/{name}.toml")),
+            format!(
+                "api = \"v1\"\nspecies = \"{species}\"\ntask_type = \"text3d\"\nprompt = \"Wise {species}, low poly\"\n\
+                 delivery = \"polling\"\n"
+            ),
+        )
+    };
     // A new scenario: the replay names the command that records it (free against the
     // simulator, as the suite was recorded), which works as pasted from the root.
+    v1("owl_v1", "owl")?;
     let missed = studio.cargo(&member, &["test", "--test", "meshy_scenarios"]);
     assert!(!missed.status.success());
     let record = command_after(&text(&missed), "no cassette 'cassettes/http/owl_v1.yaml'");
@@ -580,8 +598,65 @@ fn v1_scenario_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), F
     let applied = studio.paste(&member, &format!("{migrate} --yes"));
     let log = text(&applied);
     assert_success(&applied);
-    let rehearsal = command_after(&log, "rehearse them, free against the simulator");
+    let again = command_after(
+        &log,
+        "record them against the simulator, as the suite was recorded",
+    );
+    assert_eq!(
+        again,
+        "cargo test -p mygame --test meshy_scenarios -- --record-webhooks --target=sim"
+    );
+    assert!(!log.contains("real Meshy API"), "{log}");
+    assert_success(&studio.paste(&root, &again));
+    let owl = std::fs::read_to_string(member.join("cassettes/http/owl_v1.yaml"))?;
+    assert!(
+        owl.contains("/openapi/v2/text-to-3d") && owl.contains("recorded_against: simulator"),
+        "{owl}"
+    );
+
+    // A rehearsal, recorded through MESHY_BASE_URL at a `mesh-toolkit sim`.
+    let sim = studio.command(
+        &root,
+        "mesh-toolkit",
+        &["sim", "--port", "0", "--task-seconds", "0"],
+        &[],
+    );
+    let mut sim = Guarded::spawn(sim);
+    let base = sim
+        .line()
+        .strip_prefix("listening on ")
+        .ok_or("no listening line from mesh-toolkit sim")?
+        .to_owned();
+    let rehearsal_env = [
+        ("MESHY_BASE_URL", base.as_str()),
+        ("MESHY_API_KEY", "msy_adopt_rehearsal_key_0001"),
+        // Only polling scenarios record: no tunnel.
+        ("MESHY_TUNNEL", "none"),
+    ];
+    v1("bear_v1", "bear")?;
+    let mut rehearse = studio.command(
+        &member,
+        "cargo",
+        &[
+            "test",
+            "--test",
+            "meshy_scenarios",
+            "--",
+            "bear_v1",
+            "--exact",
+            "--record-webhooks",
+        ],
+        &rehearsal_env,
+    );
+    assert_success(&crate::support::output_within(
+        &mut rehearse,
+        BUILD_DEADLINE,
+    ));
+    let applied = studio.paste(&member, "mesh-toolkit cassettes migrate --yes");
+    let log = text(&applied);
+    assert_success(&applied);
     let scratch = studio.target.join("mesh-toolkit/migrate-rehearsal");
+    let rehearsal = command_after(&log, "rehearse them, free against the simulator");
     assert_eq!(
         rehearsal,
         format!(
@@ -595,48 +670,32 @@ fn v1_scenario_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), F
         real,
         "cargo test -p mygame --test meshy_scenarios -- --record-webhooks"
     );
+    // The scratch directory may hold an earlier run's files: `all` records over them.
+    let bear_scratch = scratch.join("http/bear_v1.yaml");
+    let before = std::time::SystemTime::now();
     assert_success(&studio.paste(&root, &rehearsal));
-    assert!(scratch.join("http/owl_v1.yaml").is_file());
-
-    let sim = studio.command(
-        &root,
-        "mesh-toolkit",
-        &["sim", "--port", "0", "--task-seconds", "0"],
-        &[],
-    );
-    let mut sim = Guarded::spawn(sim);
-    let base = sim
-        .line()
-        .strip_prefix("listening on ")
-        .ok_or("no listening line from mesh-toolkit sim")?
-        .to_owned();
-    let recorded = studio.paste_with(
-        &member,
-        &real,
-        &[
-            ("MESHY_BASE_URL", &base),
-            ("MESHY_API_KEY", "msy_adopt_rehearsal_key_0001"),
-            // Only polling scenarios record: no tunnel.
-            ("MESHY_TUNNEL", "none"),
-        ],
-    );
+    assert!(std::fs::metadata(&bear_scratch)?.modified()? >= before);
+    let recorded = studio.paste_with(&member, &real, &rehearsal_env);
     drop(sim);
     let log = text(&recorded);
     assert_success(&recorded);
     assert!(log.contains(&format!("rehearsing against {base}")), "{log}");
-    let cassette = std::fs::read_to_string(member.join("cassettes/http/owl_v1.yaml"))?;
+    let bear = std::fs::read_to_string(member.join("cassettes/http/bear_v1.yaml"))?;
     assert!(
-        cassette.contains("/openapi/v2/text-to-3d")
-            && cassette.contains(&format!("recorded_against: \"rehearsal {base}\"")),
-        "{cassette}"
+        bear.contains("/openapi/v2/text-to-3d")
+            && bear.contains(&format!("recorded_against: \"rehearsal {base}\"")),
+        "{bear}"
     );
-    assert!(member.join("cassettes/v1/http/owl_v1.yaml").is_file());
+    assert!(
+        member.join("cassettes/v1/http/owl_v1.yaml").is_file()
+            && member.join("cassettes/v1/http/bear_v1.yaml").is_file()
+    );
     let replayed = studio.cargo(
         &root,
         &["test", "-p", "mygame", "--test", "meshy_scenarios"],
     );
     assert_success(&replayed);
-    assert!(text(&replayed).contains("3 passed"), "{}", text(&replayed));
+    assert!(text(&replayed).contains("4 passed"), "{}", text(&replayed));
     Ok(())
 }
 

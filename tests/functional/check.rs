@@ -251,21 +251,34 @@ fn findings() -> Result<(), Failed> {
         "; did you mean `delivery`?\n  fix: fix the file (docs/scenarios.md has every key); its trial fails until then\n",
         "problem: cassettes/http/i.yaml: not a readable cassette (line 2: ",
         "); it may hold answers Meshy was paid for\n  fix: mend it by hand to keep what it holds, or set it aside and \
-         record the trial afresh: `mv ROOT/cassettes/http/i.yaml ROOT/cassettes/http/i.yaml.unreadable && cargo test \
+         record the trial afresh: `test ! -e ROOT/cassettes/http/i.yaml.unreadable && mv ROOT/cassettes/http/i.yaml ROOT/cassettes/http/i.yaml.unreadable && cargo test \
          --test scenarios -- i --exact --record-webhooks --record-mode=once  # real Meshy API: ",
         " credits; a task the unreadable file holds is not resumed but paid again`\n",
         "note: cassettes/webhooks/otter_text3d_task-i.json: its task task-i is in 'cassettes/http/i.yaml', which \
          cannot be read: it is scenario 'i''s, not an orphan\n  fix: keep it; mend 'cassettes/http/i.yaml' to \
          replay both (or record the scenario afresh, as its finding says)\n",
-        "problem: cassettes/webhooks/otter_text3d_task-f.json: not a readable webhook recording\n  fix: delete it and re-record its scenario: `cargo test --test scenarios -- f --exact --record-webhooks --record-mode=rewrite`\n",
+        // Set aside (kept), never deleted: it may hold a paid task's deliveries.
+        "problem: cassettes/webhooks/otter_text3d_task-f.json: not a readable webhook recording\n  fix: mend it by hand \
+         to keep its deliveries, or set it aside and record its scenario afresh: `test ! -e \
+         ROOT/cassettes/webhooks/otter_text3d_task-f.json.unreadable && mv ROOT/cassettes/webhooks/otter_text3d_task-f.json \
+         ROOT/cassettes/webhooks/otter_text3d_task-f.json.unreadable && cargo test --test scenarios -- f --exact \
+         --record-webhooks --record-mode=once  # real Meshy API: a new task; the plan shows the cost before anything \
+         is sent`\n",
         "cassettes/http/a.yaml                        v2025.11.18   378d\n",
         "drift: text-to-3d-preview tasks of v2025.11.18 carry fields the SDK does not model: brand_new_field\n",
-        "problem: cassettes/http/a.yaml: recorded 378d ago, older than the maximum age of 90d\n  fix: re-record it: `cargo test --test scenarios -- a --exact --record-webhooks --record-mode=rewrite`\n",
-        "problem: cassettes/http/c.yaml: incomplete: its recording was interrupted or its trial failed\n  fix: resume it (nothing is paid twice): `cargo test --test scenarios -- c --exact --record-webhooks --record-mode=once`\n",
+        "problem: cassettes/http/a.yaml: recorded 378d ago, older than the maximum age of 90d\n  fix: re-record it: \
+         `cargo test --test scenarios -- a --exact --record-webhooks --record-mode=rewrite  # real Meshy API: a new task \
+         and its inputs'; the plan shows the cost before anything is sent`\n",
+        "problem: cassettes/http/c.yaml: incomplete: its recording was interrupted or its trial failed\n  fix: resume it \
+         (nothing is paid twice): `cargo test --test scenarios -- c --exact --record-webhooks --record-mode=once  \
+         # real Meshy API: resumes its task, 0 credits`\n",
         "note: cassettes/http/c.yaml: no scenario file 'scenarios/c.toml' owns it (expected for a trial written in Rust)\n",
         "problem: cassettes/http/e.yaml: looks like it holds a secret: a Meshy API key (msy_…)\n  fix: remove the value by hand (keep the file: it may have been paid for), then rotate the secret\n",
         "problem: cassettes/webhooks/otter_text3d_task-d.json: no cassette holds the create call of task task-d\n",
-        "problem: scenarios/b.toml: has no recording\n  fix: record it: `cargo test --test scenarios -- b --exact --record-webhooks --record-mode=rewrite`\n",
+        // `once`: its inputs replay, never paid again.
+        "problem: scenarios/b.toml: has no recording\n  fix: record it: `cargo test --test scenarios -- b --exact \
+         --record-webhooks --record-mode=once  # real Meshy API: a new task; the plan shows the cost before anything \
+         is sent`\n",
         "error: cassettes check found ",
     ] {
         let line = line
@@ -392,7 +405,10 @@ fn clean() -> Result<(), Failed> {
     );
     assert!(
         text.contains("note: cassettes/http/a.yaml: recorded with Meshy API v1, which stops working on 2027-03-15 (")
-            && text.contains("--record-mode=rewrite --target=sim`, then against the real API with `cargo test --test scenarios -- a --exact --record-webhooks --record-mode=rewrite` ("),
+            && text.contains(
+                "or by hand (docs/api-v2.md): move 'cassettes/http/a.yaml' aside under cassettes/v1/ (kept: it may hold \
+                 what was paid for)"
+            ),
         "{text}"
     );
     // Asked to, it fails the check.

@@ -237,7 +237,14 @@ fn chain_hint() -> Result<(), Failed> {
     assert!(!run.status.success());
     let log = text(&run);
     assert!(
-        log.contains("comes from the recording of 'plan_preview'; if Meshy no longer knows it (results are kept 3 days), record the chain again, inputs first, with `cargo test --test scenarios -- plan_refine --exact --record-webhooks --record-mode=rewrite  # real Meshy API: 30 credits for the chain of 2 tasks`"),
+        // Recorded through MESHY_BASE_URL: the command goes back to that rehearsal.
+        log.contains(&format!(
+            "comes from the recording of 'plan_preview'; if Meshy no longer knows it (results are kept 3 days), \
+             record the chain again, inputs first, with `MESHY_BASE_URL={0} cargo test --test scenarios -- plan_refine \
+             --exact --record-webhooks --record-mode=rewrite  # the rehearsal at {0} it was recorded against, not the \
+             real Meshy API`",
+            fresh.base
+        )),
         "{log}"
     );
     assert_eq!(fresh.charges(), 0, "the refused create cost nothing");

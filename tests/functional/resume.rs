@@ -438,7 +438,12 @@ fn sigkill_points() -> Result<(), Failed> {
         let replay = project.replay();
         assert!(!replay.status.success());
         assert!(
-            text(&replay).contains("--record-webhooks --record-mode=once  # real Meshy API: resumes its task, 0 credits`"),
+            // Recorded through MESHY_BASE_URL: resumed at that rehearsal.
+            text(&replay).contains(&format!(
+                "--record-webhooks --record-mode=once  # the rehearsal at {} it was recorded against, not the real \
+                 Meshy API`",
+                sim.base
+            )),
             "{name}: replay refuses the journals and names the command that resumes them: {}",
             text(&replay)
         );
@@ -518,7 +523,11 @@ fn sigint() -> Result<(), Failed> {
         .join("\n");
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(
-        log.contains("interrupted: these tasks may still be running at Meshy; a rerun of the same command resumes them without paying again:"),
+        log.contains(&format!(
+            "interrupted: these tasks may still be running at Meshy; `cargo test --test scenarios -- --record-webhooks \
+             --tunnel=none --webhook-port={} --skip otter_pipeline_in_rust` resumes them without paying again:",
+            project.webhook_port
+        )),
         "{log}"
     );
     assert_eq!(

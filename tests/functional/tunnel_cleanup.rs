@@ -241,7 +241,8 @@ fn interrupt_harness() -> Result<(), Failed> {
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(
         log.contains(
-            "interrupted: nothing was paid (the simulator); a rerun records the unfinished scenarios again"
+            "interrupted: nothing was paid (the simulator); record the unfinished scenarios again with `cargo test \
+             --test scenarios -- "
         ),
         "the interrupted run says what a rerun does: {log}"
     );
