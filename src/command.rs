@@ -22,6 +22,12 @@ pub struct Invocation {
     /// How the `mesh-toolkit` binary is run: `cargo run --` in mesh-toolkit's own
     /// repository, else the installed `mesh-toolkit`.
     pub cli: String,
+    /// The package's directory, where cargo runs its test targets: the directories a
+    /// command names are made relative to it (absolute outside it), so a command built
+    /// by the binary run elsewhere (the workspace root, `--cassettes mygame/cassettes`)
+    /// still finds them. `None`: as given.
+    #[serde(skip)]
+    pub package_dir: Option<PathBuf>,
 }
 
 /// The target name of this repository's suite, and what is assumed when nothing says.
@@ -67,6 +73,7 @@ impl Default for Invocation {
             test_target: DEFAULT_TEST_TARGET.to_owned(),
             package: None,
             cli: "cargo run --".to_owned(),
+            package_dir: None,
         }
     }
 }
@@ -107,9 +114,9 @@ impl Invocation {
         Invocation::of_package(package.as_ref(), test_target)
     }
 
-    /// The `mesh-toolkit` binary's, run in `dir`: the package around it, and the test
-    /// target `flag` names, else the one its suite last ran from (`remember`), else
-    /// [`DEFAULT_TEST_TARGET`].
+    /// The `mesh-toolkit` binary's, for the suite in `dir` (its scenarios directory, or
+    /// where it runs): the package around it, and the test target `flag` names, else the
+    /// one its suite last ran from (`remember`), else [`DEFAULT_TEST_TARGET`].
     pub fn of_cli(dir: &Path, flag: Option<&str>) -> (Invocation, TestTargetSource) {
         let package = Package::around(dir);
         let (target, source) = match flag {
@@ -122,13 +129,17 @@ impl Invocation {
                 },
             },
         };
-        (Invocation::of_package(package.as_ref(), target), source)
+        let mut invocation = Invocation::of_package(package.as_ref(), target);
+        // The binary may run elsewhere than the package's directory.
+        invocation.package_dir = package.map(|p| p.root);
+        (invocation, source)
     }
 
     fn of_package(package: Option<&Package>, test_target: String) -> Invocation {
         let own = package.is_some_and(|p| p.name == env!("CARGO_PKG_NAME"));
         Invocation {
             test_target,
+            package_dir: None,
             package: package.filter(|p| p.in_workspace).map(|p| p.name.clone()),
             cli: if own {
                 "cargo run --".to_owned()
@@ -190,6 +201,8 @@ fn without_cargo_hash(file: &str) -> &str {
 
 /// The package whose root is `dir` or its nearest ancestor with a `[package]` manifest.
 struct Package {
+    /// Its directory (where its `Cargo.toml` is).
+    root: PathBuf,
     name: String,
     /// Its `[[test]]` targets' names.
     test_targets: Vec<String>,
@@ -225,6 +238,7 @@ impl Package {
                 .skip(1)
                 .any(|d| manifest(d).is_some_and(|t| t.contains_key("workspace")));
         Some(Package {
+            root: root.to_owned(),
             name,
             test_targets,
             in_workspace,
@@ -268,6 +282,19 @@ impl Commands {
     }
 
     pub fn new(invocation: Invocation, scenarios: &Path, cassettes: &Path) -> Commands {
+        // As the package's test target sees them: relative to its directory.
+        let seen = |dir: &Path| -> PathBuf {
+            let Some(root) = &invocation.package_dir else {
+                return dir.to_owned();
+            };
+            let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+            match absolute.strip_prefix(root) {
+                Ok(inside) if inside.as_os_str().is_empty() => PathBuf::from("."),
+                Ok(inside) => inside.to_owned(),
+                Err(_) => absolute,
+            }
+        };
+        let (scenarios, cassettes) = (&*seen(scenarios), &*seen(cassettes));
         let mut dirs = String::new();
         if cassettes != Path::new("cassettes") {
             dirs.push_str(&format!(
@@ -566,6 +593,32 @@ mod tests {
         assert_eq!(
             commands.rerun(&args(&["a b"]), false),
             "cargo test --test scenarios -- 'a b'"
+        );
+    }
+
+    #[test]
+    fn directories_are_named_as_the_package_s_test_target_sees_them() {
+        let invocation = Invocation {
+            package: Some("mygame".into()),
+            package_dir: Some("/w/mygame".into()),
+            ..Invocation::default()
+        };
+        let commands = |scenarios: &str, cassettes: &str| {
+            Commands::new(
+                invocation.clone(),
+                Path::new(scenarios),
+                Path::new(cassettes),
+            )
+            .test(None, "")
+        };
+        // Given from the workspace root: the package's own, so the defaults.
+        assert_eq!(
+            commands("/w/mygame/scenarios", "/w/mygame/cassettes"),
+            "cargo test -p mygame --test scenarios"
+        );
+        assert_eq!(
+            commands("/w/mygame/suite/s", "/elsewhere/c"),
+            "cargo test -p mygame --test scenarios -- --cassettes=/elsewhere/c --scenarios=suite/s"
         );
     }
 

@@ -2,6 +2,7 @@
 //! lives in `mesh_toolkit::cli`, behaviour in the library modules.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -59,14 +60,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// How the suite of the package here is run, for the commands printed, and the note that
-/// says which test target they assume.
-fn invocation(test_target: Option<&str>) -> (Invocation, TestTargetSource) {
-    Invocation::of_cli(std::path::Path::new("."), test_target)
+/// How the suite whose scenario files are in `scenarios` is run (the package around
+/// them, else the one here), for the commands printed, and the note that says which
+/// test target they assume.
+fn invocation(test_target: Option<&str>, scenarios: &Path) -> (Invocation, TestTargetSource) {
+    let dir = if scenarios.is_dir() {
+        scenarios
+    } else {
+        Path::new(".")
+    };
+    Invocation::of_cli(dir, test_target)
 }
 
 fn run_check(args: &CheckArgs) -> Result<(), Failure> {
-    let (invocation, assumed) = invocation(args.test_target.as_deref());
+    let (invocation, assumed) = invocation(args.test_target.as_deref(), &args.scenarios);
     let options = args
         .options(std::env::var("MESHY_CASSETTE_MAX_AGE").ok(), invocation)
         .map_err(|e| Failure::Usage(e.to_string()))?;
@@ -94,7 +101,8 @@ fn run_check(args: &CheckArgs) -> Result<(), Failure> {
     match report.problems() {
         0 => Ok(()),
         n => Err(Failure::Run(format!(
-            "cassettes check found {n} problems in '{}'",
+            "cassettes check found {n} problem{} in '{}'",
+            if n == 1 { "" } else { "s" },
             options.cassettes.display()
         ))),
     }
@@ -103,11 +111,12 @@ fn run_check(args: &CheckArgs) -> Result<(), Failure> {
 fn run_migrate(args: &MigrateArgs) -> Result<(), Failure> {
     if !args.scenarios.is_dir() {
         return Err(Failure::Usage(format!(
-            "'{}' is not a directory: run from the project's root, or pass --scenarios DIR",
+            "'{}' is not a directory: run from the package's root (where the suite's scenarios/ are), or pass \
+             --scenarios DIR",
             args.scenarios.display()
         )));
     }
-    let (invocation, assumed) = invocation(args.test_target.as_deref());
+    let (invocation, assumed) = invocation(args.test_target.as_deref(), &args.scenarios);
     let commands = Commands::new(invocation.clone(), &args.scenarios, &args.cassettes);
     let migration = mesh_toolkit::migrate::plan(&args.scenarios, &args.cassettes, invocation)
         .map_err(|e| Failure::Run(e.to_string()))?;
@@ -172,29 +181,39 @@ fn run_scrub(args: &ScrubArgs) -> Result<(), Failure> {
 }
 
 fn run_report(args: &ReportArgs) -> Result<(), Failure> {
-    let (invocation, _) = invocation(args.test_target.as_deref());
+    let (invocation, _) = invocation(args.test_target.as_deref(), &args.scenarios);
     let sources = args.sources(invocation);
-    if !sources.scenarios.is_dir() && !sources.cassettes.is_dir() {
+    let out = args.out_dir();
+    let here = sources.scenarios.is_dir() || sources.cassettes.is_dir();
+    if !here && args.serve && out.join("index.html").is_file() {
+        // Elsewhere than the package (a workspace's root): the report the last run
+        // wrote, as it is.
+        eprintln!(
+            "no '{}' or '{}' here to assemble the report from: serving the one the last run wrote",
+            sources.scenarios.display(),
+            sources.cassettes.display()
+        );
+    } else if !here {
         return Err(Failure::Usage(format!(
-            "neither '{}' nor '{}' is a directory: run from the project's root, or pass --scenarios DIR and \
-             --cassettes DIR",
+            "neither '{}' nor '{}' is a directory: run from the package's root (where the suite's scenarios/ \
+             and cassettes/ are), or pass --scenarios DIR and --cassettes DIR",
             sources.scenarios.display(),
             sources.cassettes.display()
         )));
+    } else {
+        let path = mesh_toolkit::report::write(
+            &sources,
+            &out,
+            &mesh_toolkit::report::generated_by("mesh-toolkit report"),
+        )
+        .map_err(|e| Failure::Run(e.to_string()))?;
+        let commands = Commands::new(
+            sources.invocation.clone(),
+            &sources.scenarios,
+            &sources.cassettes,
+        );
+        eprintln!("{}", path.announce(&commands));
     }
-    let out = args.out_dir();
-    let path = mesh_toolkit::report::write(
-        &sources,
-        &out,
-        &mesh_toolkit::report::generated_by("mesh-toolkit report"),
-    )
-    .map_err(|e| Failure::Run(e.to_string()))?;
-    let commands = Commands::new(
-        sources.invocation.clone(),
-        &sources.scenarios,
-        &sources.cassettes,
-    );
-    eprintln!("{}", path.announce(&commands));
     if !args.serve {
         return Ok(());
     }

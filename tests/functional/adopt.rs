@@ -203,6 +203,7 @@ fn adopting_crate() -> Result<(), Failed> {
     leaked_secret_scrubbed_as_printed(&studio)?;
     aged_recording_rewritten_as_printed(&studio)?;
     nextest_refusal_records_and_replays_as_printed(&studio)?;
+    the_cli_from_the_workspace_root_names_the_member(&studio)?;
     v1_scenarios_migrated_and_recorded_as_printed(&studio)?;
     report_found_and_served(&studio)?;
     let (root, member) = (studio.root(), studio.member());
@@ -553,6 +554,45 @@ fn nextest_refusal_records_and_replays_as_printed(studio: &Studio) -> Result<(),
     Ok(())
 }
 
+/// `cassettes check` run from the workspace root, given the member's directories: its
+/// fix names the member's package and test target, with the directories as the test
+/// target sees them (its package's, the defaults: left out), and works as pasted there.
+fn the_cli_from_the_workspace_root_names_the_member(studio: &Studio) -> Result<(), Failed> {
+    let (root, member) = (studio.root(), studio.member());
+    std::fs::remove_file(member.join("cassettes/http/wolf_polling.yaml"))?;
+    let check = |cwd: &Path| {
+        studio.run(
+            cwd,
+            "mesh-toolkit",
+            &[
+                "cassettes",
+                "check",
+                "--scenarios",
+                "mygame/scenarios",
+                "--cassettes",
+                "mygame/cassettes",
+            ],
+            crate::support::EXIT_DEADLINE,
+        )
+    };
+    let checked = check(&root);
+    let log = text(&checked);
+    assert!(!checked.status.success(), "{log}");
+    let fix = command_after(&log, "scenarios/wolf_polling.toml: has no recording");
+    assert_eq!(
+        fix,
+        "cargo test -p mygame --test meshy_scenarios -- wolf_polling --exact --record-webhooks \
+         --record-mode=once --target=sim"
+    );
+    assert!(
+        log.contains("note: the commands above run `cargo test -p mygame --test meshy_scenarios`"),
+        "{log}"
+    );
+    assert_success(&studio.paste(&root, &fix));
+    assert_success(&check(&root));
+    Ok(())
+}
+
 /// Scenarios recorded under Meshy API v1: the check's note names `cassettes migrate`;
 /// pasted, it shows the change, and with `--yes` applies it and prints what records the
 /// moved scenarios, each of which works as pasted. One recorded against the simulator
@@ -731,6 +771,20 @@ fn report_found_and_served(studio: &Studio) -> Result<(), Failed> {
     let served = crate::report::http_get(addr, &format!("/{path}"));
     assert_eq!(
         served,
+        std::fs::read(&report)?,
+        "the served page is the report"
+    );
+    drop(server);
+    // Pasted at the workspace root, where there is no suite to assemble it from: it
+    // serves the report the last run wrote.
+    let mut server = Guarded::spawn(studio.command(&studio.root(), words[0], &words[1..], &[]));
+    let line = server.line();
+    let addr = line
+        .strip_prefix("serving the report on http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("unexpected line: {line}"));
+    assert_eq!(
+        crate::report::http_get(addr, &format!("/{path}")),
         std::fs::read(&report)?,
         "the served page is the report"
     );
