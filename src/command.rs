@@ -250,8 +250,11 @@ impl Package {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commands {
     pub invocation: Invocation,
-    /// ` --cassettes=… --scenarios=…`, each only when it is not the default.
+    /// ` --cassettes=… --scenarios=…` for the test target (relative to its package's
+    /// directory), each only when it is not the default.
     dirs: String,
+    /// The same for the `mesh-toolkit` binary, as given (relative to where it runs).
+    cli_dirs: String,
 }
 
 impl Default for Commands {
@@ -294,21 +297,29 @@ impl Commands {
                 Err(_) => absolute,
             }
         };
-        let (scenarios, cassettes) = (&*seen(scenarios), &*seen(cassettes));
-        let mut dirs = String::new();
-        if cassettes != Path::new("cassettes") {
-            dirs.push_str(&format!(
-                " --cassettes={}",
-                shell_word(&cassettes.display().to_string())
-            ));
+        // ` --cassettes=… --scenarios=…`, each only when it is not the default.
+        let flags = |scenarios: &Path, cassettes: &Path| {
+            let mut dirs = String::new();
+            if cassettes != Path::new("cassettes") {
+                dirs.push_str(&format!(
+                    " --cassettes={}",
+                    shell_word(&cassettes.display().to_string())
+                ));
+            }
+            if scenarios != Path::new("scenarios") {
+                dirs.push_str(&format!(
+                    " --scenarios={}",
+                    shell_word(&scenarios.display().to_string())
+                ));
+            }
+            dirs
+        };
+        Commands {
+            dirs: flags(&seen(scenarios), &seen(cassettes)),
+            // The binary runs where the user is: the directories as given.
+            cli_dirs: flags(scenarios, cassettes),
+            invocation,
         }
-        if scenarios != Path::new("scenarios") {
-            dirs.push_str(&format!(
-                " --scenarios={}",
-                shell_word(&scenarios.display().to_string())
-            ));
-        }
-        Commands { invocation, dirs }
     }
 
     /// `cargo test [-p PACKAGE] --test TARGET -- [SCENARIO --exact] ARGS [DIRS]`: the
@@ -334,7 +345,8 @@ impl Commands {
         command
     }
 
-    /// The command that records `scenario` (or the suite) in `mode`, aimed where the
+    /// The command that records `scenario` (or the suite) with `flags` (`--record-mode=…`
+    /// and what else the harness needs, after `--record-webhooks`), aimed where the
     /// recording it continues was made (`aim`): the simulator (`--target=sim`, free), a
     /// rehearsal (its `MESHY_BASE_URL` set first, never the real API by default), or the
     /// real Meshy API with `cost` as a shell comment, so the line still runs as pasted
@@ -342,11 +354,11 @@ impl Commands {
     pub fn record(
         &self,
         scenario: Option<&str>,
-        mode: impl std::fmt::Display,
+        flags: &str,
         aim: Aim<'_>,
         cost: impl FnOnce() -> String,
     ) -> String {
-        let flags = format!("--record-webhooks --record-mode={mode}");
+        let flags = format!("--record-webhooks {flags}");
         match aim {
             Aim::Simulator => self.test(scenario, &format!("{flags} --target=sim")),
             Aim::Rehearsal(Some(origin)) => format!(
@@ -354,10 +366,10 @@ impl Commands {
                 shell_word(origin),
                 self.test(scenario, &flags)
             ),
-            // No origin on file (an older label): a placeholder the shell refuses, so
-            // the line cannot reach the real API as pasted.
+            // No origin on file (an older label): the line runs only with MESHY_BASE_URL
+            // set, so it cannot reach the real API as pasted.
             Aim::Rehearsal(None) => format!(
-                "MESHY_BASE_URL=<the rehearsal's base URL> {}  # recorded against a rehearsal whose URL is not on file",
+                "{NO_REHEARSAL_URL} {}  # recorded against a rehearsal whose URL is not on file",
                 self.test(scenario, &flags)
             ),
             Aim::Meshy => format!(
@@ -369,28 +381,63 @@ impl Commands {
     }
 
     /// The run's own command again, from its harness arguments `args` (as given, after
-    /// the program): what `cargo test` passed, so filters, limits and directories stay.
-    /// With `records_finished` (its mode is `all` or `rewrite`, which would record the
-    /// finished scenarios again), the mode becomes `once`, which resumes what is
-    /// unfinished; added when the mode came from MESHY_RECORD_MODE (a flag wins).
-    pub fn rerun(&self, args: &[String], records_finished: bool) -> String {
-        let mut words = Vec::with_capacity(args.len() + 1);
+    /// the program): what `cargo test` passed, so filters and limits stay. `mode`, when
+    /// given, replaces the record mode (added when the mode came from MESHY_RECORD_MODE:
+    /// a flag wins over it). What the run took from the environment is made explicit, so
+    /// the line does the same in a shell that lacks it: `flags` not in `args` are added
+    /// (`--record-webhooks`, `--target=sim`), the directories when they are not the
+    /// defaults, and `MESHY_BASE_URL` first when `aim` is a rehearsal.
+    pub fn rerun(
+        &self,
+        args: &[String],
+        mode: Option<&str>,
+        flags: &[&str],
+        aim: Aim<'_>,
+    ) -> String {
+        let mut words = Vec::with_capacity(args.len() + flags.len() + 3);
         let mut moded = false;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
-            if records_finished && arg == "--record-mode" {
-                args.next();
-            } else if !(records_finished && arg.starts_with("--record-mode=")) {
+            let Some(mode) =
+                mode.filter(|_| arg == "--record-mode" || arg.starts_with("--record-mode="))
+            else {
                 words.push(shell_word(arg));
                 continue;
+            };
+            if arg == "--record-mode" {
+                args.next();
             }
-            words.push("--record-mode=once".to_owned());
+            words.push(format!("--record-mode={mode}"));
             moded = true;
         }
-        if records_finished && !moded {
-            words.push("--record-mode=once".to_owned());
+        let given = |name: &str| {
+            words
+                .iter()
+                .any(|w| w == name || w.starts_with(&format!("{name}=")))
+        };
+        let mut added: Vec<String> = Vec::new();
+        if let Some(mode) = mode.filter(|_| !moded) {
+            added.push(format!("--record-mode={mode}"));
         }
-        let mut command = self.cargo_test();
+        for flag in flags {
+            let name = flag.split('=').next().unwrap_or(flag);
+            if !given(name) {
+                added.push((*flag).to_owned());
+            }
+        }
+        for dir in self.dirs.split(" --").filter(|d| !d.is_empty()) {
+            let name = format!("--{}", dir.split('=').next().unwrap_or(dir));
+            if !given(&name) {
+                added.push(format!("--{dir}"));
+            }
+        }
+        words.extend(added);
+        let mut command = match aim {
+            Aim::Rehearsal(Some(origin)) => format!("MESHY_BASE_URL={} ", shell_word(origin)),
+            Aim::Rehearsal(None) => format!("{NO_REHEARSAL_URL} "),
+            Aim::Simulator | Aim::Meshy => String::new(),
+        };
+        command.push_str(&self.cargo_test());
         if !words.is_empty() {
             command.push_str(" -- ");
             command.push_str(&words.join(" "));
@@ -438,7 +485,7 @@ impl Commands {
     /// `mesh-toolkit ARGS [DIRS]` (`cargo run -- …` in mesh-toolkit's repository): a
     /// subcommand of the binary that takes `--cassettes`/`--scenarios`.
     pub fn cli(&self, args: &str) -> String {
-        format!("{} {args}{}", self.invocation.cli, self.dirs)
+        format!("{} {args}{}", self.invocation.cli, self.cli_dirs)
     }
 
     /// The same without the directories: a subcommand that takes other arguments.
@@ -446,6 +493,11 @@ impl Commands {
         format!("{} {args}", self.invocation.cli)
     }
 }
+
+/// A command's prefix for a rehearsal whose URL is not on file: the shell stops with
+/// this message unless MESHY_BASE_URL is set, so the line never reaches the real API.
+const NO_REHEARSAL_URL: &str =
+    "MESHY_BASE_URL=\"${MESHY_BASE_URL:?set it to the rehearsal this was recorded against}\"";
 
 /// Where a command that records aims: where the recording it continues was made
 /// (`RecordedAgainst::aim`).
@@ -540,7 +592,11 @@ mod tests {
     #[test]
     fn a_record_command_aims_where_its_recording_was_made() {
         let commands = Commands::default();
-        let record = |aim| commands.record(Some("fox"), "once", aim, || "20 credits".into());
+        let record = |aim| {
+            commands.record(Some("fox"), "--record-mode=once", aim, || {
+                "20 credits".into()
+            })
+        };
         let base =
             "cargo test --test scenarios -- fox --exact --record-webhooks --record-mode=once";
         assert_eq!(record(Aim::Simulator), format!("{base} --target=sim"));
@@ -558,9 +614,26 @@ mod tests {
         );
         // Its URL not on file: a line the shell refuses (`<` reads a file that is not there).
         assert!(
-            record(Aim::Rehearsal(None))
-                .starts_with("MESHY_BASE_URL=<the rehearsal's base URL> cargo test")
+            record(Aim::Rehearsal(None)).starts_with(
+                "MESHY_BASE_URL=\"${MESHY_BASE_URL:?set it to the rehearsal this was recorded against}\" cargo test"
+            )
         );
+        // As a shell reads it: without MESHY_BASE_URL it stops before running anything.
+        let line = record(Aim::Rehearsal(None)).replace("cargo test", "echo ran");
+        let run = |base: Option<&str>| {
+            let mut shell = std::process::Command::new("sh");
+            shell.args(["-c", &line]).env_remove("MESHY_BASE_URL");
+            if let Some(base) = base {
+                shell.env("MESHY_BASE_URL", base);
+            }
+            shell.output().expect("run sh")
+        };
+        let refused = run(None);
+        assert!(
+            !refused.status.success() && refused.stdout.is_empty(),
+            "{refused:?}"
+        );
+        assert!(run(Some("http://127.0.0.1:9000")).status.success());
     }
 
     #[test]
@@ -574,24 +647,61 @@ mod tests {
             "--target=sim",
         ]);
         assert_eq!(
-            commands.rerun(&typed, false),
+            commands.rerun(
+                &typed,
+                None,
+                &["--record-webhooks", "--target=sim"],
+                Aim::Simulator
+            ),
             "cargo test --test scenarios -- fox --record-webhooks --max-credits=40 --target=sim"
         );
+        let once = Some("once");
         assert_eq!(
-            commands.rerun(&args(&["--record-webhooks", "--record-mode=rewrite"]), true),
+            commands.rerun(
+                &args(&["--record-webhooks", "--record-mode=rewrite"]),
+                once,
+                &[],
+                Aim::Meshy
+            ),
             "cargo test --test scenarios -- --record-webhooks --record-mode=once"
         );
         assert_eq!(
-            commands.rerun(&args(&["--record-mode", "all", "--record-webhooks"]), true),
+            commands.rerun(
+                &args(&["--record-mode", "all", "--record-webhooks"]),
+                once,
+                &[],
+                Aim::Meshy
+            ),
             "cargo test --test scenarios -- --record-mode=once --record-webhooks"
         );
-        // The mode came from MESHY_RECORD_MODE: the flag that wins over it is added.
-        assert_eq!(
-            commands.rerun(&args(&["--record-webhooks"]), true),
-            "cargo test --test scenarios -- --record-webhooks --record-mode=once"
+        // What came from the environment (MESHY_RECORD_MODE, MESHY_RECORD_WEBHOOKS,
+        // MESHY_TARGET, the directories, MESHY_BASE_URL) is spelt out: a flag wins over
+        // a variable, and the shell the line is pasted in may lack them.
+        let from_env = Commands::new(
+            Invocation::default(),
+            Path::new("scenarios"),
+            Path::new("alt"),
         );
         assert_eq!(
-            commands.rerun(&args(&["a b"]), false),
+            from_env.rerun(
+                &args(&["fox"]),
+                once,
+                &["--record-webhooks", "--target=sim"],
+                Aim::Simulator
+            ),
+            "cargo test --test scenarios -- fox --record-mode=once --record-webhooks --target=sim --cassettes=alt"
+        );
+        assert_eq!(
+            from_env.rerun(
+                &args(&["--cassettes=alt", "--record-webhooks"]),
+                None,
+                &["--record-webhooks"],
+                Aim::Rehearsal(Some("http://127.0.0.1:9000"))
+            ),
+            "MESHY_BASE_URL=http://127.0.0.1:9000 cargo test --test scenarios -- --cassettes=alt --record-webhooks"
+        );
+        assert_eq!(
+            commands.rerun(&args(&["a b"]), None, &[], Aim::Meshy),
             "cargo test --test scenarios -- 'a b'"
         );
     }
@@ -619,6 +729,17 @@ mod tests {
         assert_eq!(
             commands("/w/mygame/suite/s", "/elsewhere/c"),
             "cargo test -p mygame --test scenarios -- --cassettes=/elsewhere/c --scenarios=suite/s"
+        );
+        // The binary runs where the user is: its own commands keep the directories as
+        // given.
+        let given = Commands::new(
+            invocation.clone(),
+            Path::new("mygame/scenarios"),
+            Path::new("mygame/cassettes"),
+        );
+        assert_eq!(
+            given.cli("cassettes migrate"),
+            "cargo run -- cassettes migrate --cassettes=mygame/cassettes --scenarios=mygame/scenarios"
         );
     }
 

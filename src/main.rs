@@ -185,7 +185,10 @@ fn run_report(args: &ReportArgs) -> Result<(), Failure> {
     let sources = args.sources(invocation);
     let out = args.out_dir();
     let here = sources.scenarios.is_dir() || sources.cassettes.is_dir();
-    if !here && args.serve && out.join("index.html").is_file() {
+    // Only with the default directories: a mistyped --scenarios serves nothing stale.
+    let defaults =
+        args.scenarios == Path::new("scenarios") && args.cassettes == Path::new("cassettes");
+    if !here && defaults && args.serve && out.join("index.html").is_file() {
         // Elsewhere than the package (a workspace's root): the report the last run
         // wrote, as it is.
         eprintln!(

@@ -41,9 +41,9 @@ pub struct Migration {
     commands: crate::command::Commands,
     /// The scenario files' directory.
     scenarios: PathBuf,
-    /// Every recording set aside was made against the simulator: the suite records
-    /// there again, free, not against the real API.
-    on_simulator: bool,
+    /// What each scenario whose recording is set aside was recorded against (the real
+    /// API when its cassette does not say): its v2 recording is made there again.
+    aims: BTreeMap<String, crate::cassette::RecordedAgainst>,
 }
 
 /// Why the migration could not be planned or applied.
@@ -144,7 +144,7 @@ pub fn plan(
                 scenario.path.display(),
                 migration.commands.record(
                     Some(&scenario.name),
-                    crate::cassette::RecordMode::Once,
+                    "--record-mode=once",
                     against,
                     || "resumes its task, 0 credits".to_owned()
                 ),
@@ -180,11 +180,16 @@ pub fn plan(
             aside.insert(scenario.name.as_str());
         }
     }
-    migration.on_simulator = !aside.is_empty()
-        && aside.iter().all(|name| {
-            recorded.get(name).and_then(|c| c.recorded_against.as_ref())
-                == Some(&crate::cassette::RecordedAgainst::Simulator)
-        });
+    migration.aims = aside
+        .iter()
+        .map(|name| {
+            let against = recorded.get(name).and_then(|c| c.recorded_against.clone());
+            (
+                (*name).to_owned(),
+                against.unwrap_or(crate::cassette::RecordedAgainst::Meshy),
+            )
+        })
+        .collect();
     // With each cassette set aside, the webhook recordings of the tasks it created.
     let mut moved: BTreeSet<PathBuf> = aside.iter().map(|name| cassette_of(name)).collect();
     let files = crate::webhooks::recording_files(&cassettes.join("webhooks"));
@@ -276,14 +281,53 @@ impl Migration {
     /// then against the real API with its cost; a suite recorded against the simulator
     /// records there again.
     pub fn next_steps(&self) -> String {
-        if self.on_simulator {
-            return format!(
-                "record them against the simulator, as the suite was recorded (free; it records exactly \
-                 the scenarios set aside): `{}`\n",
-                self.commands.test(None, "--record-webhooks --target=sim")
-            );
+        use crate::cassette::RecordedAgainst;
+        let mut aims = self.aims.values();
+        let first = aims.next();
+        let one_aim = aims.all(|a| Some(a) == first);
+        match first {
+            // All recorded against the simulator, or the same rehearsal: there again.
+            Some(against @ (RecordedAgainst::Simulator | RecordedAgainst::Rehearsal(_)))
+                if one_aim =>
+            {
+                return format!(
+                    "record them where the suite was recorded, {} (it records exactly the scenarios set \
+                     aside): `{}`\n",
+                    match against {
+                        RecordedAgainst::Simulator => "the simulator, free".to_owned(),
+                        _ => format!("the {against}"),
+                    },
+                    self.commands
+                        .record(None, "--record-mode=once", against.aim(), String::new)
+                );
+            }
+            Some(_) if !one_aim => {
+                // Each where it was recorded.
+                let lines: Vec<String> = self
+                    .aims
+                    .iter()
+                    .map(|(name, against)| {
+                        format!(
+                            "  {}\n",
+                            self.commands.record(
+                                Some(name),
+                                "--record-mode=once",
+                                against.aim(),
+                                || "its v2 recording".to_owned()
+                            )
+                        )
+                    })
+                    .collect();
+                return format!(
+                    "record each where it was recorded (the simulator's free, a rehearsal's at its URL):\n{}",
+                    lines.concat()
+                );
+            }
+            _ => {}
         }
-        let record = self.commands.test(None, "--record-webhooks");
+        let record = self
+            .commands
+            .test(None, "--record-webhooks --record-mode=once");
         // The rehearsal writes into a scratch directory under the target dir, so that the
         // real run still finds the moved scenarios unrecorded (`once` records exactly what
         // has no recording); `all`, as an earlier rehearsal's files there would replay.
@@ -771,19 +815,56 @@ mod tests {
         assert_eq!(
             free.next_steps(),
             format!(
-                "record them against the simulator, as the suite was recorded (free; it records exactly the \
-                 scenarios set aside): `cargo test --test scenarios -- --record-webhooks --target=sim --cassettes={} \
-                 --scenarios={}`\n",
+                "record them where the suite was recorded, the simulator, free (it records exactly the scenarios \
+                 set aside): `cargo test --test scenarios -- --record-webhooks --record-mode=once --target=sim \
+                 --cassettes={} --scenarios={}`\n",
                 cassettes.display(),
                 scenarios.display()
             )
         );
+        // Recorded against a rehearsal: there again, never the real API.
+        write_cassette(&crate::cassette::Cassette {
+            recorded_against: Some(crate::cassette::RecordedAgainst::of_base_url(
+                "http://127.0.0.1:9000",
+            )),
+            ..v1_text3d.clone()
+        });
+        let rehearsal = plan(&scenarios, &cassettes, Default::default()).unwrap();
+        assert!(
+            rehearsal.next_steps().starts_with(
+                "record them where the suite was recorded, the rehearsal http://127.0.0.1:9000 (it records exactly \
+                 the scenarios set aside): `MESHY_BASE_URL=http://127.0.0.1:9000 cargo test --test scenarios -- \
+                 --record-webhooks --record-mode=once --cassettes="
+            ),
+            "{}",
+            rehearsal.next_steps()
+        );
+        // Mixed: each where it was recorded, the real one with its cost.
+        write_cassette(&on_sim);
+        std::fs::write(
+            scenarios.join("p.toml"),
+            "api = \"v2\"\nspecies = \"otter\"\ntask_type = \"text3d\"\nprompt = \"p\"\n",
+        )
+        .unwrap();
+        std::fs::write(cassettes.join("http/p.yaml"), v1_text3d.to_yaml()).unwrap();
+        let mixed = plan(&scenarios, &cassettes, Default::default())
+            .unwrap()
+            .next_steps();
+        assert!(
+            mixed.starts_with("record each where it was recorded (the simulator's free, a rehearsal's at its URL):\n")
+                && mixed.contains(" -- o --exact --record-webhooks --record-mode=once --target=sim --cassettes=")
+                && mixed.contains(" -- p --exact --record-webhooks --record-mode=once --cassettes=")
+                && mixed.contains("  # real Meshy API: its v2 recording\n"),
+            "{mixed}"
+        );
+        std::fs::remove_file(scenarios.join("p.toml")).unwrap();
+        std::fs::remove_file(cassettes.join("http/p.yaml")).unwrap();
         // Recorded against the real API: a rehearsal first, then the real API.
         write_cassette(&v1_text3d);
         let real = plan(&scenarios, &cassettes, Default::default()).unwrap();
         assert!(
             real.next_steps()
-                .contains("then record them against the real Meshy API: `cargo test --test scenarios -- --record-webhooks --cassettes="),
+                .contains("then record them against the real Meshy API: `cargo test --test scenarios -- --record-webhooks --record-mode=once --cassettes="),
             "{}",
             real.next_steps()
         );

@@ -55,7 +55,7 @@ fn record_afresh(
     };
     commands.record(
         Some(scenario),
-        crate::cassette::RecordMode::Once,
+        "--record-mode=once",
         against.map_or(crate::command::Aim::Meshy, RecordedAgainst::aim),
         cost,
     )

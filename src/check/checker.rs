@@ -7,8 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cassette::RecordMode;
-
 use super::cassettes::{CassetteChecked, check_cassette};
 use super::drift::drift;
 use super::leaks::{leaked_headers, secrets};
@@ -401,6 +399,10 @@ pub(super) enum Fix {
     Record,
     /// A complete recording made again: `rewrite`, its inputs recorded again first.
     Again,
+    /// A complete cassette whose task's deliveries are gone (its webhook recording set
+    /// aside): `once` resumes the task, and since Meshy sends no webhook again, its
+    /// result is taken from the API's task object (`--accept-api-payload`).
+    Deliveries,
 }
 
 /// The command that records a scenario, in backticks: in the mode `fix` needs, aimed
@@ -411,22 +413,26 @@ pub(super) fn command(
     against: Option<&RecordedAgainst>,
     commands: &Commands,
 ) -> String {
-    let (mode, cost) = match fix {
-        Fix::Resume => (RecordMode::Once, "resumes its task, 0 credits"),
+    let (flags, cost) = match fix {
+        Fix::Resume => ("--record-mode=once", "resumes its task, 0 credits"),
         Fix::Record => (
-            RecordMode::Once,
+            "--record-mode=once",
             "a new task; the plan shows the cost before anything is sent",
         ),
         Fix::Again => (
-            RecordMode::Rewrite,
+            "--record-mode=rewrite",
             "a new task and its inputs'; the plan shows the cost before anything is sent",
+        ),
+        Fix::Deliveries => (
+            "--record-mode=once --accept-api-payload",
+            "resumes its task, 0 credits; its result from the API's task object, as its deliveries are gone",
         ),
     };
     format!(
         "`{}`",
         commands.record(
             Some(scenario),
-            mode,
+            flags,
             against.map_or(crate::command::Aim::Meshy, RecordedAgainst::aim),
             || cost.to_owned()
         )

@@ -93,12 +93,14 @@ pub(super) fn finish_recording(
     let Some(facts) = facts else {
         let task_id = task_of_recording(path);
         let fix = match (owned_tasks.get(task_id), &in_unreadable) {
-            // Kept, set aside: it may hold deliveries of a paid task.
+            // Kept, set aside: it may hold deliveries of a paid task. Its cassette is
+            // complete: the task is resumed, never bought again.
             (Some((_, against, scenario, _)), _) => format!(
-                "mend it by hand to keep its deliveries, or set it aside and record its scenario afresh: `{}`",
+                "mend it by hand to keep its deliveries, or set it aside and complete its scenario from the API: `{}`",
                 crate::command::move_aside_then(
                     path,
-                    command(scenario, Fix::Record, against.as_ref(), commands).trim_matches('`')
+                    command(scenario, Fix::Deliveries, against.as_ref(), commands)
+                        .trim_matches('`')
                 )
             ),
             (None, Some((_, cassette))) => format!(

@@ -105,7 +105,7 @@ impl Suite {
         };
         self.settings
             .commands
-            .record(one, mode, against.aim(), cost)
+            .record(one, &format!("--record-mode={mode}"), against.aim(), cost)
     }
 
     /// What a recording this run makes is recorded against: the simulator it runs,

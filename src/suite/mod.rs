@@ -386,14 +386,23 @@ impl Suite {
         self.write_report();
         if self.interrupt.is_set() {
             // The run's own command, its filters and limits kept; `all` and `rewrite`
-            // become `once`, which records nothing finished again.
-            let rerun = self.settings.commands.rerun(
-                &self.args,
-                matches!(
-                    self.settings.record_mode,
-                    RecordMode::All | RecordMode::Rewrite
-                ),
-            );
+            // become `once`, which records nothing finished again; what came from the
+            // environment spelt out.
+            let mode = match self.settings.record_mode {
+                RecordMode::All | RecordMode::Rewrite => Some(RecordMode::Once),
+                RecordMode::None | RecordMode::Once => None,
+                mode @ RecordMode::NewEpisodes => Some(mode),
+            }
+            .map(|mode| mode.to_string());
+            let mut flags = vec!["--record-webhooks"];
+            if self.settings.target == Target::Sim {
+                flags.push("--target=sim");
+            }
+            let against = self.run_against();
+            let rerun =
+                self.settings
+                    .commands
+                    .rerun(&self.args, mode.as_deref(), &flags, against.aim());
             if self.settings.target == Target::Sim {
                 eprintln!(
                     "interrupted: nothing was paid (the simulator); record the unfinished scenarios again with `{rerun}`"

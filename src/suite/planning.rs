@@ -90,9 +90,14 @@ impl Suite {
             || matches!(side_disk, resume::Disk::Unfinished { .. });
         let recorded_against = main_cassette.and_then(|c| c.recorded_against.as_ref());
         let side_against = side_cassette.and_then(|c| c.recorded_against.as_ref());
-        // What its commands aim at: where it was recorded, else where this run records.
+        // What its commands aim at: where the unfinished file (the side file of a
+        // rewrite first) was recorded, else the cassette, else where this run records.
         let run_against = self.run_against();
-        let against = recorded_against.unwrap_or(&run_against);
+        let unfinished_against = match side_disk {
+            resume::Disk::Unfinished { .. } => side_against.or(recorded_against),
+            _ => recorded_against,
+        };
+        let against = unfinished_against.unwrap_or(&run_against);
         // A journal whose create was refused holds no task: its command records, and pays.
         let resume_why = match main_cassette {
             // Only an incomplete one is asked: a replay of complete cassettes parses
@@ -126,7 +131,7 @@ impl Suite {
         let resume_elsewhere = self.rerecord_command(
             name,
             resume_why,
-            recorded_against
+            unfinished_against
                 .filter(|a| !a.is_simulator())
                 .unwrap_or(&RecordedAgainst::Meshy),
         );

@@ -139,15 +139,21 @@ impl Studio {
         self.paste_with(cwd, command, &[])
     }
 
-    /// [`Studio::paste`] with `env` set, as a user's shell may have it.
+    /// [`Studio::paste`] with `env` set, as a user's shell may have it; leading
+    /// `NAME=value` words set variables, as the shell does.
     fn paste_with(&self, cwd: &Path, command: &str, env: &[(&str, &str)]) -> Output {
         let command = command.split("  #").next().unwrap_or(command).trim();
-        let words: Vec<&str> = command.split_whitespace().collect();
         assert!(
             !command.contains('\'') && !command.contains('"'),
             "a command to split: {command}"
         );
-        let mut command = self.command(cwd, words[0], &words[1..], env);
+        let mut words: Vec<&str> = command.split_whitespace().collect();
+        let mut env = env.to_vec();
+        while let Some((name, value)) = words.first().and_then(|w| w.split_once('=')) {
+            env.push((name, value));
+            words.remove(0);
+        }
+        let mut command = self.command(cwd, words[0], &words[1..], &env);
         crate::support::output_within(&mut command, BUILD_DEADLINE)
     }
 }
@@ -595,10 +601,11 @@ fn the_cli_from_the_workspace_root_names_the_member(studio: &Studio) -> Result<(
 
 /// Scenarios recorded under Meshy API v1: the check's note names `cassettes migrate`;
 /// pasted, it shows the change, and with `--yes` applies it and prints what records the
-/// moved scenarios, each of which works as pasted. One recorded against the simulator
-/// records there again; one recorded as a rehearsal (through `MESHY_BASE_URL` at a
-/// `mesh-toolkit sim`) gets a rehearsal into a scratch directory, then the real API,
-/// pasted with `MESHY_BASE_URL` still aimed at that simulator.
+/// moved scenarios where they were recorded, which works as pasted: one recorded against
+/// the simulator records there again; one recorded as a rehearsal (through
+/// `MESHY_BASE_URL` at a `mesh-toolkit sim`) at that rehearsal; one whose cassette says
+/// the real API gets a rehearsal into a scratch directory, then the real API (pasted
+/// with `MESHY_BASE_URL` at that simulator standing in for it).
 fn v1_scenarios_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), Failed> {
     let (root, member) = (studio.root(), studio.member());
     let v1 = |name: &str, species: &str| {
@@ -610,6 +617,16 @@ fn v1_scenarios_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), 
             ),
         )
     };
+    let cassette =
+        |name: &str| std::fs::read_to_string(member.join(format!("cassettes/http/{name}.yaml")));
+    let migrate = |what: &str| -> Result<String, Failed> {
+        let applied = studio.paste(&member, "mesh-toolkit cassettes migrate --yes");
+        let log = text(&applied);
+        assert_success(&applied);
+        assert!(log.contains("migrated."), "{what}: {log}");
+        Ok(log)
+    };
+
     // A new scenario: the replay names the command that records it (free against the
     // simulator, as the suite was recorded), which works as pasted from the root.
     v1("owl_v1", "owl")?;
@@ -625,9 +642,9 @@ fn v1_scenarios_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), 
     let check = studio.check(&member);
     let log = text(&check);
     assert!(check.status.success(), "a note, not a problem: {log}");
-    let migrate = command_after(&log, "owl_v1.yaml: recorded with Meshy API v1");
-    assert_eq!(migrate, "mesh-toolkit cassettes migrate");
-    let shown = studio.paste(&member, &migrate);
+    let command = command_after(&log, "owl_v1.yaml: recorded with Meshy API v1");
+    assert_eq!(command, "mesh-toolkit cassettes migrate");
+    let shown = studio.paste(&member, &command);
     let log = text(&shown);
     assert_success(&shown);
     assert!(
@@ -635,20 +652,18 @@ fn v1_scenarios_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), 
             && log.contains("nothing was changed: run it again with --yes"),
         "{log}"
     );
-    let applied = studio.paste(&member, &format!("{migrate} --yes"));
-    let log = text(&applied);
-    assert_success(&applied);
+    let log = migrate("recorded against the simulator")?;
     let again = command_after(
         &log,
-        "record them against the simulator, as the suite was recorded",
+        "record them where the suite was recorded, the simulator, free",
     );
     assert_eq!(
         again,
-        "cargo test -p mygame --test meshy_scenarios -- --record-webhooks --target=sim"
+        "cargo test -p mygame --test meshy_scenarios -- --record-webhooks --record-mode=once --target=sim"
     );
     assert!(!log.contains("real Meshy API"), "{log}");
     assert_success(&studio.paste(&root, &again));
-    let owl = std::fs::read_to_string(member.join("cassettes/http/owl_v1.yaml"))?;
+    let owl = cassette("owl_v1")?;
     assert!(
         owl.contains("/openapi/v2/text-to-3d") && owl.contains("recorded_against: simulator"),
         "{owl}"
@@ -667,34 +682,64 @@ fn v1_scenarios_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), 
         .strip_prefix("listening on ")
         .ok_or("no listening line from mesh-toolkit sim")?
         .to_owned();
-    let rehearsal_env = [
-        ("MESHY_BASE_URL", base.as_str()),
+    // Its key, and no tunnel (only polling scenarios record), as the user's shell has them.
+    let shell = [
         ("MESHY_API_KEY", "msy_adopt_rehearsal_key_0001"),
-        // Only polling scenarios record: no tunnel.
         ("MESHY_TUNNEL", "none"),
     ];
+    let rehearse = |name: &str| -> Result<(), Failed> {
+        let mut env = shell.to_vec();
+        env.push(("MESHY_BASE_URL", base.as_str()));
+        let mut command = studio.command(
+            &member,
+            "cargo",
+            &[
+                "test",
+                "--test",
+                "meshy_scenarios",
+                "--",
+                name,
+                "--exact",
+                "--record-webhooks",
+            ],
+            &env,
+        );
+        assert_success(&crate::support::output_within(&mut command, BUILD_DEADLINE));
+        Ok(())
+    };
     v1("bear_v1", "bear")?;
-    let mut rehearse = studio.command(
-        &member,
-        "cargo",
-        &[
-            "test",
-            "--test",
-            "meshy_scenarios",
-            "--",
-            "bear_v1",
-            "--exact",
-            "--record-webhooks",
-        ],
-        &rehearsal_env,
+    rehearse("bear_v1")?;
+    let log = migrate("recorded against a rehearsal")?;
+    let again = command_after(
+        &log,
+        "record them where the suite was recorded, the rehearsal",
     );
-    assert_success(&crate::support::output_within(
-        &mut rehearse,
-        BUILD_DEADLINE,
-    ));
-    let applied = studio.paste(&member, "mesh-toolkit cassettes migrate --yes");
-    let log = text(&applied);
-    assert_success(&applied);
+    assert_eq!(
+        again,
+        format!(
+            "MESHY_BASE_URL={base} cargo test -p mygame --test meshy_scenarios -- --record-webhooks \
+             --record-mode=once  # the rehearsal at {base} it was recorded against, not the real Meshy API"
+        )
+    );
+    let recorded = studio.paste_with(&member, &again, &shell);
+    assert_success(&recorded);
+    assert!(text(&recorded).contains(&format!("rehearsing against {base}")));
+    let bear = cassette("bear_v1")?;
+    assert!(
+        bear.contains("/openapi/v2/text-to-3d")
+            && bear.contains(&format!("recorded_against: \"rehearsal {base}\"")),
+        "{bear}"
+    );
+
+    // One whose cassette says the real API (recorded as a rehearsal, relabelled).
+    v1("elk_v1", "elk")?;
+    rehearse("elk_v1")?;
+    let elk = member.join("cassettes/http/elk_v1.yaml");
+    let text_of_elk = std::fs::read_to_string(&elk)?;
+    let label = format!("recorded_against: \"rehearsal {base}\"");
+    assert!(text_of_elk.contains(&label), "{text_of_elk}");
+    std::fs::write(&elk, text_of_elk.replace(&label, "recorded_against: meshy"))?;
+    let log = migrate("recorded against the real API")?;
     let scratch = studio.target.join("mesh-toolkit/migrate-rehearsal");
     let rehearsal = command_after(&log, "rehearse them, free against the simulator");
     assert_eq!(
@@ -708,34 +753,32 @@ fn v1_scenarios_migrated_and_recorded_as_printed(studio: &Studio) -> Result<(), 
     let real = command_after(&log, "then record them against the real Meshy API: ");
     assert_eq!(
         real,
-        "cargo test -p mygame --test meshy_scenarios -- --record-webhooks"
+        "cargo test -p mygame --test meshy_scenarios -- --record-webhooks --record-mode=once"
     );
     // The scratch directory may hold an earlier run's files: `all` records over them.
-    let bear_scratch = scratch.join("http/bear_v1.yaml");
     let before = std::time::SystemTime::now();
     assert_success(&studio.paste(&root, &rehearsal));
-    assert!(std::fs::metadata(&bear_scratch)?.modified()? >= before);
-    let recorded = studio.paste_with(&member, &real, &rehearsal_env);
+    assert!(std::fs::metadata(scratch.join("http/elk_v1.yaml"))?.modified()? >= before);
+    let mut env = shell.to_vec();
+    env.push(("MESHY_BASE_URL", base.as_str()));
+    let recorded = studio.paste_with(&member, &real, &env);
     drop(sim);
-    let log = text(&recorded);
     assert_success(&recorded);
-    assert!(log.contains(&format!("rehearsing against {base}")), "{log}");
-    let bear = std::fs::read_to_string(member.join("cassettes/http/bear_v1.yaml"))?;
-    assert!(
-        bear.contains("/openapi/v2/text-to-3d")
-            && bear.contains(&format!("recorded_against: \"rehearsal {base}\"")),
-        "{bear}"
-    );
-    assert!(
-        member.join("cassettes/v1/http/owl_v1.yaml").is_file()
-            && member.join("cassettes/v1/http/bear_v1.yaml").is_file()
-    );
+    assert!(cassette("elk_v1")?.contains("/openapi/v2/text-to-3d"));
+    for name in ["owl_v1", "bear_v1", "elk_v1"] {
+        assert!(
+            member
+                .join(format!("cassettes/v1/http/{name}.yaml"))
+                .is_file(),
+            "{name}"
+        );
+    }
     let replayed = studio.cargo(
         &root,
         &["test", "-p", "mygame", "--test", "meshy_scenarios"],
     );
     assert_success(&replayed);
-    assert!(text(&replayed).contains("4 passed"), "{}", text(&replayed));
+    assert!(text(&replayed).contains("5 passed"), "{}", text(&replayed));
     Ok(())
 }
 

@@ -259,11 +259,11 @@ fn findings() -> Result<(), Failed> {
          replay both (or record the scenario afresh, as its finding says)\n",
         // Set aside (kept), never deleted: it may hold a paid task's deliveries.
         "problem: cassettes/webhooks/otter_text3d_task-f.json: not a readable webhook recording\n  fix: mend it by hand \
-         to keep its deliveries, or set it aside and record its scenario afresh: `test ! -e \
+         to keep its deliveries, or set it aside and complete its scenario from the API: `test ! -e \
          ROOT/cassettes/webhooks/otter_text3d_task-f.json.unreadable && mv ROOT/cassettes/webhooks/otter_text3d_task-f.json \
          ROOT/cassettes/webhooks/otter_text3d_task-f.json.unreadable && cargo test --test scenarios -- f --exact \
-         --record-webhooks --record-mode=once  # real Meshy API: a new task; the plan shows the cost before anything \
-         is sent`\n",
+         --record-webhooks --record-mode=once --accept-api-payload  # real Meshy API: resumes its task, 0 credits; its \
+         result from the API's task object, as its deliveries are gone`\n",
         "cassettes/http/a.yaml                        v2025.11.18   378d\n",
         "drift: text-to-3d-preview tasks of v2025.11.18 carry fields the SDK does not model: brand_new_field\n",
         "problem: cassettes/http/a.yaml: recorded 378d ago, older than the maximum age of 90d\n  fix: re-record it: \

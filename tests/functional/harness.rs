@@ -208,8 +208,8 @@ fn migrate_v1_suite() -> Result<(), Failed> {
     // suite's rehearsal and real commands: the adopt test pastes them).
     assert!(
         log.ends_with(
-            "migrated.\nrecord them against the simulator, as the suite was recorded (free; it records exactly the \
-             scenarios set aside): `cargo test --test scenarios -- --record-webhooks --target=sim`\n"
+            "migrated.\nrecord them where the suite was recorded, the simulator, free (it records exactly the \
+             scenarios set aside): `cargo test --test scenarios -- --record-webhooks --record-mode=once --target=sim`\n"
         ),
         "the next command is printed: {log}"
     );

@@ -524,8 +524,10 @@ fn sigint() -> Result<(), Failed> {
     assert_eq!(status.code(), Some(130), "{log}");
     assert!(
         log.contains(&format!(
-            "interrupted: these tasks may still be running at Meshy; `cargo test --test scenarios -- --record-webhooks \
-             --tunnel=none --webhook-port={} --skip otter_pipeline_in_rust` resumes them without paying again:",
+            "interrupted: these tasks may still be running at Meshy; `MESHY_BASE_URL={} cargo test --test scenarios -- \
+             --record-webhooks --tunnel=none --webhook-port={} --skip otter_pipeline_in_rust` resumes them without \
+             paying again:",
+            sim.base,
             project.webhook_port
         )),
         "{log}"
