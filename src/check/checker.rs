@@ -423,6 +423,10 @@ pub(super) fn command(
             "--record-mode=rewrite",
             "a new task and its inputs'; the plan shows the cost before anything is sent",
         ),
+        // The simulator records it again, free.
+        Fix::Deliveries if against.is_some_and(RecordedAgainst::is_simulator) => {
+            ("--record-mode=once", "")
+        }
         Fix::Deliveries => (
             "--record-mode=once --accept-api-payload",
             "resumes its task, 0 credits; its result from the API's task object, as its deliveries are gone",

@@ -26,6 +26,11 @@ pub(super) enum Rerecord {
     /// Its recording is complete and current: `rewrite` records it and its inputs again
     /// (an input task Meshy no longer knows, an explicit re-record).
     Again,
+    /// Its cassette is complete but its task's deliveries are lost (the webhook
+    /// recording missing or unreadable): `once` resumes the task, and Meshy sends no
+    /// webhook again, so its result comes from the API's task object
+    /// (`--accept-api-payload`). The simulator records it again instead.
+    Deliveries,
 }
 
 impl Suite {
@@ -70,10 +75,17 @@ impl Suite {
         against: &RecordedAgainst,
     ) -> String {
         let mode = match why {
-            Rerecord::Unfinished | Rerecord::Unstarted | Rerecord::Afresh => RecordMode::Once,
+            Rerecord::Unfinished
+            | Rerecord::Unstarted
+            | Rerecord::Afresh
+            | Rerecord::Deliveries => RecordMode::Once,
             Rerecord::Changed => RecordMode::NewEpisodes,
             Rerecord::Again => RecordMode::Rewrite,
         };
+        let mut flags = format!("--record-mode={mode}");
+        if why == Rerecord::Deliveries && !against.is_simulator() {
+            flags.push_str(" --accept-api-payload");
+        }
         // A changed request: the whole suite under `new_episodes`, which records every
         // scenario whose request changed, dependents included, and replays the rest.
         let one = match why {
@@ -85,27 +97,29 @@ impl Suite {
             self.price(scenario)
                 .map_or("unknown credits".to_owned(), |n| format!("{n} credits"))
         };
-        let cost = || {
-            match (why, self.scenarios.get(name)) {
+        const CHANGED: &str =
+            "every scenario whose request changed; the plan shows the cost before anything is sent";
+        const DELIVERIES: &str = "resumes its task, 0 credits; its result from the API's task object, as its deliveries are gone";
+        let cost = || match (why, self.scenarios.get(name)) {
             (Rerecord::Unfinished, _) => "resumes its task, 0 credits".to_owned(),
+            (Rerecord::Deliveries, _) => DELIVERIES.to_owned(),
             (Rerecord::Unstarted, Some(scenario)) => {
-                format!("its journal holds no task: records it, {}", credits(scenario))
+                format!(
+                    "its journal holds no task: records it, {}",
+                    credits(scenario)
+                )
             }
-            (Rerecord::Changed, _) => {
-                "every scenario whose request changed; the plan shows the cost before anything is sent"
-                    .to_owned()
-            }
+            (Rerecord::Changed, _) => CHANGED.to_owned(),
             (Rerecord::Again, Some(scenario)) => self.chain_cost(scenario),
             (Rerecord::Afresh, Some(scenario)) => format!(
                 "{}; a task the unreadable file holds is not resumed but paid again",
                 credits(scenario)
             ),
             (_, None) => "unknown credits".to_owned(),
-        }
         };
         self.settings
             .commands
-            .record(one, &format!("--record-mode={mode}"), against.aim(), cost)
+            .record(one, &flags, against.aim(), cost)
     }
 
     /// What a recording this run makes is recorded against: the simulator it runs,

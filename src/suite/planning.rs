@@ -147,11 +147,19 @@ impl Suite {
                 recorded_task_id(cassette, request).and_then(|task_id| {
                     let path =
                         recording_path(&webhooks, &s.species, s.task_type.as_str(), &task_id);
-                    reads
-                        .get(&path)
-                        .load(&resume_command)
-                        .err()
-                        .map(|problem| problem.to_string())
+                    let file = reads.get(&path);
+                    // Its deliveries lost (missing, unreadable): resumed from the API's
+                    // task object, the unreadable file first set aside; unfinished:
+                    // resumed.
+                    let lost = || self.rerecord_command(name, Rerecord::Deliveries, against);
+                    let command = match file.get("") {
+                        Err(crate::webhooks::RecordingError::Missing { .. }) => lost(),
+                        Err(crate::webhooks::RecordingError::Invalid { .. }) => {
+                            crate::command::move_aside_then(&path, &lost())
+                        }
+                        _ => resume_command.clone(),
+                    };
+                    file.load(&command).err().map(|problem| problem.to_string())
                 })
             }
             _ => None,

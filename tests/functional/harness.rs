@@ -771,9 +771,31 @@ fn failures_name_the_command() -> Result<(), Failed> {
     let log = text(&work.run(&["otter_text3d", "--exact"], &[]));
     assert!(
         log.contains("its cassette 'cassettes/http/otter_text3d.yaml' is complete, but no webhook recording '")
-            && log.contains(&recording.file_name().unwrap_or_default().to_string_lossy().into_owned()),
+            && log.contains(&recording.file_name().unwrap_or_default().to_string_lossy().into_owned())
+            // Recorded against the simulator: recorded there again, free.
+            && log.contains("record it with `cargo test --test scenarios -- otter_text3d --exact --record-webhooks --record-mode=once --target=sim`"),
         "{log}"
     );
+    // Recorded against the real API: its deliveries are gone for good (Meshy sends no
+    // webhook again), so the task is resumed and completed from the API, never bought.
+    let cassette = work.path("cassettes/http/otter_text3d.yaml");
+    let yaml = std::fs::read_to_string(&cassette)?;
+    assert!(yaml.contains("\nrecorded_against: simulator\n"), "{yaml}");
+    std::fs::write(
+        &cassette,
+        yaml.replace(
+            "\nrecorded_against: simulator\n",
+            "\nrecorded_against: meshy\n",
+        ),
+    )?;
+    let log = text(&work.run(&["otter_text3d", "--exact"], &[]));
+    assert!(
+        log.contains("record it with `cargo test --test scenarios -- otter_text3d --exact --record-webhooks \
+             --record-mode=once --accept-api-payload  # real Meshy API: resumes its task, 0 credits; its result from \
+             the API's task object, as its deliveries are gone`"),
+        "{log}"
+    );
+    std::fs::write(&cassette, yaml)?;
     std::fs::write(&recording, kept)?;
 
     let refine = work.path("scenarios/otter_text3d_refine.toml");
