@@ -273,7 +273,6 @@ impl ReportArgs {
     /// The report's sources, defaults filled in; `invocation` is how the suite is run.
     pub fn sources(&self, invocation: crate::command::Invocation) -> crate::report::Sources {
         crate::report::Sources {
-            invocation,
             scenarios: self.scenarios.clone(),
             cassettes: self.cassettes.clone(),
             results: crate::report::results::dir_for(
@@ -282,7 +281,9 @@ impl ReportArgs {
                     .clone()
                     .unwrap_or_else(crate::report::results::default_dir),
                 &self.cassettes,
+                &invocation,
             ),
+            invocation,
         }
     }
 

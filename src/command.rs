@@ -542,6 +542,20 @@ pub fn is_set_aside(name: &str) -> bool {
     })
 }
 
+/// `name` as one safe path component (a package name is already one): other
+/// characters become `_`.
+pub fn safe_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// `word` as a shell reads it back: unchanged when it holds only safe characters, else
 /// single-quoted.
 pub(crate) fn shell_word(word: &str) -> String {

@@ -105,28 +105,30 @@ pub fn default_dir() -> PathBuf {
     crate::workdir::dir().join("results")
 }
 
-/// Where the results of runs against `cassettes` go under `base`: `base` itself for
-/// the project's `cassettes/` (from the current directory), else
+/// Where the results of runs against `cassettes` go under `base`, for the suite run as
+/// `invocation` says: for its package's own `cassettes/`, `base` itself, or
+/// `base/<package>` in a workspace (its members share the target dir); else
 /// `base/<dir name>-<8 hex digits of its absolute path>`, so two suites sharing a target
-/// dir keep their results apart.
-pub fn dir_for(base: &Path, cassettes: &Path) -> PathBuf {
+/// dir keep their results apart. The harness and `mesh-toolkit report` (from any
+/// directory) come to the same one.
+pub fn dir_for(base: &Path, cassettes: &Path, invocation: &crate::command::Invocation) -> PathBuf {
     let absolute = super::collect::absolute(cassettes);
-    if absolute == super::collect::absolute(Path::new("cassettes")) {
-        return base.to_owned();
+    let own = match &invocation.package_dir {
+        Some(package) => package.join("cassettes"),
+        None => super::collect::absolute(Path::new("cassettes")),
+    };
+    if absolute == own {
+        return match &invocation.package {
+            Some(package) => base.join(crate::command::safe_file_name(package)),
+            None => base.to_owned(),
+        };
     }
-    let name: String = absolute
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = crate::command::safe_file_name(
+        &absolute
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
     let digest = crate::digest::sha256_hex(absolute.to_string_lossy().as_bytes());
     base.join(format!("{name}-{}", &digest[..8]))
 }
@@ -229,17 +231,31 @@ mod tests {
     #[test]
     fn suites_with_other_cassettes_keep_their_results_apart() {
         let base = Path::new("/t/results");
-        assert_eq!(dir_for(base, Path::new("cassettes")), base);
-        assert_eq!(dir_for(base, Path::new("./cassettes")), base);
-        let other = dir_for(base, Path::new("/elsewhere/suite/cassettes"));
-        let again = dir_for(base, Path::new("/elsewhere/suite/cassettes"));
+        let here = crate::command::Invocation::default();
+        assert_eq!(dir_for(base, Path::new("cassettes"), &here), base);
+        assert_eq!(dir_for(base, Path::new("./cassettes"), &here), base);
+        // A workspace's members share the target dir: each its own.
+        let member = crate::command::Invocation {
+            package: Some("mygame".into()),
+            package_dir: Some("/w/mygame".into()),
+            ..crate::command::Invocation::default()
+        };
+        assert_eq!(
+            dir_for(base, Path::new("/w/mygame/cassettes"), &member),
+            base.join("mygame")
+        );
+        let other = dir_for(base, Path::new("/elsewhere/suite/cassettes"), &here);
+        let again = dir_for(base, Path::new("/elsewhere/suite/cassettes"), &here);
         assert_eq!(other, again);
         assert!(
             other.starts_with(base) && other != base,
             "{}",
             other.display()
         );
-        assert_ne!(other, dir_for(base, Path::new("/another/suite/cassettes")));
+        assert_ne!(
+            other,
+            dir_for(base, Path::new("/another/suite/cassettes"), &here)
+        );
     }
 
     #[test]

@@ -112,7 +112,9 @@ impl Suite {
                         .unwrap_or(crate::meshy::DEFAULT_BASE_URL),
                 ),
             }),
-            cassettes: self.settings.cassettes_dir.clone(),
+            // Absolute: `mesh-toolkit report` run from another directory (a workspace's
+            // root) matches it to the same cassettes.
+            cassettes: crate::report::collect::absolute(&self.settings.cassettes_dir),
             scenario_sha256: scenario_file
                 .as_ref()
                 .and_then(|f| std::fs::read(f).ok())
@@ -126,6 +128,7 @@ impl Suite {
         let dir = crate::report::results::dir_for(
             &crate::report::results::default_dir(),
             &self.settings.cassettes_dir,
+            &self.settings.commands.invocation,
         );
         match crate::report::results::write(&dir, &result) {
             Ok(_) => {
@@ -159,6 +162,7 @@ impl Suite {
             results: crate::report::results::dir_for(
                 &crate::report::results::default_dir(),
                 &self.settings.cassettes_dir,
+                &self.settings.commands.invocation,
             ),
             invocation: self.settings.commands.invocation.clone(),
         }

@@ -596,6 +596,25 @@ fn the_cli_from_the_workspace_root_names_the_member(studio: &Studio) -> Result<(
     );
     assert_success(&studio.paste(&root, &fix));
     assert_success(&check(&root));
+    // The report from there finds the member's trial results (kept apart per member).
+    let reported = studio.run(
+        &root,
+        "mesh-toolkit",
+        &[
+            "report",
+            "--scenarios",
+            "mygame/scenarios",
+            "--cassettes",
+            "mygame/cassettes",
+        ],
+        crate::support::EXIT_DEADLINE,
+    );
+    let log = text(&reported);
+    assert!(
+        reported.status.success() && !log.contains("no trial results"),
+        "{log}"
+    );
+    assert!(studio.target.join("mesh-toolkit/results/mygame").is_dir());
     Ok(())
 }
 

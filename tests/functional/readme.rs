@@ -323,6 +323,7 @@ fn quick_start() -> Result<(), Failed> {
     let _results = ResultsDir(mesh_toolkit::report::results::dir_for(
         &mesh_toolkit::report::results::default_dir(),
         &project.cassettes(),
+        &Default::default(),
     ));
     // Build first what plain `cargo test` builds, so that each command's own deadline
     // measures the command, not a cold build.
