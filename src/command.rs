@@ -250,11 +250,19 @@ impl Package {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commands {
     pub invocation: Invocation,
-    /// ` --cassettes=… --scenarios=…` for the test target (relative to its package's
-    /// directory), each only when it is not the default.
-    dirs: String,
+    /// The directories for the test target (relative to its package's directory), each
+    /// only when it is not the default: (`cassettes` or `scenarios`, the path as a shell
+    /// word).
+    dirs: Vec<(&'static str, String)>,
     /// The same for the `mesh-toolkit` binary, as given (relative to where it runs).
-    cli_dirs: String,
+    cli_dirs: Vec<(&'static str, String)>,
+}
+
+/// ` --cassettes=… --scenarios=…` of `dirs`.
+fn dir_flags(dirs: &[(&str, String)]) -> String {
+    dirs.iter()
+        .map(|(name, value)| format!(" --{name}={value}"))
+        .collect()
 }
 
 impl Default for Commands {
@@ -297,27 +305,18 @@ impl Commands {
                 Err(_) => absolute,
             }
         };
-        // ` --cassettes=… --scenarios=…`, each only when it is not the default.
-        let flags = |scenarios: &Path, cassettes: &Path| {
-            let mut dirs = String::new();
-            if cassettes != Path::new("cassettes") {
-                dirs.push_str(&format!(
-                    " --cassettes={}",
-                    shell_word(&cassettes.display().to_string())
-                ));
-            }
-            if scenarios != Path::new("scenarios") {
-                dirs.push_str(&format!(
-                    " --scenarios={}",
-                    shell_word(&scenarios.display().to_string())
-                ));
-            }
-            dirs
+        // Each only when it is not the default.
+        let dirs = |scenarios: &Path, cassettes: &Path| {
+            [("cassettes", cassettes), ("scenarios", scenarios)]
+                .into_iter()
+                .filter(|(name, dir)| *dir != Path::new(name))
+                .map(|(name, dir)| (name, shell_word(&dir.display().to_string())))
+                .collect()
         };
         Commands {
-            dirs: flags(&seen(scenarios), &seen(cassettes)),
+            dirs: dirs(&seen(scenarios), &seen(cassettes)),
             // The binary runs where the user is: the directories as given.
-            cli_dirs: flags(scenarios, cassettes),
+            cli_dirs: dirs(scenarios, cassettes),
             invocation,
         }
     }
@@ -336,7 +335,7 @@ impl Commands {
             after.push(' ');
             after.push_str(args);
         }
-        after.push_str(&self.dirs);
+        after.push_str(&dir_flags(&self.dirs));
         let mut command = self.cargo_test();
         if !after.is_empty() {
             command.push_str(" --");
@@ -425,10 +424,9 @@ impl Commands {
                 added.push((*flag).to_owned());
             }
         }
-        for dir in self.dirs.split(" --").filter(|d| !d.is_empty()) {
-            let name = format!("--{}", dir.split('=').next().unwrap_or(dir));
-            if !given(&name) {
-                added.push(format!("--{dir}"));
+        for (name, value) in &self.dirs {
+            if !given(&format!("--{name}")) {
+                added.push(format!("--{name}={value}"));
             }
         }
         words.extend(added);
@@ -462,17 +460,8 @@ impl Commands {
     /// environment variables.
     pub fn nextest_run(&self) -> String {
         let mut command = String::new();
-        for (flag, var) in [
-            (" --cassettes=", "MESHY_CASSETTES_DIR="),
-            (" --scenarios=", "MESHY_SCENARIOS_DIR="),
-        ] {
-            if let Some(start) = self.dirs.find(flag) {
-                let value = &self.dirs[start + flag.len()..];
-                let end = value.find(" --").unwrap_or(value.len());
-                command.push_str(var);
-                command.push_str(&value[..end]);
-                command.push(' ');
-            }
+        for (name, value) in &self.dirs {
+            command.push_str(&format!("MESHY_{}_DIR={value} ", name.to_ascii_uppercase()));
         }
         command.push_str(
             &self
@@ -485,7 +474,11 @@ impl Commands {
     /// `mesh-toolkit ARGS [DIRS]` (`cargo run -- …` in mesh-toolkit's repository): a
     /// subcommand of the binary that takes `--cassettes`/`--scenarios`.
     pub fn cli(&self, args: &str) -> String {
-        format!("{} {args}{}", self.invocation.cli, self.cli_dirs)
+        format!(
+            "{} {args}{}",
+            self.invocation.cli,
+            dir_flags(&self.cli_dirs)
+        )
     }
 
     /// The same without the directories: a subcommand that takes other arguments.
@@ -540,20 +533,6 @@ pub fn is_set_aside(name: &str) -> bool {
             || n.strip_prefix('-')
                 .is_some_and(|n| n.parse::<u32>().is_ok())
     })
-}
-
-/// `name` as one safe path component (a package name is already one): other
-/// characters become `_`.
-pub fn safe_file_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// `word` as a shell reads it back: unchanged when it holds only safe characters, else

@@ -119,11 +119,11 @@ pub fn dir_for(base: &Path, cassettes: &Path, invocation: &crate::command::Invoc
     };
     if absolute == own {
         return match &invocation.package {
-            Some(package) => base.join(crate::command::safe_file_name(package)),
+            Some(package) => base.join(safe_file_name(package)),
             None => base.to_owned(),
         };
     }
-    let name = crate::command::safe_file_name(
+    let name = safe_file_name(
         &absolute
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -131,6 +131,20 @@ pub fn dir_for(base: &Path, cassettes: &Path, invocation: &crate::command::Invoc
     );
     let digest = crate::digest::sha256_hex(absolute.to_string_lossy().as_bytes());
     base.join(format!("{name}-{}", &digest[..8]))
+}
+
+/// `name` as one safe path component (a package name is already one): other
+/// characters become `_`.
+fn safe_file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A trial's result file in `dir`. Trial names are file stems already; anything else

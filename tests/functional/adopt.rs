@@ -121,12 +121,13 @@ impl Studio {
 
     /// `mesh-toolkit cassettes check` in `cwd`.
     fn check(&self, cwd: &Path) -> Output {
-        self.run(
-            cwd,
-            "mesh-toolkit",
-            &["cassettes", "check"],
-            crate::support::EXIT_DEADLINE,
-        )
+        self.check_with(cwd, &[])
+    }
+
+    /// `mesh-toolkit cassettes check ARGS…` in `cwd`.
+    fn check_with(&self, cwd: &Path, args: &[&str]) -> Output {
+        let args: Vec<&str> = ["cassettes", "check"].iter().chain(args).copied().collect();
+        self.run(cwd, "mesh-toolkit", &args, crate::support::EXIT_DEADLINE)
     }
 
     fn cargo(&self, cwd: &Path, args: &[&str]) -> Output {
@@ -494,14 +495,7 @@ fn aged_recording_rewritten_as_printed(studio: &Studio) -> Result<(), Failed> {
         .to_owned();
     let old = "recorded_at: \"2026-01-07T00:00:00.000Z\"";
     std::fs::write(&cassette, yaml.replace(&at, old))?;
-    let check = |cwd: &Path| {
-        studio.run(
-            cwd,
-            "mesh-toolkit",
-            &["cassettes", "check", "--max-age", "90d"],
-            crate::support::EXIT_DEADLINE,
-        )
-    };
+    let check = |cwd: &Path| studio.check_with(cwd, &["--max-age", "90d"]);
     let aged = check(&member);
     let log = text(&aged);
     assert!(!aged.status.success(), "{log}");
@@ -567,18 +561,14 @@ fn the_cli_from_the_workspace_root_names_the_member(studio: &Studio) -> Result<(
     let (root, member) = (studio.root(), studio.member());
     std::fs::remove_file(member.join("cassettes/http/wolf_polling.yaml"))?;
     let check = |cwd: &Path| {
-        studio.run(
+        studio.check_with(
             cwd,
-            "mesh-toolkit",
             &[
-                "cassettes",
-                "check",
                 "--scenarios",
                 "mygame/scenarios",
                 "--cassettes",
                 "mygame/cassettes",
             ],
-            crate::support::EXIT_DEADLINE,
         )
     };
     let checked = check(&root);
