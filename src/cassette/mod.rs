@@ -132,6 +132,15 @@ pub enum CassetteError {
         answer: String,
         source: Box<CassetteError>,
     },
+    /// A create call other than the one whose lost answer the task list settled was
+    /// about to be sent: the adopted task waits for its own request first.
+    #[error(
+        "cassette '{}': {request} was not sent: the task list showed that an earlier create call whose \
+         answer was lost made a task, and that call must be made again first (it is answered from the list, \
+         not sent); nothing was paid for this one",
+        path.display()
+    )]
+    AdoptedNotAsked { path: PathBuf, request: String },
     #[error("no cassette '{}' to replay {request} from (record mode {mode}); record it with `{command}`", path.display())]
     NoCassette {
         path: PathBuf,

@@ -85,6 +85,11 @@ struct State {
     recorded: Vec<Interaction>,
     /// Unanswered POSTs (journal mode), each with a key for finding it again.
     pending: Vec<(u64, Intent)>,
+    /// The requests of this run's intents, as sent (for [`CassetteTransport::settle`]).
+    sent: Vec<(u64, RequestShape)>,
+    /// Tasks the task list showed a lost create call made ([`CassetteTransport::settle`]):
+    /// the answer the same request gets next, instead of being sent again.
+    adopted: Vec<(RequestShape, HttpResponse)>,
     next_intent: u64,
     /// The journal was written at least once: `finish` must write its final state.
     journaled: bool,
@@ -166,6 +171,8 @@ impl CassetteTransport {
                 journaled: false,
                 recorded_at,
                 pending,
+                sent: Vec::new(),
+                adopted: Vec::new(),
                 replayed: 0,
                 finished: false,
             }),
@@ -298,6 +305,33 @@ impl CassetteTransport {
         crate::sync::lock(&self.state)
     }
 
+    /// This run's create calls whose answer proves nothing (lost, or a 5xx): each may
+    /// have made a task. Keyed for [`CassetteTransport::settle`].
+    pub fn ambiguous(&self) -> Vec<(u64, Intent)> {
+        let state = self.lock();
+        let sent = |key: &u64| state.sent.iter().any(|(k, _)| k == key);
+        let done = |intent: &Intent| intent.outcome.is_some();
+        let ambiguous = state.pending.iter().filter(|(k, i)| sent(k) && done(i));
+        ambiguous.cloned().collect()
+    }
+
+    /// Settles the ambiguous create call `key` once the task list has told: `adopted`
+    /// is its interaction for the task it made, recorded now and answered to the same
+    /// request when it is made again (it is not sent); `None`, it made nothing, and the
+    /// request may be sent. Written at once.
+    pub fn settle(&self, key: u64, adopted: Option<Interaction>) -> Result<(), CassetteError> {
+        let mut state = self.lock();
+        state.pending.retain(|(k, _)| *k != key);
+        let shape = state.sent.iter().position(|(k, _)| *k == key);
+        let shape = shape.map(|at| state.sent.remove(at).1);
+        if let (Some(mut interaction), Some(shape)) = (adopted, shape) {
+            self.options.scrub.apply(&mut interaction);
+            state.adopted.push((shape, replay(&interaction.response)));
+            state.recorded.push(interaction);
+        }
+        self.persist(&mut state, false).map(drop)
+    }
+
     async fn respond(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let uri = self.options.scrub.uri(&request.url);
         let shape = RequestShape::new(&request.method, &uri, &request.body, &self.options.rules);
@@ -342,9 +376,28 @@ impl CassetteTransport {
                 .push(self.interaction(&request, &response));
             return Ok(response);
         }
+        if request.method == "POST" {
+            let mut state = self.lock();
+            let rules = &self.options.rules;
+            let adopted = state
+                .adopted
+                .iter()
+                .position(|(adopted, _)| shape.differences(adopted, rules).is_empty());
+            match adopted {
+                Some(at) => return Ok(state.adopted.remove(at).1),
+                // An adopted task waits for its own request: nothing else is bought first.
+                None if !state.adopted.is_empty() => {
+                    return Err(layer(CassetteError::AdoptedNotAsked {
+                        path: self.options.path.clone(),
+                        request: label(&request.method, &uri),
+                    }));
+                }
+                None => {}
+            }
+        }
         // Journal: a POST may create (and charge for) a task, so the intent is on disk
         // before the request leaves; if it cannot be written, nothing is sent.
-        let intent = (request.method == "POST").then(|| self.intend(&request, &uri));
+        let intent = (request.method == "POST").then(|| self.intend(&request, &uri, &shape));
         let intent = intent.transpose().map_err(layer)?;
         let result = live.send(request.clone()).await;
         let mut state = self.lock();
@@ -371,6 +424,7 @@ impl CassetteTransport {
             }
             (intent, _) => {
                 state.pending.retain(|(k, _)| Some(*k) != intent);
+                state.sent.retain(|(k, _)| Some(*k) != intent);
                 match &result {
                     Ok(response) => {
                         let interaction = self.interaction(&request, response);
@@ -404,10 +458,16 @@ impl CassetteTransport {
     }
 
     /// Records (and writes) the intent of a POST about to be sent; its key.
-    fn intend(&self, request: &HttpRequest, uri: &str) -> Result<u64, CassetteError> {
+    fn intend(
+        &self,
+        request: &HttpRequest,
+        uri: &str,
+        shape: &RequestShape,
+    ) -> Result<u64, CassetteError> {
         let mut state = self.lock();
         let key = state.next_intent;
         state.next_intent += 1;
+        state.sent.push((key, shape.clone()));
         let body = String::from_utf8_lossy(&request.body);
         state.pending.push((
             key,
@@ -421,6 +481,7 @@ impl CassetteTransport {
         ));
         if let Err(error) = self.persist(&mut state, false) {
             state.pending.retain(|(k, _)| *k != key);
+            state.sent.retain(|(k, _)| *k != key);
             return Err(error);
         }
         Ok(key)

@@ -297,6 +297,9 @@ impl Suite {
             generation: self.scenarios.get(name).and_then(|s| s.api),
             in_memory,
             reads: plan.reads.clone(),
+            settling: plan
+                .records()
+                .then(|| (Arc::clone(&self.reconciling), self.known_tasks())),
         };
         TrialContext::new(
             spec,

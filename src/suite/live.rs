@@ -241,6 +241,26 @@ pub struct Recording {
     pub api_key: String,
     /// Written into cassettes as `recorded_against`.
     pub against: RecordedAgainst,
+    /// How long after a lost create call the task list proves it made nothing.
+    pub listing_window: std::time::Duration,
+}
+
+impl Recording {
+    /// A client that sends without recording (balance checks, reconciling a create
+    /// call whose answer was lost).
+    pub fn lister(&self) -> Result<Client, ApiError> {
+        Client::new(
+            ClientConfig {
+                base_url: self.base_url.clone(),
+                api_key: Some(self.api_key.clone()),
+                // The balance and v2's reads outlive v1; a reconcile lists in each
+                // create call's own generation.
+                generation: crate::meshy::ApiGeneration::V2,
+                ..ClientConfig::default()
+            },
+            Arc::clone(&self.transport),
+        )
+    }
 }
 
 /// Refusals that come before anything is started or sent.
@@ -442,17 +462,7 @@ impl Live {
     /// A client over the live transport: what it sends is never recorded (status
     /// checks, reconciling a pending create call).
     pub fn client(&self) -> Result<Client, ApiError> {
-        Client::new(
-            ClientConfig {
-                base_url: self.base_url.clone(),
-                api_key: Some(self.api_key.clone()),
-                // The balance and v2's reads outlive v1; a reconcile lists in each
-                // create call's own generation.
-                generation: crate::meshy::ApiGeneration::V2,
-                ..ClientConfig::default()
-            },
-            Arc::clone(&self.transport),
-        )
+        self.recording().lister()
     }
 
     pub fn recording(&self) -> Recording {
@@ -463,6 +473,7 @@ impl Live {
             base_url: self.base_url.clone(),
             api_key: self.api_key.clone(),
             against: self.against(),
+            listing_window: super::resume::listing_window(self.sim.is_some()),
         }
     }
 

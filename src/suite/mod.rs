@@ -30,6 +30,7 @@ mod results;
 mod resume;
 mod scratch;
 mod settings;
+mod settle;
 mod slots;
 mod summary;
 mod trial;
@@ -119,8 +120,9 @@ pub struct Suite {
     dry_runs: Mutex<Vec<(Produced, String)>>,
     /// The dry run's one transport: one limiter of 20 requests per second for all trials.
     dry_transport: OnceLock<Arc<crate::transport::LiveTransport>>,
-    /// Held while a trial reconciles: two never adopt the same task.
-    reconciling: Mutex<()>,
+    /// Held across each listing of a reconcile until its outcome is on disk: two trials
+    /// never adopt the same task.
+    reconciling: Arc<tokio::sync::Mutex<()>>,
     /// Where progress and the notes printed during trials go: live lines or plain.
     console: crate::progress::Console,
     /// What replayed trials showed that `cassettes check` would report: API versions
@@ -276,7 +278,7 @@ impl Suite {
             balance_before: Mutex::default(),
             dry_runs: Mutex::default(),
             dry_transport: OnceLock::new(),
-            reconciling: Mutex::default(),
+            reconciling: Arc::default(),
             freshness: Mutex::default(),
             ran: Mutex::default(),
             results_written: std::sync::atomic::AtomicBool::new(false),

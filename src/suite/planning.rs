@@ -283,20 +283,16 @@ impl Suite {
                     ));
                 }
             };
-            let _one_at_a_time = lock(&self.reconciling);
-            // Tasks other create calls on file answered are never this one.
-            let known: std::collections::BTreeSet<String> =
-                std::fs::read_dir(self.settings.cassettes_dir.join("http"))
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Result::ok)
-                    .filter_map(|e| resume::load(&e.path()))
-                    .flat_map(|c| crate::cassette::created_tasks(&c, None))
-                    .collect();
+            let known = self.known_tasks();
+            let listing = resume::Listing {
+                client: &client,
+                known: &*known,
+                window: recording.listing_window,
+                one_at_a_time: &self.reconciling,
+            };
             let reconciled = self.runtime.block_on(resume::reconcile_all(
                 &path,
-                &client,
-                &known,
+                &listing,
                 &recording.scrub,
                 Some(self.interrupt.receiver()),
             ));
@@ -316,12 +312,29 @@ impl Suite {
                     resume::Reconciled::NotCreated => self.console.line(&format!(
                         "{name}: the create call without an answer on file created no task (the task list shows \
                          none {} s later): sending it again",
-                        resume::LISTING_SETTLES.as_secs()
+                        recording.listing_window.as_secs_f64()
                     )),
                 }
             }
         }
         Ok(Some(recording))
+    }
+
+    /// The task ids the create calls on file answered, read when called: a reconcile
+    /// never adopts another scenario's task.
+    pub(super) fn known_tasks(
+        &self,
+    ) -> Arc<dyn Fn() -> std::collections::BTreeSet<String> + Send + Sync> {
+        let http = self.settings.cassettes_dir.join("http");
+        Arc::new(move || {
+            std::fs::read_dir(&http)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+                .filter_map(|e| resume::load(&e.path()))
+                .flat_map(|c| crate::cassette::created_tasks(&c, None))
+                .collect()
+        })
     }
 
     /// The recording context, started on first use.

@@ -27,6 +27,40 @@ use crate::scenario::{Delivery, Scenario};
 /// A create call's answer may take this long to show in the task list; a listing
 /// made later that shows no match proves the call created nothing.
 pub const LISTING_SETTLES: Duration = Duration::from_secs(30);
+/// The same for the simulator the harness runs itself (`--target=sim`), whose list
+/// shows a task the moment it is made: tests and benchmarks need not wait 30 s per
+/// lost answer. Never chosen from a base URL: a rehearsal URL may be a proxy in front
+/// of the real API.
+pub const SIM_LISTING_SETTLES: Duration = Duration::from_secs(1);
+
+/// The window of a run: [`SIM_LISTING_SETTLES`] when it runs its own simulator,
+/// else [`LISTING_SETTLES`].
+pub fn listing_window(own_simulator: bool) -> Duration {
+    if own_simulator {
+        SIM_LISTING_SETTLES
+    } else {
+        LISTING_SETTLES
+    }
+}
+
+/// How a run lists tasks to reconcile a create call.
+pub struct Listing<'a> {
+    /// Lists without recording.
+    pub client: &'a Client,
+    /// The task ids other create calls on file answered, read at each listing: another
+    /// scenario's task is never adopted.
+    pub known: &'a (dyn Fn() -> BTreeSet<String> + Send + Sync),
+    /// A listing made this long after the call that shows no match proves it created
+    /// nothing ([`listing_window`]).
+    pub window: Duration,
+    /// Held across each listing until its outcome is on disk, never across a wait: two
+    /// trials of a run never adopt one task, and waits overlap.
+    pub one_at_a_time: &'a tokio::sync::Mutex<()>,
+}
+
+/// A reconcile's outcome, with the run's listing lock held until the caller has put
+/// it on disk (drop it then).
+pub type Settled<'a> = (Reconciled, tokio::sync::MutexGuard<'a, ()>);
 
 /// What a cassette on disk holds for a trial's current request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -443,29 +477,28 @@ const SKEW: i64 = 30_000;
 const MAX_PAGES: u32 = 10;
 
 /// Settles every pending intent in the cassette at `path`, in order, asking the API
-/// (through `client`, which must not record) which tasks exist. Adopted tasks become
-/// the create call's interaction (marked `x-mesh-toolkit-reconciled`), intents that
-/// created nothing are dropped; the file is rewritten after each. Returns the outcomes.
-/// `known` are the task ids other create calls on file answered (another scenario's
-/// task is never adopted). An adopted task's interaction is written through `scrub`, as
-/// every recorded one is (the listed task may carry the simulator's address).
+/// (through `listing`) which tasks exist. Adopted tasks become the create call's
+/// interaction (marked `x-mesh-toolkit-reconciled`), intents that created nothing are
+/// dropped; the file is rewritten after each. Returns the outcomes. An adopted task's
+/// interaction is written through `scrub`, as every recorded one is (the listed task may
+/// carry the simulator's address).
 pub async fn reconcile_all(
     path: &Path,
-    client: &Client,
-    known: &BTreeSet<String>,
+    listing: &Listing<'_>,
     scrub: &crate::cassette::Scrub,
     interrupt: Option<watch::Receiver<bool>>,
 ) -> Result<Vec<Reconciled>, ResumeError> {
     let mut outcomes = Vec::new();
     loop {
+        let Some(intent) = load(path).and_then(|c| c.pending.first().cloned()) else {
+            return Ok(outcomes);
+        };
+        let (outcome, _listing) = reconcile(path, &intent, listing, interrupt.clone()).await?;
+        // Read again under the lock: the file as it stands is what is rewritten.
         let Some(mut cassette) = load(path) else {
             return Ok(outcomes);
         };
-        let Some(intent) = cassette.pending.first().cloned() else {
-            return Ok(outcomes);
-        };
-        let outcome = reconcile(path, &intent, client, known, interrupt.clone()).await?;
-        cassette.pending.remove(0);
+        cassette.pending.retain(|pending| *pending != intent);
         if let Reconciled::Adopted { task_id, as_listed } = &outcome {
             let mut interaction = adopted(&intent, task_id, as_listed);
             scrub.apply(&mut interaction);
@@ -483,14 +516,14 @@ pub async fn reconcile_all(
 }
 
 /// Finds out whether `intent` created a task: lists its task type's tasks, newest
-/// first, created since the intent, whose echoed identity fields match its body.
-pub async fn reconcile(
+/// first, created since the intent, whose echoed identity fields match its body. No
+/// match before the window has passed: waits (without the listing lock) and lists again.
+pub async fn reconcile<'a>(
     path: &Path,
     intent: &Intent,
-    client: &Client,
-    known: &BTreeSet<String>,
+    listing: &Listing<'a>,
     mut interrupt: Option<watch::Receiver<bool>>,
-) -> Result<Reconciled, ResumeError> {
+) -> Result<Settled<'a>, ResumeError> {
     let request = format!("{} {}", intent.method, intent.uri);
     let unreadable = |reason: &str| ResumeError::Unreadable {
         path: path.to_owned(),
@@ -507,13 +540,16 @@ pub async fn reconcile(
         .outcome
         .clone()
         .unwrap_or_else(|| "no answer on file".into());
+    let window = i64::try_from(listing.window.as_millis()).unwrap_or(i64::MAX);
+    // Listed in the call's own generation: v2 tasks echo their request in `input`.
+    let generation =
+        ApiGeneration::of_create(&intent.uri, &body).unwrap_or(listing.client.generation());
+    let client = &listing.client.clone().with_generation(generation);
     loop {
+        let held = listing.one_at_a_time.lock().await;
         let listed_at = now_ms();
-        // Listed in the call's own generation: v2 tasks echo their request in `input`.
-        let generation =
-            ApiGeneration::of_create(&intent.uri, &body).unwrap_or(client.generation());
-        let client = &client.clone().with_generation(generation);
-        let found = matching_tasks(client, task_type, &body, sent_ms, known)
+        let known = (listing.known)();
+        let found = matching_tasks(client, task_type, &body, sent_ms, &known)
             .await
             .map_err(|e| ResumeError::CannotList {
                 path: path.to_owned(),
@@ -527,14 +563,14 @@ pub async fn reconcile(
         match found.len() {
             1 => {
                 let (task_id, as_listed) = found.into_iter().next().unwrap_or_default();
-                return Ok(Reconciled::Adopted { task_id, as_listed });
+                return Ok((Reconciled::Adopted { task_id, as_listed }, held));
             }
-            0 if listed_at - sent_ms >= LISTING_SETTLES.as_millis() as i64 => {
-                return Ok(Reconciled::NotCreated);
+            0 if listed_at.saturating_sub(sent_ms) >= window => {
+                return Ok((Reconciled::NotCreated, held));
             }
             0 => {
-                let wait = u64::try_from(sent_ms + LISTING_SETTLES.as_millis() as i64 - listed_at)
-                    .unwrap_or(0);
+                drop(held);
+                let wait = u64::try_from(sent_ms.saturating_add(window) - listed_at).unwrap_or(0);
                 let sleep = tokio::time::sleep(Duration::from_millis(wait));
                 let stop = async {
                     match interrupt.as_mut() {
@@ -732,7 +768,7 @@ fn echoes(task: &Value, request: &Value, task_type: TaskType) -> Echo {
 /// The create call's interaction for an adopted task, its answer in the call's
 /// generation: v1's `{"result": id}`, v2's task object as the list showed it (a v2
 /// create answers the whole task; nothing of it is invented).
-fn adopted(intent: &Intent, task_id: &str, as_listed: &Value) -> Interaction {
+pub(crate) fn adopted(intent: &Intent, task_id: &str, as_listed: &Value) -> Interaction {
     let body: Value = serde_json::from_str(&intent.body).unwrap_or(Value::Null);
     let answer = match ApiGeneration::of_create(crate::transport::url_path(&intent.uri), &body) {
         Some(ApiGeneration::V1) => json!({ "result": task_id }),
@@ -1437,7 +1473,7 @@ mod tests {
         ]);
         assert_eq!(
             adopted_id(
-                reconcile(path, &intent, &client, &BTreeSet::new(), None)
+                reconciled(path, &intent, &client, &BTreeSet::new(), None)
                     .await
                     .unwrap()
             ),
@@ -1459,7 +1495,7 @@ mod tests {
         ]);
         assert_eq!(
             adopted_id(
-                reconcile(path, &intent, &client, &BTreeSet::new(), None)
+                reconciled(path, &intent, &client, &BTreeSet::new(), None)
                     .await
                     .unwrap()
             ),
@@ -1497,9 +1533,14 @@ mod tests {
         let (client, _) = paged_v2_listing(vec![(json!([listed]), Some(false))]);
         let scrub = crate::cassette::Scrub::default()
             .host("http://127.0.0.1:9/assets", "https://assets.meshy.ai");
-        let outcomes = reconcile_all(&path, &client, &BTreeSet::new(), &scrub, None)
-            .await
-            .unwrap();
+        let lock = tokio::sync::Mutex::new(());
+        let listing = Listing {
+            client: &client,
+            known: &BTreeSet::new,
+            window: LISTING_SETTLES,
+            one_at_a_time: &lock,
+        };
+        let outcomes = reconcile_all(&path, &listing, &scrub, None).await.unwrap();
         assert_eq!(outcomes.len(), 1);
         let written = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -1507,6 +1548,26 @@ mod tests {
                 && !written.contains("127.0.0.1"),
             "{written}"
         );
+    }
+
+    /// [`reconcile`] under the real API's window, with `known` on file.
+    async fn reconciled(
+        path: &Path,
+        intent: &Intent,
+        client: &Client,
+        known: &BTreeSet<String>,
+        interrupt: Option<watch::Receiver<bool>>,
+    ) -> Result<Reconciled, ResumeError> {
+        let lock = tokio::sync::Mutex::new(());
+        let known = known.clone();
+        let listing = Listing {
+            client,
+            known: &move || known.clone(),
+            window: LISTING_SETTLES,
+            one_at_a_time: &lock,
+        };
+        let outcome = reconcile(path, intent, &listing, interrupt).await;
+        outcome.map(|(outcome, _held)| outcome)
     }
 
     fn adopted_id(outcome: Reconciled) -> Option<String> {
@@ -1545,7 +1606,7 @@ mod tests {
         );
         assert_eq!(
             adopted_id(
-                reconcile(path, &old, &one, &BTreeSet::new(), None)
+                reconciled(path, &old, &one, &BTreeSet::new(), None)
                     .await
                     .unwrap()
             ),
@@ -1557,11 +1618,11 @@ mod tests {
         );
         let known = BTreeSet::from(["a".to_owned()]);
         assert_eq!(
-            adopted_id(reconcile(path, &old, &two, &known, None).await.unwrap()),
+            adopted_id(reconciled(path, &old, &two, &known, None).await.unwrap()),
             Some("b".to_owned()),
             "a task another create call on file answered is never adopted"
         );
-        let err = reconcile(path, &old, &two, &BTreeSet::new(), None)
+        let err = reconciled(path, &old, &two, &BTreeSet::new(), None)
             .await
             .unwrap_err()
             .to_string();
@@ -1579,14 +1640,14 @@ mod tests {
                 task("y", "beaver", sent + 10)
             ]),
         );
-        let err = reconcile(path, &old, &unsorted, &BTreeSet::new(), None)
+        let err = reconciled(path, &old, &unsorted, &BTreeSet::new(), None)
             .await
             .unwrap_err()
             .to_string();
         assert!(err.contains("not sorted newest first"), "{err}");
         let none = listing(200, json!([task("other", "beaver", sent + 900)]));
         assert_eq!(
-            reconcile(path, &old, &none, &BTreeSet::new(), None)
+            reconciled(path, &old, &none, &BTreeSet::new(), None)
                 .await
                 .unwrap(),
             Reconciled::NotCreated
@@ -1597,7 +1658,7 @@ mod tests {
     async fn an_api_that_cannot_list_leaves_the_ambiguity_spelled_out() {
         let (old, _) = intent(40_000);
         let client = listing(404, json!({"message": "Not Found"}));
-        let err = reconcile(
+        let err = reconciled(
             Path::new("c/otter.yaml"),
             &old,
             &client,
@@ -1621,7 +1682,7 @@ mod tests {
         let none = listing(200, json!([]));
         let (stop, interrupt) = watch::channel(false);
         stop.send_replace(true);
-        let err = reconcile(
+        let err = reconciled(
             Path::new("c/otter.yaml"),
             &recent,
             &none,

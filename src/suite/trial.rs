@@ -36,6 +36,8 @@ pub struct TrialContext {
     replaces: Option<PathBuf>,
     interrupt: tokio::sync::watch::Receiver<bool>,
     gate: Option<Arc<super::slots::SlotGate>>,
+    /// How a create call whose answer was lost is settled (a trial that records).
+    settling: Option<super::settle::Settling>,
     started: Instant,
     /// The repository's scratch directory, when it is on disk (removed on drop).
     _repository: Option<tempfile::TempDir>,
@@ -89,6 +91,12 @@ pub(crate) struct ContextSpec {
     pub in_memory: bool,
     /// The webhook recordings the plan read (a replay reads them from there).
     pub reads: crate::webhooks::RecordingReads,
+    /// The run's listing lock and the task ids on file, for settling a create call
+    /// whose answer was lost (a trial that records).
+    pub settling: Option<(
+        Arc<tokio::sync::Mutex<()>>,
+        Arc<dyn Fn() -> std::collections::BTreeSet<String> + Send + Sync>,
+    )>,
 }
 
 /// The API generation a trial speaks, the one home of that policy, first that tells:
@@ -131,6 +139,15 @@ impl TrialContext {
             ..CassetteOptions::new(&spec.cassette)
         };
         let sim_callbacks = live.as_ref().is_some_and(|l| l.against.is_simulator());
+        let settling = match (&live, spec.settling) {
+            (Some(live), Some((one_at_a_time, known))) => Some(super::settle::Settling {
+                client: live.lister().map_err(|e| TrialError::Client(Arc::new(e)))?,
+                window: live.listing_window,
+                one_at_a_time,
+                known,
+            }),
+            _ => None,
+        };
         let (base_url, key, live_transport, recorder) = match live {
             Some(live) => {
                 options.scrub = live.scrub;
@@ -212,6 +229,7 @@ impl TrialContext {
             replaces: spec.replaces,
             interrupt: spec.interrupt,
             gate,
+            settling,
             started: Instant::now(),
             _repository: directory,
         })
@@ -299,34 +317,7 @@ pub async fn run_scenario(
         Delivery::Webhook => ctx.callback_url(&scenario.species, scenario.task_type.as_str()),
         Delivery::Polling => None,
     };
-    let submission = ctx
-        .service
-        .submit_tagged(
-            &scenario.species,
-            request,
-            callback.as_deref(),
-            scenario.metadata.as_deref(),
-        )
-        .await
-        .map_err(|e| match e {
-            crate::meshy::ServiceError::Api(crate::meshy::ApiError::MaybeCreated { .. }) => {
-                TrialError::MaybeCreated {
-                    scenario: scenario.name.clone(),
-                    source: Arc::new(e),
-                }
-            }
-            // Refused before it left (v2's rules, a retired model, a request v2 has
-            // no route for): the scenario file is what to fix.
-            e @ (crate::meshy::ServiceError::Request(_)
-            | crate::meshy::ServiceError::Api(
-                crate::meshy::ApiError::Refused { .. }
-                | crate::meshy::ApiError::NotInGeneration { .. },
-            )) => TrialError::NotSent {
-                file: scenario.path.clone(),
-                source: Arc::new(e),
-            },
-            e => TrialError::Submit(Arc::new(e)),
-        })?;
+    let submission = submit(ctx, scenario, request, callback.as_deref()).await?;
     // From here on the task exists: every error names it.
     let task_id = submission.task_id.clone();
     let (task, source) = match scenario.delivery {
@@ -399,6 +390,77 @@ pub async fn run_scenario(
         api_payload: ctx.recorder.claimed().iter().any(|c| c.from_api),
         task: serde_json::to_value(&task).ok(),
     })
+}
+
+/// The scenario's create call. One whose answer was lost is settled in the run
+/// (`settle.rs`): the task list tells whether to adopt the task it made or send the
+/// call again, at most [`super::settle::MAX_SETTLED`] times.
+async fn submit(
+    ctx: &TrialContext,
+    scenario: &Scenario,
+    request: &TaskRequest,
+    callback: Option<&str>,
+) -> Result<crate::meshy::Submission, TrialError> {
+    let mut settled = 0;
+    loop {
+        let submitted = ctx
+            .service
+            .submit_tagged(
+                &scenario.species,
+                request,
+                callback,
+                scenario.metadata.as_deref(),
+            )
+            .await;
+        let lost = matches!(
+            submitted,
+            Err(crate::meshy::ServiceError::Api(
+                crate::meshy::ApiError::MaybeCreated { .. }
+            ))
+        );
+        match (&ctx.settling, submitted) {
+            (_, Ok(submission)) => return Ok(submission),
+            (Some(settling), Err(_)) if lost && settled < super::settle::MAX_SETTLED => {
+                settled += 1;
+                let report = ctx.recorder.reporter();
+                super::settle::settle(
+                    &ctx.cassette,
+                    settling,
+                    &ctx.name,
+                    &report,
+                    ctx.interrupt.clone(),
+                )
+                .await
+                .map_err(|e| TrialError::Reconcile {
+                    trial: ctx.name.clone(),
+                    source: Arc::new(e),
+                })?;
+            }
+            (_, Err(e)) => return Err(submit_error(scenario, e)),
+        }
+    }
+}
+
+/// What a create call that failed means for the trial.
+fn submit_error(scenario: &Scenario, e: crate::meshy::ServiceError) -> TrialError {
+    match e {
+        crate::meshy::ServiceError::Api(crate::meshy::ApiError::MaybeCreated { .. }) => {
+            TrialError::MaybeCreated {
+                scenario: scenario.name.clone(),
+                source: Arc::new(e),
+            }
+        }
+        // Refused before it left (v2's rules, a retired model, a request v2 has
+        // no route for): the scenario file is what to fix.
+        e @ (crate::meshy::ServiceError::Request(_)
+        | crate::meshy::ServiceError::Api(
+            crate::meshy::ApiError::Refused { .. } | crate::meshy::ApiError::NotInGeneration { .. },
+        )) => TrialError::NotSent {
+            file: scenario.path.clone(),
+            source: Arc::new(e),
+        },
+        e => TrialError::Submit(Arc::new(e)),
+    }
 }
 
 /// The assertions of a scenario trial.
@@ -664,6 +726,9 @@ impl TrialError {
             TrialError::Interrupted { .. } | TrialError::NotStarted(_) => true,
             TrialError::Payload(error) => {
                 matches!(**error, crate::recorder::RecorderError::Interrupted { .. })
+            }
+            TrialError::Reconcile { source, .. } => {
+                matches!(**source, super::ResumeError::Interrupted { .. })
             }
             TrialError::Resumed { source, .. } | TrialError::InputFailed { source, .. } => {
                 source.is_interrupted()
@@ -933,6 +998,7 @@ mod tests {
                 generation: None,
                 in_memory: true,
                 reads: Default::default(),
+                settling: None,
             },
             None,
             dir.path(),
