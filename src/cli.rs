@@ -178,6 +178,28 @@ pub struct SimArgs {
     /// answers 410 api_v1_sunset; v2 keeps working.
     #[arg(long)]
     pub v1_sunset: bool,
+    /// Be flaky on purpose: lost and failed answers, slow ones, 429 bursts, webhook
+    /// updates dropped, duplicated, reordered or late; the same seed gives the same
+    /// faults for the same requests. Each fault is logged as one line.
+    #[arg(long, value_name = "N")]
+    pub chaos_seed: Option<u64>,
+    /// The share of requests and of webhook updates that get a fault (with --chaos-seed).
+    #[arg(long, value_name = "R", default_value = "0.1", value_parser = chaos_rate, requires = "chaos_seed")]
+    pub chaos_rate: f64,
+    /// Under chaos, lose a task's final webhook update for good now and then (by
+    /// default it arrives at least once, maybe late).
+    #[arg(long, requires = "chaos_seed")]
+    pub chaos_lose_final: bool,
+}
+
+/// A share from 0 to 1.
+fn chaos_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "'{text}' is not a share from 0 to 1 (0.1: one in ten)"
+        )),
+    }
 }
 
 impl SimArgs {
@@ -198,6 +220,10 @@ impl SimArgs {
             api_version: self.api_version,
             webhook_payloads: self.webhook_payloads.clone(),
             v1_sunset: self.v1_sunset,
+            chaos: self.chaos_seed.map(|seed| crate::sim::Chaos {
+                lose_final: self.chaos_lose_final,
+                ..crate::sim::Chaos::new(seed, self.chaos_rate)
+            }),
             ..SimConfig::default()
         })
     }

@@ -274,11 +274,15 @@ fn run_sim(args: &SimArgs) -> Result<(), Failure> {
         let _ = std::io::stdout().flush();
         let _ = tokio::signal::ctrl_c().await;
         let stats = sim.delivery_stats();
+        let chaos = sim.chaos_stats();
         sim.shutdown().await;
         eprintln!(
             "simulator stopped: {} webhook deliveries made, {} retried, {} abandoned",
             stats.delivered, stats.retried, stats.abandoned
         );
+        if let Some(line) = mesh_toolkit::sim::chaos_summary(&chaos) {
+            eprintln!("chaos: {line}");
+        }
         Ok(())
     })
 }

@@ -49,7 +49,11 @@ pub async fn handle(state: Arc<SimState>, request: ApiRequest) -> Reply {
         .iter()
         .find_map(|segment| state.task(segment))
         .map_or(state.config.api_version, |t| t.api_version);
-    let mut reply = route(&state, &request, &segments).await;
+    let fault = (state.chaos.as_ref()).and_then(|c| chaos_fault(&state, c, &request, &segments));
+    let mut reply = match fault {
+        None => route(&state, &request, &segments).await,
+        Some(fault) => with_fault(&state, &request, &segments, fault).await,
+    };
     // A create call's answer already says its new task's version; the CDN's asset
     // downloads carry none.
     let asset = segments.first() == Some(&"assets");
@@ -60,6 +64,87 @@ pub async fn handle(state: Arc<SimState>, request: ApiRequest) -> Reply {
         reply.headers_mut().insert("X-Api-Version", value);
     }
     reply
+}
+
+/// The chaos fault this request draws, if any ([`super::chaos`]): API calls only, not
+/// asset downloads, streams or `/_sim/` routes.
+fn chaos_fault(
+    state: &SimState,
+    chaos: &super::chaos::ChaosState,
+    request: &ApiRequest,
+    segments: &[&str],
+) -> Option<super::chaos::RequestFault> {
+    let api = segments.first() == Some(&"openapi");
+    if !api || segments.last() == Some(&"stream") {
+        return None;
+    }
+    let create = request.method == "POST";
+    // A task is named by what was asked of it: its id is new every run.
+    let path: Vec<String> = segments
+        .iter()
+        .map(|segment| match state.task(segment) {
+            Some(task) => format!(
+                "<{}>",
+                super::chaos::task_identity(task.task_type.as_str(), &task.request)
+            ),
+            None => (*segment).to_owned(),
+        })
+        .collect();
+    let mut identity = format!("{} /{}?{}", request.method, path.join("/"), request.query);
+    if create {
+        let mut body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("callback_url");
+        }
+        identity.push(' ');
+        identity.push_str(&body.to_string());
+    }
+    chaos.request(create, &identity)
+}
+
+/// Answers `request` as `fault` says: a create's task is made before its answer is
+/// lost; a read's failure is all it gets.
+async fn with_fault(
+    state: &Arc<SimState>,
+    request: &ApiRequest,
+    segments: &[&str],
+    fault: super::chaos::RequestFault,
+) -> Reply {
+    use super::chaos::RequestFault;
+    match fault {
+        RequestFault::Slow => {
+            let pause = state.config.chaos.as_ref().map(|c| c.pause);
+            tokio::time::sleep(pause.unwrap_or_default()).await;
+            route(state, request, segments).await
+        }
+        RequestFault::TooMany if super::v2::speaks_v2(request, segments) => {
+            super::v2::rate_limited(state)
+        }
+        RequestFault::TooMany => error(429, "RateLimitExceeded"),
+        RequestFault::Unavailable => error(503, "Service Unavailable"),
+        RequestFault::Reset => dropped_connection(),
+        RequestFault::LostAnswer => {
+            drop(route(state, request, segments).await);
+            dropped_connection()
+        }
+        RequestFault::BadGateway => {
+            drop(route(state, request, segments).await);
+            Response::builder()
+                .status(502)
+                .header("Content-Type", "text/html")
+                .body("<html><body><h1>502 Bad Gateway</h1></body></html>".into())
+                .unwrap_or_else(|_| Response::new(Default::default()))
+        }
+    }
+}
+
+/// An answer whose body fails at once: the connection drops before the answer is
+/// whole, as a reset or a proxy's timeout does.
+fn dropped_connection() -> Reply {
+    let failing = futures_util::stream::once(async {
+        Err::<warp::sse::Event, _>(std::io::Error::other("chaos: connection dropped"))
+    });
+    warp::sse::reply(failing).into_response()
 }
 
 async fn route(state: &Arc<SimState>, request: &ApiRequest, segments: &[&str]) -> Reply {

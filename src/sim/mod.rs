@@ -17,6 +17,7 @@
 mod api;
 pub(crate) mod assets;
 mod behaviour;
+mod chaos;
 mod delivery;
 mod state;
 mod task;
@@ -40,6 +41,7 @@ use warp::Filter;
 pub use api::API_VERSION;
 pub use assets::{glb, png};
 pub use behaviour::{Behaviour, MAX_TASK_SECONDS, Outcome, Rule, task_time, task_time_text};
+pub use chaos::{Chaos, summary as chaos_summary};
 pub use delivery::{DeliveryPolicy, DeliveryStats};
 pub use state::QueueStats;
 pub use version::{ApiVersion, UnknownApiVersion};
@@ -95,6 +97,9 @@ pub struct SimConfig {
     /// The date retired models are judged by (`YYYY-MM-DD`). Default: `None`, today's
     /// (UTC); a test or a replay sets one so that the calendar cannot fail it.
     pub today: Option<String>,
+    /// Faults on purpose: lost and failed answers, slow ones, 429 bursts, webhook
+    /// updates dropped, duplicated, reordered or late ([`Chaos`]). Default: none.
+    pub chaos: Option<Chaos>,
 }
 
 /// The simulator's account id, sent with every webhook delivery.
@@ -120,6 +125,7 @@ impl Default for SimConfig {
             webhook_payloads: Vec::new(),
             v1_sunset: false,
             today: None,
+            chaos: None,
         }
     }
 }
@@ -267,6 +273,23 @@ impl Simulator {
     /// Webhook deliveries made so far.
     pub fn delivery_stats(&self) -> DeliveryStats {
         self.state.counters.snapshot()
+    }
+
+    /// Credits taken from the account since the simulator started (refunds counted).
+    pub fn credits_charged(&self) -> u64 {
+        self.state
+            .config
+            .balance
+            .saturating_sub(self.state.balance())
+    }
+
+    /// The chaos faults injected so far, by kind (empty without chaos).
+    pub fn chaos_stats(&self) -> std::collections::BTreeMap<String, u64> {
+        self.state
+            .chaos
+            .as_ref()
+            .map(|c| c.counts())
+            .unwrap_or_default()
     }
 
     /// Stops accepting requests, stops every task, and waits for the server to close.

@@ -35,6 +35,8 @@ pub struct SimState {
     /// The most unfinished tasks the account had at once, and creates refused as the
     /// queue was full: what `GET /_sim/stats` reports.
     pub queue: Mutex<QueueStats>,
+    /// Faults on purpose, when the configuration asks for them.
+    pub chaos: Option<super::chaos::ChaosState>,
 }
 
 /// A task's body as each API generation renders it, at one moment: what stream
@@ -75,6 +77,10 @@ impl SimState {
             http,
             queue: Mutex::default(),
             workers: Mutex::new(JoinSet::new()),
+            chaos: config
+                .chaos
+                .clone()
+                .map(|chaos| super::chaos::ChaosState::new(chaos, config.log.clone())),
             config,
         }
     }
@@ -308,8 +314,16 @@ async fn drive(state: Arc<SimState>, id: String, updates: mpsc::UnboundedSender<
         .iter()
         .rposition(|s| s.status == TaskStatus::InProgress);
     let reorder = task.behaviour.out_of_order_deliveries;
+    let identity = super::chaos::task_identity(task.task_type.as_str(), &task.request);
+    let mut outbox = super::chaos::Outbox::new(
+        state.chaos.as_ref(),
+        identity,
+        plan.len(),
+        last_running.map(|i| i + 1),
+    );
+    let send = |body: Bodies| drop(updates.send(body));
     if let Some(body) = state.both_bodies(&id) {
-        let _ = updates.send(body);
+        outbox.send(0, body, &send).await;
     }
     let mut held = None;
     for (i, step) in plan.iter().enumerate() {
@@ -325,9 +339,9 @@ async fn drive(state: Arc<SimState>, id: String, updates: mpsc::UnboundedSender<
             held = Some(body);
             continue;
         }
-        let _ = updates.send(body);
+        outbox.send(i + 1, body, &send).await;
     }
     if let Some(late) = held {
-        let _ = updates.send(late);
+        send(late);
     }
 }

@@ -24,6 +24,19 @@ pub const MIGRATE_DOC_URL: &str = "https://docs.meshy.ai/en/api/migrate-to-v2";
 
 /// Whether a request is for API v2: anything under `/openapi/v2/` except text-to-3d's
 /// v1 routes (a create with `mode`, and its per-type reads, list and delete).
+/// v2's 429 for too many requests per second.
+pub(super) fn rate_limited(state: &SimState) -> Reply {
+    let mut reply = error(
+        429,
+        "rate_limited",
+        "rate_limit_exceeded",
+        "Too many requests per second: retry after the time in Retry-After",
+    );
+    let seconds = state.config.rate_window.as_secs_f64().ceil().max(1.0) as u64;
+    set_header(&mut reply, "Retry-After", &seconds.to_string());
+    reply
+}
+
 pub fn speaks_v2(request: &ApiRequest, segments: &[&str]) -> bool {
     match segments {
         ["openapi", "v2", "text-to-3d"] if request.method == "POST" => {
@@ -103,15 +116,7 @@ pub async fn route(state: &Arc<SimState>, request: &ApiRequest, segments: &[&str
         None => return error(401, "unauthorized", "api_key_invalid", "Invalid API key"),
     };
     if !state.allow_request(&key) {
-        let mut reply = error(
-            429,
-            "rate_limited",
-            "rate_limit_exceeded",
-            "Too many requests per second: retry after the time in Retry-After",
-        );
-        let seconds = state.config.rate_window.as_secs_f64().ceil().max(1.0) as u64;
-        set_header(&mut reply, "Retry-After", &seconds.to_string());
-        return reply;
+        return rate_limited(state);
     }
     let test_mode = key == TEST_MODE_API_KEY;
     let rest = segments.get(2..).unwrap_or_default();

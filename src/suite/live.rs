@@ -86,6 +86,12 @@ pub enum LiveError {
         crate::sim::MAX_TASK_SECONDS
     )]
     SimTaskSeconds { value: String },
+    /// `MESHY_SIM_CHAOS` holds no seed and rate.
+    #[error(
+        "MESHY_SIM_CHAOS: '{value}' is not SEED or SEED:RATE (a whole number, then a share from 0 to 1, \
+         e.g. 7:0.1); fix or unset it"
+    )]
+    SimChaos { value: String },
     #[error("cannot start the simulator: {source}")]
     Simulator { source: std::io::Error },
     /// `MESHY_WEBHOOK_TOKEN` is no usable token; `reason` says why without showing it.
@@ -124,6 +130,8 @@ pub struct RunEnv {
     pub nextest: bool,
     /// `MESHY_SIM_TASK_SECONDS`: the simulator's task time (default 2).
     pub sim_task_seconds: Option<String>,
+    /// `MESHY_SIM_CHAOS` (`SEED` or `SEED:RATE`): the simulator is flaky on purpose.
+    pub sim_chaos: Option<String>,
     /// `MESHY_WEBHOOK_TOKEN`; without it, the project's token file is used.
     pub webhook_token: Option<String>,
     /// `MESHY_WEBHOOK_SECRET`: the receiver checks it (a file given with
@@ -146,6 +154,7 @@ impl std::fmt::Debug for RunEnv {
             .field("allow_record_on_ci", &self.allow_record_on_ci)
             .field("nextest", &self.nextest)
             .field("sim_task_seconds", &self.sim_task_seconds)
+            .field("sim_chaos", &self.sim_chaos)
             .field(
                 "webhook_token",
                 &self.webhook_token.as_ref().map(|_| "<set>"),
@@ -183,6 +192,7 @@ impl RunEnv {
             nextest: set("NEXTEST").is_some(),
             base_url: set("MESHY_BASE_URL").map(|u| u.trim_end_matches('/').to_owned()),
             sim_task_seconds: set("MESHY_SIM_TASK_SECONDS"),
+            sim_chaos: set("MESHY_SIM_CHAOS"),
             webhook_token: set("MESHY_WEBHOOK_TOKEN"),
             // Raw: a variable set but blank is an error, not "unset" (`WebhookSecret::resolve`).
             webhook_secret: env(crate::secrets::WEBHOOK_SECRET_ENV),
@@ -332,8 +342,18 @@ impl Live {
                         }
                     })?,
                 };
+                let chaos =
+                    match &env.sim_chaos {
+                        None => None,
+                        Some(text) => Some(crate::sim::Chaos::parse(text).ok_or_else(|| {
+                            LiveError::SimChaos {
+                                value: text.clone(),
+                            }
+                        })?),
+                    };
                 // Meshy's limits: the run's queue share and 20 requests per second.
                 let sim = Simulator::start(SimConfig {
+                    chaos,
                     task_time,
                     max_queued_tasks: settings.max_tasks_in_flight,
                     requests_per_second: LiveConfig::default().requests_per_second,
@@ -491,6 +511,21 @@ impl Live {
     /// The account balance (real API only), for the recording plan.
     pub async fn balance(&self) -> Option<u64> {
         self.client().ok()?.balance().await.ok()
+    }
+
+    /// What the simulator this run started charged, and the chaos faults it injected:
+    /// a line each (none when it runs no simulator of its own).
+    pub fn sim_summary(&self) -> Vec<String> {
+        let Some(sim) = &self.sim else {
+            return Vec::new();
+        };
+        let mut lines = vec![format!(
+            "simulator: {} credits charged",
+            sim.credits_charged()
+        )];
+        let chaos = crate::sim::chaos_summary(&sim.chaos_stats());
+        lines.extend(chaos.map(|c| format!("simulator chaos: {c}")));
+        lines
     }
 
     /// Stops the tunnel, the receiver (finishing its writes) and the simulator.

@@ -374,6 +374,9 @@ impl Suite {
                     before.saturating_sub(after)
                 );
             }
+            for line in live.sim_summary() {
+                eprintln!("{line}");
+            }
             self.runtime.block_on(live.stop());
         }
         if let Some(table) = summary::summary(&lock(&self.recorded)) {

@@ -231,7 +231,10 @@ mod tests {
             .unwrap();
         // The intent's time is kept to the millisecond.
         let slack = Duration::from_millis(1);
-        assert!(started.elapsed() + slack >= window, "listed only after the window");
+        assert!(
+            started.elapsed() + slack >= window,
+            "listed only after the window"
+        );
         assert!(on_disk(dir.path()).pending.is_empty());
         let again = cassette.send(post("otter")).await.unwrap();
         assert!(String::from_utf8_lossy(&again.body).contains("t-sent-again"));
