@@ -3,6 +3,7 @@
 //! every child process a test starts is stopped by that test, also when it fails.
 
 mod adopt;
+mod chaos;
 mod check;
 mod harness;
 mod limits;
@@ -23,6 +24,7 @@ fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(adopt::trials());
+    trials.extend(chaos::trials());
     trials.extend(check::trials());
     trials.extend(harness::trials());
     trials.extend(limits::trials());
