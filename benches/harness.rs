@@ -18,7 +18,13 @@
 //!   nothing on disk and again, as ratios to the replay without it (`MESHY_NO_REPORT=1`);
 //!   target <= 1.2x.
 //!
-//! `cargo bench --bench harness -- replay` or `-- record` runs one of them; `--keep`
+//! - chaos: the same 50 scenarios recorded in one run against the simulator under
+//!   chaos (`MESHY_SIM_CHAOS`, a fixed seed, about one request and one webhook update
+//!   in ten failing): every scenario passes, credits per scenario (target 1.00),
+//!   faults injected by kind, and the wall time beside the same run without chaos
+//!   (target: at most 1.5x plus the reconcile windows it had to wait, 1 s each).
+//!
+//! `cargo bench --bench harness -- replay`, `-- record` or `-- chaos` runs one of them; `--keep`
 //! keeps the generated replay directories (printed) to profile a run by hand.
 
 #[path = "../tests/common/harness_binary.rs"]
@@ -70,6 +76,112 @@ fn main() {
     if wanted("record") {
         record(&binary);
     }
+    if wanted("chaos") {
+        chaos(&binary);
+    }
+}
+
+/// The chaos of the soak: a fixed seed, one in ten.
+const CHAOS: &str = "26:0.1";
+
+/// 50 scenarios recorded through a flaky simulator, beside the same without chaos.
+fn chaos(binary: &Path) {
+    let fifty = tempfile::tempdir().expect("temp dir");
+    write_scenarios(fifty.path(), 50, |i| {
+        ["otter", "beaver", "heron", "lynx"][i % 4].to_owned()
+    });
+    // The harness's own trial written in Rust buys a task of its own: not a scenario.
+    let args = [
+        "--record-webhooks",
+        "--target=sim",
+        "--max-tasks-in-flight=10",
+        "--skip",
+        "otter_pipeline_in_rust",
+    ];
+    let runs = |chaos: Option<&str>| -> Vec<Sample> {
+        (0..RUNS)
+            .map(|_| {
+                let _ = std::fs::remove_dir_all(fifty.path().join("cassettes"));
+                let env: Vec<(&str, &OsStr)> = chaos
+                    .map(|c| ("MESHY_SIM_CHAOS", OsStr::new(c)))
+                    .into_iter()
+                    .collect();
+                let mut sample = run_with(binary, fifty.path(), &args, "2", &env);
+                // A webhook recording completed from the API's task object says so.
+                let webhooks = std::fs::read_dir(fifty.path().join("cassettes/webhooks"));
+                let from_api = webhooks
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .filter(|text| text.contains("\"payload_source\""))
+                    .count();
+                sample
+                    .stderr
+                    .push_str(&format!("\nbench: {from_api} from the API\n"));
+                sample
+            })
+            .collect()
+    };
+    let calm = runs(None);
+    let flaky = runs(Some(CHAOS));
+    assert!(
+        calm.iter().chain(&flaky).all(|s| s.ok),
+        "a recording run failed: every scenario must pass in one run"
+    );
+    let (calm_wall, _) = medians(&calm);
+    let (flaky_wall, _) = medians(&flaky);
+    let charged = |sample: &Sample| -> u64 {
+        let line = sample
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("simulator: "));
+        let credits = line
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse().ok());
+        credits.expect("the run says what the simulator charged")
+    };
+    let calm_per_scenario = charged(&calm[0]) as f64 / 20.0 / 50.0;
+    let per_scenario: Vec<f64> = flaky
+        .iter()
+        .map(|s| charged(s) as f64 / 20.0 / 50.0)
+        .collect();
+    let api_payloads: usize = flaky
+        .iter()
+        .filter_map(|s| s.stderr.lines().find_map(|l| l.strip_prefix("bench: ")))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    // Only a create the list never showed waits the whole window before it is sent again.
+    let windows = flaky
+        .iter()
+        .map(|s| s.stderr.matches("sending it again").count())
+        .max()
+        .unwrap_or(0);
+    let faults = flaky[flaky.len() / 2]
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("simulator chaos: "))
+        .unwrap_or("no faults")
+        .to_owned();
+    let allowed = calm_wall.as_secs_f64() * 1.5 + windows as f64;
+    println!(
+        "chaos: 50 scenarios, 2 s tasks, queue 10, MESHY_SIM_CHAOS={CHAOS}, one run each: median wall {:.2} s \
+         without chaos, {:.2} s with (ratio {:.2}x; target <= 1.5x + {windows} reconcile window(s) of 1 s = {allowed:.2} s: {}); \
+         credits per scenario {} (target 1.00; {calm_per_scenario:.2} without chaos); webhook recordings completed from the API: {api_payloads}; {faults}",
+        calm_wall.as_secs_f64(),
+        flaky_wall.as_secs_f64(),
+        flaky_wall.as_secs_f64() / calm_wall.as_secs_f64(),
+        if flaky_wall.as_secs_f64() <= allowed {
+            "met"
+        } else {
+            "NOT met"
+        },
+        per_scenario
+            .iter()
+            .map(|c| format!("{c:.2}"))
+            .collect::<Vec<_>>()
+            .join("/"),
+    );
 }
 
 /// Replays 1000 scenarios with GLBs of `size` bytes and prints the line of figures.
@@ -404,6 +516,8 @@ struct Sample {
     wall: Duration,
     /// Peak resident memory in KiB, from /usr/bin/time when it is there.
     peak_kib: Option<u64>,
+    /// What the run printed there (its summary lines).
+    stderr: String,
 }
 
 fn run(binary: &Path, dir: &Path, args: &[&str], task_seconds: &str) -> Sample {
@@ -457,6 +571,7 @@ fn run_with(
         ok: output.status.success(),
         wall,
         peak_kib,
+        stderr: stderr.into_owned(),
     }
 }
 

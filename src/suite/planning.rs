@@ -322,9 +322,7 @@ impl Suite {
 
     /// The task ids the create calls on file answered, read when called: a reconcile
     /// never adopts another scenario's task.
-    pub(super) fn known_tasks(
-        &self,
-    ) -> Arc<dyn Fn() -> std::collections::BTreeSet<String> + Send + Sync> {
+    pub(super) fn known_tasks(&self) -> super::settle::KnownTasks {
         let http = self.settings.cassettes_dir.join("http");
         Arc::new(move || {
             std::fs::read_dir(&http)

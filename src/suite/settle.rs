@@ -23,6 +23,9 @@ use crate::progress::{Event, Reporter};
 /// a rerun to settle.
 pub(crate) const MAX_SETTLED: u32 = 3;
 
+/// Task ids create calls on file answered, read when called.
+pub(crate) type KnownTasks = Arc<dyn Fn() -> BTreeSet<String> + Send + Sync>;
+
 /// What a recording trial settles with, from its run.
 #[derive(Clone)]
 pub(crate) struct Settling {
@@ -32,7 +35,7 @@ pub(crate) struct Settling {
     /// The run's listing lock: two trials never adopt one task.
     pub one_at_a_time: Arc<tokio::sync::Mutex<()>>,
     /// Task ids create calls on file answered (another scenario's task is never adopted).
-    pub known: Arc<dyn Fn() -> BTreeSet<String> + Send + Sync>,
+    pub known: KnownTasks,
 }
 
 /// Settles every create call of `cassette` whose answer was lost, telling `report`

@@ -93,10 +93,7 @@ pub(crate) struct ContextSpec {
     pub reads: crate::webhooks::RecordingReads,
     /// The run's listing lock and the task ids on file, for settling a create call
     /// whose answer was lost (a trial that records).
-    pub settling: Option<(
-        Arc<tokio::sync::Mutex<()>>,
-        Arc<dyn Fn() -> std::collections::BTreeSet<String> + Send + Sync>,
-    )>,
+    pub settling: Option<(Arc<tokio::sync::Mutex<()>>, super::settle::KnownTasks)>,
 }
 
 /// The API generation a trial speaks, the one home of that policy, first that tells:
