@@ -293,9 +293,32 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let mut config = ReceiverConfig::new(parsed.cassettes.join("webhooks"));
     config.port = parsed.port;
-    config.token = token.map(str::to_owned);
+    // The token the harness keeps for this project (the CLI found its target dir by
+    // asking cargo), unless one is given: a harness run can then use this receiver.
+    let from_env = std::env::var("MESHY_WEBHOOK_TOKEN").is_ok_and(|t| !t.trim().is_empty());
+    config.token = match token {
+        Some(token) => Some(token.to_owned()),
+        None if from_env => None,
+        None => {
+            let path = mesh_toolkit::receiver::token::path();
+            let token = mesh_toolkit::receiver::token::load_or_create(&path).map_err(|e| {
+                Failure::Run(format!(
+                    "cannot read or create the project's webhook token '{}': {e}",
+                    path.display()
+                ))
+            })?;
+            Some(token)
+        }
+    };
     config.secret = webhook_secret(parsed.webhook_secret_file.as_deref())?;
     config.store.record_all = true;
+    // Dashboard deliveries of tasks no run has claimed wait in the project's spool.
+    let workdir = mesh_toolkit::workdir::dir();
+    config.store.spool = Some(mesh_toolkit::receiver::spool_dir(&workdir));
+    config.serves = Some(mesh_toolkit::receiver::Serves::here(
+        &workdir,
+        &parsed.cassettes,
+    ));
     config.announce = Announce::Every;
     let checks_secret = config.secret.as_ref().map(|s| s.source().to_string());
     runtime()?.block_on(async {
@@ -342,6 +365,7 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
         if let Some(tunnel) = &tunnel {
             tunnel::preflight(tunnel.public_url(), port).await.map_err(|e| Failure::Run(e.to_string()))?;
             println!("public webhook URL: {}", receiver.webhook_url(tunnel.public_url()));
+            receiver.set_public_url(tunnel.public_url());
             if let Some(warning) = tunnel::https_warning(tunnel.public_url()) {
                 eprintln!("{warning}");
             }

@@ -24,6 +24,8 @@
 mod delivery;
 #[cfg(test)]
 mod secret_tests;
+#[cfg(test)]
+mod spool_tests;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -42,7 +44,7 @@ use warp::Filter;
 use warp::http::Response;
 
 pub use delivery::{MAX_BODY, MAX_NAME, Refusal, check_route, is_valid_task_id, parse_payload};
-pub use store::{Accepted, Claim, Progress, StoreConfig, StoreError};
+pub use store::{Accepted, Claim, Progress, SPOOL_MAX_AGE, StoreConfig, StoreError, spool_dir};
 
 use crate::cassette::Scrub;
 use crate::log_sink::{LogSink, RateLimit};
@@ -80,6 +82,41 @@ pub struct ReceiverConfig {
     /// Where refusals and write errors are logged (one line per reason per second).
     /// Default: stderr.
     pub log: LogSink,
+    /// What it serves, said in its health answer (a harness run uses a receiver already
+    /// running only when it serves the same project and writes the same formats).
+    pub serves: Option<Serves>,
+}
+
+/// What a receiver serves, in its health answer: the project (its target dir's
+/// `mesh-toolkit` directory, where the token is kept), the cassettes and the spool it
+/// writes, and the toolkit version and file formats it writes them in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Serves {
+    pub project: PathBuf,
+    pub cassettes: PathBuf,
+    pub spool: PathBuf,
+    pub toolkit: String,
+    pub formats: std::collections::BTreeMap<String, u32>,
+}
+
+/// The versions of the files a receiver writes: a harness of another version refuses
+/// to use it.
+pub const FORMATS: [(&str, u32); 2] = [("webhook_recording", 1), ("spool", 1)];
+
+impl Serves {
+    /// What this toolkit serves for the project at `workdir` (`workdir::dir()`) with
+    /// `cassettes`: absolute paths, so runs from any directory compare equal.
+    pub fn here(workdir: &std::path::Path, cassettes: &std::path::Path) -> Serves {
+        let absolute =
+            |path: &std::path::Path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        Serves {
+            project: absolute(workdir),
+            cassettes: absolute(cassettes),
+            spool: absolute(&store::spool_dir(workdir)),
+            toolkit: env!("CARGO_PKG_VERSION").to_owned(),
+            formats: FORMATS.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ReceiverConfig {
@@ -107,10 +144,12 @@ impl ReceiverConfig {
                 record_all: false,
                 scrub: Scrub::default(),
                 drop_headers: Vec::new(),
+                spool: None,
             },
             announce: Announce::Unclaimed,
             body_stall: Duration::from_secs(30),
             log: LogSink::default(),
+            serves: None,
         }
     }
 
@@ -191,6 +230,11 @@ pub struct Receiver {
     counters: Arc<Counters>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    /// When it started listening (milliseconds since the epoch).
+    started_ms: i64,
+    public_url: Arc<std::sync::Mutex<Option<String>>>,
+    /// Attached to a receiver in another process ([`Receiver::attach`]).
+    attached: bool,
 }
 
 impl Receiver {
@@ -217,6 +261,7 @@ impl Receiver {
         }
         let store = Arc::new(Store::new(store_config, token.clone()));
         let counters = Arc::new(Counters::default());
+        let public_url = Arc::default();
         let context = Arc::new(Context {
             token: token.clone(),
             secret: config.secret.clone(),
@@ -227,6 +272,8 @@ impl Receiver {
             log: config.log.clone(),
             limit: RateLimit::per_second(),
             writers: tokio::sync::Semaphore::new(MAX_WRITERS),
+            serves: config.serves.clone(),
+            public_url: Arc::clone(&public_url),
         });
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = warp::serve(routes(context))
@@ -243,7 +290,62 @@ impl Receiver {
             counters,
             shutdown: Some(shutdown),
             server: Some(tokio::spawn(server.run())),
+            started_ms: crate::clock::now_ms(),
+            public_url,
+            attached: false,
         })
+    }
+
+    /// When it started listening, in milliseconds since the epoch: a task that ended
+    /// before then was delivered while nothing listened.
+    pub fn started_ms(&self) -> i64 {
+        self.started_ms
+    }
+
+    /// A receiver for a run that uses one already running on `port` in another process
+    /// (`mesh-toolkit receive`, see [`standing`]): it binds nothing, and its claimed
+    /// tasks take their deliveries from the spool that receiver writes
+    /// ([`StoreConfig::spool`], required), as they are written.
+    pub fn attach(config: ReceiverConfig, port: u16) -> Result<Receiver, ReceiverError> {
+        let token = config.resolve_token()?;
+        let mut store_config = config.store.clone();
+        if let Some(secret) = &config.secret {
+            store_config.scrub = store_config.scrub.webhook_secret(secret);
+        }
+        let store = Arc::new(Store::new(store_config, token.clone()));
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let following = Arc::clone(&store);
+        let follow = tokio::spawn(async move {
+            let mut signal = signal;
+            loop {
+                let taken = Arc::clone(&following);
+                // Reading files: off the runtime's threads.
+                let _ = tokio::task::spawn_blocking(move || taken.follow_spool()).await;
+                tokio::select! {
+                    _ = &mut signal => return,
+                    () = tokio::time::sleep(SPOOL_POLL) => {}
+                }
+            }
+        });
+        Ok(Receiver {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            token,
+            announce: config.announce,
+            log: config.log,
+            store,
+            counters: Arc::default(),
+            shutdown: Some(shutdown),
+            server: Some(follow),
+            started_ms: crate::clock::now_ms(),
+            public_url: Arc::default(),
+            attached: true,
+        })
+    }
+
+    /// Says in the health answer where the receiver is reached from outside (its
+    /// tunnel's URL), for a harness run that uses it.
+    pub fn set_public_url(&self, url: &str) {
+        *crate::sync::lock(&self.public_url) = Some(url.to_owned());
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -269,8 +371,13 @@ impl Receiver {
         )
     }
 
-    /// The per-task callback URL under `base`.
+    /// The per-task callback URL under `base`. Attached to a receiver in another
+    /// process, the dashboard URL: its deliveries reach the spool, and the other
+    /// receiver never writes the task's recording that this one writes.
     pub fn callback_url(&self, base: impl AsRef<str>, species: &str, task_type: &str) -> String {
+        if self.attached {
+            return self.webhook_url(base);
+        }
         format!(
             "{}/webhook/{species}/{task_type}?token={}",
             base.as_ref().trim_end_matches('/'),
@@ -340,9 +447,52 @@ impl Receiver {
         if self.announce == Announce::Unclaimed
             && let Some(line) = unclaimed_summary(&self.unclaimed())
         {
+            let line = match self.store.spool() {
+                Some(spool) => line.replace(
+                    "answered 200 and not recorded",
+                    &format!(
+                        "answered 200 and kept for a later run in the spool '{}'",
+                        spool.display()
+                    ),
+                ),
+                None => line,
+            };
             self.log.line(&line);
         }
     }
+}
+
+/// How often an attached receiver ([`Receiver::attach`]) reads the spool.
+const SPOOL_POLL: Duration = Duration::from_millis(200);
+
+/// What a receiver already running on a port said of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub serves: Option<Serves>,
+    /// Whether the token asked about is its token.
+    pub token_ok: bool,
+    /// Where it is reached from outside, when it said (its tunnel).
+    pub public_url: Option<String>,
+}
+
+/// Asks `127.0.0.1:port` whether a mesh-toolkit receiver runs there, and whether
+/// `token` is its token. `None`: nothing listens, or something else does.
+pub async fn standing(port: u16, token: &str) -> Option<Standing> {
+    let client = crate::transport::http_client(Some(Duration::from_secs(3))).ok()?;
+    let url = format!("http://127.0.0.1:{port}/health?token={token}");
+    let body = client.get(url).send().await.ok()?.bytes().await.ok()?;
+    let answer: Value = serde_json::from_slice(&body).ok()?;
+    if answer.get("service").and_then(Value::as_str) != Some("mesh-toolkit receiver") {
+        return None;
+    }
+    Some(Standing {
+        serves: serde_json::from_value(answer.get("serves")?.clone()).ok(),
+        token_ok: answer.get("token_ok").and_then(Value::as_bool) == Some(true),
+        public_url: answer
+            .get("public_url")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
 }
 
 /// How many ids the closing line of unclaimed deliveries names.
@@ -398,6 +548,9 @@ struct Context {
     limit: RateLimit,
     /// Bounds the blocking threads writing recordings (and so the memory they take).
     writers: tokio::sync::Semaphore,
+    serves: Option<Serves>,
+    /// Where it is reached from outside, once known (its tunnel's URL).
+    public_url: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Recordings written at once, at most.
@@ -447,9 +600,11 @@ fn routes(
                 let path = path.as_str().to_owned();
                 async move {
                     match handle(&context, method.as_str(), &path, &query, &headers, body).await {
-                        Answer::Health(nonce) => answer(
+                        Answer::Health(nonce, token_ok) => answer(
                             200,
-                            json!({"status": "ok", "service": "mesh-toolkit receiver", "nonce": nonce}),
+                            json!({"status": "ok", "service": "mesh-toolkit receiver", "nonce": nonce,
+                                   "token_ok": token_ok, "serves": context.serves,
+                                   "public_url": *crate::sync::lock(&context.public_url)}),
                         ),
                         Answer::NotFound => answer(404, json!({"error": "not found"})),
                         Answer::Stored(accepted) => {
@@ -481,7 +636,8 @@ fn routes(
 
 /// What a request came to.
 enum Answer {
-    Health(Option<String>),
+    /// The nonce to echo, and whether the token asked about is this receiver's.
+    Health(Option<String>, Option<bool>),
     NotFound,
     Stored(Accepted),
     /// With a detail for the log (never for the answer).
@@ -502,7 +658,12 @@ where
 {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let route = match (method, &segments[..]) {
-        ("GET", ["health"]) => return Answer::Health(param(query, "nonce")),
+        ("GET", ["health"]) => {
+            // A harness run asks whether its token is this receiver's (never shown).
+            let token_ok = param(query, "token")
+                .map(|token| constant_time_eq(token.as_bytes(), context.token.as_bytes()));
+            return Answer::Health(param(query, "nonce"), token_ok);
+        }
         ("POST", ["webhook"]) => None,
         ("POST", ["webhook", species, task_type]) => Some((*species, *task_type)),
         (_, ["webhook", ..]) => return Answer::Refused(Refusal::Method, None),

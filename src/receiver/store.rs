@@ -10,6 +10,14 @@
 //! lock, so files of different tasks are written in parallel while the last write
 //! of a task always carries its latest state.
 //!
+//! Dashboard deliveries (`POST /webhook`, every task of the account) of tasks nobody
+//! claimed are kept in the spool when one is configured ([`StoreConfig::spool`]: under
+//! the target dir, never in the cassettes directory users commit), one file per task,
+//! so that deliveries arriving between runs, or after the run that sent the task
+//! stopped, are not lost: a later claim merges the spool's deliveries of its task, and
+//! its spool file is removed once the trial passes. Spool files older than
+//! [`SPOOL_MAX_AGE`] are pruned when a store starts.
+//!
 //! Memory stays bounded for a long-running standalone receiver: once an unclaimed
 //! task's recording is written after its terminal delivery, the task leaves memory;
 //! a late delivery for it reads the file back, merges, and rewrites it atomically.
@@ -90,6 +98,18 @@ pub struct StoreConfig {
     pub scrub: Scrub,
     /// Header names never written (beyond the credential headers, always dropped).
     pub drop_headers: Vec<String>,
+    /// Where dashboard deliveries of unclaimed tasks wait for a claim
+    /// (`<target dir>/mesh-toolkit/spool`); `None`: kept in memory only (and, for the
+    /// standalone receiver, written under `unrouted/`).
+    pub spool: Option<PathBuf>,
+}
+
+/// Spool files older than this are pruned: Meshy keeps a task's results 3 days.
+pub const SPOOL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3 * 86_400);
+
+/// The spool of the project whose target dir is `workdir` (`workdir::dir()`).
+pub fn spool_dir(workdir: &std::path::Path) -> PathBuf {
+    workdir.join("spool")
 }
 
 pub struct Store {
@@ -119,6 +139,8 @@ struct SlotState {
     complete: bool,
     /// The deliveries a file already held were merged in (or there was no file).
     loaded: bool,
+    /// The deliveries the task's spool file held were merged in (or there was none).
+    spool_loaded: bool,
     /// What an unclaimed task keeps of the file it was merged from.
     kept: Option<Kept>,
     /// The terminal task object from the API, standing in for a terminal webhook
@@ -138,6 +160,9 @@ const NEVER_WRITTEN: [&str; 1] = ["host"];
 
 impl Store {
     pub fn new(config: StoreConfig, token: String) -> Store {
+        if let Some(spool) = &config.spool {
+            prune(spool, SPOOL_MAX_AGE);
+        }
         Store {
             config,
             token,
@@ -171,6 +196,7 @@ impl Store {
         let earlier = Recording::read(&earlier, "")
             .ok()
             .filter(|r| r.task_id == claim.task_id);
+        let spooled = self.spooled(&claim.task_id);
         let write_now = {
             let mut state = lock(&slot.state);
             let first = state.claim.is_none();
@@ -181,7 +207,13 @@ impl Store {
             {
                 merge(&mut state, earlier, &slot.progress);
             }
+            if !state.spool_loaded
+                && let Some(spooled) = spooled
+            {
+                merge(&mut state, spooled, &slot.progress);
+            }
             state.loaded = true;
+            state.spool_loaded = true;
             !state.deliveries.is_empty()
         };
         let receiver = slot.progress.subscribe();
@@ -197,7 +229,70 @@ impl Store {
     pub fn complete(&self, task_id: &str) -> Result<PathBuf, StoreError> {
         let slot = self.slot(task_id);
         lock(&slot.state).complete = true;
-        self.write_checked(task_id, &slot)
+        let written = self.write_checked(task_id, &slot)?;
+        // Its deliveries are in the recording now.
+        if let Some(spool) = &self.config.spool {
+            let _ = std::fs::remove_file(spool.join(format!("{task_id}.json")));
+        }
+        Ok(written)
+    }
+
+    /// Takes what the spool holds for every claimed task whose terminal delivery is not
+    /// written yet (a receiver in another process writes it: [`super::Receiver::attach`]).
+    pub fn follow_spool(&self) {
+        let waiting: Vec<(String, Arc<Slot>)> = lock(&self.tasks)
+            .iter()
+            .filter(|(_, slot)| !slot.progress.borrow().terminal_written)
+            .filter(|(_, slot)| lock(&slot.state).claim.is_some())
+            .map(|(id, slot)| (id.clone(), Arc::clone(slot)))
+            .collect();
+        for (task_id, slot) in waiting {
+            let Some(spooled) = self.spooled(&task_id) else {
+                continue;
+            };
+            let fresh = {
+                let mut state = lock(&slot.state);
+                let known = |d: &Delivery| {
+                    state
+                        .deliveries
+                        .iter()
+                        .any(|k| k.received_at == d.received_at && k.payload == d.payload)
+                };
+                let fresh: Vec<Delivery> = (spooled.deliveries.iter())
+                    .filter(|d| !known(d))
+                    .cloned()
+                    .collect();
+                let any = !fresh.is_empty();
+                if any {
+                    let recording = Recording {
+                        deliveries: fresh,
+                        payload_source: None,
+                        ..spooled
+                    };
+                    merge(&mut state, recording, &slot.progress);
+                    slot.progress
+                        .send_modify(|p| p.accepted_at = Some(Instant::now()));
+                }
+                any
+            };
+            if fresh {
+                // A failure reaches the waiter through `Progress::write_error`.
+                let _ = self.write(&slot);
+            }
+        }
+    }
+
+    /// Where dashboard deliveries nobody claimed wait, if anywhere.
+    pub fn spool(&self) -> Option<&std::path::Path> {
+        self.config.spool.as_deref()
+    }
+
+    /// The task's spool file, if there is one that holds it.
+    fn spooled(&self, task_id: &str) -> Option<Recording> {
+        let path = self.config.spool.as_ref()?.join(format!("{task_id}.json"));
+        Recording::read(&path, "")
+            .ok()
+            .filter(|r| r.task_id == task_id)
     }
 
     /// No terminal webhook came, and the run accepts the API's task object instead:
@@ -298,7 +393,15 @@ impl Store {
             // A task that left memory (or one an earlier run recorded) continues its file.
             // A file that exists but cannot be read (or holds another task) is never
             // replaced: the delivery is refused (503, delivered again) and the file kept.
-            if self.config.record_all && state.claim.is_none() && !state.loaded {
+            // A dashboard delivery nobody claimed joins what the spool holds of its task.
+            let spooling = self.config.spool.is_some() && state.route.is_none();
+            if spooling && state.claim.is_none() && !state.spool_loaded {
+                if let Some(spooled) = self.spooled(&task_id) {
+                    merge(&mut state, spooled, &slot.progress);
+                }
+                state.spool_loaded = true;
+            }
+            if self.config.record_all && !spooling && state.claim.is_none() && !state.loaded {
                 let path = self.target(&state, &task_id);
                 match Recording::read(&path, "mesh-toolkit receive") {
                     Ok(earlier) if earlier.task_id == task_id => {
@@ -345,9 +448,10 @@ impl Store {
                 p.terminal = terminal;
                 p.accepted_at = Some(Instant::now());
             });
-            state.claim.is_some()
+            (state.claim.is_some(), spooling)
         };
-        let wanted = self.config.record_all || claimed;
+        let (claimed, spooling) = claimed;
+        let wanted = self.config.record_all || claimed || spooling;
         let file = if wanted { self.write(&slot)? } else { None };
         if file.is_some() && !claimed {
             self.evict_if_done(&task_id, &slot);
@@ -398,11 +502,14 @@ impl Store {
             (None, Some((species, task_type))) => {
                 recording_path(&self.config.dir, species, task_type, task_id)
             }
-            (None, None) => self
-                .config
-                .dir
-                .join("unrouted")
-                .join(format!("{task_id}.json")),
+            (None, None) => match &self.config.spool {
+                Some(spool) => spool.join(format!("{task_id}.json")),
+                None => self
+                    .config
+                    .dir
+                    .join("unrouted")
+                    .join(format!("{task_id}.json")),
+            },
         }
     }
 
@@ -535,6 +642,8 @@ fn merge(state: &mut SlotState, mut earlier: Recording, progress: &watch::Sender
     earlier.scrub_leaks();
     let mut deliveries = earlier.deliveries;
     deliveries.append(&mut state.deliveries);
+    // In the order they arrived (RFC 3339 UTC times sort as text), a file's first.
+    deliveries.sort_by(|a, b| a.received_at.cmp(&b.received_at));
     state.deliveries = deliveries;
     state.terminal = state
         .deliveries
@@ -554,4 +663,23 @@ fn merge(state: &mut SlotState, mut earlier: Recording, progress: &watch::Sender
             .and_then(Value::as_u64);
         p.terminal = terminal;
     });
+}
+
+/// Removes the spool files not written for `max_age` (and torn temporary files).
+fn prune(spool: &std::path::Path, max_age: std::time::Duration) {
+    crate::atomic_file::sweep(spool);
+    let Ok(entries) = std::fs::read_dir(spool) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > max_age);
+        if old && entry.path().extension().is_some_and(|x| x == "json") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

@@ -963,6 +963,7 @@ mod payload_path {
                 record_all,
                 scrub: crate::cassette::Scrub::default(),
                 drop_headers: Vec::new(),
+                spool: None,
             },
             "t0ken-for-tests".into(),
         );

@@ -92,6 +92,22 @@ pub enum RecorderError {
         what: String,
         url: String,
     },
+    /// The task ended before this run's receiver started, and no terminal webhook of
+    /// it was kept: its deliveries went to a receiver that no longer ran.
+    #[error(
+        "scenario '{scenario}': task {task_id} ended {status} per the API {before_secs} s before this run's webhook \
+         receiver started, and no terminal webhook of it was kept: Meshy delivered it while nothing listened \
+         (whether Meshy delivers again later is unconfirmed), so it is not waited for. Rerun with \
+         --accept-api-payload to complete the recording from the API's task object (nothing is paid again); to \
+         keep what Meshy delivers between runs, leave `mesh-toolkit receive` running on the webhook port across \
+         runs (docs/webhooks.md)"
+    )]
+    EndedUnheard {
+        scenario: String,
+        task_id: String,
+        status: String,
+        before_secs: u64,
+    },
     #[error(
         "scenario '{scenario}': interrupted while waiting for task {task_id}; what was recorded is on disk, and \
          a rerun resumes the task without paying again"

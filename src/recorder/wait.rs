@@ -53,6 +53,10 @@ impl WaitPolicy {
     }
 }
 
+/// How long a task that ended before the run's receiver started is waited for (Meshy
+/// may deliver again; unconfirmed), instead of the grace.
+pub const REDELIVERY: Duration = Duration::from_secs(10);
+
 /// What one wait needs.
 pub(super) struct Wait<'a> {
     pub scenario: &'a str,
@@ -109,6 +113,7 @@ impl Wait<'_> {
                 match error {
                     RecorderError::Timeout { .. } => "timed out",
                     RecorderError::NoWebhook { .. } => "no terminal webhook",
+                    RecorderError::EndedUnheard { .. } => "ended before the receiver started",
                     RecorderError::Interrupted { .. } => "interrupted",
                     RecorderError::WriteFailed { .. } => "could not be written",
                     RecorderError::Stopped { .. } => "the receiver stopped",
@@ -137,6 +142,9 @@ impl Wait<'_> {
         let mut last_report = started;
         let mut next_check = started;
         let mut api: Option<ApiView> = None;
+        // The task ended before the receiver started: when to stop waiting, and how long
+        // before the start it ended.
+        let mut unheard: Option<(Instant, Duration)> = None;
         let mut interrupt = self.interrupt.clone();
         loop {
             let now = progress.borrow_and_update().clone();
@@ -179,14 +187,46 @@ impl Wait<'_> {
                         let created = Instant::now().checked_sub(created).unwrap_or(started);
                         deadline = far(created, self.policy.timeout);
                     }
+                    // Ended before the receiver listened, with nothing kept: said at once,
+                    // and waited for only while a delivery retried by Meshy may come.
+                    if unheard.is_none()
+                        && let Some(before) = self.ended_unheard(&view, &now)
+                    {
+                        (self.report)(&Event::Note(format!(
+                            "{} {}… ended {} per the API {} s before this run's webhook receiver started: Meshy \
+                             delivered it while nothing listened; waiting {} s more in case Meshy delivers again \
+                             (unconfirmed), not the grace",
+                            self.scenario,
+                            short_id(self.task_id),
+                            view.task.status,
+                            before.as_secs(),
+                            self.redelivery().as_secs_f64()
+                        )));
+                        unheard = Some((far(Instant::now(), self.redelivery()), before));
+                    }
                     api = Some(view);
                 }
                 continue;
             }
+            if let (Some((ends, before)), Some(view)) = (unheard, &api)
+                && Instant::now() >= ends
+            {
+                if self.policy.accept_api_payload {
+                    return self.no_webhook(view, &now);
+                }
+                return Err(RecorderError::EndedUnheard {
+                    scenario: self.scenario.into(),
+                    task_id: self.task_id.into(),
+                    status: view.task.status.to_string(),
+                    before_secs: before.as_secs(),
+                });
+            }
             let grace_ends = api
                 .as_ref()
                 .and_then(|v| v.terminal_at)
-                .map(|at| far(at, self.policy.grace));
+                .map(|at| far(at, self.policy.grace))
+                // Its own deadline replaces the grace: said at once, waited for briefly.
+                .map(|ends| unheard.map_or(ends, |(unheard, _)| unheard));
             if let (Some(ends), Some(view)) = (grace_ends, &api)
                 && Instant::now() >= ends
             {
@@ -226,6 +266,22 @@ impl Wait<'_> {
                 }
             }
         }
+    }
+
+    /// How long a task that ended before the receiver started is waited for: never
+    /// longer than the grace.
+    fn redelivery(&self) -> Duration {
+        REDELIVERY.min(self.policy.grace)
+    }
+
+    /// How long before the receiver started the task ended, when it did and no terminal
+    /// delivery of it is kept (by more than a clock's skew).
+    fn ended_unheard(&self, view: &ApiView, now: &Progress) -> Option<Duration> {
+        const SKEW_MS: i64 = 5_000;
+        let finished = view.task.finished_at.filter(|ms| *ms > 0)?;
+        let before = self.receiver.started_ms().checked_sub(finished)?;
+        let unheard = view.task.is_terminal() && now.terminal.is_none() && before > SKEW_MS;
+        unheard.then(|| Duration::from_millis(u64::try_from(before).unwrap_or(0)))
     }
 
     /// One status check. Failures are not fatal: webhooks may still come.
@@ -354,5 +410,121 @@ fn finished_text(finished_at: Option<i64>) -> String {
     match since_epoch_ms(finished_at) {
         Some(ago) => format!("{} s ago", ago.as_secs()),
         None => "at an unknown time".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receiver::{Claim, ReceiverConfig};
+    use crate::test_support::Canned;
+    use crate::transport::HttpRequest;
+    use serde_json::json;
+    use std::sync::{Arc, Mutex};
+
+    /// A client whose every read shows the task SUCCEEDED `ago_ms` ago.
+    fn ended(ago_ms: i64) -> Client {
+        let finished = crate::clock::now_ms() - ago_ms;
+        let task = json!({"id": "t-1", "status": "SUCCEEDED", "progress": 100,
+            "created_at": finished - 5_000, "started_at": finished - 4_000, "finished_at": finished});
+        let api = move |_: HttpRequest| Ok(Canned::json(200, task.clone()).response(false));
+        Client::new(
+            crate::meshy::ClientConfig {
+                api_key: Some("msy_wait_unit_key_123".into()),
+                ..Default::default()
+            },
+            Arc::new(api),
+        )
+        .unwrap()
+    }
+
+    async fn wait_for(
+        client: &Client,
+        policy: WaitPolicy,
+    ) -> (Result<Ended, RecorderError>, Vec<String>, Duration) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ReceiverConfig::new(dir.path());
+        config.token = Some("waitunittoken0123456789".into());
+        let receiver = Receiver::start(config).await.unwrap();
+        let notes = Arc::new(Mutex::new(Vec::new()));
+        let seen = notes.clone();
+        let report = move |event: &Event| {
+            if let Event::Note(note) = event {
+                seen.lock().unwrap().push(note.clone());
+            }
+        };
+        let progress = receiver.claim(Claim {
+            scenario: "otter".into(),
+            species: "otter".into(),
+            task_type: "text3d".into(),
+            task_id: "t-1".into(),
+        });
+        let wait = Wait {
+            scenario: "otter",
+            task_type: "text3d",
+            task_id: "t-1",
+            policy,
+            url: "http://127.0.0.1:9/webhook?token=…".into(),
+            receiver: &receiver,
+            api: Some(client),
+            interrupt: None,
+            report: &report,
+            progress_every: Duration::from_secs(30),
+        };
+        let started = Instant::now();
+        let result = wait.run(progress).await;
+        let notes = notes.lock().unwrap().clone();
+        (result, notes, started.elapsed())
+    }
+
+    #[tokio::test]
+    async fn a_task_that_ended_before_the_receiver_started_is_said_at_once_not_waited_the_grace() {
+        let policy = WaitPolicy {
+            grace: Duration::from_secs(600),
+            ..WaitPolicy::default()
+        };
+        let (result, notes, took) = wait_for(&ended(60_000), policy.clone()).await;
+        let error = result.err().expect("nothing to wait for").to_string();
+        assert!(
+            error.contains(
+                "ended SUCCEEDED per the API 60 s before this run's webhook receiver started"
+            ) && error.contains("Rerun with --accept-api-payload")
+                && error.contains("`mesh-toolkit receive`"),
+            "{error}"
+        );
+        assert!(
+            notes[0].contains(
+                "waiting 10 s more in case Meshy delivers again (unconfirmed), not the grace"
+            ),
+            "{notes:?}"
+        );
+        assert!(
+            took < Duration::from_secs(60),
+            "not the 600 s grace: {took:?}"
+        );
+        // --accept-api-payload completes it from the API in the same time.
+        let accepting = WaitPolicy {
+            accept_api_payload: true,
+            grace: Duration::from_millis(300),
+            ..policy
+        };
+        let (result, notes, _) = wait_for(&ended(60_000), accepting).await;
+        assert!(result.is_ok_and(|ended| ended.from_api), "{notes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_task_that_ended_while_the_receiver_listened_gets_the_grace() {
+        let policy = WaitPolicy {
+            grace: Duration::from_millis(500),
+            ..WaitPolicy::default()
+        };
+        // Ended just now: after the receiver started, by the time it is asked.
+        let (result, notes, _) = wait_for(&ended(-1_000), policy).await;
+        let error = result.err().expect("no webhook").to_string();
+        assert!(
+            error.contains("but no terminal webhook arrived within"),
+            "{error}"
+        );
+        assert!(notes.is_empty(), "{notes:?}");
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::settings::{Settings, Target};
 use crate::cassette::{RecordedAgainst, Scrub};
 use crate::meshy::{ApiError, Client, ClientConfig, DEFAULT_BASE_URL};
+use crate::receiver::Serves;
 use crate::receiver::{Receiver, ReceiverConfig, ReceiverError};
 use crate::recorder::{Recorder, WaitPolicy};
 use crate::secrets::{SecretError, WebhookSecret};
@@ -107,6 +108,13 @@ pub enum LiveError {
     },
     #[error("cannot start the webhook receiver on 127.0.0.1:{port}: {source}")]
     Receiver { port: u16, source: ReceiverError },
+    /// A mesh-toolkit receiver runs on the webhook port, but not for this run.
+    #[error(
+        "a mesh-toolkit receiver already runs on 127.0.0.1:{port}, but {why}; nothing was sent. Stop it (Ctrl-C \
+         where it runs) and start it again from this project with `mesh-toolkit receive --port {port}`, or record \
+         with another --webhook-port"
+    )]
+    OtherReceiver { port: u16, why: String },
     /// The webhook secret cannot be read or used (the error never shows it).
     #[error(transparent)]
     WebhookSecret(#[from] SecretError),
@@ -330,6 +338,25 @@ impl Live {
         // under real limits.
         let live = LiveConfig::default();
         let transport: Arc<dyn Transport> = Arc::new(LiveTransport::new(live)?);
+        let token = match &env.webhook_token {
+            Some(token) => {
+                crate::receiver::token::check(token)
+                    .map_err(|reason| LiveError::WebhookToken { reason })?;
+                token.clone()
+            }
+            None => {
+                let path = crate::receiver::token::path();
+                crate::receiver::token::load_or_create(&path)
+                    .map_err(|source| LiveError::TokenFile { path, source })?
+            }
+        };
+        // A receiver already running on the webhook port (`mesh-toolkit receive`) is used
+        // instead of binding one: it keeps what Meshy delivers between runs.
+        let serves = Serves::here(&crate::workdir::dir(), &settings.cassettes_dir);
+        let standing = match settings.webhook_port {
+            0 => None,
+            port => standing_receiver(port, &token, &serves).await?,
+        };
         let (sim, base_url, api_key) = match settings.target {
             Target::Sim => {
                 // Checked: an outside value (`inf`, `1e300`, `abc`) is an error, not a panic
@@ -387,35 +414,42 @@ impl Live {
                 .host(format!("{base_url}/assets"), "https://assets.meshy.ai")
                 .host(base_url.clone(), DEFAULT_BASE_URL);
         }
-        let token = match &env.webhook_token {
-            Some(token) => {
-                crate::receiver::token::check(token)
-                    .map_err(|reason| LiveError::WebhookToken { reason })?;
-                token.clone()
-            }
-            None => {
-                let path = crate::receiver::token::path();
-                crate::receiver::token::load_or_create(&path)
-                    .map_err(|source| LiveError::TokenFile { path, source })?
-            }
-        };
         let mut config = ReceiverConfig::new(settings.cassettes_dir.join("webhooks"));
         config.port = settings.webhook_port;
         config.token = Some(token);
         config.secret = secret;
         config.store.scrub = scrub.clone();
+        // Dashboard deliveries of tasks no trial claims wait there for a later run.
+        config.store.spool = Some(serves.spool.clone());
+        config.serves = Some(serves);
         config.log = console.log_sink();
-        let receiver = Receiver::start(config)
-            .await
-            .map_err(|source| LiveError::Receiver {
-                port: settings.webhook_port,
-                source,
-            })?;
-        let port = receiver.addr().port();
-        let tunnel = match &settings.public_url {
-            Some(url) => tunnel::public_url(url),
-            None => tunnel::start(TunnelOptions::new(settings.tunnel, port)).await?,
+        let receiver = match &standing {
+            Some(_) => Receiver::attach(config, settings.webhook_port),
+            None => Receiver::start(config).await,
         };
+        let receiver = receiver.map_err(|source| LiveError::Receiver {
+            port: settings.webhook_port,
+            source,
+        })?;
+        let port = receiver.addr().port();
+        let tunnel = match (&standing, &settings.public_url) {
+            // The standing receiver's own tunnel (or none: it is reached locally).
+            (Some(standing), _) => {
+                let url = standing.public_url.clone();
+                tunnel::public_url(&url.unwrap_or_else(|| receiver.local_url()))
+            }
+            (None, Some(url)) => tunnel::public_url(url),
+            (None, None) => tunnel::start(TunnelOptions::new(settings.tunnel, port)).await?,
+        };
+        if standing.is_some() {
+            eprintln!(
+                "using the webhook receiver already running on 127.0.0.1:{port} (mesh-toolkit receive): what Meshy \
+                 delivers to {} reaches this run through the spool, also between runs",
+                receiver
+                    .webhook_url(tunnel.public_url())
+                    .replace(receiver.token(), "…")
+            );
+        }
         // Callback URLs carry this run's address and token: neither belongs in a cassette.
         let scrub = scrub
             .secret(receiver.token().to_owned(), "<WEBHOOK_TOKEN>")
@@ -539,6 +573,49 @@ impl Live {
             sim.shutdown().await;
         }
     }
+}
+
+/// The receiver already running on `port`, if one does and serves this run (`serves`,
+/// the same token); an error if it serves another project or format.
+async fn standing_receiver(
+    port: u16,
+    token: &str,
+    serves: &Serves,
+) -> Result<Option<crate::receiver::Standing>, LiveError> {
+    let Some(standing) = crate::receiver::standing(port, token).await else {
+        return Ok(None);
+    };
+    let other = |why: String| LiveError::OtherReceiver { port, why };
+    let theirs = match &standing.serves {
+        None => {
+            return Err(other(
+                "it does not say which project it serves (an older toolkit)".into(),
+            ));
+        }
+        Some(theirs) => theirs,
+    };
+    if theirs.project != serves.project || theirs.cassettes != serves.cassettes {
+        return Err(other(format!(
+            "it serves the project '{}' with cassettes '{}', and this run records '{}' with cassettes '{}'",
+            theirs.project.display(),
+            theirs.cassettes.display(),
+            serves.project.display(),
+            serves.cassettes.display()
+        )));
+    }
+    if theirs.toolkit != serves.toolkit || theirs.formats != serves.formats {
+        return Err(other(format!(
+            "it is mesh-toolkit {} writing formats {:?}, and this run is {} writing {:?}",
+            theirs.toolkit, theirs.formats, serves.toolkit, serves.formats
+        )));
+    }
+    if !standing.token_ok {
+        return Err(other(
+            "it checks another webhook token than this run's (MESHY_WEBHOOK_TOKEN, or the project's token file)"
+                .into(),
+        ));
+    }
+    Ok(Some(standing))
 }
 
 /// Takes `<target dir>/mesh-toolkit/recording-<cassettes dir hash>.lock`, or says which

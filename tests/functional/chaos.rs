@@ -4,18 +4,31 @@
 //! webhook updates dropped, duplicated, reordered or late. Every scenario passes in
 //! that one run, each pays once, every webhook recording holds real deliveries, and
 //! the suite replays offline. The 50-scenario soak is `cargo bench --bench harness -- chaos`.
+//! Then the same through SIGKILLs: a `mesh-toolkit sim` child under chaos, a standing
+//! `mesh-toolkit receive` across three kills and their reruns, still one charge per
+//! scenario and every recording from real deliveries.
 
 use std::process::{Command, Output};
 
 use libtest_mimic::{Failed, Trial};
 
-use crate::resume::{Project, RUN_DEADLINE, assert_success, text};
+use crate::resume::{
+    Killed, Project, RUN_DEADLINE, Sim, TOKEN, all_created, all_delivering, assert_success,
+    some_passed, text, wait_until,
+};
+use crate::support::Guarded;
 
 pub fn trials() -> Vec<Trial> {
-    vec![Trial::test(
-        "chaos_one_run_records_every_scenario_through_a_flaky_simulator_paying_once_each",
-        one_run,
-    )]
+    vec![
+        Trial::test(
+            "chaos_one_run_records_every_scenario_through_a_flaky_simulator_paying_once_each",
+            one_run,
+        ),
+        Trial::test(
+            "chaos_a_standing_receiver_keeps_every_delivery_across_three_sigkills_paying_once_each",
+            standing_across_sigkills,
+        ),
+    ]
 }
 
 const SCENARIOS: usize = 12;
@@ -154,5 +167,98 @@ fn one_run() -> Result<(), Failed> {
             "{kind}: {summary} / {second}"
         );
     }
+    Ok(())
+}
+
+/// `mesh-toolkit receive` on the project's webhook port, run from the project (its
+/// token and spool are the project's).
+fn standing_receiver(project: &Project) -> Guarded {
+    let mut command = crate::support::binary();
+    command
+        .current_dir(project.path(""))
+        .args(["receive", "--port", &project.webhook_port().to_string()])
+        .env("MESHY_WEBHOOK_TOKEN", TOKEN)
+        .env("CARGO_TARGET_DIR", project.path("target"))
+        .env_remove("MESHY_WEBHOOK_SECRET")
+        .env_remove("MESHY_WEBHOOK_SECRET_FILE");
+    let mut receiver = Guarded::spawn(command);
+    let listening = receiver.line();
+    assert!(listening.starts_with("listening on "), "{listening}");
+    receiver
+}
+
+fn standing_across_sigkills() -> Result<(), Failed> {
+    const N: usize = 6;
+    let project = Project::new(N, "webhook");
+    // Built first: the kills below must not land in a build.
+    crate::harness::harness_binary();
+    let receiver = standing_receiver(&project);
+    let sim = Sim::start_full(
+        &project,
+        "2",
+        None,
+        Some(Sim::dashboard_url(&project)),
+        &["--chaos-seed", "11", "--chaos-rate", "0.1"],
+    );
+    type Moment = fn(&Project, usize) -> bool;
+    let moments: [(&str, Moment); 3] = [
+        ("after every create call was answered", all_created),
+        ("while webhooks arrive", all_delivering),
+        ("after some trials passed", some_passed),
+    ];
+    let mut logs = Vec::new();
+    for (i, (name, reached)) in moments.into_iter().enumerate() {
+        let log = project.path(&format!("run-{i}.log"));
+        let child = project
+            .command(&sim, &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        logs.push(log);
+        let child = std::cell::RefCell::new(Killed(child));
+        // Reached, or the run ended first (a rerun may finish what is left at once).
+        wait_until(&project, name, |p| {
+            let ended = child.borrow_mut().0.try_wait().ok().flatten().is_some();
+            reached(p, N) || ended
+        });
+        let mut child = child.into_inner();
+        let _ = child.0.kill();
+        crate::support::wait_within(
+            &mut child.0,
+            crate::support::EXIT_DEADLINE,
+            "the harness to end after SIGKILL",
+        );
+        assert!(
+            sim.charges() <= N as u64,
+            "{name}: never more than one charge per scenario"
+        );
+    }
+    // What the kills left, finished (or, if the last run finished it all, replayed).
+    let rerun = project.run(&sim, &[]);
+    assert_success(&rerun);
+    let log = text(&rerun);
+    assert!(
+        log.contains(&format!("test result: ok. {N} passed")),
+        "{log}"
+    );
+    let first = std::fs::read_to_string(&logs[0])?;
+    assert!(
+        first.contains("using the webhook receiver already running on 127.0.0.1:"),
+        "the runs use the standing receiver: {first}"
+    );
+    assert_eq!(sim.charges(), N as u64, "one charge per scenario: {log}");
+    let recordings = project.webhook_recordings();
+    assert_eq!(recordings.len(), N);
+    for path in &recordings {
+        let recording = std::fs::read_to_string(path)?;
+        assert!(
+            !recording.contains("payload_source"),
+            "every recording from real deliveries: {recording}"
+        );
+    }
+    drop(sim);
+    drop(receiver);
+    let replay = project.replay();
+    assert_success(&replay);
     Ok(())
 }

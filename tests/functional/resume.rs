@@ -56,7 +56,7 @@ pub fn trials() -> Vec<Trial> {
 }
 
 pub(crate) const KEY: &str = "msy_functional_resume_key_1234";
-const TOKEN: &str = "functionalresumetoken0123456789";
+pub(crate) const TOKEN: &str = "functionalresumetoken0123456789";
 const TEXT3D_CREDITS: u64 = 20;
 const START_BALANCE: u64 = 10_000;
 /// Every wait in these tests ends by this deadline.
@@ -346,7 +346,7 @@ pub(crate) fn assert_success(output: &Output) {
 }
 
 /// Waits (polling the files, with a deadline) until `done` holds for the project.
-fn wait_until(project: &Project, what: &str, done: impl Fn(&Project) -> bool) {
+pub(crate) fn wait_until(project: &Project, what: &str, done: impl Fn(&Project) -> bool) {
     let started = Instant::now();
     while !done(project) {
         assert!(
@@ -362,7 +362,7 @@ fn cassette_text(path: &Path) -> String {
 }
 
 /// Every cassette holds its create call's answer.
-fn all_created(project: &Project, n: usize) -> bool {
+pub(crate) fn all_created(project: &Project, n: usize) -> bool {
     let cassettes = project.cassettes();
     cassettes.len() == n && cassettes.iter().all(|p| create_answered(&cassette_text(p)))
 }
@@ -374,12 +374,12 @@ pub(crate) fn create_answered(cassette: &str) -> bool {
 }
 
 /// Every task's webhook journal is on disk.
-fn all_delivering(project: &Project, n: usize) -> bool {
+pub(crate) fn all_delivering(project: &Project, n: usize) -> bool {
     project.webhook_recordings().len() == n
 }
 
 /// Some trial passed (its cassette is complete), not all.
-fn some_passed(project: &Project, n: usize) -> bool {
+pub(crate) fn some_passed(project: &Project, n: usize) -> bool {
     let complete = project
         .cassettes()
         .iter()
@@ -392,7 +392,7 @@ fn some_passed(project: &Project, n: usize) -> bool {
 }
 
 /// A child killed when dropped (a failing test leaves nothing behind).
-struct Killed(Child);
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {

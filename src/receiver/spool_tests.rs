@@ -1,0 +1,199 @@
+//! The spool: dashboard deliveries of tasks nobody claimed kept under the target dir
+//! for a later run, a standalone receiver that writes it, a run attached to that
+//! receiver taking its tasks' deliveries from it, pruning, and the health answer a
+//! run checks before it uses a receiver already running.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+
+use super::*;
+use crate::webhooks::Recording;
+
+const TOKEN: &str = "spooltoken0123456789";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A harness run's receiver: recordings in `cassettes`, the spool in `spool`.
+fn run_config(cassettes: &Path, spool: &Path) -> ReceiverConfig {
+    let mut config = ReceiverConfig::new(cassettes);
+    config.token = Some(TOKEN.into());
+    config.store.spool = Some(spool.to_owned());
+    config.log = crate::log_sink::LogSink::silent();
+    config
+}
+
+/// `mesh-toolkit receive`: every delivery written, dashboard ones to the spool.
+fn standalone_config(cassettes: &Path, spool: &Path) -> ReceiverConfig {
+    let mut config = run_config(cassettes, spool);
+    config.store.record_all = true;
+    config
+}
+
+fn otter(task_id: &str) -> Claim {
+    Claim {
+        scenario: "otter_1".into(),
+        species: "otter".into(),
+        task_type: "text3d".into(),
+        task_id: task_id.into(),
+    }
+}
+
+async fn deliver(url: &str, task_id: &str, status: &str) {
+    let body = json!({"id": task_id, "status": status, "progress": 0}).to_string();
+    let response = crate::transport::http_client(None)
+        .unwrap()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// Waits (at most [`WAIT`]) until the claimed task's terminal delivery is written.
+async fn terminal_written(progress: &mut tokio::sync::watch::Receiver<Progress>) {
+    tokio::time::timeout(WAIT, progress.wait_for(|p| p.terminal_written))
+        .await
+        .expect("the terminal delivery is written in time")
+        .expect("the receiver still runs");
+}
+
+#[tokio::test]
+async fn deliveries_nobody_claimed_wait_in_the_spool_for_the_next_run_and_leave_it_once_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    // This run's task finished while no trial waited for it (the trial was killed).
+    let first = Receiver::start(run_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    let hook = first.webhook_url(first.local_url());
+    deliver(&hook, "t1", "IN_PROGRESS").await;
+    deliver(&hook, "t1", "SUCCEEDED").await;
+    first.shutdown().await;
+    assert!(spool.join("t1.json").is_file(), "kept in the spool");
+    assert!(!cassettes.exists(), "nothing in the cassettes users commit");
+    // The next run's trial claims it: everything is there at once.
+    let next = Receiver::start(run_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    let mut progress = next.claim(otter("t1"));
+    terminal_written(&mut progress).await;
+    let path = cassettes.join("otter_text3d_t1.json");
+    let recording = Recording::read(&path, "cmd").unwrap();
+    let statuses: Vec<_> = recording
+        .deliveries
+        .iter()
+        .map(|d| d.payload["status"].clone())
+        .collect();
+    assert_eq!(statuses, ["IN_PROGRESS", "SUCCEEDED"]);
+    next.complete("t1").unwrap();
+    assert!(
+        !spool.join("t1.json").exists(),
+        "recorded, so gone from the spool"
+    );
+    next.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_standalone_receiver_spools_dashboard_deliveries_and_records_routed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    let receiver = Receiver::start(standalone_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    deliver(
+        &receiver.webhook_url(receiver.local_url()),
+        "t-dash",
+        "SUCCEEDED",
+    )
+    .await;
+    let routed = receiver.callback_url(receiver.local_url(), "otter", "text3d");
+    deliver(&routed, "t-routed", "SUCCEEDED").await;
+    receiver.shutdown().await;
+    assert!(spool.join("t-dash.json").is_file());
+    assert!(
+        !cassettes.join("unrouted").exists(),
+        "not under unrouted/ any more"
+    );
+    assert!(cassettes.join("otter_text3d_t-routed.json").is_file());
+    assert!(!spool.join("t-routed.json").exists());
+}
+
+#[tokio::test]
+async fn a_run_attached_to_a_standing_receiver_takes_its_tasks_deliveries_from_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    let standing = Receiver::start(standalone_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    let port = standing.addr().port();
+    let attached = Receiver::attach(run_config(&cassettes, &spool), port).unwrap();
+    assert_eq!(
+        attached.callback_url(attached.local_url(), "otter", "text3d"),
+        standing.webhook_url(standing.local_url()),
+        "a task's callback goes to the dashboard route: only this run writes its recording"
+    );
+    let mut progress = attached.claim(otter("t2"));
+    let hook = standing.webhook_url(standing.local_url());
+    deliver(&hook, "t2", "PENDING").await;
+    deliver(&hook, "t2", "SUCCEEDED").await;
+    terminal_written(&mut progress).await;
+    attached.complete("t2").unwrap();
+    let recording = Recording::read(&cassettes.join("otter_text3d_t2.json"), "cmd").unwrap();
+    assert_eq!(recording.deliveries.len(), 2, "each delivery once");
+    assert!(!recording.incomplete);
+    assert_eq!(recording.scenario.as_deref(), Some("otter_1"));
+    attached.shutdown().await;
+    standing.shutdown().await;
+}
+
+#[tokio::test]
+async fn spool_files_older_than_three_days_are_pruned_when_a_receiver_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    std::fs::create_dir_all(&spool).unwrap();
+    for name in ["old.json", "new.json"] {
+        std::fs::write(spool.join(name), "{}").unwrap();
+    }
+    let four_days = SystemTime::now() - Duration::from_secs(4 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(spool.join("old.json"))
+        .unwrap()
+        .set_modified(four_days)
+        .unwrap();
+    let receiver = Receiver::start(run_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    receiver.shutdown().await;
+    assert!(!spool.join("old.json").exists());
+    assert!(spool.join("new.json").exists());
+}
+
+#[tokio::test]
+async fn the_health_answer_says_what_it_serves_and_whether_a_token_is_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassettes = dir.path().join("cassettes");
+    let serves = Serves::here(dir.path(), &cassettes);
+    let mut config = standalone_config(&cassettes.join("webhooks"), &serves.spool);
+    config.serves = Some(serves.clone());
+    let receiver = Receiver::start(config).await.unwrap();
+    receiver.set_public_url("https://hooks.example");
+    let port = receiver.addr().port();
+    let ours = standing(port, TOKEN)
+        .await
+        .expect("a mesh-toolkit receiver");
+    assert_eq!(ours.serves.as_ref(), Some(&serves));
+    assert!(ours.token_ok);
+    assert_eq!(ours.public_url.as_deref(), Some("https://hooks.example"));
+    let theirs = standing(port, "anothertoken0123456789").await.unwrap();
+    assert!(!theirs.token_ok);
+    receiver.shutdown().await;
+    assert_eq!(
+        standing(port, TOKEN).await,
+        None,
+        "nothing listens any more"
+    );
+}
