@@ -73,7 +73,9 @@ pub enum Command {
     /// Run the Meshy simulator on 127.0.0.1 until Ctrl-C.
     Sim(SimArgs),
     /// Run the webhook receiver alone on 127.0.0.1 until Ctrl-C, recording every authentic
-    /// delivery under CASSETTES/webhooks (deliveries to /webhook under webhooks/unrouted/).
+    /// delivery: routed ones under CASSETTES/webhooks, dashboard ones (/webhook) in the
+    /// project's spool for recording runs, which use this receiver when it runs on their
+    /// --webhook-port.
     Receive(ReceiveArgs),
     /// Webhook recordings: replay one to a URL.
     #[command(subcommand)]
@@ -239,7 +241,7 @@ pub struct ReceiveArgs {
     #[arg(long, value_name = "DIR", default_value = "cassettes")]
     pub cassettes: PathBuf,
     /// The URL token, 16 or more of [A-Za-z0-9_-] (default: MESHY_WEBHOOK_TOKEN, else
-    /// random).
+    /// the project's, kept in <target dir>/mesh-toolkit/webhook-token as the harness does).
     #[arg(long, value_name = "T")]
     pub token: Option<String>,
     /// Make the receiver public.

@@ -293,6 +293,8 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let mut config = ReceiverConfig::new(parsed.cassettes.join("webhooks"));
     config.port = parsed.port;
+    // Usage errors first: nothing is created for a command that cannot run.
+    config.secret = webhook_secret(parsed.webhook_secret_file.as_deref())?;
     // The token the harness keeps for this project (the CLI found its target dir by
     // asking cargo), unless one is given: a harness run can then use this receiver.
     let from_env = std::env::var("MESHY_WEBHOOK_TOKEN").is_ok_and(|t| !t.trim().is_empty());
@@ -310,7 +312,6 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
             Some(token)
         }
     };
-    config.secret = webhook_secret(parsed.webhook_secret_file.as_deref())?;
     config.store.record_all = true;
     // Dashboard deliveries of tasks no run has claimed wait in the project's spool.
     let workdir = mesh_toolkit::workdir::dir();

@@ -787,3 +787,77 @@ mod env_tests {
         assert_eq!(refused("sim", &[("CI", "true")]), Ok(()));
     }
 }
+
+#[cfg(test)]
+mod standing_tests {
+    use super::*;
+
+    const TOKEN: &str = "standingtoken0123456789";
+
+    /// A receiver on a free port serving `serves`, with the test token.
+    async fn running(serves: Serves) -> Receiver {
+        let mut config = ReceiverConfig::new(serves.cassettes.join("webhooks"));
+        config.token = Some(TOKEN.into());
+        config.store.spool = Some(serves.spool.clone());
+        config.serves = Some(serves);
+        config.log = crate::log_sink::LogSink::silent();
+        Receiver::start(config).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_run_uses_a_receiver_of_its_project_and_refuses_one_of_another_or_another_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = Serves::here(
+            &dir.path().join("target/mesh-toolkit"),
+            &dir.path().join("cassettes"),
+        );
+        let receiver = running(ours.clone()).await;
+        let port = receiver.addr().port();
+        assert!(
+            standing_receiver(port, TOKEN, &ours)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let err = standing_receiver(port, "othertoken0123456789", &ours)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("it checks another webhook token than this run's"),
+            "{err}"
+        );
+        assert!(err.contains("nothing was sent"), "{err}");
+        assert!(!err.contains(TOKEN), "the token never shows: {err}");
+        let elsewhere = Serves::here(
+            &dir.path().join("other/target/mesh-toolkit"),
+            &dir.path().join("other/cassettes"),
+        );
+        let err = standing_receiver(port, TOKEN, &elsewhere)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("it serves the project")
+                && err.contains(&format!("mesh-toolkit receive --port {port}")),
+            "{err}"
+        );
+        let newer = Serves {
+            toolkit: "9.9.9".into(),
+            ..ours.clone()
+        };
+        let err = standing_receiver(port, TOKEN, &newer)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("writing formats"), "{err}");
+        receiver.shutdown().await;
+        assert!(
+            standing_receiver(port, TOKEN, &ours)
+                .await
+                .unwrap()
+                .is_none(),
+            "nothing runs there: the run binds its own"
+        );
+    }
+}

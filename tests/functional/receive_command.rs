@@ -135,7 +135,9 @@ fn start_receiver(dir: &Path) -> (Guarded, String) {
     command
         .args(["receive", "--port", "0", "--token", "functional-token"])
         .arg("--cassettes")
-        .arg(dir);
+        .arg(dir)
+        // Its spool (dashboard deliveries) goes under this test's own target dir.
+        .env("CARGO_TARGET_DIR", dir.join("target"));
     let mut receiver = Guarded::spawn(command);
     let listening = receiver.line();
     let base = listening
@@ -197,7 +199,11 @@ fn receive_session() -> Result<(), Failed> {
         ),
         200
     );
-    assert!(receiver.line().ends_with("webhooks/unrouted/t-dash.json"));
+    let spooled = dir.path().join("target/mesh-toolkit/spool/t-dash.json");
+    assert!(
+        receiver.line().ends_with(&spooled.display().to_string()),
+        "a dashboard delivery waits in the project's spool, not in the cassettes"
+    );
     assert_eq!(
         post(
             &format!("{base}/webhook"),
@@ -214,14 +220,18 @@ fn receive_session() -> Result<(), Failed> {
     );
     let recording = Recording::load(&routed_file, "cmd")?;
     assert_eq!(recording.deliveries.len(), 2);
-    assert!(Recording::read(&dir.path().join("webhooks/unrouted/t-dash.json"), "cmd").is_ok());
-    assert!(!dir.path().join("webhooks/unrouted/t-evil.json").exists());
+    assert!(Recording::read(&spooled, "cmd").is_ok());
+    assert!(
+        !dir.path()
+            .join("target/mesh-toolkit/spool/t-evil.json")
+            .exists()
+    );
     // A receiver that stopped cleanly leaves its recordings and nothing else: no temp file.
     assert_eq!(
         files_under(dir.path())?,
         [
-            "webhooks/otter_text3d_t-routed.json",
-            "webhooks/unrouted/t-dash.json"
+            "target/mesh-toolkit/spool/t-dash.json",
+            "webhooks/otter_text3d_t-routed.json"
         ],
         "only the recordings are left"
     );

@@ -41,6 +41,8 @@ fn receive_with_fake_ngrok(dir: &Path, mode: &str, port: u16) -> Guarded {
         ])
         .arg(dir)
         .env("PATH", std::env::join_paths(path).unwrap())
+        // The project's token and spool: under this test's own target dir.
+        .env("CARGO_TARGET_DIR", dir.join("target"))
         .env("NGROK_AUTHTOKEN", "fake-token")
         .env("FAKE_TUNNEL_MODE", mode)
         .env("FAKE_TUNNEL_URL", format!("http://127.0.0.1:{port}"))
