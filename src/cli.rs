@@ -192,6 +192,22 @@ pub struct SimArgs {
     /// default it arrives at least once, maybe late).
     #[arg(long, requires = "chaos_seed")]
     pub chaos_lose_final: bool,
+    /// Under chaos, only this kind of fault (repeatable): lost-answer, bad-gateway,
+    /// reset, unavailable, slow, too-many, dropped, duplicated, reordered, late,
+    /// only-in-progress, final-lost.
+    #[arg(long = "chaos-only", value_name = "KIND", requires = "chaos_seed", value_parser = chaos_kind)]
+    pub chaos_only: Vec<String>,
+}
+
+/// A chaos fault kind's name.
+fn chaos_kind(text: &str) -> Result<String, String> {
+    match crate::sim::Chaos::KINDS.contains(&text) {
+        true => Ok(text.to_owned()),
+        false => Err(format!(
+            "'{text}' is not a chaos fault kind; the kinds: {}",
+            crate::sim::Chaos::KINDS.join(", ")
+        )),
+    }
 }
 
 /// A share from 0 to 1.
@@ -224,6 +240,7 @@ impl SimArgs {
             v1_sunset: self.v1_sunset,
             chaos: self.chaos_seed.map(|seed| crate::sim::Chaos {
                 lose_final: self.chaos_lose_final,
+                only: self.chaos_only.clone(),
                 ..crate::sim::Chaos::new(seed, self.chaos_rate)
             }),
             ..SimConfig::default()
@@ -433,6 +450,47 @@ mod tests {
     #[test]
     fn the_declaration_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn chaos_flags_fill_the_config_and_bad_values_are_named() {
+        let config = sim(&[
+            "--chaos-seed",
+            "7",
+            "--chaos-rate=0.2",
+            "--chaos-only",
+            "lost-answer",
+            "--chaos-only=late",
+            "--chaos-lose-final",
+        ])
+        .config()
+        .unwrap();
+        let chaos = config.chaos.expect("chaos asked for");
+        assert_eq!((chaos.seed, chaos.rate, chaos.lose_final), (7, 0.2, true));
+        assert_eq!(chaos.only, ["lost-answer", "late"]);
+        assert_eq!(
+            sim(&["--chaos-seed", "7"])
+                .config()
+                .unwrap()
+                .chaos
+                .unwrap()
+                .rate,
+            0.1
+        );
+        assert!(sim(&[]).config().unwrap().chaos.is_none());
+        let err = |args: &[&str]| parse(&[&["sim"], args].concat()).unwrap_err().to_string();
+        assert!(
+            err(&["--chaos-seed", "7", "--chaos-rate", "2"])
+                .contains("'2' is not a share from 0 to 1")
+        );
+        assert!(
+            err(&["--chaos-seed", "7", "--chaos-only", "gremlins"])
+                .contains("the kinds: lost-answer, bad-gateway")
+        );
+        assert!(
+            err(&["--chaos-rate", "0.2"]).contains("--chaos-seed"),
+            "a rate needs a seed"
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct SeenRequest {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl SeenRequest {
@@ -127,6 +129,7 @@ impl ScriptedServer {
                         format!("{}?{query}", path.as_str())
                     };
                     let request = SeenRequest {
+                        at: std::time::Instant::now(),
                         method: method.to_string(),
                         path,
                         headers: headers

@@ -42,9 +42,28 @@ pub struct Chaos {
     /// Whether a task's last update may be lost for good (`final-lost`). Default: off:
     /// it arrives at least once, maybe late.
     pub lose_final: bool,
+    /// Only these kinds of fault (their names: `lost-answer`, `reset`, `dropped`, …);
+    /// empty: every kind. A fault drawn picks among these.
+    pub only: Vec<String>,
 }
 
 impl Chaos {
+    /// Every kind of fault, by name.
+    pub const KINDS: [&'static str; 12] = [
+        "lost-answer",
+        "bad-gateway",
+        "reset",
+        "unavailable",
+        "slow",
+        "too-many",
+        "dropped",
+        "duplicated",
+        "reordered",
+        "late",
+        "only-in-progress",
+        "final-lost",
+    ];
+
     /// `SEED` or `SEED:RATE` (rate from 0 to 1; default 0.1).
     pub fn parse(text: &str) -> Option<Chaos> {
         let (seed, rate) = text.trim().split_once(':').unwrap_or((text.trim(), "0.1"));
@@ -59,6 +78,7 @@ impl Chaos {
             rate,
             pause: Duration::from_secs(2),
             lose_final: false,
+            only: Vec::new(),
         }
     }
 }
@@ -194,7 +214,12 @@ impl ChaosState {
             return None;
         }
         let kinds = if create { &CREATE_FAULTS } else { &READ_FAULTS };
-        let fault = kinds[((kind * kinds.len() as f64) as usize).min(kinds.len() - 1)];
+        let kinds: Vec<RequestFault> = kinds
+            .iter()
+            .copied()
+            .filter(|k| self.allows(k.name()))
+            .collect();
+        let fault = *pick(&kinds, kind)?;
         if fault == RequestFault::TooMany {
             lock(&self.bursts).insert(identity.to_owned(), 2);
         }
@@ -204,6 +229,9 @@ impl ChaosState {
 
     /// Whether a task's updates before its last are cut to its last IN_PROGRESS.
     pub fn only_in_progress(&self, task: &str) -> bool {
+        if !self.allows("only-in-progress") {
+            return false;
+        }
         let (fault, _) = self.draw(&format!("only-in-progress {task}"));
         let chosen = fault < self.config.rate;
         if chosen {
@@ -219,21 +247,31 @@ impl ChaosState {
         if fault >= self.config.rate {
             return None;
         }
-        let chosen = if last {
-            match kind {
-                k if k < 0.2 && self.config.lose_final => UpdateFault::FinalLost,
-                k if k < 0.6 => UpdateFault::Late,
-                _ => UpdateFault::Duplicated,
-            }
-        } else {
-            match kind {
-                k if k < 1.0 / 3.0 => UpdateFault::Dropped,
-                k if k < 2.0 / 3.0 => UpdateFault::Duplicated,
-                _ => UpdateFault::Reordered,
-            }
+        let kinds: &[UpdateFault] = match (last, self.config.lose_final) {
+            (true, true) => &[
+                UpdateFault::Late,
+                UpdateFault::Duplicated,
+                UpdateFault::FinalLost,
+            ],
+            (true, false) => &[UpdateFault::Late, UpdateFault::Duplicated],
+            (false, _) => &[
+                UpdateFault::Dropped,
+                UpdateFault::Duplicated,
+                UpdateFault::Reordered,
+            ],
         };
+        let kinds: Vec<UpdateFault> = kinds
+            .iter()
+            .copied()
+            .filter(|k| self.allows(k.name()))
+            .collect();
+        let chosen = *pick(&kinds, kind)?;
         self.note(chosen.name(), &what);
         Some(chosen)
+    }
+
+    fn allows(&self, kind: &str) -> bool {
+        self.config.only.is_empty() || self.config.only.iter().any(|k| k == kind)
     }
 
     fn note(&self, kind: &'static str, what: &str) {
@@ -324,6 +362,12 @@ impl<'a, T: Clone> Outbox<'a, T> {
     }
 }
 
+/// The kind a draw in [0, 1) falls on, `None` among none.
+fn pick<T>(kinds: &[T], draw: f64) -> Option<&T> {
+    let at = (draw * kinds.len() as f64) as usize;
+    kinds.get(at.min(kinds.len().checked_sub(1)?))
+}
+
 /// What a task is, for drawing: its type and request, without the simulator-only
 /// `callback_url` (it names this run's port).
 pub fn task_identity(task_type: &str, request: &Map<String, Value>) -> String {
@@ -345,6 +389,15 @@ mod tests {
         let sink = lines.clone();
         let log = LogSink::to(move |line| sink.lock().unwrap().push(line.to_owned()));
         (ChaosState::new(chaos, log), lines)
+    }
+
+    #[test]
+    fn meshy_sim_chaos_is_a_seed_and_maybe_a_rate() {
+        assert_eq!(Chaos::parse("7"), Some(Chaos::new(7, 0.1)));
+        assert_eq!(Chaos::parse(" 7:0.3 "), Some(Chaos::new(7, 0.3)));
+        for bad in ["", "x", "7:2", "7:", "-1:0.1", "7:0.1:3", "7:nan"] {
+            assert_eq!(Chaos::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ mod api;
 pub(crate) mod assets;
 mod behaviour;
 mod chaos;
+#[cfg(test)]
+mod chaos_tests;
 mod delivery;
 mod state;
 mod task;
