@@ -78,7 +78,186 @@ fn main() {
     }
     if wanted("chaos") {
         chaos(&binary);
+        chaos_with_kills(&binary);
     }
+}
+
+/// A child process killed when dropped (a failing bench leaves nothing running).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Child {
+    /// The first line of its stdout.
+    fn first_line(&mut self) -> String {
+        use std::io::BufRead;
+        let stdout = self.0.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the child's first line");
+        line.trim().to_owned()
+    }
+}
+
+/// The 50 scenarios through the same chaos, in a `mesh-toolkit sim` child, with a
+/// standing `mesh-toolkit receive` across SIGKILLs at three seeded moments (seconds into
+/// a run), each followed by a rerun: credits per scenario and recordings from the API.
+fn chaos_with_kills(binary: &Path) {
+    const KEY: &str = "msy_bench_chaos_key_123456";
+    const TOKEN: &str = "benchchaostoken0123456789";
+    // Seconds into each killed run, from the seed of the chaos (26).
+    const KILLS: [f64; 3] = [2.6, 4.1, 3.3];
+    let fifty = tempfile::tempdir().expect("temp dir");
+    write_scenarios(fifty.path(), 50, |i| {
+        ["otter", "beaver", "heron", "lynx"][i % 4].to_owned()
+    });
+    let target = fifty.path().join("target");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+        .to_string();
+    let toolkit = env!("CARGO_BIN_EXE_mesh-toolkit");
+    let mut receiver = Child(
+        Command::new(toolkit)
+            .current_dir(fifty.path())
+            .args(["receive", "--port", &port])
+            .env("MESHY_WEBHOOK_TOKEN", TOKEN)
+            .env("CARGO_TARGET_DIR", &target)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start mesh-toolkit receive"),
+    );
+    assert!(receiver.first_line().starts_with("listening on "));
+    let (seed, rate) = CHAOS.split_once(':').expect("seed:rate");
+    let mut sim = Child(
+        Command::new(toolkit)
+            .args([
+                "sim",
+                "--port",
+                "0",
+                "--task-seconds",
+                "2",
+                "--max-queued-tasks",
+                "10",
+            ])
+            .args(["--chaos-seed", seed, "--chaos-rate", rate])
+            .args([
+                "--webhook-url",
+                &format!("http://127.0.0.1:{port}/webhook?token={TOKEN}"),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start mesh-toolkit sim"),
+    );
+    let base = sim
+        .first_line()
+        .strip_prefix("listening on ")
+        .expect("the simulator's URL")
+        .to_owned();
+    let harness = || {
+        let mut command = Command::new(binary);
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MESHY_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .current_dir(fifty.path())
+            .args([
+                "--record-webhooks",
+                "--tunnel=none",
+                "--max-tasks-in-flight=10",
+            ])
+            .args([
+                "--skip",
+                "otter_pipeline_in_rust",
+                &format!("--webhook-port={port}"),
+            ])
+            .env("MESHY_BASE_URL", &base)
+            .env("MESHY_API_KEY", KEY)
+            .env("MESHY_WEBHOOK_TOKEN", TOKEN)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("CI")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    let started = Instant::now();
+    for seconds in KILLS {
+        let run = Child(harness().spawn().expect("run the harness"));
+        // The moment is the point of the bench: a kill wherever the run then is.
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        drop(run);
+    }
+    let last = harness()
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run the harness");
+    if !last.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&last.stderr));
+    }
+    let last = last.status;
+    let wall = started.elapsed();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let balance: u64 = runtime.block_on(async {
+        let client = mesh_toolkit::transport::http_client(None).expect("an HTTP client");
+        let answer = client
+            .get(format!("{base}/openapi/v1/balance"))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .expect("the balance");
+        let body: serde_json::Value =
+            serde_json::from_str(&answer.text().await.expect("its body")).expect("JSON");
+        body["balance"].as_u64().expect("a balance")
+    });
+    let per_scenario = (10_000 - balance) as f64 / 20.0 / 50.0;
+    let webhooks = std::fs::read_dir(fifty.path().join("cassettes/webhooks"));
+    let recordings: Vec<String> = webhooks
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    let from_api = recordings
+        .iter()
+        .filter(|t| t.contains("\"payload_source\""))
+        .count();
+    let _ = Command::new("kill")
+        .args(["-INT", &sim.0.id().to_string()])
+        .status();
+    let _ = sim.0.wait();
+    let mut stderr = String::new();
+    if let Some(mut err) = sim.0.stderr.take() {
+        use std::io::Read;
+        let _ = err.read_to_string(&mut stderr);
+    }
+    let faults = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("chaos: "))
+        .unwrap_or("no faults")
+        .to_owned();
+    drop(receiver);
+    println!(
+        "chaos with SIGKILLs at {KILLS:?} s and a standing receiver: 50 scenarios in 4 runs, wall {:.2} s, the last run \
+         {}; credits per scenario {per_scenario:.2} (target 1.00); {} webhook recordings, {from_api} completed from \
+         the API (target 0); {faults}",
+        wall.as_secs_f64(),
+        if last.success() { "passed" } else { "FAILED" },
+        recordings.len()
+    );
 }
 
 /// The chaos of the soak: a fixed seed, one in ten.

@@ -141,6 +141,15 @@ pub enum CassetteError {
         path.display()
     )]
     AdoptedNotAsked { path: PathBuf, request: String },
+    /// A create call was about to be sent while an earlier one's lost answer is not
+    /// settled yet: it may have made a task.
+    #[error(
+        "cassette '{}': {request} was not sent: an earlier create call of this trial lost its answer and may \
+         have made a task, which the task list must settle first (a scenario trial does; a trial written in Rust \
+         fails, and its rerun settles it before anything is sent); nothing was paid for this one",
+        path.display()
+    )]
+    Unsettled { path: PathBuf, request: String },
     #[error("no cassette '{}' to replay {request} from (record mode {mode}); record it with `{command}`", path.display())]
     NoCassette {
         path: PathBuf,

@@ -392,6 +392,17 @@ impl CassetteTransport {
                         request: label(&request.method, &uri),
                     }));
                 }
+                // A create whose answer was lost may have made a task: nothing else is
+                // bought until the task list has said (`settle`).
+                None if state.pending.iter().any(|(k, i)| {
+                    i.outcome.is_some() && state.sent.iter().any(|(s, _)| s == k)
+                }) =>
+                {
+                    return Err(layer(CassetteError::Unsettled {
+                        path: self.options.path.clone(),
+                        request: label(&request.method, &uri),
+                    }));
+                }
                 None => {}
             }
         }
@@ -413,6 +424,11 @@ impl CassetteTransport {
                     .and_then(|s| s.canonical_reason())
                     .unwrap_or("")
             )),
+            // The cause alone: the request is named beside it already.
+            Err(TransportError::Network { message, .. }) => Some(self.options.scrub.text(message)),
+            Err(TransportError::Timeout { seconds, .. }) => {
+                Some(format!("no answer within {seconds} s"))
+            }
             Err(e) => Some(self.options.scrub.text(&e.to_string())),
         };
         match (intent, ambiguous) {
@@ -544,15 +560,26 @@ impl Transport for CassetteTransport {
         Box::pin(self.respond(request))
     }
 
+    fn answers_adopted(&self, request: &HttpRequest) -> bool {
+        let uri = self.options.scrub.uri(&request.url);
+        let shape = RequestShape::new(&request.method, &uri, &request.body, &self.options.rules);
+        let rules = &self.options.rules;
+        (self.lock().adopted.iter())
+            .any(|(adopted, _)| shape.differences(adopted, rules).is_empty())
+    }
+
     fn may_send_live(&self, request: &HttpRequest) -> bool {
+        if self.answers_adopted(request) {
+            return false;
+        }
+        let uri = self.options.scrub.uri(&request.url);
+        let shape = RequestShape::new(&request.method, &uri, &request.body, &self.options.rules);
         match self.lock().strategy {
             Strategy::Replay => return false,
             Strategy::Record => return true,
             _ => {}
         }
         // Only a cassette that both replays and records pays for the request's shape.
-        let uri = self.options.scrub.uri(&request.url);
-        let shape = RequestShape::new(&request.method, &uri, &request.body, &self.options.rules);
         !self.lock().index.contains(&shape)
     }
 }

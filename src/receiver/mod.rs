@@ -336,7 +336,9 @@ impl Receiver {
             counters: Arc::default(),
             shutdown: Some(shutdown),
             server: Some(follow),
-            started_ms: crate::clock::now_ms(),
+            // The receiver in the other process listened all along: no task of the
+            // run's is taken for one that ended while nothing listened.
+            started_ms: 0,
             public_url: Arc::default(),
             attached: true,
         })
@@ -478,7 +480,7 @@ pub struct Standing {
 /// Asks `127.0.0.1:port` whether a mesh-toolkit receiver runs there, and whether
 /// `token` is its token. `None`: nothing listens, or something else does.
 pub async fn standing(port: u16, token: &str) -> Option<Standing> {
-    let client = crate::transport::http_client(Some(Duration::from_secs(3))).ok()?;
+    let client = crate::transport::loopback_client(Duration::from_secs(3)).ok()?;
     let url = format!("http://127.0.0.1:{port}/health?token={token}");
     let body = client.get(url).send().await.ok()?.bytes().await.ok()?;
     let answer: Value = serde_json::from_slice(&body).ok()?;
@@ -486,7 +488,7 @@ pub async fn standing(port: u16, token: &str) -> Option<Standing> {
         return None;
     }
     Some(Standing {
-        serves: serde_json::from_value(answer.get("serves")?.clone()).ok(),
+        serves: (answer.get("serves").cloned()).and_then(|s| serde_json::from_value(s).ok()),
         token_ok: answer.get("token_ok").and_then(Value::as_bool) == Some(true),
         public_url: answer
             .get("public_url")
@@ -602,9 +604,17 @@ fn routes(
                     match handle(&context, method.as_str(), &path, &query, &headers, body).await {
                         Answer::Health(nonce, token_ok) => answer(
                             200,
-                            json!({"status": "ok", "service": "mesh-toolkit receiver", "nonce": nonce,
-                                   "token_ok": token_ok, "serves": context.serves,
-                                   "public_url": *crate::sync::lock(&context.public_url)}),
+                            // What it serves only to a caller that knows its token (the
+                            // health route is reached through the tunnel too).
+                            match token_ok {
+                                Some(true) => {
+                                    json!({"status": "ok", "service": "mesh-toolkit receiver",
+                                    "nonce": nonce, "token_ok": true, "serves": context.serves,
+                                    "public_url": *crate::sync::lock(&context.public_url)})
+                                }
+                                _ => json!({"status": "ok", "service": "mesh-toolkit receiver",
+                                    "nonce": nonce, "token_ok": token_ok}),
+                            },
                         ),
                         Answer::NotFound => answer(404, json!({"error": "not found"})),
                         Answer::Stored(accepted) => {
@@ -623,7 +633,10 @@ fn routes(
                             };
                             counter.fetch_add(1, Ordering::SeqCst);
                             if refusal == Refusal::Secret {
-                                context.counters.secret_refused.fetch_add(1, Ordering::SeqCst);
+                                context
+                                    .counters
+                                    .secret_refused
+                                    .fetch_add(1, Ordering::SeqCst);
                             }
                             context.log_refusal(&path, &refusal, detail.as_deref());
                             answer(refusal.status(), json!({"error": refusal.to_string()}))

@@ -190,10 +190,73 @@ async fn the_health_answer_says_what_it_serves_and_whether_a_token_is_its_own() 
     assert_eq!(ours.public_url.as_deref(), Some("https://hooks.example"));
     let theirs = standing(port, "anothertoken0123456789").await.unwrap();
     assert!(!theirs.token_ok);
-    receiver.shutdown().await;
     assert_eq!(
-        standing(port, TOKEN).await,
-        None,
-        "nothing listens any more"
+        theirs.serves, None,
+        "what it serves, only to who knows its token"
     );
+    assert_eq!(theirs.public_url, None);
+    receiver.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rerun_claim_takes_each_spooled_delivery_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    let first = Receiver::start(run_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    let hook = first.webhook_url(first.local_url());
+    deliver(&hook, "t3", "IN_PROGRESS").await;
+    deliver(&hook, "t3", "SUCCEEDED").await;
+    first.shutdown().await;
+    // A run claims it and is killed before its trial passes: recording and spool both
+    // hold the deliveries now.
+    let killed = Receiver::start(run_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    let mut progress = killed.claim(otter("t3"));
+    terminal_written(&mut progress).await;
+    drop(killed);
+    let rerun = Receiver::start(run_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    let mut progress = rerun.claim(otter("t3"));
+    terminal_written(&mut progress).await;
+    rerun.complete("t3").unwrap();
+    let recording = Recording::read(&cassettes.join("otter_text3d_t3.json"), "cmd").unwrap();
+    assert_eq!(recording.deliveries.len(), 2, "each delivery once");
+    rerun.shutdown().await;
+}
+
+#[tokio::test]
+async fn what_the_standing_receiver_spools_after_the_final_delivery_reaches_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    let standing = Receiver::start(standalone_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    let attached =
+        Receiver::attach(run_config(&cassettes, &spool), standing.addr().port()).unwrap();
+    let mut progress = attached.claim(otter("t4"));
+    let hook = standing.webhook_url(standing.local_url());
+    deliver(&hook, "t4", "SUCCEEDED").await;
+    terminal_written(&mut progress).await;
+    // A delivery Meshy sends late, after the one the trial waited for.
+    deliver(&hook, "t4", "IN_PROGRESS").await;
+    attached.complete("t4").unwrap();
+    let recording = Recording::read(&cassettes.join("otter_text3d_t4.json"), "cmd").unwrap();
+    let statuses: Vec<_> = recording
+        .deliveries
+        .iter()
+        .map(|d| d.payload["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["SUCCEEDED", "IN_PROGRESS"],
+        "nothing spooled is lost"
+    );
+    assert_eq!(recording.payload["status"], "SUCCEEDED");
+    assert!(!spool.join("t4.json").exists());
+    attached.shutdown().await;
+    standing.shutdown().await;
 }

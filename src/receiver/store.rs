@@ -228,11 +228,20 @@ impl Store {
     /// without `incomplete`. The file, or why it could not be written.
     pub fn complete(&self, task_id: &str) -> Result<PathBuf, StoreError> {
         let slot = self.slot(task_id);
-        lock(&slot.state).complete = true;
+        // What the spool received since (a late or repeated delivery) joins first: the
+        // file is taken aside, so a delivery spooled meanwhile starts a new one.
+        let taken = self.take_spooled(task_id);
+        {
+            let mut state = lock(&slot.state);
+            if let Some((_, spooled)) = &taken {
+                merge(&mut state, spooled.clone(), &slot.progress);
+            }
+            state.complete = true;
+        }
         let written = self.write_checked(task_id, &slot)?;
         // Its deliveries are in the recording now.
-        if let Some(spool) = &self.config.spool {
-            let _ = std::fs::remove_file(spool.join(format!("{task_id}.json")));
+        if let Some((aside, _)) = taken {
+            let _ = std::fs::remove_file(aside);
         }
         Ok(written)
     }
@@ -289,10 +298,36 @@ impl Store {
 
     /// The task's spool file, if there is one that holds it.
     fn spooled(&self, task_id: &str) -> Option<Recording> {
-        let path = self.config.spool.as_ref()?.join(format!("{task_id}.json"));
+        let path = self.spool_file(task_id)?;
         Recording::read(&path, "")
             .ok()
             .filter(|r| r.task_id == task_id)
+    }
+
+    /// The task's spool file, moved aside (a receiver spooling meanwhile starts a new
+    /// one), and what it holds.
+    fn take_spooled(&self, task_id: &str) -> Option<(PathBuf, Recording)> {
+        let path = self.spool_file(task_id)?;
+        let aside = path.with_file_name(format!(".{task_id}.taken-{}", std::process::id()));
+        std::fs::rename(&path, &aside).ok()?;
+        match Recording::read(&aside, "")
+            .ok()
+            .filter(|r| r.task_id == task_id)
+        {
+            Some(recording) => Some((aside, recording)),
+            None => {
+                // Not this task's: put back as it was.
+                let _ = std::fs::rename(&aside, &path);
+                None
+            }
+        }
+    }
+
+    /// Where a task's deliveries wait in the spool; `None` without a spool or for an
+    /// id that cannot name a file.
+    fn spool_file(&self, task_id: &str) -> Option<PathBuf> {
+        let spool = self.config.spool.as_ref()?;
+        super::is_valid_task_id(task_id).then(|| spool.join(format!("{task_id}.json")))
     }
 
     /// No terminal webhook came, and the run accepts the API's task object instead:
@@ -502,8 +537,8 @@ impl Store {
             (None, Some((species, task_type))) => {
                 recording_path(&self.config.dir, species, task_type, task_id)
             }
-            (None, None) => match &self.config.spool {
-                Some(spool) => spool.join(format!("{task_id}.json")),
+            (None, None) => match self.spool_file(task_id) {
+                Some(spooled) => spooled,
                 None => self
                     .config
                     .dir
@@ -640,7 +675,18 @@ fn merge(state: &mut SlotState, mut earlier: Recording, progress: &watch::Sender
     // A file an older receiver wrote may hold a secret header's value: it is mended
     // before its deliveries join, so no rewrite carries it on.
     earlier.scrub_leaks();
-    let mut deliveries = earlier.deliveries;
+    // A delivery both sources hold (a spool's, already in a recording an earlier run
+    // wrote; their payloads may be scrubbed differently) is one delivery.
+    let same = |a: &Delivery, b: &Delivery| {
+        a.received_at == b.received_at
+            && a.payload.get("status") == b.payload.get("status")
+            && a.payload.get("progress") == b.payload.get("progress")
+    };
+    let mut deliveries: Vec<Delivery> = earlier
+        .deliveries
+        .into_iter()
+        .filter(|d| !state.deliveries.iter().any(|kept| same(kept, d)))
+        .collect();
     deliveries.append(&mut state.deliveries);
     // In the order they arrived (RFC 3339 UTC times sort as text), a file's first.
     deliveries.sort_by(|a, b| a.received_at.cmp(&b.received_at));

@@ -33,6 +33,10 @@ pub struct WaitPolicy {
     /// Complete the recording with the API's terminal task object when no terminal
     /// webhook came within the grace. Default: off.
     pub accept_api_payload: bool,
+    /// How long a task that ended before the run's receiver started is waited for, in
+    /// case Meshy delivers again (unconfirmed), instead of the grace (never longer).
+    /// Default: [`REDELIVERY`].
+    pub redelivery: Duration,
 }
 
 impl Default for WaitPolicy {
@@ -41,6 +45,7 @@ impl Default for WaitPolicy {
             timeout: Duration::from_secs(300),
             grace: Duration::from_secs(60),
             accept_api_payload: false,
+            redelivery: REDELIVERY,
         }
     }
 }
@@ -271,7 +276,7 @@ impl Wait<'_> {
     /// How long a task that ended before the receiver started is waited for: never
     /// longer than the grace.
     fn redelivery(&self) -> Duration {
-        REDELIVERY.min(self.policy.grace)
+        self.policy.redelivery.min(self.policy.grace)
     }
 
     /// How long before the receiver started the task ended, when it did and no terminal
@@ -481,6 +486,7 @@ mod tests {
     async fn a_task_that_ended_before_the_receiver_started_is_said_at_once_not_waited_the_grace() {
         let policy = WaitPolicy {
             grace: Duration::from_secs(600),
+            redelivery: Duration::from_millis(300),
             ..WaitPolicy::default()
         };
         let (result, notes, took) = wait_for(&ended(60_000), policy.clone()).await;
@@ -494,13 +500,17 @@ mod tests {
         );
         assert!(
             notes[0].contains(
-                "waiting 10 s more in case Meshy delivers again (unconfirmed), not the grace"
+                "waiting 0.3 s more in case Meshy delivers again (unconfirmed), not the grace"
             ),
             "{notes:?}"
         );
         assert!(
             took < Duration::from_secs(60),
             "not the 600 s grace: {took:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(300),
+            "but a redelivery may come: {took:?}"
         );
         // --accept-api-payload completes it from the API in the same time.
         let accepting = WaitPolicy {

@@ -162,7 +162,13 @@ const READ_FAULTS: [RequestFault; 4] = [
 ];
 
 impl ChaosState {
-    pub fn new(config: Chaos, log: LogSink) -> ChaosState {
+    pub fn new(mut config: Chaos, log: LogSink) -> ChaosState {
+        // A rate outside 0 to 1 (NaN included) is clamped: never "every request".
+        config.rate = if config.rate.is_nan() {
+            0.0
+        } else {
+            config.rate.clamp(0.0, 1.0)
+        };
         ChaosState {
             config,
             log,
@@ -276,8 +282,11 @@ impl ChaosState {
 
     fn note(&self, kind: &'static str, what: &str) {
         *lock(&self.counts).entry(kind).or_insert(0) += 1;
+        // A create's body may be a data URI of megabytes: the line shows its start.
+        let shown: String = what.chars().take(160).collect();
+        let more = if shown.len() < what.len() { "…" } else { "" };
         self.log
-            .line(&format!("mesh-toolkit sim: chaos: {kind} {what}"));
+            .line(&format!("mesh-toolkit sim: chaos: {kind} {shown}{more}"));
     }
 
     /// The faults injected so far, by kind.

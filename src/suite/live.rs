@@ -111,10 +111,15 @@ pub enum LiveError {
     /// A mesh-toolkit receiver runs on the webhook port, but not for this run.
     #[error(
         "a mesh-toolkit receiver already runs on 127.0.0.1:{port}, but {why}; nothing was sent. Stop it (Ctrl-C \
-         where it runs) and start it again from this project with `mesh-toolkit receive --port {port}`, or record \
-         with another --webhook-port"
+         where it runs) and start it again from this project with `mesh-toolkit receive --port {port} --cassettes \
+         {}`, or record with another --webhook-port",
+        cassettes.display()
     )]
-    OtherReceiver { port: u16, why: String },
+    OtherReceiver {
+        port: u16,
+        why: String,
+        cassettes: PathBuf,
+    },
     /// The webhook secret cannot be read or used (the error never shows it).
     #[error(transparent)]
     WebhookSecret(#[from] SecretError),
@@ -476,6 +481,7 @@ impl Live {
             timeout: settings.webhook_timeout,
             grace: settings.webhook_grace,
             accept_api_payload: settings.accept_api_payload,
+            ..WaitPolicy::default()
         })
         .with_interrupt(interrupt)
         .with_reporter(console.reporter(), std::time::Duration::from_secs(30));
@@ -585,7 +591,18 @@ async fn standing_receiver(
     let Some(standing) = crate::receiver::standing(port, token).await else {
         return Ok(None);
     };
-    let other = |why: String| LiveError::OtherReceiver { port, why };
+    let other = |why: String| LiveError::OtherReceiver {
+        port,
+        why,
+        cassettes: serves.cassettes.clone(),
+    };
+    if !standing.token_ok {
+        return Err(other(
+            "it checks another webhook token than this run's (MESHY_WEBHOOK_TOKEN, else the project's token file): \
+             start it with the same MESHY_WEBHOOK_TOKEN"
+                .into(),
+        ));
+    }
     let theirs = match &standing.serves {
         None => {
             return Err(other(
@@ -608,12 +625,6 @@ async fn standing_receiver(
             "it is mesh-toolkit {} writing formats {:?}, and this run is {} writing {:?}",
             theirs.toolkit, theirs.formats, serves.toolkit, serves.formats
         )));
-    }
-    if !standing.token_ok {
-        return Err(other(
-            "it checks another webhook token than this run's (MESHY_WEBHOOK_TOKEN, or the project's token file)"
-                .into(),
-        ));
     }
     Ok(Some(standing))
 }

@@ -285,6 +285,8 @@ impl Suite {
             };
             let known = self.known_tasks();
             let listing = resume::Listing {
+                // When the answer was lost is not on file: the window counts from the intent.
+                lost_at_ms: 0,
                 client: &client,
                 known: &*known,
                 window: recording.listing_window,

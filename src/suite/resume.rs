@@ -45,6 +45,11 @@ pub fn listing_window(own_simulator: bool) -> Duration {
 
 /// How a run lists tasks to reconcile a create call.
 pub struct Listing<'a> {
+    /// The window counts from this time (epoch ms) when it is later than the call's
+    /// intent: when its answer was lost, for a call settled in the run that sent it (a
+    /// gateway may answer 5xx long after the request left, and the task be made later
+    /// still). 0: from the intent (a call an earlier run left pending).
+    pub lost_at_ms: i64,
     /// Lists without recording.
     pub client: &'a Client,
     /// The task ids other create calls on file answered, read at each listing: another
@@ -565,12 +570,13 @@ pub async fn reconcile<'a>(
                 let (task_id, as_listed) = found.into_iter().next().unwrap_or_default();
                 return Ok((Reconciled::Adopted { task_id, as_listed }, held));
             }
-            0 if listed_at.saturating_sub(sent_ms) >= window => {
+            0 if listed_at.saturating_sub(sent_ms.max(listing.lost_at_ms)) >= window => {
                 return Ok((Reconciled::NotCreated, held));
             }
             0 => {
                 drop(held);
-                let wait = u64::try_from(sent_ms.saturating_add(window) - listed_at).unwrap_or(0);
+                let from = sent_ms.max(listing.lost_at_ms);
+                let wait = u64::try_from(from.saturating_add(window) - listed_at).unwrap_or(0);
                 let sleep = tokio::time::sleep(Duration::from_millis(wait));
                 let stop = async {
                     match interrupt.as_mut() {
@@ -1535,6 +1541,7 @@ mod tests {
             .host("http://127.0.0.1:9/assets", "https://assets.meshy.ai");
         let lock = tokio::sync::Mutex::new(());
         let listing = Listing {
+            lost_at_ms: 0,
             client: &client,
             known: &BTreeSet::new,
             window: LISTING_SETTLES,
@@ -1561,6 +1568,7 @@ mod tests {
         let lock = tokio::sync::Mutex::new(());
         let known = known.clone();
         let listing = Listing {
+            lost_at_ms: 0,
             client,
             known: &move || known.clone(),
             window: LISTING_SETTLES,

@@ -49,19 +49,32 @@ pub(crate) async fn settle(
     interrupt: watch::Receiver<bool>,
 ) -> Result<(), ResumeError> {
     let listing = Listing {
+        // The answer was lost just now: a listing proves nothing before the window has
+        // passed since then, however long the call took.
+        lost_at_ms: crate::clock::now_ms(),
         client: &settling.client,
         known: &*settling.known,
         window: settling.window,
         one_at_a_time: &settling.one_at_a_time,
     };
     let seconds = settling.window.as_secs_f64();
-    for (key, intent) in cassette.ambiguous() {
+    let ambiguous = cassette.ambiguous();
+    if ambiguous.is_empty() {
+        // The client said the call may have made a task, and the journal holds no such
+        // call: never send it again on that.
+        return Err(ResumeError::Unreadable {
+            path: cassette.path().to_owned(),
+            request: "the scenario's create call".into(),
+            reason: "its journal holds no create call whose answer was lost".into(),
+        });
+    }
+    for (key, intent) in ambiguous {
         let call = format!("{} {}", intent.method, intent.uri);
         let lost = intent.outcome.as_deref().unwrap_or("no answer");
         report(&Event::Note(format!(
             "{trial}: the create call {call} may have made a task ({lost}): waiting until the task list has \
-             settled ({seconds} s after the call), then adopting the task if it shows one, else sending the \
-             call again: nothing is bought twice"
+             settled ({seconds} s after the answer was lost), then adopting the task if it shows one, else \
+             sending the call again: nothing is bought twice"
         )));
         let path = cassette.path();
         let (outcome, _listing) =
@@ -208,8 +221,8 @@ mod tests {
         let seen = seen.lock().unwrap().clone();
         assert!(
             seen[0].starts_with(&format!(
-                "otter: the create call POST {CREATE} may have made a task (POST text-to-3d failed: connection \
-                 reset): waiting until the task list has settled (30 s after the call)"
+                "otter: the create call POST {CREATE} may have made a task (connection reset): waiting until \
+                 the task list has settled (30 s after the answer was lost)"
             )),
             "{seen:?}"
         );
@@ -245,6 +258,69 @@ mod tests {
         assert!(
             seen.lock().unwrap()[1]
                 .contains("made no task (the task list shows none 0.3 s later): sending it again")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_window_counts_from_when_the_answer_was_lost_not_from_the_call() {
+        let dir = tempfile::tempdir().unwrap();
+        // The call hangs longer than the window, and its task is made at the end: the
+        // list shows it a little after the answer was lost.
+        let lost_at: Arc<Mutex<Option<std::time::Instant>>> = Arc::default();
+        let lost = lost_at.clone();
+        let meshy = move |request: HttpRequest| {
+            assert_eq!(request.method, "POST");
+            std::thread::sleep(Duration::from_millis(500));
+            *lost.lock().unwrap() = Some(std::time::Instant::now());
+            Err(TransportError::Timeout {
+                request: "POST text-to-3d".into(),
+                seconds: 1,
+            })
+        };
+        let options = CassetteOptions {
+            mode: RecordMode::Once,
+            rules: MatchRules::with_json_body(),
+            journal: true,
+            ..CassetteOptions::new(dir.path().join("otter.yaml"))
+        };
+        let cassette = CassetteTransport::open(options, Some(Arc::new(meshy))).unwrap();
+        assert!(cassette.send(post("otter")).await.is_err());
+        let shown = lost_at.clone();
+        let list = move |_: HttpRequest| {
+            let since = shown
+                .lock()
+                .unwrap()
+                .map(|at| at.elapsed())
+                .unwrap_or_default();
+            let tasks = match since >= Duration::from_millis(150) {
+                true => json!([task("t-slow", "otter")]),
+                false => json!([]),
+            };
+            Ok(Canned::json(200, tasks).response(false))
+        };
+        let client = Client::new(
+            crate::meshy::ClientConfig {
+                api_key: Some("msy_settle_unit_key_123".into()),
+                ..Default::default()
+            },
+            Arc::new(list),
+        )
+        .unwrap();
+        let settling = Settling {
+            client,
+            window: Duration::from_millis(300),
+            one_at_a_time: Arc::default(),
+            known: Arc::new(BTreeSet::new),
+        };
+        let (report, seen) = notes();
+        let (_stop, interrupt) = watch::channel(false);
+        settle(&cassette, &settling, "otter", &report, interrupt)
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            seen[1].contains("made task t-slow: adopted"),
+            "never sent again: {seen:?}"
         );
     }
 

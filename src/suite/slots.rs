@@ -116,7 +116,9 @@ impl SlotGate {
 impl Transport for SlotGate {
     fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move {
-            if request.method == "POST" {
+            // A call answered from the task list (a lost answer's task, adopted) buys
+            // nothing: it passes after Ctrl-C too, and holds the slot it took.
+            if request.method == "POST" && !self.inner.answers_adopted(&request) {
                 self.take_slot().await?;
                 self.check_secret()?;
             }
@@ -126,6 +128,10 @@ impl Transport for SlotGate {
 
     fn may_send_live(&self, request: &HttpRequest) -> bool {
         self.inner.may_send_live(request)
+    }
+
+    fn answers_adopted(&self, request: &HttpRequest) -> bool {
+        self.inner.answers_adopted(request)
     }
 }
 

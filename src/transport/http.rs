@@ -39,6 +39,18 @@ pub fn http_client(timeout: Option<Duration>) -> Result<reqwest::Client, Transpo
     builder.build().map_err(|e| failed(error_chain(&e)))
 }
 
+/// A client for this machine's own services (127.0.0.1): never through a proxy.
+pub fn loopback_client(timeout: Duration) -> Result<reqwest::Client, TransportError> {
+    let failed = |message: String| TransportError::Network {
+        request: "building the HTTP client".into(),
+        message,
+    };
+    let tls = tls_config().map_err(|e| failed(e.to_string()))?;
+    let builder = reqwest::Client::builder().tls_backend_preconfigured(tls);
+    let builder = builder.timeout(timeout).no_proxy();
+    builder.build().map_err(|e| failed(error_chain(&e)))
+}
+
 /// What reqwest's own rustls setup builds, with ring as the provider: TLS 1.2 and 1.3,
 /// the platform verifier, and ALPN offering HTTP/2 then HTTP/1.1 (reqwest leaves the ALPN
 /// of a preconfigured config as it is given).

@@ -14,7 +14,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use http::http_client;
+pub use http::{http_client, loopback_client};
 pub use live::{LiveConfig, LiveTransport};
 pub use rate_limit::RateLimiter;
 
@@ -36,6 +36,13 @@ pub trait Transport: Send + Sync {
     fn may_send_live(&self, request: &HttpRequest) -> bool {
         let _ = request;
         true
+    }
+
+    /// Whether `request` is answered with a task the task list showed a lost create
+    /// call made (adopted): it buys nothing. Default: no.
+    fn answers_adopted(&self, request: &HttpRequest) -> bool {
+        let _ = request;
+        false
     }
 }
 

@@ -586,7 +586,7 @@ fn ambiguous_create_under(api: &str) {
     assert_success(&first);
     let log = text(&first);
     assert!(
-        log.contains("may have made a task (502 Bad Gateway): waiting until the task list has settled (30 s after the call)"),
+        log.contains("may have made a task (502 Bad Gateway): waiting until the task list has settled (30 s after the answer was lost)"),
         "API {api}: a rehearsal URL gets the real API's window, never the simulator's: {log}"
     );
     assert!(

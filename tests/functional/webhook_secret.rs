@@ -64,12 +64,13 @@ fn clean(mut command: Command) -> Command {
     command
 }
 
-/// Starts `mesh-toolkit receive` on `cassettes`, checking `secret_file` if given; its base URL.
-/// The target dir a receiver started for `cassettes` keeps its spool in: beside them.
+/// The target dir a receiver started for `cassettes` keeps its spool in: inside them,
+/// so it stays in the test's temp dir.
 fn spool_target(cassettes: &Path) -> PathBuf {
-    cassettes.parent().unwrap_or(cassettes).join("target")
+    cassettes.join("target")
 }
 
+/// Starts `mesh-toolkit receive` on `cassettes`, checking `secret_file` if given; its base URL.
 fn receive(cassettes: &Path, secret_file: Option<&Path>) -> (Guarded, String) {
     let mut command = clean(binary());
     command
@@ -222,6 +223,7 @@ fn receive_without_check() -> Result<(), Failed> {
     );
     let webhooks = dir.path().join("webhooks");
     let spool = spool_target(dir.path()).join("mesh-toolkit/spool");
+    assert!(spool.starts_with(dir.path()));
     assert_eq!(assert_placeholders(&webhooks), 4, "the routed deliveries");
     assert_eq!(
         assert_placeholders(&spool),
