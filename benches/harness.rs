@@ -93,15 +93,29 @@ impl Drop for Child {
 }
 
 impl Child {
-    /// The first line of its stdout.
+    /// The first line of its stdout; the rest is read on (and dropped) by a thread, so
+    /// the child never blocks on, or dies of, a full or closed pipe.
     fn first_line(&mut self) -> String {
         use std::io::BufRead;
         let stdout = self.0.stdout.take().expect("piped stdout");
+        let mut reader = std::io::BufReader::new(stdout);
         let mut line = String::new();
-        std::io::BufReader::new(stdout)
+        reader
             .read_line(&mut line)
             .expect("read the child's first line");
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         line.trim().to_owned()
+    }
+
+    /// Its stderr, read by a thread as it comes (a full pipe would block the child).
+    fn stderr(&mut self) -> std::thread::JoinHandle<String> {
+        use std::io::Read;
+        let mut stderr = self.0.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        })
     }
 }
 
@@ -163,6 +177,7 @@ fn chaos_with_kills(binary: &Path) {
         .strip_prefix("listening on ")
         .expect("the simulator's URL")
         .to_owned();
+    let sim_stderr = sim.stderr();
     let harness = || {
         let mut command = Command::new(binary);
         for (name, _) in std::env::vars_os() {
@@ -239,11 +254,7 @@ fn chaos_with_kills(binary: &Path) {
         .args(["-INT", &sim.0.id().to_string()])
         .status();
     let _ = sim.0.wait();
-    let mut stderr = String::new();
-    if let Some(mut err) = sim.0.stderr.take() {
-        use std::io::Read;
-        let _ = err.read_to_string(&mut stderr);
-    }
+    let stderr = sim_stderr.join().unwrap_or_default();
     let faults = stderr
         .lines()
         .find_map(|l| l.strip_prefix("chaos: "))

@@ -757,18 +757,23 @@ fn announce(mode: Announce, accepted: &Accepted) {
         .progress
         .map(|p| format!(" {p}%"))
         .unwrap_or_default();
-    match (mode, &accepted.file) {
-        (Announce::Every, Some(file)) => println!(
+    let line = match (mode, &accepted.file) {
+        (Announce::Every, Some(file)) => format!(
             "{} {}{progress} -> {}",
             accepted.task_id,
             accepted.status,
             file.display()
         ),
-        (Announce::Every, None) => println!("{} {}{progress}", accepted.task_id, accepted.status),
+        (Announce::Every, None) => format!("{} {}{progress}", accepted.task_id, accepted.status),
         // Unclaimed deliveries are reported once, at shutdown: a delivery that beats
         // the submit response is claimed a moment later.
-        _ => {}
-    }
+        _ => return,
+    };
+    // A closed stdout (`receive | head -1`) must not stop the receiver: the delivery
+    // is stored either way.
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 fn param(query: &str, name: &str) -> Option<String> {
