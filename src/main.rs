@@ -321,6 +321,7 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
         &parsed.cassettes,
     ));
     config.announce = Announce::Every;
+    let serves = config.serves.clone();
     let checks_secret = config.secret.as_ref().map(|s| s.source().to_string());
     runtime()?.block_on(async {
         // Registered first, so a Ctrl-C at any point (even while a tunnel starts) is ours
@@ -336,7 +337,20 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
                 other => Failure::Usage(other.to_string()),
             })?;
         println!("listening on {}", receiver.local_url());
-        // Said on stderr (stdout's first lines are the URLs): whether deliveries are checked.
+        // Said on stderr (stdout's first lines are the URLs): what it serves, and whether
+        // deliveries are checked.
+        if let Some(serves) = &serves {
+            eprintln!(
+                "serving the project '{}' with cassettes '{}': dashboard deliveries of tasks no run claimed wait in \
+                 '{}' (pruned after {} days); a recording run of this project with --webhook-port {} uses this \
+                 receiver",
+                serves.project.display(),
+                serves.cassettes.display(),
+                serves.spool.display(),
+                mesh_toolkit::receiver::SPOOL_MAX_AGE.as_secs() / 86_400,
+                receiver.addr().port()
+            );
+        }
         match &checks_secret {
             Some(source) => eprintln!(
                 "checking the webhook secret from {source}: deliveries without the matching \

@@ -307,6 +307,15 @@ impl WebhookSecret {
         &self.source
     }
 
+    /// A fingerprint of the secret, never the secret: the first 16 hex digits of a
+    /// SHA-256 over `salt` and the value. A standing receiver says it, to a caller that
+    /// knows its token (the salt), so a harness run can tell whether both check the
+    /// same secret.
+    pub fn fingerprint(&self, salt: &str) -> String {
+        let digest = crate::sha256_hex(format!("{salt}\n{}", self.value).as_bytes());
+        digest.chars().take(16).collect()
+    }
+
     /// Whether a delivery's header value is this secret (constant time).
     pub fn matches(&self, value: &[u8]) -> bool {
         constant_time_eq(self.value.as_bytes(), value)

@@ -195,7 +195,8 @@ pub enum ReceiverError {
 }
 
 /// Counters of what the receiver answered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ReceiverStats {
     /// Deliveries answered 200: stored (written, or kept for a trial that may claim them).
     pub accepted: u64,
@@ -218,6 +219,18 @@ struct Counters {
     secret_refused: AtomicU64,
 }
 
+impl Counters {
+    fn stats(&self) -> ReceiverStats {
+        ReceiverStats {
+            accepted: self.accepted.load(Ordering::SeqCst),
+            refused: self.refused.load(Ordering::SeqCst),
+            failed: self.failed.load(Ordering::SeqCst),
+            recorded: self.recorded.load(Ordering::SeqCst),
+            secret_refused: self.secret_refused.load(Ordering::SeqCst),
+        }
+    }
+}
+
 /// A running receiver. Dropping it stops the server; [`Receiver::shutdown`] also waits
 /// for deliveries being written.
 #[must_use = "the receiver stops when this handle is dropped"]
@@ -235,6 +248,8 @@ pub struct Receiver {
     public_url: Arc<std::sync::Mutex<Option<String>>>,
     /// Attached to a receiver in another process ([`Receiver::attach`]).
     attached: bool,
+    /// Attached: why that receiver is taken for gone (it stopped answering), while it is.
+    gone: Arc<std::sync::Mutex<Option<Arc<str>>>>,
 }
 
 impl Receiver {
@@ -293,6 +308,7 @@ impl Receiver {
             started_ms: crate::clock::now_ms(),
             public_url,
             attached: false,
+            gone: Arc::default(),
         })
     }
 
@@ -303,37 +319,53 @@ impl Receiver {
     }
 
     /// A receiver for a run that uses one already running on `port` in another process
-    /// (`mesh-toolkit receive`, see [`standing`]): it binds nothing, and its claimed
-    /// tasks take their deliveries from the spool that receiver writes
-    /// ([`StoreConfig::spool`], required), as they are written.
-    pub fn attach(config: ReceiverConfig, port: u16) -> Result<Receiver, ReceiverError> {
+    /// (`mesh-toolkit receive`, which said of itself `standing`, see [`standing`]): it
+    /// binds nothing, and its claimed tasks take their deliveries from the spool that
+    /// receiver writes ([`StoreConfig::spool`], required), as they are written. It asks
+    /// that receiver's health every [`HEALTH_EVERY`]: the deliveries it refused for the
+    /// webhook secret since count as this receiver's ([`Receiver::stats`]), and once it
+    /// has not answered for `gone_after`, the run's waits end ([`Progress::gone`]) and
+    /// [`Receiver::gone`] says why, until it answers again.
+    pub fn attach(
+        config: ReceiverConfig,
+        port: u16,
+        standing: &Standing,
+        gone_after: Duration,
+    ) -> Result<Receiver, ReceiverError> {
         let token = config.resolve_token()?;
         let mut store_config = config.store.clone();
         if let Some(secret) = &config.secret {
             store_config.scrub = store_config.scrub.webhook_secret(secret);
         }
         let store = Arc::new(Store::new(store_config, token.clone()));
+        let counters = Arc::new(Counters::default());
+        let gone: Arc<std::sync::Mutex<Option<Arc<str>>>> = Arc::default();
         let (shutdown, signal) = oneshot::channel::<()>();
-        let following = Arc::clone(&store);
-        let follow = tokio::spawn(async move {
-            let mut signal = signal;
-            loop {
-                let taken = Arc::clone(&following);
-                // Reading files: off the runtime's threads.
-                let _ = tokio::task::spawn_blocking(move || taken.follow_spool()).await;
-                tokio::select! {
-                    _ = &mut signal => return,
-                    () = tokio::time::sleep(SPOOL_POLL) => {}
-                }
-            }
-        });
+        let watch = Watch {
+            port,
+            token: token.clone(),
+            store: Arc::clone(&store),
+            counters: Arc::clone(&counters),
+            gone: Arc::clone(&gone),
+            refused_before: standing.stats.secret_refused,
+            gone_after,
+            restart: format!(
+                "mesh-toolkit receive --port {port}{}",
+                config
+                    .serves
+                    .as_ref()
+                    .map(|s| format!(" --cassettes {}", s.cassettes.display()))
+                    .unwrap_or_default()
+            ),
+        };
+        let follow = tokio::spawn(watch.run(signal));
         Ok(Receiver {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             token,
             announce: config.announce,
             log: config.log,
             store,
-            counters: Arc::default(),
+            counters,
             shutdown: Some(shutdown),
             server: Some(follow),
             // The receiver in the other process listened all along: no task of the
@@ -341,7 +373,14 @@ impl Receiver {
             started_ms: 0,
             public_url: Arc::default(),
             attached: true,
+            gone,
         })
+    }
+
+    /// Attached ([`Receiver::attach`]): why the receiver in the other process is taken
+    /// for gone, with the command that starts it again, while it does not answer.
+    pub fn gone(&self) -> Option<Arc<str>> {
+        crate::sync::lock(&self.gone).clone()
     }
 
     /// Says in the health answer where the receiver is reached from outside (its
@@ -420,14 +459,10 @@ impl Receiver {
         self.store.accept_api_payload(task_id, payload)
     }
 
+    /// What it answered. Attached ([`Receiver::attach`]): only the deliveries the
+    /// standing receiver refused for the webhook secret since the run attached count.
     pub fn stats(&self) -> ReceiverStats {
-        ReceiverStats {
-            accepted: self.counters.accepted.load(Ordering::SeqCst),
-            refused: self.counters.refused.load(Ordering::SeqCst),
-            failed: self.counters.failed.load(Ordering::SeqCst),
-            recorded: self.counters.recorded.load(Ordering::SeqCst),
-            secret_refused: self.counters.secret_refused.load(Ordering::SeqCst),
-        }
+        self.counters.stats()
     }
 
     /// Tasks whose deliveries are held in memory, and those deliveries: a task leaves
@@ -467,6 +502,73 @@ impl Receiver {
 /// How often an attached receiver ([`Receiver::attach`]) reads the spool.
 const SPOOL_POLL: Duration = Duration::from_millis(200);
 
+/// How often an attached receiver asks the standing one's health.
+pub const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a standing receiver may not answer before an attached run takes it for
+/// gone (its health answer may be slow under load; a crash is not).
+pub const GONE_AFTER: Duration = Duration::from_secs(5);
+
+/// What an attached receiver runs: it follows the spool and watches the standing
+/// receiver's health.
+struct Watch {
+    port: u16,
+    token: String,
+    store: Arc<Store>,
+    counters: Arc<Counters>,
+    gone: Arc<std::sync::Mutex<Option<Arc<str>>>>,
+    /// Its secret refusals when the run attached: those of earlier runs are not ours.
+    refused_before: u64,
+    gone_after: Duration,
+    /// The command that starts it again.
+    restart: String,
+}
+
+impl Watch {
+    async fn run(self, mut signal: oneshot::Receiver<()>) {
+        let mut next_probe = Instant::now() + HEALTH_EVERY;
+        let mut unanswered_since: Option<Instant> = None;
+        loop {
+            let store = Arc::clone(&self.store);
+            // Reading files: off the runtime's threads.
+            let _ = tokio::task::spawn_blocking(move || store.follow_spool()).await;
+            if Instant::now() >= next_probe {
+                next_probe = Instant::now() + HEALTH_EVERY;
+                let answer = tokio::select! {
+                    _ = &mut signal => return,
+                    answer = standing(self.port, &self.token) => answer,
+                };
+                match answer.filter(|s| s.token_ok) {
+                    Some(now) => {
+                        unanswered_since = None;
+                        *crate::sync::lock(&self.gone) = None;
+                        let ours = now.stats.secret_refused.saturating_sub(self.refused_before);
+                        self.counters.secret_refused.store(ours, Ordering::SeqCst);
+                    }
+                    None => {
+                        let since = *unanswered_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.gone_after {
+                            let why: Arc<str> = Arc::from(format!(
+                                "the webhook receiver on 127.0.0.1:{} (mesh-toolkit receive) this run uses has not \
+                                 answered for {} s, so deliveries no longer reach the run; start it again with `{}`",
+                                self.port,
+                                since.elapsed().as_secs(),
+                                self.restart
+                            ));
+                            *crate::sync::lock(&self.gone) = Some(Arc::clone(&why));
+                            self.store.gone(&why);
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = &mut signal => return,
+                () = tokio::time::sleep(SPOOL_POLL) => {}
+            }
+        }
+    }
+}
+
 /// What a receiver already running on a port said of itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Standing {
@@ -475,6 +577,11 @@ pub struct Standing {
     pub token_ok: bool,
     /// Where it is reached from outside, when it said (its tunnel).
     pub public_url: Option<String>,
+    /// What it answered so far (zeros when it did not say).
+    pub stats: ReceiverStats,
+    /// The fingerprint of the webhook secret it checks ([`WebhookSecret::fingerprint`],
+    /// salted with the token asked about), `None` when it checks none.
+    pub secret: Option<String>,
 }
 
 /// Asks `127.0.0.1:port` whether a mesh-toolkit receiver runs there, and whether
@@ -492,6 +599,13 @@ pub async fn standing(port: u16, token: &str) -> Option<Standing> {
         token_ok: answer.get("token_ok").and_then(Value::as_bool) == Some(true),
         public_url: answer
             .get("public_url")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        stats: (answer.get("stats").cloned())
+            .and_then(|s| serde_json::from_value(s).ok())
+            .unwrap_or_default(),
+        secret: answer
+            .get("secret")
             .and_then(Value::as_str)
             .map(str::to_owned),
     })
@@ -610,7 +724,10 @@ fn routes(
                                 Some(true) => {
                                     json!({"status": "ok", "service": "mesh-toolkit receiver",
                                     "nonce": nonce, "token_ok": true, "serves": context.serves,
-                                    "public_url": *crate::sync::lock(&context.public_url)})
+                                    "public_url": *crate::sync::lock(&context.public_url),
+                                    "stats": context.counters.stats(),
+                                    // Never the secret: a fingerprint salted with the token.
+                                    "secret": context.secret.as_ref().map(|s| s.fingerprint(&context.token))})
                                 }
                                 _ => json!({"status": "ok", "service": "mesh-toolkit receiver",
                                     "nonce": nonce, "token_ok": token_ok}),

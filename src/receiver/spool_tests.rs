@@ -52,6 +52,16 @@ async fn deliver(url: &str, task_id: &str, status: &str) {
     assert_eq!(response.status().as_u16(), 200);
 }
 
+/// A run's receiver attached to `standing`, as the harness attaches one (taken for gone
+/// after a second without an answer).
+async fn attach(config: ReceiverConfig, standing: &Receiver) -> Receiver {
+    let port = standing.addr().port();
+    let said = super::standing(port, TOKEN)
+        .await
+        .expect("a mesh-toolkit receiver");
+    Receiver::attach(config, port, &said, Duration::from_secs(1)).unwrap()
+}
+
 /// Waits (at most [`WAIT`]) until the claimed task's terminal delivery is written.
 async fn terminal_written(progress: &mut tokio::sync::watch::Receiver<Progress>) {
     tokio::time::timeout(WAIT, progress.wait_for(|p| p.terminal_written))
@@ -128,8 +138,7 @@ async fn a_run_attached_to_a_standing_receiver_takes_its_tasks_deliveries_from_t
     let standing = Receiver::start(standalone_config(&cassettes, &spool))
         .await
         .unwrap();
-    let port = standing.addr().port();
-    let attached = Receiver::attach(run_config(&cassettes, &spool), port).unwrap();
+    let attached = attach(run_config(&cassettes, &spool), &standing).await;
     assert_eq!(
         attached.callback_url(attached.local_url(), "otter", "text3d"),
         standing.webhook_url(standing.local_url()),
@@ -195,6 +204,11 @@ async fn the_health_answer_says_what_it_serves_and_whether_a_token_is_its_own() 
         "what it serves, only to who knows its token"
     );
     assert_eq!(theirs.public_url, None);
+    assert_eq!(
+        (theirs.secret, ours.secret),
+        (None, None),
+        "no secret checked"
+    );
     receiver.shutdown().await;
 }
 
@@ -235,8 +249,7 @@ async fn what_the_standing_receiver_spools_after_the_final_delivery_reaches_the_
     let standing = Receiver::start(standalone_config(&cassettes, &spool))
         .await
         .unwrap();
-    let attached =
-        Receiver::attach(run_config(&cassettes, &spool), standing.addr().port()).unwrap();
+    let attached = attach(run_config(&cassettes, &spool), &standing).await;
     let mut progress = attached.claim(otter("t4"));
     let hook = standing.webhook_url(standing.local_url());
     deliver(&hook, "t4", "SUCCEEDED").await;
@@ -259,4 +272,123 @@ async fn what_the_standing_receiver_spools_after_the_final_delivery_reaches_the_
     assert!(!spool.join("t4.json").exists());
     attached.shutdown().await;
     standing.shutdown().await;
+}
+
+/// A delivery with `secret` in Meshy's secret header; the status it was answered.
+async fn deliver_signed(url: &str, task_id: &str, secret: &str) -> u16 {
+    let body = json!({"id": task_id, "status": "SUCCEEDED", "progress": 100}).to_string();
+    crate::transport::http_client(None)
+        .unwrap()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header(crate::secrets::WEBHOOK_SECRET_HEADER, secret)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_run_attached_counts_only_the_secret_refusals_of_the_standing_receiver_since_it_attached()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    let mut config = standalone_config(&cassettes, &spool);
+    config.secret = Some(
+        crate::secrets::WebhookSecret::new(
+            "the-right-secret-0123456789",
+            crate::secrets::SecretSource::Env,
+        )
+        .unwrap(),
+    );
+    let standing = Receiver::start(config).await.unwrap();
+    let said = super::standing(standing.addr().port(), TOKEN)
+        .await
+        .unwrap();
+    let right = crate::secrets::WebhookSecret::new(
+        "the-right-secret-0123456789",
+        crate::secrets::SecretSource::Env,
+    )
+    .unwrap();
+    assert_eq!(
+        said.secret,
+        Some(right.fingerprint(TOKEN)),
+        "a fingerprint a run can compare, never the secret"
+    );
+    let hook = standing.webhook_url(standing.local_url());
+    // An earlier run's problem, not this one's.
+    assert_eq!(
+        deliver_signed(&hook, "t5", "a-wrong-secret-0123").await,
+        401
+    );
+    let attached = attach(run_config(&cassettes, &spool), &standing).await;
+    assert_eq!(attached.stats().secret_refused, 0);
+    assert_eq!(
+        deliver_signed(&hook, "t6", "a-wrong-secret-0123").await,
+        401
+    );
+    assert_eq!(
+        deliver_signed(&hook, "t7", "the-right-secret-0123456789").await,
+        200
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while attached.stats().secret_refused == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refusal reaches the attached run"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        attached.stats().secret_refused,
+        1,
+        "this run's refusal only"
+    );
+    attached.shutdown().await;
+    standing.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_run_attached_to_a_standing_receiver_that_stops_answering_ends_its_waits_and_says_how_to_restart_it()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    let standing = Receiver::start(standalone_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    let port = standing.addr().port();
+    let mut config = run_config(&cassettes, &spool);
+    config.serves = Some(Serves::here(dir.path(), dir.path()));
+    let attached = attach(config, &standing).await;
+    let mut waiting = attached.claim(otter("t8"));
+    let mut done = attached.claim(otter("t9"));
+    deliver(
+        &standing.webhook_url(standing.local_url()),
+        "t9",
+        "SUCCEEDED",
+    )
+    .await;
+    terminal_written(&mut done).await;
+    assert_eq!(attached.gone(), None, "it answers");
+    standing.shutdown().await;
+    let gone = tokio::time::timeout(WAIT, waiting.wait_for(|p| p.gone.is_some()))
+        .await
+        .expect("the wait is told within a few seconds")
+        .unwrap()
+        .gone
+        .clone()
+        .unwrap();
+    assert!(
+        gone.contains(&format!("127.0.0.1:{port}"))
+            && gone.contains(&format!("mesh-toolkit receive --port {port} --cassettes")),
+        "{gone}"
+    );
+    assert_eq!(attached.gone().as_deref(), Some(&*gone), "no more buying");
+    assert!(
+        done.borrow().gone.is_none(),
+        "a task whose final delivery is on disk is not affected"
+    );
+    attached.shutdown().await;
 }

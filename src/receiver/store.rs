@@ -65,6 +65,9 @@ pub struct Progress {
     pub terminal_written: bool,
     /// Why the recording could not be written, if it could not.
     pub write_error: Option<Arc<RecordingError>>,
+    /// Why its deliveries can no longer arrive (the standing receiver a run attached to
+    /// stopped answering), with the command that helps.
+    pub gone: Option<Arc<str>>,
 }
 
 /// The outcome of accepting one delivery.
@@ -287,6 +290,19 @@ impl Store {
             if fresh {
                 // A failure reaches the waiter through `Progress::write_error`.
                 let _ = self.write(&slot);
+            }
+        }
+    }
+
+    /// Deliveries can no longer arrive (`why`): every claimed task still waiting for its
+    /// terminal delivery is told.
+    pub fn gone(&self, why: &Arc<str>) {
+        let tasks = lock(&self.tasks);
+        for slot in tasks.values() {
+            let waiting = !slot.progress.borrow().terminal_written;
+            if waiting && lock(&slot.state).claim.is_some() {
+                slot.progress
+                    .send_modify(|p| p.gone = Some(Arc::clone(why)));
             }
         }
     }

@@ -65,6 +65,15 @@ enum Mode {
     Replaying { reads: RecordingReads },
 }
 
+/// Why a run buys no further task ([`Recorder::stop_buying`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopBuying {
+    /// Deliveries refused for a missing or wrong webhook secret, so far.
+    SecretRefused(u64),
+    /// The standing receiver stopped answering: why, and the command that starts it.
+    ReceiverGone(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecorderError {
@@ -123,6 +132,16 @@ pub enum RecorderError {
     },
     #[error("scenario '{scenario}': the receiver stopped while waiting for task {task_id}")]
     Stopped { scenario: String, task_id: String },
+    /// The standing receiver the run attached to stopped answering.
+    #[error(
+        "scenario '{scenario}': stopped waiting for task {task_id}: {why}, then rerun: the rerun resumes the \
+         task without paying again and takes what the receiver spooled"
+    )]
+    ReceiverGone {
+        scenario: String,
+        task_id: String,
+        why: String,
+    },
     #[error("scenario '{scenario}': {source}")]
     Recording {
         scenario: String,
@@ -261,12 +280,20 @@ impl Recorder {
         matches!(self.mode, Mode::Recording { .. })
     }
 
-    /// Deliveries the run's receiver refused for a missing or wrong webhook secret (0 when
-    /// replaying): once there are any, every further task's webhooks would be too.
-    pub fn secret_refusals(&self) -> u64 {
-        match &self.mode {
-            Mode::Recording { receiver, .. } => receiver.stats().secret_refused,
-            Mode::Replaying { .. } => 0,
+    /// Why no further task is worth buying, if so: the run's receiver refused
+    /// deliveries for a missing or wrong webhook secret (every further task's webhooks
+    /// would be too), or the standing receiver it uses stopped answering. `None` when
+    /// replaying.
+    pub fn stop_buying(&self) -> Option<StopBuying> {
+        let Mode::Recording { receiver, .. } = &self.mode else {
+            return None;
+        };
+        if let Some(why) = receiver.gone() {
+            return Some(StopBuying::ReceiverGone(why.to_string()));
+        }
+        match receiver.stats().secret_refused {
+            0 => None,
+            refused => Some(StopBuying::SecretRefused(refused)),
         }
     }
 

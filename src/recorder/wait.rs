@@ -122,6 +122,7 @@ impl Wait<'_> {
                     RecorderError::Interrupted { .. } => "interrupted",
                     RecorderError::WriteFailed { .. } => "could not be written",
                     RecorderError::Stopped { .. } => "the receiver stopped",
+                    RecorderError::ReceiverGone { .. } => "the standing receiver stopped answering",
                     _ => "failed",
                 }
                 .to_owned(),
@@ -174,6 +175,13 @@ impl Wait<'_> {
                 return Ok(Ended {
                     payload: terminal,
                     from_api: false,
+                });
+            }
+            if let Some(why) = &now.gone {
+                return Err(RecorderError::ReceiverGone {
+                    scenario: self.scenario.into(),
+                    task_id: self.task_id.into(),
+                    why: why.to_string(),
                 });
             }
             if interrupt.as_ref().is_some_and(|i| *i.borrow()) {
@@ -520,6 +528,69 @@ mod tests {
         };
         let (result, notes, _) = wait_for(&ended(60_000), accepting).await;
         assert!(result.is_ok_and(|ended| ended.from_api), "{notes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_wait_ends_once_the_standing_receiver_it_takes_deliveries_from_stops_answering() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = "waitunittoken0123456789";
+        let config = || {
+            let mut config = ReceiverConfig::new(dir.path().join("webhooks"));
+            config.token = Some(token.into());
+            config.store.spool = Some(dir.path().join("spool"));
+            config.serves = Some(crate::receiver::Serves::here(dir.path(), dir.path()));
+            config.log = crate::log_sink::LogSink::silent();
+            config
+        };
+        let standing = Receiver::start(config()).await.unwrap();
+        let port = standing.addr().port();
+        let said = crate::receiver::standing(port, token).await.unwrap();
+        let attached = Receiver::attach(config(), port, &said, Duration::from_secs(1)).unwrap();
+        let running = json!({"id": "t-1", "status": "IN_PROGRESS", "progress": 40,
+            "created_at": crate::clock::now_ms()});
+        let api = move |_: HttpRequest| Ok(Canned::json(200, running.clone()).response(false));
+        let client = Client::new(
+            crate::meshy::ClientConfig {
+                api_key: Some("msy_wait_unit_key_123".into()),
+                ..Default::default()
+            },
+            Arc::new(api),
+        )
+        .unwrap();
+        let progress = attached.claim(Claim {
+            scenario: "otter".into(),
+            species: "otter".into(),
+            task_type: "text3d".into(),
+            task_id: "t-1".into(),
+        });
+        standing.shutdown().await;
+        let wait = Wait {
+            scenario: "otter",
+            task_type: "text3d",
+            task_id: "t-1",
+            policy: WaitPolicy::default(),
+            url: format!("http://127.0.0.1:{port}/webhook?token=…"),
+            receiver: &attached,
+            api: Some(&client),
+            interrupt: None,
+            report: &|_: &Event| {},
+            progress_every: Duration::from_secs(30),
+        };
+        let error = tokio::time::timeout(Duration::from_secs(30), wait.run(progress))
+            .await
+            .expect("not the 300 s timeout")
+            .err()
+            .expect("no delivery can come")
+            .to_string();
+        assert!(
+            error.starts_with(
+                "scenario 'otter': stopped waiting for task t-1: the webhook receiver on 127.0.0.1:"
+            ) && error.contains(&format!(
+                "start it again with `mesh-toolkit receive --port {port} --cassettes"
+            )) && error.contains("the rerun resumes the task without paying again"),
+            "{error}"
+        );
+        attached.shutdown().await;
     }
 
     #[tokio::test]

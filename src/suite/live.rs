@@ -360,7 +360,17 @@ impl Live {
         let serves = Serves::here(&crate::workdir::dir(), &settings.cassettes_dir);
         let standing = match settings.webhook_port {
             0 => None,
-            port => standing_receiver(port, &token, &serves).await?,
+            port => {
+                let ours = Ours {
+                    token: &token,
+                    serves: &serves,
+                    secret: secret.as_ref(),
+                    target: settings.target,
+                    real_api: settings.target == Target::Meshy
+                        && env.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL) == DEFAULT_BASE_URL,
+                };
+                standing_receiver(port, &ours).await?
+            }
         };
         let (sim, base_url, api_key) = match settings.target {
             Target::Sim => {
@@ -429,7 +439,12 @@ impl Live {
         config.serves = Some(serves);
         config.log = console.log_sink();
         let receiver = match &standing {
-            Some(_) => Receiver::attach(config, settings.webhook_port),
+            Some(standing) => Receiver::attach(
+                config,
+                settings.webhook_port,
+                standing,
+                crate::receiver::GONE_AFTER,
+            ),
             None => Receiver::start(config).await,
         };
         let receiver = receiver.map_err(|source| LiveError::Receiver {
@@ -581,14 +596,26 @@ impl Live {
     }
 }
 
-/// The receiver already running on `port`, if one does and serves this run (`serves`,
-/// the same token); an error if it serves another project or format.
+/// What a run asks of a receiver already running on its webhook port.
+struct Ours<'a> {
+    token: &'a str,
+    serves: &'a Serves,
+    secret: Option<&'a WebhookSecret>,
+    target: Target,
+    /// It records against Meshy's own API (not a rehearsal URL, which may be reached
+    /// on loopback).
+    real_api: bool,
+}
+
+/// The receiver already running on `port`, if one does and serves this run (`ours`:
+/// the same token, project, cassettes, version and formats, and a webhook secret that
+/// lets this run's deliveries in); an error if it does not.
 async fn standing_receiver(
     port: u16,
-    token: &str,
-    serves: &Serves,
+    ours: &Ours<'_>,
 ) -> Result<Option<crate::receiver::Standing>, LiveError> {
-    let Some(standing) = crate::receiver::standing(port, token).await else {
+    let serves = ours.serves;
+    let Some(standing) = crate::receiver::standing(port, ours.token).await else {
         return Ok(None);
     };
     let other = |why: String| LiveError::OtherReceiver {
@@ -626,7 +653,38 @@ async fn standing_receiver(
             theirs.toolkit, theirs.formats, serves.toolkit, serves.formats
         )));
     }
+    if let Some(why) = secret_mismatch(ours, standing.secret.as_deref()) {
+        return Err(other(why));
+    }
+    if ours.real_api && standing.public_url.is_none() {
+        return Err(other(
+            "it has no public URL (it was started without --tunnel or --public-url), so Meshy cannot reach it: \
+             add --tunnel ngrok (or cloudflared) or --public-url URL to that command"
+                .into(),
+        ));
+    }
     Ok(Some(standing))
+}
+
+/// Why the webhook secret a standing receiver checks (`theirs`, a fingerprint) does not
+/// fit this run: another secret, none where the run checks one, or — for the simulator
+/// the run starts, which sends the run's secret, or a random one — one the run lacks.
+fn secret_mismatch(ours: &Ours<'_>, theirs: Option<&str>) -> Option<String> {
+    let mine = ours.secret.map(|s| s.fingerprint(ours.token));
+    let same = "start both with the same MESHY_WEBHOOK_SECRET (or --webhook-secret-file)";
+    match (mine.as_deref(), theirs) {
+        (Some(mine), Some(theirs)) if mine != theirs => Some(format!(
+            "it checks another webhook secret than this run's: {same}"
+        )),
+        (Some(_), None) => Some(format!(
+            "it checks no webhook secret, and this run checks one: {same}"
+        )),
+        (None, Some(_)) if ours.target == Target::Sim => Some(format!(
+            "it checks a webhook secret, and the simulator this run starts sends a random one when the run has \
+             none, so every delivery would be refused: {same}"
+        )),
+        _ => None,
+    }
 }
 
 /// Takes `<target dir>/mesh-toolkit/recording-<cassettes dir hash>.lock`, or says which
@@ -805,14 +863,118 @@ mod standing_tests {
 
     const TOKEN: &str = "standingtoken0123456789";
 
+    /// A `--target=sim` run with `token`, `serves` and no webhook secret.
+    fn ours_sim<'a>(token: &'a str, serves: &'a Serves) -> Ours<'a> {
+        Ours {
+            token,
+            serves,
+            secret: None,
+            target: Target::Sim,
+            real_api: false,
+        }
+    }
+
     /// A receiver on a free port serving `serves`, with the test token.
     async fn running(serves: Serves) -> Receiver {
+        running_with(serves, None, None).await
+    }
+
+    /// The same, checking `secret`, and reached from outside at `public_url`.
+    async fn running_with(
+        serves: Serves,
+        secret: Option<&WebhookSecret>,
+        public_url: Option<&str>,
+    ) -> Receiver {
         let mut config = ReceiverConfig::new(serves.cassettes.join("webhooks"));
+        config.secret = secret.cloned();
         config.token = Some(TOKEN.into());
         config.store.spool = Some(serves.spool.clone());
         config.serves = Some(serves);
         config.log = crate::log_sink::LogSink::silent();
-        Receiver::start(config).await.unwrap()
+        let receiver = Receiver::start(config).await.unwrap();
+        if let Some(url) = public_url {
+            receiver.set_public_url(url);
+        }
+        receiver
+    }
+
+    fn secret(value: &str) -> WebhookSecret {
+        WebhookSecret::new(value, crate::secrets::SecretSource::Env).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_run_refuses_a_receiver_whose_webhook_secret_would_refuse_its_deliveries_or_meshy_cannot_reach()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = Serves::here(
+            &dir.path().join("target/mesh-toolkit"),
+            &dir.path().join("cassettes"),
+        );
+        let (a, b) = (secret("secret-a-0123456789"), secret("secret-b-0123456789"));
+        let run = |secret, target| Ours {
+            token: TOKEN,
+            serves: &ours,
+            secret,
+            target,
+            real_api: target == Target::Meshy,
+        };
+        let (a, b) = (&a, &b);
+        let checking_a = running_with(ours.clone(), Some(a), Some("https://hooks.example")).await;
+        let port = checking_a.addr().port();
+        for (run, expected) in [
+            (
+                run(Some(b), Target::Meshy),
+                "it checks another webhook secret than this run's",
+            ),
+            (
+                run(None, Target::Sim),
+                "the simulator this run starts sends a random one",
+            ),
+        ] {
+            let err = standing_receiver(port, &run).await.unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(
+                !err.contains(a.expose()) && !err.contains(b.expose()),
+                "no secret shows: {err}"
+            );
+        }
+        for fits in [
+            run(Some(a), Target::Meshy),
+            run(Some(a), Target::Sim),
+            run(None, Target::Meshy),
+        ] {
+            assert!(
+                standing_receiver(port, &fits).await.unwrap().is_some(),
+                "the same secret, or a run that checks none against the real API (stricter is fine)"
+            );
+        }
+        checking_a.shutdown().await;
+        let unchecked_local = running_with(ours.clone(), None, None).await;
+        let port = unchecked_local.addr().port();
+        let err = standing_receiver(port, &run(Some(a), Target::Sim))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("it checks no webhook secret, and this run checks one"),
+            "{err}"
+        );
+        let err = standing_receiver(port, &run(None, Target::Meshy))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("it has no public URL") && err.contains("--tunnel"),
+            "Meshy cannot reach it: {err}"
+        );
+        assert!(
+            standing_receiver(port, &run(None, Target::Sim))
+                .await
+                .unwrap()
+                .is_some(),
+            "the simulator reaches it on loopback"
+        );
+        unchecked_local.shutdown().await;
     }
 
     #[tokio::test]
@@ -825,12 +987,12 @@ mod standing_tests {
         let receiver = running(ours.clone()).await;
         let port = receiver.addr().port();
         assert!(
-            standing_receiver(port, TOKEN, &ours)
+            standing_receiver(port, &ours_sim(TOKEN, &ours))
                 .await
                 .unwrap()
                 .is_some()
         );
-        let err = standing_receiver(port, "othertoken0123456789", &ours)
+        let err = standing_receiver(port, &ours_sim("othertoken0123456789", &ours))
             .await
             .unwrap_err()
             .to_string();
@@ -844,7 +1006,7 @@ mod standing_tests {
             &dir.path().join("other/target/mesh-toolkit"),
             &dir.path().join("other/cassettes"),
         );
-        let err = standing_receiver(port, TOKEN, &elsewhere)
+        let err = standing_receiver(port, &ours_sim(TOKEN, &elsewhere))
             .await
             .unwrap_err()
             .to_string();
@@ -857,14 +1019,14 @@ mod standing_tests {
             toolkit: "9.9.9".into(),
             ..ours.clone()
         };
-        let err = standing_receiver(port, TOKEN, &newer)
+        let err = standing_receiver(port, &ours_sim(TOKEN, &newer))
             .await
             .unwrap_err()
             .to_string();
         assert!(err.contains("writing formats"), "{err}");
         receiver.shutdown().await;
         assert!(
-            standing_receiver(port, TOKEN, &ours)
+            standing_receiver(port, &ours_sim(TOKEN, &ours))
                 .await
                 .unwrap()
                 .is_none(),

@@ -11,14 +11,16 @@
 //! that keeps several tasks unfinished at once holds one slot for all of them.
 //!
 //! The gate is also where a create is stopped once it cannot be worth its price: after
-//! Ctrl-C, and once the run's receiver has refused deliveries for the webhook secret
-//! (every new task's webhooks would be refused too) — checked after the wait for a
-//! slot, so a trial that waited behind the one that found out sends nothing.
+//! Ctrl-C, once the run's receiver has refused deliveries for the webhook secret
+//! (every new task's webhooks would be refused too), and while the standing receiver
+//! the run uses does not answer — checked after the wait for a slot, so a trial that
+//! waited behind the one that found out sends nothing.
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+use crate::recorder::StopBuying;
 use crate::transport::{BoxFuture, HttpRequest, HttpResponse, Transport, TransportError};
 
 /// One trial's way to the API: its first POST waits for a slot of the run's queue.
@@ -33,9 +35,8 @@ pub struct SlotGate {
     pub trial: String,
     /// Where that line goes (the run's console, above any live lines).
     pub report: crate::progress::Reporter,
-    /// Deliveries the run's receiver refused so far for a missing or wrong webhook
-    /// secret.
-    pub secret_refusals: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// Why no further task is worth buying, if so (`Recorder::stop_buying`).
+    pub stop_buying: Box<dyn Fn() -> Option<StopBuying> + Send + Sync>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,16 @@ pub struct SlotInterrupted {
 pub struct SecretRefused {
     trial: String,
     refused: u64,
+}
+
+/// A create not sent: the standing receiver the run uses stopped answering.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "trial '{trial}' was not sent: {why}, then rerun (tasks already created resume without paying again)"
+)]
+pub struct ReceiverGone {
+    trial: String,
+    why: String,
 }
 
 impl SlotGate {
@@ -101,14 +112,21 @@ impl SlotGate {
         Ok(())
     }
 
-    /// Refuses a create once deliveries were refused for the webhook secret.
-    fn check_secret(&self) -> Result<(), TransportError> {
-        match (self.secret_refusals)() {
-            0 => Ok(()),
-            refused => Err(TransportError::Layer(Box::new(SecretRefused {
-                trial: self.trial.clone(),
-                refused,
-            }))),
+    /// Refuses a create once deliveries were refused for the webhook secret, and while
+    /// the standing receiver the run uses does not answer.
+    fn check_receiver(&self) -> Result<(), TransportError> {
+        let trial = self.trial.clone();
+        match (self.stop_buying)() {
+            None => Ok(()),
+            Some(StopBuying::SecretRefused(refused)) => {
+                Err(TransportError::Layer(Box::new(SecretRefused {
+                    trial,
+                    refused,
+                })))
+            }
+            Some(StopBuying::ReceiverGone(why)) => {
+                Err(TransportError::Layer(Box::new(ReceiverGone { trial, why })))
+            }
         }
     }
 }
@@ -120,7 +138,7 @@ impl Transport for SlotGate {
             // nothing: it passes after Ctrl-C too, and holds the slot it took.
             if request.method == "POST" && !self.inner.answers_adopted(&request) {
                 self.take_slot().await?;
-                self.check_secret()?;
+                self.check_receiver()?;
             }
             self.inner.send(request).await
         })
@@ -154,6 +172,23 @@ mod tests {
         interrupt: watch::Receiver<bool>,
         refusals: Arc<AtomicUsize>,
     ) -> SlotGate {
+        gate_stopping(
+            slots,
+            calls,
+            interrupt,
+            Box::new(move || match refusals.load(Ordering::SeqCst) {
+                0 => None,
+                n => Some(StopBuying::SecretRefused(n as u64)),
+            }),
+        )
+    }
+
+    fn gate_stopping(
+        slots: &Arc<Semaphore>,
+        calls: &Arc<AtomicUsize>,
+        interrupt: watch::Receiver<bool>,
+        stop_buying: Box<dyn Fn() -> Option<StopBuying> + Send + Sync>,
+    ) -> SlotGate {
         let calls = Arc::clone(calls);
         let inner = move |_: HttpRequest| {
             calls.fetch_add(1, Ordering::SeqCst);
@@ -171,8 +206,42 @@ mod tests {
             interrupt,
             trial: "otter".into(),
             report: crate::progress::Console::plain().reporter(),
-            secret_refusals: Box::new(move || refusals.load(Ordering::SeqCst) as u64),
+            stop_buying,
         }
+    }
+
+    #[tokio::test]
+    async fn no_create_is_sent_while_the_standing_receiver_does_not_answer() {
+        let slots = Arc::new(Semaphore::new(2));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (_stop, interrupt) = watch::channel(false);
+        let answering = Arc::clone(&gone);
+        let gate = gate_stopping(
+            &slots,
+            &calls,
+            interrupt,
+            Box::new(move || {
+                answering.load(Ordering::SeqCst).then(|| {
+                    StopBuying::ReceiverGone("the receiver on :8000 stopped; start it".into())
+                })
+            }),
+        );
+        let post = || HttpRequest::new("POST", "https://api.meshy.ai/openapi/v2/text-to-3d");
+        let err = gate.send(post()).await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "trial 'otter' was not sent: the receiver on :8000 stopped; start it, then rerun (tasks already \
+             created resume without paying again)"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing bought");
+        gone.store(false, Ordering::SeqCst);
+        gate.send(post()).await.unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "bought once it answers again"
+        );
     }
 
     #[tokio::test]

@@ -189,9 +189,9 @@ impl TrialContext {
                 interrupt: spec.interrupt.clone(),
                 trial: spec.name.clone(),
                 report: recorder.reporter(),
-                secret_refusals: {
+                stop_buying: {
                     let recorder = recorder.clone();
-                    Box::new(move || recorder.secret_refusals())
+                    Box::new(move || recorder.stop_buying())
                 },
             })
         });

@@ -218,6 +218,14 @@ fn receive_session() -> Result<(), Failed> {
         stderr.contains("receiver stopped: 3 deliveries recorded, 1 refused"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(&format!(
+            "serving the project '{}' with cassettes '{}'",
+            dir.path().join("target/mesh-toolkit").display(),
+            dir.path().display()
+        )),
+        "it says which project and cassettes it serves: {stderr}"
+    );
     let recording = Recording::load(&routed_file, "cmd")?;
     assert_eq!(recording.deliveries.len(), 2);
     assert!(Recording::read(&spooled, "cmd").is_ok());
