@@ -134,6 +134,35 @@ impl Scrub {
         out
     }
 
+    /// The host rewrites undone (each `to` back to its `from`, the last rule first): a
+    /// recorded payload made usable against the deployment it was recorded from again —
+    /// a resumed task's terminal payload, whose asset URLs must reach the simulator that
+    /// made them, not the canonical host. Secrets stay placeholders.
+    pub fn unhost_value(&self, value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => {
+                let mut out = s.clone();
+                for (from, to) in self.hosts.iter().rev() {
+                    if out.contains(to.as_str()) {
+                        out = out.replace(to.as_str(), from);
+                    }
+                }
+                Value::String(out)
+            }
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| self.unhost_value(v)).collect())
+            }
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.unhost_value(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
     /// Every string in a JSON value passed through [`Scrub::text`] (keys untouched).
     pub fn value(&self, value: &serde_json::Value) -> serde_json::Value {
         use serde_json::Value;

@@ -392,3 +392,66 @@ async fn a_run_attached_to_a_standing_receiver_that_stops_answering_ends_its_wai
     );
     attached.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_resumed_tasks_payload_from_a_file_points_at_the_deployment_the_run_talks_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    let sim_assets = "http://127.0.0.1:9/assets";
+    let config = || {
+        let mut config = run_config(&cassettes, &spool);
+        config.store.scrub =
+            crate::cassette::Scrub::default().host(sim_assets, "https://assets.meshy.ai");
+        config
+    };
+    let body = |id: &str| {
+        json!({"id": id, "status": "SUCCEEDED", "progress": 100,
+            "model_urls": {"glb": format!("{sim_assets}/{id}/model.glb")}})
+        .to_string()
+    };
+    let post = |url: String, body: String| async move {
+        let response = crate::transport::http_client(None)
+            .unwrap()
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    };
+    // Killed after the terminal delivery was journalled (t10), and before t11's trial
+    // claimed its task (spooled).
+    let killed = Receiver::start(config()).await.unwrap();
+    let mut progress = killed.claim(otter("t10"));
+    post(killed.webhook_url(killed.local_url()), body("t10")).await;
+    terminal_written(&mut progress).await;
+    post(killed.webhook_url(killed.local_url()), body("t11")).await;
+    drop(killed);
+    for (file, id) in [
+        (cassettes.join("otter_text3d_t10.json"), "t10"),
+        (spool.join("t11.json"), "t11"),
+    ] {
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            written.contains(&format!("https://assets.meshy.ai/{id}/model.glb"))
+                && !written.contains(sim_assets),
+            "files hold the canonical host: {written}"
+        );
+    }
+    let rerun = Receiver::start(config()).await.unwrap();
+    for id in ["t10", "t11"] {
+        let mut progress = rerun.claim(otter(id));
+        terminal_written(&mut progress).await;
+        let terminal = progress.borrow().terminal.clone().unwrap();
+        assert_eq!(
+            terminal["model_urls"]["glb"],
+            format!("{sim_assets}/{id}/model.glb"),
+            "the trial downloads from the simulator that made the task"
+        );
+    }
+    rerun.complete("t10").unwrap();
+    let written = std::fs::read_to_string(cassettes.join("otter_text3d_t10.json")).unwrap();
+    assert!(!written.contains(sim_assets), "{written}");
+    rerun.shutdown().await;
+}

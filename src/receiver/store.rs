@@ -198,7 +198,8 @@ impl Store {
         );
         let earlier = Recording::read(&earlier, "")
             .ok()
-            .filter(|r| r.task_id == claim.task_id);
+            .filter(|r| r.task_id == claim.task_id)
+            .map(|r| self.live_hosts(r));
         let spooled = self.spooled(&claim.task_id);
         let write_now = {
             let mut state = lock(&slot.state);
@@ -318,6 +319,19 @@ impl Store {
         Recording::read(&path, "")
             .ok()
             .filter(|r| r.task_id == task_id)
+            .map(|r| self.live_hosts(r))
+    }
+
+    /// A file's recording as this run's deliveries are held: its canonical hosts back to
+    /// the ones this run talks to (a resumed task's asset URLs must reach the simulator
+    /// that made them; written again, they become canonical again).
+    fn live_hosts(&self, mut recording: Recording) -> Recording {
+        let scrub = &self.config.scrub;
+        recording.payload = scrub.unhost_value(&recording.payload);
+        for delivery in &mut recording.deliveries {
+            delivery.payload = scrub.unhost_value(&delivery.payload);
+        }
+        recording
     }
 
     /// The task's spool file, moved aside (a receiver spooling meanwhile starts a new
