@@ -123,6 +123,9 @@ pub struct Suite {
     /// Held across each listing of a reconcile until its outcome is on disk: two trials
     /// never adopt the same task.
     reconciling: Arc<tokio::sync::Mutex<()>>,
+    /// When the run started (epoch ms): a create call journalled since, with no answer
+    /// yet, is in flight in this run.
+    started_ms: i64,
     /// Where progress and the notes printed during trials go: live lines or plain.
     console: crate::progress::Console,
     /// What replayed trials showed that `cassettes check` would report: API versions
@@ -279,6 +282,7 @@ impl Suite {
             dry_runs: Mutex::default(),
             dry_transport: OnceLock::new(),
             reconciling: Arc::default(),
+            started_ms: crate::clock::now_ms(),
             freshness: Mutex::default(),
             ran: Mutex::default(),
             results_written: std::sync::atomic::AtomicBool::new(false),

@@ -5,6 +5,7 @@
 //! calls that may have reached Meshy reconciled ([`Suite::prepare`]). The run's plan
 //! printed before recording against the real API is `plan`'s.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use super::commands::Rerecord;
@@ -288,7 +289,7 @@ impl Suite {
                 // When the answer was lost is not on file: the window counts from the intent.
                 lost_at_ms: 0,
                 client: &client,
-                known: &*known,
+                on_file: &*known,
                 window: recording.listing_window,
                 one_at_a_time: &self.reconciling,
             };
@@ -322,18 +323,14 @@ impl Suite {
         Ok(Some(recording))
     }
 
-    /// The task ids the create calls on file answered, read when called: a reconcile
-    /// never adopts another scenario's task.
+    /// What the cassettes on file say, read when called: the task ids create calls
+    /// answered (a reconcile never adopts another scenario's task), and the calls of
+    /// the same request that other trials of this run sent and await answers for.
     pub(super) fn known_tasks(&self) -> super::settle::KnownTasks {
         let http = self.settings.cassettes_dir.join("http");
-        Arc::new(move || {
-            std::fs::read_dir(&http)
-                .into_iter()
-                .flatten()
-                .filter_map(Result::ok)
-                .filter_map(|e| resume::load(&e.path()))
-                .flat_map(|c| crate::cassette::created_tasks(&c, None))
-                .collect()
+        let run_started_ms = self.started_ms;
+        Arc::new(move |own: &Path, settling: &crate::cassette::Intent| {
+            resume::on_file(&http, own, settling, run_started_ms)
         })
     }
 

@@ -52,16 +52,34 @@ pub struct Listing<'a> {
     pub lost_at_ms: i64,
     /// Lists without recording.
     pub client: &'a Client,
-    /// The task ids other create calls on file answered, read at each listing: another
-    /// scenario's task is never adopted.
-    pub known: &'a (dyn Fn() -> BTreeSet<String> + Send + Sync),
+    /// What the cassettes on file say, read at each decision (given the cassette and
+    /// the call being settled): another scenario's task is never adopted.
+    pub on_file: &'a (dyn Fn(&Path, &Intent) -> OnFile + Send + Sync),
     /// A listing made this long after the call that shows no match proves it created
     /// nothing ([`listing_window`]).
     pub window: Duration,
-    /// Held across each listing until its outcome is on disk, never across a wait: two
-    /// trials of a run never adopt one task, and waits overlap.
+    /// Held from each decision until its outcome is on disk — never across a listing's
+    /// requests or a wait: two trials of a run never adopt one task, and listings and
+    /// waits overlap.
     pub one_at_a_time: &'a tokio::sync::Mutex<()>,
 }
+
+/// What the cassettes on file say when a lost create call is settled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OnFile {
+    /// The task ids create calls on file answered.
+    pub known: BTreeSet<String>,
+    /// Create calls of the same request that other trials of this run sent and have no
+    /// answer for yet: a task the list shows may be theirs, known once it comes.
+    pub twins_in_flight: usize,
+}
+
+/// How long a settle waits for twins' answers ([`OnFile::twins_in_flight`]) at most;
+/// past it, the twins' calls count as lost (their answers are not coming).
+const TWINS_WAIT: Duration = Duration::from_secs(120);
+
+/// How often the cassettes are read again while twins' answers are awaited.
+const TWINS_POLL: Duration = Duration::from_millis(200);
 
 /// A reconcile's outcome, with the run's listing lock held until the caller has put
 /// it on disk (drop it then).
@@ -550,11 +568,10 @@ pub async fn reconcile<'a>(
     let generation =
         ApiGeneration::of_create(&intent.uri, &body).unwrap_or(listing.client.generation());
     let client = &listing.client.clone().with_generation(generation);
+    let twins_until = tokio::time::Instant::now() + TWINS_WAIT;
     loop {
-        let held = listing.one_at_a_time.lock().await;
         let listed_at = now_ms();
-        let known = (listing.known)();
-        let found = matching_tasks(client, task_type, &body, sent_ms, &known)
+        let listed = matching_tasks(client, task_type, &body, sent_ms)
             .await
             .map_err(|e| ResumeError::CannotList {
                 path: path.to_owned(),
@@ -564,6 +581,29 @@ pub async fn reconcile<'a>(
                 task_type,
                 source: e,
             })?;
+        // Decided under the run's lock, with the cassettes as they are now: a task another
+        // trial was answered or adopted since the listing is not a candidate.
+        let held = listing.one_at_a_time.lock().await;
+        let on_file = (listing.on_file)(path, intent);
+        let found: Vec<(String, Value)> = (listed.into_iter())
+            .filter(|(id, _)| !on_file.known.contains(id))
+            .collect();
+        if !found.is_empty()
+            && on_file.twins_in_flight > 0
+            && tokio::time::Instant::now() < twins_until
+        {
+            // A listed task may be a twin's whose answer is on its way: once it is on
+            // file, the task is known, and the list is read again.
+            drop(held);
+            let wait = tokio::time::sleep(TWINS_POLL);
+            tokio::select! {
+                () = wait => {}
+                () = stopped(&mut interrupt) => {
+                    return Err(ResumeError::Interrupted { path: path.to_owned(), request });
+                }
+            }
+            continue;
+        }
         let ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
         match found.len() {
             1 => {
@@ -578,15 +618,9 @@ pub async fn reconcile<'a>(
                 let from = sent_ms.max(listing.lost_at_ms);
                 let wait = u64::try_from(from.saturating_add(window) - listed_at).unwrap_or(0);
                 let sleep = tokio::time::sleep(Duration::from_millis(wait));
-                let stop = async {
-                    match interrupt.as_mut() {
-                        Some(i) => drop(i.wait_for(|stop| *stop).await),
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
                     () = sleep => {}
-                    () = stop => {
+                    () = stopped(&mut interrupt) => {
                         return Err(ResumeError::Interrupted { path: path.to_owned(), request });
                     }
                 }
@@ -604,12 +638,62 @@ pub async fn reconcile<'a>(
     }
 }
 
+/// What the cassettes in `http` say while the call `settling` of the cassette `own` is
+/// settled: the task ids create calls answered, and the calls of the same request that
+/// other cassettes journalled since `run_started_ms` (this run) and have no answer for.
+pub fn on_file(http: &Path, own: &Path, settling: &Intent, run_started_ms: i64) -> OnFile {
+    let mut on_file = OnFile::default();
+    let files = std::fs::read_dir(http).into_iter().flatten();
+    for path in files.filter_map(Result::ok).map(|e| e.path()) {
+        let Some(cassette) = load(&path) else {
+            continue;
+        };
+        if path.file_name() != own.file_name() {
+            on_file.twins_in_flight += (cassette.pending.iter())
+                .filter(|intent| {
+                    intent.outcome.is_none()
+                        && parse_rfc3339_ms(&intent.recorded_at)
+                            .is_some_and(|at| at >= run_started_ms)
+                        && same_request(intent, settling)
+                })
+                .count();
+        }
+        on_file
+            .known
+            .extend(crate::cassette::created_tasks(&cassette, None));
+    }
+    on_file
+}
+
+/// Whether two create calls ask for the same task: the same method and URI, and the
+/// same body but for its callback URL (which names the scenario's species).
+pub fn same_request(a: &Intent, b: &Intent) -> bool {
+    let body = |intent: &Intent| {
+        let mut body: Value = serde_json::from_str(&intent.body).ok()?;
+        body.as_object_mut()?.remove("callback_url");
+        Some(body)
+    };
+    a.method == b.method
+        && a.uri == b.uri
+        && match (body(a), body(b)) {
+            (Some(a), Some(b)) => a == b,
+            _ => a.body == b.body,
+        }
+}
+
+/// Ends once `interrupt` is true; never without one.
+async fn stopped(interrupt: &mut Option<watch::Receiver<bool>>) {
+    match interrupt.as_mut() {
+        Some(i) => drop(i.wait_for(|stop| *stop).await),
+        None => std::future::pending().await,
+    }
+}
+
 async fn matching_tasks(
     client: &Client,
     task_type: TaskType,
     body: &Value,
     sent_ms: i64,
-    known: &BTreeSet<String>,
 ) -> Result<Vec<(String, Value)>, ListingError> {
     let mut found: Vec<(String, Value)> = Vec::new();
     let mut listed_count = 0usize;
@@ -648,7 +732,7 @@ async fn matching_tasks(
             }
             // Tasks created while the pages are read shift them: a task seen on an
             // earlier page is the same task, not a second match.
-            if known.contains(&task.id) || found.iter().any(|(id, _)| *id == task.id) {
+            if found.iter().any(|(id, _)| *id == task.id) {
                 continue;
             }
             let echoed = serde_json::to_value(&task).unwrap_or(Value::Null);
@@ -1543,7 +1627,7 @@ mod tests {
         let listing = Listing {
             lost_at_ms: 0,
             client: &client,
-            known: &BTreeSet::new,
+            on_file: &|_: &Path, _: &Intent| OnFile::default(),
             window: LISTING_SETTLES,
             one_at_a_time: &lock,
         };
@@ -1570,7 +1654,10 @@ mod tests {
         let listing = Listing {
             lost_at_ms: 0,
             client,
-            known: &move || known.clone(),
+            on_file: &move |_: &Path, _: &Intent| OnFile {
+                known: known.clone(),
+                twins_in_flight: 0,
+            },
             window: LISTING_SETTLES,
             one_at_a_time: &lock,
         };
@@ -1660,6 +1747,144 @@ mod tests {
                 .unwrap(),
             Reconciled::NotCreated
         );
+    }
+
+    #[tokio::test]
+    async fn a_task_listed_while_a_twin_awaits_its_answer_is_the_twins_once_its_answer_is_on_file()
+    {
+        let path = Path::new("cassettes/http/otter_1.yaml");
+        let (old, sent) = intent(40_000);
+        // Another trial sent the same request; its task is listed before its answer is
+        // on file. This call made nothing.
+        let client = listing(
+            200,
+            json!([{"id": "twins", "mode": "preview", "prompt": "otter", "status": "PENDING",
+                "created_at": sent + 500}]),
+        );
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&reads);
+        let on_file = move |_: &Path, _: &Intent| {
+            // The twin's answer reaches its cassette after the third read.
+            match counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0..=2 => OnFile {
+                    known: BTreeSet::new(),
+                    twins_in_flight: 1,
+                },
+                _ => OnFile {
+                    known: BTreeSet::from(["twins".to_owned()]),
+                    twins_in_flight: 0,
+                },
+            }
+        };
+        let lock = tokio::sync::Mutex::new(());
+        let listing = Listing {
+            lost_at_ms: 0,
+            client: &client,
+            on_file: &on_file,
+            window: LISTING_SETTLES,
+            one_at_a_time: &lock,
+        };
+        let (outcome, _held) = tokio::time::timeout(
+            Duration::from_secs(30),
+            reconcile(path, &old, &listing, None),
+        )
+        .await
+        .expect("the twin's answer ends the wait")
+        .unwrap();
+        assert_eq!(
+            outcome,
+            Reconciled::NotCreated,
+            "the twin's task is not adopted: this call made none"
+        );
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn twins_in_flight_are_this_runs_unanswered_calls_of_the_same_request_in_other_cassettes() {
+        let dir = tempfile::tempdir().unwrap();
+        let http = dir.path();
+        let (settling, _) = intent(5_000);
+        let run_started = now_ms() - 60_000;
+        let at = |ms: i64| {
+            crate::clock::rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(ms as u64))
+        };
+        let call = |body: &str, ago_ms: i64, outcome: Option<&str>| Intent {
+            body: body.into(),
+            recorded_at: at(now_ms() - ago_ms),
+            outcome: outcome.map(str::to_owned),
+            ..settling.clone()
+        };
+        let same = r#"{"callback_url":"https://x/webhook/beaver/text3d","mode":"preview","prompt":"otter"}"#;
+        for (name, pending) in [
+            ("otter_1.yaml", vec![settling.clone()]),
+            // In flight: the same request but for its callback URL.
+            ("beaver_1.yaml", vec![call(same, 1_000, None)]),
+            // Lost too (settled by listing, like this one), another request, an earlier run's.
+            (
+                "beaver_2.yaml",
+                vec![call(same, 1_000, Some("502 Bad Gateway"))],
+            ),
+            (
+                "beaver_3.yaml",
+                vec![call(r#"{"mode":"preview","prompt":"beaver"}"#, 1_000, None)],
+            ),
+            ("beaver_4.yaml", vec![call(same, 120_000, None)]),
+        ] {
+            let cassette = Cassette {
+                pending,
+                ..Cassette::default()
+            };
+            crate::atomic_file::write(&http.join(name), cassette.to_yaml().as_bytes()).unwrap();
+        }
+        let seen = on_file(http, &http.join("otter_1.yaml"), &settling, run_started);
+        assert_eq!(seen.twins_in_flight, 1, "{seen:?}");
+        assert!(seen.known.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_listing_is_read_without_the_runs_lock_and_decided_under_it() {
+        let (old, sent) = intent(40_000);
+        let (listed, asked) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let task = json!([{"id": "new", "mode": "preview", "prompt": "otter", "status": "PENDING",
+            "created_at": sent + 500}]);
+        let transport = move |_: crate::transport::HttpRequest| {
+            let _ = listed.send(());
+            Ok(crate::test_support::Canned::json(200, task.clone()).response(false))
+        };
+        let client = Client::new(
+            crate::meshy::ClientConfig {
+                api_key: Some("msy_resume_unit_key_123".into()),
+                ..Default::default()
+            },
+            Arc::new(transport),
+        )
+        .unwrap();
+        let lock = tokio::sync::Mutex::new(());
+        let listing = Listing {
+            lost_at_ms: 0,
+            client: &client,
+            on_file: &|_: &Path, _: &Intent| OnFile::default(),
+            window: LISTING_SETTLES,
+            one_at_a_time: &lock,
+        };
+        // Another trial decides meanwhile (holds the lock, e.g. through a 429's backoff).
+        let other = lock.lock().await;
+        let path = Path::new("cassettes/http/otter_1.yaml");
+        let settling = reconcile(path, &old, &listing, None);
+        tokio::pin!(settling);
+        let mut asked = asked;
+        tokio::select! {
+            _ = &mut settling => panic!("decided while another trial held the lock"),
+            got = tokio::time::timeout(Duration::from_secs(30), asked.recv()) => {
+                got.expect("the list is read while the lock is held elsewhere");
+            }
+        }
+        drop(other);
+        let (outcome, _held) = tokio::time::timeout(Duration::from_secs(30), settling)
+            .await
+            .expect("decided once the lock is free")
+            .unwrap();
+        assert_eq!(adopted_id(outcome), Some("new".to_owned()));
     }
 
     #[tokio::test]

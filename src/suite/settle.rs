@@ -8,14 +8,15 @@
 //! What an earlier run left pending is settled the same way before a trial sends
 //! anything (`planning.rs`, through `resume::reconcile_all`).
 
-use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::resume::{self, Listing, Reconciled, ResumeError};
+use super::resume::{self, Listing, OnFile, Reconciled, ResumeError};
 use crate::cassette::CassetteTransport;
+use crate::cassette::Intent;
 use crate::meshy::Client;
 use crate::progress::{Event, Reporter};
 
@@ -23,8 +24,9 @@ use crate::progress::{Event, Reporter};
 /// a rerun to settle.
 pub(crate) const MAX_SETTLED: u32 = 3;
 
-/// Task ids create calls on file answered, read when called.
-pub(crate) type KnownTasks = Arc<dyn Fn() -> BTreeSet<String> + Send + Sync>;
+/// What the cassettes on file say for a call being settled (`resume::OnFile`), read
+/// when called.
+pub(crate) type KnownTasks = Arc<dyn Fn(&Path, &Intent) -> OnFile + Send + Sync>;
 
 /// What a recording trial settles with, from its run.
 #[derive(Clone)]
@@ -34,8 +36,9 @@ pub(crate) struct Settling {
     pub window: Duration,
     /// The run's listing lock: two trials never adopt one task.
     pub one_at_a_time: Arc<tokio::sync::Mutex<()>>,
-    /// Task ids create calls on file answered (another scenario's task is never adopted).
-    pub known: KnownTasks,
+    /// What the cassettes on file say: answered task ids (another scenario's task is
+    /// never adopted), and twins' calls still awaiting their answers.
+    pub on_file: KnownTasks,
 }
 
 /// Settles every create call of `cassette` whose answer was lost, telling `report`
@@ -53,7 +56,7 @@ pub(crate) async fn settle(
         // passed since then, however long the call took.
         lost_at_ms: crate::clock::now_ms(),
         client: &settling.client,
-        known: &*settling.known,
+        on_file: &*settling.on_file,
         window: settling.window,
         one_at_a_time: &settling.one_at_a_time,
     };
@@ -173,7 +176,7 @@ mod tests {
             client,
             window,
             one_at_a_time: Arc::default(),
-            known: Arc::new(BTreeSet::new),
+            on_file: Arc::new(|_: &Path, _: &Intent| OnFile::default()),
         }
     }
 
@@ -310,7 +313,7 @@ mod tests {
             client,
             window: Duration::from_millis(300),
             one_at_a_time: Arc::default(),
-            known: Arc::new(BTreeSet::new),
+            on_file: Arc::new(|_: &Path, _: &Intent| OnFile::default()),
         };
         let (report, seen) = notes();
         let (_stop, interrupt) = watch::channel(false);

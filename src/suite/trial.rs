@@ -141,7 +141,7 @@ impl TrialContext {
                 client: live.lister().map_err(|e| TrialError::Client(Arc::new(e)))?,
                 window: live.listing_window,
                 one_at_a_time,
-                known,
+                on_file: known,
             }),
             _ => None,
         };
