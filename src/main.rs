@@ -332,7 +332,14 @@ fn run_receive(parsed: &ReceiveArgs) -> Result<(), Failure> {
             .await
             .map_err(|e| match e {
                 ReceiverError::Listen { port, source } => {
-                    Failure::Run(format!("cannot listen on 127.0.0.1:{port}: {source}"))
+                    let hint = match source.kind() {
+                        std::io::ErrorKind::AddrInUse => format!(
+                            "; `ss -ltnp 'sport = :{port}'` shows what holds it (a recording run binds its \
+                             --webhook-port while it records): stop it, or pick another --port"
+                        ),
+                        _ => String::new(),
+                    };
+                    Failure::Run(format!("cannot listen on 127.0.0.1:{port}: {source}{hint}"))
                 }
                 other => Failure::Usage(other.to_string()),
             })?;

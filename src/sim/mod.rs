@@ -277,6 +277,11 @@ impl Simulator {
         self.state.counters.snapshot()
     }
 
+    /// The ids of the tasks it made, in creation order.
+    pub fn task_ids(&self) -> Vec<String> {
+        self.state.task_ids()
+    }
+
     /// Credits taken from the account since the simulator started (refunds counted).
     pub fn credits_charged(&self) -> u64 {
         self.state

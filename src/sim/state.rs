@@ -64,6 +64,11 @@ pub struct QueueStats {
 }
 
 impl SimState {
+    /// The ids of the tasks it made, in creation order.
+    pub fn task_ids(&self) -> Vec<String> {
+        crate::sync::lock(&self.tasks).keys().cloned().collect()
+    }
+
     /// `http` delivers the webhooks.
     pub fn new(config: SimConfig, base_url: String, http: reqwest::Client) -> SimState {
         SimState {

@@ -108,6 +108,13 @@ pub enum LiveError {
     },
     #[error("cannot start the webhook receiver on 127.0.0.1:{port}: {source}")]
     Receiver { port: u16, source: ReceiverError },
+    /// The webhook port is taken by something that is not a mesh-toolkit receiver.
+    #[error(
+        "cannot start the webhook receiver on 127.0.0.1:{port}: the port is in use, and not by a mesh-toolkit \
+         receiver (it did not answer /health as one); `ss -ltnp 'sport = :{port}'` shows what holds it: stop it, \
+         or record with another --webhook-port (the dashboard URL changes with it); nothing was sent"
+    )]
+    PortBusy { port: u16 },
     /// A mesh-toolkit receiver runs on the webhook port, but not for this run.
     #[error(
         "a mesh-toolkit receiver already runs on 127.0.0.1:{port}, but {why}; nothing was sent. Stop it (Ctrl-C \
@@ -447,9 +454,16 @@ impl Live {
             ),
             None => Receiver::start(config).await,
         };
-        let receiver = receiver.map_err(|source| LiveError::Receiver {
-            port: settings.webhook_port,
-            source,
+        let receiver = receiver.map_err(|source| match source {
+            ReceiverError::Listen { port, source }
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                LiveError::PortBusy { port }
+            }
+            source => LiveError::Receiver {
+                port: settings.webhook_port,
+                source,
+            },
         })?;
         let port = receiver.addr().port();
         let tunnel = match (&standing, &settings.public_url) {
@@ -591,7 +605,17 @@ impl Live {
             receiver.shutdown().await;
         }
         if let Some(sim) = self.sim.take() {
+            let tasks = sim.task_ids();
             sim.shutdown().await;
+            // Its tasks die with it, and a rerun records them afresh: what the spool kept
+            // of them (an interrupted trial's deliveries) would never be claimed.
+            let spool = crate::receiver::spool_dir(&crate::workdir::dir());
+            for id in tasks
+                .iter()
+                .filter(|id| crate::receiver::is_valid_task_id(id))
+            {
+                let _ = std::fs::remove_file(spool.join(format!("{id}.json")));
+            }
         }
     }
 }
@@ -860,6 +884,7 @@ mod env_tests {
 #[cfg(test)]
 mod standing_tests {
     use super::*;
+    use std::time::Duration;
 
     const TOKEN: &str = "standingtoken0123456789";
 
@@ -900,6 +925,74 @@ mod standing_tests {
 
     fn secret(value: &str) -> WebhookSecret {
         WebhookSecret::new(value, crate::secrets::SecretSource::Env).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_sim_run_forgets_what_the_spool_kept_of_its_simulators_tasks_when_it_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let cassettes = dir.path().join("cassettes");
+        let ours = Serves::here(&crate::workdir::dir(), &cassettes);
+        let standing = running_with(ours.clone(), None, None).await;
+        let port = standing.addr().port();
+        let args: Vec<String> = [
+            "scenarios",
+            "--record-webhooks",
+            "--target=sim",
+            &format!("--webhook-port={port}"),
+            &format!("--cassettes={}", cassettes.display()),
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let (settings, _) = Settings::parse(&args, |_| None).unwrap();
+        let env = RunEnv {
+            webhook_token: Some(TOKEN.into()),
+            ..RunEnv::default()
+        };
+        let (_stop, interrupt) = watch::channel(false);
+        let live = Live::start(
+            &settings,
+            &env,
+            interrupt,
+            &crate::progress::Console::plain(),
+        )
+        .await
+        .unwrap();
+        // A task of its simulator whose trial never claimed it (interrupted): its
+        // deliveries reach the standing receiver's spool.
+        let body = serde_json::json!({"mode": "preview", "prompt": "a spooled otter",
+            "callback_url": live.recorder.callback_url("otter", "text3d")});
+        let answer = crate::transport::loopback_client(Duration::from_secs(10))
+            .unwrap()
+            .post(format!("{}/openapi/v2/text-to-3d", live.base_url))
+            .bearer_auth(&live.api_key)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let created: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        let id = created["result"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a task id: {created}"))
+            .to_owned();
+        let spooled = ours.spool.join(format!("{id}.json"));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !spooled.exists() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a delivery is spooled"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        live.stop().await;
+        assert!(
+            !spooled.exists(),
+            "the simulator's task died with the run: nothing would ever claim it"
+        );
+        standing.shutdown().await;
     }
 
     #[tokio::test]

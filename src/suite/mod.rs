@@ -157,8 +157,9 @@ type Outcome = OnceLock<Result<Produced, TrialError>>;
 enum LiveState {
     NotStarted,
     Started(Box<Live>),
-    /// Why it could not start; every trial that needs it fails with this.
-    Failed(TrialError),
+    /// Why it could not start: the first trial that needs it fails with this (taken),
+    /// the others with a line that says where it is.
+    Failed(Option<TrialError>),
     Stopped,
 }
 

@@ -352,15 +352,19 @@ impl Suite {
                     }
                     Err(refusal) => {
                         self.runtime.block_on(live.stop());
-                        LiveState::Failed(TrialError::Plan(refusal))
+                        LiveState::Failed(Some(TrialError::Plan(refusal)))
                     }
                 },
-                Err(e) => LiveState::Failed(TrialError::Live(Arc::new(e))),
+                Err(e) => LiveState::Failed(Some(TrialError::Live(Arc::new(e)))),
             };
         }
-        match &*state {
+        match &mut *state {
             LiveState::Started(live) => Ok(live.recording()),
-            LiveState::Failed(error) => Err(error.clone()),
+            // The reason once, for the trial that tried first; the others say where it is.
+            LiveState::Failed(error) => Err(error.take().unwrap_or(TrialError::NotRunning(
+                "not recorded: the recording context could not start; the reason is given once, under the first \
+                 recording trial that failed",
+            ))),
             _ => Err(TrialError::NotRunning(
                 "the run is over: the recording context was stopped",
             )),

@@ -967,6 +967,41 @@ fn guards() -> Result<(), Failed> {
         "{}",
         text(&no_key)
     );
+    // A webhook port something else holds: said so, with how to find out what.
+    let held = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = held.local_addr()?.port();
+    let busy = work.run(
+        &[
+            "otter_text3d",
+            "--exact",
+            "--record-webhooks",
+            "--target=sim",
+            &format!("--webhook-port={port}"),
+        ],
+        &[],
+    );
+    assert!(
+        text(&busy).contains(&format!(
+            "the port is in use, and not by a mesh-toolkit receiver (it did not answer /health as one); \
+             `ss -ltnp 'sport = :{port}'` shows what holds it"
+        )),
+        "{}",
+        text(&busy)
+    );
+    drop(held);
+    // Every trial that would record fails, and the reason is given once.
+    let all = work.run(&["--record-webhooks"], &[]);
+    let all = text(&all);
+    assert_eq!(
+        all.matches("recording against the real Meshy API needs MESHY_API_KEY")
+            .count(),
+        1,
+        "{all}"
+    );
+    assert!(
+        all.contains("the reason is given once, under the first recording trial that failed"),
+        "{all}"
+    );
     // An outside value that is no task time is refused, not taken as a day or a panic.
     let endless = work.run(
         &[
