@@ -326,11 +326,13 @@ impl Receiver {
     /// webhook secret since count as this receiver's ([`Receiver::stats`]), and once it
     /// has not answered for `gone_after`, the run's waits end ([`Progress::gone`]) and
     /// [`Receiver::gone`] says why, until it answers again.
+    /// `restart` is the command that starts it again, as the user runs the binary.
     pub fn attach(
         config: ReceiverConfig,
         port: u16,
         standing: &Standing,
         gone_after: Duration,
+        restart: &str,
     ) -> Result<Receiver, ReceiverError> {
         let token = config.resolve_token()?;
         let mut store_config = config.store.clone();
@@ -341,22 +343,23 @@ impl Receiver {
         let counters = Arc::new(Counters::default());
         let gone: Arc<std::sync::Mutex<Option<Arc<str>>>> = Arc::default();
         let (shutdown, signal) = oneshot::channel::<()>();
+        let tunnel = match &standing.public_url {
+            Some(url) => format!(
+                " and the --tunnel or --public-url it had (it was reached at {url}; a new tunnel URL goes into \
+                 the Meshy dashboard again)"
+            ),
+            None => String::new(),
+        };
         let watch = Watch {
             port,
             token: token.clone(),
+            secret: config.secret.as_ref().map(|s| s.fingerprint(&token)),
             store: Arc::clone(&store),
             counters: Arc::clone(&counters),
             gone: Arc::clone(&gone),
-            refused_before: standing.stats.secret_refused,
+            first: standing.clone(),
             gone_after,
-            restart: format!(
-                "mesh-toolkit receive --port {port}{}",
-                config
-                    .serves
-                    .as_ref()
-                    .map(|s| format!(" --cassettes {}", s.cassettes.display()))
-                    .unwrap_or_default()
-            ),
+            restart: format!("`{restart}`{tunnel}"),
         };
         let follow = tokio::spawn(watch.run(signal));
         Ok(Receiver {
@@ -506,19 +509,22 @@ const SPOOL_POLL: Duration = Duration::from_millis(200);
 pub const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 /// How long a standing receiver may not answer before an attached run takes it for
-/// gone (its health answer may be slow under load; a crash is not).
-pub const GONE_AFTER: Duration = Duration::from_secs(5);
+/// gone: several health probes (each may take up to 3 s under load; a crash answers
+/// none).
+pub const GONE_AFTER: Duration = Duration::from_secs(15);
 
 /// What an attached receiver runs: it follows the spool and watches the standing
 /// receiver's health.
 struct Watch {
     port: u16,
     token: String,
+    /// The fingerprint of the run's webhook secret, if it has one.
+    secret: Option<String>,
     store: Arc<Store>,
     counters: Arc<Counters>,
     gone: Arc<std::sync::Mutex<Option<Arc<str>>>>,
-    /// Its secret refusals when the run attached: those of earlier runs are not ours.
-    refused_before: u64,
+    /// What it said when the run attached: a restart that changed it is not used.
+    first: Standing,
     gone_after: Duration,
     /// The command that starts it again.
     restart: String,
@@ -528,6 +534,10 @@ impl Watch {
     async fn run(self, mut signal: oneshot::Receiver<()>) {
         let mut next_probe = Instant::now() + HEALTH_EVERY;
         let mut unanswered_since: Option<Instant> = None;
+        // Its secret refusals: as last seen, and those of this run so far (its counters
+        // start again at 0 when it is restarted).
+        let mut last_refused = self.first.stats.secret_refused;
+        let mut ours = 0;
         loop {
             let store = Arc::clone(&self.store);
             // Reading files: off the runtime's threads.
@@ -536,29 +546,37 @@ impl Watch {
                 next_probe = Instant::now() + HEALTH_EVERY;
                 let answer = tokio::select! {
                     _ = &mut signal => return,
-                    answer = standing(self.port, &self.token) => answer,
+                    answer = standing(self.port, &self.token, self.secret.as_deref()) => answer,
                 };
-                match answer.filter(|s| s.token_ok) {
+                let why = match answer.filter(|s| s.token_ok) {
                     Some(now) => {
                         unanswered_since = None;
-                        *crate::sync::lock(&self.gone) = None;
-                        let ours = now.stats.secret_refused.saturating_sub(self.refused_before);
+                        let seen = now.stats.secret_refused;
+                        ours += seen.checked_sub(last_refused).unwrap_or(seen);
+                        last_refused = seen;
                         self.counters.secret_refused.store(ours, Ordering::SeqCst);
+                        self.changed(&now)
                     }
                     None => {
                         let since = *unanswered_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= self.gone_after {
-                            let why: Arc<str> = Arc::from(format!(
+                        (since.elapsed() >= self.gone_after).then(|| {
+                            format!(
                                 "the webhook receiver on 127.0.0.1:{} (mesh-toolkit receive) this run uses has not \
-                                 answered for {} s, so deliveries no longer reach the run; start it again with `{}`",
+                                 answered for {} s, so deliveries no longer reach the run; start it again with {}",
                                 self.port,
                                 since.elapsed().as_secs(),
                                 self.restart
-                            ));
-                            *crate::sync::lock(&self.gone) = Some(Arc::clone(&why));
-                            self.store.gone(&why);
-                        }
+                            )
+                        })
                     }
+                };
+                let why = why.map(Arc::<str>::from);
+                if let Some(why) = &why {
+                    self.store.gone(why);
+                }
+                // Unanswered for less than `gone_after`: as it was.
+                if why.is_some() || unanswered_since.is_none() {
+                    *crate::sync::lock(&self.gone) = why;
                 }
             }
             tokio::select! {
@@ -566,6 +584,31 @@ impl Watch {
                 () = tokio::time::sleep(SPOOL_POLL) => {}
             }
         }
+    }
+
+    /// Why a receiver that answers again is not the one the run attached to (it was
+    /// restarted otherwise), if it is not.
+    fn changed(&self, now: &Standing) -> Option<String> {
+        let what = if now.serves != self.first.serves {
+            "serves another project, cassettes directory or format".to_owned()
+        } else if now.public_url != self.first.public_url {
+            format!(
+                "is reached at {} instead of {} (the Meshy dashboard, and this run's tasks, point at the old URL)",
+                now.public_url.as_deref().unwrap_or("no public URL"),
+                self.first.public_url.as_deref().unwrap_or("no public URL")
+            )
+        } else if (now.checks_secret, now.secret_ok)
+            != (self.first.checks_secret, self.first.secret_ok)
+        {
+            "checks another webhook secret".to_owned()
+        } else {
+            return None;
+        };
+        Some(format!(
+            "the webhook receiver on 127.0.0.1:{} (mesh-toolkit receive) this run uses was restarted and {what}; \
+             start it again as it was, with {}",
+            self.port, self.restart
+        ))
     }
 }
 
@@ -579,21 +622,36 @@ pub struct Standing {
     pub public_url: Option<String>,
     /// What it answered so far (zeros when it did not say).
     pub stats: ReceiverStats,
-    /// The fingerprint of the webhook secret it checks ([`WebhookSecret::fingerprint`],
-    /// salted with the token asked about), `None` when it checks none.
-    pub secret: Option<String>,
+    /// Whether it checks a webhook secret.
+    pub checks_secret: bool,
+    /// Whether the secret it checks is the one whose fingerprint was asked about
+    /// ([`WebhookSecret::fingerprint`], salted with the token); `None` when none was
+    /// asked about or it checks none. It never says its own.
+    pub secret_ok: Option<bool>,
 }
 
-/// Asks `127.0.0.1:port` whether a mesh-toolkit receiver runs there, and whether
-/// `token` is its token. `None`: nothing listens, or something else does.
-pub async fn standing(port: u16, token: &str) -> Option<Standing> {
+/// Asks `127.0.0.1:port` whether a mesh-toolkit receiver runs there, whether `token`
+/// is its token, and — given the fingerprint of a webhook secret — whether it checks that
+/// secret. `None`: nothing listens, or something else does.
+pub async fn standing(port: u16, token: &str, secret: Option<&str>) -> Option<Standing> {
     let client = crate::transport::loopback_client(Duration::from_secs(3)).ok()?;
-    let url = format!("http://127.0.0.1:{port}/health?token={token}");
-    let body = client.get(url).send().await.ok()?.bytes().await.ok()?;
-    let answer: Value = serde_json::from_slice(&body).ok()?;
-    if answer.get("service").and_then(Value::as_str) != Some("mesh-toolkit receiver") {
-        return None;
-    }
+    let ask = |url: String| {
+        let client = client.clone();
+        async move {
+            let body = client.get(url).send().await.ok()?.bytes().await.ok()?;
+            let answer: Value = serde_json::from_slice(&body).ok()?;
+            let ours =
+                answer.get("service").and_then(Value::as_str) == Some("mesh-toolkit receiver");
+            ours.then_some(answer)
+        }
+    };
+    // The token only to something that says it is a mesh-toolkit receiver.
+    ask(format!("http://127.0.0.1:{port}/health")).await?;
+    let secret = secret.map(|s| format!("&secret={s}")).unwrap_or_default();
+    let answer = ask(format!(
+        "http://127.0.0.1:{port}/health?token={token}{secret}"
+    ))
+    .await?;
     Some(Standing {
         serves: (answer.get("serves").cloned()).and_then(|s| serde_json::from_value(s).ok()),
         token_ok: answer.get("token_ok").and_then(Value::as_bool) == Some(true),
@@ -604,10 +662,8 @@ pub async fn standing(port: u16, token: &str) -> Option<Standing> {
         stats: (answer.get("stats").cloned())
             .and_then(|s| serde_json::from_value(s).ok())
             .unwrap_or_default(),
-        secret: answer
-            .get("secret")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        checks_secret: answer.get("checks_secret").and_then(Value::as_bool) == Some(true),
+        secret_ok: answer.get("secret_ok").and_then(Value::as_bool),
     })
 }
 
@@ -726,8 +782,10 @@ fn routes(
                                     "nonce": nonce, "token_ok": true, "serves": context.serves,
                                     "public_url": *crate::sync::lock(&context.public_url),
                                     "stats": context.counters.stats(),
-                                    // Never the secret: a fingerprint salted with the token.
-                                    "secret": context.secret.as_ref().map(|s| s.fingerprint(&context.token))})
+                                    // Never the secret, nor its fingerprint: whether the
+                                    // caller's is the same.
+                                    "checks_secret": context.secret.is_some(),
+                                    "secret_ok": secret_ok(&context, &query)})
                                 }
                                 _ => json!({"status": "ok", "service": "mesh-toolkit receiver",
                                     "nonce": nonce, "token_ok": token_ok}),
@@ -891,6 +949,14 @@ fn announce(mode: Announce, accepted: &Accepted) {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
+/// Whether the fingerprint in the health query (`secret=`) is that of the secret this
+/// receiver checks; `None` when either has none.
+fn secret_ok(context: &Context, query: &str) -> Option<bool> {
+    let theirs = param(query, "secret")?;
+    let ours = context.secret.as_ref()?.fingerprint(&context.token);
+    Some(constant_time_eq(theirs.as_bytes(), ours.as_bytes()))
 }
 
 fn param(query: &str, name: &str) -> Option<String> {

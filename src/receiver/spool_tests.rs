@@ -56,10 +56,11 @@ async fn deliver(url: &str, task_id: &str, status: &str) {
 /// after a second without an answer).
 async fn attach(config: ReceiverConfig, standing: &Receiver) -> Receiver {
     let port = standing.addr().port();
-    let said = super::standing(port, TOKEN)
+    let said = super::standing(port, TOKEN, None)
         .await
         .expect("a mesh-toolkit receiver");
-    Receiver::attach(config, port, &said, Duration::from_secs(1)).unwrap()
+    let restart = format!("mesh-toolkit receive --port {port} --cassettes /the/cassettes");
+    Receiver::attach(config, port, &said, Duration::from_secs(1), &restart).unwrap()
 }
 
 /// Waits (at most [`WAIT`]) until the claimed task's terminal delivery is written.
@@ -191,22 +192,23 @@ async fn the_health_answer_says_what_it_serves_and_whether_a_token_is_its_own() 
     let receiver = Receiver::start(config).await.unwrap();
     receiver.set_public_url("https://hooks.example");
     let port = receiver.addr().port();
-    let ours = standing(port, TOKEN)
+    let ours = standing(port, TOKEN, None)
         .await
         .expect("a mesh-toolkit receiver");
     assert_eq!(ours.serves.as_ref(), Some(&serves));
     assert!(ours.token_ok);
     assert_eq!(ours.public_url.as_deref(), Some("https://hooks.example"));
-    let theirs = standing(port, "anothertoken0123456789").await.unwrap();
+    let theirs = standing(port, "anothertoken0123456789", None)
+        .await
+        .unwrap();
     assert!(!theirs.token_ok);
     assert_eq!(
         theirs.serves, None,
         "what it serves, only to who knows its token"
     );
     assert_eq!(theirs.public_url, None);
-    assert_eq!(
-        (theirs.secret, ours.secret),
-        (None, None),
+    assert!(
+        !ours.checks_secret && !theirs.checks_secret,
         "no secret checked"
     );
     receiver.shutdown().await;
@@ -304,19 +306,28 @@ async fn a_run_attached_counts_only_the_secret_refusals_of_the_standing_receiver
         .unwrap(),
     );
     let standing = Receiver::start(config).await.unwrap();
-    let said = super::standing(standing.addr().port(), TOKEN)
-        .await
-        .unwrap();
+    let port = standing.addr().port();
     let right = crate::secrets::WebhookSecret::new(
         "the-right-secret-0123456789",
         crate::secrets::SecretSource::Env,
     )
     .unwrap();
-    assert_eq!(
-        said.secret,
-        Some(right.fingerprint(TOKEN)),
-        "a fingerprint a run can compare, never the secret"
-    );
+    let wrong = crate::secrets::WebhookSecret::new(
+        "a-wrong-secret-0123",
+        crate::secrets::SecretSource::Env,
+    )
+    .unwrap();
+    for (asked, ok) in [
+        (Some(right.fingerprint(TOKEN)), Some(true)),
+        (Some(wrong.fingerprint(TOKEN)), Some(false)),
+        (None, None),
+    ] {
+        let said = super::standing(port, TOKEN, asked.as_deref())
+            .await
+            .unwrap();
+        assert!(said.checks_secret);
+        assert_eq!(said.secret_ok, ok, "whether the run's secret is its own");
+    }
     let hook = standing.webhook_url(standing.local_url());
     // An earlier run's problem, not this one's.
     assert_eq!(
@@ -324,7 +335,6 @@ async fn a_run_attached_counts_only_the_secret_refusals_of_the_standing_receiver
         401
     );
     let attached = attach(run_config(&cassettes, &spool), &standing).await;
-    assert_eq!(attached.stats().secret_refused, 0);
     assert_eq!(
         deliver_signed(&hook, "t6", "a-wrong-secret-0123").await,
         401
@@ -382,7 +392,9 @@ async fn a_run_attached_to_a_standing_receiver_that_stops_answering_ends_its_wai
         .unwrap();
     assert!(
         gone.contains(&format!("127.0.0.1:{port}"))
-            && gone.contains(&format!("mesh-toolkit receive --port {port} --cassettes")),
+            && gone.contains(&format!(
+                "`mesh-toolkit receive --port {port} --cassettes /the/cassettes`"
+            )),
         "{gone}"
     );
     assert_eq!(attached.gone().as_deref(), Some(&*gone), "no more buying");
@@ -454,4 +466,26 @@ async fn a_resumed_tasks_payload_from_a_file_points_at_the_deployment_the_run_ta
     let written = std::fs::read_to_string(cassettes.join("otter_text3d_t10.json")).unwrap();
     assert!(!written.contains(sim_assets), "{written}");
     rerun.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_token_is_never_sent_to_something_on_the_port_that_is_not_a_mesh_toolkit_receiver() {
+    let foreign = crate::test_support::ScriptedServer::start(|_| {
+        crate::test_support::Canned::json(404, json!({"error": "not found"}))
+    })
+    .await;
+    let port: u16 = foreign
+        .base_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
+    assert_eq!(super::standing(port, TOKEN, None).await, None);
+    let seen = foreign.requests();
+    assert_eq!(seen.len(), 1, "one health question, without the token");
+    assert!(
+        seen.iter().all(|r| !r.path.contains(TOKEN)),
+        "{:?}",
+        seen.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
 }

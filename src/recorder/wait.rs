@@ -544,8 +544,10 @@ mod tests {
         };
         let standing = Receiver::start(config()).await.unwrap();
         let port = standing.addr().port();
-        let said = crate::receiver::standing(port, token).await.unwrap();
-        let attached = Receiver::attach(config(), port, &said, Duration::from_secs(1)).unwrap();
+        let said = crate::receiver::standing(port, token, None).await.unwrap();
+        let restart = format!("cargo run -- receive --port {port} --cassettes c");
+        let attached =
+            Receiver::attach(config(), port, &said, Duration::from_secs(1), &restart).unwrap();
         let running = json!({"id": "t-1", "status": "IN_PROGRESS", "progress": 40,
             "created_at": crate::clock::now_ms()});
         let api = move |_: HttpRequest| Ok(Canned::json(200, running.clone()).response(false));
@@ -586,7 +588,7 @@ mod tests {
             error.starts_with(
                 "scenario 'otter': stopped waiting for task t-1: the webhook receiver on 127.0.0.1:"
             ) && error.contains(&format!(
-                "start it again with `mesh-toolkit receive --port {port} --cassettes"
+                "start it again with `cargo run -- receive --port {port} --cassettes c`"
             )) && error.contains("the rerun resumes the task without paying again"),
             "{error}"
         );

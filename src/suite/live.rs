@@ -118,14 +118,14 @@ pub enum LiveError {
     /// A mesh-toolkit receiver runs on the webhook port, but not for this run.
     #[error(
         "a mesh-toolkit receiver already runs on 127.0.0.1:{port}, but {why}; nothing was sent. Stop it (Ctrl-C \
-         where it runs) and start it again from this project with `mesh-toolkit receive --port {port} --cassettes \
-         {}`, or record with another --webhook-port",
-        cassettes.display()
+         where it runs) and start it again from this project with `{command}`, or record with another \
+         --webhook-port"
     )]
     OtherReceiver {
         port: u16,
         why: String,
-        cassettes: PathBuf,
+        /// `mesh-toolkit receive` for this project, as the user runs the binary.
+        command: String,
     },
     /// The webhook secret cannot be read or used (the error never shows it).
     #[error(transparent)]
@@ -365,6 +365,11 @@ impl Live {
         // A receiver already running on the webhook port (`mesh-toolkit receive`) is used
         // instead of binding one: it keeps what Meshy delivers between runs.
         let serves = Serves::here(&crate::workdir::dir(), &settings.cassettes_dir);
+        let restart = settings.commands.cli_bare(&format!(
+            "receive --port {} --cassettes {}",
+            settings.webhook_port,
+            serves.cassettes.display()
+        ));
         let standing = match settings.webhook_port {
             0 => None,
             port => {
@@ -375,6 +380,7 @@ impl Live {
                     target: settings.target,
                     real_api: settings.target == Target::Meshy
                         && env.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL) == DEFAULT_BASE_URL,
+                    restart: restart.clone(),
                 };
                 standing_receiver(port, &ours).await?
             }
@@ -451,6 +457,7 @@ impl Live {
                 settings.webhook_port,
                 standing,
                 crate::receiver::GONE_AFTER,
+                &restart,
             ),
             None => Receiver::start(config).await,
         };
@@ -629,6 +636,8 @@ struct Ours<'a> {
     /// It records against Meshy's own API (not a rehearsal URL, which may be reached
     /// on loopback).
     real_api: bool,
+    /// The command that starts a receiver for this run, as the user runs the binary.
+    restart: String,
 }
 
 /// The receiver already running on `port`, if one does and serves this run (`ours`:
@@ -639,13 +648,15 @@ async fn standing_receiver(
     ours: &Ours<'_>,
 ) -> Result<Option<crate::receiver::Standing>, LiveError> {
     let serves = ours.serves;
-    let Some(standing) = crate::receiver::standing(port, ours.token).await else {
+    let fingerprint = ours.secret.map(|s| s.fingerprint(ours.token));
+    let asked = crate::receiver::standing(port, ours.token, fingerprint.as_deref()).await;
+    let Some(standing) = asked else {
         return Ok(None);
     };
     let other = |why: String| LiveError::OtherReceiver {
         port,
         why,
-        cassettes: serves.cassettes.clone(),
+        command: ours.restart.clone(),
     };
     if !standing.token_ok {
         return Err(other(
@@ -677,7 +688,7 @@ async fn standing_receiver(
             theirs.toolkit, theirs.formats, serves.toolkit, serves.formats
         )));
     }
-    if let Some(why) = secret_mismatch(ours, standing.secret.as_deref()) {
+    if let Some(why) = secret_mismatch(ours, &standing) {
         return Err(other(why));
     }
     if ours.real_api && standing.public_url.is_none() {
@@ -690,20 +701,19 @@ async fn standing_receiver(
     Ok(Some(standing))
 }
 
-/// Why the webhook secret a standing receiver checks (`theirs`, a fingerprint) does not
-/// fit this run: another secret, none where the run checks one, or — for the simulator
-/// the run starts, which sends the run's secret, or a random one — one the run lacks.
-fn secret_mismatch(ours: &Ours<'_>, theirs: Option<&str>) -> Option<String> {
-    let mine = ours.secret.map(|s| s.fingerprint(ours.token));
+/// Why the webhook secret a standing receiver checks does not fit this run: another
+/// secret, none where the run checks one, or — for the simulator the run starts, which
+/// sends the run's secret, or a random one — one the run lacks.
+fn secret_mismatch(ours: &Ours<'_>, theirs: &crate::receiver::Standing) -> Option<String> {
     let same = "start both with the same MESHY_WEBHOOK_SECRET (or --webhook-secret-file)";
-    match (mine.as_deref(), theirs) {
-        (Some(mine), Some(theirs)) if mine != theirs => Some(format!(
+    match (ours.secret.is_some(), theirs.checks_secret) {
+        (true, true) if theirs.secret_ok != Some(true) => Some(format!(
             "it checks another webhook secret than this run's: {same}"
         )),
-        (Some(_), None) => Some(format!(
+        (true, false) => Some(format!(
             "it checks no webhook secret, and this run checks one: {same}"
         )),
-        (None, Some(_)) if ours.target == Target::Sim => Some(format!(
+        (false, true) if ours.target == Target::Sim => Some(format!(
             "it checks a webhook secret, and the simulator this run starts sends a random one when the run has \
              none, so every delivery would be refused: {same}"
         )),
@@ -896,6 +906,7 @@ mod standing_tests {
             secret: None,
             target: Target::Sim,
             real_api: false,
+            restart: "cargo run -- receive --port P".into(),
         }
     }
 
@@ -1010,6 +1021,7 @@ mod standing_tests {
             secret,
             target,
             real_api: target == Target::Meshy,
+            restart: String::new(),
         };
         let (a, b) = (&a, &b);
         let checking_a = running_with(ours.clone(), Some(a), Some("https://hooks.example")).await;
@@ -1105,7 +1117,9 @@ mod standing_tests {
             .to_string();
         assert!(
             err.contains("it serves the project")
-                && err.contains(&format!("mesh-toolkit receive --port {port}")),
+                && err.contains(
+                    "start it again from this project with `cargo run -- receive --port P`"
+                ),
             "{err}"
         );
         let newer = Serves {

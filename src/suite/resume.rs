@@ -74,9 +74,10 @@ pub struct OnFile {
     pub twins_in_flight: usize,
 }
 
-/// How long a settle waits for twins' answers ([`OnFile::twins_in_flight`]) at most;
-/// past it, the twins' calls count as lost (their answers are not coming).
-const TWINS_WAIT: Duration = Duration::from_secs(120);
+/// How long a settle waits for twins' answers ([`OnFile::twins_in_flight`]) at most:
+/// longer than a request may take (`LiveConfig::timeout`, 120 s); past it the settle
+/// fails, nothing sent, and a rerun settles the call.
+const TWINS_WAIT: Duration = Duration::from_secs(150);
 
 /// How often the cassettes are read again while twins' answers are awaited.
 const TWINS_POLL: Duration = Duration::from_millis(200);
@@ -456,6 +457,22 @@ pub enum ResumeError {
         request: String,
         reason: String,
     },
+    /// A listed task may be the task of another trial's identical call, whose answer
+    /// has not come.
+    #[error(
+        "cassette '{}': the create call {request} sent at {sent} may have reached Meshy ({outcome}), and the task \
+         list shows a task it may have made; but another trial of this run sent the same request and has had no \
+         answer for {waited_secs} s, so the task may be that trial's; nothing was sent. Rerun: the rerun settles \
+         the call once the other trial's answer is on file",
+        path.display()
+    )]
+    TwinUnanswered {
+        path: PathBuf,
+        request: String,
+        sent: String,
+        outcome: String,
+        waited_secs: u64,
+    },
     #[error("cassette '{}': interrupted while reconciling the pending create call {request}", path.display())]
     Interrupted { path: PathBuf, request: String },
     #[error("error writing cassette '{}' after reconciling its pending create call: {source}", path.display())]
@@ -568,10 +585,12 @@ pub async fn reconcile<'a>(
     let generation =
         ApiGeneration::of_create(&intent.uri, &body).unwrap_or(listing.client.generation());
     let client = &listing.client.clone().with_generation(generation);
-    let twins_until = tokio::time::Instant::now() + TWINS_WAIT;
     loop {
         let listed_at = now_ms();
-        let listed = matching_tasks(client, task_type, &body, sent_ms)
+        // Tasks already on file are skipped as the list is read (one of another request
+        // may not echo this call's fields, and must not stop the listing).
+        let known_before = (listing.on_file)(path, intent).known;
+        let listed = matching_tasks(client, task_type, &body, sent_ms, &known_before)
             .await
             .map_err(|e| ResumeError::CannotList {
                 path: path.to_owned(),
@@ -588,21 +607,29 @@ pub async fn reconcile<'a>(
         let found: Vec<(String, Value)> = (listed.into_iter())
             .filter(|(id, _)| !on_file.known.contains(id))
             .collect();
-        if !found.is_empty()
-            && on_file.twins_in_flight > 0
-            && tokio::time::Instant::now() < twins_until
-        {
+        if !found.is_empty() && on_file.twins_in_flight > 0 {
             // A listed task may be a twin's whose answer is on its way: once it is on
             // file, the task is known, and the list is read again.
             drop(held);
-            let wait = tokio::time::sleep(TWINS_POLL);
-            tokio::select! {
-                () = wait => {}
-                () = stopped(&mut interrupt) => {
-                    return Err(ResumeError::Interrupted { path: path.to_owned(), request });
+            let waited = twins_answered(listing, path, intent, &mut interrupt).await;
+            match waited {
+                Ok(()) => continue,
+                Err(Some(waited)) => {
+                    return Err(ResumeError::TwinUnanswered {
+                        path: path.to_owned(),
+                        request,
+                        sent: intent.recorded_at.clone(),
+                        outcome,
+                        waited_secs: waited.as_secs(),
+                    });
+                }
+                Err(None) => {
+                    return Err(ResumeError::Interrupted {
+                        path: path.to_owned(),
+                        request,
+                    });
                 }
             }
-            continue;
         }
         let ids: Vec<String> = found.iter().map(|(id, _)| id.clone()).collect();
         match found.len() {
@@ -665,20 +692,43 @@ pub fn on_file(http: &Path, own: &Path, settling: &Intent, run_started_ms: i64) 
     on_file
 }
 
-/// Whether two create calls ask for the same task: the same method and URI, and the
-/// same body but for its callback URL (which names the scenario's species).
+/// Whether a listed task could be taken for either of two create calls: the same
+/// method and URI, and the same identity fields (those a listing matches by; a call
+/// that differs elsewhere counts too, which costs a wait, never a wrong adoption).
 pub fn same_request(a: &Intent, b: &Intent) -> bool {
-    let body = |intent: &Intent| {
-        let mut body: Value = serde_json::from_str(&intent.body).ok()?;
-        body.as_object_mut()?.remove("callback_url");
-        Some(body)
+    let identity = |intent: &Intent| {
+        let body: Value = serde_json::from_str(&intent.body).ok()?;
+        let fields = body.as_object()?;
+        Some(IDENTITY_FIELDS.map(|field| fields.get(field).cloned()))
     };
     a.method == b.method
         && a.uri == b.uri
-        && match (body(a), body(b)) {
+        && match (identity(a), identity(b)) {
             (Some(a), Some(b)) => a == b,
             _ => a.body == b.body,
         }
+}
+
+/// Waits until no twin of `intent` is in flight ([`OnFile::twins_in_flight`]), reading
+/// the cassettes every [`TWINS_POLL`]: `Err(Some(waited))` after [`TWINS_WAIT`],
+/// `Err(None)` when interrupted.
+async fn twins_answered(
+    listing: &Listing<'_>,
+    path: &Path,
+    intent: &Intent,
+    interrupt: &mut Option<watch::Receiver<bool>>,
+) -> Result<(), Option<Duration>> {
+    let started = tokio::time::Instant::now();
+    while (listing.on_file)(path, intent).twins_in_flight > 0 {
+        if started.elapsed() >= TWINS_WAIT {
+            return Err(Some(started.elapsed()));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(TWINS_POLL) => {}
+            () = stopped(interrupt) => return Err(None),
+        }
+    }
+    Ok(())
 }
 
 /// Ends once `interrupt` is true; never without one.
@@ -694,6 +744,7 @@ async fn matching_tasks(
     task_type: TaskType,
     body: &Value,
     sent_ms: i64,
+    known: &BTreeSet<String>,
 ) -> Result<Vec<(String, Value)>, ListingError> {
     let mut found: Vec<(String, Value)> = Vec::new();
     let mut listed_count = 0usize;
@@ -732,7 +783,7 @@ async fn matching_tasks(
             }
             // Tasks created while the pages are read shift them: a task seen on an
             // earlier page is the same task, not a second match.
-            if found.iter().any(|(id, _)| *id == task.id) {
+            if known.contains(&task.id) || found.iter().any(|(id, _)| *id == task.id) {
                 continue;
             }
             let echoed = serde_json::to_value(&task).unwrap_or(Value::Null);
@@ -1796,7 +1847,55 @@ mod tests {
             Reconciled::NotCreated,
             "the twin's task is not adopted: this call made none"
         );
-        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_twin_whose_answer_never_comes_fails_the_settle_sending_nothing() {
+        let path = Path::new("cassettes/http/otter_1.yaml");
+        let (old, sent) = intent(40_000);
+        let client = listing(
+            200,
+            json!([{"id": "twins", "mode": "preview", "prompt": "otter", "status": "PENDING",
+                "created_at": sent + 500}]),
+        );
+        let lock = tokio::sync::Mutex::new(());
+        let listing = Listing {
+            lost_at_ms: 0,
+            client: &client,
+            on_file: &|_: &Path, _: &Intent| OnFile {
+                known: BTreeSet::new(),
+                twins_in_flight: 1,
+            },
+            window: LISTING_SETTLES,
+            one_at_a_time: &lock,
+        };
+        let err = reconcile(path, &old, &listing, None)
+            .await
+            .expect_err("neither adopted nor sent")
+            .to_string();
+        assert!(
+            err.contains(
+                "another trial of this run sent the same request and has had no answer for 150 s"
+            ) && err.contains("nothing was sent"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_on_file_that_does_not_echo_this_call_does_not_stop_the_listing() {
+        let (old, sent) = intent(40_000);
+        // Another scenario's task, answered and on file, that sends no prompt.
+        let client = listing(
+            200,
+            json!([{"id": "theirs", "mode": "preview", "status": "SUCCEEDED", "created_at": sent + 500}]),
+        );
+        let known = BTreeSet::from(["theirs".to_owned()]);
+        assert_eq!(
+            reconciled(Path::new("c/otter.yaml"), &old, &client, &known, None)
+                .await
+                .unwrap(),
+            Reconciled::NotCreated
+        );
     }
 
     #[test]
@@ -1816,7 +1915,12 @@ mod tests {
         };
         let same = r#"{"callback_url":"https://x/webhook/beaver/text3d","mode":"preview","prompt":"otter"}"#;
         for (name, pending) in [
-            ("otter_1.yaml", vec![settling.clone()]),
+            // Its own cassette: the call being settled, and one of the same request in
+            // flight (a Rust trial's second create) are not twins.
+            (
+                "otter_1.yaml",
+                vec![settling.clone(), call(same, 1_000, None)],
+            ),
             // In flight: the same request but for its callback URL.
             ("beaver_1.yaml", vec![call(same, 1_000, None)]),
             // Lost too (settled by listing, like this one), another request, an earlier run's.
@@ -1878,6 +1982,13 @@ mod tests {
             got = tokio::time::timeout(Duration::from_secs(30), asked.recv()) => {
                 got.expect("the list is read while the lock is held elsewhere");
             }
+        }
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+            assert!(
+                futures_util::FutureExt::now_or_never(settling.as_mut()).is_none(),
+                "nothing is decided while another trial holds the lock"
+            );
         }
         drop(other);
         let (outcome, _held) = tokio::time::timeout(Duration::from_secs(30), settling)
