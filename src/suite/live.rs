@@ -991,10 +991,13 @@ mod standing_tests {
             .to_owned();
         let spooled = ours.spool.join(format!("{id}.json"));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !spooled.exists() {
+        // Until its final delivery is spooled: no delivery is in flight when the run stops.
+        let finished =
+            || std::fs::read_to_string(&spooled).is_ok_and(|text| text.contains("SUCCEEDED"));
+        while !finished() {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "a delivery is spooled"
+                "the task's deliveries are spooled"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
