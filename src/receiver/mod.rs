@@ -484,6 +484,8 @@ impl Receiver {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+        // Written by this receiver, or (attached) the standing one: never claimed.
+        self.store.forget_polled();
         if self.announce == Announce::Unclaimed
             && let Some(line) = unclaimed_summary(&self.unclaimed())
         {

@@ -489,3 +489,28 @@ async fn the_token_is_never_sent_to_something_on_the_port_that_is_not_a_mesh_too
         seen.iter().map(|r| &r.path).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn what_the_spool_kept_of_a_polled_task_goes_when_the_run_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cassettes, spool) = (dir.path().join("webhooks"), dir.path().join("spool"));
+    let standing = Receiver::start(standalone_config(&cassettes, &spool))
+        .await
+        .unwrap();
+    let attached = attach(run_config(&cassettes, &spool), &standing).await;
+    attached.polled("t12");
+    let hook = standing.webhook_url(standing.local_url());
+    deliver(&hook, "t12", "SUCCEEDED").await;
+    deliver(&hook, "t13", "SUCCEEDED").await;
+    assert!(spool.join("t12.json").is_file());
+    attached.shutdown().await;
+    assert!(
+        !spool.join("t12.json").exists(),
+        "the run's polled task: recorded by polling, never claimed"
+    );
+    assert!(
+        spool.join("t13.json").is_file(),
+        "another task's deliveries wait for their run"
+    );
+    standing.shutdown().await;
+}

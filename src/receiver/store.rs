@@ -412,6 +412,17 @@ impl Store {
         lock(&self.polled).insert(task_id.to_owned());
     }
 
+    /// Removes what the spool kept of the run's polled tasks: no trial ever claims
+    /// their deliveries (the run ends).
+    pub fn forget_polled(&self) {
+        let polled = lock(&self.polled).clone();
+        for task_id in polled {
+            if let Some(path) = self.spool_file(&task_id) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
     /// Tasks that received deliveries but were never claimed (nor polled by a trial of
     /// the run), with their counts.
     pub fn unclaimed(&self) -> Vec<(String, usize)> {
