@@ -8,8 +8,9 @@
 //! - `timeout` counts from the task's creation (per the API), not from the wait's start,
 //!   so a resumed task does not get a fresh five minutes;
 //! - once the API shows the task terminal, a terminal webhook gets `grace` more (from the
-//!   task's `finished_at`); then the wait fails with a diagnosis, or, with
-//!   `accept_api_payload`, completes the recording with the API's task object;
+//!   task's `finished_at`; none once the receiver refused deliveries for the webhook
+//!   secret, since it would refuse that one too); then the wait fails with a diagnosis,
+//!   or, with `accept_api_payload`, completes the recording with the API's task object;
 //! - an interruption (Ctrl-C) ends the wait at once; everything seen is already on disk.
 
 use std::time::{Duration, Instant};
@@ -87,6 +88,7 @@ struct ApiView {
 }
 
 /// How the wait ended well.
+#[derive(Debug)]
 pub(super) struct Ended {
     pub payload: Value,
     /// The payload is the API's task object, not a webhook's.
@@ -234,10 +236,19 @@ impl Wait<'_> {
                     before_secs: before.as_secs(),
                 });
             }
+            // Deliveries refused for the webhook secret: the terminal one would be too, so
+            // no grace is waited for it.
+            let refusing = self.receiver.stats().secret_refused > 0;
             let grace_ends = api
                 .as_ref()
                 .and_then(|v| v.terminal_at)
-                .map(|at| far(at, self.policy.grace))
+                .map(|at| {
+                    if refusing {
+                        at
+                    } else {
+                        far(at, self.policy.grace)
+                    }
+                })
                 // Its own deadline replaces the grace: said at once, waited for briefly.
                 .map(|ends| unheard.map_or(ends, |(unheard, _)| unheard));
             if let (Some(ends), Some(view)) = (grace_ends, &api)
@@ -343,13 +354,22 @@ impl Wait<'_> {
         Err(RecorderError::NoWebhook {
             scenario: self.scenario.into(),
             task_id: self.task_id.into(),
-            what: format!(
-                "ended {} per the API ({}), but no terminal webhook arrived within {} s ({})",
-                view.task.status,
-                finished_text(view.task.finished_at),
-                self.policy.grace.as_secs(),
-                self.seen(now)
-            ),
+            what: match self.receiver.stats().secret_refused {
+                // Not waited for: it would be refused too.
+                0 => format!(
+                    "ended {} per the API ({}), but no terminal webhook arrived within {} s ({})",
+                    view.task.status,
+                    finished_text(view.task.finished_at),
+                    self.policy.grace.as_secs(),
+                    self.seen(now)
+                ),
+                _ => format!(
+                    "ended {} per the API ({}), and no terminal webhook of it can be taken ({})",
+                    view.task.status,
+                    finished_text(view.task.finished_at),
+                    self.seen(now)
+                ),
+            },
             url: self.url.clone(),
         })
     }
@@ -498,7 +518,7 @@ mod tests {
             ..WaitPolicy::default()
         };
         let (result, notes, took) = wait_for(&ended(60_000), policy.clone()).await;
-        let error = result.err().expect("nothing to wait for").to_string();
+        let error = result.expect_err("nothing to wait for").to_string();
         assert!(
             error.contains(
                 "ended SUCCEEDED per the API 60 s before this run's webhook receiver started"
@@ -581,8 +601,7 @@ mod tests {
         let error = tokio::time::timeout(Duration::from_secs(30), wait.run(progress))
             .await
             .expect("not the 300 s timeout")
-            .err()
-            .expect("no delivery can come")
+            .expect_err("no delivery can come")
             .to_string();
         assert!(
             error.starts_with(
@@ -596,6 +615,70 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_task_that_ended_while_its_deliveries_were_refused_for_the_secret_is_not_waited_the_grace()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ReceiverConfig::new(dir.path());
+        config.token = Some("waitunittoken0123456789".into());
+        config.secret = Some(
+            crate::secrets::WebhookSecret::new(
+                "the-dashboard-secret-0123",
+                crate::secrets::SecretSource::Env,
+            )
+            .unwrap(),
+        );
+        config.log = crate::log_sink::LogSink::silent();
+        let receiver = Receiver::start(config).await.unwrap();
+        let refused = crate::transport::http_client(None)
+            .unwrap()
+            .post(receiver.webhook_url(receiver.local_url()))
+            .header("Content-Type", "application/json")
+            .header(crate::secrets::WEBHOOK_SECRET_HEADER, "another-secret-0123")
+            .body(json!({"id": "t-1", "status": "IN_PROGRESS", "progress": 50}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(refused, 401);
+        let progress = receiver.claim(Claim {
+            scenario: "otter".into(),
+            species: "otter".into(),
+            task_type: "text3d".into(),
+            task_id: "t-1".into(),
+        });
+        // Ended just now, while this receiver listened: the grace would apply.
+        let client = ended(-1_000);
+        let wait = Wait {
+            scenario: "otter",
+            task_type: "text3d",
+            task_id: "t-1",
+            policy: WaitPolicy {
+                grace: Duration::from_secs(600),
+                ..WaitPolicy::default()
+            },
+            url: "http://127.0.0.1:9/webhook?token=…".into(),
+            receiver: &receiver,
+            api: Some(&client),
+            interrupt: None,
+            report: &|_: &Event| {},
+            progress_every: Duration::from_secs(30),
+        };
+        let error = tokio::time::timeout(Duration::from_secs(30), wait.run(progress))
+            .await
+            .expect("not the 600 s grace")
+            .expect_err("no terminal webhook can be taken")
+            .to_string();
+        assert!(
+            error.contains(
+                "the receiver refused 1 delivery in this run for a missing or wrong webhook secret"
+            ),
+            "{error}"
+        );
+        receiver.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn a_task_that_ended_while_the_receiver_listened_gets_the_grace() {
         let policy = WaitPolicy {
             grace: Duration::from_millis(500),
@@ -603,7 +686,7 @@ mod tests {
         };
         // Ended just now: after the receiver started, by the time it is asked.
         let (result, notes, _) = wait_for(&ended(-1_000), policy).await;
-        let error = result.err().expect("no webhook").to_string();
+        let error = result.expect_err("no webhook").to_string();
         assert!(
             error.contains("but no terminal webhook arrived within"),
             "{error}"
