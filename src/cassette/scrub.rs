@@ -139,44 +139,20 @@ impl Scrub {
     /// a resumed task's terminal payload, whose asset URLs must reach the simulator that
     /// made them, not the canonical host. Secrets stay placeholders.
     pub fn unhost_value(&self, value: &serde_json::Value) -> serde_json::Value {
-        use serde_json::Value;
-        match value {
-            Value::String(s) => {
-                let mut out = s.clone();
-                for (from, to) in self.hosts.iter().rev() {
-                    if out.contains(to.as_str()) {
-                        out = out.replace(to.as_str(), from);
-                    }
+        map_strings(value, &|text| {
+            let mut out = text.to_owned();
+            for (from, to) in self.hosts.iter().rev() {
+                if out.contains(to.as_str()) {
+                    out = out.replace(to.as_str(), from);
                 }
-                Value::String(out)
             }
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.unhost_value(v)).collect())
-            }
-            Value::Object(fields) => Value::Object(
-                fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), self.unhost_value(v)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
+            out
+        })
     }
 
     /// Every string in a JSON value passed through [`Scrub::text`] (keys untouched).
     pub fn value(&self, value: &serde_json::Value) -> serde_json::Value {
-        use serde_json::Value;
-        match value {
-            Value::String(s) => Value::String(self.text(s)),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.value(v)).collect()),
-            Value::Object(fields) => Value::Object(
-                fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), self.value(v)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
+        map_strings(value, &|text| self.text(text))
     }
 
     fn headers(&self, headers: &[(String, Vec<String>)]) -> Vec<(String, Vec<String>)> {
@@ -245,6 +221,22 @@ fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// `value` with every string (not key) passed through `f`.
+fn map_strings(value: &serde_json::Value, f: &dyn Fn(&str) -> String) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(f(s)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| map_strings(v, f)).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), map_strings(v, f)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]

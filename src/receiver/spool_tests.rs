@@ -40,16 +40,21 @@ fn otter(task_id: &str) -> Claim {
 }
 
 async fn deliver(url: &str, task_id: &str, status: &str) {
-    let body = json!({"id": task_id, "status": status, "progress": 0}).to_string();
-    let response = crate::transport::http_client(None)
+    let body = json!({"id": task_id, "status": status, "progress": 0});
+    assert_eq!(post(url, &body, None).await, 200);
+}
+
+/// POSTs `body`, with `secret` in Meshy's secret header if given; the status answered.
+async fn post(url: &str, body: &serde_json::Value, secret: Option<&str>) -> u16 {
+    let mut request = crate::transport::http_client(None)
         .unwrap()
         .post(url)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+        .header("Content-Type", "application/json");
+    if let Some(secret) = secret {
+        request = request.header(crate::secrets::WEBHOOK_SECRET_HEADER, secret);
+    }
+    let response = request.body(body.to_string()).send().await.unwrap();
+    response.status().as_u16()
 }
 
 /// A run's receiver attached to `standing`, as the harness attaches one (taken for gone
@@ -278,18 +283,8 @@ async fn what_the_standing_receiver_spools_after_the_final_delivery_reaches_the_
 
 /// A delivery with `secret` in Meshy's secret header; the status it was answered.
 async fn deliver_signed(url: &str, task_id: &str, secret: &str) -> u16 {
-    let body = json!({"id": task_id, "status": "SUCCEEDED", "progress": 100}).to_string();
-    crate::transport::http_client(None)
-        .unwrap()
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header(crate::secrets::WEBHOOK_SECRET_HEADER, secret)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let body = json!({"id": task_id, "status": "SUCCEEDED", "progress": 100});
+    post(url, &body, Some(secret)).await
 }
 
 #[tokio::test]
@@ -419,26 +414,15 @@ async fn a_resumed_tasks_payload_from_a_file_points_at_the_deployment_the_run_ta
     let body = |id: &str| {
         json!({"id": id, "status": "SUCCEEDED", "progress": 100,
             "model_urls": {"glb": format!("{sim_assets}/{id}/model.glb")}})
-        .to_string()
-    };
-    let post = |url: String, body: String| async move {
-        let response = crate::transport::http_client(None)
-            .unwrap()
-            .post(url)
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
     };
     // Killed after the terminal delivery was journalled (t10), and before t11's trial
     // claimed its task (spooled).
     let killed = Receiver::start(config()).await.unwrap();
     let mut progress = killed.claim(otter("t10"));
-    post(killed.webhook_url(killed.local_url()), body("t10")).await;
+    let hook = killed.webhook_url(killed.local_url());
+    assert_eq!(post(&hook, &body("t10"), None).await, 200);
     terminal_written(&mut progress).await;
-    post(killed.webhook_url(killed.local_url()), body("t11")).await;
+    assert_eq!(post(&hook, &body("t11"), None).await, 200);
     drop(killed);
     for (file, id) in [
         (cassettes.join("otter_text3d_t10.json"), "t10"),

@@ -471,6 +471,34 @@ mod tests {
         .unwrap()
     }
 
+    /// The wait of scenario `otter` for task `t-1` (claimed) at `receiver`, asking `client`.
+    fn otter_wait<'a>(
+        receiver: &'a Receiver,
+        client: &'a Client,
+        policy: WaitPolicy,
+        report: &'a (dyn Fn(&Event) + Send + Sync),
+    ) -> (Wait<'a>, watch::Receiver<Progress>) {
+        let progress = receiver.claim(Claim {
+            scenario: "otter".into(),
+            species: "otter".into(),
+            task_type: "text3d".into(),
+            task_id: "t-1".into(),
+        });
+        let wait = Wait {
+            scenario: "otter",
+            task_type: "text3d",
+            task_id: "t-1",
+            policy,
+            url: "http://127.0.0.1:9/webhook?token=…".into(),
+            receiver,
+            api: Some(client),
+            interrupt: None,
+            report,
+            progress_every: Duration::from_secs(30),
+        };
+        (wait, progress)
+    }
+
     async fn wait_for(
         client: &Client,
         policy: WaitPolicy,
@@ -486,24 +514,7 @@ mod tests {
                 seen.lock().unwrap().push(note.clone());
             }
         };
-        let progress = receiver.claim(Claim {
-            scenario: "otter".into(),
-            species: "otter".into(),
-            task_type: "text3d".into(),
-            task_id: "t-1".into(),
-        });
-        let wait = Wait {
-            scenario: "otter",
-            task_type: "text3d",
-            task_id: "t-1",
-            policy,
-            url: "http://127.0.0.1:9/webhook?token=…".into(),
-            receiver: &receiver,
-            api: Some(client),
-            interrupt: None,
-            report: &report,
-            progress_every: Duration::from_secs(30),
-        };
+        let (wait, progress) = otter_wait(&receiver, client, policy, &report);
         let started = Instant::now();
         let result = wait.run(progress).await;
         let notes = notes.lock().unwrap().clone();
@@ -579,25 +590,9 @@ mod tests {
             Arc::new(api),
         )
         .unwrap();
-        let progress = attached.claim(Claim {
-            scenario: "otter".into(),
-            species: "otter".into(),
-            task_type: "text3d".into(),
-            task_id: "t-1".into(),
-        });
+        let (wait, progress) =
+            otter_wait(&attached, &client, WaitPolicy::default(), &|_: &Event| {});
         standing.shutdown().await;
-        let wait = Wait {
-            scenario: "otter",
-            task_type: "text3d",
-            task_id: "t-1",
-            policy: WaitPolicy::default(),
-            url: format!("http://127.0.0.1:{port}/webhook?token=…"),
-            receiver: &attached,
-            api: Some(&client),
-            interrupt: None,
-            report: &|_: &Event| {},
-            progress_every: Duration::from_secs(30),
-        };
         let error = tokio::time::timeout(Duration::from_secs(30), wait.run(progress))
             .await
             .expect("not the 300 s timeout")
@@ -641,29 +636,13 @@ mod tests {
             .status()
             .as_u16();
         assert_eq!(refused, 401);
-        let progress = receiver.claim(Claim {
-            scenario: "otter".into(),
-            species: "otter".into(),
-            task_type: "text3d".into(),
-            task_id: "t-1".into(),
-        });
         // Ended just now, while this receiver listened: the grace would apply.
         let client = ended(-1_000);
-        let wait = Wait {
-            scenario: "otter",
-            task_type: "text3d",
-            task_id: "t-1",
-            policy: WaitPolicy {
-                grace: Duration::from_secs(600),
-                ..WaitPolicy::default()
-            },
-            url: "http://127.0.0.1:9/webhook?token=…".into(),
-            receiver: &receiver,
-            api: Some(&client),
-            interrupt: None,
-            report: &|_: &Event| {},
-            progress_every: Duration::from_secs(30),
+        let policy = WaitPolicy {
+            grace: Duration::from_secs(600),
+            ..WaitPolicy::default()
         };
+        let (wait, progress) = otter_wait(&receiver, &client, policy, &|_: &Event| {});
         let error = tokio::time::timeout(Duration::from_secs(30), wait.run(progress))
             .await
             .expect("not the 600 s grace")
