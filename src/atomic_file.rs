@@ -56,6 +56,14 @@ pub fn write_derived(path: &Path, bytes: &[u8]) -> io::Result<()> {
     })
 }
 
+/// [`write_derived`] with `fill`, which writes the new content into the temporary file.
+pub fn write_derived_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
+    write_inner(path, &COUNTER, Durability::Derived, fill)
+}
+
 /// Whether a write waits for the disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Durability {

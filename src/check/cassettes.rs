@@ -3,8 +3,10 @@
 //! name each webhook recording's owner).
 
 use crate::command::Commands;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::checker::{Fix, Owner, aged, command, ms_ago};
 use super::drift::{drift, task_objects};
@@ -24,12 +26,63 @@ pub struct CassetteChecked {
     /// When it cannot be read: its scenario and text (the ids of the tasks it holds are
     /// in there, so their webhook recordings are not orphans).
     pub(super) unreadable: Option<(String, String)>,
+    /// When it was recorded (ms since the epoch), which its row's age counts from.
+    pub(super) recorded_ms: Option<i64>,
+}
+
+/// What a cassette that gave no finding tells the rest of the check, in a form the HTML
+/// report keeps between runs (`report::cache`): unchanged, it is neither read nor
+/// checked again. Its age is kept as the time it counts from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuietCassette {
+    scenario: String,
+    owned: Vec<(String, Owner)>,
+    api_version: String,
+    recorded_ms: Option<i64>,
+    drift: Vec<((String, String), BTreeSet<String>)>,
 }
 
 impl CassetteChecked {
     /// The cassette checked.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What it tells the rest of the check, when it parsed and gave no finding.
+    pub fn quiet(&self) -> Option<QuietCassette> {
+        let report = &self.report;
+        let [row] = report.rows.as_slice() else {
+            return None;
+        };
+        let quiet = report.findings.is_empty() && self.unreadable.is_none();
+        Some(QuietCassette {
+            scenario: self.scenario.clone()?,
+            owned: self.owned.clone(),
+            api_version: row.api_version.clone(),
+            recorded_ms: self.recorded_ms,
+            drift: report.drift.clone().into_iter().collect(),
+        })
+        .filter(|_| quiet)
+    }
+
+    /// The cassette at `path` as checking it gave `quiet` (its age as of now).
+    pub fn from_quiet(path: &Path, quiet: QuietCassette) -> CassetteChecked {
+        CassetteChecked {
+            path: path.to_owned(),
+            report: Report {
+                rows: vec![Row {
+                    file: path.to_owned(),
+                    api_version: quiet.api_version,
+                    age_secs: quiet.recorded_ms.and_then(ms_ago),
+                }],
+                findings: Vec::new(),
+                drift: quiet.drift.into_iter().collect(),
+            },
+            scenario: Some(quiet.scenario),
+            owned: quiet.owned,
+            unreadable: None,
+            recorded_ms: quiet.recorded_ms,
+        }
     }
 }
 
@@ -100,7 +153,8 @@ pub(super) fn check_cassette(
                 ),
                 problem: true,
             });
-            checked.unreadable = Some((scenario, text.to_owned()));
+            // Not its models' base64: only the task ids are looked for in it.
+            checked.unreadable = Some((scenario, super::leaks::scanned_text(text)));
             return checked;
         }
     };
@@ -125,7 +179,8 @@ pub(super) fn check_cassette(
         );
         checked.owned.push((task, owner));
     }
-    let age = cassette_age(cassette);
+    checked.recorded_ms = recorded_ms(cassette);
+    let age = checked.recorded_ms.and_then(ms_ago);
     let against = cassette.recorded_against.as_ref();
     aged(
         path,
@@ -203,17 +258,16 @@ pub(super) fn check_cassette(
     checked
 }
 
-/// `recorded_at`, else the first response's `date` header.
-fn cassette_age(cassette: &Cassette) -> Option<u64> {
+/// `recorded_at`, else the first response's `date` header (ms since the epoch).
+fn recorded_ms(cassette: &Cassette) -> Option<i64> {
     if let Some(at) = cassette.recorded_at.as_deref() {
-        return crate::clock::parse_rfc3339_ms(at).and_then(ms_ago);
+        return crate::clock::parse_rfc3339_ms(at);
     }
     cassette
         .interactions
         .iter()
         .find_map(|i| i.response.header("date"))
         .and_then(crate::clock::parse_http_date_ms)
-        .and_then(ms_ago)
 }
 
 #[cfg(test)]
@@ -247,6 +301,12 @@ mod tests {
     /// both with a field the SDK does not model, checked as `cassettes check` does; and
     /// the command that re-records it.
     fn check(against: RecordedAgainst) -> (Report, String) {
+        check_with(against, false)
+    }
+
+    /// [`check`], with each file's check replaced, when `through_quiet`, by what the
+    /// HTML report keeps of it between runs (`quiet`, then `from_quiet`).
+    fn check_with(against: RecordedAgainst, through_quiet: bool) -> (Report, String) {
         let dir = tempfile::tempdir().unwrap();
         let scenarios = dir.path().join("scenarios");
         std::fs::create_dir_all(&scenarios).unwrap();
@@ -296,7 +356,11 @@ mod tests {
         };
         let mut checker = Checker::new(&options);
         let path = Path::new("cassettes/http/otter_text3d.yaml");
-        let checked = checker.cassette(path, &cassette.to_yaml(), Ok(&cassette));
+        let mut checked = checker.cassette(path, &cassette.to_yaml(), Ok(&cassette));
+        if through_quiet {
+            let quiet = checked.quiet().expect("a cassette with no finding");
+            checked = super::CassetteChecked::from_quiet(path, quiet);
+        }
         checker.add_cassette(checked);
         let payload = serde_json::json!({
             "id": "t1", "type": "text-to-3d", "status": "SUCCEEDED", "input": {}, "output": {},
@@ -320,9 +384,23 @@ mod tests {
         };
         let path = Path::new("cassettes/webhooks/otter_text3d_t1.json");
         let bytes = serde_json::to_vec(&recording).unwrap();
-        let checked = checker.recording(path, &bytes, Some(&recording));
+        let mut checked = checker.recording(path, &bytes, Some(&recording));
+        if through_quiet {
+            let quiet = checked.quiet().expect("a recording with no finding");
+            checked = crate::check::RecordingChecked::from_quiet(path, quiet);
+        }
         checker.add_recording(checked);
         (checker.finish(), command)
+    }
+
+    /// What the report keeps of a file that gave no finding checks as the file itself:
+    /// its drift, its owner, its version and age.
+    #[test]
+    fn a_quiet_files_summary_checks_as_the_file_itself() {
+        let (real, _) = check_with(RecordedAgainst::Simulator, false);
+        assert!(!real.drift.is_empty(), "drift to keep: {real:?}");
+        let (kept, _) = check_with(RecordedAgainst::Simulator, true);
+        assert_eq!(kept, real);
     }
 
     #[test]

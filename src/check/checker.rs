@@ -72,12 +72,9 @@ pub struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     pub fn new(options: &'a CheckOptions) -> Checker<'a> {
-        let commands = Commands::new(
-            options.invocation.clone(),
-            &options.scenarios,
-            &options.cassettes,
-        );
-        let loaded: Vec<_> = list(&options.scenarios, "toml")
+        // The scenario files as the harness finds them (no hidden file, no directory).
+        let loaded: Vec<_> = crate::scenario::discover(&options.scenarios)
+            .unwrap_or_default()
             .iter()
             .map(|path| {
                 (
@@ -86,6 +83,23 @@ impl<'a> Checker<'a> {
                 )
             })
             .collect();
+        Checker::with_scenarios(options, loaded)
+    }
+
+    /// A checker of the scenario files in `options.scenarios`, already `loaded` (name,
+    /// and what loading it gave).
+    pub fn with_scenarios(
+        options: &'a CheckOptions,
+        loaded: Vec<(
+            String,
+            Result<crate::scenario::Scenario, crate::scenario::ScenarioError>,
+        )>,
+    ) -> Checker<'a> {
+        let commands = Commands::new(
+            options.invocation.clone(),
+            &options.scenarios,
+            &options.cassettes,
+        );
         let valid = loaded
             .iter()
             .filter_map(|(name, s)| s.as_ref().ok().map(|s| (name.clone(), s.clone())))
@@ -222,11 +236,10 @@ impl<'a> Checker<'a> {
             RecordingFacts {
                 task_id: recording.task_id.clone(),
                 version: recording.headers.get("x-api-version").cloned(),
-                age: recording
+                received_ms: recording
                     .deliveries
                     .first()
-                    .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at))
-                    .and_then(ms_ago),
+                    .and_then(|d| crate::clock::parse_rfc3339_ms(&d.received_at)),
                 scenario: recording.scenario.clone().unwrap_or_default(),
                 incomplete: recording.incomplete,
                 payload_generation: super::recordings::payload_generation(&recording.payload),

@@ -141,8 +141,8 @@ fn scrub_command(path: &Path, scrub: &str) -> String {
 
 /// What of a parsed cassette's `text` the check reads ([`Checker::cassette_file`](super::Checker::cassette_file)
 /// finds the same in it as in the whole text): all but its `!!binary` blocks' content,
-/// a few KB of a file that may hold megabytes of models. A replayed trial keeps this
-/// for the report instead of the whole text.
+/// a few KB of a file that may hold megabytes of models. What a replayed trial hands the
+/// report, and what the check keeps of an unreadable cassette.
 pub fn scanned_text(text: &str) -> String {
     without_binary_blocks(text).into_owned()
 }

@@ -24,10 +24,10 @@ mod recordings;
 mod report;
 mod sunset;
 
-pub use cassettes::CassetteChecked;
+pub use cassettes::{CassetteChecked, QuietCassette};
 pub use checker::{Checker, check};
 pub use leaks::scanned_text;
-pub use recordings::RecordingChecked;
+pub use recordings::{QuietRecording, RecordingChecked};
 pub use report::{CheckOptions, Finding, Report, Row, parse_age};
 
 pub(crate) use checker::{list, set_aside};

@@ -3,8 +3,10 @@
 //! that created the tasks are known (version, target, owner).
 
 use crate::command::Commands;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::checker::{Fix, Owner, aged, command};
 use super::report::{CheckOptions, Finding, Report, Row};
@@ -34,9 +36,58 @@ pub struct RecordingChecked {
     pub(super) unrouted: bool,
 }
 
+/// What a webhook recording of an entry's task that gave no finding tells the rest of
+/// the check, in a form the HTML report keeps between runs (`report::cache`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuietRecording {
+    task_id: String,
+    version: Option<String>,
+    received_ms: Option<i64>,
+    scenario: String,
+    incomplete: bool,
+    payload_generation: Option<ApiGeneration>,
+    drift: Vec<((String, String), BTreeSet<String>)>,
+}
+
 impl RecordingChecked {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What it tells the rest of the check, when it parsed, gave no finding of its
+    /// own and is not under `unrouted/`.
+    pub fn quiet(&self) -> Option<QuietRecording> {
+        let facts = self.facts.as_ref()?;
+        let quiet = self.early.findings.is_empty() && self.early.rows.is_empty() && !self.unrouted;
+        quiet.then(|| QuietRecording {
+            task_id: facts.task_id.clone(),
+            version: facts.version.clone(),
+            received_ms: facts.received_ms,
+            scenario: facts.scenario.clone(),
+            incomplete: facts.incomplete,
+            payload_generation: facts.payload_generation,
+            drift: self.early.drift.clone().into_iter().collect(),
+        })
+    }
+
+    /// The recording at `path` as checking it gave `quiet`.
+    pub fn from_quiet(path: &Path, quiet: QuietRecording) -> RecordingChecked {
+        RecordingChecked {
+            path: path.to_owned(),
+            early: Report {
+                drift: quiet.drift.into_iter().collect(),
+                ..Report::default()
+            },
+            facts: Some(RecordingFacts {
+                task_id: quiet.task_id,
+                version: quiet.version,
+                received_ms: quiet.received_ms,
+                scenario: quiet.scenario,
+                incomplete: quiet.incomplete,
+                payload_generation: quiet.payload_generation,
+            }),
+            unrouted: false,
+        }
     }
 }
 
@@ -45,8 +96,8 @@ pub(super) struct RecordingFacts {
     pub(super) task_id: String,
     /// Its `x-api-version` header, when it has one.
     pub(super) version: Option<String>,
-    /// Seconds since its first delivery.
-    pub(super) age: Option<u64>,
+    /// Its first delivery's time (ms since the epoch), which its age counts from.
+    pub(super) received_ms: Option<i64>,
     pub(super) scenario: String,
     pub(super) incomplete: bool,
     /// The payload version of its terminal delivery: v2's task object (`input`,
@@ -161,14 +212,17 @@ pub(super) fn finish_recording(
     report.rows.push(Row {
         file: path.to_owned(),
         api_version: version,
-        age_secs: facts.age,
+        age_secs: facts.received_ms.and_then(super::checker::ms_ago),
     });
     let scenario = facts.scenario;
     if !scenario.is_empty() {
         aged(
             path,
             &scenario,
-            (facts.age, options.max_age),
+            (
+                facts.received_ms.and_then(super::checker::ms_ago),
+                options.max_age,
+            ),
             against,
             commands,
             &mut report,

@@ -17,6 +17,8 @@ use crate::meshy::TaskType;
 use crate::scenario::Scenario;
 use crate::webhooks::{Recording, RecordingFile};
 
+use super::handoff::Given;
+
 /// Where a report's inputs are.
 #[derive(Debug, Clone)]
 pub struct Sources {
@@ -187,19 +189,8 @@ impl Index {
         checker: &crate::check::Checker,
         given: Option<super::handoff::Given>,
     ) -> Checked<Entry> {
-        let path = self
-            .sources
-            .cassettes
-            .join("http")
-            .join(format!("{name}.yaml"));
-        let (given_cassette, given_recordings) = match given {
-            Some(given) => (given.cassette, given.recordings),
-            None => (None, Vec::new()),
-        };
-        let (file, text) = match given_cassette.filter(|(file, _)| file.path() == path) {
-            Some((file, text)) => (file, Some(text)),
-            None => CassetteFile::read_with_text(&path),
-        };
+        let (given_cassette, given_recordings) = Given::split(given);
+        let (path, file, text) = self.cassette_of(name, given_cassette);
         let checked = checker.cassette_file(&file, text.as_deref());
         let mut entry = entry(name, self.scenarios.get(name).cloned(), &path, file);
         entry.dependents = self.dependents.get(name).cloned().unwrap_or_default();
@@ -209,11 +200,7 @@ impl Index {
             .iter()
             .flat_map(|c| c.tasks.iter().map(|(_, id)| id.clone()))
             .collect();
-        for path in tasks.iter().flat_map(|t| self.recordings.get(t)).flatten() {
-            let file = match given_recordings.iter().find(|f| f.path() == path) {
-                Some(file) => Arc::clone(file),
-                None => Arc::new(RecordingFile::read(path)),
-            };
+        for file in self.recording_files(&tasks, &given_recordings) {
             let (view, checked) = read_recording(&file, checker);
             recordings.push(checked);
             entry.recordings.extend(view);
@@ -223,6 +210,96 @@ impl Index {
             cassette: checked,
             recordings,
         }
+    }
+
+    /// The entry `name` checked for `cassettes check` only, its page kept from an
+    /// earlier report (`super::cache`) for the cassette's `tasks`: its files are read
+    /// (unless `given`) and checked, not collected or rendered.
+    pub fn check_only(
+        &self,
+        name: &str,
+        checker: &crate::check::Checker,
+        given: Option<super::handoff::Given>,
+        tasks: &[String],
+    ) -> Checked<()> {
+        let (given_cassette, given_recordings) = Given::split(given);
+        let (_, file, text) = self.cassette_of(name, given_cassette);
+        Checked {
+            item: (),
+            cassette: checker.cassette_file(&file, text.as_deref()),
+            recordings: self
+                .recording_files(tasks, &given_recordings)
+                .iter()
+                .map(|file| check_recording(file, checker))
+                .collect(),
+        }
+    }
+
+    /// The cassette of the entry `name`: its path, as `given` by its trial or read, and
+    /// what the check reads of its text.
+    fn cassette_of(
+        &self,
+        name: &str,
+        given: Option<(CassetteFile, String)>,
+    ) -> (PathBuf, CassetteFile, Option<String>) {
+        let path = self.cassette_path(name);
+        let (file, text) = match given.filter(|(file, _)| file.path() == path) {
+            Some((file, text)) => (file, Some(text)),
+            None => CassetteFile::read_with_text(&path),
+        };
+        (path, file, text)
+    }
+
+    /// The webhook recordings of `tasks`, as `given` by their trial or read.
+    fn recording_files(
+        &self,
+        tasks: &[String],
+        given: &[Arc<RecordingFile>],
+    ) -> Vec<Arc<RecordingFile>> {
+        self.recordings_of(tasks)
+            .map(|path| match given.iter().find(|f| f.path() == path) {
+                Some(file) => Arc::clone(file),
+                None => Arc::new(RecordingFile::read(path)),
+            })
+            .collect()
+    }
+
+    /// The files the entry `name` is read from beside its recordings: its scenario file
+    /// (if it has one) and its cassette (which may be absent), and the scenarios that
+    /// take its task as input.
+    pub fn files_of(&self, name: &str) -> (Option<&Path>, PathBuf, &[String]) {
+        (
+            self.scenarios.get(name).map(|(path, _)| path.as_path()),
+            self.cassette_path(name),
+            self.dependents.get(name).map_or(&[], Vec::as_slice),
+        )
+    }
+
+    /// Every scenario file's name, with what loading it gave.
+    pub fn loaded_scenarios(
+        &self,
+    ) -> Vec<(String, Result<Scenario, crate::scenario::ScenarioError>)> {
+        self.scenarios
+            .iter()
+            .map(|(name, (_, loaded))| (name.clone(), loaded.clone()))
+            .collect()
+    }
+
+    /// The webhook recordings of `tasks`, in order.
+    pub fn recordings_of<'a>(&'a self, tasks: &'a [String]) -> impl Iterator<Item = &'a Path> {
+        tasks
+            .iter()
+            .flat_map(|t| self.recordings.get(t))
+            .flatten()
+            .map(PathBuf::as_path)
+    }
+
+    /// Where the entry `name`'s cassette is (or would be).
+    pub fn cassette_path(&self, name: &str) -> PathBuf {
+        self.sources
+            .cassettes
+            .join("http")
+            .join(format!("{name}.yaml"))
     }
 
     /// The webhook recordings no entry reads (of tasks no cassette created, and those
@@ -268,15 +345,9 @@ fn read_recording(
     file: &RecordingFile,
     checker: &crate::check::Checker,
 ) -> (Option<RecordingView>, crate::check::RecordingChecked) {
-    let path = file.path();
-    let recording = file.recording();
-    let checked = checker.recording(
-        path,
-        file.bytes().unwrap_or_default(),
-        recording.map(|r| &**r),
-    );
-    let view = recording.map(|recording| RecordingView {
-        path: path.to_owned(),
+    let checked = check_recording(file, checker);
+    let view = file.recording().map(|recording| RecordingView {
+        path: file.path().to_owned(),
         task_id: recording.task_id.clone(),
         incomplete: recording.incomplete,
         from_api: recording.payload_source.as_deref() == Some("api"),
@@ -284,6 +355,18 @@ fn read_recording(
         recording: Arc::clone(recording),
     });
     (view, checked)
+}
+
+/// A webhook recording checked for `cassettes check`.
+fn check_recording(
+    file: &RecordingFile,
+    checker: &crate::check::Checker,
+) -> crate::check::RecordingChecked {
+    checker.recording(
+        file.path(),
+        file.bytes().unwrap_or_default(),
+        file.recording().map(|r| &**r),
+    )
 }
 
 fn entry(

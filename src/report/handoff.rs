@@ -27,12 +27,33 @@ use crate::webhooks::RecordingFile;
 /// the report's chunks.
 pub const CAPACITY: usize = 32;
 
-/// What one trial read: its cassette with what the check reads of the file's text
-/// ([`crate::check::scanned_text`]), and the webhook recordings of its tasks.
+/// What one trial read: its cassette with the file's text (or what the check reads of
+/// it: [`Given::scanned`]), and the webhook recordings of its tasks.
 #[derive(Debug)]
 pub struct Given {
     pub cassette: Option<(CassetteFile, String)>,
     pub recordings: Vec<Arc<RecordingFile>>,
+}
+
+impl Given {
+    /// With only what the check reads of the cassette's text
+    /// ([`crate::check::scanned_text`]): a shelf of cassettes holding megabytes of models
+    /// holds only their structure.
+    pub fn scanned(self) -> Given {
+        Given {
+            cassette: self
+                .cassette
+                .map(|(file, text)| (file, crate::check::scanned_text(&text))),
+            ..self
+        }
+    }
+
+    /// Its cassette and its recordings (nothing for `None`).
+    pub fn split(
+        given: Option<Given>,
+    ) -> (Option<(CassetteFile, String)>, Vec<Arc<RecordingFile>>) {
+        given.map_or((None, Vec::new()), |g| (g.cassette, g.recordings))
+    }
 }
 
 /// The run's files handed from its trials to its report.
@@ -85,6 +106,22 @@ impl Shelf {
             }
         }
         state.expected.remove(name);
+        self.changed.notify_all();
+    }
+
+    /// Whether the trial `name` is still to give.
+    pub fn expects(&self, name: &str) -> bool {
+        lock(&self.state).expected.contains(name)
+    }
+
+    /// The report needs nothing from the trials `names` (its cache holds what it
+    /// needs): what they gave is dropped, and they give nothing more.
+    pub fn forget<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let mut state = lock(&self.state);
+        for name in names {
+            state.expected.remove(name);
+            state.given.remove(name);
+        }
         self.changed.notify_all();
     }
 

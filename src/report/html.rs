@@ -60,8 +60,8 @@ pub fn escape(text: &str) -> String {
 }
 
 /// What the summary counts of one entry, kept once its section is rendered (its
-/// models need not stay in memory).
-#[derive(Debug, Clone)]
+/// models need not stay in memory), and between reports (`super::cache`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Facts {
     pub name: String,
     pub status: Option<Status>,
@@ -108,41 +108,57 @@ pub fn bundle_script(models: &[&Asset]) -> String {
     out
 }
 
-/// The whole page around the entries' `sections` (in `facts`' order: each a [`head`]
-/// and a [`body`]). `generated`
-/// says when and by what (`cargo test`, `mesh-toolkit report`).
-pub fn page(
+/// How a page stamped `stamp` begins (`super::cache::stamp`).
+pub fn stamp_line(stamp: &str) -> String {
+    format!("<!doctype html>\n<!-- mesh-toolkit report {stamp} -->\n")
+}
+
+/// Writes the whole page into `out`: the entries' `sections` (in `facts`' order: each
+/// a [`head`] and a [`body`]) with the summary before them and the viewer after,
+/// opening with its `stamp`.
+/// Returns where each body is in it (bytes). `generated` says when and by what
+/// (`cargo test`, `mesh-toolkit report`).
+pub fn write_page(
+    out: &mut dyn std::io::Write,
     sources: &super::Sources,
     facts: &[Facts],
-    sections: &[String],
+    sections: &[[&str; 2]],
     check: &crate::check::Report,
     generated: &str,
-) -> String {
-    let mut out = String::with_capacity(
-        MODEL_VIEWER.len() + sections.iter().map(String::len).sum::<usize>() + 16_384,
-    );
-    out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    out.push_str("<title>mesh-toolkit report</title>\n<style>\n");
-    out.push_str(STYLE);
-    out.push_str("</style>\n</head>\n<body>\n");
-    summary(&mut out, sources, facts, check, generated);
-    out.push_str("<main>\n");
-    for s in sections {
-        out.push_str(s);
+    stamp: &str,
+) -> std::io::Result<Vec<std::ops::Range<usize>>> {
+    let mut before = stamp_line(stamp);
+    before.reserve(16_384);
+    before.push_str("<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    before.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    before.push_str("<title>mesh-toolkit report</title>\n<style>\n");
+    before.push_str(STYLE);
+    before.push_str("</style>\n</head>\n<body>\n");
+    summary(&mut before, sources, facts, check, generated);
+    before.push_str("<main>\n");
+    out.write_all(before.as_bytes())?;
+    let mut at = before.len();
+    let mut bodies = Vec::with_capacity(sections.len());
+    for [head, body] in sections {
+        out.write_all(head.as_bytes())?;
+        out.write_all(body.as_bytes())?;
+        let start = at + head.len();
+        at = start + body.len();
+        bodies.push(start..at);
     }
-    out.push_str("</main>\n");
+    let mut after = String::from("</main>\n");
     let _ = write!(
-        out,
+        after,
         "<!-- {} -->\n<script>",
         escape(MODEL_VIEWER_VERSION.lines().next().unwrap_or_default())
     );
     // A `</script` inside the library would end the element early.
-    out.push_str(&MODEL_VIEWER.replace("</script", "<\\/script"));
-    out.push_str("</script>\n<script>\n");
-    out.push_str(LOADER);
-    out.push_str("</script>\n</body>\n</html>\n");
-    out
+    after.push_str(&MODEL_VIEWER.replace("</script", "<\\/script"));
+    after.push_str("</script>\n<script>\n");
+    after.push_str(LOADER);
+    after.push_str("</script>\n</body>\n</html>\n");
+    out.write_all(after.as_bytes())?;
+    Ok(bodies)
 }
 
 /// The page's header: where its files came from, the summary of the suite and the

@@ -2,10 +2,12 @@
 //! interactive 3D viewer, its delivery timelines and its bodies:
 //! `<target dir>/mesh-toolkit/report/index.html`, with the models in `models/` beside it.
 //!
-//! - [`results`]: the per-trial result files the harness writes as trials end.
+//! - [`results`]: the trials' results, which the harness writes as its run ends.
 //! - [`collect`]: reads scenarios, cassettes, webhook recordings and results, an
 //!   entry at a time.
 //! - [`html`] and [`timeline`]: render the page.
+//! - [`cache`]: what the last report rendered, reused for entries whose files did not
+//!   change.
 //! - [`serve`]: `mesh-toolkit report --serve`, the report on 127.0.0.1.
 //!
 //! The harness writes the report at the end of each run (not under cargo-nextest, where
@@ -13,6 +15,7 @@
 //! harness's `--no-report` or `MESHY_NO_REPORT=1` turns both the results and the
 //! report off.
 
+pub mod cache;
 pub mod collect;
 pub mod handoff;
 pub mod html;
@@ -98,12 +101,18 @@ pub struct Prepared {
     sources: Sources,
     entries: Vec<PreparedEntry>,
     check: crate::check::Report,
+    /// [`cache::context`], for the cache written beside the page.
+    context: String,
+    /// Entries whose body came from the last report ([`cache`]).
+    reused: usize,
 }
 
 struct PreparedEntry {
     facts: html::Facts,
     scenario_sha256: Option<String>,
-    body: String,
+    body: cache::Body,
+    /// What it was rendered from (`None`: a file changed too recently to be trusted).
+    key: Option<cache::Key>,
 }
 
 /// Reads `sources` and writes `out/models/<bundle>.js`, each holding the distinct
@@ -121,9 +130,46 @@ pub fn prepare_from(
     out: &Path,
     shelf: Option<&handoff::Shelf>,
 ) -> Result<Prepared, ReportError> {
+    prepare_at(sources, out, shelf, std::time::SystemTime::now())
+}
+
+/// One entry of a chunk: read and checked to be rendered, or checked only, its page
+/// kept from the last report (taken from the reusable entries once the chunk is read).
+/// At most a chunk of them exist at once: their sizes need not match.
+#[allow(clippy::large_enum_variant)]
+enum Read {
+    Fresh(collect::Checked<collect::Entry>),
+    Kept(collect::Checked<()>),
+}
+
+/// [`prepare_from`], with the files' times judged as of `now` ([`cache`]).
+fn prepare_at(
+    sources: &Sources,
+    out: &Path,
+    shelf: Option<&handoff::Shelf>,
+    now: std::time::SystemTime,
+) -> Result<Prepared, ReportError> {
     let index = Index::read(sources);
     let models = out.join("models");
     std::fs::create_dir_all(&models).map_err(failed(&models))?;
+    let context = cache::context(sources);
+    let mut cache = cache::Cache::read(out, &context);
+    let mut reusable: std::collections::BTreeMap<String, cache::Kept> = index
+        .names
+        .iter()
+        .filter_map(|name| Some((name.clone(), cache.reuse(&index, name, &models, now)?)))
+        .collect();
+    drop(cache);
+    let reused = reusable.len();
+    // What the check took from their files stands: their trials need hand nothing over.
+    if let Some(shelf) = shelf {
+        shelf.forget(
+            reusable
+                .iter()
+                .filter(|(_, kept)| kept.key.quiet.is_some())
+                .map(|(name, _)| name.as_str()),
+        );
+    }
     let options = crate::check::CheckOptions {
         cassettes: sources.cassettes.clone(),
         scenarios: sources.scenarios.clone(),
@@ -132,17 +178,29 @@ pub fn prepare_from(
         today: None,
         invocation: sources.invocation.clone(),
     };
-    let mut checker = crate::check::Checker::new(&options);
+    let mut checker = crate::check::Checker::with_scenarios(&options, index.loaded_scenarios());
     let mut entries = Vec::with_capacity(index.names.len());
     let mut shown = std::collections::BTreeSet::new();
     let mut cassettes_checked = Vec::with_capacity(index.names.len());
     let mut recordings_checked = Vec::with_capacity(index.names.len());
     for chunk in index.names.chunks(CHUNK) {
-        // Each entry waits for its trial (if one hands it over), then is read and rendered.
+        // Each entry waits for its trial (if one hands it over), then is read and
+        // rendered; one the last report rendered is only checked, and not even read when
+        // the check found nothing in its files then.
         let read = crate::parallel::map(chunk, |name| {
-            index.entry(name, &checker, shelf.and_then(|s| s.take(name)))
+            let given = || shelf.and_then(|s| s.take(name));
+            match reusable.get(name) {
+                Some(kept) => Read::Kept(match &kept.key.quiet {
+                    Some(quiet) => quiet.checked(&index.cassette_path(name)),
+                    None => index.check_only(name, &checker, given(), &kept.key.tasks),
+                }),
+                None => Read::Fresh(index.entry(name, &checker, given())),
+            }
         });
-        let bundles = bundle(read.iter().map(|c| &c.item));
+        let bundles = bundle(read.iter().filter_map(|r| match r {
+            Read::Fresh(checked) => Some(&checked.item),
+            Read::Kept(..) => None,
+        }));
         for (id, members) in &bundles.members {
             let path = models.join(format!("{id}.js"));
             // Named by its models' hashes: one already there holds the same.
@@ -153,19 +211,32 @@ pub fn prepare_from(
             shown.insert(id.clone());
         }
         let bundle_of = |sha: &str| bundles.of.get(sha).cloned().unwrap_or_default();
-        let rendered = crate::parallel::map(&read, |checked| {
-            let entry = &checked.item;
-            PreparedEntry {
-                facts: html::Facts::of(entry),
-                scenario_sha256: entry.scenario_sha256.clone(),
-                body: html::body(entry, &bundle_of),
-            }
+        let rendered = crate::parallel::map(&read, |read| match read {
+            Read::Fresh(checked) => Some(render(&index, checked, &bundle_of, now)),
+            Read::Kept(..) => None,
         });
-        entries.extend(rendered);
         // The entries (their models, their recordings) go: only their pages stay.
-        for checked in read {
-            cassettes_checked.extend(checked.cassette);
-            recordings_checked.extend(checked.recordings);
+        for ((name, read), rendered) in chunk.iter().zip(read).zip(rendered) {
+            let (cassette, recordings) = match read {
+                Read::Fresh(checked) => {
+                    entries.extend(rendered);
+                    (checked.cassette, checked.recordings)
+                }
+                Read::Kept(checked) => {
+                    if let Some(kept) = reusable.remove(name) {
+                        shown.extend(kept.key.bundles.iter().cloned());
+                        entries.push(PreparedEntry {
+                            facts: kept.facts,
+                            scenario_sha256: kept.scenario_sha256,
+                            body: kept.body,
+                            key: Some(kept.key),
+                        });
+                    }
+                    (checked.cassette, checked.recordings)
+                }
+            };
+            cassettes_checked.extend(cassette);
+            recordings_checked.extend(recordings);
         }
     }
     sweep_models(&models, &shown);
@@ -196,7 +267,45 @@ pub fn prepare_from(
         sources: sources.clone(),
         entries,
         check,
+        context,
+        reused,
     })
+}
+
+impl Prepared {
+    /// How many entries' pages were kept from the last report ([`cache`]).
+    pub fn reused(&self) -> usize {
+        self.reused
+    }
+}
+
+/// An entry read and checked, rendered, with the key it is kept under.
+fn render(
+    index: &Index,
+    checked: &collect::Checked<collect::Entry>,
+    bundle_of: &dyn Fn(&str) -> String,
+    now: std::time::SystemTime,
+) -> PreparedEntry {
+    let entry = &checked.item;
+    let (tasks, bundles) = entry.cassette.as_ref().map_or_else(Default::default, |c| {
+        let tasks = c.tasks.iter().map(|(_, id)| id.clone()).collect();
+        let bundles: std::collections::BTreeSet<String> =
+            c.models.iter().map(|m| bundle_of(&m.sha256)).collect();
+        (tasks, bundles.into_iter().collect())
+    });
+    PreparedEntry {
+        facts: html::Facts::of(entry),
+        scenario_sha256: entry.scenario_sha256.clone(),
+        body: cache::Body::Rendered(html::body(entry, bundle_of)),
+        key: cache::key(
+            index,
+            &entry.name,
+            tasks,
+            bundles,
+            cache::Quiet::of(checked),
+            now,
+        ),
+    }
 }
 
 /// A report written.
@@ -235,22 +344,51 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
         sources,
         mut entries,
         check,
+        context,
+        reused: _,
     } = prepared;
     let results = results::of_cassettes(&sources.results, &sources.cassettes);
-    let mut sections = Vec::with_capacity(entries.len());
+    let mut heads = Vec::with_capacity(entries.len());
     for entry in &mut entries {
         let result = results.get(&entry.facts.name);
         entry.facts.status = result.map(|r| r.status);
         let stale = result.is_some_and(|r| {
             r.scenario_sha256.is_some() && r.scenario_sha256 != entry.scenario_sha256
         });
-        sections.push(html::head(&entry.facts.name, result, stale) + &entry.body);
+        heads.push(html::head(&entry.facts.name, result, stale));
     }
-    let facts: Vec<html::Facts> = entries.into_iter().map(|e| e.facts).collect();
+    let facts: Vec<html::Facts> = entries.iter().map(|e| e.facts.clone()).collect();
     let with_results = facts.iter().filter(|f| f.status.is_some()).count();
-    let page = html::page(&sources, &facts, &sections, &check, generated);
+    let sections: Vec<[&str; 2]> = heads
+        .iter()
+        .zip(&entries)
+        .map(|(head, entry)| [head.as_str(), entry.body.as_str()])
+        .collect();
     let path = out.join("index.html");
-    crate::atomic_file::write_derived(&path, page.as_bytes()).map_err(failed(&path))?;
+    let mut bodies = Vec::new();
+    let stamp = cache::stamp();
+    crate::atomic_file::write_derived_with(&path, |file| {
+        let mut file = std::io::BufWriter::with_capacity(1 << 16, file);
+        bodies = html::write_page(
+            &mut file, &sources, &facts, &sections, &check, generated, &stamp,
+        )?;
+        std::io::Write::flush(&mut file)
+    })
+    .map_err(failed(&path))?;
+    cache::write(
+        out,
+        &context,
+        &stamp,
+        entries.iter().zip(bodies).filter_map(|(entry, body)| {
+            Some(cache::Written {
+                name: &entry.facts.name,
+                key: entry.key.as_ref()?,
+                facts: &entry.facts,
+                scenario_sha256: &entry.scenario_sha256,
+                body,
+            })
+        }),
+    );
     Ok(Written {
         path,
         with_results,
@@ -339,7 +477,7 @@ mod tests {
         let mut create = get(
             "https://api.meshy.ai/openapi/v2/text-to-3d",
             "application/json",
-            br#"{"result":"task-fox"}"#.to_vec(),
+            br#"{"id":"task-fox","type":"text-to-3d","status":"PENDING","progress":0}"#.to_vec(),
         );
         create.request.method = "POST".into();
         create.response.status = 202;
@@ -360,7 +498,10 @@ mod tests {
         let cassette_path = sources.cassettes.join("http/fox.yaml");
         std::fs::create_dir_all(cassette_path.parent().unwrap()).unwrap();
         std::fs::write(&cassette_path, cassette.to_yaml()).unwrap();
-        let payload = serde_json::json!({"id": "task-fox", "status": "SUCCEEDED", "progress": 100});
+        let payload = serde_json::json!({
+            "id": "task-fox", "type": "text-to-3d", "status": "SUCCEEDED", "progress": 100,
+            "input": {}, "output": {"model_urls": {"glb": "https://assets.meshy.ai/tasks/task-fox/output/model.glb"}},
+        });
         let recording = Recording {
             incomplete: false,
             species: "fox".into(),
@@ -402,7 +543,7 @@ mod tests {
         shelf.give(
             "fox",
             Some(handoff::Given {
-                cassette: Some((file, crate::check::scanned_text(&text.unwrap()))),
+                cassette: Some((file, text.unwrap())),
                 recordings,
             }),
         );
@@ -415,7 +556,12 @@ mod tests {
             "nothing read again"
         );
 
-        let bodies = |p: &Prepared| p.entries.iter().map(|e| e.body.clone()).collect::<Vec<_>>();
+        let bodies = |p: &Prepared| {
+            p.entries
+                .iter()
+                .map(|e| e.body.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(bodies(&given), bodies(&read));
         assert!(
             bodies(&given)[0].contains("model.glb"),
@@ -440,5 +586,257 @@ mod tests {
         let prepared = prepare_from(&sources, &dir.path().join("out"), Some(&shelf)).unwrap();
         assert_eq!(crate::cassette::reads::of(&cassette), before + 1);
         assert_eq!(prepared.entries.len(), 1);
+    }
+
+    /// A time at which every file the test wrote has settled (`cache::SETTLE`).
+    fn settled() -> std::time::SystemTime {
+        std::time::SystemTime::now() + cache::SETTLE * 2
+    }
+
+    /// Prepares and writes the report of `sources` into `out` as of `now`: what was
+    /// prepared (its bodies and check) and the reads of `files` it took.
+    fn report(
+        sources: &Sources,
+        out: &Path,
+        now: std::time::SystemTime,
+        files: &[&Path],
+    ) -> (usize, Vec<String>, crate::check::Report, usize) {
+        let reads = |files: &[&Path]| -> usize {
+            files.iter().map(|f| crate::cassette::reads::of(f)).sum()
+        };
+        let before = reads(files);
+        let prepared = prepare_at(sources, out, None, now).unwrap();
+        let mut check = prepared.check.clone();
+        // Ages count to the moment of each check: two checks a second apart differ.
+        for row in &mut check.rows {
+            row.age_secs = row.age_secs.map(|_| 0);
+        }
+        let reused = prepared.reused();
+        let bodies = prepared
+            .entries
+            .iter()
+            .map(|e| e.body.as_str().to_owned())
+            .collect();
+        complete(prepared, out, "generated by a test").unwrap();
+        (reused, bodies, check, reads(files) - before)
+    }
+
+    /// An unchanged suite's second report takes each entry from the first: the same
+    /// bodies and check, without reading its cassette or its webhook recording.
+    #[test]
+    fn an_unchanged_entry_is_taken_from_the_last_report_without_reading_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, cassette, recording) = suite(dir.path());
+        let out = dir.path().join("out");
+        let files = [cassette.as_path(), recording.as_path()];
+        let (reused, bodies, check, reads) = report(&sources, &out, settled(), &files);
+        assert_eq!((reused, reads), (0, 2), "the first report reads both");
+        assert_eq!(check.findings, [], "a suite the check finds nothing in");
+        // The page but for its stamp (`cache::stamp`), new with each page.
+        let page = || {
+            let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+            page.split_once(" -->\n").unwrap().1.to_owned()
+        };
+        let first = page();
+
+        let (reused, again, check_again, reads) = report(&sources, &out, settled(), &files);
+        assert_eq!((reused, reads), (1, 0), "nothing read again");
+        assert_eq!(again, bodies);
+        assert_eq!(check_again, check);
+        assert_eq!(page(), first, "the same page");
+    }
+
+    /// Whatever an entry is rendered from, changed, renders it again.
+    #[test]
+    fn a_changed_file_bundle_or_page_renders_the_entry_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, cassette, recording) = suite(dir.path());
+        let out = dir.path().join("out");
+        let first = report(&sources, &out, settled(), &[]).1;
+        let replace = |path: &Path, text: String| {
+            let temp = path.with_extension("new");
+            std::fs::write(&temp, text).unwrap();
+            std::fs::rename(&temp, path).unwrap();
+        };
+        let again = |what: &str| {
+            let (reused, bodies, ..) = report(&sources, &out, settled(), &[]);
+            assert_eq!(reused, 0, "{what}: rendered again");
+            // And kept again: the next report takes it.
+            assert_eq!(report(&sources, &out, settled(), &[]).0, 1, "{what}");
+            bodies
+        };
+        // The cassette: its file replaced, same text.
+        replace(&cassette, std::fs::read_to_string(&cassette).unwrap());
+        assert_eq!(again("cassette"), first);
+        // The webhook recording, with another delivery.
+        let text = std::fs::read_to_string(&recording).unwrap();
+        replace(&recording, text.replace("\"SUCCEEDED\"", "\"FAILED\""));
+        assert_ne!(again("recording"), first);
+        // Another recording of its task.
+        let second = crate::webhooks::recording_path(
+            &sources.cassettes.join("webhooks"),
+            "beaver",
+            "text3d",
+            "task-fox",
+        );
+        std::fs::copy(&recording, second).unwrap();
+        again("a second recording");
+        // A scenario that takes its task as input (its body names it), then none.
+        let before = report(&sources, &out, settled(), &[]).1;
+        let owl = sources.scenarios.join("owl.toml");
+        std::fs::write(
+            &owl,
+            "species = \"owl\"\ntask_type = \"remesh\"\ninput = \"fox\"\n",
+        )
+        .unwrap();
+        let with_owl = report(&sources, &out, settled(), &[]).1;
+        assert_ne!(with_owl[0], before[0], "owl takes fox's task");
+        std::fs::remove_file(&owl).unwrap();
+        assert_eq!(
+            report(&sources, &out, settled(), &[]).1,
+            before,
+            "and no more"
+        );
+        // The scenario file.
+        let scenario = sources.scenarios.join("fox.toml");
+        replace(
+            &scenario,
+            std::fs::read_to_string(&scenario).unwrap() + "\n",
+        );
+        again("scenario");
+        // A model bundle gone.
+        for bundle in std::fs::read_dir(out.join("models")).unwrap() {
+            std::fs::remove_file(bundle.unwrap().path()).unwrap();
+        }
+        again("bundle");
+        assert_eq!(
+            std::fs::read_dir(out.join("models")).unwrap().count(),
+            1,
+            "written again"
+        );
+        // The page.
+        let page = out.join("index.html");
+        replace(
+            &page,
+            std::fs::read_to_string(&page)
+                .unwrap()
+                .replace("fox", "fix"),
+        );
+        again("page");
+    }
+
+    /// Two runs writing one report directory at once: a cache written beside another
+    /// run's page (same file identity, another stamp) is not used.
+    #[test]
+    fn a_cache_beside_another_runs_page_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, ..) = suite(dir.path());
+        let out = dir.path().join("out");
+        report(&sources, &out, settled(), &[]);
+        let cache = out.join(cache::FILE);
+        let ours: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        assert_eq!(report(&sources, &out, settled(), &[]).0, 1);
+        let theirs: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        assert_ne!(ours["stamp"], theirs["stamp"]);
+        // Ours, written as if after their page was: its identity, our stamp.
+        let mut mixed = ours.clone();
+        mixed["page"] = theirs["page"].clone();
+        std::fs::write(&cache, serde_json::to_vec(&mixed).unwrap()).unwrap();
+        assert_eq!(report(&sources, &out, settled(), &[]).0, 0);
+        // The same with their stamp is theirs: taken.
+        report(&sources, &out, settled(), &[]);
+        assert_eq!(report(&sources, &out, settled(), &[]).0, 1);
+    }
+
+    /// A file changed less than `cache::SETTLE` ago is not trusted: its entry is
+    /// rendered, and not kept for the next report.
+    #[test]
+    fn an_entry_whose_files_just_changed_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, ..) = suite(dir.path());
+        let out = dir.path().join("out");
+        let now = std::time::SystemTime::now();
+        assert_eq!(report(&sources, &out, now, &[]).0, 0);
+        assert_eq!(
+            report(&sources, &out, settled(), &[]).0,
+            0,
+            "nothing was kept"
+        );
+        assert_eq!(report(&sources, &out, settled(), &[]).0, 1);
+    }
+
+    /// An entry whose files gave a finding keeps its page, but its files are read and
+    /// checked again: the finding is never taken on trust, nor its absence.
+    #[test]
+    fn an_entry_with_a_finding_is_checked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, cassette, _) = suite(dir.path());
+        let text = std::fs::read_to_string(&cassette).unwrap();
+        let leaked = text.replacen("recorded_at:", "# authorization: Bearer x\nrecorded_at:", 1);
+        assert_ne!(leaked, text);
+        std::fs::write(&cassette, leaked).unwrap();
+        let out = dir.path().join("out");
+        let (_, _, check, _) = report(&sources, &out, settled(), &[]);
+        let leak = |check: &crate::check::Report| {
+            check
+                .findings
+                .iter()
+                .any(|f| f.file == cassette && f.what.contains("authorization"))
+        };
+        assert!(leak(&check), "{:?}", check.findings);
+        let (reused, _, check, reads) = report(&sources, &out, settled(), &[&cassette]);
+        assert_eq!((reused, reads), (1, 1));
+        assert!(leak(&check), "{:?}", check.findings);
+    }
+
+    /// Beside a replay, the report tells the trials of entries it takes whole from its
+    /// cache to hand nothing over.
+    #[test]
+    fn a_replay_hands_nothing_over_for_entries_the_cache_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, ..) = suite(dir.path());
+        let out = dir.path().join("out");
+        report(&sources, &out, settled(), &[]);
+        let shelf = Shelf::new(["fox".to_owned()]);
+        let prepared = prepare_at(&sources, &out, Some(&shelf), settled()).unwrap();
+        assert_eq!(prepared.reused(), 1);
+        assert!(!shelf.expects("fox"), "fox's trial need not give");
+    }
+
+    /// What a trial hands over holds what the check reads of its cassette's text, not
+    /// its models' base64.
+    #[test]
+    fn what_is_handed_over_is_cut_to_what_the_check_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, cassette, _) = suite(dir.path());
+        let (file, text) = CassetteFile::read_with_text(&cassette);
+        let text = text.unwrap();
+        assert!(text.contains("!!binary"));
+        let given = handoff::Given {
+            cassette: Some((file, text.clone())),
+            recordings: Vec::new(),
+        }
+        .scanned();
+        let (_, kept) = given.cassette.unwrap();
+        assert_eq!(kept, crate::check::scanned_text(&text));
+        assert!(kept.len() < text.len() / 2, "{kept}");
+    }
+
+    /// The trials of entries the report takes from its cache hand nothing over.
+    #[test]
+    fn a_shelf_keeps_nothing_of_the_trials_the_report_forgot() {
+        let shelf = Shelf::new(["fox".to_owned(), "owl".to_owned()]);
+        let given = || handoff::Given {
+            cassette: None,
+            recordings: Vec::new(),
+        };
+        shelf.give("fox", Some(given()));
+        shelf.forget(["fox", "owl"]);
+        shelf.give("owl", Some(given()));
+        // Open, and nothing waited for: neither is expected any more.
+        assert!(shelf.take("fox").is_none());
+        assert!(shelf.take("owl").is_none());
     }
 }

@@ -1,7 +1,10 @@
-//! Trial results: what each trial's last run ended with, one small JSON file per trial
-//! under `<target dir>/mesh-toolkit/results/<trial>.json`, written by the harness as
-//! the trial ends (every process writes its own trials', so cargo-nextest's one
-//! process per trial and `--partition` shards add up) and read by the report.
+//! Trial results: what each trial's last run ended with, in one JSON file per results
+//! directory, `<target dir>/mesh-toolkit/results/results.json` (by trial name), and
+//! read by the report. The harness adds its trials' results when its run ends (and as
+//! each trial ends in a run that records, whose trials take minutes), under a lock, so
+//! cargo-nextest's one process per trial and `--partition` shards add up. One file, not
+//! one per trial: a fresh checkout's first replay of a thousand trials would spend more
+//! creating files than replaying.
 //!
 //! A result holds only what the run knows and the recordings do not: passed, failed
 //! or ignored (with the message), how the trial ran (replay, record, resume, dry run)
@@ -9,8 +12,10 @@
 //! its sha256) and the cassettes directory it ran against (as given, so a project
 //! that moves keeps its results), so the report leaves out
 //! results of another suite that shares the target dir and marks a result whose
-//! scenario changed since. A replay that ends as the last one did leaves the file
-//! untouched: an unchanged suite rewrites nothing.
+//! scenario changed since. A run whose trials end as they did last time leaves the file
+//! untouched: an unchanged suite rewrites nothing. The per-trial files of earlier
+//! versions (`<trial>.json` beside it) are still read, and removed once their trial's
+//! result is in the file.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -147,9 +152,13 @@ fn safe_file_name(name: &str) -> String {
         .collect()
 }
 
-/// A trial's result file in `dir`. Trial names are file stems already; anything else
-/// a Rust trial might be called is kept to a safe file name.
-pub fn path(dir: &Path, trial: &str) -> PathBuf {
+/// The results file in a results directory.
+pub const FILE: &str = "results.json";
+
+/// The file an earlier version kept a trial's result in (`<dir>/<trial>.json`). Trial
+/// names are file stems already; anything else a Rust trial might be called is kept
+/// to a safe file name.
+fn legacy_path(dir: &Path, trial: &str) -> PathBuf {
     let safe: String = trial
         .chars()
         .map(|c| match c {
@@ -161,32 +170,76 @@ pub fn path(dir: &Path, trial: &str) -> PathBuf {
     dir.join(format!("{safe}.json"))
 }
 
-/// Writes `result` into `dir` unless the file already says the same (atomic, not
-/// flushed: results are rebuilt by running again).
-pub fn write(dir: &Path, result: &TrialResult) -> io::Result<PathBuf> {
-    let path = path(dir, &result.trial);
-    let mut text = serde_json::to_vec_pretty(result).map_err(io::Error::other)?;
-    text.push(b'\n');
-    if std::fs::read(&path).is_ok_and(|old| old == text) {
-        return Ok(path);
+/// Adds `results` to the results file in `dir` (a trial's replaces its last), unless
+/// it already says the same: under the directory's lock (other processes of the suite
+/// add theirs), atomic, not flushed (results are rebuilt by running again).
+pub fn write(dir: &Path, results: &[TrialResult]) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let lock = std::fs::File::options()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(dir.join(".results.lock"))?;
+    match lock.lock() {
+        // A file system without locks: written unlocked rather than not at all.
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
+        locked => locked?,
     }
-    crate::atomic_file::write_derived(&path, &text)?;
-    Ok(path)
+    let path = dir.join(FILE);
+    // Each entry as it is: one this version cannot read (another version's) is kept.
+    let mut all: BTreeMap<String, serde_json::Value> = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let before = all.clone();
+    for result in results {
+        let value = serde_json::to_value(result).map_err(io::Error::other)?;
+        all.insert(result.trial.clone(), value);
+    }
+    if all != before || !path.is_file() {
+        let mut text = serde_json::to_vec_pretty(&all).map_err(io::Error::other)?;
+        text.push(b'\n');
+        crate::atomic_file::write_derived(&path, &text)?;
+    }
+    // What an earlier version left, now superseded.
+    for result in results {
+        let legacy = legacy_path(dir, &result.trial);
+        if legacy != path {
+            let _ = std::fs::remove_file(legacy);
+        }
+    }
+    Ok(())
 }
 
-/// Every readable result in `dir`, by trial name. A missing directory is no results;
-/// a file that does not parse (another version's, a stray file) is left out.
+/// The results in the results file at `path` (none when it is absent or unreadable; an
+/// entry this version cannot read is left out).
+fn read_file(path: &Path) -> BTreeMap<String, TrialResult> {
+    let all: BTreeMap<String, serde_json::Value> = std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    all.into_iter()
+        .filter_map(|(name, value)| Some((name, serde_json::from_value(value).ok()?)))
+        .collect()
+}
+
+/// Every readable result in `dir`, by trial name: its results file's, and an earlier
+/// version's per-trial files for trials it does not have. A missing directory is no
+/// results; a file that does not parse (another version's, a stray file) is left out.
 pub fn read_all(dir: &Path) -> BTreeMap<String, TrialResult> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return BTreeMap::new();
     };
-    entries
+    let file = dir.join(FILE);
+    let mut all: BTreeMap<String, TrialResult> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && *p != file)
         .filter_map(|p| serde_json::from_slice::<TrialResult>(&std::fs::read(&p).ok()?).ok())
         .map(|r| (r.trial.clone(), r))
-        .collect()
+        .collect();
+    all.extend(read_file(&file));
+    all
 }
 
 /// The results in `dir` of runs against the cassettes directory `cassettes` (compared
@@ -222,24 +275,81 @@ mod tests {
     #[test]
     fn results_round_trip_and_an_unchanged_result_is_not_rewritten() {
         let dir = tempfile::tempdir().unwrap();
-        let written = write(dir.path(), &result("otter")).unwrap();
-        assert_eq!(written, dir.path().join("otter.json"));
-        let modified = std::fs::metadata(&written).unwrap().modified().unwrap();
-        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&written).unwrap());
-        write(dir.path(), &result("otter")).unwrap();
-        let again = std::fs::metadata(&written).unwrap();
-        assert_eq!(std::os::unix::fs::MetadataExt::ino(&again), inode);
-        assert_eq!(again.modified().unwrap(), modified);
+        write(dir.path(), &[result("otter")]).unwrap();
+        let written = dir.path().join(FILE);
+        let inode =
+            |path: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap());
+        let before = inode(&written);
+        write(dir.path(), &[result("otter")]).unwrap();
+        assert_eq!(inode(&written), before, "not rewritten");
         let mut passed = result("otter");
         passed.status = Status::Passed;
         passed.message = None;
-        write(dir.path(), &passed).unwrap();
-        write(dir.path(), &result("beaver")).unwrap();
+        write(dir.path(), &[passed.clone(), result("beaver")]).unwrap();
+        assert_ne!(inode(&written), before, "rewritten");
         std::fs::write(dir.path().join("stray.json"), b"{").unwrap();
         let all = read_all(dir.path());
         assert_eq!(all.keys().collect::<Vec<_>>(), ["beaver", "otter"]);
         assert_eq!(all["otter"], passed);
         assert!(read_all(&dir.path().join("absent")).is_empty());
+    }
+
+    /// An entry this version cannot read (another version's) is kept, and the others
+    /// are still read.
+    #[test]
+    fn an_entry_of_another_version_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[result("otter")]).unwrap();
+        let path = dir.path().join(FILE);
+        let mut all: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        all["newer"] = serde_json::json!({"trial": "newer", "status": "flaky"});
+        std::fs::write(&path, serde_json::to_vec(&all).unwrap()).unwrap();
+        write(dir.path(), &[result("beaver")]).unwrap();
+        let all: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(all["newer"]["status"], "flaky");
+        assert_eq!(
+            read_all(dir.path()).keys().collect::<Vec<_>>(),
+            ["beaver", "otter"]
+        );
+    }
+
+    /// An earlier version's per-trial files are read until their trial's result is in
+    /// the results file, and then removed.
+    #[test]
+    fn per_trial_files_of_an_earlier_version_are_read_then_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = |trial: &str| {
+            let path = legacy_path(dir.path(), trial);
+            std::fs::write(&path, serde_json::to_vec(&result(trial)).unwrap()).unwrap();
+            path
+        };
+        let (otter, beaver) = (legacy("otter"), legacy("beaver"));
+        assert_eq!(read_all(dir.path()).len(), 2);
+        let mut passed = result("otter");
+        passed.status = Status::Passed;
+        write(dir.path(), &[passed.clone()]).unwrap();
+        assert!(!otter.exists() && beaver.exists());
+        let all = read_all(dir.path());
+        assert_eq!(
+            (&all["otter"], &all["beaver"]),
+            (&passed, &result("beaver"))
+        );
+    }
+
+    /// Processes of one suite (cargo-nextest runs one per trial) add their results to
+    /// the one file without losing each other's.
+    #[test]
+    fn writers_at_once_lose_no_result() {
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let dir = dir.path();
+                scope.spawn(move || write(dir, &[result(&format!("trial_{i}"))]).unwrap());
+            }
+        });
+        assert_eq!(read_all(dir.path()).len(), 8);
     }
 
     #[test]
@@ -275,9 +385,12 @@ mod tests {
     #[test]
     fn odd_trial_names_stay_inside_the_results_dir() {
         let dir = Path::new("/r");
-        assert_eq!(path(dir, "../etc/passwd"), Path::new("/r/_etc_passwd.json"));
         assert_eq!(
-            path(dir, "pipeline in rust"),
+            legacy_path(dir, "../etc/passwd"),
+            Path::new("/r/_etc_passwd.json")
+        );
+        assert_eq!(
+            legacy_path(dir, "pipeline in rust"),
             Path::new("/r/pipeline_in_rust.json")
         );
     }

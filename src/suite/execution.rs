@@ -53,9 +53,9 @@ impl Suite {
                 reason,
             });
         }
-        let scenario = match self.files.iter().find(|(n, _)| n == name) {
-            Some((_, Ok(scenario))) if self.scenarios.contains_key(name) => scenario,
-            Some((_, Err(error))) => return Err(TrialError::Invalid(error.clone())),
+        let scenario = match self.file(name) {
+            Some(Ok(scenario)) if self.scenarios.contains_key(name) => scenario,
+            Some(Err(error)) => return Err(TrialError::Invalid(error.clone())),
             _ => return Err(TrialError::NoScenario(name.to_owned())),
         };
         let input = match &scenario.input {

@@ -17,7 +17,7 @@
 //! a trial's plan is `planning`'s (the record-mode table itself is `resume`'s), running
 //! it `execution`'s, the run's plan printed before recording `plan`'s; what the run
 //! adds to failures and replays is in `hints`, the commands it prints in `commands`,
-//! the result files and the report in `results`.
+//! the trials' results and the report in `results`.
 
 mod commands;
 mod execution;
@@ -99,7 +99,7 @@ pub struct Suite {
     args: Vec<String>,
     env: RunEnv,
     runtime: tokio::runtime::Runtime,
-    /// Every scenario file's name, in order, with what loading it gave.
+    /// Every scenario file's name, sorted, with what loading it gave ([`Suite::file`]).
     files: Vec<(String, Result<Scenario, ScenarioError>)>,
     scenarios: BTreeMap<String, Scenario>,
     live: Mutex<LiveState>,
@@ -131,10 +131,13 @@ pub struct Suite {
     /// What replayed trials showed that `cassettes check` would report: API versions
     /// other than today's, by trial, and unmodelled task fields.
     freshness: Mutex<(BTreeMap<String, String>, std::collections::BTreeSet<String>)>,
-    /// How each trial ran (replay, record, …), for its result file.
+    /// How each trial ran (replay, record, …), for its result.
     ran: Mutex<HashMap<String, crate::report::Ran>>,
     /// Whether any trial of this process wrote its result: the report is written then.
     results_written: std::sync::atomic::AtomicBool,
+    /// Results of trials that ended, not yet in the results file, and when it was last
+    /// written.
+    results: Mutex<(Vec<crate::report::TrialResult>, std::time::Instant)>,
     /// The report, read and rendered while a replay's trials run (`report::prepare`),
     /// started by the first trial.
     report_job: Mutex<Option<ReportJob>>,
@@ -191,6 +194,15 @@ impl StartError {
 }
 
 impl Suite {
+    /// What loading the scenario file `name` gave, if there is one.
+    fn file(&self, name: &str) -> Option<&Result<Scenario, ScenarioError>> {
+        let at = self
+            .files
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()?;
+        Some(&self.files[at].1)
+    }
+
     /// Reads the process's arguments and environment, and loads the scenarios.
     pub fn from_env() -> Result<(Arc<Suite>, Arguments), StartError> {
         let args: Vec<String> = std::env::args().collect();
@@ -243,7 +255,7 @@ impl Suite {
             .filter_map(|(name, loaded)| loaded.as_ref().ok().map(|s| (name.clone(), s.clone())))
             .collect();
         let input_errors = check_inputs(&scenarios);
-        let files = files
+        let mut files: Vec<_> = files
             .into_iter()
             .map(|(name, loaded)| {
                 let loaded = match input_errors.get(&name) {
@@ -253,6 +265,8 @@ impl Suite {
                 (name, loaded)
             })
             .collect();
+        // By name, for `Suite::file`.
+        files.sort_by(|a, b| a.0.cmp(&b.0));
         scenarios.retain(|name, _| !input_errors.contains_key(name));
         // Recordings wait for minutes: let them all wait at once.
         if settings.may_record() && arguments.test_threads.is_none() {
@@ -287,6 +301,7 @@ impl Suite {
             freshness: Mutex::default(),
             ran: Mutex::default(),
             results_written: std::sync::atomic::AtomicBool::new(false),
+            results: Mutex::new((Vec::new(), std::time::Instant::now())),
             report_job: Mutex::default(),
             report_started: std::sync::Once::new(),
             shelf: OnceLock::new(),

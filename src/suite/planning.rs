@@ -26,8 +26,8 @@ pub(super) struct Plan {
     /// opens it without reading it again. `None` for a trial that records: it reads its
     /// journal when opening, under the run's recording lock.
     pub(super) file: Option<CassetteFile>,
-    /// What the report's check reads of the replayed cassette's text, when a report job
-    /// runs beside the replay to hand it to.
+    /// The replayed cassette's text, when a report job runs beside the replay to hand it
+    /// to (for `cassettes check`'s secret scan).
     pub(super) text: Option<String>,
     /// The webhook recordings the plan read: the trial's replay reads them from here,
     /// then the report.
@@ -236,10 +236,8 @@ impl Suite {
             action,
             rerecord,
             file,
-            // Only what the report's check reads of it: not megabytes of models.
-            text: text
-                .filter(|_| replays && self.shelf.get().is_some())
-                .map(|t| crate::check::scanned_text(&t)),
+            // Moved, not copied: cut to what the check reads only if the report wants it.
+            text: text.filter(|_| replays && self.shelf.get().is_some()),
             reads,
         }
     }

@@ -1,4 +1,4 @@
-//! How each trial ended, written to its result file (`report::results`), and the HTML
+//! How each trial ended, written to the results file (`report::results`), and the HTML
 //! report: prepared beside a replay's trials (the report job) and completed, with the
 //! results, at the end of the run.
 
@@ -10,6 +10,9 @@ use std::sync::Arc;
 use crate::cassette::RecordedAgainst;
 use crate::report::handoff::{Given, Shelf};
 use crate::sync::lock;
+
+/// How often a replay adds the results of its ended trials to the results file.
+const RESULTS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The thread that prepares the report during a replay.
 pub(super) type ReportJob =
@@ -38,7 +41,7 @@ impl Drop for CloseOnDrop {
     }
 }
 
-/// How a trial ended, as libtest and its result file are told.
+/// How a trial ended, as libtest and the results file are told.
 pub(super) enum Ended {
     /// What a scenario trial produced (`None` for a Rust trial).
     Passed(Option<Produced>),
@@ -66,7 +69,7 @@ impl Ended {
 }
 
 impl Suite {
-    /// How the trial runs, as its plan decided, for its result file.
+    /// How the trial runs, as its plan decided, for its result.
     pub(super) fn note_ran(&self, name: &str, action: &resume::Action) {
         use crate::report::Ran;
         let ran = match action {
@@ -78,7 +81,8 @@ impl Suite {
         lock(&self.ran).insert(name.to_owned(), ran);
     }
 
-    /// Writes the trial's result file (`crate::report::results`), unless results are off.
+    /// Keeps the trial's result for the results file (`crate::report::results`), unless
+    /// results are off.
     /// A result that cannot be written is said once on stderr; the trial's outcome stands.
     pub(super) fn keep_result(&self, name: &str, kind: &str, ended: &Ended) {
         use crate::report::{Ran, Status, TrialResult};
@@ -93,9 +97,8 @@ impl Suite {
         };
         let sent = matches!(ran, Ran::Record | Ran::Resume | Ran::DryRun);
         let scenario_file = self
-            .files
-            .iter()
-            .any(|(n, _)| n == name)
+            .file(name)
+            .is_some()
             .then(|| self.settings.scenarios_dir.join(format!("{name}.toml")));
         let result = TrialResult {
             trial: name.to_owned(),
@@ -125,13 +128,32 @@ impl Suite {
                 .filter(|_| sent)
                 .map(|p| u64::try_from(p.duration.as_millis()).unwrap_or(u64::MAX)),
         };
-        let dir = crate::report::results::dir_for(
-            &crate::report::results::default_dir(),
-            &self.settings.cassettes_dir,
-            &self.settings.commands.invocation,
-        );
-        match crate::report::results::write(&dir, &result) {
-            Ok(_) => {
+        let due = {
+            let mut pending = lock(&self.results);
+            pending.0.push(result);
+            pending.1.elapsed() >= RESULTS_EVERY
+        };
+        // A recording's trials take minutes: each result is kept as it comes. A
+        // replay's are kept once a second and at the end: one write for a quick replay,
+        // and a replay killed part-way loses at most a second of them.
+        if self.settings.may_record() || due {
+            self.write_results();
+        }
+    }
+
+    /// Adds the results of the trials ended since the last call to the results file.
+    pub(super) fn write_results(&self) {
+        let results = {
+            let mut pending = lock(&self.results);
+            pending.1 = std::time::Instant::now();
+            std::mem::take(&mut pending.0)
+        };
+        if results.is_empty() {
+            return;
+        }
+        let dir = self.report_sources().results;
+        match crate::report::results::write(&dir, &results) {
+            Ok(()) => {
                 self.results_written
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
@@ -218,6 +240,9 @@ impl Suite {
     /// Each trial hands over once: its first call counts.
     pub(super) fn hand_over(&self, name: &str, given: Option<Given>) {
         if let Some(shelf) = self.shelf.get() {
+            // Nothing for an entry the report takes from its cache; for the others only
+            // what the check reads of the cassette's text, not megabytes of models.
+            let given = given.filter(|_| shelf.expects(name)).map(Given::scanned);
             shelf.give(name, given);
         }
     }
@@ -226,6 +251,7 @@ impl Suite {
     /// that says where it is. Not under cargo-nextest, whose processes each run one
     /// trial: `mesh-toolkit report` assembles it once they are done.
     pub(super) fn write_report(&self) {
+        self.write_results();
         // The trials are over: the report job waits for none of them any more.
         if let Some(shelf) = self.shelf.get() {
             shelf.close();

@@ -57,7 +57,7 @@ pub struct Settings {
     pub scenarios_dir: PathBuf,
     /// `--cassettes` / `MESHY_CASSETTES_DIR`. Default: `cassettes`.
     pub cassettes_dir: PathBuf,
-    /// Each trial's result file and the HTML report at the end (`crate::report`); off
+    /// The trials' results and the HTML report at the end (`crate::report`); off
     /// with `--no-report` / `MESHY_NO_REPORT=1`. Default: on.
     pub report: bool,
     /// `--webhook-secret-file` / `MESHY_WEBHOOK_SECRET_FILE`: a file holding Meshy's
