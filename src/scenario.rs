@@ -165,6 +165,42 @@ pub fn name_of(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A scenario file as a run read it, once: what loading it gave and the sha256 of its
+/// bytes (a trial's result and the report compare them to see the file changed since).
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    pub name: String,
+    pub path: PathBuf,
+    pub loaded: Result<Scenario, ScenarioError>,
+    /// `None` when the file could not be read.
+    pub sha256: Option<String>,
+}
+
+impl ScenarioFile {
+    /// Reads and loads the scenario file at `path`.
+    pub fn read(path: &Path) -> ScenarioFile {
+        let bytes = std::fs::read(path);
+        let sha256 = bytes.as_ref().ok().map(|b| crate::digest::sha256_hex(b));
+        let loaded = bytes
+            .and_then(|b| {
+                String::from_utf8(b).map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "stream did not contain valid UTF-8",
+                    )
+                })
+            })
+            .map_err(|e| error(path, None, format!("cannot be read: {e}")))
+            .and_then(|text| Scenario::parse(path, &text));
+        ScenarioFile {
+            name: name_of(path),
+            path: path.to_owned(),
+            loaded,
+            sha256,
+        }
+    }
+}
+
 impl Scenario {
     /// Why the scenario can only be recorded against the simulator: its `[simulator]`
     /// table asks for an outcome or task error the real API cannot be asked for.
@@ -184,9 +220,7 @@ impl Scenario {
     /// Reads and validates one scenario file (inputs are checked against the other
     /// scenarios by [`check_inputs`]).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| error(path, None, format!("cannot be read: {e}")))?;
-        Scenario::parse(path, &text)
+        ScenarioFile::read(path).loaded
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::cassette::{Body, Cassette, CassetteFile, Interaction};
 use crate::check::list;
 use crate::meshy::TaskType;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioFile};
 use crate::webhooks::{Recording, RecordingFile};
 
 use super::handoff::Given;
@@ -131,22 +131,22 @@ pub struct Index {
     unrouted: Vec<PathBuf>,
     /// Scenario name → the scenarios that take its task as input.
     dependents: BTreeMap<String, Vec<String>>,
-    /// Scenario name → its file, loaded.
-    scenarios: BTreeMap<String, (PathBuf, Result<Scenario, crate::scenario::ScenarioError>)>,
+    /// Scenario name → its file, read and loaded.
+    scenarios: BTreeMap<String, ScenarioFile>,
 }
 
 impl Index {
-    /// Reads the scenario files, the names of the cassettes and the webhook recordings.
-    pub fn read(sources: &Sources) -> Index {
-        let scenario_paths = crate::scenario::discover(&sources.scenarios).unwrap_or_default();
-        let scenarios: BTreeMap<_, _> = crate::parallel::map(&scenario_paths, |path| {
-            (
-                crate::scenario::name_of(path),
-                (path.clone(), Scenario::load(path)),
-            )
-        })
-        .into_iter()
-        .collect();
+    /// Reads the scenario files (unless the run `read` them already), the names of the
+    /// cassettes and the webhook recordings.
+    pub fn read(sources: &Sources, read: Option<&[ScenarioFile]>) -> Index {
+        let read = match read {
+            Some(files) => files.to_vec(),
+            None => {
+                let paths = crate::scenario::discover(&sources.scenarios).unwrap_or_default();
+                crate::parallel::map(&paths, |path| ScenarioFile::read(path))
+            }
+        };
+        let scenarios: BTreeMap<_, _> = read.into_iter().map(|f| (f.name.clone(), f)).collect();
         let mut names: BTreeSet<String> = scenarios.keys().cloned().collect();
         let mut rerecordings = Vec::new();
         for path in list(&sources.cassettes.join("http"), "yaml") {
@@ -158,10 +158,10 @@ impl Index {
             }
         }
         let mut dependents: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (name, (_, loaded)) in &scenarios {
+        for (name, file) in &scenarios {
             if let Ok(Scenario {
                 input: Some(input), ..
-            }) = loaded
+            }) = &file.loaded
             {
                 dependents
                     .entry(input.clone())
@@ -192,7 +192,7 @@ impl Index {
         let (given_cassette, given_recordings) = Given::split(given);
         let (path, file, text) = self.cassette_of(name, given_cassette);
         let checked = checker.cassette_file(&file, text.as_deref());
-        let mut entry = entry(name, self.scenarios.get(name).cloned(), &path, file);
+        let mut entry = entry(name, self.scenarios.get(name), &path, file);
         entry.dependents = self.dependents.get(name).cloned().unwrap_or_default();
         let mut recordings = Vec::new();
         let tasks: Vec<String> = entry
@@ -269,7 +269,7 @@ impl Index {
     /// take its task as input.
     pub fn files_of(&self, name: &str) -> (Option<&Path>, PathBuf, &[String]) {
         (
-            self.scenarios.get(name).map(|(path, _)| path.as_path()),
+            self.scenarios.get(name).map(|f| f.path.as_path()),
             self.cassette_path(name),
             self.dependents.get(name).map_or(&[], Vec::as_slice),
         )
@@ -281,8 +281,13 @@ impl Index {
     ) -> Vec<(String, Result<Scenario, crate::scenario::ScenarioError>)> {
         self.scenarios
             .iter()
-            .map(|(name, (_, loaded))| (name.clone(), loaded.clone()))
+            .map(|(name, file)| (name.clone(), file.loaded.clone()))
             .collect()
+    }
+
+    /// The sha256 of the scenario file `name` as read (`None`: none, or unreadable).
+    pub fn scenario_sha256(&self, name: &str) -> Option<&str> {
+        self.scenarios.get(name)?.sha256.as_deref()
     }
 
     /// The webhook recordings of `tasks`, in order.
@@ -371,26 +376,33 @@ fn check_recording(
 
 fn entry(
     name: &str,
-    scenario: Option<(PathBuf, Result<Scenario, crate::scenario::ScenarioError>)>,
+    scenario: Option<&ScenarioFile>,
     cassette_path: &Path,
     file: CassetteFile,
 ) -> Entry {
-    let (kind, task_type, input, scenario_file, scenario_error, sha) = match &scenario {
-        Some((file, Ok(s))) => (
+    let (kind, task_type, input, scenario_file, scenario_error, sha) = match scenario {
+        Some(ScenarioFile {
+            path,
+            loaded: Ok(s),
+            sha256,
+            ..
+        }) => (
             s.delivery.as_str().to_owned(),
             Some(s.task_type),
             s.input.clone(),
-            Some(file.clone()),
+            Some(path.clone()),
             None,
-            std::fs::read(file)
-                .ok()
-                .map(|b| crate::digest::sha256_hex(&b)),
+            sha256.clone(),
         ),
-        Some((file, Err(e))) => (
+        Some(ScenarioFile {
+            path,
+            loaded: Err(e),
+            ..
+        }) => (
             "invalid".to_owned(),
             None,
             None,
-            Some(file.clone()),
+            Some(path.clone()),
             Some(e.to_string()),
             None,
         ),

@@ -15,11 +15,15 @@
 //! make the report read it again. Nothing waits in a circle: an entry the report is
 //! waiting for is always taken in, and while the report waits and trials wait for room,
 //! it drops the entry it would reach last (and reads that one itself) to make some.
+//!
+//! The shelf also carries the scenario files as the run read them when it started
+//! ([`Shelf::with_scenarios`]), so the report reads none of them again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::cassette::CassetteFile;
+use crate::scenario::ScenarioFile;
 use crate::sync::lock;
 use crate::webhooks::RecordingFile;
 
@@ -61,6 +65,9 @@ impl Given {
 pub struct Shelf {
     state: Mutex<State>,
     changed: Condvar,
+    /// The scenario files as the run read them when it started (`None`: the report
+    /// reads the scenarios directory itself).
+    scenarios: Option<Arc<Vec<ScenarioFile>>>,
 }
 
 #[derive(Debug, Default)]
@@ -84,7 +91,21 @@ impl Shelf {
                 ..State::default()
             }),
             changed: Condvar::new(),
+            scenarios: None,
         }
+    }
+
+    /// With the scenario files the run read: the report reads none of them again.
+    pub fn with_scenarios(self, scenarios: Arc<Vec<ScenarioFile>>) -> Shelf {
+        Shelf {
+            scenarios: Some(scenarios),
+            ..self
+        }
+    }
+
+    /// The scenario files the run read, if it said.
+    pub fn scenarios(&self) -> Option<&[ScenarioFile]> {
+        self.scenarios.as_deref().map(Vec::as_slice)
     }
 
     /// The trial `name` ended, having read `given` (`None`: nothing to hand over). Only

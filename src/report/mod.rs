@@ -149,7 +149,7 @@ fn prepare_at(
     shelf: Option<&handoff::Shelf>,
     now: std::time::SystemTime,
 ) -> Result<Prepared, ReportError> {
-    let index = Index::read(sources);
+    let index = Index::read(sources, shelf.and_then(handoff::Shelf::scenarios));
     let models = out.join("models");
     std::fs::create_dir_all(&models).map_err(failed(&models))?;
     let context = cache::context(sources);
@@ -573,6 +573,33 @@ mod tests {
             "the recording's delivery is shown"
         );
         assert_eq!(given.check, read.check);
+    }
+
+    /// The scenario files ride on the shelf as the run read them when it started: the
+    /// report reads none of them again (changed on disk since, the entry still shows
+    /// the scenario the trial ran, with its digest).
+    #[test]
+    fn scenario_files_the_run_read_are_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, _, _) = suite(dir.path());
+        let path = sources.scenarios.join("fox.toml");
+        let read = Arc::new(vec![crate::scenario::ScenarioFile::read(&path)]);
+        std::fs::write(&path, "species = [ broken").unwrap();
+        let shelf = Shelf::new(["fox".to_owned()]).with_scenarios(Arc::clone(&read));
+        shelf.close();
+        let given = prepare_from(&sources, &dir.path().join("given"), Some(&shelf)).unwrap();
+        assert_eq!(given.entries[0].scenario_sha256, read[0].sha256);
+        assert!(read[0].sha256.is_some());
+        let kind = |p: &Prepared| {
+            let body = p.entries[0].body.as_str().to_owned();
+            let at = body.find("<dt>kind</dt><dd>").expect("a kind") + 17;
+            body[at..].split('<').next().unwrap_or_default().to_owned()
+        };
+        assert_eq!(kind(&given), "webhook");
+        // Without the run's files, the report reads the file as it is now.
+        let own = prepare(&sources, &dir.path().join("own")).unwrap();
+        assert_eq!(kind(&own), "invalid");
+        assert_ne!(own.entries[0].scenario_sha256, read[0].sha256);
     }
 
     /// Closed, the shelf waits for nothing: an entry whose trial never gave is read.

@@ -191,21 +191,24 @@ pub fn write(dir: &Path, results: &[TrialResult]) -> io::Result<()> {
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
-    let before = all.clone();
+    let mut changed = !path.is_file();
     for result in results {
         let value = serde_json::to_value(result).map_err(io::Error::other)?;
-        all.insert(result.trial.clone(), value);
+        changed |= all.insert(result.trial.clone(), value.clone()) != Some(value);
     }
-    if all != before || !path.is_file() {
+    if changed {
         let mut text = serde_json::to_vec_pretty(&all).map_err(io::Error::other)?;
         text.push(b'\n');
         crate::atomic_file::write_derived(&path, &text)?;
     }
-    // What an earlier version left, now superseded.
-    for result in results {
-        let legacy = legacy_path(dir, &result.trial);
-        if legacy != path {
-            let _ = std::fs::remove_file(legacy);
+    // What an earlier version left, now superseded: looked for in one listing, not
+    // tried trial by trial.
+    let legacy: std::collections::BTreeSet<PathBuf> =
+        results.iter().map(|r| legacy_path(dir, &r.trial)).collect();
+    for entry in std::fs::read_dir(dir)?.filter_map(Result::ok) {
+        let found = entry.path();
+        if found != path && legacy.contains(&found) {
+            let _ = std::fs::remove_file(found);
         }
     }
     Ok(())

@@ -87,6 +87,7 @@ pub use settings::{Settings, SettingsError, Target};
 pub use trial::{CheckFailure, GlbError, Produced, TrialContext, TrialError, check_glb};
 
 use crate::cassette::RecordMode;
+use crate::scenario::ScenarioFile;
 use interrupt::Interrupt;
 use live::Live;
 use results::{Ended, ReportJob};
@@ -101,6 +102,9 @@ pub struct Suite {
     runtime: tokio::runtime::Runtime,
     /// Every scenario file's name, sorted, with what loading it gave ([`Suite::file`]).
     files: Vec<(String, Result<Scenario, ScenarioError>)>,
+    /// The scenario files as read, sorted by name: what their trials' results and the
+    /// report take their digests from (each file is read once per run).
+    read: Arc<Vec<ScenarioFile>>,
     scenarios: BTreeMap<String, Scenario>,
     live: Mutex<LiveState>,
     produced: Mutex<HashMap<String, Arc<Outcome>>>,
@@ -195,6 +199,15 @@ impl StartError {
 
 impl Suite {
     /// What loading the scenario file `name` gave, if there is one.
+    /// The scenario file `name` as the run read it.
+    fn scenario_file(&self, name: &str) -> Option<&ScenarioFile> {
+        let at = self
+            .read
+            .binary_search_by(|f| f.name.as_str().cmp(name))
+            .ok()?;
+        Some(&self.read[at])
+    }
+
     fn file(&self, name: &str) -> Option<&Result<Scenario, ScenarioError>> {
         let at = self
             .files
@@ -246,9 +259,11 @@ impl Suite {
     ) -> Result<(Arc<Suite>, Arguments), StartError> {
         let (settings, mut arguments) = Settings::parse(args, &env)?;
         let paths = discover(&settings.scenarios_dir).map_err(StartError::Scenarios)?;
-        let files: Vec<(String, Result<Scenario, ScenarioError>)> = paths
+        let mut read: Vec<ScenarioFile> = paths.iter().map(|p| ScenarioFile::read(p)).collect();
+        read.sort_by(|a, b| a.name.cmp(&b.name));
+        let files: Vec<(String, Result<Scenario, ScenarioError>)> = read
             .iter()
-            .map(|p| (name_of(p), Scenario::load(p)))
+            .map(|f| (f.name.clone(), f.loaded.clone()))
             .collect();
         let mut scenarios: BTreeMap<String, Scenario> = files
             .iter()
@@ -284,6 +299,7 @@ impl Suite {
             settings,
             runtime,
             files,
+            read: Arc::new(read),
             scenarios,
             live: Mutex::new(LiveState::NotStarted),
             produced: Mutex::default(),

@@ -96,10 +96,8 @@ impl Suite {
             Ended::Ignored(reason) => (Status::Ignored, Some(reason.clone()), None),
         };
         let sent = matches!(ran, Ran::Record | Ran::Resume | Ran::DryRun);
-        let scenario_file = self
-            .file(name)
-            .is_some()
-            .then(|| self.settings.scenarios_dir.join(format!("{name}.toml")));
+        let read = self.scenario_file(name);
+        let scenario_file = read.map(|_| self.settings.scenarios_dir.join(format!("{name}.toml")));
         let result = TrialResult {
             trial: name.to_owned(),
             kind: kind.to_owned(),
@@ -118,10 +116,8 @@ impl Suite {
             // Absolute: `mesh-toolkit report` run from another directory (a workspace's
             // root) matches it to the same cassettes.
             cassettes: crate::report::collect::absolute(&self.settings.cassettes_dir),
-            scenario_sha256: scenario_file
-                .as_ref()
-                .and_then(|f| std::fs::read(f).ok())
-                .map(|bytes| crate::digest::sha256_hex(&bytes)),
+            // As the trial ran it: the file read when the run started.
+            scenario_sha256: read.and_then(|f| f.sha256.clone()),
             scenario_file,
             task_id: produced.map(|p| p.task_id.clone()).filter(|id| id != "-"),
             duration_ms: produced
@@ -199,7 +195,8 @@ impl Suite {
             if !self.reports() || self.settings.may_record() {
                 return;
             }
-            let shelf = Arc::new(Shelf::new(self.trials_that_run()));
+            let shelf =
+                Arc::new(Shelf::new(self.trials_that_run()).with_scenarios(Arc::clone(&self.read)));
             let taker = Arc::clone(&shelf);
             let sources = self.report_sources();
             let spawned = std::thread::Builder::new()
