@@ -207,7 +207,10 @@ impl<'a> Checker<'a> {
         let mut early = Report::default();
         let text = String::from_utf8_lossy(bytes);
         // A leaked webhook secret is one finding (with its scrub), not also "a key".
-        let unleaked = parsed.map(|r| r.leak_scrub().text(&text));
+        let unleaked = parsed
+            .map(Recording::leak_scrub)
+            .filter(|scrub| !scrub.secrets.is_empty())
+            .map(|scrub| scrub.text(&text));
         secrets(path, unleaked.as_deref().unwrap_or(&text), &mut early);
         leaked_headers(path, &text, parsed, &self.commands, &mut early);
         // The standalone receiver's deliveries to `/webhook`: a row, and checked for

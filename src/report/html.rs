@@ -749,9 +749,11 @@ fn bodies(out: &mut String, entry: &Entry) {
             );
             push_text(
                 out,
-                &crate::secrets::redact_keys(&cut(&serde_json::to_string_pretty(
-                    &leaks.value(&delivery.payload),
-                )
+                &crate::secrets::redact_keys(&cut(&if leaks.secrets.is_empty() {
+                    serde_json::to_string_pretty(&delivery.payload)
+                } else {
+                    serde_json::to_string_pretty(&leaks.value(&delivery.payload))
+                }
                 .unwrap_or_default())),
             );
             out.push_str("</pre></details>");
