@@ -238,11 +238,12 @@ fn identity_of(path: &Path) -> Option<String> {
 /// What every entry's rendering depends on beside its own files: the program (a
 /// rebuilt one may render differently) and the suite's directories and invocation.
 pub fn context(sources: &super::Sources) -> String {
+    // Its file's identity (inode, size and times); a program that cannot say which file
+    // it is (replaced while it runs) matches no cache, nor does what it writes.
     let program = std::env::current_exe()
         .ok()
-        .and_then(|exe| std::fs::metadata(exe).ok())
-        .map(|m| format!("{} {:?}", m.len(), m.modified().ok()))
-        .unwrap_or_default();
+        .and_then(|exe| identity_of(&exe))
+        .unwrap_or_else(|| format!("unknown {:016x}", crate::random::nonce()));
     crate::digest::sha256_hex(
         format!(
             "{FORMAT}\n{}\n{program}\n{}\n{}\n{:?}",

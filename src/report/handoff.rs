@@ -122,7 +122,8 @@ impl Shelf {
                 state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
                 state.held -= 1;
             }
-            if !state.closed {
+            // Forgotten while it waited (`Shelf::forget`): the report needs none of it.
+            if !state.closed && state.expected.contains(name) {
                 state.given.insert(name.to_owned(), given);
             }
         }
@@ -264,6 +265,28 @@ mod tests {
             .filter(|n| shelf.take(n).is_some())
             .count();
         assert_eq!(kept, CAPACITY, "every other entry kept");
+    }
+
+    /// A trial held on a full shelf when the report forgets every entry (the cache
+    /// holds them) is let go with nothing kept: no slot is taken by files nobody takes.
+    #[test]
+    fn a_trial_held_for_room_keeps_nothing_once_forgotten() {
+        let names = names(CAPACITY + 1);
+        let shelf = Arc::new(Shelf::new(names.clone()));
+        for name in &names[..CAPACITY] {
+            shelf.give(name, given());
+        }
+        let (giver, received) = give_in_thread(&shelf, &names[CAPACITY]);
+        assert!(
+            received.recv_timeout(Duration::from_millis(50)).is_err(),
+            "held"
+        );
+        shelf.forget(names.iter().map(String::as_str));
+        received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("let go once forgotten");
+        giver.join().unwrap();
+        assert!(lock(&shelf.state).given.is_empty(), "nothing kept");
     }
 
     /// `name` given to `shelf` from another thread, which says when the give returned.

@@ -232,9 +232,11 @@ fn credits(out: &mut String, recorded: &[&Facts]) {
     for f in recorded {
         match (f.credits, &f.against) {
             (None, _) => unknown_price += 1,
-            (Some(n), Some(RecordedAgainst::Simulator)) => sim += n,
-            (Some(n), Some(RecordedAgainst::Rehearsal(_))) => rehearsal += n,
-            (Some(n), _) => real += n,
+            (Some(n), Some(RecordedAgainst::Simulator)) => sim = sim.saturating_add(n),
+            (Some(n), Some(RecordedAgainst::Rehearsal(_))) => {
+                rehearsal = rehearsal.saturating_add(n)
+            }
+            (Some(n), _) => real = real.saturating_add(n),
         }
     }
     let mut credits = format!(

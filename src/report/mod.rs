@@ -203,9 +203,13 @@ fn prepare_at(
         }));
         for (id, members) in &bundles.members {
             let path = models.join(format!("{id}.js"));
-            // Named by its models' hashes: one already there holds the same.
-            if !path.is_file() {
-                crate::atomic_file::write_derived(&path, html::bundle_script(members).as_bytes())
+            // Named by its models' hashes: one already there holds the same, unless
+            // something else cut it short (a copied artifact, a full disk).
+            let script = html::bundle_script(members);
+            let whole = std::fs::metadata(&path)
+                .is_ok_and(|m| m.is_file() && m.len() == script.len() as u64);
+            if !whole {
+                crate::atomic_file::write_derived(&path, script.as_bytes())
                     .map_err(failed(&path))?;
             }
             shown.insert(id.clone());
@@ -602,6 +606,54 @@ mod tests {
         assert_ne!(own.entries[0].scenario_sha256, read[0].sha256);
     }
 
+    /// An entry is kept only for the scenario file as the run read it: a file changed
+    /// after the run read it (its times since settled) never passes for the old one.
+    #[test]
+    fn an_entry_is_kept_only_for_the_scenario_as_the_run_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, ..) = suite(dir.path());
+        let out = dir.path().join("out");
+        let read = crate::scenario::ScenarioFile::read(&sources.scenarios.join("fox.toml"));
+        let with = |file: crate::scenario::ScenarioFile| {
+            let shelf = Shelf::new(Vec::new()).with_scenarios(Arc::new(vec![file]));
+            prepare_at(&sources, &out, Some(&shelf), settled())
+                .and_then(|p| complete(p, &out, "test"))
+                .unwrap();
+            let shelf = Shelf::new(Vec::new()).with_scenarios(Arc::new(vec![read.clone()]));
+            prepare_at(&sources, &out, Some(&shelf), settled())
+                .unwrap()
+                .reused()
+        };
+        assert_eq!(with(read.clone()), 1, "the same read: kept");
+        let mut other = read.clone();
+        other.sha256 = Some("another".into());
+        assert_eq!(
+            with(other),
+            0,
+            "another read of the same file: rendered again"
+        );
+    }
+
+    /// A model bundle cut short by something else is written whole again when an
+    /// entry showing its models is rendered.
+    #[test]
+    fn a_bundle_cut_short_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, ..) = suite(dir.path());
+        let out = dir.path().join("out");
+        write(&sources, &out, "test").unwrap();
+        let bundle = std::fs::read_dir(out.join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .next()
+            .expect("a bundle");
+        let whole = std::fs::read(&bundle).unwrap();
+        std::fs::write(&bundle, &whole[..whole.len() / 2]).unwrap();
+        std::fs::remove_file(out.join(cache::FILE)).unwrap();
+        write(&sources, &out, "test").unwrap();
+        assert_eq!(std::fs::read(&bundle).unwrap(), whole);
+    }
+
     /// Closed, the shelf waits for nothing: an entry whose trial never gave is read.
     #[test]
     fn an_entry_no_trial_handed_over_is_read_once_the_run_is_over() {
@@ -784,8 +836,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (sources, ..) = suite(dir.path());
         let out = dir.path().join("out");
-        let now = std::time::SystemTime::now();
-        assert_eq!(report(&sources, &out, now, &[]).0, 0);
+        // As of when the cassette was written: it has not settled then, whatever the
+        // test's own pace.
+        let cassette = sources.cassettes.join("http/fox.yaml");
+        let now = std::fs::metadata(&cassette).unwrap().modified().unwrap();
+        report(&sources, &out, now, &[]);
         assert_eq!(
             report(&sources, &out, settled(), &[]).0,
             0,
@@ -826,10 +881,41 @@ mod tests {
         let (sources, ..) = suite(dir.path());
         let out = dir.path().join("out");
         report(&sources, &out, settled(), &[]);
-        let shelf = Shelf::new(["fox".to_owned()]);
-        let prepared = prepare_at(&sources, &out, Some(&shelf), settled()).unwrap();
-        assert_eq!(prepared.reused(), 1);
+        let shelf = Arc::new(Shelf::new(["fox".to_owned()]));
+        let reused = within_deadline(&shelf, move |shelf| {
+            prepare_at(&sources, &out, Some(shelf), settled())
+                .unwrap()
+                .reused()
+        });
+        assert_eq!(reused, 1);
         assert!(!shelf.expects("fox"), "fox's trial need not give");
+    }
+
+    /// `f` given `shelf` on another thread; past a deadline the shelf is closed (so
+    /// nothing waits on it any more) and the test fails: a wait that should not happen
+    /// fails the test instead of hanging it.
+    fn within_deadline<T: Send + 'static>(
+        shelf: &Arc<Shelf>,
+        f: impl FnOnce(&Shelf) -> T + Send + 'static,
+    ) -> T {
+        let (sent, received) = std::sync::mpsc::channel();
+        let worker = {
+            let shelf = Arc::clone(shelf);
+            std::thread::spawn(move || {
+                let _ = sent.send(f(&shelf));
+            })
+        };
+        match received.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(value) => {
+                worker.join().unwrap();
+                value
+            }
+            Err(_) => {
+                shelf.close();
+                let _ = worker.join();
+                panic!("waited on the shelf for an entry nothing was to give");
+            }
+        }
     }
 
     /// What a trial hands over holds what the check reads of its cassette's text, not
@@ -863,7 +949,10 @@ mod tests {
         shelf.forget(["fox", "owl"]);
         shelf.give("owl", Some(given()));
         // Open, and nothing waited for: neither is expected any more.
-        assert!(shelf.take("fox").is_none());
-        assert!(shelf.take("owl").is_none());
+        let shelf = Arc::new(shelf);
+        let taken = within_deadline(&shelf, |shelf| {
+            (shelf.take("fox").is_some(), shelf.take("owl").is_some())
+        });
+        assert_eq!(taken, (false, false));
     }
 }

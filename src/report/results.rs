@@ -180,17 +180,22 @@ pub fn write(dir: &Path, results: &[TrialResult]) -> io::Result<()> {
         .write(true)
         .truncate(false)
         .open(dir.join(".results.lock"))?;
-    match lock.lock() {
-        // A file system without locks: written unlocked rather than not at all.
-        Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
-        locked => locked?,
-    }
+    // A file system without working locks (unsupported, or NFS without its lock
+    // daemon): written unlocked rather than not at all.
+    let _ = lock.lock();
     let path = dir.join(FILE);
     // Each entry as it is: one this version cannot read (another version's) is kept.
-    let mut all: BTreeMap<String, serde_json::Value> = std::fs::read(&path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let mut all: BTreeMap<String, serde_json::Value> = match std::fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(all) => all,
+            // Damaged (or not ours): set aside, never overwritten with only this run's.
+            Err(_) => {
+                let _ = std::fs::rename(&path, dir.join(format!("{FILE}.unreadable")));
+                BTreeMap::new()
+            }
+        },
+        Err(_) => BTreeMap::new(),
+    };
     let mut changed = !path.is_file();
     for result in results {
         let value = serde_json::to_value(result).map_err(io::Error::other)?;
@@ -339,6 +344,21 @@ mod tests {
             (&all["otter"], &all["beaver"]),
             (&passed, &result("beaver"))
         );
+    }
+
+    /// A results file that does not parse (torn by a crash of the machine, edited) is
+    /// set aside, never overwritten with only the new results.
+    #[test]
+    fn a_damaged_results_file_is_set_aside_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        std::fs::write(&path, "{\"otter\": {\"trial\": \"ot").unwrap();
+        write(dir.path(), &[result("beaver")]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(format!("{FILE}.unreadable"))).unwrap(),
+            "{\"otter\": {\"trial\": \"ot"
+        );
+        assert_eq!(read_all(dir.path()).keys().collect::<Vec<_>>(), ["beaver"]);
     }
 
     /// Processes of one suite (cargo-nextest runs one per trial) add their results to

@@ -130,8 +130,9 @@ impl Suite {
             pending.1.elapsed() >= RESULTS_EVERY
         };
         // A recording's trials take minutes: each result is kept as it comes. A
-        // replay's are kept once a second and at the end: one write for a quick replay,
-        // and a replay killed part-way loses at most a second of them.
+        // replay's are kept as a trial ends a second or more after the last write, and
+        // at the end: one write for a quick replay. A replay killed part-way loses the
+        // results since the last write (a replay is rerun in moments, and pays nothing).
         if self.settings.may_record() || due {
             self.write_results();
         }
