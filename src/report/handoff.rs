@@ -245,15 +245,7 @@ mod tests {
     #[test]
     fn a_full_shelf_holds_the_next_trial_until_the_report_takes_one() {
         let names = names(CAPACITY + 1);
-        let shelf = Arc::new(Shelf::new(names.clone()));
-        for name in &names[..CAPACITY] {
-            shelf.give(name, given());
-        }
-        let (giver, received) = give_in_thread(&shelf, &names[CAPACITY]);
-        assert!(
-            received.recv_timeout(Duration::from_millis(50)).is_err(),
-            "held"
-        );
+        let (shelf, giver, received) = full_with_one_held(&names);
         assert!(shelf.take(&names[0]).is_some());
         received
             .recv_timeout(Duration::from_secs(10))
@@ -272,7 +264,25 @@ mod tests {
     #[test]
     fn a_trial_held_for_room_keeps_nothing_once_forgotten() {
         let names = names(CAPACITY + 1);
-        let shelf = Arc::new(Shelf::new(names.clone()));
+        let (shelf, giver, received) = full_with_one_held(&names);
+        shelf.forget(names.iter().map(String::as_str));
+        received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("let go once forgotten");
+        giver.join().unwrap();
+        assert!(lock(&shelf.state).given.is_empty(), "nothing kept");
+    }
+
+    /// A shelf expecting `names` (one more than it holds), full with all but the last,
+    /// whose give (on another thread) is held for room.
+    fn full_with_one_held(
+        names: &[String],
+    ) -> (
+        Arc<Shelf>,
+        std::thread::JoinHandle<()>,
+        std::sync::mpsc::Receiver<()>,
+    ) {
+        let shelf = Arc::new(Shelf::new(names.to_vec()));
         for name in &names[..CAPACITY] {
             shelf.give(name, given());
         }
@@ -281,12 +291,7 @@ mod tests {
             received.recv_timeout(Duration::from_millis(50)).is_err(),
             "held"
         );
-        shelf.forget(names.iter().map(String::as_str));
-        received
-            .recv_timeout(Duration::from_secs(10))
-            .expect("let go once forgotten");
-        giver.join().unwrap();
-        assert!(lock(&shelf.state).given.is_empty(), "nothing kept");
+        (shelf, giver, received)
     }
 
     /// `name` given to `shelf` from another thread, which says when the give returned.
