@@ -237,7 +237,20 @@ pub struct FormatError {
 impl Cassette {
     /// Parses cassette YAML.
     pub fn parse(text: &str) -> Result<Cassette, FormatError> {
-        let root = yaml::parse(text).map_err(|e| FormatError {
+        Cassette::from_yaml(yaml::parse(text))
+    }
+
+    /// [`Cassette::parse`], also giving what `cassettes check` scans of `text`: all but
+    /// the content lines of its `!!binary |` blocks ([`super::binary_blocks::scanned`]),
+    /// taken from the parse's own pass over them.
+    pub fn parse_scanned(text: &str) -> (Result<Cassette, FormatError>, String) {
+        let (root, lifted) = yaml::parse_lifting(text);
+        let scanned = super::binary_blocks::scanned(lifted.as_deref().unwrap_or(text));
+        (Cassette::from_yaml(root), scanned.into_owned())
+    }
+
+    fn from_yaml(root: Result<Node, yaml::YamlError>) -> Result<Cassette, FormatError> {
+        let root = root.map_err(|e| FormatError {
             line: e.line,
             column: e.column,
             message: e.message,

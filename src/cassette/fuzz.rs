@@ -74,7 +74,11 @@ fn valid() -> String {
 
 /// Reads `text` as the transport would use it: parse, index, match, write back.
 fn read(text: &str) {
-    let Ok(cassette) = Cassette::parse(text) else {
+    // The scan taken from the parse's lifting is the scan of the whole text.
+    let (parsed, scanned) = Cassette::parse_scanned(text);
+    assert_eq!(scanned, super::scanned(text), "{text:?}");
+    assert_eq!(parsed, Cassette::parse(text));
+    let Ok(cassette) = parsed else {
         return;
     };
     for rules in [MatchRules::default(), MatchRules::with_json_body()] {
@@ -146,6 +150,41 @@ fn arbitrary_yaml_like_text_never_panics() {
     TestRunner::new(config())
         .run(&proptest::collection::vec(token, 0..64), |tokens| {
             read(&tokens.concat());
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Lines around `!!binary |` blocks: headers and base64 at several indentations, empty
+/// and blank lines, look-alikes of the lifting's marker.
+#[test]
+fn binary_blocks_of_any_layout_scan_alike_lifted_or_whole() {
+    let line = prop_oneof![
+        Just("interactions:".to_owned()),
+        Just("- response:".to_owned()),
+        Just("    body:".to_owned()),
+        Just("      string: !!binary |".to_owned()),
+        Just("      string: !!binary |  ".to_owned()),
+        Just("  key: !!binary |".to_owned()),
+        Just("string: 'x !!binary |".to_owned()),
+        Just("        Z2xURgIA".to_owned()),
+        Just("        bXN5X2Fi==".to_owned()),
+        Just("          Z2xU".to_owned()),
+        Just("      Z2xU".to_owned()),
+        Just("Z2xU".to_owned()),
+        Just("        Authorization: Bearer msy_leakedrealkey0123".to_owned()),
+        Just("        meshtoolkitliftedbinary0".to_owned()),
+        Just(String::new()),
+        Just("   ".to_owned()),
+        Just("    status:".to_owned()),
+        "[ -~]{0,12}",
+    ];
+    TestRunner::new(config())
+        .run(&proptest::collection::vec(line, 0..40), |lines| {
+            let mut text = lines.join("\n");
+            text.push('\n');
+            read(&text);
+            read(text.trim_end_matches('\n'));
             Ok(())
         })
         .unwrap();

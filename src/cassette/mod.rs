@@ -12,7 +12,7 @@
 //! [`Transport`]: crate::transport::Transport
 
 mod binary_blocks;
-pub(crate) use binary_blocks::BASE64;
+pub(crate) use binary_blocks::scanned;
 mod created;
 mod diff;
 mod format;

@@ -617,20 +617,25 @@ impl CassetteFile {
         CassetteFile::read_with_text(path).0
     }
 
-    /// [`CassetteFile::read`], also giving the file's text when it exists (not UTF-8:
-    /// lossily), for a reader that scans it too (`cassettes check`, the report).
+    /// [`CassetteFile::read`], also giving what `cassettes check` scans of the file's
+    /// text when it exists (not UTF-8: lossily): all but the content of its `!!binary`
+    /// blocks ([`crate::check::scanned_text`]), for a reader that scans it too
+    /// (`cassettes check`, the report).
     pub fn read_with_text(path: &Path) -> (CassetteFile, Option<String>) {
         #[cfg(test)]
         reads::count(path);
         let (read, text) = match std::fs::read(path) {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => (
-                    Cassette::parse(&text).map(Some).map_err(Unreadable::Format),
-                    Some(text),
-                ),
+                Ok(text) => {
+                    let (cassette, scanned) = Cassette::parse_scanned(&text);
+                    (
+                        cassette.map(Some).map_err(Unreadable::Format),
+                        Some(scanned),
+                    )
+                }
                 Err(e) => (
                     Err(Unreadable::Format(not_utf8(e.as_bytes(), e.utf8_error()))),
-                    Some(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                    Some(super::scanned(&String::from_utf8_lossy(e.as_bytes())).into_owned()),
                 ),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Ok(None), None),

@@ -65,13 +65,21 @@ const MAX_DEPTH: usize = 64;
 /// first ([`super::binary_blocks`]), which makes reading a cassette of GLBs many times
 /// faster; the tree is the one [`parse_events`] gives, which reads anything unusual.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
-    if let Some((lifted, mut blobs)) = super::binary_blocks::lift(text)
-        && let Ok(mut node) = parse_events(&lifted)
+    parse_lifting(text).0
+}
+
+/// [`parse`], also giving the text with its blocks lifted out, when there were any
+/// (whether or not the lifted text parsed).
+pub fn parse_lifting(text: &str) -> (Result<Node, YamlError>, Option<String>) {
+    let Some((lifted, mut blobs)) = super::binary_blocks::lift(text) else {
+        return (parse_events(text), None);
+    };
+    if let Ok(mut node) = parse_events(&lifted)
         && super::binary_blocks::restore(&mut node, &mut blobs)
     {
-        return Ok(node);
+        return (Ok(node), Some(lifted));
     }
-    parse_events(text)
+    (parse_events(text), Some(lifted))
 }
 
 /// Parses one YAML document from `saphyr-parser`'s events: the ground truth.

@@ -13,8 +13,8 @@ use crate::webhooks::Recording;
 /// asset URLs (`Signature=`) are expected; the test-mode key is public.
 pub(super) fn secrets(path: &Path, text: &str, report: &mut Report) {
     let mut found = Vec::new();
-    // Base64 holds no `:`, `"` or `_`: a `!!binary` block cannot spell a header or a key.
-    let text = &*without_binary_blocks(text);
+    // Base64 holds no `:`, `"` or `_`: a `!!binary` block cannot spell a header or a key,
+    // so a cassette's text is scanned as read ([`scanned_text`]), without them.
     let lower = text.to_ascii_lowercase();
     for (pattern, name) in [
         ("authorization:", "authorization"),
@@ -144,40 +144,7 @@ fn scrub_command(path: &Path, scrub: &str) -> String {
 /// a few KB of a file that may hold megabytes of models. What a replayed trial hands the
 /// report, and what the check keeps of an unreadable cassette.
 pub fn scanned_text(text: &str) -> String {
-    without_binary_blocks(text).into_owned()
-}
-
-/// `text` without the content lines of its YAML `!!binary |` blocks (the lines more
-/// indented than the block's key that hold only base64); any other line ends the block
-/// and is scanned. Every line is checked byte by byte, even in a file that parsed: text
-/// that only looks like a block (inside a quoted string) parses too.
-fn without_binary_blocks(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("!!binary |") {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
-    let mut kept = String::with_capacity(text.len() / 4);
-    // The indentation of the block whose content lines are being skipped.
-    let mut block: Option<usize> = None;
-    for line in text.split_inclusive('\n') {
-        if let Some(key) = block {
-            let content = line.trim();
-            let base64 = || {
-                content
-                    .bytes()
-                    .all(|b| crate::cassette::BASE64[usize::from(b)])
-            };
-            if content.is_empty() || (indent(line) > key && base64()) {
-                continue;
-            }
-            block = None;
-        }
-        kept.push_str(line);
-        if line.trim_end().ends_with("!!binary |") {
-            block = Some(indent(line));
-        }
-    }
-    std::borrow::Cow::Owned(kept)
+    crate::cassette::scanned(text).into_owned()
 }
 
 #[cfg(test)]
@@ -216,7 +183,7 @@ mod tests {
     #[test]
     fn binary_blocks_are_left_out_of_the_secret_scan_and_nothing_else() {
         let text = "- response:\n    body:\n      string: !!binary |\n        Z2xURgIA\n        bXN5X2Fi\n\n    headers:\n      authorization:\n      - msy_leakedrealkey0123456789\n";
-        let kept = super::without_binary_blocks(text);
+        let kept = crate::cassette::scanned(text);
         assert_eq!(super::scanned_text(text), kept);
         assert_eq!(
             kept,
@@ -230,7 +197,7 @@ mod tests {
                 && report.findings[0].what.contains("msy_"),
             "{report:?}"
         );
-        assert_eq!(super::without_binary_blocks("plain: 1\n"), "plain: 1\n");
+        assert_eq!(crate::cassette::scanned("plain: 1\n"), "plain: 1\n");
         // A line in a block that is not base64 is scanned: it cannot hide a secret.
         let hidden = "      string: !!binary |\n        Z2xURgIA\n        Authorization: Bearer msy_leakedrealkey0123456789\n";
         let mut report = super::Report::default();

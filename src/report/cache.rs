@@ -49,6 +49,10 @@ struct Stored {
     page: String,
     /// The [`stamp`] that page opens with.
     stamp: String,
+    /// The page's [`frame`] (absent from an earlier version's cache: the page is
+    /// written again once).
+    #[serde(default)]
+    frame: Option<String>,
     entries: BTreeMap<String, Entry>,
 }
 
@@ -66,7 +70,45 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Cache {
     entries: BTreeMap<String, Entry>,
-    page: Arc<String>,
+    /// The page's bytes, checked as UTF-8 only where a body is taken from them.
+    page: Arc<Vec<u8>>,
+    last: Option<Last>,
+}
+
+/// The last page as the cache knew it: a report whose page would come out the same
+/// (but for when it was generated) leaves it as it is.
+#[derive(Debug, Clone)]
+pub struct Last {
+    /// The page file's identity.
+    page: String,
+    /// Its [`frame`].
+    frame: String,
+}
+
+impl Last {
+    /// Whether `frame` is this page's, and the page on disk is still the one the cache
+    /// was written with (no other report replaced it since).
+    pub fn same(&self, out: &Path, frame: &str) -> bool {
+        self.frame == frame && identity_of(&out.join("index.html")).as_ref() == Some(&self.page)
+    }
+}
+
+/// What a page is, but for its [`stamp`], when it was generated, and the text of its
+/// bodies: its header without those two (`top`), its entries' heads, and where each
+/// body is in the page. Bodies kept from a page at the same places are that page's
+/// bodies, so two pages with one frame, all of whose bodies were kept, read alike.
+pub fn frame<'a>(
+    top: &str,
+    heads: impl Iterator<Item = &'a str>,
+    bodies: impl Iterator<Item = std::ops::Range<usize>>,
+) -> String {
+    let mut text = String::with_capacity(top.len() + 256 * 1024);
+    text.push_str(top);
+    for (head, body) in heads.zip(bodies) {
+        text.push_str(head);
+        text.push_str(&format!("\0{} {}\0", body.start, body.end));
+    }
+    crate::digest::sha256_hex(text.as_bytes())
 }
 
 /// What one entry's page was rendered from, beside the [`context`].
@@ -142,15 +184,26 @@ pub struct Kept {
 #[derive(Debug)]
 pub enum Body {
     Rendered(String),
-    Kept(Arc<String>, std::ops::Range<usize>),
+    Kept(Arc<Vec<u8>>, std::ops::Range<usize>),
 }
 
 impl Body {
     pub fn as_str(&self) -> &str {
         match self {
             Body::Rendered(text) => text,
-            // Checked when kept: in bounds, on character boundaries.
-            Body::Kept(page, range) => page.get(range.clone()).unwrap_or_default(),
+            // In bounds (checked when kept); checked as UTF-8 only when written.
+            Body::Kept(page, range) => page
+                .get(range.clone())
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Where it is in the last page, when it was kept from it.
+    pub fn kept(&self) -> Option<std::ops::Range<usize>> {
+        match self {
+            Body::Rendered(_) => None,
+            Body::Kept(_, range) => Some(range.clone()),
         }
     }
 }
@@ -231,7 +284,7 @@ fn identity(meta: &std::fs::Metadata) -> String {
 }
 
 /// The identity of the file at `path`, if it can be read.
-fn identity_of(path: &Path) -> Option<String> {
+pub(super) fn identity_of(path: &Path) -> Option<String> {
     std::fs::metadata(path).ok().map(|meta| identity(&meta))
 }
 
@@ -264,6 +317,11 @@ impl Cache {
         Cache::try_read(out, context).unwrap_or_default()
     }
 
+    /// The page it was written with, when it says what the page was.
+    pub fn last(&self) -> Option<Last> {
+        self.last.clone()
+    }
+
     fn try_read(out: &Path, context: &str) -> Option<Cache> {
         let bytes = std::fs::read(out.join(FILE)).ok()?;
         let stored: Stored = serde_json::from_slice(&bytes).ok()?;
@@ -274,14 +332,18 @@ impl Cache {
         if !fits {
             return None;
         }
-        let page = Arc::new(std::fs::read_to_string(&page_path).ok()?);
+        let page = Arc::new(std::fs::read(&page_path).ok()?);
         // Still the page written with it (not changed since it was read), and not another
         // run's written over it before this one stat'ed it.
         let same = identity_of(&page_path)? == stored.page
-            && page.starts_with(&super::html::stamp_line(&stored.stamp));
+            && page.starts_with(super::html::stamp_line(&stored.stamp).as_bytes());
         same.then_some(Cache {
             entries: stored.entries,
             page,
+            last: stored.frame.map(|frame| Last {
+                page: stored.page,
+                frame,
+            }),
         })
     }
 
@@ -307,7 +369,7 @@ impl Cache {
             && self
                 .page
                 .get(range.clone())
-                .is_some_and(|body| body.ends_with("</article>\n"));
+                .is_some_and(|body| body.ends_with(b"</article>\n"));
         unchanged.then(|| Kept {
             key: entry.key,
             facts: entry.facts,
@@ -330,6 +392,7 @@ pub fn write<'a>(
     out: &Path,
     context: &str,
     stamp: &str,
+    frame: &str,
     entries: impl Iterator<Item = Written<'a>>,
 ) {
     let Some(page) = identity_of(&out.join("index.html")) else {
@@ -348,6 +411,7 @@ pub fn write<'a>(
         context: &'a str,
         page: String,
         stamp: &'a str,
+        frame: &'a str,
         entries: BTreeMap<&'a str, EntryOut<'a>>,
     }
     let stored = StoredOut {
@@ -355,6 +419,7 @@ pub fn write<'a>(
         context,
         page,
         stamp,
+        frame,
         entries: entries
             .map(|w| {
                 let entry = EntryOut {

@@ -31,8 +31,9 @@ use crate::webhooks::RecordingFile;
 /// the report's chunks.
 pub const CAPACITY: usize = 32;
 
-/// What one trial read: its cassette with the file's text (or what the check reads of
-/// it: [`Given::scanned`]), and the webhook recordings of its tasks.
+/// What one trial read: its cassette with what the check scans of its text
+/// ([`crate::check::scanned_text`]: a shelf of cassettes holding megabytes of models
+/// holds only their structure), and the webhook recordings of its tasks.
 #[derive(Debug)]
 pub struct Given {
     pub cassette: Option<(CassetteFile, String)>,
@@ -40,18 +41,6 @@ pub struct Given {
 }
 
 impl Given {
-    /// With only what the check reads of the cassette's text
-    /// ([`crate::check::scanned_text`]): a shelf of cassettes holding megabytes of models
-    /// holds only their structure.
-    pub fn scanned(self) -> Given {
-        Given {
-            cassette: self
-                .cassette
-                .map(|(file, text)| (file, crate::check::scanned_text(&text))),
-            ..self
-        }
-    }
-
     /// Its cassette and its recordings (nothing for `None`).
     pub fn split(
         given: Option<Given>,

@@ -127,20 +127,16 @@ pub fn stamp_line(stamp: &str) -> String {
     format!("<!doctype html>\n<!-- mesh-toolkit report {stamp} -->\n")
 }
 
-/// Writes the whole page into `out`: the entries' `sections` (in `facts`' order: each
-/// a [`head`] and a [`body`]) with the summary before them and the viewer after,
-/// opening with its `stamp`.
-/// Returns where each body is in it (bytes). `generated` says when and by what
-/// (`cargo test`, `mesh-toolkit report`).
-pub fn write_page(
-    out: &mut dyn std::io::Write,
+/// The page up to its first entry, opening with its `stamp`: the summary of `facts`
+/// and the findings of `check`. `generated` says when and by what (`cargo test`,
+/// `mesh-toolkit report`).
+pub fn top(
     sources: &super::Sources,
     facts: &[Facts],
-    sections: &[[&str; 2]],
     check: &crate::check::Report,
     generated: &str,
     stamp: &str,
-) -> std::io::Result<Vec<std::ops::Range<usize>>> {
+) -> String {
     let mut before = stamp_line(stamp);
     before.reserve(16_384);
     before.push_str("<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -150,8 +146,19 @@ pub fn write_page(
     before.push_str("</style>\n</head>\n<body>\n");
     summary(&mut before, sources, facts, check, generated);
     before.push_str("<main>\n");
-    out.write_all(before.as_bytes())?;
-    let mut at = before.len();
+    before
+}
+
+/// Writes the whole page into `out`: its [`top`], then the entries' `sections` (in
+/// `facts`' order: each a [`head`] and a [`body`]), then the viewer.
+/// Returns where each body is in it (bytes).
+pub fn write_page(
+    out: &mut dyn std::io::Write,
+    top: &str,
+    sections: &[[&str; 2]],
+) -> std::io::Result<Vec<std::ops::Range<usize>>> {
+    out.write_all(top.as_bytes())?;
+    let mut at = top.len();
     let mut bodies = Vec::with_capacity(sections.len());
     for [head, body] in sections {
         out.write_all(head.as_bytes())?;

@@ -105,6 +105,8 @@ pub struct Prepared {
     context: String,
     /// Entries whose body came from the last report ([`cache`]).
     reused: usize,
+    /// The page the cache was written with.
+    last: Option<cache::Last>,
 }
 
 struct PreparedEntry {
@@ -159,6 +161,7 @@ fn prepare_at(
         .iter()
         .filter_map(|name| Some((name.clone(), cache.reuse(&index, name, &models, now)?)))
         .collect();
+    let last = cache.last();
     drop(cache);
     let reused = reusable.len();
     // What the check took from their files stands: their trials need hand nothing over.
@@ -273,6 +276,7 @@ fn prepare_at(
         check,
         context,
         reused,
+        last,
     })
 }
 
@@ -322,13 +326,32 @@ pub struct Written {
     pub entries: usize,
     /// Where the results were looked for.
     pub results: PathBuf,
+    /// The page was left as it was: it would have come out the same but for when it
+    /// was generated.
+    pub unchanged: bool,
 }
 
 impl Written {
+    /// The line that tells where the report is (and when it was left as it was), and
+    /// the command that serves it.
+    pub fn located(&self, commands: &crate::command::Commands) -> String {
+        let shown = collect::absolute(&self.path);
+        format!(
+            "report: {} ({}open it in a browser; `{}` serves it on 127.0.0.1)",
+            shown.display(),
+            if self.unchanged {
+                "unchanged: nothing it shows changed since it was generated; "
+            } else {
+                ""
+            },
+            commands.cli("report --serve")
+        )
+    }
+
     /// The line that tells where the report is, and a note when no result was found
     /// (with the command that writes them), as `commands` run the suite.
     pub fn announce(&self, commands: &crate::command::Commands) -> String {
-        let mut text = announce(&self.path, commands);
+        let mut text = self.located(commands);
         let replay = commands.test(None, "");
         if self.with_results == 0 && self.entries > 0 {
             text.push_str(&format!(
@@ -350,6 +373,7 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
         check,
         context,
         reused: _,
+        last,
     } = prepared;
     let results = results::of_cassettes(&sources.results, &sources.cassettes);
     let mut heads = Vec::with_capacity(entries.len());
@@ -369,13 +393,32 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
         .map(|(head, entry)| [head.as_str(), entry.body.as_str()])
         .collect();
     let path = out.join("index.html");
-    let mut bodies = Vec::new();
+    let written = Written {
+        path: path.clone(),
+        with_results,
+        entries: facts.len(),
+        results: sources.results.clone(),
+        unchanged: false,
+    };
+    // A page that would come out as it is (every body kept where it is, the same
+    // heads and summary) is left alone: an unchanged suite rewrites nothing.
+    let blank_top = html::top(&sources, &facts, &check, "", "");
+    let heads_of = || heads.iter().map(String::as_str);
+    let kept: Option<Vec<std::ops::Range<usize>>> = entries.iter().map(|e| e.body.kept()).collect();
+    if let (Some(last), Some(kept)) = (&last, kept)
+        && last.same(out, &cache::frame(&blank_top, heads_of(), kept.into_iter()))
+    {
+        return Ok(Written {
+            unchanged: true,
+            ..written
+        });
+    }
     let stamp = cache::stamp();
+    let top = html::top(&sources, &facts, &check, generated, &stamp);
+    let mut bodies = Vec::new();
     crate::atomic_file::write_derived_with(&path, |file| {
         let mut file = std::io::BufWriter::with_capacity(1 << 16, file);
-        bodies = html::write_page(
-            &mut file, &sources, &facts, &sections, &check, generated, &stamp,
-        )?;
+        bodies = html::write_page(&mut file, &top, &sections)?;
         std::io::Write::flush(&mut file)
     })
     .map_err(failed(&path))?;
@@ -383,6 +426,7 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
         out,
         &context,
         &stamp,
+        &cache::frame(&blank_top, heads_of(), bodies.iter().cloned()),
         entries.iter().zip(bodies).filter_map(|(entry, body)| {
             Some(cache::Written {
                 name: &entry.facts.name,
@@ -393,12 +437,7 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
             })
         }),
     );
-    Ok(Written {
-        path,
-        with_results,
-        entries: facts.len(),
-        results: sources.results,
-    })
+    Ok(written)
 }
 
 /// Builds the report of `sources` into `out` ([`prepare`], then [`complete`]).
@@ -437,16 +476,6 @@ fn sweep_models(dir: &Path, shown: &std::collections::BTreeSet<String>) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
-}
-
-/// The line that tells where the report is, and the command that serves it.
-pub fn announce(path: &Path, commands: &crate::command::Commands) -> String {
-    let shown = collect::absolute(path);
-    format!(
-        "report: {} (open it in a browser; `{}` serves it on 127.0.0.1)",
-        shown.display(),
-        commands.cli("report --serve")
-    )
 }
 
 /// `generated by <what> at <now>`.
@@ -804,6 +833,69 @@ mod tests {
         again("page");
     }
 
+    /// An unchanged suite's report leaves its page as it is (and says so); a new result
+    /// writes it again.
+    #[test]
+    fn a_page_that_would_come_out_the_same_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, ..) = suite(dir.path());
+        let out = dir.path().join("out");
+        let page = out.join("index.html");
+        let written = |generated: &str| {
+            complete(
+                prepare_at(&sources, &out, None, settled()).unwrap(),
+                &out,
+                generated,
+            )
+            .unwrap()
+        };
+        let identity = || cache::identity_of(&page).unwrap();
+        assert!(!written("generated first").unchanged);
+        let first = (identity(), std::fs::read_to_string(&page).unwrap());
+        let again = written("generated again");
+        assert!(again.unchanged, "{again:?}");
+        assert_eq!((identity(), std::fs::read_to_string(&page).unwrap()), first);
+        assert!(
+            again
+                .located(&crate::command::Commands::default())
+                .contains("unchanged")
+        );
+        // A result for the trial changes its head: the page is written again, and the
+        // cache beside it knows it.
+        results::write(
+            &sources.results,
+            &[TrialResult {
+                trial: "fox".into(),
+                kind: "webhook".into(),
+                status: Status::Passed,
+                message: None,
+                ran: Ran::Replay,
+                target: None,
+                cassettes: collect::absolute(&sources.cassettes),
+                scenario_file: None,
+                scenario_sha256: None,
+                task_id: None,
+                duration_ms: None,
+            }],
+        )
+        .unwrap();
+        assert!(!written("generated with a result").unchanged);
+        let text = std::fs::read_to_string(&page).unwrap();
+        assert!(
+            text.contains("generated with a result") && text.contains("last run: passed"),
+            "{text}"
+        );
+        assert!(written("generated once more").unchanged);
+        // Nor is a page another run replaced since the cache was written left alone.
+        let prepared = prepare_at(&sources, &out, None, settled()).unwrap();
+        std::fs::write(&page, std::fs::read(&page).unwrap()).unwrap();
+        assert!(
+            !complete(prepared, &out, "generated last")
+                .unwrap()
+                .unchanged
+        );
+    }
+
     /// Two runs writing one report directory at once: a cache written beside another
     /// run's page (same file identity, another stamp) is not used.
     #[test]
@@ -815,6 +907,11 @@ mod tests {
         let cache = out.join(cache::FILE);
         let ours: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        // Their run writes the page again (its cache, as an earlier version's, does not
+        // say what the page was).
+        let mut older = ours.clone();
+        older.as_object_mut().unwrap().remove("frame");
+        std::fs::write(&cache, serde_json::to_vec(&older).unwrap()).unwrap();
         assert_eq!(report(&sources, &out, settled(), &[]).0, 1);
         let theirs: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
@@ -919,22 +1016,19 @@ mod tests {
     }
 
     /// What a trial hands over holds what the check reads of its cassette's text, not
-    /// its models' base64.
+    /// its models' base64: the reading gives only that.
     #[test]
     fn what_is_handed_over_is_cut_to_what_the_check_reads() {
         let dir = tempfile::tempdir().unwrap();
         let (_, cassette, _) = suite(dir.path());
+        let whole = std::fs::read_to_string(&cassette).unwrap();
+        assert!(whole.contains("!!binary"));
         let (file, text) = CassetteFile::read_with_text(&cassette);
-        let text = text.unwrap();
-        assert!(text.contains("!!binary"));
-        let given = handoff::Given {
-            cassette: Some((file, text.clone())),
-            recordings: Vec::new(),
-        }
-        .scanned();
-        let (_, kept) = given.cassette.unwrap();
-        assert_eq!(kept, crate::check::scanned_text(&text));
-        assert!(kept.len() < text.len() / 2, "{kept}");
+        assert!(file.cassette().is_some());
+        let kept = text.unwrap();
+        assert_eq!(kept, crate::check::scanned_text(&whole));
+        assert!(kept.contains("!!binary |"), "{kept}");
+        assert!(kept.len() < whole.len() / 2, "{kept}");
     }
 
     /// The trials of entries the report takes from its cache hand nothing over.

@@ -238,9 +238,10 @@ impl Suite {
     /// Each trial hands over once: its first call counts.
     pub(super) fn hand_over(&self, name: &str, given: Option<Given>) {
         if let Some(shelf) = self.shelf.get() {
-            // Nothing for an entry the report takes from its cache; for the others only
-            // what the check reads of the cassette's text, not megabytes of models.
-            let given = given.filter(|_| shelf.expects(name)).map(Given::scanned);
+            // Nothing for an entry the report takes from its cache; for the others what
+            // the trial read (of the cassette's text, what the check reads of it, not
+            // megabytes of models).
+            let given = given.filter(|_| shelf.expects(name));
             shelf.give(name, given);
         }
     }
@@ -282,10 +283,7 @@ impl Suite {
             self.settings.commands.cargo_test()
         ));
         match prepared.and_then(|p| crate::report::complete(p, &out, &generated)) {
-            Ok(written) => eprintln!(
-                "{}",
-                crate::report::announce(&written.path, &self.settings.commands)
-            ),
+            Ok(written) => eprintln!("{}", written.located(&self.settings.commands)),
             Err(error) => eprintln!("mesh-toolkit: {error} (--no-report turns the report off)"),
         }
     }
