@@ -59,19 +59,23 @@ pub fn is_secret_name(path: &str) -> bool {
         "signature",
         "credential",
     ];
+    // Words of ASCII letters and digits, compared in any case without a copy (every
+    // header of every recording is asked).
     path.split(|c: char| !c.is_ascii_alphanumeric())
-        .map(str::to_ascii_lowercase)
         .any(|word| {
             // Plurals too: `tokens`, `keys`, `secrets`.
-            let word = word
-                .strip_suffix('s')
-                .filter(|w| !w.is_empty())
-                .unwrap_or(&word);
-            WORDS.contains(&word)
-                || word.ends_with("token")
-                || word.ends_with("apikey")
-                || word.ends_with("secret")
-                || word.ends_with("password")
+            let word = match word.len() {
+                n if n > 1 && word.as_bytes()[n - 1].eq_ignore_ascii_case(&b's') => &word[..n - 1],
+                _ => word,
+            };
+            let ends_with = |suffix: &str| {
+                word.len() >= suffix.len()
+                    && word[word.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+            };
+            WORDS.iter().any(|w| word.eq_ignore_ascii_case(w))
+                || ["token", "apikey", "secret", "password"]
+                    .into_iter()
+                    .any(ends_with)
         })
 }
 
@@ -341,6 +345,10 @@ mod tests {
             "Key-Pair-Id",
             "x-meshy-api-webhook-secret-key",
             "X-Meshy-Api-Webhook-Secret-Key",
+            "ACCESS_TOKENS",
+            "sessionToken",
+            "MyApiKeys",
+            "clé-secret",
         ] {
             assert!(is_secret_name(name), "{name}");
         }
@@ -356,6 +364,10 @@ mod tests {
             "content-type",
             "user-agent",
             "keep-alive",
+            "ss",
+            "S",
+            "tokenizer",
+            "secretary",
         ] {
             assert!(!is_secret_name(name), "{name}");
         }

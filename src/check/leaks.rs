@@ -16,17 +16,17 @@ pub(super) fn secrets(path: &Path, text: &str, report: &mut Report) {
     // Base64 holds no `:`, `"` or `_`: a `!!binary` block cannot spell a header or a key,
     // so a cassette's text is scanned as read ([`scanned_text`]), without them.
     let lower = text.to_ascii_lowercase();
-    for (pattern, name) in [
-        ("authorization:", "authorization"),
-        ("\"authorization\"", "authorization"),
-        ("\\\"authorization\\\"", "authorization"),
-        ("cookie:", "cookie"),
-        ("\"cookie\"", "cookie"),
-        ("\\\"cookie\\\"", "cookie"),
-    ] {
-        let header = format!("a '{name}' header");
-        if lower.contains(pattern) && !found.contains(&header) {
-            found.push(header);
+    for name in ["authorization", "cookie"] {
+        // As a YAML key (`name:`), a JSON key (`"name"`) or one in a JSON string
+        // (`\"name\"`), in any case: one search per name.
+        let header = lower.match_indices(name).any(|(at, _)| {
+            let (before, after) = (&lower[..at], &lower[at + name.len()..]);
+            after.starts_with(':')
+                || (before.ends_with('"') && after.starts_with('"'))
+                || (before.ends_with("\\\"") && after.starts_with("\\\""))
+        });
+        if header {
+            found.push(format!("a '{name}' header"));
         }
     }
     for (i, _) in text.match_indices("msy_") {
@@ -178,6 +178,37 @@ mod tests {
             command("webhooks/a_b_c.json"),
             "cargo run -- cassettes scrub --cassettes=."
         );
+    }
+
+    #[test]
+    fn a_credential_header_is_found_as_a_yaml_key_a_json_key_or_one_in_a_json_string() {
+        let finds = |text: &str| {
+            let mut report = super::Report::default();
+            super::secrets(std::path::Path::new("c.yaml"), text, &mut report);
+            report
+                .findings
+                .first()
+                .map(|f| f.what.clone())
+                .unwrap_or_default()
+        };
+        for text in [
+            "    headers:\n      Authorization:\n      - Bearer x\n",
+            r#"{"headers": {"AUTHORIZATION": "Bearer x"}}"#,
+            r#"string: '{\"authorization\": \"Bearer x\"}'"#,
+        ] {
+            assert!(finds(text).contains("a 'authorization' header"), "{text}");
+        }
+        assert!(finds("cookie: a=b\n").contains("a 'cookie' header"));
+        assert!(
+            finds(r#"{"Cookie": "a=b", "authorization": "x"}"#)
+                .contains("a 'authorization' header, a 'cookie' header")
+        );
+        for text in [
+            "authorization_url: https://x\n",
+            r#"{"note": "no authorization here", "cookies": 1}"#,
+        ] {
+            assert_eq!(finds(text), "", "{text}");
+        }
     }
 
     #[test]
