@@ -614,7 +614,7 @@ enum Unreadable {
 impl CassetteFile {
     /// Reads and parses the file at `path` (a missing file is no cassette).
     pub fn read(path: &Path) -> CassetteFile {
-        CassetteFile::read_with_text(path).0
+        CassetteFile::read_scanning(path, false).0
     }
 
     /// [`CassetteFile::read`], also giving what `cassettes check` scans of the file's
@@ -622,20 +622,31 @@ impl CassetteFile {
     /// blocks ([`crate::check::scanned_text`]), for a reader that scans it too
     /// (`cassettes check`, the report).
     pub fn read_with_text(path: &Path) -> (CassetteFile, Option<String>) {
+        CassetteFile::read_scanning(path, true)
+    }
+
+    /// The file at `path`, and what the check scans of its text when `scan` asks.
+    fn read_scanning(path: &Path, scan: bool) -> (CassetteFile, Option<String>) {
         #[cfg(test)]
         reads::count(path);
         let (read, text) = match std::fs::read(path) {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => {
+                Ok(text) if scan => {
                     let (cassette, scanned) = Cassette::parse_scanned(&text);
                     (
                         cassette.map(Some).map_err(Unreadable::Format),
                         Some(scanned),
                     )
                 }
+                Ok(text) => (
+                    Cassette::parse(&text).map(Some).map_err(Unreadable::Format),
+                    None,
+                ),
                 Err(e) => (
                     Err(Unreadable::Format(not_utf8(e.as_bytes(), e.utf8_error()))),
-                    Some(super::scanned(&String::from_utf8_lossy(e.as_bytes())).into_owned()),
+                    scan.then(|| {
+                        super::scanned(&String::from_utf8_lossy(e.as_bytes())).into_owned()
+                    }),
                 ),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Ok(None), None),

@@ -149,8 +149,9 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// What the cassette at `path` says about itself: its `text`, and what parsing
-    /// it gave.
+    /// What the cassette at `path` says about itself: its `text` as the check scans it
+    /// (without its `!!binary` blocks' content: [`crate::check::scanned_text`]; the whole
+    /// text gives the same findings, only slower), and what parsing it gave.
     pub fn cassette(
         &self,
         path: &Path,

@@ -14,7 +14,7 @@
 //! - its scenario file, its cassette and the webhook recordings of its tasks, by their
 //!   size, inode, and change and modification times ([`Seen`]), and the scenarios that
 //!   take its task as input;
-//! - the model bundles its body names, still in `models/`.
+//! - the model bundles its body names, still whole in `models/` (by their lengths).
 //!
 //! A file changed less than [`SETTLE`] before it was looked at is never trusted: a
 //! second change within the file system's clock tick could keep all its times and its
@@ -37,7 +37,7 @@ pub const FILE: &str = ".entries.json";
 pub const SETTLE: Duration = Duration::from_secs(1);
 
 /// Bumped when what is kept changes shape.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What the cache file says.
 #[derive(Debug, Deserialize)]
@@ -119,8 +119,8 @@ pub struct Key {
     /// The tasks its cassette created, and their webhook recordings with their [`Seen`].
     pub tasks: Vec<String>,
     recordings: Vec<(PathBuf, String)>,
-    /// The model bundles its body names.
-    pub bundles: Vec<String>,
+    /// The model bundles its body names, with their files' lengths.
+    pub bundles: Vec<(String, u64)>,
     /// What `cassettes check` took from its files, when none of them gave a finding:
     /// they need not be read or checked again.
     pub quiet: Option<Quiet>,
@@ -365,11 +365,16 @@ impl Cache {
                 .key
                 .bundles
                 .iter()
-                .all(|id| models.join(format!("{id}.js")).is_file())
+                .all(|(id, length)| bundle_whole(&models.join(format!("{id}.js")), *length))
             && self
                 .page
                 .get(range.clone())
-                .is_some_and(|body| body.ends_with(b"</article>\n"));
+                // Its own, whole: on character boundaries (it starts on no UTF-8
+                // continuation byte; it ends in ASCII).
+                .is_some_and(|body| {
+                    body.ends_with(b"</article>\n")
+                        && body.first().is_some_and(|b| b & 0xC0 != 0x80)
+                });
         unchanged.then(|| Kept {
             key: entry.key,
             facts: entry.facts,
@@ -377,6 +382,12 @@ impl Cache {
             body: Body::Kept(Arc::clone(&self.page), range),
         })
     }
+}
+
+/// Whether the bundle file at `path` is there and `length` long (not cut short by a
+/// truncated copy or a full disk).
+fn bundle_whole(path: &Path, length: u64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == length)
 }
 
 /// A new page's stamp, which it opens with ([`super::html::stamp_line`]): two runs
@@ -443,7 +454,7 @@ pub fn key(
     index: &Index,
     name: &str,
     tasks: Vec<String>,
-    bundles: Vec<String>,
+    bundles: Vec<(String, u64)>,
     quiet: Option<Quiet>,
     now: SystemTime,
 ) -> Option<Key> {

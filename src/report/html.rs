@@ -122,6 +122,16 @@ pub fn bundle_script(models: &[&Asset]) -> String {
     out
 }
 
+/// The length of [`bundle_script`]`(models)`, reckoned without encoding them: a bundle
+/// file already there is whole when it is this long.
+pub fn bundle_len(models: &[&Asset]) -> usize {
+    let line = |model: &&Asset| {
+        let base64 = model.bytes.len().div_ceil(3) * 4;
+        "meshToolkitModel(\"".len() + model.sha256.len() + "\", \"".len() + base64 + "\");\n".len()
+    };
+    models.iter().map(line).sum()
+}
+
 /// How a page stamped `stamp` begins (`super::cache::stamp`).
 pub fn stamp_line(stamp: &str) -> String {
     format!("<!doctype html>\n<!-- mesh-toolkit report {stamp} -->\n")
@@ -827,6 +837,24 @@ const LOADER: &str = include_str!("report.js");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A bundle on disk is judged whole by its length, reckoned without encoding.
+    #[test]
+    fn a_bundles_length_is_reckoned_as_written() {
+        let models: Vec<Asset> = [0usize, 1, 2, 3, 4, 76, 20_000, 20_001]
+            .into_iter()
+            .map(|size| Asset {
+                name: "model.glb".into(),
+                content_type: "model/gltf-binary".into(),
+                sha256: crate::digest::sha256_hex(&vec![7u8; size]),
+                bytes: std::sync::Arc::new(vec![7u8; size]),
+            })
+            .collect();
+        for n in 0..=models.len() {
+            let some: Vec<&Asset> = models[..n].iter().collect();
+            assert_eq!(bundle_len(&some), bundle_script(&some).len(), "{n} models");
+        }
+    }
 
     fn rehearsal() -> RecordedAgainst {
         RecordedAgainst::of_base_url("http://127.0.0.1:9000")

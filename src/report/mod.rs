@@ -204,22 +204,25 @@ fn prepare_at(
             Read::Fresh(checked) => Some(&checked.item),
             Read::Kept(..) => None,
         }));
+        let mut lengths = std::collections::BTreeMap::new();
         for (id, members) in &bundles.members {
             let path = models.join(format!("{id}.js"));
+            let length = u64::try_from(html::bundle_len(members)).unwrap_or(u64::MAX);
+            lengths.insert(id.as_str(), length);
             // Named by its models' hashes: one already there holds the same, unless
             // something else cut it short (a copied artifact, a full disk).
-            let script = html::bundle_script(members);
-            let whole = std::fs::metadata(&path)
-                .is_ok_and(|m| m.is_file() && m.len() == script.len() as u64);
+            let whole = std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == length);
             if !whole {
+                let script = html::bundle_script(members);
                 crate::atomic_file::write_derived(&path, script.as_bytes())
                     .map_err(failed(&path))?;
             }
             shown.insert(id.clone());
         }
         let bundle_of = |sha: &str| bundles.of.get(sha).cloned().unwrap_or_default();
+        let length_of = |id: &str| lengths.get(id).copied().unwrap_or(u64::MAX);
         let rendered = crate::parallel::map(&read, |read| match read {
-            Read::Fresh(checked) => Some(render(&index, checked, &bundle_of, now)),
+            Read::Fresh(checked) => Some(render(&index, checked, &bundle_of, &length_of, now)),
             Read::Kept(..) => None,
         });
         // The entries (their models, their recordings) go: only their pages stay.
@@ -231,7 +234,7 @@ fn prepare_at(
                 }
                 Read::Kept(checked) => {
                     if let Some(kept) = reusable.remove(name) {
-                        shown.extend(kept.key.bundles.iter().cloned());
+                        shown.extend(kept.key.bundles.iter().map(|(id, _)| id.clone()));
                         entries.push(PreparedEntry {
                             facts: kept.facts,
                             scenario_sha256: kept.scenario_sha256,
@@ -287,19 +290,25 @@ impl Prepared {
     }
 }
 
-/// An entry read and checked, rendered, with the key it is kept under.
+/// An entry read and checked, rendered, with the key it is kept under. `bundle_of`
+/// names the bundle that holds a model (by its sha256), `length_of` a bundle's length.
 fn render(
     index: &Index,
     checked: &collect::Checked<collect::Entry>,
     bundle_of: &dyn Fn(&str) -> String,
+    length_of: &dyn Fn(&str) -> u64,
     now: std::time::SystemTime,
 ) -> PreparedEntry {
     let entry = &checked.item;
     let (tasks, bundles) = entry.cassette.as_ref().map_or_else(Default::default, |c| {
         let tasks = c.tasks.iter().map(|(_, id)| id.clone()).collect();
-        let bundles: std::collections::BTreeSet<String> =
+        let ids: std::collections::BTreeSet<String> =
             c.models.iter().map(|m| bundle_of(&m.sha256)).collect();
-        (tasks, bundles.into_iter().collect())
+        let bundles = ids.into_iter().map(|id| {
+            let length = length_of(&id);
+            (id, length)
+        });
+        (tasks, bundles.collect())
     });
     PreparedEntry {
         facts: html::Facts::of(entry),
@@ -387,11 +396,6 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
     }
     let facts: Vec<html::Facts> = entries.iter().map(|e| e.facts.clone()).collect();
     let with_results = facts.iter().filter(|f| f.status.is_some()).count();
-    let sections: Vec<[&str; 2]> = heads
-        .iter()
-        .zip(&entries)
-        .map(|(head, entry)| [head.as_str(), entry.body.as_str()])
-        .collect();
     let path = out.join("index.html");
     let written = Written {
         path: path.clone(),
@@ -413,6 +417,11 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
             ..written
         });
     }
+    let sections: Vec<[&str; 2]> = heads
+        .iter()
+        .zip(&entries)
+        .map(|(head, entry)| [head.as_str(), entry.body.as_str()])
+        .collect();
     let stamp = cache::stamp();
     let top = html::top(&sources, &facts, &check, generated, &stamp);
     let mut bodies = Vec::new();
@@ -752,6 +761,33 @@ mod tests {
         assert_eq!(again, bodies);
         assert_eq!(check_again, check);
         assert_eq!(page(), first, "the same page");
+        // A page written again from kept bodies (a new result changes a head) is the
+        // page a report rendering everything afresh writes.
+        results::write(&sources.results, &[passed(&sources)]).unwrap();
+        let (reused, ..) = report(&sources, &out, settled(), &files);
+        assert_eq!(reused, 1);
+        let kept = page();
+        assert_ne!(kept, first, "written again");
+        std::fs::remove_file(out.join(cache::FILE)).unwrap();
+        assert_eq!(report(&sources, &out, settled(), &files).0, 0);
+        assert_eq!(page(), kept, "the same as rendered afresh");
+    }
+
+    /// A passed replay of the suite's `fox`.
+    fn passed(sources: &Sources) -> TrialResult {
+        TrialResult {
+            trial: "fox".into(),
+            kind: "webhook".into(),
+            status: Status::Passed,
+            message: None,
+            ran: Ran::Replay,
+            target: None,
+            cassettes: collect::absolute(&sources.cassettes),
+            scenario_file: None,
+            scenario_sha256: None,
+            task_id: None,
+            duration_ms: None,
+        }
     }
 
     /// Whatever an entry is rendered from, changed, renders it again.
@@ -813,6 +849,23 @@ mod tests {
         );
         again("scenario");
         // A model bundle gone.
+        // A bundle cut short (a truncated copy, a full disk): the entry is rendered
+        // again, and the bundle written whole.
+        let bundle = std::fs::read_dir(out.join("models"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let whole = std::fs::metadata(&bundle).unwrap().len();
+        std::fs::File::options()
+            .write(true)
+            .open(&bundle)
+            .unwrap()
+            .set_len(whole - 1)
+            .unwrap();
+        again("bundle cut short");
+        assert_eq!(std::fs::metadata(&bundle).unwrap().len(), whole);
         for bundle in std::fs::read_dir(out.join("models")).unwrap() {
             std::fs::remove_file(bundle.unwrap().path()).unwrap();
         }
@@ -862,23 +915,7 @@ mod tests {
         );
         // A result for the trial changes its head: the page is written again, and the
         // cache beside it knows it.
-        results::write(
-            &sources.results,
-            &[TrialResult {
-                trial: "fox".into(),
-                kind: "webhook".into(),
-                status: Status::Passed,
-                message: None,
-                ran: Ran::Replay,
-                target: None,
-                cassettes: collect::absolute(&sources.cassettes),
-                scenario_file: None,
-                scenario_sha256: None,
-                task_id: None,
-                duration_ms: None,
-            }],
-        )
-        .unwrap();
+        results::write(&sources.results, &[passed(&sources)]).unwrap();
         assert!(!written("generated with a result").unchanged);
         let text = std::fs::read_to_string(&page).unwrap();
         assert!(
@@ -886,9 +923,27 @@ mod tests {
             "{text}"
         );
         assert!(written("generated once more").unchanged);
-        // Nor is a page another run replaced since the cache was written left alone.
+        // A new finding of the check (an interrupted re-recording beside the cassette)
+        // changes only the summary: written again too.
+        std::fs::write(
+            sources.cassettes.join("http/fox.rerecording.yaml"),
+            "interactions: []\nincomplete: true\nversion: 1\n",
+        )
+        .unwrap();
+        let found = written("generated with a finding");
+        assert!(!found.unchanged && found.entries == 1);
+        assert!(
+            std::fs::read_to_string(&page)
+                .unwrap()
+                .contains("fox.rerecording.yaml")
+        );
+        assert!(written("generated once more").unchanged);
+        // Nor is a page another run replaced since the cache was written left alone
+        // (as a run writes it: a new file renamed over it).
         let prepared = prepare_at(&sources, &out, None, settled()).unwrap();
-        std::fs::write(&page, std::fs::read(&page).unwrap()).unwrap();
+        let copy = out.join("index.html.copy");
+        std::fs::copy(&page, &copy).unwrap();
+        std::fs::rename(&copy, &page).unwrap();
         assert!(
             !complete(prepared, &out, "generated last")
                 .unwrap()
