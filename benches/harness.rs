@@ -744,6 +744,9 @@ fn run_with(
         .env_remove("CARGO_TARGET_DIR")
         .envs(env.iter().copied())
         .env_remove("CI");
+    // Each run starts with the disk settled: the write-back of what the run before it
+    // wrote (a first run writes tens of MB of models) is not charged to this one.
+    let _ = Command::new("sync").status();
     let start = Instant::now();
     let output = command.output().expect("run the harness");
     let wall = start.elapsed();
