@@ -450,13 +450,19 @@ fn replay(
         wall.as_secs_f64() / baseline.as_secs_f64(),
         list_wall.as_secs_f64(),
     );
+    let unchanged = warm
+        .iter()
+        .filter(|s| s.stderr.contains("(unchanged: "))
+        .count();
     println!(
-        "  with the report: first run {:.2} s = {:.2}x (target <= 1.4x), peak {}; again {:.2} s = {:.2}x (target <= 1.2x)",
+        "  with the report: first run {:.2} s = {:.2}x (target <= 1.4x), peak {}; again {:.2} s = {:.2}x (target <= 1.2x), \
+         {unchanged} of {} left the page as it was",
         cold_wall.as_secs_f64(),
         cold_wall.as_secs_f64() / wall.as_secs_f64(),
         mb(cold_peak),
         warm_wall.as_secs_f64(),
         warm_wall.as_secs_f64() / wall.as_secs_f64(),
+        warm.len(),
     );
 }
 

@@ -70,9 +70,35 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Cache {
     entries: BTreeMap<String, Entry>,
-    /// The page's bytes, checked as UTF-8 only where a body is taken from them.
-    page: Arc<Vec<u8>>,
+    page: Arc<Page>,
     last: Option<Last>,
+}
+
+/// The last page, read only when a body kept from it is written (a report that leaves
+/// the page as it is never reads it), and then checked: still the page the cache was
+/// written with, and each body taken from it whole ([`Body::whole`]).
+#[derive(Debug, Default)]
+pub struct Page {
+    path: PathBuf,
+    identity: String,
+    stamp: String,
+    len: usize,
+    bytes: std::sync::OnceLock<Option<Vec<u8>>>,
+}
+
+impl Page {
+    /// Its bytes, read once; `None` when the file is no longer that page.
+    fn bytes(&self) -> Option<&[u8]> {
+        self.bytes
+            .get_or_init(|| {
+                let bytes = std::fs::read(&self.path).ok()?;
+                // Not changed since the cache was read, nor another run's written over it.
+                let same = identity_of(&self.path).as_ref() == Some(&self.identity)
+                    && bytes.starts_with(super::html::stamp_line(&self.stamp).as_bytes());
+                same.then_some(bytes)
+            })
+            .as_deref()
+    }
 }
 
 /// The last page as the cache knew it: a report whose page would come out the same
@@ -184,18 +210,33 @@ pub struct Kept {
 #[derive(Debug)]
 pub enum Body {
     Rendered(String),
-    Kept(Arc<Vec<u8>>, std::ops::Range<usize>),
+    Kept(Arc<Page>, std::ops::Range<usize>),
 }
 
 impl Body {
     pub fn as_str(&self) -> &str {
         match self {
             Body::Rendered(text) => text,
-            // In bounds (checked when kept); checked as UTF-8 only when written.
+            // Read and checked as UTF-8 only when written ([`Body::whole`] first).
             Body::Kept(page, range) => page
-                .get(range.clone())
+                .bytes()
+                .and_then(|bytes| bytes.get(range.clone()))
                 .and_then(|bytes| std::str::from_utf8(bytes).ok())
                 .unwrap_or_default(),
+        }
+    }
+
+    /// Whether it can be written: rendered, or kept from a page still there, whole
+    /// (one `<article>`'s end, on character boundaries).
+    pub fn whole(&self) -> bool {
+        match self {
+            Body::Rendered(_) => true,
+            Body::Kept(page, range) => page
+                .bytes()
+                .and_then(|bytes| bytes.get(range.clone()))
+                .is_some_and(|body| {
+                    body.ends_with(b"</article>\n") && std::str::from_utf8(body).is_ok()
+                }),
         }
     }
 
@@ -325,21 +366,32 @@ impl Cache {
     fn try_read(out: &Path, context: &str) -> Option<Cache> {
         let bytes = std::fs::read(out.join(FILE)).ok()?;
         let stored: Stored = serde_json::from_slice(&bytes).ok()?;
-        let page_path = out.join("index.html");
-        let fits = stored.format == FORMAT
-            && stored.context == context
-            && identity_of(&page_path).as_ref() == Some(&stored.page);
-        if !fits {
+        let path = out.join("index.html");
+        let meta = std::fs::metadata(&path).ok()?;
+        let fits =
+            stored.format == FORMAT && stored.context == context && identity(&meta) == stored.page;
+        // Not another run's page written over the one this cache was written with
+        // (same identity, another stamp): its first line says (the rest is read only if
+        // written).
+        let opening = super::html::stamp_line(&stored.stamp);
+        let mut first = vec![0; opening.len()];
+        let opens = fits
+            && std::fs::File::open(&path)
+                .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut first))
+                .is_ok_and(|()| first == opening.as_bytes());
+        if !fits || !opens {
             return None;
         }
-        let page = Arc::new(std::fs::read(&page_path).ok()?);
-        // Still the page written with it (not changed since it was read), and not another
-        // run's written over it before this one stat'ed it.
-        let same = identity_of(&page_path)? == stored.page
-            && page.starts_with(super::html::stamp_line(&stored.stamp).as_bytes());
-        same.then_some(Cache {
+        let page = Page {
+            path,
+            identity: stored.page.clone(),
+            stamp: stored.stamp,
+            len: usize::try_from(meta.len()).ok()?,
+            bytes: std::sync::OnceLock::new(),
+        };
+        Some(Cache {
             entries: stored.entries,
-            page,
+            page: Arc::new(page),
             last: stored.frame.map(|frame| Last {
                 page: stored.page,
                 frame,
@@ -366,15 +418,8 @@ impl Cache {
                 .bundles
                 .iter()
                 .all(|(id, length)| bundle_whole(&models.join(format!("{id}.js")), *length))
-            && self
-                .page
-                .get(range.clone())
-                // Its own, whole: on character boundaries (it starts on no UTF-8
-                // continuation byte; it ends in ASCII).
-                .is_some_and(|body| {
-                    body.ends_with(b"</article>\n")
-                        && body.first().is_some_and(|b| b & 0xC0 != 0x80)
-                });
+            // Within the page (read, and the body checked, only if it is written).
+            && range.end <= self.page.len;
         unchanged.then(|| Kept {
             key: entry.key,
             facts: entry.facts,

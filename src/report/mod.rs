@@ -417,6 +417,12 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
             ..written
         });
     }
+    // The last page changed since the cache was read (another run wrote it): what was
+    // kept of it is gone, so everything is rendered afresh.
+    if !entries.iter().all(|e| e.body.whole()) {
+        let _ = std::fs::remove_file(out.join(cache::FILE));
+        return complete(prepare(&sources, out)?, out, generated);
+    }
     let sections: Vec<[&str; 2]> = heads
         .iter()
         .zip(&entries)
@@ -942,6 +948,7 @@ mod tests {
         // (as a run writes it: a new file renamed over it).
         let prepared = prepare_at(&sources, &out, None, settled()).unwrap();
         let copy = out.join("index.html.copy");
+        let before = std::fs::read_to_string(&page).unwrap();
         std::fs::copy(&page, &copy).unwrap();
         std::fs::rename(&copy, &page).unwrap();
         assert!(
@@ -949,6 +956,12 @@ mod tests {
                 .unwrap()
                 .unchanged
         );
+        // Its bodies were not taken from a page that is no longer the one the cache
+        // knew: the entry was rendered afresh, whole.
+        let body = |page: &str| page.split_once("<article").unwrap().1.to_owned();
+        let after = std::fs::read_to_string(&page).unwrap();
+        assert!(after.contains("generated last"));
+        assert_eq!(body(&after), body(&before));
     }
 
     /// Two runs writing one report directory at once: a cache written beside another
