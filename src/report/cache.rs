@@ -91,6 +91,8 @@ impl Page {
     fn bytes(&self) -> Option<&[u8]> {
         self.bytes
             .get_or_init(|| {
+                #[cfg(test)]
+                crate::cassette::reads::count(&self.path);
                 let bytes = std::fs::read(&self.path).ok()?;
                 // Not changed since the cache was read, nor another run's written over it.
                 let same = identity_of(&self.path).as_ref() == Some(&self.identity)

@@ -97,6 +97,11 @@ impl Shelf {
         self.scenarios.as_deref().map(Vec::as_slice)
     }
 
+    /// [`Shelf::scenarios`], shared.
+    pub fn scenarios_shared(&self) -> Option<Arc<Vec<ScenarioFile>>> {
+        self.scenarios.clone()
+    }
+
     /// The trial `name` ended, having read `given` (`None`: nothing to hand over). Only
     /// a trial the shelf expects gives, once. While the shelf is full it waits for room,
     /// unless the report waits for this very entry; a closed shelf keeps nothing.

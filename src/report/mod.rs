@@ -24,6 +24,7 @@ pub mod serve;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use collect::{Index, Sources};
 pub use results::{Ran, Status, TrialResult};
@@ -107,6 +108,8 @@ pub struct Prepared {
     reused: usize,
     /// The page the cache was written with.
     last: Option<cache::Last>,
+    /// The scenario files as the run read them, when it said.
+    scenarios: Option<Arc<Vec<crate::scenario::ScenarioFile>>>,
 }
 
 struct PreparedEntry {
@@ -151,11 +154,29 @@ fn prepare_at(
     shelf: Option<&handoff::Shelf>,
     now: std::time::SystemTime,
 ) -> Result<Prepared, ReportError> {
-    let index = Index::read(sources, shelf.and_then(handoff::Shelf::scenarios));
+    let scenarios = shelf.and_then(handoff::Shelf::scenarios_shared);
+    prepare_with(sources, out, shelf, scenarios, now, true)
+}
+
+/// [`prepare_at`] from the scenario files the run read (`None`: read them), taking
+/// what it can from the last report only when `cached`.
+fn prepare_with(
+    sources: &Sources,
+    out: &Path,
+    shelf: Option<&handoff::Shelf>,
+    scenarios: Option<Arc<Vec<crate::scenario::ScenarioFile>>>,
+    now: std::time::SystemTime,
+    cached: bool,
+) -> Result<Prepared, ReportError> {
+    let index = Index::read(sources, scenarios.as_deref().map(Vec::as_slice));
     let models = out.join("models");
     std::fs::create_dir_all(&models).map_err(failed(&models))?;
     let context = cache::context(sources);
-    let mut cache = cache::Cache::read(out, &context);
+    let mut cache = if cached {
+        cache::Cache::read(out, &context)
+    } else {
+        cache::Cache::default()
+    };
     let mut reusable: std::collections::BTreeMap<String, cache::Kept> = index
         .names
         .iter()
@@ -280,6 +301,7 @@ fn prepare_at(
         context,
         reused,
         last,
+        scenarios,
     })
 }
 
@@ -383,6 +405,7 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
         context,
         reused: _,
         last,
+        scenarios,
     } = prepared;
     let results = results::of_cassettes(&sources.results, &sources.cassettes);
     let mut heads = Vec::with_capacity(entries.len());
@@ -418,10 +441,11 @@ pub fn complete(prepared: Prepared, out: &Path, generated: &str) -> Result<Writt
         });
     }
     // The last page changed since the cache was read (another run wrote it): what was
-    // kept of it is gone, so everything is rendered afresh.
+    // kept of it is gone, so everything is rendered afresh (once: nothing is kept then).
     if !entries.iter().all(|e| e.body.whole()) {
-        let _ = std::fs::remove_file(out.join(cache::FILE));
-        return complete(prepare(&sources, out)?, out, generated);
+        let now = std::time::SystemTime::now();
+        let fresh = prepare_with(&sources, out, None, scenarios, now, false)?;
+        return complete(fresh, out, generated);
     }
     let sections: Vec<[&str; 2]> = heads
         .iter()
@@ -505,7 +529,6 @@ mod tests {
     use crate::cassette::{Cassette, CassetteFile};
     use crate::webhooks::{Recording, RecordingFile};
     use collect::tests::get;
-    use std::sync::Arc;
 
     /// A suite of one webhook scenario `fox` with its cassette (a create call and its
     /// model) and its task's webhook recording: the sources, and the two files' paths.
@@ -911,8 +934,14 @@ mod tests {
         let identity = || cache::identity_of(&page).unwrap();
         assert!(!written("generated first").unchanged);
         let first = (identity(), std::fs::read_to_string(&page).unwrap());
+        let reads = crate::cassette::reads::of(&page);
         let again = written("generated again");
         assert!(again.unchanged, "{again:?}");
+        assert_eq!(
+            crate::cassette::reads::of(&page),
+            reads,
+            "the page left alone is not read"
+        );
         assert_eq!((identity(), std::fs::read_to_string(&page).unwrap()), first);
         assert!(
             again
@@ -949,7 +978,14 @@ mod tests {
         let prepared = prepare_at(&sources, &out, None, settled()).unwrap();
         let copy = out.join("index.html.copy");
         let before = std::fs::read_to_string(&page).unwrap();
-        std::fs::copy(&page, &copy).unwrap();
+        // Theirs: the same stamp and layout, another body (what a kept range would
+        // take from it if the page were not checked).
+        let (head, bodies) = before.split_once("<article").unwrap();
+        std::fs::write(
+            &copy,
+            format!("{head}<article{}", bodies.replace("fox", "fix")),
+        )
+        .unwrap();
         std::fs::rename(&copy, &page).unwrap();
         assert!(
             !complete(prepared, &out, "generated last")
