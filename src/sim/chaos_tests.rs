@@ -203,9 +203,11 @@ async fn webhook_updates_are_dropped_duplicated_reordered_cut_or_late() {
     assert_eq!(cut, ["IN_PROGRESS", "SUCCEEDED"]);
     let (late, at) = delivered(&["late"], false).await;
     assert_eq!(late.last().map(String::as_str), Some("SUCCEEDED"));
+    // The pause (300 ms) starts once the update before it is sent; that one's own way
+    // to the hook (a few ms, more on a loaded machine) falls inside it.
     let pause = at[at.len() - 1].duration_since(at[at.len() - 2]);
     assert!(
-        pause >= Duration::from_millis(300),
+        pause >= Duration::from_millis(250),
         "the last came after the pause: {pause:?}"
     );
 }
